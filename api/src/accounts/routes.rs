@@ -1,0 +1,141 @@
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use terren_contract::problem::Problem;
+use terren_contract::users::{CreateUserRequest, ResetPasswordRequest, User};
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use super::service;
+use crate::app::AppState;
+use crate::http::{ApiResult, AuthUser, ValidJson, with_conn};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/users").route(web::get().to(list_users)).route(web::post().to(create_user)))
+        .service(web::resource("/users/{id}").route(web::get().to(get_user)))
+        .service(web::resource("/users/{id}/disable").route(web::post().to(disable_user)))
+        .service(web::resource("/users/{id}/enable").route(web::post().to(enable_user)))
+        .service(web::resource("/users/{id}/reset-password").route(web::post().to(reset_password)));
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserListQuery {
+    /// Only users of this agency (code).
+    pub agency: Option<String>,
+}
+
+/// Create a user in an agency with roles. Agency admins create users of their own agency only;
+/// `system_admin` and `national_viewer` may only be granted by a system administrator.
+#[utoipa::path(
+    post, path = "/api/v1/users", tag = "users",
+    security(("bearer" = [])),
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "Created; the user must change the password at first login", body = User),
+        (status = 403, description = "Not permitted", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Username taken (`already_exists`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_user(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    body: ValidJson<CreateUserRequest>,
+) -> ApiResult<HttpResponse> {
+    let state = state.into_inner();
+    let created =
+        with_conn(&state.clone(), move |conn| service::create_user(&state, conn, Some(&user), &body.0)).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// List users (own agency for agency admins).
+#[utoipa::path(
+    get, path = "/api/v1/users", tag = "users",
+    security(("bearer" = [])),
+    params(UserListQuery),
+    responses((status = 200, description = "Users", body = Vec<User>))
+)]
+pub async fn list_users(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    query: web::Query<UserListQuery>,
+) -> ApiResult<web::Json<Vec<User>>> {
+    let users = with_conn(&state, move |conn| service::list_users(conn, &user, query.agency.as_deref())).await?;
+    Ok(web::Json(users))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/users/{id}", tag = "users",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 404, description = "No such user in your scope", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_user(user: AuthUser, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<web::Json<User>> {
+    let id = id.into_inner().to_string();
+    Ok(web::Json(with_conn(&state, move |conn| service::get_user(conn, &user, &id)).await?))
+}
+
+/// Disable a user: every session ends at once and access tokens stop working.
+#[utoipa::path(
+    post, path = "/api/v1/users/{id}/disable", tag = "users",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses((status = 200, description = "Disabled", body = User))
+)]
+pub async fn disable_user(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<User>> {
+    set_disabled(user, state, id.into_inner(), true).await
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/users/{id}/enable", tag = "users",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses((status = 200, description = "Enabled", body = User))
+)]
+pub async fn enable_user(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<User>> {
+    set_disabled(user, state, id.into_inner(), false).await
+}
+
+async fn set_disabled(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: Uuid,
+    disabled: bool,
+) -> ApiResult<web::Json<User>> {
+    let state = state.into_inner();
+    let id = id.to_string();
+    let updated =
+        with_conn(&state.clone(), move |conn| service::set_disabled(&state, conn, &user, &id, disabled)).await?;
+    Ok(web::Json(updated))
+}
+
+/// Set a temporary password; the user's sessions end and they must change it at next login.
+#[utoipa::path(
+    post, path = "/api/v1/users/{id}/reset-password", tag = "users",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    request_body = ResetPasswordRequest,
+    responses((status = 204, description = "Password reset"))
+)]
+pub async fn reset_password(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ValidJson<ResetPasswordRequest>,
+) -> ApiResult<HttpResponse> {
+    let state = state.into_inner();
+    let id = id.into_inner().to_string();
+    with_conn(&state.clone(), move |conn| service::reset_password(&state, conn, &user, &id, &body.0.password)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

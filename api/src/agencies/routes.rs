@@ -1,0 +1,100 @@
+use actix_web::{HttpResponse, web};
+use terren_contract::agencies::{Agency, AgencyListQuery, AgencyUpdate, CreateAgencyRequest};
+use terren_contract::problem::Problem;
+use uuid::Uuid;
+
+use super::service;
+use crate::app::AppState;
+use crate::http::{ApiResult, AuthUser, ValidJson, with_conn};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/agencies").route(web::get().to(list_agencies)).route(web::post().to(create_agency)))
+        .service(
+            web::resource("/agencies/{id}").route(web::get().to(get_agency)).route(web::patch().to(update_agency)),
+        );
+}
+
+/// The agency directory, filtered by type, area served, municipality, 24/7 or name.
+#[utoipa::path(
+    get, path = "/api/v1/agencies", tag = "agencies",
+    security(("bearer" = [])),
+    params(AgencyListQuery),
+    responses(
+        (status = 200, description = "Agencies", body = Vec<Agency>),
+        (status = 422, description = "Unknown area code", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_agencies(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    query: web::Query<AgencyListQuery>,
+) -> ApiResult<web::Json<Vec<Agency>>> {
+    user.require(terren_contract::Permission::ReferenceRead)?;
+    let index = state.territory();
+    Ok(web::Json(with_conn(&state, move |conn| service::list(conn, &index, &query)).await?))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/agencies/{id}", tag = "agencies",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Agency id")),
+    responses(
+        (status = 200, description = "The agency", body = Agency),
+        (status = 404, description = "No such agency", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_agency(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<Agency>> {
+    user.require(terren_contract::Permission::ReferenceRead)?;
+    let id = id.into_inner().to_string();
+    Ok(web::Json(with_conn(&state, move |conn| service::get(conn, &id)).await?))
+}
+
+/// Create an agency (system administrators).
+#[utoipa::path(
+    post, path = "/api/v1/agencies", tag = "agencies",
+    security(("bearer" = [])),
+    request_body = CreateAgencyRequest,
+    responses(
+        (status = 201, description = "Created", body = Agency),
+        (status = 409, description = "Code taken (`already_exists`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown type, area, parent or time zone", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_agency(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    body: ValidJson<CreateAgencyRequest>,
+) -> ApiResult<HttpResponse> {
+    let at = state.clock.now_naive();
+    let created = with_conn(&state, move |conn| service::create(conn, &user, &body.0, at)).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// Edit an agency (its own admins, or system administrators). Send the `version` you read: a
+/// stale version is refused with 412 and the current agency in the body.
+#[utoipa::path(
+    patch, path = "/api/v1/agencies/{id}", tag = "agencies",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Agency id")),
+    request_body = AgencyUpdate,
+    responses(
+        (status = 200, description = "Updated", body = Agency),
+        (status = 403, description = "Not your agency", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since you read it; the body is the current agency", body = Agency),
+        (status = 422, description = "Invalid change", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn update_agency(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ValidJson<AgencyUpdate>,
+) -> ApiResult<web::Json<Agency>> {
+    let at = state.clock.now_naive();
+    let id = id.into_inner().to_string();
+    Ok(web::Json(with_conn(&state, move |conn| service::update(conn, &user, &id, &body.0, at)).await?))
+}

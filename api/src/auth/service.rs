@@ -1,0 +1,192 @@
+//! Login, refresh-token rotation with reuse detection, logout.
+
+use actix_web::http::header::{self, HeaderValue};
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use terren_contract::auth::{LoginRequest, TokenResponse};
+use uuid::Uuid;
+
+use crate::accounts::model::{self, SessionRow, normalize_username};
+use crate::app::AppState;
+use crate::audit::{self, Actor};
+use crate::auth::tokens::{hash_refresh_token, new_refresh_token};
+use crate::clock::to_utc;
+use crate::db::schema::{refresh_tokens, sessions};
+use crate::db::{DbConnection, backend};
+use crate::http::{ApiError, ApiResult, ErrorCode};
+
+/// Where a request came from, for sessions, throttling and the audit log.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub ip: String,
+    pub user_agent: Option<String>,
+}
+
+pub fn login(
+    state: &AppState,
+    conn: &mut DbConnection,
+    request: &LoginRequest,
+    client: &ClientInfo,
+) -> ApiResult<TokenResponse> {
+    let now = state.clock.now();
+    let account = normalize_username(&request.username);
+    if let Some(wait) = state.throttle.check(&account, &client.ip, now) {
+        return Err(ApiError::new(ErrorCode::TooManyAttempts)
+            .with_detail(format!("too many failed logins; try again in {wait} seconds"))
+            .with_header(header::RETRY_AFTER, HeaderValue::from(wait)));
+    }
+    let user = model::find_user_by_username(conn, &account)?;
+    let verified = match &user {
+        Some(user) => state.passwords.verify(&request.password, &user.password_hash) && user.disabled_at.is_none(),
+        None => {
+            state.passwords.verify_dummy(&request.password);
+            false
+        }
+    };
+    let Some(user) = user.filter(|_| verified) else {
+        state.throttle.record_failure(&account, &client.ip, now);
+        tracing::info!(account = %account, ip = %client.ip, "login failed");
+        return Err(ApiError::new(ErrorCode::InvalidCredentials));
+    };
+    state.throttle.record_success(&account);
+
+    let at = state.clock.now_naive();
+    let session = SessionRow {
+        id: Uuid::now_v7().to_string(),
+        user_id: user.id.clone(),
+        device_id: request.device_id.clone(),
+        user_agent: client.user_agent.clone(),
+        ip: Some(client.ip.clone()),
+        created_at: at,
+        last_used_at: at,
+        expires_at: at + Duration::days(state.config.auth.session_max_days),
+        revoked_at: None,
+        revoked_reason: None,
+    };
+    let actor = Actor {
+        user_id: Some(user.id.clone()),
+        device_id: Some(request.device_id.clone()),
+        ip: Some(client.ip.clone()),
+    };
+    backend::write_transaction(conn, |conn| {
+        diesel::insert_into(sessions::table).values(&session).execute(conn)?;
+        let response = issue_tokens(state, conn, &user.id, &session, at)?;
+        audit::record(
+            conn,
+            &actor,
+            at,
+            "auth.login",
+            "user",
+            &user.id,
+            serde_json::json!({ "session_id": session.id }),
+        )?;
+        Ok(response)
+    })
+}
+
+/// Exchanges a refresh token for new tokens. A token that was already used ends its session:
+/// someone else may hold a copy.
+pub fn refresh(
+    state: &AppState,
+    conn: &mut DbConnection,
+    presented: &str,
+    client: &ClientInfo,
+) -> ApiResult<TokenResponse> {
+    let at = state.clock.now_naive();
+    let hash = hash_refresh_token(presented);
+    let outcome = backend::write_transaction(conn, |conn| -> ApiResult<Result<TokenResponse, ApiError>> {
+        let Some((token_session, expires_at, used_at)) = refresh_tokens::table
+            .find(&hash)
+            .select((refresh_tokens::session_id, refresh_tokens::expires_at, refresh_tokens::used_at))
+            .first::<(String, NaiveDateTime, Option<NaiveDateTime>)>(conn)
+            .optional()?
+        else {
+            return Ok(Err(ApiError::new(ErrorCode::InvalidToken)));
+        };
+        let session =
+            model::find_session(conn, &token_session)?.ok_or_else(|| ApiError::new(ErrorCode::InvalidToken))?;
+        let actor = Actor {
+            user_id: Some(session.user_id.clone()),
+            device_id: Some(session.device_id.clone()),
+            ip: Some(client.ip.clone()),
+        };
+        if session.revoked_at.is_some() || session.expires_at <= at {
+            return Ok(Err(ApiError::new(ErrorCode::InvalidToken)));
+        }
+        // Mark used only if nobody else did: two concurrent refreshes cannot both win.
+        let claimed = used_at.is_none()
+            && diesel::update(refresh_tokens::table.find(&hash).filter(refresh_tokens::used_at.is_null()))
+                .set(refresh_tokens::used_at.eq(at))
+                .execute(conn)?
+                == 1;
+        if !claimed {
+            model::revoke_session(conn, &session.id, "refresh_token_reused", at)?;
+            audit::record(
+                conn,
+                &actor,
+                at,
+                "auth.refresh_token_reused",
+                "session",
+                &session.id,
+                serde_json::json!({}),
+            )?;
+            return Ok(Err(ApiError::new(ErrorCode::RefreshTokenReused)));
+        }
+        if expires_at <= at {
+            return Ok(Err(ApiError::new(ErrorCode::InvalidToken)));
+        }
+        let user = model::find_user(conn, &session.user_id)?.ok_or_else(|| ApiError::new(ErrorCode::InvalidToken))?;
+        if user.disabled_at.is_some() {
+            return Ok(Err(ApiError::new(ErrorCode::InvalidToken)));
+        }
+        diesel::update(sessions::table.find(&session.id)).set(sessions::last_used_at.eq(at)).execute(conn)?;
+        Ok(Ok(issue_tokens(state, conn, &user.id, &session, at)?))
+    })?;
+    // The revocation above must be committed even though the caller gets an error.
+    outcome
+}
+
+/// Ends the session the refresh token belongs to. Unknown tokens are ignored (logging out twice
+/// is not an error).
+pub fn logout(state: &AppState, conn: &mut DbConnection, presented: &str, actor: &Actor) -> ApiResult<()> {
+    let at = state.clock.now_naive();
+    let hash = hash_refresh_token(presented);
+    backend::write_transaction(conn, |conn| {
+        let session_id: Option<String> =
+            refresh_tokens::table.find(&hash).select(refresh_tokens::session_id).first(conn).optional()?;
+        if let Some(session_id) = session_id
+            && model::revoke_session(conn, &session_id, "logout", at)? == 1
+        {
+            audit::record(conn, actor, at, "auth.logout", "session", &session_id, serde_json::json!({}))?;
+        }
+        Ok(())
+    })
+}
+
+fn issue_tokens(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user_id: &str,
+    session: &SessionRow,
+    at: NaiveDateTime,
+) -> ApiResult<TokenResponse> {
+    let (refresh_token, refresh_hash) = new_refresh_token()?;
+    let refresh_expires = (at + Duration::days(state.config.auth.refresh_token_ttl_days)).min(session.expires_at);
+    diesel::insert_into(refresh_tokens::table)
+        .values((
+            refresh_tokens::token_hash.eq(&refresh_hash),
+            refresh_tokens::session_id.eq(&session.id),
+            refresh_tokens::created_at.eq(at),
+            refresh_tokens::expires_at.eq(refresh_expires),
+        ))
+        .execute(conn)?;
+    let access_token = state.tokens.issue(user_id, &session.id, to_utc(at))?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: state.tokens.access_ttl_secs,
+        refresh_token,
+        refresh_expires_at: to_utc(refresh_expires),
+        session_id: session.id.parse().map_err(|e| ApiError::internal(anyhow::anyhow!("bad session id: {e}")))?,
+    })
+}

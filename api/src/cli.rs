@@ -1,0 +1,236 @@
+//! The `terren` command line.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use terren_contract::Role;
+use terren_contract::areas::AreaLevel;
+use terren_contract::users::CreateUserRequest;
+
+use crate::app::{AppState, Application};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::db::Database;
+use crate::{seed, telemetry};
+
+#[derive(Parser)]
+#[command(name = "terren", version, about = "Terren: street outreach, duty rotas and referrals")]
+pub struct Cli {
+    /// TOML configuration file (also TERREN_CONFIG); environment variables TERREN_* override it.
+    #[arg(long, global = true, env = "TERREN_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (migrates and loads reference data first, as configured).
+    Serve {
+        /// Also create demo accounts and print their logins.
+        #[arg(long)]
+        demo: bool,
+        /// Listen address, e.g. 0.0.0.0:8080 (overrides http.bind).
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Load reference data (areas, agencies, vocabularies); existing rows are kept.
+    Seed {
+        /// Also create the demo accounts.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Attach boundaries from GeoJSON files (FeatureCollection of Polygon/MultiPolygon) to areas.
+    ImportAreas {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Only match areas of this level: county, municipality or admin_unit.
+        #[arg(long)]
+        level: Option<String>,
+        /// Fail when any feature matches no area.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Check the audit log's hash chain.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create an account (e.g. the first system administrator).
+    Create(CreateUserArgs),
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Verify every record's hash and sequence.
+    Verify,
+}
+
+#[derive(Args)]
+pub struct CreateUserArgs {
+    #[arg(long)]
+    username: String,
+    #[arg(long)]
+    display_name: String,
+    /// Agency code, e.g. AL224-NJMF.
+    #[arg(long)]
+    agency: String,
+    /// Role, repeatable: field_worker, duty_officer, coordinator, case_manager,
+    /// partner_responder, agency_admin, national_viewer, system_admin.
+    #[arg(long = "role", required = true)]
+    roles: Vec<String>,
+    #[arg(long)]
+    phone: Option<String>,
+    /// Read the password from standard input instead of asking for it in an argument.
+    #[arg(long)]
+    password_stdin: bool,
+    /// The password (visible in the process list; prefer --password-stdin).
+    #[arg(long, conflicts_with = "password_stdin")]
+    password: Option<String>,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Command::Serve { bind: Some(bind), .. } = &cli.command {
+        config.http.bind.clone_from(bind);
+        config.validate()?;
+    }
+    telemetry::init(&config.log);
+    match cli.command {
+        Command::Serve { demo, .. } => serve(config, demo).await,
+        Command::Migrate => {
+            let db = Database::connect(&config)?;
+            let mut conn = db.get()?;
+            let applied = crate::db::backend::with_migration_lock(&mut conn, |conn| conn.run_migrations())?;
+            println!("{applied} migration(s) applied to {}", config.database_target()?.redacted());
+            Ok(())
+        }
+        Command::Seed { demo } => {
+            let mut seed_config = config;
+            seed_config.database.seed_on_start = true;
+            let state = AppState::prepare_with_system_clock(seed_config, demo)?;
+            println!("reference data is loaded ({} areas)", state.territory().len());
+            Ok(())
+        }
+        Command::User(UserCommand::Create(args)) => create_user(config, args),
+        Command::ImportAreas { files, level, strict } => import_areas(config, &files, level.as_deref(), strict),
+        Command::Openapi => {
+            print!("{}", crate::openapi::to_pretty_json()?);
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let db = Database::connect(&config)?;
+            let mut conn = db.get()?;
+            match crate::audit::verify_chain(&mut conn)? {
+                Ok(count) => {
+                    println!("audit chain intact: {count} record(s)");
+                    Ok(())
+                }
+                Err(seq) => anyhow::bail!("audit chain broken at record {seq}"),
+            }
+        }
+    }
+}
+
+async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+    let target = config.database_target()?;
+    let state = web_block(move || AppState::prepare_with_system_clock(config, demo)).await?;
+    let application = Application::build(state)?;
+    let url = application.url.clone();
+    println!("Terren is running at {url}");
+    println!("  database: {} ({})", target.redacted(), target.backend_name());
+    println!("  API docs: {url}/docs/");
+    println!("  contract: {url}/api/v1/openapi.json");
+    if demo {
+        println!("  demo logins (password '{}'):", seed::DEMO_PASSWORD);
+        for user in seed::demo_users()? {
+            let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
+            println!("    {:<16} {:<26} {}", user.username, user.agency, roles.join(", "));
+        }
+    }
+    application.run_until_stopped().await?;
+    println!("Terren stopped");
+    Ok(())
+}
+
+async fn web_block<T: Send + 'static>(f: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> anyhow::Result<T> {
+    actix_web::rt::task::spawn_blocking(f).await.map_err(|e| anyhow::anyhow!("start-up task failed: {e}"))?
+}
+
+fn create_user(config: Config, args: CreateUserArgs) -> anyhow::Result<()> {
+    let roles = args
+        .roles
+        .iter()
+        .map(|r| Role::parse(r).ok_or_else(|| anyhow::anyhow!("unknown role {r}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let password = match (args.password, args.password_stdin) {
+        (Some(password), _) => password,
+        (None, true) => {
+            let mut input = String::new();
+            std::io::stdin().read_to_string(&mut input)?;
+            input.trim_end_matches(['\n', '\r']).to_owned()
+        }
+        (None, false) => anyhow::bail!("give the password with --password-stdin"),
+    };
+    let request = CreateUserRequest {
+        username: args.username,
+        display_name: args.display_name,
+        agency_code: args.agency,
+        roles,
+        phone: args.phone,
+        email: None,
+        password,
+    };
+    validator::Validate::validate(&request).map_err(|e| anyhow::anyhow!("invalid user: {e}"))?;
+    let state = AppState::prepare_with_system_clock(config, false)?;
+    let mut conn = state.db.get()?;
+    let user = crate::accounts::service::create_user(&state, &mut conn, None, &request)
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code.as_str(), e.detail.unwrap_or_default()))?;
+    println!("created user {} ({}) in {}", user.username, user.id, user.agency.code);
+    Ok(())
+}
+
+fn import_areas(config: Config, files: &[PathBuf], level: Option<&str>, strict: bool) -> anyhow::Result<()> {
+    let level = level
+        .map(|l| {
+            AreaLevel::parse(l)
+                .ok_or_else(|| anyhow::anyhow!("unknown level {l}: use county, municipality or admin_unit"))
+        })
+        .transpose()?;
+    let state = AppState::prepare_with_system_clock(config, false)?;
+    let mut conn = state.db.get()?;
+    let mut unmatched_total = 0;
+    for file in files {
+        let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+        let name = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let report = crate::territory::import::import_geojson(&mut conn, &text, &name, level, SystemClock.now_naive())?;
+        println!(
+            "{name}: {} feature(s), {} matched, {} unmatched",
+            report.features,
+            report.matched.len(),
+            report.unmatched.len()
+        );
+        for (label, reason) in &report.unmatched {
+            println!("  unmatched: {label}: {reason}");
+        }
+        if !report.still_without_boundary.is_empty() {
+            println!("  areas at these levels still without a boundary: {}", report.still_without_boundary.join(", "));
+        }
+        unmatched_total += report.unmatched.len();
+    }
+    if strict && unmatched_total > 0 {
+        anyhow::bail!("{unmatched_total} feature(s) matched no area");
+    }
+    println!("running services pick up the boundaries after a restart or POST /api/v1/areas/reload");
+    Ok(())
+}

@@ -1,0 +1,380 @@
+//! One typed configuration: defaults < optional TOML file < `TERREN_*` environment variables.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Top-level sections; `TERREN_<SECTION>_<KEY>` sets `<section>.<key>`.
+const SECTIONS: [&str; 5] = ["database", "http", "auth", "log", "territory"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the embedded database and generated secrets live.
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub http: HttpConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+    pub territory: TerritoryConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`; absent means
+    /// `sqlite://<data_dir>/terren.db`.
+    #[serde(serialize_with = "serialize_secret_opt")]
+    pub url: Option<SecretString>,
+    pub pool_size: u32,
+    pub connect_timeout_secs: u64,
+    /// PostgreSQL `statement_timeout`; SQLite waits this long for a write lock.
+    pub statement_timeout_ms: u64,
+    pub migrate_on_start: bool,
+    /// Load reference data (areas, agencies, vocabularies) at start; existing rows are kept.
+    pub seed_on_start: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub bind: String,
+    /// Address printed and used in links; defaults to `http://<bind>`.
+    pub public_url: Option<String>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Worker threads; defaults to the number of cores.
+    pub workers: Option<usize>,
+    pub shutdown_timeout_secs: u64,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HS256 signing keys; the first signs, all verify (rotation). When empty, a key is generated
+    /// once and kept in `<data_dir>/jwt-key`.
+    pub jwt_keys: Vec<JwtKey>,
+    pub issuer: String,
+    /// Access token lifetime; at most 900 seconds.
+    pub access_token_ttl_secs: i64,
+    /// A refresh token is valid this long after it was issued.
+    pub refresh_token_ttl_days: i64,
+    /// A session ends this long after login, however often it is refreshed.
+    pub session_max_days: i64,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub throttle_window_secs: i64,
+    /// Failed logins per account within the window before 429.
+    pub throttle_max_failures_per_account: u32,
+    /// Failed logins per client IP within the window before 429.
+    pub throttle_max_failures_per_ip: u32,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtKey {
+    pub kid: String,
+    #[serde(serialize_with = "serialize_secret")]
+    pub secret: SecretString,
+}
+
+impl std::fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKey").field("kid", &self.kid).field("secret", &"[redacted]").finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// `tracing` filter, e.g. `info` or `terren_api=debug,info`.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerritoryConfig {
+    /// A point farther than this from every centroid, with no boundary to decide, is outside.
+    pub max_centroid_distance_km: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("data"),
+            database: DatabaseConfig {
+                url: None,
+                pool_size: 10,
+                connect_timeout_secs: 5,
+                statement_timeout_ms: 10_000,
+                migrate_on_start: true,
+                seed_on_start: true,
+            },
+            http: HttpConfig {
+                bind: "127.0.0.1:8080".into(),
+                public_url: None,
+                max_body_bytes: 1024 * 1024,
+                workers: None,
+                shutdown_timeout_secs: 20,
+                trust_forwarded_for: false,
+            },
+            auth: AuthConfig {
+                jwt_keys: Vec::new(),
+                issuer: "terren".into(),
+                access_token_ttl_secs: 900,
+                refresh_token_ttl_days: 30,
+                session_max_days: 90,
+                // OWASP's argon2id minimum: 19 MiB, 2 iterations, 1 lane.
+                argon2_memory_kib: 19_456,
+                argon2_iterations: 2,
+                argon2_parallelism: 1,
+                throttle_window_secs: 900,
+                throttle_max_failures_per_account: 5,
+                throttle_max_failures_per_ip: 30,
+            },
+            log: LogConfig { format: LogFormat::Text, filter: "info".into() },
+            territory: TerritoryConfig { max_centroid_distance_km: 40.0 },
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration could not be read: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Which database a URL points to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseTarget {
+    pub fn parse(url: &str) -> Result<DatabaseTarget, ConfigError> {
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            if path.is_empty() {
+                return Err(ConfigError::Invalid("database.url: sqlite:// needs a file path".into()));
+            }
+            return Ok(DatabaseTarget::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseTarget::Postgres(url.to_owned()));
+        }
+        let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+        Err(ConfigError::Invalid(format!(
+            "database.url: unsupported scheme '{scheme}'; use sqlite://PATH or postgres://…"
+        )))
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            DatabaseTarget::Sqlite(_) => "sqlite",
+            DatabaseTarget::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The URL with any password replaced, safe to print.
+    pub fn redacted(&self) -> String {
+        match self {
+            DatabaseTarget::Sqlite(path) => format!("sqlite://{}", path.display()),
+            DatabaseTarget::Postgres(url) => redact_url_password(url),
+        }
+    }
+}
+
+fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, tail) = rest.split_once('/').map_or((rest, None), |(a, t)| (a, Some(t)));
+    let redacted_authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let mut out = format!("{scheme}://{redacted_authority}");
+    if let Some(tail) = tail {
+        out.push('/');
+        // Query parameters may carry a password too.
+        out.push_str(tail.split_once('?').map_or(tail, |(path, _)| path));
+    }
+    out
+}
+
+impl Config {
+    /// Reads defaults, then `file` (if given and present), then `TERREN_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load_from(file, Env::prefixed("TERREN_"))
+    }
+
+    fn load_from(file: Option<&Path>, env: Env) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Invalid(format!("configuration file {} does not exist", file.display())));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let env = env
+            .ignore(&["config", "test_database_url", "test_boundaries_dir", "test_require_postgres"])
+            .map(|key| section_key(&key.as_str().to_ascii_lowercase()).into());
+        let config: Config = figment.merge(env).extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        self.database_target()?;
+        if self.database.pool_size == 0 {
+            return invalid("database.pool_size must be at least 1".into());
+        }
+        if self.http.bind.parse::<SocketAddr>().is_err() {
+            return invalid(format!("http.bind '{}' is not an address like 127.0.0.1:8080", self.http.bind));
+        }
+        if self.http.max_body_bytes < 1024 {
+            return invalid("http.max_body_bytes must be at least 1024".into());
+        }
+        let auth = &self.auth;
+        if !(60..=900).contains(&auth.access_token_ttl_secs) {
+            return invalid("auth.access_token_ttl_secs must be between 60 and 900".into());
+        }
+        if auth.refresh_token_ttl_days < 1 || auth.session_max_days < auth.refresh_token_ttl_days {
+            return invalid("auth.refresh_token_ttl_days must be ≥ 1 and ≤ auth.session_max_days".into());
+        }
+        for key in &auth.jwt_keys {
+            if key.kid.is_empty() || key.kid.len() > 64 {
+                return invalid("auth.jwt_keys: every key needs a kid of 1–64 characters".into());
+            }
+            if key.secret.expose_secret().len() < 32 {
+                return invalid(format!("auth.jwt_keys: the secret of '{}' must be at least 32 bytes", key.kid));
+            }
+        }
+        if auth.argon2_memory_kib < 8 * auth.argon2_parallelism || auth.argon2_iterations == 0 {
+            return invalid("auth.argon2_*: memory must be ≥ 8 KiB per lane and iterations ≥ 1".into());
+        }
+        if auth.throttle_window_secs < 1
+            || auth.throttle_max_failures_per_account == 0
+            || auth.throttle_max_failures_per_ip == 0
+        {
+            return invalid("auth.throttle_*: window and limits must be positive".into());
+        }
+        let max_km = self.territory.max_centroid_distance_km;
+        if max_km.is_nan() || max_km <= 0.0 {
+            return invalid("territory.max_centroid_distance_km must be positive".into());
+        }
+        Ok(())
+    }
+
+    pub fn database_target(&self) -> Result<DatabaseTarget, ConfigError> {
+        match &self.database.url {
+            Some(url) => DatabaseTarget::parse(url.expose_secret()),
+            None => Ok(DatabaseTarget::Sqlite(self.data_dir.join("terren.db"))),
+        }
+    }
+
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        self.http.public_url.clone().unwrap_or_else(|| format!("http://{bound}"))
+    }
+}
+
+/// `database_url` → `database.url`: the first underscore after a known section name nests.
+fn section_key(key: &str) -> String {
+    for section in SECTIONS {
+        if let Some(rest) = key.strip_prefix(section).and_then(|r| r.strip_prefix('_')) {
+            return format!("{section}.{rest}");
+        }
+    }
+    key.to_owned()
+}
+
+fn serialize_secret<S: serde::Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose_secret())
+}
+
+fn serialize_secret_opt<S: serde::Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(secret) => s.serialize_some(secret.expose_secret()),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_sections_nest_and_plain_keys_stay() {
+        assert_eq!(section_key("database_url"), "database.url");
+        assert_eq!(section_key("auth_access_token_ttl_secs"), "auth.access_token_ttl_secs");
+        assert_eq!(section_key("data_dir"), "data_dir");
+    }
+
+    #[test]
+    fn unknown_database_scheme_is_a_clear_error() {
+        let err = DatabaseTarget::parse("mysql://localhost/terren").unwrap_err();
+        assert!(err.to_string().contains("unsupported scheme 'mysql'"), "{err}");
+        assert!(matches!(DatabaseTarget::parse("postgresql://x/y"), Ok(DatabaseTarget::Postgres(_))));
+        assert_eq!(
+            DatabaseTarget::parse("sqlite://data/t.db").unwrap(),
+            DatabaseTarget::Sqlite(PathBuf::from("data/t.db"))
+        );
+    }
+
+    #[test]
+    fn passwords_never_print() {
+        let target = DatabaseTarget::parse("postgres://terren:s3cret@db:5432/terren?password=x").unwrap();
+        let shown = target.redacted();
+        assert_eq!(shown, "postgres://terren:***@db:5432/terren");
+        let key = JwtKey { kid: "k1".into(), secret: SecretString::from("a".repeat(40)) };
+        assert!(!format!("{key:?}").contains("aaaa"));
+    }
+
+    #[test]
+    fn env_overrides_file_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("terren.toml", "[http]\nbind = \"0.0.0.0:9000\"\n[log]\nformat = \"json\"\n")?;
+            jail.set_env("TERREN_LOG_FORMAT", "text");
+            jail.set_env("TERREN_DATABASE_POOL_SIZE", "3");
+            let config = Config::load(Some(Path::new("terren.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.http.bind, "0.0.0.0:9000");
+            assert_eq!(config.log.format, LogFormat::Text);
+            assert_eq!(config.database.pool_size, 3);
+            assert_eq!(config.auth.access_token_ttl_secs, 900);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn invalid_values_stop_the_boot_with_the_key_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("TERREN_AUTH_ACCESS_TOKEN_TTL_SECS", "3600");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("auth.access_token_ttl_secs"), "{err}");
+            jail.set_env("TERREN_AUTH_ACCESS_TOKEN_TTL_SECS", "600");
+            jail.set_env("TERREN_DATABASE_URL", "mysql://x");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("unsupported scheme"), "{err}");
+            Ok(())
+        });
+    }
+}

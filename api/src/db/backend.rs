@@ -1,0 +1,69 @@
+//! The few places where PostgreSQL and SQLite need different SQL.
+
+use diesel::connection::SimpleConnection;
+use diesel::result::Error as DieselError;
+use diesel::{Connection, QueryResult};
+
+use super::DbConnection;
+
+/// Runs `f` in a transaction that holds the write lock from the start.
+///
+/// On SQLite a deferred transaction that reads before it writes can fail with `SQLITE_BUSY`
+/// when another writer got there first; `BEGIN IMMEDIATE` queues instead. PostgreSQL's default
+/// transaction already does the right thing.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<DieselError>,
+{
+    match conn {
+        DbConnection::Sqlite(_) => {
+            conn.batch_execute("BEGIN IMMEDIATE")?;
+            match f(conn) {
+                Ok(value) => {
+                    if let Err(commit_error) = conn.batch_execute("COMMIT") {
+                        let _ = conn.batch_execute("ROLLBACK");
+                        return Err(commit_error.into());
+                    }
+                    Ok(value)
+                }
+                Err(error) => {
+                    let _ = conn.batch_execute("ROLLBACK");
+                    Err(error)
+                }
+            }
+        }
+        DbConnection::Postgres(_) => conn.transaction(f),
+    }
+}
+
+/// Serialises writers of an append-only sequence (the audit chain) inside the current
+/// transaction. SQLite's immediate transaction already excludes other writers.
+pub fn lock_for_append(conn: &mut DbConnection, table: &str) -> QueryResult<()> {
+    match conn {
+        DbConnection::Postgres(pg) => pg.batch_execute(&format!("LOCK TABLE {table} IN EXCLUSIVE MODE")),
+        DbConnection::Sqlite(_) => Ok(()),
+    }
+}
+
+/// True when the error is a unique-constraint violation.
+pub fn is_unique_violation(error: &DieselError) -> bool {
+    matches!(error, DieselError::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
+}
+
+/// Runs migrations under a PostgreSQL advisory lock so that several instances starting at once
+/// do not race; SQLite runs them in its own write lock.
+pub fn with_migration_lock<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    const KEY: i64 = 0x7465_7272_656e; // "terren"
+    if let DbConnection::Postgres(pg) = conn {
+        pg.batch_execute(&format!("SELECT pg_advisory_lock({KEY})"))?;
+    }
+    let result = f(conn);
+    if let DbConnection::Postgres(pg) = conn {
+        pg.batch_execute(&format!("SELECT pg_advisory_unlock({KEY})"))?;
+    }
+    result
+}

@@ -1,0 +1,175 @@
+//! One codebase, two databases: a diesel MultiConnection over PostgreSQL and SQLite, chosen by
+//! the URL scheme, behind an r2d2 pool with per-connection settings.
+
+pub mod backend;
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::{Config, DatabaseTarget};
+
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl DbConnection {
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConnection::Postgres(_) => Backend::Postgres,
+            DbConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    fn migrations(&self) -> EmbeddedMigrations {
+        match self {
+            DbConnection::Postgres(_) => POSTGRES_MIGRATIONS,
+            DbConnection::Sqlite(_) => SQLITE_MIGRATIONS,
+        }
+    }
+
+    /// Applies every pending migration; returns how many ran.
+    pub fn run_migrations(&mut self) -> anyhow::Result<usize> {
+        let migrations = self.migrations();
+        let applied =
+            self.run_pending_migrations(migrations).map_err(|e| anyhow::anyhow!("applying migrations failed: {e}"))?;
+        Ok(applied.len())
+    }
+
+    pub fn has_pending_migrations(&mut self) -> anyhow::Result<bool> {
+        let migrations = self.migrations();
+        self.has_pending_migration(migrations).map_err(|e| anyhow::anyhow!("checking migrations failed: {e}"))
+    }
+
+    /// Reverts every applied migration (used by the migration round-trip test).
+    pub fn revert_every_migration(&mut self) -> anyhow::Result<usize> {
+        let migrations = self.migrations();
+        let reverted = MigrationHarness::revert_all_migrations(self, migrations)
+            .map_err(|e| anyhow::anyhow!("reverting migrations failed: {e}"))?;
+        Ok(reverted.len())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// Opens exactly the backend the URL names (the derived `establish` would try each in turn and
+/// could silently create a SQLite file when PostgreSQL is down) and applies per-connection
+/// settings.
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    target: DatabaseTarget,
+    statement_timeout_ms: u64,
+}
+
+impl ConnectionManager {
+    pub fn new(target: DatabaseTarget, statement_timeout_ms: u64) -> ConnectionManager {
+        ConnectionManager { target, statement_timeout_ms }
+    }
+
+    pub fn establish(&self) -> Result<DbConnection, r2d2::Error> {
+        let timeout = self.statement_timeout_ms;
+        match &self.target {
+            DatabaseTarget::Postgres(url) => {
+                let mut conn = PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(&format!("SET TimeZone = 'UTC'; SET statement_timeout = {timeout};"))
+                    .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Postgres(conn))
+            }
+            DatabaseTarget::Sqlite(path) => {
+                let path = path.to_str().ok_or_else(|| {
+                    r2d2::Error::ConnectionError(ConnectionError::InvalidConnectionUrl(
+                        "the SQLite path is not valid UTF-8".into(),
+                    ))
+                })?;
+                let mut conn = SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {timeout}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        self.establish()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+pub type Pool = r2d2::Pool<ConnectionManager>;
+pub type PooledConn = r2d2::PooledConnection<ConnectionManager>;
+
+/// The pool and which backend it speaks to.
+#[derive(Clone)]
+pub struct Database {
+    pub pool: Pool,
+    pub backend: Backend,
+}
+
+impl Database {
+    pub fn connect(config: &Config) -> anyhow::Result<Database> {
+        let target = config.database_target()?;
+        Database::connect_to(target, config.database.pool_size, config)
+    }
+
+    pub fn connect_to(target: DatabaseTarget, pool_size: u32, config: &Config) -> anyhow::Result<Database> {
+        let backend = match target {
+            DatabaseTarget::Postgres(_) => Backend::Postgres,
+            DatabaseTarget::Sqlite(ref path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| anyhow::anyhow!("cannot create the database directory {}: {e}", dir.display()))?;
+                }
+                Backend::Sqlite
+            }
+        };
+        let shown = target.redacted();
+        let manager = ConnectionManager::new(target, config.database.statement_timeout_ms);
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size)
+            .connection_timeout(Duration::from_secs(config.database.connect_timeout_secs))
+            .build(manager)
+            .map_err(|e| anyhow::anyhow!("cannot connect to the database at {shown}: {e}"))?;
+        Ok(Database { pool, backend })
+    }
+
+    pub fn get(&self) -> Result<PooledConn, r2d2::PoolError> {
+        self.pool.get()
+    }
+}

@@ -1,0 +1,178 @@
+// Mirrors migrations/{postgres,sqlite}; `tests/schema.rs` checks that both backends agree with it.
+
+diesel::table! {
+    area_boundaries (id) {
+        id -> Text,
+        level -> Text,
+        source_name -> Text,
+        source_feature_id -> Nullable<Text>,
+        geometry -> Text,
+        min_lat -> Double,
+        min_lon -> Double,
+        max_lat -> Double,
+        max_lon -> Double,
+        vertex_count -> Integer,
+        imported_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    areas (id) {
+        id -> Text,
+        code -> Text,
+        level -> Text,
+        kind -> Text,
+        name -> Text,
+        name_folded -> Text,
+        parent_id -> Nullable<Text>,
+        centroid_lat -> Double,
+        centroid_lon -> Double,
+        centroid_approximate -> Bool,
+        boundary_id -> Nullable<Text>,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    area_aliases (area_id, alias) {
+        area_id -> Text,
+        alias -> Text,
+        alias_folded -> Text,
+        is_code -> Bool,
+    }
+}
+
+diesel::table! {
+    agencies (id) {
+        id -> Text,
+        code -> Text,
+        name -> Text,
+        name_en -> Nullable<Text>,
+        agency_type -> Text,
+        municipality_id -> Nullable<Text>,
+        parent_id -> Nullable<Text>,
+        address -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        email -> Nullable<Text>,
+        hours -> Nullable<Text>,
+        is_24_7 -> Bool,
+        capacity -> Nullable<Integer>,
+        time_zone -> Text,
+        notes -> Nullable<Text>,
+        active -> Bool,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    agency_areas (agency_id, area_id) {
+        agency_id -> Text,
+        area_id -> Text,
+    }
+}
+
+diesel::table! {
+    vocabulary_entries (vocabulary, code) {
+        vocabulary -> Text,
+        code -> Text,
+        label_sq -> Text,
+        label_en -> Text,
+        sort_order -> Integer,
+        active -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        display_name -> Text,
+        agency_id -> Text,
+        phone -> Nullable<Text>,
+        email -> Nullable<Text>,
+        password_hash -> Text,
+        must_change_password -> Bool,
+        disabled_at -> Nullable<Timestamp>,
+        password_changed_at -> Timestamp,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    user_roles (user_id, role) {
+        user_id -> Text,
+        role -> Text,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        device_id -> Text,
+        user_agent -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_used_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        session_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        seq -> BigInt,
+        occurred_at -> Timestamp,
+        actor_user_id -> Nullable<Text>,
+        actor_device_id -> Nullable<Text>,
+        actor_ip -> Nullable<Text>,
+        action -> Text,
+        entity_type -> Text,
+        entity_id -> Text,
+        details -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::joinable!(areas -> area_boundaries (boundary_id));
+diesel::joinable!(area_aliases -> areas (area_id));
+diesel::joinable!(agency_areas -> agencies (agency_id));
+diesel::joinable!(agency_areas -> areas (area_id));
+diesel::joinable!(users -> agencies (agency_id));
+diesel::joinable!(user_roles -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    area_boundaries,
+    areas,
+    area_aliases,
+    agencies,
+    agency_areas,
+    vocabulary_entries,
+    users,
+    user_roles,
+    sessions,
+    refresh_tokens,
+    audit_log,
+);

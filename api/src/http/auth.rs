@@ -1,0 +1,141 @@
+//! `AuthUser`: the signed-in person behind a request, checked against the database on every
+//! request so that disabling a user or ending a session takes effect at once.
+
+use std::collections::BTreeSet;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use terren_contract::{Permission, Role};
+
+use super::problem::{ApiError, ErrorCode};
+use crate::accounts::model::{self, AgencyBrief};
+use crate::app::AppState;
+use crate::audit::Actor;
+use crate::auth::permissions::{has_national_scope, permissions_for};
+
+/// Paths a person who must change their password may still use.
+const ALLOWED_BEFORE_PASSWORD_CHANGE: [&str; 3] = ["/api/v1/me", "/api/v1/me/password", "/api/v1/auth/logout"];
+
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user_id: String,
+    pub username: String,
+    pub display_name: String,
+    pub agency: AgencyBrief,
+    pub roles: BTreeSet<Role>,
+    pub permissions: BTreeSet<Permission>,
+    /// Areas the agency serves (ids, codes).
+    pub areas: Vec<(String, String)>,
+    pub session_id: String,
+    pub device_id: String,
+    pub must_change_password: bool,
+    pub ip: String,
+}
+
+impl AuthUser {
+    pub fn can(&self, permission: Permission) -> bool {
+        self.permissions.contains(&permission)
+    }
+
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if self.can(permission) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("this needs the permission {}", permission_name(permission))))
+        }
+    }
+
+    pub fn national_scope(&self) -> bool {
+        has_national_scope(&self.roles)
+    }
+
+    pub fn is_system_admin(&self) -> bool {
+        self.roles.contains(&Role::SystemAdmin)
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: Some(self.user_id.clone()),
+            device_id: Some(self.device_id.clone()),
+            ip: Some(self.ip.clone()),
+        }
+    }
+}
+
+pub fn permission_name(permission: Permission) -> String {
+    serde_json::to_value(permission).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// The client address used for throttling and audit: the peer, or the first
+/// `X-Forwarded-For` hop when the service runs behind a trusted proxy.
+pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> String {
+    if trust_forwarded_for
+        && let Some(forwarded) = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok())
+        && let Some(first) = forwarded.split(',').next().map(str::trim).filter(|s| !s.is_empty())
+    {
+        return first.to_owned();
+    }
+    req.peer_addr().map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string())
+}
+
+fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer_token(req);
+        let path = req.path().to_owned();
+        let ip = state.as_ref().map(|s| client_ip(req, s.config.http.trust_forwarded_for)).unwrap_or_default();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
+            let token = token.ok_or_else(|| {
+                ApiError::new(ErrorCode::Unauthenticated).with_detail("send Authorization: Bearer <access token>")
+            })?;
+            let claims = state
+                .tokens
+                .verify(&token, state.clock.now())
+                .map_err(|e| ApiError::new(ErrorCode::InvalidToken).with_detail(e.to_string()))?;
+            let now = state.clock.now_naive();
+            let user = super::with_conn(&state, move |conn| {
+                let invalid = || ApiError::new(ErrorCode::InvalidToken);
+                let session = model::find_session(conn, &claims.sid)?.ok_or_else(invalid)?;
+                if session.user_id != claims.sub || session.revoked_at.is_some() || session.expires_at <= now {
+                    return Err(invalid().with_detail("the session has ended"));
+                }
+                let user = model::find_user(conn, &claims.sub)?.ok_or_else(invalid)?;
+                if user.disabled_at.is_some() {
+                    return Err(invalid().with_detail("the account is disabled"));
+                }
+                let roles = model::roles_of(conn, &user.id)?;
+                Ok(AuthUser {
+                    permissions: permissions_for(&roles),
+                    roles,
+                    agency: model::agency_brief(conn, &user.agency_id)?,
+                    areas: model::agency_area_scope(conn, &user.agency_id)?,
+                    user_id: user.id,
+                    username: user.username,
+                    display_name: user.display_name,
+                    session_id: session.id,
+                    device_id: session.device_id,
+                    must_change_password: user.must_change_password,
+                    ip,
+                })
+            })
+            .await?;
+            if user.must_change_password && !ALLOWED_BEFORE_PASSWORD_CHANGE.contains(&path.as_str()) {
+                return Err(ApiError::new(ErrorCode::PasswordChangeRequired)
+                    .with_detail("change the temporary password with POST /api/v1/me/password"));
+            }
+            Ok(user)
+        })
+    }
+}

@@ -1,0 +1,190 @@
+//! `ValidJson<T>`: a JSON body that parsed, had the right types and passed its validation rules.
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use terren_contract::problem::FieldError;
+use validator::{Validate, ValidationErrors, ValidationErrorsKind};
+
+use super::problem::{ApiError, ErrorCode};
+
+pub struct ValidJson<T>(pub T);
+
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let content_type_ok =
+            req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(is_json_content_type);
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !content_type_ok {
+                return Err(
+                    ApiError::new(ErrorCode::UnsupportedMediaType).with_detail("send the body as application/json")
+                );
+            }
+            let bytes = body.await.map_err(|e| {
+                if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(ErrorCode::PayloadTooLarge)
+                } else {
+                    ApiError::new(ErrorCode::BadRequest).with_detail(e.to_string())
+                }
+            })?;
+            let value = parse_json::<T>(&bytes)?;
+            value.validate().map_err(|errors| ApiError::fields(field_errors(&errors)))?;
+            Ok(ValidJson(value))
+        })
+    }
+}
+
+fn is_json_content_type(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Syntax errors are 400 `malformed_json`; well-formed JSON of the wrong shape is 422 with the
+/// path of the offending field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let inner = e.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::new(ErrorCode::MalformedJson).with_detail(inner.to_string());
+        }
+        let path = e.path().to_string();
+        let message = inner.to_string();
+        let (field, code) = classify_data_error(&path, &message);
+        ApiError::field(field, code, strip_position(&message))
+    })?;
+    deserializer.end().map_err(|e| ApiError::new(ErrorCode::MalformedJson).with_detail(e.to_string()))?;
+    Ok(value)
+}
+
+fn classify_data_error(path: &str, message: &str) -> (String, &'static str) {
+    let join = |name: &str| if path == "." || path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
+    if let Some(name) = backticked_after(message, "missing field ") {
+        return (join(name), "required");
+    }
+    if let Some(name) = backticked_after(message, "unknown field ") {
+        return (join(name), "unknown_field");
+    }
+    if message.starts_with("unknown variant") {
+        return (path.to_owned(), "unknown_code");
+    }
+    (if path == "." { String::new() } else { path.to_owned() }, "invalid_type")
+}
+
+fn backticked_after<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    message.strip_prefix(prefix)?.strip_prefix('`')?.split('`').next()
+}
+
+fn strip_position(message: &str) -> String {
+    message.split(" at line ").next().unwrap_or(message).to_owned()
+}
+
+/// Flattens validator's nested errors into `field.sub[2]` paths with stable codes.
+pub fn field_errors(errors: &ValidationErrors) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    collect(errors, "", &mut out);
+    out.sort_by(|a, b| a.field.cmp(&b.field));
+    out
+}
+
+fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
+    for (field, kind) in errors.errors() {
+        let path = if prefix.is_empty() { field.to_string() } else { format!("{prefix}.{field}") };
+        match kind {
+            ValidationErrorsKind::Field(list) => {
+                for error in list {
+                    out.push(FieldError {
+                        field: path.clone(),
+                        code: stable_code(&error.code).to_owned(),
+                        message: error.message.as_ref().map_or_else(|| describe(error), |m| m.to_string()),
+                    });
+                }
+            }
+            ValidationErrorsKind::Struct(inner) => collect(inner, &path, out),
+            ValidationErrorsKind::List(items) => {
+                for (index, inner) in items {
+                    collect(inner, &format!("{path}[{index}]"), out);
+                }
+            }
+        }
+    }
+}
+
+fn stable_code(code: &str) -> &str {
+    match code {
+        "length" => "invalid_length",
+        "range" => "out_of_range",
+        "email" => "invalid_email",
+        other => other,
+    }
+}
+
+fn describe(error: &validator::ValidationError) -> String {
+    let param = |name: &str| error.params.get(name).map(|v| v.to_string());
+    match error.code.as_ref() {
+        "length" => match (param("min"), param("max")) {
+            (Some(min), Some(max)) => format!("length must be between {min} and {max}"),
+            (Some(min), None) => format!("length must be at least {min}"),
+            (None, Some(max)) => format!("length must be at most {max}"),
+            _ => "invalid length".to_owned(),
+        },
+        "range" => match (param("min"), param("max")) {
+            (Some(min), Some(max)) => format!("must be between {min} and {max}"),
+            _ => "out of range".to_owned(),
+        },
+        other => other.replace('_', " "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize, Validate)]
+    #[serde(deny_unknown_fields)]
+    struct Sample {
+        #[validate(length(min = 2))]
+        name: String,
+        #[validate(range(min = -90.0, max = 90.0))]
+        lat: f64,
+    }
+
+    #[test]
+    fn wrong_shapes_name_the_field() {
+        let err = parse_json::<Sample>(br#"{"name": "ab"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::ValidationFailed);
+        assert_eq!((err.errors[0].field.as_str(), err.errors[0].code.as_str()), ("lat", "required"));
+
+        let err = parse_json::<Sample>(br#"{"name": 5, "lat": 1}"#).unwrap_err();
+        assert_eq!((err.errors[0].field.as_str(), err.errors[0].code.as_str()), ("name", "invalid_type"));
+
+        let err = parse_json::<Sample>(br#"{"name": "ab", "lat": 1, "x": 1}"#).unwrap_err();
+        assert_eq!(err.errors[0].code, "unknown_field");
+
+        let err = parse_json::<Sample>(br#"{"name": "ab", "lat": "#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::MalformedJson);
+    }
+
+    #[test]
+    fn rule_violations_are_flattened_with_stable_codes() {
+        let sample: Sample = parse_json(br#"{"name": "a", "lat": 91}"#).unwrap();
+        let errors = field_errors(&sample.validate().unwrap_err());
+        let got: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code.as_str())).collect();
+        assert_eq!(got, vec![("lat", "out_of_range"), ("name", "invalid_length")]);
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json_content_type("application/json; charset=utf-8"));
+        assert!(is_json_content_type("application/merge-patch+json"));
+        assert!(!is_json_content_type("text/plain"));
+    }
+}

@@ -1,0 +1,21 @@
+//! Terren: the backend for street-outreach teams, mobile service units and 24/7 duty staff.
+//!
+//! `app` assembles the service; each capability lives in its own module with `routes`
+//! (handlers and their OpenAPI description) and `service` (rules and transactions).
+
+pub mod accounts;
+pub mod agencies;
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod openapi;
+pub mod ops;
+pub mod seed;
+pub mod telemetry;
+pub mod territory;
+pub mod vocabularies;

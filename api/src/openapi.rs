@@ -1,0 +1,74 @@
+//! The published contract: OpenAPI 3.1 generated from the handlers and wire types.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::{accounts, agencies, auth, ops, territory, vocabularies};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Terren API",
+        description = "Backend for Albania's street-outreach teams, mobile service units and 24/7 duty staff. \
+Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`; titles follow \
+`Accept-Language` (`sq` default, `en`). Times are RFC 3339 in UTC."
+    ),
+    paths(
+        auth::routes::login,
+        auth::routes::refresh,
+        auth::routes::logout,
+        auth::routes::me,
+        auth::routes::change_password,
+        accounts::routes::create_user,
+        accounts::routes::list_users,
+        accounts::routes::get_user,
+        accounts::routes::disable_user,
+        accounts::routes::enable_user,
+        accounts::routes::reset_password,
+        territory::routes::list_areas,
+        territory::routes::locate,
+        territory::routes::reload,
+        agencies::routes::list_agencies,
+        agencies::routes::get_agency,
+        agencies::routes::create_agency,
+        agencies::routes::update_agency,
+        vocabularies::get_vocabularies,
+        ops::healthz,
+        ops::readyz,
+        ops::metrics,
+    ),
+    components(schemas(terren_contract::problem::Problem, terren_contract::problem::FieldError)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Logging in, tokens and the signed-in person"),
+        (name = "users", description = "Administration of accounts"),
+        (name = "reference", description = "Areas, vocabularies"),
+        (name = "agencies", description = "The directory of agencies"),
+        (name = "operations", description = "Health and metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            );
+        }
+    }
+}
+
+/// The document as committed in `mobile-contract/openapi.json`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+pub fn to_pretty_json() -> anyhow::Result<String> {
+    Ok(format!("{}\n", document().to_pretty_json()?))
+}

@@ -1,0 +1,271 @@
+//! `terren import-areas FILE.geojson`: attach boundaries (RFC 7946 Polygon or MultiPolygon
+//! features) to the areas they describe.
+//!
+//! A feature is matched by code first — its `id` or any property equal to an area's code or one
+//! of its external codes (ISO 3166-2, LAU, HASC, geoBoundaries shape id) — and by name second
+//! (diacritics and case ignored, aliases included). A feature names its own area and usually its
+//! parents too (an administrative unit carries its municipality's code): the most specific level
+//! wins. Several areas may share one feature (Tirana's urban units and the city outline).
+
+use std::collections::{BTreeSet, HashMap};
+
+use diesel::prelude::*;
+use geo::{BoundingRect, CoordsIter, MultiPolygon};
+use geojson::{Feature, GeoJson, Geometry};
+use serde::Serialize;
+use terren_contract::areas::AreaLevel;
+use uuid::Uuid;
+
+use super::fold::fold;
+use super::service::{AreaRow, BoundaryRow, level_of};
+use crate::audit::{self, Actor};
+use crate::db::schema::{area_aliases, area_boundaries, areas};
+use crate::db::{DbConnection, backend};
+
+#[derive(Debug, Default, Serialize)]
+pub struct ImportReport {
+    pub features: usize,
+    /// Feature label → codes of the areas it was attached to.
+    pub matched: Vec<(String, Vec<String>)>,
+    /// Features that named no area (or an ambiguous one), with the reason.
+    pub unmatched: Vec<(String, String)>,
+    /// Codes of areas at the imported levels that still have no boundary.
+    pub still_without_boundary: Vec<String>,
+}
+
+/// Parses a stored or imported geometry into a multipolygon.
+pub fn parse_multipolygon(json: &str) -> anyhow::Result<MultiPolygon<f64>> {
+    let geometry: Geometry = json.parse::<Geometry>().map_err(|e| anyhow::anyhow!("{e}"))?;
+    to_multipolygon(&geometry)
+}
+
+fn to_multipolygon(geometry: &Geometry) -> anyhow::Result<MultiPolygon<f64>> {
+    let geo: geo::Geometry<f64> = geometry.value.clone().try_into().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let multi = match geo {
+        geo::Geometry::Polygon(p) => MultiPolygon(vec![p]),
+        geo::Geometry::MultiPolygon(mp) => mp,
+        other => anyhow::bail!("geometry is {}, not Polygon or MultiPolygon", geometry_kind(&other)),
+    };
+    for coord in multi.coords_iter() {
+        if !coord.x.is_finite() || !coord.y.is_finite() || coord.x.abs() > 180.0 || coord.y.abs() > 90.0 {
+            anyhow::bail!("coordinate ({}, {}) is not a WGS84 longitude/latitude", coord.x, coord.y);
+        }
+    }
+    if multi.0.is_empty() {
+        anyhow::bail!("empty geometry");
+    }
+    Ok(multi)
+}
+
+fn geometry_kind(geometry: &geo::Geometry<f64>) -> &'static str {
+    match geometry {
+        geo::Geometry::Point(_) => "Point",
+        geo::Geometry::MultiPoint(_) => "MultiPoint",
+        geo::Geometry::LineString(_) | geo::Geometry::Line(_) => "LineString",
+        geo::Geometry::MultiLineString(_) => "MultiLineString",
+        geo::Geometry::GeometryCollection(_) => "GeometryCollection",
+        _ => "another type",
+    }
+}
+
+struct Matcher {
+    areas: Vec<AreaRow>,
+    by_code: HashMap<String, Vec<usize>>,
+    by_name: HashMap<String, Vec<usize>>,
+}
+
+impl Matcher {
+    fn load(conn: &mut DbConnection) -> QueryResult<Matcher> {
+        let areas: Vec<AreaRow> = areas::table.select(AreaRow::as_select()).load(conn)?;
+        let index_of: HashMap<&str, usize> = areas.iter().enumerate().map(|(i, a)| (a.id.as_str(), i)).collect();
+        let mut by_code: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, area) in areas.iter().enumerate() {
+            by_code.entry(area.code.to_uppercase()).or_default().push(i);
+            by_name.entry(area.name_folded.clone()).or_default().push(i);
+        }
+        let aliases: Vec<(String, String, String, bool)> = area_aliases::table
+            .select((area_aliases::area_id, area_aliases::alias, area_aliases::alias_folded, area_aliases::is_code))
+            .load(conn)?;
+        for (area_id, alias, folded, is_code) in aliases {
+            let Some(&i) = index_of.get(area_id.as_str()) else { continue };
+            if is_code {
+                by_code.entry(alias.to_uppercase()).or_default().push(i);
+            } else {
+                by_name.entry(folded).or_default().push(i);
+            }
+        }
+        Ok(Matcher { areas, by_code, by_name })
+    }
+
+    /// The areas a feature describes, or why none.
+    fn match_feature(&self, feature: &Feature, only: Option<AreaLevel>) -> Result<Vec<usize>, String> {
+        let values = feature_strings(feature);
+        let by_code: BTreeSet<usize> =
+            values.iter().filter_map(|v| self.by_code.get(&v.to_uppercase())).flatten().copied().collect();
+        if let Some(found) = self.most_specific(&by_code, &by_code, only) {
+            return Ok(found);
+        }
+        let by_name: BTreeSet<usize> =
+            values.iter().filter_map(|v| self.by_name.get(&fold(v))).flatten().copied().collect();
+        let context: BTreeSet<usize> = by_code.union(&by_name).copied().collect();
+        match self.most_specific(&by_name, &context, only) {
+            Some(found) if found.len() == 1 => Ok(found),
+            Some(found) => Err(format!(
+                "ambiguous name: {}",
+                found.iter().map(|i| self.areas[*i].code.as_str()).collect::<Vec<_>>().join(", ")
+            )),
+            None => Err("no area with this code or name".into()),
+        }
+    }
+
+    /// The matches at the deepest level; where several share a name, those whose parent the
+    /// feature also names.
+    fn most_specific(
+        &self,
+        found: &BTreeSet<usize>,
+        context: &BTreeSet<usize>,
+        only: Option<AreaLevel>,
+    ) -> Option<Vec<usize>> {
+        let deepest = found.iter().map(|i| level_of(&self.areas[*i])).filter(|l| only.is_none_or(|o| o == *l)).max()?;
+        let at_level: Vec<usize> = found.iter().copied().filter(|i| level_of(&self.areas[*i]) == deepest).collect();
+        if at_level.len() <= 1 {
+            return Some(at_level);
+        }
+        let parent_named: Vec<usize> = at_level
+            .iter()
+            .copied()
+            .filter(|i| {
+                self.areas[*i].parent_id.as_ref().is_some_and(|p| context.iter().any(|c| self.areas[*c].id == *p))
+            })
+            .collect();
+        Some(if parent_named.is_empty() { at_level } else { parent_named })
+    }
+}
+
+/// The feature's id and every scalar property, as text.
+fn feature_strings(feature: &Feature) -> Vec<String> {
+    let mut values = Vec::new();
+    if let Some(id) = &feature.id {
+        values.push(match id {
+            geojson::feature::Id::String(s) => s.clone(),
+            geojson::feature::Id::Number(n) => n.to_string(),
+        });
+    }
+    for value in feature.properties.iter().flat_map(|p| p.values()) {
+        match value {
+            serde_json::Value::String(s) if !s.is_empty() => values.push(s.clone()),
+            serde_json::Value::Number(n) => values.push(n.to_string()),
+            _ => {}
+        }
+    }
+    values
+}
+
+fn feature_label(feature: &Feature, position: usize) -> String {
+    let name = ["name", "adm3_name", "municipality_name", "qark_name", "shapeName", "NAME"]
+        .iter()
+        .find_map(|key| feature.property(key).and_then(|v| v.as_str()));
+    let id = feature.id.as_ref().map(|id| match id {
+        geojson::feature::Id::String(s) => s.clone(),
+        geojson::feature::Id::Number(n) => n.to_string(),
+    });
+    match (id, name) {
+        (Some(id), Some(name)) => format!("{id} {name}"),
+        (Some(id), None) => id,
+        (None, Some(name)) => name.to_owned(),
+        (None, None) => format!("feature #{position}"),
+    }
+}
+
+/// Imports a GeoJSON FeatureCollection in one transaction. Nothing is written when the file is
+/// not valid GeoJSON; features that match nothing are reported and skipped.
+pub fn import_geojson(
+    conn: &mut DbConnection,
+    text: &str,
+    source_name: &str,
+    only: Option<AreaLevel>,
+    at: chrono::NaiveDateTime,
+) -> anyhow::Result<ImportReport> {
+    let geojson: GeoJson = text.parse().map_err(|e| anyhow::anyhow!("{source_name} is not valid GeoJSON: {e}"))?;
+    let features = match geojson {
+        GeoJson::FeatureCollection(collection) => collection.features,
+        GeoJson::Feature(feature) => vec![feature],
+        GeoJson::Geometry(_) => {
+            anyhow::bail!("{source_name} holds a bare geometry; a Feature or FeatureCollection is needed")
+        }
+    };
+    backend::write_transaction(conn, |conn| {
+        let matcher = Matcher::load(conn)?;
+        let mut report = ImportReport { features: features.len(), ..ImportReport::default() };
+        let mut levels = BTreeSet::new();
+        for (position, feature) in features.iter().enumerate() {
+            let label = feature_label(feature, position);
+            let Some(geometry) = &feature.geometry else {
+                report.unmatched.push((label, "feature has no geometry".into()));
+                continue;
+            };
+            let multi = match to_multipolygon(geometry) {
+                Ok(multi) => multi,
+                Err(e) => {
+                    report.unmatched.push((label, e.to_string()));
+                    continue;
+                }
+            };
+            let targets = match matcher.match_feature(feature, only) {
+                Ok(targets) if !targets.is_empty() => targets,
+                Ok(_) => {
+                    report.unmatched.push((label, "no area with this code or name".into()));
+                    continue;
+                }
+                Err(reason) => {
+                    report.unmatched.push((label, reason));
+                    continue;
+                }
+            };
+            let level = level_of(&matcher.areas[targets[0]]);
+            levels.insert(level);
+            let Some(rect) = multi.bounding_rect() else { continue };
+            let row = BoundaryRow {
+                id: Uuid::now_v7().to_string(),
+                level: level.as_str().to_owned(),
+                source_name: source_name.to_owned(),
+                source_feature_id: feature.id.as_ref().map(|_| label.split(' ').next().unwrap_or_default().to_owned()),
+                geometry: serde_json::to_string(geometry)?,
+                min_lat: rect.min().y,
+                min_lon: rect.min().x,
+                max_lat: rect.max().y,
+                max_lon: rect.max().x,
+                vertex_count: i32::try_from(multi.coords_count()).unwrap_or(i32::MAX),
+                imported_at: at,
+            };
+            diesel::insert_into(area_boundaries::table).values(&row).execute(conn)?;
+            let ids: Vec<&str> = targets.iter().map(|i| matcher.areas[*i].id.as_str()).collect();
+            diesel::update(areas::table.filter(areas::id.eq_any(&ids)))
+                .set((areas::boundary_id.eq(&row.id), areas::updated_at.eq(at)))
+                .execute(conn)?;
+            report.matched.push((label, targets.iter().map(|i| matcher.areas[*i].code.clone()).collect()));
+        }
+        diesel::delete(area_boundaries::table.filter(diesel::dsl::not(diesel::dsl::exists(
+            areas::table.filter(areas::boundary_id.eq(area_boundaries::id.nullable())),
+        ))))
+        .execute(conn)?;
+        let level_names: Vec<&str> = levels.iter().map(|l| l.as_str()).collect();
+        report.still_without_boundary = areas::table
+            .filter(areas::level.eq_any(&level_names))
+            .filter(areas::boundary_id.is_null())
+            .select(areas::code)
+            .order(areas::code.asc())
+            .load(conn)?;
+        audit::record(
+            conn,
+            &Actor::system(),
+            at,
+            "areas.import_boundaries",
+            "area_boundaries",
+            source_name,
+            serde_json::json!({ "features": report.features, "matched": report.matched.len(), "unmatched": report.unmatched.len() }),
+        )?;
+        Ok(report)
+    })
+}

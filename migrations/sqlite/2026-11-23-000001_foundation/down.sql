@@ -1,0 +1,11 @@
+DROP TABLE audit_log;
+DROP TABLE refresh_tokens;
+DROP TABLE sessions;
+DROP TABLE user_roles;
+DROP TABLE users;
+DROP TABLE vocabulary_entries;
+DROP TABLE agency_areas;
+DROP TABLE agencies;
+DROP TABLE area_aliases;
+DROP TABLE areas;
+DROP TABLE area_boundaries;

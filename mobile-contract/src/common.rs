@@ -1,0 +1,95 @@
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What a person does in Terren. Permissions come from roles; the data a person may see comes
+/// from their agency and the areas it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    FieldWorker,
+    DutyOfficer,
+    Coordinator,
+    CaseManager,
+    PartnerResponder,
+    AgencyAdmin,
+    NationalViewer,
+    SystemAdmin,
+}
+
+impl Role {
+    pub const ALL: [Role; 8] = [
+        Role::FieldWorker,
+        Role::DutyOfficer,
+        Role::Coordinator,
+        Role::CaseManager,
+        Role::PartnerResponder,
+        Role::AgencyAdmin,
+        Role::NationalViewer,
+        Role::SystemAdmin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::FieldWorker => "field_worker",
+            Role::DutyOfficer => "duty_officer",
+            Role::Coordinator => "coordinator",
+            Role::CaseManager => "case_manager",
+            Role::PartnerResponder => "partner_responder",
+            Role::AgencyAdmin => "agency_admin",
+            Role::NationalViewer => "national_viewer",
+            Role::SystemAdmin => "system_admin",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.as_str() == code)
+    }
+}
+
+/// A single thing a person may do. The app uses the list in `GET /api/v1/me` to show or hide
+/// actions; the server checks the same list on every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Read areas, agencies and vocabularies.
+    ReferenceRead,
+    /// Record identifications of children and adults in the field.
+    IdentificationsCreate,
+    /// Read individual identifications within the agency's areas.
+    IdentificationsRead,
+    /// See exact coordinates of a sighting (others see them coarsened).
+    LocationsReadPrecise,
+    /// See names and family contacts of a child.
+    ChildrenReadNames,
+    /// See sensitive fields (ethnicity, health, exploitation indicators).
+    ChildrenReadSensitive,
+    /// Merge and unmerge child profiles.
+    ChildrenMerge,
+    /// Make referrals to other agencies.
+    ReferralsCreate,
+    /// Accept, decline and report outcomes of referrals addressed to the agency.
+    ReferralsRespond,
+    /// Acknowledge and resolve alerts.
+    AlertsRespond,
+    /// Plan rotas, rounds and hotspots of the agency.
+    PlanningManage,
+    /// Read de-identified, aggregated statistics.
+    StatisticsRead,
+    /// Create and disable users, reset passwords (own agency unless `system_admin`).
+    UsersManage,
+    /// Edit agencies (own agency unless `system_admin`).
+    AgenciesManage,
+    /// Edit areas and import boundaries.
+    AreasManage,
+    /// Read the audit log.
+    AuditRead,
+}
+
+/// Opaque cursor pagination wrapper used by list endpoints.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}

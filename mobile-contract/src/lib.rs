@@ -1,0 +1,14 @@
+//! Wire types of the Terren API.
+//!
+//! This crate is what the mobile app team reads: every request and response body, with its
+//! validation rules and OpenAPI schema. It knows nothing about databases or HTTP servers.
+
+pub mod agencies;
+pub mod areas;
+pub mod auth;
+pub mod common;
+pub mod problem;
+pub mod users;
+pub mod vocabularies;
+
+pub use common::{Permission, Role};
