@@ -234,8 +234,13 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
+        // TERREN_CONFIG names the file; TERREN_TEST_* and TERREN_UPDATE_* belong to the test
+        // suite. Any other unknown TERREN_* variable is an error, so typos do not pass silently.
         let env = env
-            .ignore(&["config", "test_database_url", "test_boundaries_dir", "test_require_postgres"])
+            .filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                key != "config" && !key.starts_with("test_") && !key.starts_with("update_")
+            })
             .map(|key| section_key(&key.as_str().to_ascii_lowercase()).into());
         let config: Config = figment.merge(env).extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
         config.validate()?;

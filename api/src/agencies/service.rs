@@ -123,7 +123,7 @@ pub fn list(conn: &mut DbConnection, index: &TerritoryIndex, query: &AgencyListQ
         rows.retain(|row| {
             fold(&row.name).contains(&needle)
                 || row.name_en.as_deref().is_some_and(|n| fold(n).contains(&needle))
-                || row.code.to_lowercase().contains(&needle)
+                || fold(&row.code).contains(&needle)
         });
     }
     to_dtos(conn, rows)

@@ -102,12 +102,17 @@ impl Matcher {
     fn match_feature(&self, feature: &Feature, only: Option<AreaLevel>) -> Result<Vec<usize>, String> {
         let values = feature_strings(feature);
         let by_code: BTreeSet<usize> =
-            values.iter().filter_map(|v| self.by_code.get(&v.to_uppercase())).flatten().copied().collect();
+            values.iter().filter_map(|(_, v)| self.by_code.get(&v.to_uppercase())).flatten().copied().collect();
         if let Some(found) = self.most_specific(&by_code, &by_code, only) {
             return Ok(found);
         }
-        let by_name: BTreeSet<usize> =
-            values.iter().filter_map(|v| self.by_name.get(&fold(v))).flatten().copied().collect();
+        let by_name: BTreeSet<usize> = values
+            .iter()
+            .filter_map(|(hint, v)| self.by_name.get(&fold(v)).map(|found| (hint, found)))
+            .flat_map(|(hint, found)| {
+                found.iter().copied().filter(move |i| hint.is_none_or(|h| level_of(&self.areas[*i]) == h))
+            })
+            .collect();
         let context: BTreeSet<usize> = by_code.union(&by_name).copied().collect();
         match self.most_specific(&by_name, &context, only) {
             Some(found) if found.len() == 1 => Ok(found),
@@ -143,23 +148,41 @@ impl Matcher {
     }
 }
 
-/// The feature's id and every scalar property, as text.
-fn feature_strings(feature: &Feature) -> Vec<String> {
+/// The feature's id and every scalar property, as text, each with the level its key suggests
+/// (`adm3_name` → administrative unit, `municipality_name` → municipality, `qark` → county).
+fn feature_strings(feature: &Feature) -> Vec<(Option<AreaLevel>, String)> {
     let mut values = Vec::new();
     if let Some(id) = &feature.id {
-        values.push(match id {
-            geojson::feature::Id::String(s) => s.clone(),
-            geojson::feature::Id::Number(n) => n.to_string(),
-        });
+        values.push((
+            None,
+            match id {
+                geojson::feature::Id::String(s) => s.clone(),
+                geojson::feature::Id::Number(n) => n.to_string(),
+            },
+        ));
     }
-    for value in feature.properties.iter().flat_map(|p| p.values()) {
+    for (key, value) in feature.properties.iter().flatten() {
+        let hint = level_hint(key);
         match value {
-            serde_json::Value::String(s) if !s.is_empty() => values.push(s.clone()),
-            serde_json::Value::Number(n) => values.push(n.to_string()),
+            serde_json::Value::String(s) if !s.is_empty() => values.push((hint, s.clone())),
+            serde_json::Value::Number(n) => values.push((hint, n.to_string())),
             _ => {}
         }
     }
     values
+}
+
+fn level_hint(key: &str) -> Option<AreaLevel> {
+    let key = fold(key);
+    if ["adm3", "unit", "njesi"].iter().any(|k| key.contains(k)) {
+        Some(AreaLevel::AdminUnit)
+    } else if ["adm2", "municip", "bashki"].iter().any(|k| key.contains(k)) {
+        Some(AreaLevel::Municipality)
+    } else if ["adm1", "qark", "county", "region"].iter().any(|k| key.contains(k)) {
+        Some(AreaLevel::County)
+    } else {
+        None
+    }
 }
 
 fn feature_label(feature: &Feature, position: usize) -> String {

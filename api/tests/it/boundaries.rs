@@ -1,0 +1,155 @@
+//! Boundaries: a synthetic import exercising the matcher, and the real 12 + 61 + 373 boundaries
+//! of Albania (from `TERREN_TEST_BOUNDARIES_DIR`, by default `../shared/data/albania`).
+
+use std::path::PathBuf;
+
+use actix_web::http::StatusCode;
+use serde_json::json;
+
+use crate::harness::TestApp;
+
+fn boundaries_dir() -> PathBuf {
+    match std::env::var("TERREN_TEST_BOUNDARIES_DIR") {
+        Ok(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/albania"),
+    }
+}
+
+async fn import(app: &TestApp, text: String, name: &'static str) -> terren_api::territory::import::ImportReport {
+    let db = app.state.db.clone();
+    let at = app.clock_naive();
+    let report = actix_web::rt::task::spawn_blocking(move || {
+        let mut conn = db.get().unwrap();
+        terren_api::territory::import::import_geojson(&mut conn, &text, name, None, at)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    app.state.reload_territory().unwrap();
+    report
+}
+
+#[actix_web::test]
+async fn the_real_boundaries_of_albania_locate_known_places() {
+    let dir = boundaries_dir();
+    let files = ["albania_adm1_qarqe.geojson", "albania_adm2_bashki.geojson", "albania_adm3_njesi_administrative.geojson"];
+    for file in files {
+        assert!(
+            dir.join(file).is_file(),
+            "{} is missing: set TERREN_TEST_BOUNDARIES_DIR to the folder with Albania's boundary files (see README)",
+            dir.join(file).display()
+        );
+    }
+    let app = TestApp::spawn().await;
+    let mut matched = Vec::new();
+    for (file, name) in files.iter().zip(["adm1", "adm2", "adm3"]) {
+        let report = import(&app, std::fs::read_to_string(dir.join(file)).unwrap(), name).await;
+        assert!(report.unmatched.is_empty(), "{file}: {:?}", report.unmatched);
+        matched.push(report.matched.len());
+    }
+    assert_eq!(matched, vec![12, 61, 373]);
+    assert_eq!(app.state.territory().boundary_count(), 12 + 61 + 386);
+
+    let token = app.login("tirana.field").await;
+    let locate = |lat: f64, lon: f64| {
+        let token = token.clone();
+        let app = &app;
+        async move { app.get(&format!("/api/v1/areas/locate?lat={lat}&lon={lon}"), Some(&token)).await.body }
+    };
+    // Skanderbeg Square: Tiranë, inside the city outline shared by the urban units.
+    let square = locate(41.3275, 19.8187).await;
+    assert_eq!(square["county"]["code"], "AL-11");
+    assert_eq!(square["municipality"]["code"], "AL224");
+    assert_eq!(square["municipality"]["method"], "boundary");
+    assert_eq!(square["admin_unit"]["method"], "nearest_centroid");
+    assert!(square["admin_unit"]["code"].as_str().unwrap().starts_with("AL224-"), "{square}");
+    // Bathore, in Kamëz.
+    let bathore = locate(41.3945, 19.7710).await;
+    assert_eq!(bathore["municipality"]["code"], "AL221", "{bathore}");
+    assert_eq!(bathore["municipality"]["method"], "boundary");
+    assert_eq!(bathore["admin_unit"]["name"], "Kamëz");
+    assert_eq!(bathore["method"], "boundary");
+    // Central Elbasan.
+    let elbasan = locate(41.1125, 20.0822).await;
+    assert_eq!(elbasan["municipality"]["code"], "AL213", "{elbasan}");
+    assert_eq!(elbasan["county"]["code"], "AL-03");
+    assert_eq!(elbasan["method"], "boundary");
+    // Rural Tirana unit with its own boundary.
+    let dajt = locate(41.3405, 19.9319).await;
+    assert_eq!(dajt["admin_unit"]["name"], "Dajt", "{dajt}");
+    // The Adriatic, off Durrës: no municipality, and an explicit answer.
+    let sea = locate(41.30, 19.25).await;
+    assert_eq!(sea["method"], "outside", "{sea}");
+    assert_eq!(sea["municipality"], serde_json::Value::Null);
+    assert_eq!(sea["county"], serde_json::Value::Null);
+}
+
+#[actix_web::test]
+async fn features_match_by_code_or_name_and_the_rest_is_reported() {
+    let app = TestApp::spawn().await;
+    let square = |x0: f64, y0: f64, x1: f64, y1: f64| {
+        json!({"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]})
+    };
+    let collection = json!({
+        "type": "FeatureCollection",
+        "features": [
+            // By name with diacritics folded, and parent given to pick the right "Qendër".
+            {"type": "Feature", "properties": {"municipality_name": "KAMEZ"}, "geometry": square(19.70, 41.35, 19.85, 41.45)},
+            {"type": "Feature", "properties": {"name": "Qender", "municipality": "Fier"}, "geometry": square(19.5, 40.7, 19.6, 40.8)},
+            {"type": "Feature", "properties": {"name": "Atlantis"}, "geometry": square(0.0, 0.0, 1.0, 1.0)},
+            {"type": "Feature", "properties": {"name": "Qender"}, "geometry": square(0.0, 0.0, 1.0, 1.0)},
+            {"type": "Feature", "properties": {"name": "Vorë"}, "geometry": {"type": "Point", "coordinates": [19.6, 41.4]}},
+        ]
+    });
+    let report = import(&app, collection.to_string(), "test.geojson").await;
+    assert_eq!(report.features, 5);
+    let matched: Vec<(String, Vec<String>)> = report.matched.clone();
+    assert_eq!(matched[0].1, vec!["AL221"]);
+    assert_eq!(matched[1].1.len(), 1);
+    assert!(matched[1].1[0].starts_with("AL322-"), "Qendër of Fier: {:?}", matched[1]);
+    let reasons: Vec<&str> = report.unmatched.iter().map(|(_, r)| r.as_str()).collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(reasons[0].contains("no area"));
+    assert!(reasons[1].contains("ambiguous"));
+    assert!(reasons[2].contains("not Polygon"));
+
+    let token = app.login("kamez.field").await;
+    let res = app.get("/api/v1/areas/locate?lat=41.40&lon=19.78", Some(&token)).await;
+    assert_eq!(res.body["municipality"]["code"], "AL221");
+    assert_eq!(res.body["municipality"]["method"], "boundary");
+    // Kamëz's units have no boundary yet: the nearer of Kamëz and Paskuqan answers.
+    assert_eq!(res.body["admin_unit"]["method"], "nearest_centroid");
+
+    // Importing again replaces the boundary rather than adding one.
+    let again = json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "AL221", "properties": {}, "geometry": square(19.70, 41.35, 19.86, 41.46)}]});
+    let report = import(&app, again.to_string(), "again.geojson").await;
+    assert_eq!(report.matched[0].1, vec!["AL221"]);
+    let db = app.state.db.clone();
+    let boundaries: i64 = actix_web::rt::task::spawn_blocking(move || {
+        use diesel::prelude::*;
+        terren_api::db::schema::area_boundaries::table.count().get_result(&mut db.get().unwrap()).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(boundaries, 2, "Kamëz's old outline is gone; Qendër's stays");
+}
+
+#[actix_web::test]
+async fn invalid_geojson_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let db = app.state.db.clone();
+    let at = app.clock_naive();
+    let result = actix_web::rt::task::spawn_blocking(move || {
+        let mut conn = db.get().unwrap();
+        terren_api::territory::import::import_geojson(&mut conn, "{\"type\": \"FeatureCollection\", \"features\": [", "bad", None, at)
+    })
+    .await
+    .unwrap();
+    assert!(result.unwrap_err().to_string().contains("not valid GeoJSON"));
+    assert_eq!(app.state.territory().boundary_count(), 0);
+    let token = app.login("admin").await;
+    assert_eq!(app.post("/api/v1/areas/reload", Some(&token), &json!({})).await.status, StatusCode::NO_CONTENT);
+    let field = app.login("tirana.field").await;
+    assert_eq!(app.post("/api/v1/areas/reload", Some(&field), &json!({})).await.status, StatusCode::FORBIDDEN);
+}
