@@ -355,6 +355,7 @@ mod tests {
     }
 
     #[test]
+    #[expect(clippy::result_large_err, reason = "figment::Jail's signature")]
     fn env_overrides_file_overrides_defaults() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("terren.toml", "[http]\nbind = \"0.0.0.0:9000\"\n[log]\nformat = \"json\"\n")?;
@@ -370,6 +371,7 @@ mod tests {
     }
 
     #[test]
+    #[expect(clippy::result_large_err, reason = "figment::Jail's signature")]
     fn invalid_values_stop_the_boot_with_the_key_named() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("TERREN_AUTH_ACCESS_TOKEN_TTL_SECS", "3600");

@@ -65,8 +65,7 @@ pub fn postgres_url() -> Option<String> {
 }
 
 pub fn test_config(data_dir: &Path, database_url: String) -> Config {
-    let mut config = Config::default();
-    config.data_dir = data_dir.to_path_buf();
+    let mut config = Config { data_dir: data_dir.to_path_buf(), ..Config::default() };
     config.database.url = Some(SecretString::from(database_url));
     config.database.pool_size = 4;
     config.http.bind = "127.0.0.1:0".into();

@@ -1,5 +1,6 @@
 //! Integration tests through the real HTTP application, on SQLite or PostgreSQL
 //! (see `harness.rs`).
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly on the unexpected")]
 
 mod agencies;
 mod auth;
