@@ -24,7 +24,8 @@ async fn the_directory_filters_by_type_area_municipality_and_availability() {
     assert!(!unit5.contains(&"AL224-U01-NJVNR".to_owned()));
     assert!(!unit5.contains(&"AL221-NJMF".to_owned()));
 
-    let needs_assessment = app.get("/api/v1/agencies?type=needs_assessment_unit&municipality=AL224", Some(&token)).await;
+    let needs_assessment =
+        app.get("/api/v1/agencies?type=needs_assessment_unit&municipality=AL224", Some(&token)).await;
     assert_eq!(codes(&needs_assessment.body).len(), 27, "one NJVNR per Tirana unit");
 
     let always_open = app.get("/api/v1/agencies?is_24_7=true&municipality=AL224", Some(&token)).await;
@@ -75,12 +76,25 @@ async fn agency_edits_are_versioned_scoped_and_audited() {
     assert_eq!(cleared.body["phone"], Value::Null);
 
     let other = agency(&app, &admin, "AL221-NJMF").await;
-    let res = app.patch(&format!("/api/v1/agencies/{}", other["id"].as_str().unwrap()), Some(&admin), &json!({"version": other["version"], "phone": "1"})).await;
+    let res = app
+        .patch(
+            &format!("/api/v1/agencies/{}", other["id"].as_str().unwrap()),
+            Some(&admin),
+            &json!({"version": other["version"], "phone": "1"}),
+        )
+        .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
 
-    let bad = app.patch(&path, Some(&admin), &json!({"version": cleared.body["version"], "time_zone": "Europe/Tirana", "area_codes": ["AL224", "NOPE"]})).await;
+    let bad = app
+        .patch(
+            &path,
+            Some(&admin),
+            &json!({"version": cleared.body["version"], "time_zone": "Europe/Tirana", "area_codes": ["AL224", "NOPE"]}),
+        )
+        .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<&str> = bad.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> =
+        bad.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, vec!["time_zone", "area_codes[1]"]);
     let unchanged = app.get(&path, Some(&admin)).await;
     assert_eq!(unchanged.body["version"], cleared.body["version"], "nothing half-written");

@@ -211,7 +211,11 @@ async fn a_temporary_password_must_be_changed_before_anything_else() {
     assert_eq!(app.get("/api/v1/me", Some(token)).await.body["must_change_password"], true);
 
     let wrong = app
-        .post("/api/v1/me/password", Some(token), &json!({ "current_password": "nope", "new_password": "my-own-passphrase" }))
+        .post(
+            "/api/v1/me/password",
+            Some(token),
+            &json!({ "current_password": "nope", "new_password": "my-own-passphrase" }),
+        )
         .await;
     assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(wrong.body["errors"][0]["field"], "current_password");

@@ -32,7 +32,8 @@ async fn import(app: &TestApp, text: String, name: &'static str) -> terren_api::
 #[actix_web::test]
 async fn the_real_boundaries_of_albania_locate_known_places() {
     let dir = boundaries_dir();
-    let files = ["albania_adm1_qarqe.geojson", "albania_adm2_bashki.geojson", "albania_adm3_njesi_administrative.geojson"];
+    let files =
+        ["albania_adm1_qarqe.geojson", "albania_adm2_bashki.geojson", "albania_adm3_njesi_administrative.geojson"];
     for file in files {
         assert!(
             dir.join(file).is_file(),
@@ -87,9 +88,7 @@ async fn the_real_boundaries_of_albania_locate_known_places() {
 #[actix_web::test]
 async fn features_match_by_code_or_name_and_the_rest_is_reported() {
     let app = TestApp::spawn().await;
-    let square = |x0: f64, y0: f64, x1: f64, y1: f64| {
-        json!({"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]})
-    };
+    let square = |x0: f64, y0: f64, x1: f64, y1: f64| json!({"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]});
     let collection = json!({
         "type": "FeatureCollection",
         "features": [
@@ -142,7 +141,13 @@ async fn invalid_geojson_writes_nothing() {
     let at = app.clock_naive();
     let result = actix_web::rt::task::spawn_blocking(move || {
         let mut conn = db.get().unwrap();
-        terren_api::territory::import::import_geojson(&mut conn, "{\"type\": \"FeatureCollection\", \"features\": [", "bad", None, at)
+        terren_api::territory::import::import_geojson(
+            &mut conn,
+            "{\"type\": \"FeatureCollection\", \"features\": [",
+            "bad",
+            None,
+            at,
+        )
     })
     .await
     .unwrap();

@@ -21,7 +21,14 @@ fn the_contract_documents_problems_and_security() {
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
-    for path in ["/api/v1/auth/login", "/api/v1/me", "/api/v1/areas/locate", "/api/v1/agencies", "/api/v1/vocabularies", "/api/v1/users"] {
+    for path in [
+        "/api/v1/auth/login",
+        "/api/v1/me",
+        "/api/v1/areas/locate",
+        "/api/v1/agencies",
+        "/api/v1/vocabularies",
+        "/api/v1/users",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} missing from the contract");
     }
 }

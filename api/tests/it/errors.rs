@@ -34,20 +34,35 @@ async fn titles_follow_accept_language() {
 async fn bodies_that_are_not_json_too_big_or_malformed() {
     let app = TestApp::spawn_with(|c| c.http.max_body_bytes = 2048).await;
     let res = app
-        .request(TestRequest::post().uri("/api/v1/auth/login").insert_header(("Content-Type", "text/plain")).set_payload("hello"))
+        .request(
+            TestRequest::post()
+                .uri("/api/v1/auth/login")
+                .insert_header(("Content-Type", "text/plain"))
+                .set_payload("hello"),
+        )
         .await;
     assert_eq!(res.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(res.body["code"], "unsupported_media_type");
 
     let huge = format!("{{\"username\": \"{}\", \"password\": \"x\", \"device_id\": \"d\"}}", "a".repeat(4096));
     let res = app
-        .request(TestRequest::post().uri("/api/v1/auth/login").insert_header(("Content-Type", "application/json")).set_payload(huge))
+        .request(
+            TestRequest::post()
+                .uri("/api/v1/auth/login")
+                .insert_header(("Content-Type", "application/json"))
+                .set_payload(huge),
+        )
         .await;
     assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(res.body["code"], "payload_too_large");
 
     let res = app
-        .request(TestRequest::post().uri("/api/v1/auth/login").insert_header(("Content-Type", "application/json")).set_payload("{\"username\": "))
+        .request(
+            TestRequest::post()
+                .uri("/api/v1/auth/login")
+                .insert_header(("Content-Type", "application/json"))
+                .set_payload("{\"username\": "),
+        )
         .await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
     assert_eq!(res.body["code"], "malformed_json");

@@ -69,8 +69,10 @@ pub fn test_config(data_dir: &Path, database_url: String) -> Config {
     config.database.url = Some(SecretString::from(database_url));
     config.database.pool_size = 4;
     config.http.bind = "127.0.0.1:0".into();
-    config.auth.jwt_keys =
-        vec![JwtKey { kid: "test-1".into(), secret: SecretString::from("test-signing-secret-of-enough-length-0123456789") }];
+    config.auth.jwt_keys = vec![JwtKey {
+        kid: "test-1".into(),
+        secret: SecretString::from("test-signing-secret-of-enough-length-0123456789"),
+    }];
     // Cheap hashing keeps the suite fast; production parameters are tested in unit tests.
     config.auth.argon2_memory_kib = 64;
     config.auth.argon2_iterations = 1;
@@ -127,7 +129,8 @@ fn postgres_template(admin_url: &str) -> String {
     TEMPLATE
         .get_or_init(|| {
             let name = format!("terren_tpl_{}", fingerprint());
-            let mut admin = PgConnection::establish(admin_url).expect("PostgreSQL reachable at TERREN_TEST_DATABASE_URL");
+            let mut admin =
+                PgConnection::establish(admin_url).expect("PostgreSQL reachable at TERREN_TEST_DATABASE_URL");
             admin.batch_execute("SELECT pg_advisory_lock(727272)").expect("lock");
             let exists = diesel::sql_query(format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"))
                 .execute(&mut admin)
@@ -215,7 +218,8 @@ impl TestApp {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         Response { status, headers, body }
     }

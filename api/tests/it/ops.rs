@@ -16,7 +16,10 @@ async fn health_readiness_and_metrics() {
     app.get("/api/v1/areas", None).await;
     let metrics = app.get("/metrics", None).await;
     let text = metrics.body.as_str().unwrap();
-    assert!(text.contains(r#"terren_http_requests_total{method="GET",route="/api/v1/areas",status="401"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"terren_http_requests_total{method="GET",route="/api/v1/areas",status="401"} 1"#),
+        "{text}"
+    );
     assert!(text.contains("terren_http_request_duration_seconds_bucket"));
 }
 

@@ -21,7 +21,14 @@ async fn all_counties_municipalities_and_the_units_of_tirana_kamez_elbasan() {
     let units = tirana.body.as_array().unwrap();
     assert_eq!(units.len(), 27, "Tirana has 24 administrative units and 3 lagje");
     let names: Vec<&str> = units.iter().map(|u| u["name"].as_str().unwrap()).collect();
-    for expected in ["Njësia Administrative Nr. 1", "Njësia Administrative Nr. 11", "Lagjja 14", "Bërzhitë", "Zall-Herr", "Shëngjergj"] {
+    for expected in [
+        "Njësia Administrative Nr. 1",
+        "Njësia Administrative Nr. 11",
+        "Lagjja 14",
+        "Bërzhitë",
+        "Zall-Herr",
+        "Shëngjergj",
+    ] {
         assert!(names.contains(&expected), "{expected} missing from {names:?}");
     }
     let kamez = app.get("/api/v1/areas?parent=AL221", Some(&token)).await;
@@ -84,7 +91,9 @@ async fn locate_without_boundaries_uses_the_nearest_centroid_and_says_so() {
 async fn bad_coordinates_are_refused() {
     let app = TestApp::spawn().await;
     let token = app.login("tirana.field").await;
-    for (query, field) in [("lat=91&lon=19", "lat"), ("lat=41&lon=-180.5", "lon"), ("lat=NaN&lon=19", "lat"), ("lat=41&lon=inf", "lon")] {
+    for (query, field) in
+        [("lat=91&lon=19", "lat"), ("lat=41&lon=-180.5", "lon"), ("lat=NaN&lon=19", "lat"), ("lat=41&lon=inf", "lon")]
+    {
         let res = app.get(&format!("/api/v1/areas/locate?{query}"), Some(&token)).await;
         assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
         assert_eq!(res.body["errors"][0]["field"], field, "{query}");
@@ -106,16 +115,31 @@ async fn vocabularies_carry_every_domain_list_in_both_languages_with_an_etag() {
     let etag = res.headers.get("etag").unwrap().to_str().unwrap().to_owned();
     assert!(res.headers.get("cache-control").unwrap().to_str().unwrap().contains("private"));
     let list = res.body["vocabularies"].as_array().unwrap();
-    let find = |name: &str| list.iter().find(|v| v["name"] == name).unwrap_or_else(|| panic!("{name}"))["entries"].clone();
-    let codes = |name: &str| find(name).as_array().unwrap().iter().map(|e| e["code"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let find =
+        |name: &str| list.iter().find(|v| v["name"] == name).unwrap_or_else(|| panic!("{name}"))["entries"].clone();
+    let codes = |name: &str| {
+        find(name).as_array().unwrap().iter().map(|e| e["code"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
     assert_eq!(codes("age_band"), vec!["0-3", "4-6", "7-9", "10-12", "13-15", "16-18", "unknown"]);
     assert_eq!(codes("risk_level"), vec!["low", "medium", "high", "emergency"]);
     assert_eq!(codes("problem_category").len(), 14);
     assert_eq!(codes("identifier_type").len(), 14);
     assert_eq!(codes("referral_outcome").len(), 14);
-    assert_eq!(codes("case_closure_reason"), vec!["turned_18", "risk_reduced", "out_of_risk", "child_died", "moved_residence"]);
+    assert_eq!(
+        codes("case_closure_reason"),
+        vec!["turned_18", "risk_reduced", "out_of_risk", "child_died", "moved_residence"]
+    );
     assert!(codes("street_situation").contains(&"selling_items".to_owned()));
-    for name in ["sex", "ethnicity", "residence_origin", "protection_measure", "exploitation_form", "trafficking_risk_factor", "agency_type", "role"] {
+    for name in [
+        "sex",
+        "ethnicity",
+        "residence_origin",
+        "protection_measure",
+        "exploitation_form",
+        "trafficking_risk_factor",
+        "agency_type",
+        "role",
+    ] {
         for entry in find(name).as_array().unwrap() {
             assert!(!entry["sq"].as_str().unwrap().is_empty() && !entry["en"].as_str().unwrap().is_empty(), "{name}");
         }
@@ -149,7 +173,13 @@ async fn seeding_again_adds_nothing_and_keeps_edits() {
     let agencies = app.get("/api/v1/agencies?q=QKT", Some(&admin)).await;
     let qkt = agencies.body.as_array().unwrap().iter().find(|a| a["code"] == "AL224-QKT").unwrap().clone();
     let id = qkt["id"].as_str().unwrap();
-    let edited = app.patch(&format!("/api/v1/agencies/{id}"), Some(&admin), &json!({"version": qkt["version"], "phone": "+355 4 000 0000"})).await;
+    let edited = app
+        .patch(
+            &format!("/api/v1/agencies/{id}"),
+            Some(&admin),
+            &json!({"version": qkt["version"], "phone": "+355 4 000 0000"}),
+        )
+        .await;
     assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
 
     let db = app.state.db.clone();

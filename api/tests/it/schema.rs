@@ -78,7 +78,8 @@ async fn both_backends_have_the_committed_schema_and_migrations_round_trip() {
     if std::env::var("TERREN_UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1") {
         std::fs::write(&path, &before).unwrap();
     }
-    let expected = std::fs::read_to_string(&path).expect("migrations/schema.snapshot (TERREN_UPDATE_SNAPSHOTS=1 writes it)");
+    let expected =
+        std::fs::read_to_string(&path).expect("migrations/schema.snapshot (TERREN_UPDATE_SNAPSHOTS=1 writes it)");
     assert!(!before.contains("UNPORTABLE"), "{before}");
     assert_eq!(before, expected, "the migrated schema differs from migrations/schema.snapshot");
 }

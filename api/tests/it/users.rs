@@ -19,7 +19,8 @@ async fn agency_admins_manage_their_own_agency_only() {
 
     let other = app.post("/api/v1/users", Some(&admin), &new_user("x.other", "AL221-NJMF", &["case_manager"])).await;
     assert_eq!(other.status, StatusCode::FORBIDDEN);
-    let privileged = app.post("/api/v1/users", Some(&admin), &new_user("x.boss", "AL224-NJMF", &["system_admin"])).await;
+    let privileged =
+        app.post("/api/v1/users", Some(&admin), &new_user("x.boss", "AL224-NJMF", &["system_admin"])).await;
     assert_eq!(privileged.status, StatusCode::FORBIDDEN);
 
     let list = app.get("/api/v1/users", Some(&admin)).await;
@@ -31,10 +32,12 @@ async fn agency_admins_manage_their_own_agency_only() {
 async fn bad_users_are_refused_with_clear_codes_and_nothing_written() {
     let app = TestApp::spawn().await;
     let admin = app.login("admin").await;
-    let taken = app.post("/api/v1/users", Some(&admin), &new_user("Tirana.Field", "AL224-QKT", &["field_worker"])).await;
+    let taken =
+        app.post("/api/v1/users", Some(&admin), &new_user("Tirana.Field", "AL224-QKT", &["field_worker"])).await;
     assert_eq!(taken.status, StatusCode::CONFLICT);
     assert_eq!(taken.body["code"], "already_exists");
-    let bad_name = app.post("/api/v1/users", Some(&admin), &new_user("ana hoxha!", "AL224-QKT", &["field_worker"])).await;
+    let bad_name =
+        app.post("/api/v1/users", Some(&admin), &new_user("ana hoxha!", "AL224-QKT", &["field_worker"])).await;
     assert_eq!(bad_name.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(bad_name.body["errors"][0]["field"], "username");
     let unknown_agency = app.post("/api/v1/users", Some(&admin), &new_user("ana.h", "NOPE", &["field_worker"])).await;
@@ -45,7 +48,10 @@ async fn bad_users_are_refused_with_clear_codes_and_nothing_written() {
     let mut short = new_user("ana.h", "AL224-QKT", &["field_worker"]);
     short["password"] = json!("short");
     let res = app.post("/api/v1/users", Some(&admin), &short).await;
-    assert_eq!(res.body["errors"][0], json!({"field": "password", "code": "invalid_length", "message": "length must be between 10 and 256"}));
+    assert_eq!(
+        res.body["errors"][0],
+        json!({"field": "password", "code": "invalid_length", "message": "length must be between 10 and 256"})
+    );
     let list = app.get("/api/v1/users?agency=AL224-QKT", Some(&admin)).await;
     assert!(list.body.as_array().unwrap().iter().all(|u| u["username"] != "ana.h"));
 }
@@ -57,7 +63,11 @@ async fn password_reset_ends_sessions_and_forces_a_change() {
     let id = app.get("/api/v1/me", Some(&field)).await.body["id"].as_str().unwrap().to_owned();
     let admin = app.login("admin").await;
     let res = app
-        .post(&format!("/api/v1/users/{id}/reset-password"), Some(&admin), &json!({ "password": "reset-temp-password" }))
+        .post(
+            &format!("/api/v1/users/{id}/reset-password"),
+            Some(&admin),
+            &json!({ "password": "reset-temp-password" }),
+        )
         .await;
     assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.body);
     assert_eq!(app.get("/api/v1/me", Some(&field)).await.status, StatusCode::UNAUTHORIZED);
