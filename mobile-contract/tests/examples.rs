@@ -1,0 +1,101 @@
+//! Every example in `examples/` is a valid instance of its wire type: it deserializes, passes the
+//! type's validation rules, and serializes back to the same JSON.
+#![expect(clippy::unwrap_used, reason = "tests fail loudly on the unexpected")]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use terren_contract::agencies::{Agency, AgencyUpdate, CreateAgencyRequest};
+use terren_contract::areas::{Area, LocateResponse};
+use terren_contract::auth::{LoginRequest, Me, RefreshRequest, TokenResponse};
+use terren_contract::problem::Problem;
+use terren_contract::users::{ChangePasswordRequest, CreateUserRequest, User};
+use terren_contract::vocabularies::Vocabularies;
+use validator::Validate;
+
+/// Reads an example and checks it against its type.
+type Check = fn(&str);
+
+fn examples_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
+}
+
+fn read(name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(examples_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} is not JSON: {e}"))
+}
+
+fn round_trip<T: DeserializeOwned + Serialize>(name: &str) -> T {
+    let original = read(name);
+    let value: T = serde_json::from_value(original.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let again = serde_json::to_value(&value).unwrap();
+    assert_eq!(strip_nulls(&again), strip_nulls(&original), "{name} does not survive a round trip");
+    value
+}
+
+/// Absent and `null` optional fields mean the same on the wire.
+fn strip_nulls(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), strip_nulls(v))).collect()
+        }
+        serde_json::Value::Array(items) => items.iter().map(strip_nulls).collect(),
+        other => other.clone(),
+    }
+}
+
+fn request<T: DeserializeOwned + Serialize + Validate>(name: &str) {
+    let value: T = round_trip(name);
+    value.validate().unwrap_or_else(|e| panic!("{name} breaks its own rules: {e}"));
+}
+
+#[test]
+fn every_example_is_a_valid_instance_of_its_type() {
+    let checks: Vec<(&str, Check)> = vec![
+        ("login_request.json", request::<LoginRequest>),
+        ("refresh_request.json", request::<RefreshRequest>),
+        ("change_password_request.json", request::<ChangePasswordRequest>),
+        ("create_user_request.json", request::<CreateUserRequest>),
+        ("agency_update.json", request::<AgencyUpdate>),
+        ("create_agency_request.json", request::<CreateAgencyRequest>),
+        ("token_response.json", |n| drop(round_trip::<TokenResponse>(n))),
+        ("me.json", |n| drop(round_trip::<Me>(n))),
+        ("user.json", |n| drop(round_trip::<User>(n))),
+        ("area.json", |n| drop(round_trip::<Area>(n))),
+        ("agency.json", |n| drop(round_trip::<Agency>(n))),
+        ("vocabularies.json", |n| drop(round_trip::<Vocabularies>(n))),
+        ("locate_response_boundary.json", |n| drop(round_trip::<LocateResponse>(n))),
+        ("locate_response_nearest_centroid.json", |n| drop(round_trip::<LocateResponse>(n))),
+        ("locate_response_outside.json", |n| drop(round_trip::<LocateResponse>(n))),
+        ("problem_validation_failed.json", |n| drop(round_trip::<Problem>(n))),
+        ("problem_too_many_attempts.json", |n| drop(round_trip::<Problem>(n))),
+    ];
+    let listed: BTreeSet<&str> = checks.iter().map(|(name, _)| *name).collect();
+    let on_disk: BTreeSet<String> = std::fs::read_dir(examples_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    let on_disk: BTreeSet<&str> = on_disk.iter().map(String::as_str).collect();
+    assert_eq!(listed, on_disk, "every example file is checked, and every checked file exists");
+    for (name, check) in checks {
+        check(name);
+    }
+}
+
+#[test]
+fn requests_reject_unknown_fields() {
+    let mut login = read("login_request.json");
+    login["remember_me"] = serde_json::json!(true);
+    assert!(serde_json::from_value::<LoginRequest>(login).is_err());
+}
+
+#[test]
+fn an_absent_field_and_an_explicit_null_differ_in_updates() {
+    let update: AgencyUpdate = serde_json::from_value(read("agency_update.json")).unwrap();
+    assert_eq!(update.hours, Some(None), "null clears");
+    assert_eq!(update.address, None, "absent keeps");
+    assert_eq!(update.phone, Some(Some("+355 4 222 2222".into())));
+}
