@@ -20,6 +20,9 @@ pub struct Cli {
     /// TOML configuration file (also TERREN_CONFIG); environment variables TERREN_* override it.
     #[arg(long, global = true, env = "TERREN_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Log one JSON object per line (same as log.format = "json").
+    #[arg(long, global = true)]
+    pub log_json: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -104,6 +107,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Serve { bind: Some(bind), .. } = &cli.command {
         config.http.bind.clone_from(bind);
         config.validate()?;
+    }
+    if cli.log_json {
+        config.log.format = crate::config::LogFormat::Json;
     }
     telemetry::init(&config.log);
     match cli.command {

@@ -87,6 +87,20 @@ pub fn agency_area_scope(conn: &mut DbConnection, agency_id: &str) -> QueryResul
         .load(conn)
 }
 
+/// A session with its user and the user's agency, in one query (every authenticated request).
+pub fn find_session_with_user(
+    conn: &mut DbConnection,
+    session_id: &str,
+) -> QueryResult<Option<(SessionRow, UserRow, AgencyBrief)>> {
+    sessions::table
+        .inner_join(users::table)
+        .inner_join(agencies::table.on(agencies::id.eq(users::agency_id)))
+        .filter(sessions::id.eq(session_id))
+        .select((SessionRow::as_select(), UserRow::as_select(), (agencies::id, agencies::code, agencies::name)))
+        .first(conn)
+        .optional()
+}
+
 pub fn find_session(conn: &mut DbConnection, id: &str) -> QueryResult<Option<SessionRow>> {
     sessions::table.find(id).select(SessionRow::as_select()).first(conn).optional()
 }

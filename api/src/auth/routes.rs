@@ -85,9 +85,8 @@ pub async fn logout(
     body: ValidJson<LogoutRequest>,
 ) -> ApiResult<HttpResponse> {
     let client = client_info(&req, &state);
-    let actor = crate::audit::Actor { ip: Some(client.ip), ..Default::default() };
     let state = state.into_inner();
-    with_conn(&state.clone(), move |conn| service::logout(&state, conn, &body.0.refresh_token, &actor)).await?;
+    with_conn(&state.clone(), move |conn| service::logout(&state, conn, &body.0.refresh_token, &client)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

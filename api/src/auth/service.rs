@@ -148,16 +148,22 @@ pub fn refresh(
 
 /// Ends the session the refresh token belongs to. Unknown tokens are ignored (logging out twice
 /// is not an error).
-pub fn logout(state: &AppState, conn: &mut DbConnection, presented: &str, actor: &Actor) -> ApiResult<()> {
+pub fn logout(state: &AppState, conn: &mut DbConnection, presented: &str, client: &ClientInfo) -> ApiResult<()> {
     let at = state.clock.now_naive();
     let hash = hash_refresh_token(presented);
     backend::write_transaction(conn, |conn| {
         let session_id: Option<String> =
             refresh_tokens::table.find(&hash).select(refresh_tokens::session_id).first(conn).optional()?;
-        if let Some(session_id) = session_id
-            && model::revoke_session(conn, &session_id, "logout", at)? == 1
-        {
-            audit::record(conn, actor, at, "auth.logout", "session", &session_id, serde_json::json!({}))?;
+        let Some(session) = session_id.map(|id| model::find_session(conn, &id)).transpose()?.flatten() else {
+            return Ok(());
+        };
+        if model::revoke_session(conn, &session.id, "logout", at)? == 1 {
+            let actor = Actor {
+                user_id: Some(session.user_id.clone()),
+                device_id: Some(session.device_id.clone()),
+                ip: Some(client.ip.clone()),
+            };
+            audit::record(conn, &actor, at, "auth.logout", "session", &session.id, serde_json::json!({}))?;
         }
         Ok(())
     })

@@ -107,11 +107,10 @@ impl FromRequest for AuthUser {
             let now = state.clock.now_naive();
             let user = super::with_conn(&state, move |conn| {
                 let invalid = || ApiError::new(ErrorCode::InvalidToken);
-                let session = model::find_session(conn, &claims.sid)?.ok_or_else(invalid)?;
+                let (session, user, agency) = model::find_session_with_user(conn, &claims.sid)?.ok_or_else(invalid)?;
                 if session.user_id != claims.sub || session.revoked_at.is_some() || session.expires_at <= now {
                     return Err(invalid().with_detail("the session has ended"));
                 }
-                let user = model::find_user(conn, &claims.sub)?.ok_or_else(invalid)?;
                 if user.disabled_at.is_some() {
                     return Err(invalid().with_detail("the account is disabled"));
                 }
@@ -119,8 +118,8 @@ impl FromRequest for AuthUser {
                 Ok(AuthUser {
                     permissions: permissions_for(&roles),
                     roles,
-                    agency: model::agency_brief(conn, &user.agency_id)?,
                     areas: model::agency_area_scope(conn, &user.agency_id)?,
+                    agency,
                     user_id: user.id,
                     username: user.username,
                     display_name: user.display_name,
