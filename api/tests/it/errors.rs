@@ -33,60 +33,27 @@ async fn titles_follow_accept_language() {
 #[actix_web::test]
 async fn bodies_that_are_not_json_too_big_or_malformed() {
     let app = TestApp::spawn_with(|c| c.http.max_body_bytes = 2048).await;
-    let res = app
-        .request(
-            TestRequest::post()
-                .uri("/api/v1/auth/login")
-                .insert_header(("Content-Type", "text/plain"))
-                .set_payload("hello"),
-        )
-        .await;
+    let login = "/api/v1/auth/login";
+    let json = "application/json";
+    let res = app.post_raw(login, "text/plain", "hello").await;
     assert_eq!(res.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(res.body["code"], "unsupported_media_type");
 
     let huge = format!("{{\"username\": \"{}\", \"password\": \"x\", \"device_id\": \"d\"}}", "a".repeat(4096));
-    let res = app
-        .request(
-            TestRequest::post()
-                .uri("/api/v1/auth/login")
-                .insert_header(("Content-Type", "application/json"))
-                .set_payload(huge),
-        )
-        .await;
+    let res = app.post_raw(login, json, huge).await;
     assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(res.body["code"], "payload_too_large");
 
-    let res = app
-        .request(
-            TestRequest::post()
-                .uri("/api/v1/auth/login")
-                .insert_header(("Content-Type", "application/json"))
-                .set_payload("{\"username\": "),
-        )
-        .await;
+    let res = app.post_raw(login, json, "{\"username\": ").await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
     assert_eq!(res.body["code"], "malformed_json");
 
-    let res = app
-        .request(
-            TestRequest::post()
-                .uri("/api/v1/auth/login")
-                .insert_header(("Content-Type", "application/json"))
-                .set_payload("{\"username\": 42, \"password\": \"x\", \"device_id\": \"d\"}"),
-        )
-        .await;
+    let res = app.post_raw(login, json, r#"{"username": 42, "password": "x", "device_id": "d"}"#).await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(res.body["errors"][0]["field"], "username");
     assert_eq!(res.body["errors"][0]["code"], "invalid_type");
 
-    let res = app
-        .request(
-            TestRequest::post()
-                .uri("/api/v1/auth/login")
-                .insert_header(("Content-Type", "application/json"))
-                .set_payload("{\"username\": \"a\", \"password\": \"\", \"device_id\": \"d\", \"extra\": 1}"),
-        )
-        .await;
+    let res = app.post_raw(login, json, r#"{"username": "a", "password": "", "device_id": "d", "extra": 1}"#).await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(res.body["errors"][0]["code"], "unknown_field");
 }

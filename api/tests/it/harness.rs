@@ -236,6 +236,15 @@ impl TestApp {
         self.request(with_token(test::TestRequest::patch().uri(path).set_json(body), token)).await
     }
 
+    /// POSTs a raw body with the given content type.
+    pub async fn post_raw(&self, path: &str, content_type: &str, payload: impl Into<String>) -> Response {
+        let payload: String = payload.into();
+        self.request(
+            test::TestRequest::post().uri(path).insert_header(("Content-Type", content_type)).set_payload(payload),
+        )
+        .await
+    }
+
     /// Logs in and returns the full token response.
     pub async fn login_full(&self, username: &str, password: &str, device: &str) -> Response {
         self.post(
