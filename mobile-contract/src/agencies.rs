@@ -66,28 +66,35 @@ pub struct AgencyUpdate {
     pub name: Option<String>,
     #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
+    #[validate(length(max = 256))]
     pub name_en: Option<Option<String>>,
     #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
+    #[validate(length(max = 512))]
     pub address: Option<Option<String>>,
     #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
+    #[validate(length(max = 32))]
     pub phone: Option<Option<String>>,
     #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
+    #[validate(length(max = 254))]
     pub email: Option<Option<String>>,
     #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
+    #[validate(length(max = 128))]
     pub hours: Option<Option<String>>,
     pub is_24_7: Option<bool>,
     #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<i32>)]
+    #[validate(range(min = 0, max = 100000))]
     pub capacity: Option<Option<i32>>,
     #[validate(length(min = 1, max = 64))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
     #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
+    #[validate(length(max = 2000))]
     pub notes: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,

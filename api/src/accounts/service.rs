@@ -160,6 +160,11 @@ fn load_managed_user(conn: &mut DbConnection, actor: &AuthUser, user_id: &str) -
         actor.require(terren_contract::Permission::UsersManage)?;
         return Err(ApiError::not_found("user"));
     }
+    // An agency admin must not reset or disable an account holding a role they could not grant
+    // (a system administrator of the same agency, say): that would be a way up.
+    if !actor.is_system_admin() && model::roles_of(conn, &row.id)?.into_iter().any(is_privileged) {
+        return Err(ApiError::forbidden("only a system administrator may manage this account"));
+    }
     Ok(row)
 }
 
@@ -177,7 +182,9 @@ pub fn list_users(conn: &mut DbConnection, actor: &AuthUser, agency_code: Option
     if let Some(code) = agency_code {
         query = query.filter(agencies::code.eq(code.to_owned()));
     }
-    let rows: Vec<UserRow> = query.order(users::username.asc()).load(conn)?;
+    let mut rows: Vec<UserRow> = query.load(conn)?;
+    // Byte order, the same on both backends.
+    rows.sort_by(|a, b| a.username.cmp(&b.username));
     rows.into_iter().map(|row| user_dto(conn, row)).collect()
 }
 

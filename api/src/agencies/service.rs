@@ -119,6 +119,8 @@ pub fn list(conn: &mut DbConnection, index: &TerritoryIndex, query: &AgencyListQ
             ));
     }
     let mut rows: Vec<AgencyRow> = q.load(conn)?;
+    // Byte order, the same on both backends (PostgreSQL collations would order codes otherwise).
+    rows.sort_by(|a, b| a.code.cmp(&b.code));
     if let Some(needle) = query.q.as_deref().map(fold).filter(|n| !n.is_empty()) {
         rows.retain(|row| {
             fold(&row.name).contains(&needle)
@@ -327,6 +329,13 @@ pub fn update(
     backend::write_transaction(conn, |conn| {
         let row = find_row(conn, id)?;
         ensure_may_edit(actor, &row.id)?;
+        // The areas an agency serves are its users' data scope: widening it is not the agency's
+        // own decision, nor is switching it off.
+        if !actor.is_system_admin() && (update.area_codes.is_some() || update.active.is_some()) {
+            return Err(ApiError::forbidden(
+                "only a system administrator may change the areas served or the active flag",
+            ));
+        }
         if update.version != row.version {
             let current = single(conn, row)?;
             return Err(ApiError::version_mismatch(serde_json::to_value(current).unwrap_or_default()));
@@ -334,15 +343,6 @@ pub fn update(
         let mut errors = Vec::new();
         if let Some(zone) = &update.time_zone {
             check_time_zone(zone, &mut errors);
-        }
-        if let Some(Some(capacity)) = update.capacity
-            && capacity < 0
-        {
-            errors.push(FieldError {
-                field: "capacity".into(),
-                code: "out_of_range".into(),
-                message: "capacity cannot be negative".into(),
-            });
         }
         let area_ids = match &update.area_codes {
             Some(codes) if codes.is_empty() => {
@@ -374,9 +374,15 @@ pub fn update(
             version: row.version + 1,
             updated_at: at,
         };
-        diesel::update(agencies::table.find(&row.id).filter(agencies::version.eq(row.version)))
+        // On PostgreSQL another transaction may have committed a newer version since we read
+        // the row: then nothing matches and this edit must not go on.
+        let updated = diesel::update(agencies::table.find(&row.id).filter(agencies::version.eq(row.version)))
             .set(&changes)
             .execute(conn)?;
+        if updated != 1 {
+            let current = get(conn, id)?;
+            return Err(ApiError::version_mismatch(serde_json::to_value(current).unwrap_or_default()));
+        }
         if let Some(area_ids) = &area_ids {
             replace_areas(conn, &row.id, area_ids)?;
         }

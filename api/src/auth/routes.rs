@@ -46,9 +46,7 @@ pub async fn login(
     body: ValidJson<LoginRequest>,
 ) -> ApiResult<web::Json<TokenResponse>> {
     let client = client_info(&req, &state);
-    let state = state.into_inner();
-    let response = with_conn(&state.clone(), move |conn| service::login(&state, conn, &body.0, &client)).await?;
-    Ok(web::Json(response))
+    Ok(web::Json(service::login(state.into_inner(), body.0, client).await?))
 }
 
 /// Exchange a refresh token for a new pair. Each refresh token works once; presenting a used

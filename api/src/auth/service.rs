@@ -1,6 +1,9 @@
 //! Login, refresh-token rotation with reuse detection, logout.
 
+use std::sync::Arc;
+
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::web;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use terren_contract::auth::{LoginRequest, TokenResponse};
@@ -13,7 +16,7 @@ use crate::auth::tokens::{hash_refresh_token, new_refresh_token};
 use crate::clock::to_utc;
 use crate::db::schema::{refresh_tokens, sessions};
 use crate::db::{DbConnection, backend};
-use crate::http::{ApiError, ApiResult, ErrorCode};
+use crate::http::{ApiError, ApiResult, ErrorCode, with_conn};
 
 /// Where a request came from, for sessions, throttling and the audit log.
 #[derive(Debug, Clone)]
@@ -22,39 +25,52 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
-pub fn login(
-    state: &AppState,
-    conn: &mut DbConnection,
-    request: &LoginRequest,
-    client: &ClientInfo,
-) -> ApiResult<TokenResponse> {
-    let now = state.clock.now();
+/// Logs a person in. The attempt counts against the throttle before the password is checked,
+/// and no database connection is held while argon2 works.
+pub async fn login(state: Arc<AppState>, request: LoginRequest, client: ClientInfo) -> ApiResult<TokenResponse> {
+    let attempted_at = state.clock.now();
     let account = normalize_username(&request.username);
-    if let Some(wait) = state.throttle.check(&account, &client.ip, now) {
+    if let Err(wait) = state.throttle.begin_attempt(&account, &client.ip, attempted_at) {
         return Err(ApiError::new(ErrorCode::TooManyAttempts)
             .with_detail(format!("too many failed logins; try again in {wait} seconds"))
             .with_header(header::RETRY_AFTER, HeaderValue::from(wait)));
     }
-    let user = model::find_user_by_username(conn, &account)?;
-    let verified = match &user {
-        Some(user) => state.passwords.verify(&request.password, &user.password_hash) && user.disabled_at.is_none(),
-        None => {
-            state.passwords.verify_dummy(&request.password);
-            false
-        }
-    };
-    let Some(user) = user.filter(|_| verified) else {
-        state.throttle.record_failure(&account, &client.ip, now);
+    let lookup = account.clone();
+    let user = with_conn(&state, move |conn| Ok(model::find_user_by_username(conn, &lookup)?)).await?;
+    let verifier = state.clone();
+    let password = request.password.clone();
+    let user = web::block(move || {
+        let verified = match &user {
+            Some(user) => verifier.passwords.verify(&password, &user.password_hash) && user.disabled_at.is_none(),
+            None => {
+                verifier.passwords.verify_dummy(&password);
+                false
+            }
+        };
+        user.filter(|_| verified)
+    })
+    .await?;
+    let Some(user) = user else {
         tracing::info!(account = %account, ip = %client.ip, "login failed");
         return Err(ApiError::new(ErrorCode::InvalidCredentials));
     };
-    state.throttle.record_success(&account);
+    state.throttle.record_success(&account, &client.ip, attempted_at);
+    let session_state = state.clone();
+    with_conn(&state, move |conn| open_session(&session_state, conn, &user.id, &request.device_id, &client)).await
+}
 
+fn open_session(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user_id: &str,
+    device_id: &str,
+    client: &ClientInfo,
+) -> ApiResult<TokenResponse> {
     let at = state.clock.now_naive();
     let session = SessionRow {
         id: Uuid::now_v7().to_string(),
-        user_id: user.id.clone(),
-        device_id: request.device_id.clone(),
+        user_id: user_id.to_owned(),
+        device_id: device_id.to_owned(),
         user_agent: client.user_agent.clone(),
         ip: Some(client.ip.clone()),
         created_at: at,
@@ -63,21 +79,18 @@ pub fn login(
         revoked_at: None,
         revoked_reason: None,
     };
-    let actor = Actor {
-        user_id: Some(user.id.clone()),
-        device_id: Some(request.device_id.clone()),
-        ip: Some(client.ip.clone()),
-    };
+    let actor =
+        Actor { user_id: Some(user_id.to_owned()), device_id: Some(device_id.to_owned()), ip: Some(client.ip.clone()) };
     backend::write_transaction(conn, |conn| {
         diesel::insert_into(sessions::table).values(&session).execute(conn)?;
-        let response = issue_tokens(state, conn, &user.id, &session, at)?;
+        let response = issue_tokens(state, conn, user_id, &session, at)?;
         audit::record(
             conn,
             &actor,
             at,
             "auth.login",
             "user",
-            &user.id,
+            user_id,
             serde_json::json!({ "session_id": session.id }),
         )?;
         Ok(response)

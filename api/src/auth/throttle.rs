@@ -31,41 +31,45 @@ impl LoginThrottle {
         [(format!("account:{account}"), true), (format!("ip:{ip}"), false)]
     }
 
-    /// `Some(seconds to wait)` when either the account or the address is over its limit.
-    pub fn check(&self, account: &str, ip: &str, now: DateTime<Utc>) -> Option<i64> {
+    /// Counts this attempt before the password is checked, so that parallel guesses cannot
+    /// overshoot the limit. `Err(seconds to wait)` when the account or the address is over it.
+    pub fn begin_attempt(&self, account: &str, ip: &str, now: DateTime<Utc>) -> Result<(), i64> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let cutoff = now - self.window;
         let mut wait = None;
         for (key, is_account) in Self::keys(account, ip) {
             let limit = if is_account { self.max_per_account } else { self.max_per_ip } as usize;
-            if let Some(failures) = state.get_mut(&key) {
-                failures.retain(|t| *t > now - self.window);
-                if failures.len() >= limit {
-                    let oldest_relevant = failures[failures.len() - limit];
+            if let Some(attempts) = state.get_mut(&key) {
+                attempts.retain(|t| *t > cutoff);
+                if attempts.len() >= limit {
+                    let oldest_relevant = attempts[attempts.len() - limit];
                     let secs = (oldest_relevant + self.window - now).num_seconds().max(1);
                     wait = Some(wait.map_or(secs, |w: i64| w.max(secs)));
                 }
             }
         }
-        wait
-    }
-
-    pub fn record_failure(&self, account: &str, ip: &str, now: DateTime<Utc>) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(wait) = wait {
+            return Err(wait);
+        }
         for (key, _) in Self::keys(account, ip) {
-            let failures = state.entry(key).or_default();
-            failures.retain(|t| *t > now - self.window);
-            failures.push(now);
+            state.entry(key).or_default().push(now);
         }
         if state.len() > 100_000 {
-            let cutoff = now - self.window;
-            state.retain(|_, failures| failures.iter().any(|t| *t > cutoff));
+            state.retain(|_, attempts| attempts.iter().any(|t| *t > cutoff));
         }
+        Ok(())
     }
 
-    /// A successful login forgets the account's failures (not the address's).
-    pub fn record_success(&self, account: &str) {
+    /// A successful login forgets the account's failures and releases the address's count for
+    /// this attempt.
+    pub fn record_success(&self, account: &str, ip: &str, attempted_at: DateTime<Utc>) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.remove(&format!("account:{account}"));
+        if let Some(attempts) = state.get_mut(&format!("ip:{ip}"))
+            && let Some(position) = attempts.iter().rposition(|t| *t == attempted_at)
+        {
+            attempts.remove(position);
+        }
     }
 }
 
@@ -83,17 +87,30 @@ mod tests {
         let throttle = LoginThrottle::new(&config);
         let t0 = Utc::now();
         for i in 0..3 {
-            assert_eq!(throttle.check("ana", "10.0.0.1", t0), None);
-            throttle.record_failure("ana", "10.0.0.1", t0 + Duration::seconds(i));
+            assert_eq!(throttle.begin_attempt("ana", "10.0.0.1", t0 + Duration::seconds(i)), Ok(()));
         }
-        let wait = throttle.check("ana", "10.0.0.9", t0 + Duration::seconds(10)).unwrap();
+        let wait = throttle.begin_attempt("ana", "10.0.0.9", t0 + Duration::seconds(10)).unwrap_err();
         assert!((589..=600).contains(&wait), "{wait}");
         // Another account from the same address is still allowed, until the address limit.
-        assert_eq!(throttle.check("beni", "10.0.0.1", t0), None);
-        throttle.record_failure("beni", "10.0.0.1", t0);
-        throttle.record_failure("cima", "10.0.0.1", t0);
-        assert!(throttle.check("dora", "10.0.0.1", t0).is_some());
+        assert_eq!(throttle.begin_attempt("beni", "10.0.0.1", t0), Ok(()));
+        assert_eq!(throttle.begin_attempt("cima", "10.0.0.1", t0), Ok(()));
+        assert!(throttle.begin_attempt("dora", "10.0.0.1", t0).is_err());
         // After the window everything is allowed again.
-        assert_eq!(throttle.check("ana", "10.0.0.1", t0 + Duration::seconds(700)), None);
+        assert_eq!(throttle.begin_attempt("ana", "10.0.0.1", t0 + Duration::seconds(700)), Ok(()));
+    }
+
+    #[test]
+    fn success_clears_the_account_and_returns_the_address_slot() {
+        let mut config = Config::default().auth;
+        config.throttle_max_failures_per_account = 2;
+        config.throttle_max_failures_per_ip = 2;
+        let throttle = LoginThrottle::new(&config);
+        let t0 = Utc::now();
+        throttle.begin_attempt("ana", "10.0.0.1", t0).unwrap();
+        throttle.record_success("ana", "10.0.0.1", t0);
+        for i in 1..=2 {
+            assert_eq!(throttle.begin_attempt("ana", "10.0.0.1", t0 + Duration::seconds(i)), Ok(()));
+        }
+        assert!(throttle.begin_attempt("ana", "10.0.0.1", t0 + Duration::seconds(3)).is_err());
     }
 }

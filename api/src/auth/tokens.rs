@@ -170,6 +170,20 @@ mod tests {
         );
         parts[1] = &forged_claims;
         assert!(keys.verify(&parts.join("."), now).is_err());
+        // The same secret and kid, but another HMAC: the algorithm is pinned.
+        let mut header = Header::new(Algorithm::HS384);
+        header.kid = Some("k1".into());
+        let claims = AccessClaims {
+            iss: "terren".into(),
+            aud: AUDIENCE.into(),
+            sub: "u1".into(),
+            sid: "s1".into(),
+            iat: now.timestamp(),
+            exp: now.timestamp() + 60,
+        };
+        let secret = b"k1-secret-secret-secret-secret-secret";
+        let hs384 = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret)).unwrap();
+        assert!(matches!(keys.verify(&hs384, now), Err(TokenError::Invalid)));
         let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"k1"}"#);
         let unsigned = format!("{none_header}.{}.", forged_claims);
         assert!(keys.verify(&unsigned, now).is_err());

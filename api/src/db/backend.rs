@@ -19,17 +19,24 @@ where
     match conn {
         DbConnection::Sqlite(_) => {
             conn.batch_execute("BEGIN IMMEDIATE")?;
-            match f(conn) {
-                Ok(value) => {
+            // diesel does not know about this transaction, so a panic must not leave it open on a
+            // pooled connection (it would hold the write lock for every later writer).
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)));
+            match outcome {
+                Ok(Ok(value)) => {
                     if let Err(commit_error) = conn.batch_execute("COMMIT") {
                         let _ = conn.batch_execute("ROLLBACK");
                         return Err(commit_error.into());
                     }
                     Ok(value)
                 }
-                Err(error) => {
+                Ok(Err(error)) => {
                     let _ = conn.batch_execute("ROLLBACK");
                     Err(error)
+                }
+                Err(panic) => {
+                    let _ = conn.batch_execute("ROLLBACK");
+                    std::panic::resume_unwind(panic)
                 }
             }
         }
@@ -44,11 +51,6 @@ pub fn lock_for_append(conn: &mut DbConnection, table: &str) -> QueryResult<()> 
         DbConnection::Postgres(pg) => pg.batch_execute(&format!("LOCK TABLE {table} IN EXCLUSIVE MODE")),
         DbConnection::Sqlite(_) => Ok(()),
     }
-}
-
-/// True when the error is a unique-constraint violation.
-pub fn is_unique_violation(error: &DieselError) -> bool {
-    matches!(error, DieselError::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
 }
 
 /// Runs migrations under a PostgreSQL advisory lock so that several instances starting at once

@@ -68,14 +68,15 @@ pub fn permission_name(permission: Permission) -> String {
     serde_json::to_value(permission).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
-/// The client address used for throttling and audit: the peer, or the first
-/// `X-Forwarded-For` hop when the service runs behind a trusted proxy.
+/// The client address used for throttling and audit: the peer, or, behind one trusted proxy,
+/// the address that proxy appended to `X-Forwarded-For`. Only the right-most entry is the
+/// proxy's own observation; anything to its left was sent by the client and may be forged.
 pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> String {
     if trust_forwarded_for
         && let Some(forwarded) = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok())
-        && let Some(first) = forwarded.split(',').next().map(str::trim).filter(|s| !s.is_empty())
+        && let Some(last) = forwarded.rsplit(',').next().map(str::trim).filter(|s| !s.is_empty())
     {
-        return first.to_owned();
+        return last.to_owned();
     }
     req.peer_addr().map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string())
 }

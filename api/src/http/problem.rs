@@ -165,6 +165,13 @@ impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> ApiError {
         match error {
             diesel::result::Error::NotFound => ApiError::new(ErrorCode::NotFound),
+            // Two requests creating the same thing at once: the loser learns it exists.
+            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info) => {
+                ApiError::new(ErrorCode::AlreadyExists).with_detail(match info.constraint_name() {
+                    Some(constraint) => format!("a record with the same key exists ({constraint})"),
+                    None => "a record with the same key exists".to_owned(),
+                })
+            }
             other => ApiError::internal(other),
         }
     }

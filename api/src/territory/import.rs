@@ -99,12 +99,28 @@ impl Matcher {
     }
 
     /// The areas a feature describes, or why none.
+    ///
+    /// The feature's own level comes first (`--level`, a `shapeType` such as `ADM2`, or the most
+    /// specific key hint such as `adm3_name`); codes and names at other levels are only context
+    /// (a unit's feature carries its municipality's code, which must not capture the polygon).
     fn match_feature(&self, feature: &Feature, only: Option<AreaLevel>) -> Result<Vec<usize>, String> {
         let values = feature_strings(feature);
-        let by_code: BTreeSet<usize> =
-            values.iter().filter_map(|(_, v)| self.by_code.get(&v.to_uppercase())).flatten().copied().collect();
-        if let Some(found) = self.most_specific(&by_code, &by_code, only) {
-            return Ok(found);
+        let level = only.or_else(|| feature_level(feature, &values));
+        let at_level = |i: &usize| level.is_none_or(|l| level_of(&self.areas[*i]) == l);
+        let code_matches = |value: &str| self.by_code.get(&value.to_uppercase()).into_iter().flatten().copied();
+
+        // The feature's id names the feature itself; with several areas (a shared outline) all
+        // of them take the boundary.
+        if let Some(id) = feature_id(feature) {
+            let own: Vec<usize> = code_matches(&id).filter(at_level).collect();
+            if !own.is_empty() {
+                return Ok(own);
+            }
+        }
+        let by_code: BTreeSet<usize> = values.iter().flat_map(|(_, v)| code_matches(v)).collect();
+        let own: Vec<usize> = by_code.iter().copied().filter(at_level).collect();
+        if level.is_some() && !own.is_empty() {
+            return Ok(self.prefer_named_parent(own, &by_code));
         }
         let by_name: BTreeSet<usize> = values
             .iter()
@@ -114,52 +130,74 @@ impl Matcher {
             })
             .collect();
         let context: BTreeSet<usize> = by_code.union(&by_name).copied().collect();
-        match self.most_specific(&by_name, &context, only) {
-            Some(found) if found.len() == 1 => Ok(found),
-            Some(found) => Err(format!(
+        let candidates: Vec<usize> = by_name.iter().copied().filter(at_level).collect();
+        if level.is_none() {
+            let levels: BTreeSet<AreaLevel> = candidates.iter().map(|i| level_of(&self.areas[*i])).collect();
+            if levels.len() > 1 {
+                return Err(format!(
+                    "ambiguous: the name fits areas at several levels ({}); pass --level",
+                    levels.iter().map(|l| l.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        if candidates.is_empty() {
+            return Err("no area with this code or name".into());
+        }
+        let candidates = self.prefer_named_parent(candidates, &context);
+        if candidates.len() == 1 {
+            Ok(candidates)
+        } else {
+            Err(format!(
                 "ambiguous name: {}",
-                found.iter().map(|i| self.areas[*i].code.as_str()).collect::<Vec<_>>().join(", ")
-            )),
-            None => Err("no area with this code or name".into()),
+                candidates.iter().map(|i| self.areas[*i].code.as_str()).collect::<Vec<_>>().join(", ")
+            ))
         }
     }
 
-    /// The matches at the deepest level; where several share a name, those whose parent the
-    /// feature also names.
-    fn most_specific(
-        &self,
-        found: &BTreeSet<usize>,
-        context: &BTreeSet<usize>,
-        only: Option<AreaLevel>,
-    ) -> Option<Vec<usize>> {
-        let deepest = found.iter().map(|i| level_of(&self.areas[*i])).filter(|l| only.is_none_or(|o| o == *l)).max()?;
-        let at_level: Vec<usize> = found.iter().copied().filter(|i| level_of(&self.areas[*i]) == deepest).collect();
-        if at_level.len() <= 1 {
-            return Some(at_level);
+    /// Where several areas fit, those whose parent the feature also names.
+    fn prefer_named_parent(&self, found: Vec<usize>, context: &BTreeSet<usize>) -> Vec<usize> {
+        if found.len() <= 1 {
+            return found;
         }
-        let parent_named: Vec<usize> = at_level
+        let parent_named: Vec<usize> = found
             .iter()
             .copied()
             .filter(|i| {
                 self.areas[*i].parent_id.as_ref().is_some_and(|p| context.iter().any(|c| self.areas[*c].id == *p))
             })
             .collect();
-        Some(if parent_named.is_empty() { at_level } else { parent_named })
+        if parent_named.is_empty() { found } else { parent_named }
     }
+}
+
+fn feature_id(feature: &Feature) -> Option<String> {
+    feature.id.as_ref().map(|id| match id {
+        geojson::feature::Id::String(s) => s.clone(),
+        geojson::feature::Id::Number(n) => n.to_string(),
+    })
+}
+
+/// The level a feature describes: a `shapeType`/`level` value (`ADM1`…`ADM3`), else the most
+/// specific level any of its keys hints at (`adm3_name` over `municipality_name` over `county`).
+fn feature_level(feature: &Feature, values: &[(Option<AreaLevel>, String)]) -> Option<AreaLevel> {
+    let declared = ["shapeType", "shape_type", "level", "admin_level"]
+        .iter()
+        .filter_map(|key| feature.property(key).and_then(|v| v.as_str()))
+        .find_map(|value| match value.to_ascii_uppercase().as_str() {
+            "ADM1" | "COUNTY" | "QARK" => Some(AreaLevel::County),
+            "ADM2" | "MUNICIPALITY" | "BASHKI" => Some(AreaLevel::Municipality),
+            "ADM3" | "ADMIN_UNIT" | "NJESI" => Some(AreaLevel::AdminUnit),
+            _ => None,
+        });
+    declared.or_else(|| values.iter().filter_map(|(hint, _)| *hint).max())
 }
 
 /// The feature's id and every scalar property, as text, each with the level its key suggests
 /// (`adm3_name` → administrative unit, `municipality_name` → municipality, `qark` → county).
 fn feature_strings(feature: &Feature) -> Vec<(Option<AreaLevel>, String)> {
     let mut values = Vec::new();
-    if let Some(id) = &feature.id {
-        values.push((
-            None,
-            match id {
-                geojson::feature::Id::String(s) => s.clone(),
-                geojson::feature::Id::Number(n) => n.to_string(),
-            },
-        ));
+    if let Some(id) = feature_id(feature) {
+        values.push((None, id));
     }
     for (key, value) in feature.properties.iter().flatten() {
         let hint = level_hint(key);
@@ -189,11 +227,7 @@ fn feature_label(feature: &Feature, position: usize) -> String {
     let name = ["name", "adm3_name", "municipality_name", "qark_name", "shapeName", "NAME"]
         .iter()
         .find_map(|key| feature.property(key).and_then(|v| v.as_str()));
-    let id = feature.id.as_ref().map(|id| match id {
-        geojson::feature::Id::String(s) => s.clone(),
-        geojson::feature::Id::Number(n) => n.to_string(),
-    });
-    match (id, name) {
+    match (feature_id(feature), name) {
         (Some(id), Some(name)) => format!("{id} {name}"),
         (Some(id), None) => id,
         (None, Some(name)) => name.to_owned(),

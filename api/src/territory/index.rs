@@ -85,6 +85,10 @@ pub struct TerritoryIndex {
     boundary_trees: [RTree<BoxEntry>; 3],
     /// Areas per level, for the centroid fallback when nothing is known above.
     by_level: [Vec<usize>; 3],
+    /// Every county, or every municipality, has a boundary: a point in none of them is outside
+    /// Albania. With only some boundaries imported, the rest of the country still answers by
+    /// centroid.
+    country_covered: bool,
     max_centroid_distance_m: f64,
 }
 
@@ -143,6 +147,11 @@ impl TerritoryIndex {
             boxes[level_slot(*level)].push(GeomWithData::new(rectangle, b));
         }
         let by_code = indexed.iter().enumerate().map(|(i, a)| (a.code.clone(), i)).collect();
+        let level_covered = |level: AreaLevel| {
+            let areas = &by_level[level_slot(level)];
+            !areas.is_empty() && areas.iter().all(|a: &usize| indexed[*a].boundary.is_some())
+        };
+        let country_covered = level_covered(AreaLevel::County) || level_covered(AreaLevel::Municipality);
         let [counties, municipalities, units] = boxes;
         TerritoryIndex {
             areas: indexed,
@@ -151,6 +160,7 @@ impl TerritoryIndex {
             boundaries: indexed_boundaries,
             boundary_trees: [RTree::bulk_load(counties), RTree::bulk_load(municipalities), RTree::bulk_load(units)],
             by_level,
+            country_covered,
             max_centroid_distance_m: max_centroid_distance_km * 1000.0,
         }
     }
@@ -270,11 +280,12 @@ impl TerritoryIndex {
         }
     }
 
-    /// No boundary contains the point. If boundaries are loaded, it is outside Albania (at sea,
-    /// abroad); if none are, the nearest municipality centroid within the configured distance.
+    /// No boundary contains the point. If the boundaries cover the country, it is outside
+    /// Albania (at sea, abroad); otherwise the nearest municipality centroid within the
+    /// configured distance.
     fn centroid_only(&self, point: Point<f64>) -> Location {
         let outside = Location { county: None, municipality: None, admin_unit: None };
-        if self.boundaries.iter().any(|b| !b.areas.is_empty()) {
+        if self.country_covered {
             return outside;
         }
         let Some(municipality) = self.nearest(&self.by_level[level_slot(AreaLevel::Municipality)], point, true) else {
@@ -374,6 +385,23 @@ mod tests {
         assert_eq!(location.method(), LocateMethod::NearestCentroid);
         // 500 km cap: a point 20° away is outside.
         assert_eq!(index.locate(21.0, 21.0).method(), LocateMethod::Outside);
+    }
+
+    #[test]
+    fn a_partial_import_leaves_the_rest_of_the_country_to_centroids() {
+        // Only M1 has an outline; a point in M2 is still located, by centroid.
+        let areas = vec![
+            area("C", AreaLevel::County, None, 1.0, 1.0, None),
+            area("M1", AreaLevel::Municipality, Some("C"), 1.0, 0.5, Some("bM1")),
+            area("M2", AreaLevel::Municipality, Some("C"), 1.0, 1.5, None),
+        ];
+        let boundaries = vec![BoundaryInput { id: "bM1".into(), geometry: square(0.0, 0.0, 1.0, 2.0) }];
+        let index = TerritoryIndex::build(areas, boundaries, 500.0);
+        let location = index.locate(1.0, 1.6);
+        assert_eq!(codes(&index, &location)[1], Some("M2".into()));
+        assert_eq!(location.method(), LocateMethod::NearestCentroid);
+        let location = index.locate(1.0, 0.4);
+        assert_eq!(location.municipality.unwrap().method, LocateMethod::Boundary);
     }
 
     #[test]

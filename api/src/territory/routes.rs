@@ -38,7 +38,8 @@ pub async fn list_areas(
     params(LocateQuery),
     responses(
         (status = 200, description = "Where the point is", body = LocateResponse),
-        (status = 422, description = "Coordinates out of range or not numbers", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`lat` or `lon` missing or not a number (`invalid_query`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Coordinates out of range, NaN or infinite (`validation_failed`, field codes `out_of_range`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn locate(

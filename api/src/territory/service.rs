@@ -128,16 +128,16 @@ pub fn locate_response(index: &TerritoryIndex, lat: f64, lon: f64) -> ApiResult<
 
 /// Areas matching the filters, flat or as a tree of counties.
 pub fn list_areas(conn: &mut DbConnection, query: &AreaListQuery) -> ApiResult<Vec<Area>> {
-    let rows: Vec<AreaRow> =
-        areas::table.filter(areas::active.eq(true)).select(AreaRow::as_select()).order(areas::code.asc()).load(conn)?;
-    let alias_rows: Vec<(String, String)> = area_aliases::table
-        .select((area_aliases::area_id, area_aliases::alias))
-        .order((area_aliases::area_id.asc(), area_aliases::alias.asc()))
-        .load(conn)?;
+    let mut rows: Vec<AreaRow> = areas::table.filter(areas::active.eq(true)).select(AreaRow::as_select()).load(conn)?;
+    // Byte order, the same on both backends.
+    rows.sort_by(|a, b| a.code.cmp(&b.code));
+    let alias_rows: Vec<(String, String)> =
+        area_aliases::table.select((area_aliases::area_id, area_aliases::alias)).load(conn)?;
     let mut aliases: HashMap<String, Vec<String>> = HashMap::new();
     for (area_id, alias) in alias_rows {
         aliases.entry(area_id).or_default().push(alias);
     }
+    aliases.values_mut().for_each(|list| list.sort());
     let code_of: HashMap<&str, &str> = rows.iter().map(|r| (r.id.as_str(), r.code.as_str())).collect();
     let mut dtos: Vec<(Option<String>, Area)> = Vec::with_capacity(rows.len());
     for row in &rows {

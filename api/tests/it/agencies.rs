@@ -58,7 +58,11 @@ async fn agency_edits_are_versioned_scoped_and_audited() {
     let id = njmf["id"].as_str().unwrap();
     let path = format!("/api/v1/agencies/{id}");
     let res = app
-        .patch(&path, Some(&admin), &json!({"version": njmf["version"], "phone": "+355 4 222 2222", "hours": "Mon–Fri 08:00–16:00", "area_codes": ["AL224"]}))
+        .patch(
+            &path,
+            Some(&admin),
+            &json!({"version": njmf["version"], "phone": "+355 4 222 2222", "hours": "Mon–Fri 08:00–16:00"}),
+        )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     assert_eq!(res.body["phone"], "+355 4 222 2222");
@@ -85,10 +89,15 @@ async fn agency_edits_are_versioned_scoped_and_audited() {
         .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
 
+    // The areas an agency serves are its users' data scope: only a system administrator widens it.
+    let widen =
+        app.patch(&path, Some(&admin), &json!({"version": cleared.body["version"], "area_codes": ["AL-11"]})).await;
+    assert_eq!(widen.status, StatusCode::FORBIDDEN);
+    let system = app.login("admin").await;
     let bad = app
         .patch(
             &path,
-            Some(&admin),
+            Some(&system),
             &json!({"version": cleared.body["version"], "time_zone": "Europe/Tirana", "area_codes": ["AL224", "NOPE"]}),
         )
         .await;
@@ -96,8 +105,32 @@ async fn agency_edits_are_versioned_scoped_and_audited() {
     let fields: Vec<&str> =
         bad.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, vec!["time_zone", "area_codes[1]"]);
+    let too_long =
+        app.patch(&path, Some(&admin), &json!({"version": cleared.body["version"], "notes": "x".repeat(2001)})).await;
+    assert_eq!(too_long.body["errors"][0]["field"], "notes");
     let unchanged = app.get(&path, Some(&admin)).await;
     assert_eq!(unchanged.body["version"], cleared.body["version"], "nothing half-written");
+
+    // Every accepted edit is in the audit log, with who made it.
+    let db = app.state.db.clone();
+    let agency_id = id.to_owned();
+    let audited: Vec<(String, Option<String>)> = actix_web::rt::task::spawn_blocking(move || {
+        use diesel::prelude::*;
+        use terren_api::db::schema::audit_log;
+        audit_log::table
+            .filter(audit_log::entity_id.eq(agency_id))
+            .order(audit_log::seq.asc())
+            .select((audit_log::action, audit_log::actor_user_id))
+            .load(&mut db.get().unwrap())
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let admin_id = app.get("/api/v1/me", Some(&admin)).await.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        audited,
+        vec![("agency.update".to_owned(), Some(admin_id.clone())), ("agency.update".to_owned(), Some(admin_id))]
+    );
 
     let field = app.login("tirana.field").await;
     let res = app.patch(&path, Some(&field), &json!({"version": cleared.body["version"], "phone": "1"})).await;

@@ -242,3 +242,30 @@ async fn tokens_signed_with_another_key_are_refused() {
     let res = app.get("/api/v1/me", Some(&foreign)).await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
 }
+
+/// Disabling also ends sessions; this checks the account flag on its own, as when an operator
+/// disables an account directly in the database.
+#[actix_web::test]
+async fn the_disabled_flag_alone_stops_tokens_and_refreshes() {
+    let app = TestApp::spawn().await;
+    let login = app.login_full("tirana.field", PASSWORD, "phone-1").await;
+    let access = login.body["access_token"].as_str().unwrap().to_owned();
+    let refresh = login.body["refresh_token"].as_str().unwrap().to_owned();
+    let db = app.state.db.clone();
+    let at = app.clock_naive();
+    actix_web::rt::task::spawn_blocking(move || {
+        use diesel::prelude::*;
+        use terren_api::db::schema::users;
+        diesel::update(users::table.filter(users::username.eq("tirana.field")))
+            .set(users::disabled_at.eq(Some(at)))
+            .execute(&mut db.get().unwrap())
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    let res = app.get("/api/v1/me", Some(&access)).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(res.body["detail"], "the account is disabled");
+    let res = app.post("/api/v1/auth/refresh", None, &json!({ "refresh_token": refresh })).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+}

@@ -124,3 +124,43 @@ async fn every_account_change_is_in_an_intact_audit_chain() {
     assert_eq!(actions, vec!["user.create", "user.disable"]);
     assert!(matches!(chain, Ok(n) if n >= 3), "{chain:?}");
 }
+
+#[actix_web::test]
+async fn an_agency_admin_cannot_take_over_a_system_administrator_of_the_same_agency() {
+    let app = TestApp::spawn().await;
+    let system = app.login("admin").await;
+    let created =
+        app.post("/api/v1/users", Some(&system), &new_user("ashdmf.admin", "ASHDMF", &["agency_admin"])).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let login = app.login_full("ashdmf.admin", "a-temporary-password", "d").await;
+    let token = login.body["access_token"].as_str().unwrap().to_owned();
+    let changed = app
+        .post(
+            "/api/v1/me/password",
+            Some(&token),
+            &json!({"current_password": "a-temporary-password", "new_password": "my own passphrase"}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT);
+    let system_id = app.get("/api/v1/me", Some(&system)).await.body["id"].as_str().unwrap().to_owned();
+    let reset = app
+        .post(
+            &format!("/api/v1/users/{system_id}/reset-password"),
+            Some(&token),
+            &json!({"password": "hijacked-password"}),
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::FORBIDDEN);
+    let disable = app.post(&format!("/api/v1/users/{system_id}/disable"), Some(&token), &json!({})).await;
+    assert_eq!(disable.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.login_full("admin", PASSWORD, "d").await.status,
+        StatusCode::OK,
+        "the system administrator is untouched"
+    );
+    // The same admin manages ordinary colleagues.
+    let colleague =
+        app.post("/api/v1/users", Some(&token), &new_user("ashdmf.clerk", "ASHDMF", &["coordinator"])).await;
+    let id = colleague.body["id"].as_str().unwrap();
+    assert_eq!(app.post(&format!("/api/v1/users/{id}/disable"), Some(&token), &json!({})).await.status, StatusCode::OK);
+}
