@@ -13,6 +13,11 @@ pub trait Clock: Send + Sync + 'static {
     }
 }
 
+/// A time as the database keeps it: UTC with microsecond precision.
+pub fn truncate(t: DateTime<Utc>) -> NaiveDateTime {
+    truncate_to_micros(t).naive_utc()
+}
+
 fn truncate_to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }

@@ -52,6 +52,8 @@ pub struct HttpConfig {
     pub shutdown_timeout_secs: u64,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     pub trust_forwarded_for: bool,
+    /// How long an `Idempotency-Key` and its answer are kept (phones may be offline for days).
+    pub idempotency_ttl_hours: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,6 +134,7 @@ impl Default for Config {
                 workers: None,
                 shutdown_timeout_secs: 20,
                 trust_forwarded_for: false,
+                idempotency_ttl_hours: 72,
             },
             auth: AuthConfig {
                 jwt_keys: Vec::new(),
@@ -255,6 +258,9 @@ impl Config {
         }
         if self.http.bind.parse::<SocketAddr>().is_err() {
             return invalid(format!("http.bind '{}' is not an address like 127.0.0.1:8080", self.http.bind));
+        }
+        if !(1..=24 * 90).contains(&self.http.idempotency_ttl_hours) {
+            return invalid("http.idempotency_ttl_hours must be between 1 and 2160".into());
         }
         if self.http.max_body_bytes < 1024 {
             return invalid("http.max_body_bytes must be at least 1024".into());

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{accounts, agencies, auth, ops, territory, vocabularies};
+use crate::{accounts, agencies, auth, identifications, ops, territory, vocabularies};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -33,6 +33,8 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         agencies::routes::create_agency,
         agencies::routes::update_agency,
         vocabularies::get_vocabularies,
+        identifications::routes::create_identification,
+        identifications::routes::get_identification,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -44,6 +46,7 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         (name = "users", description = "Administration of accounts"),
         (name = "reference", description = "Areas, vocabularies"),
         (name = "agencies", description = "The directory of agencies"),
+        (name = "identifications", description = "Sightings recorded in the field"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

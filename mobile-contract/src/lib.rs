@@ -7,6 +7,7 @@ pub mod agencies;
 pub mod areas;
 pub mod auth;
 pub mod common;
+pub mod identifications;
 pub mod problem;
 pub mod users;
 pub mod vocabularies;

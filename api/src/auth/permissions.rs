@@ -46,7 +46,8 @@ pub fn permissions_of(role: Role) -> &'static [Permission] {
             AlertsRespond,
             StatisticsRead,
         ],
-        Role::PartnerResponder => &[ReferenceRead, ReferralsRespond, AlertsRespond],
+        // Sightings in their area, coarsened and without names or sensitive fields.
+        Role::PartnerResponder => &[ReferenceRead, IdentificationsRead, ReferralsRespond, AlertsRespond],
         Role::AgencyAdmin => &[ReferenceRead, UsersManage, AgenciesManage, PlanningManage, StatisticsRead, AuditRead],
         Role::NationalViewer => &[ReferenceRead, StatisticsRead],
         Role::SystemAdmin => &[ReferenceRead, UsersManage, AgenciesManage, AreasManage, StatisticsRead, AuditRead],

@@ -175,4 +175,86 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     refresh_tokens,
     audit_log,
+    idempotency_keys,
+    outbox_jobs,
+    identifications,
 );
+
+diesel::table! {
+    idempotency_keys (user_id, idempotency_key) {
+        user_id -> Text,
+        idempotency_key -> Text,
+        request_hash -> Text,
+        response_status -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox_jobs (id) {
+        id -> Text,
+        kind -> Text,
+        payload -> Text,
+        dedup_key -> Nullable<Text>,
+        due_at -> Timestamp,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        locked_until -> Nullable<Timestamp>,
+        done_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    identifications (id) {
+        id -> Text,
+        recorded_by -> Text,
+        agency_id -> Text,
+        device_id -> Text,
+        observed_at -> Timestamp,
+        received_at -> Timestamp,
+        lat -> Nullable<Double>,
+        lon -> Nullable<Double>,
+        accuracy_m -> Nullable<Double>,
+        altitude_m -> Nullable<Double>,
+        fix_time -> Nullable<Timestamp>,
+        location_source -> Nullable<Text>,
+        mock_location -> Bool,
+        location_not_collected_reason -> Nullable<Text>,
+        place_description -> Nullable<Text>,
+        county_id -> Nullable<Text>,
+        municipality_id -> Nullable<Text>,
+        admin_unit_id -> Nullable<Text>,
+        locate_method -> Text,
+        cell_key -> Nullable<Text>,
+        subject_type -> Text,
+        estimated_age -> Nullable<Integer>,
+        birth_year -> Nullable<Integer>,
+        age_band -> Text,
+        sex -> Text,
+        nationality -> Nullable<Text>,
+        languages -> Text,
+        ethnicity -> Nullable<Text>,
+        residence_origin -> Nullable<Text>,
+        street_situations -> Text,
+        accompanied_by -> Nullable<Text>,
+        risk_factors -> Text,
+        exploitation_indicators -> Text,
+        visible_conditions -> Text,
+        immediate_needs -> Text,
+        actions_taken -> Text,
+        consent_given_by -> Nullable<Text>,
+        risk_level -> Text,
+        emergency -> Bool,
+        notes -> Nullable<Text>,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(idempotency_keys -> users (user_id));
+diesel::joinable!(identifications -> users (recorded_by));
+diesel::joinable!(identifications -> agencies (agency_id));

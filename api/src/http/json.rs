@@ -70,7 +70,9 @@ fn classify_data_error(path: &str, message: &str) -> (String, &'static str) {
         return (join(name), "required");
     }
     if let Some(name) = backticked_after(message, "unknown field ") {
-        return (join(name), "unknown_field");
+        // The path already ends at the unknown key.
+        let field = if path == "." || path.is_empty() { name.to_owned() } else { path.to_owned() };
+        return (field, "unknown_field");
     }
     if message.starts_with("unknown variant") {
         return (path.to_owned(), "unknown_code");
@@ -167,7 +169,7 @@ mod tests {
         assert_eq!((err.errors[0].field.as_str(), err.errors[0].code.as_str()), ("name", "invalid_type"));
 
         let err = parse_json::<Sample>(br#"{"name": "ab", "lat": 1, "x": 1}"#).unwrap_err();
-        assert_eq!(err.errors[0].code, "unknown_field");
+        assert_eq!((err.errors[0].field.as_str(), err.errors[0].code.as_str()), ("x", "unknown_field"));
 
         let err = parse_json::<Sample>(br#"{"name": "ab", "lat": "#).unwrap_err();
         assert_eq!(err.code, ErrorCode::MalformedJson);

@@ -17,6 +17,10 @@ macro_rules! error_codes {
         pub enum ErrorCode { $($variant,)* }
 
         impl ErrorCode {
+            pub fn parse(code: &str) -> Option<ErrorCode> {
+                ErrorCode::ALL.iter().copied().find(|c| c.as_str() == code)
+            }
+
             pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
 
             pub fn as_str(self) -> &'static str {
@@ -44,6 +48,7 @@ macro_rules! error_codes {
 
 error_codes! {
     BadRequest => ("bad_request", 400, "Bad request", "Kërkesë e pasaktë"),
+    IdempotencyKeyRequired => ("idempotency_key_required", 400, "An Idempotency-Key header is required", "Kërkohet koka Idempotency-Key"),
     MalformedJson => ("malformed_json", 400, "Malformed JSON", "JSON i pasaktë"),
     InvalidQuery => ("invalid_query", 400, "Invalid query parameters", "Parametra të pasaktë në kërkesë"),
     Unauthenticated => ("unauthenticated", 401, "Authentication required", "Kërkohet identifikimi"),
@@ -56,10 +61,12 @@ error_codes! {
     MethodNotAllowed => ("method_not_allowed", 405, "Method not allowed", "Metoda nuk lejohet"),
     AlreadyExists => ("already_exists", 409, "Already exists", "Ekziston tashmë"),
     Conflict => ("conflict", 409, "Conflict with the current state", "Konflikt me gjendjen aktuale"),
+    IdempotencyRequestInFlight => ("idempotency_request_in_flight", 409, "The same request is still being processed", "E njëjta kërkesë është ende në përpunim"),
     VersionMismatch => ("version_mismatch", 412, "The record changed since you read it", "Të dhënat ndryshuan që kur i lexuat"),
     PayloadTooLarge => ("payload_too_large", 413, "Request body too large", "Kërkesa është shumë e madhe"),
     UnsupportedMediaType => ("unsupported_media_type", 415, "Unsupported content type", "Lloji i përmbajtjes nuk mbështetet"),
     ValidationFailed => ("validation_failed", 422, "The request is not valid", "Të dhënat e kërkesës nuk janë të vlefshme"),
+    IdempotencyKeyReused => ("idempotency_key_reused", 422, "The Idempotency-Key was used for another request", "Çelësi Idempotency-Key u përdor për një kërkesë tjetër"),
     TooManyAttempts => ("too_many_attempts", 429, "Too many attempts; try again later", "Shumë përpjekje; provoni më vonë"),
     Internal => ("internal_error", 500, "Internal error", "Gabim i brendshëm"),
     Unavailable => ("service_unavailable", 503, "Service temporarily unavailable", "Shërbimi nuk është i disponueshëm përkohësisht"),
@@ -242,6 +249,10 @@ pub async fn problem_details(
         Some(api_error) => {
             log_cause(&request, api_error.code, api_error.cause.as_ref().map(|c| format!("{c:#}")));
             api_error.render(lang)
+        }
+        // Already a problem document (a replayed answer, say): keep it.
+        None if original.headers().get(header::CONTENT_TYPE).is_some_and(|v| v == "application/problem+json") => {
+            original
         }
         None => {
             let code = code_for_status(status);

@@ -80,6 +80,7 @@ type BoxEntry = GeomWithData<Rectangle<[f64; 2]>, usize>;
 pub struct TerritoryIndex {
     areas: Vec<IndexedArea>,
     by_code: HashMap<String, usize>,
+    by_id: HashMap<String, usize>,
     children: Vec<Vec<usize>>,
     boundaries: Vec<IndexedBoundary>,
     boundary_trees: [RTree<BoxEntry>; 3],
@@ -147,6 +148,7 @@ impl TerritoryIndex {
             boxes[level_slot(*level)].push(GeomWithData::new(rectangle, b));
         }
         let by_code = indexed.iter().enumerate().map(|(i, a)| (a.code.clone(), i)).collect();
+        let by_id = indexed.iter().enumerate().map(|(i, a)| (a.id.clone(), i)).collect();
         let level_covered = |level: AreaLevel| {
             let areas = &by_level[level_slot(level)];
             !areas.is_empty() && areas.iter().all(|a: &usize| indexed[*a].boundary.is_some())
@@ -156,6 +158,7 @@ impl TerritoryIndex {
         TerritoryIndex {
             areas: indexed,
             by_code,
+            by_id,
             children,
             boundaries: indexed_boundaries,
             boundary_trees: [RTree::bulk_load(counties), RTree::bulk_load(municipalities), RTree::bulk_load(units)],
@@ -171,6 +174,10 @@ impl TerritoryIndex {
 
     pub fn find_code(&self, code: &str) -> Option<usize> {
         self.by_code.get(code).copied()
+    }
+
+    pub fn find_id(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
     }
 
     pub fn len(&self) -> usize {

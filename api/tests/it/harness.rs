@@ -277,3 +277,26 @@ impl TestApp {
         self.clock.now_naive()
     }
 }
+
+impl TestApp {
+    /// POSTs JSON with an `Idempotency-Key`, as the phone does.
+    pub async fn post_idempotent(&self, path: &str, token: &str, key: &str, body: &Value) -> Response {
+        self.request(
+            test::TestRequest::post()
+                .uri(path)
+                .insert_header(("Authorization", format!("Bearer {token}")))
+                .insert_header(("Idempotency-Key", key.to_owned()))
+                .set_json(body),
+        )
+        .await
+    }
+
+    /// Runs blocking database work against this test's database.
+    pub async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut terren_api::db::PooledConn) -> T + Send + 'static,
+    ) -> T {
+        let db = self.state.db.clone();
+        actix_web::rt::task::spawn_blocking(move || f(&mut db.get().expect("connection"))).await.expect("join")
+    }
+}

@@ -8,6 +8,7 @@ mod boundaries;
 mod contract;
 mod errors;
 mod harness;
+mod identifications;
 mod ops;
 mod reference;
 mod schema;

@@ -1,0 +1,117 @@
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Duration;
+use terren_contract::identifications::{CreateIdentification, Identification};
+use terren_contract::problem::Problem;
+use uuid::Uuid;
+
+use super::service;
+use crate::app::AppState;
+use crate::db::backend;
+use crate::http::idempotency::{self, Claim, IdempotencyKey};
+use crate::http::lang::Lang;
+use crate::http::{ApiError, ApiResult, AuthUser, ValidJson, with_conn};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/identifications").route(web::post().to(create_identification)))
+        .service(web::resource("/identifications/{id}").route(web::get().to(get_identification)));
+}
+
+/// Record a sighting from the field. Idempotent: send an `Idempotency-Key`; a retry with the same
+/// key and body gets the first answer again (`Idempotent-Replayed: true`), never a second record.
+/// The server resolves the county, municipality and administrative unit from the location.
+/// An `emergency` sighting returns at once and queues the alert to the responsible duty rota.
+#[utoipa::path(
+    post, path = "/api/v1/identifications", tag = "identifications",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "Made once per record by the phone, e.g. a UUID")),
+    request_body = CreateIdentification,
+    responses(
+        (status = 201, description = "Recorded", body = Identification),
+        (status = 200, description = "This phone already recorded this id: the record as it is", body = Identification),
+        (status = 400, description = "No `Idempotency-Key` (`idempotency_key_required`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The first request with this key is still running (`idempotency_request_in_flight`), or another user's record has this id (`already_exists`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field (codes such as `unknown_code`, `out_of_range`, `in_future`, `required`), or the key was used for another body (`idempotency_key_reused`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_identification(
+    req: HttpRequest,
+    user: AuthUser,
+    state: web::Data<AppState>,
+    key: IdempotencyKey,
+    body: ValidJson<CreateIdentification>,
+) -> ApiResult<HttpResponse> {
+    user.require(terren_contract::Permission::IdentificationsCreate)?;
+    let request = body.0;
+    let hash =
+        idempotency::fingerprint("POST", req.path(), &serde_json::to_value(&request).map_err(anyhow::Error::from)?);
+    let now = state.clock.now();
+    let ttl = Duration::hours(state.config.http.idempotency_ttl_hours);
+    let (user_id, key) = (user.user_id.clone(), key.0);
+    let claimed = {
+        let (user_id, key) = (user_id.clone(), key.clone());
+        with_conn(&state, move |conn| idempotency::claim(conn, &user_id, &key, &hash, crate::clock::truncate(now), ttl))
+            .await?
+    };
+    if let Claim::Replay { status, body } = claimed {
+        return Ok(Claim::replay_response(status, body, Lang::from_request(&req)));
+    }
+    let index = state.territory();
+    let outcome = {
+        let (user_id, key) = (user_id.clone(), key.clone());
+        with_conn(&state, move |conn| {
+            backend::write_transaction(conn, |conn| {
+                let created = service::create(conn, &index, &user, &request, now)?;
+                let status = if created.new { StatusCode::CREATED } else { StatusCode::OK };
+                let body = serde_json::to_string(&created.identification).map_err(anyhow::Error::from)?;
+                idempotency::complete(conn, &user_id, &key, status.as_u16(), &body)?;
+                Ok::<_, ApiError>((status, body))
+            })
+        })
+        .await
+    };
+    match outcome {
+        Ok((status, body)) => Ok(HttpResponse::build(status).content_type("application/json").body(body)),
+        Err(error) => {
+            let problem = (error.code, error.to_problem(Lang::En));
+            let stored = with_conn(&state, move |conn| {
+                Ok(idempotency::finish_failed(conn, &user_id, &key, problem.0, &problem.1)?)
+            })
+            .await;
+            if let Err(store_error) = stored {
+                tracing::warn!(
+                    code = store_error.code.as_str(),
+                    "could not settle an idempotency key after a failed request"
+                );
+            }
+            Err(error)
+        }
+    }
+}
+
+/// One sighting, as the reader may see it: location coarsened to ~500 m without
+/// `locations_read_precise`, notes without `children_read_names` and sensitive codes without
+/// `children_read_sensitive` are withheld (listed in `withheld`). Every read is audited.
+#[utoipa::path(
+    get, path = "/api/v1/identifications/{id}", tag = "identifications",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Identification id")),
+    responses(
+        (status = 200, description = "The sighting", body = Identification),
+        (status = 404, description = "No such sighting within your scope", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_identification(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<Identification>> {
+    let id = id.into_inner().to_string();
+    let index = state.territory();
+    let at = state.clock.now_naive();
+    let view = with_conn(&state, move |conn| {
+        backend::write_transaction(conn, |conn| service::read(conn, &index, &user, &id, at))
+    })
+    .await?;
+    Ok(web::Json(view))
+}

@@ -1,0 +1,44 @@
+//! Side effects as rows: a transaction that makes a change also writes the jobs that change
+//! causes (alert the duty rota, check a deadline), and a worker runs them later. Because jobs are
+//! rows, a restart loses nothing; the dedup key makes a job impossible to enqueue twice.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use crate::db::DbConnection;
+use crate::db::schema::outbox_jobs;
+
+/// Job kinds, as stored.
+pub mod kinds {
+    /// An identification marked as an emergency: the responsible agency's duty rota is alerted.
+    pub const IDENTIFICATION_EMERGENCY: &str = "identification.emergency";
+}
+
+/// Enqueues a job inside the caller's transaction. A job with the same dedup key is not added
+/// again; returns whether this call added it.
+pub fn enqueue(
+    conn: &mut DbConnection,
+    kind: &str,
+    payload: &serde_json::Value,
+    dedup_key: &str,
+    due_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let exists: i64 = outbox_jobs::table.filter(outbox_jobs::dedup_key.eq(dedup_key)).count().get_result(conn)?;
+    if exists > 0 {
+        return Ok(false);
+    }
+    diesel::insert_into(outbox_jobs::table)
+        .values((
+            outbox_jobs::id.eq(Uuid::now_v7().to_string()),
+            outbox_jobs::kind.eq(kind),
+            outbox_jobs::payload.eq(payload.to_string()),
+            outbox_jobs::dedup_key.eq(dedup_key),
+            outbox_jobs::due_at.eq(due_at),
+            outbox_jobs::attempts.eq(0),
+            outbox_jobs::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}

@@ -1,0 +1,3 @@
+DROP TABLE identifications;
+DROP TABLE outbox_jobs;
+DROP TABLE idempotency_keys;
