@@ -66,7 +66,6 @@ struct StoredKey {
     response_status: Option<i32>,
     response_body: Option<String>,
     created_at: NaiveDateTime,
-    expires_at: NaiveDateTime,
 }
 
 /// The outcome of claiming a key.
@@ -109,13 +108,17 @@ pub fn claim(
     ttl: Duration,
 ) -> Result<Claim, ApiError> {
     backend::write_transaction(conn, |conn| {
+        // Keys live per user; each claim clears that user's expired ones.
+        diesel::delete(
+            idempotency_keys::table
+                .filter(idempotency_keys::user_id.eq(user_id))
+                .filter(idempotency_keys::expires_at.le(now)),
+        )
+        .execute(conn)?;
         let existing: Option<StoredKey> =
             idempotency_keys::table.find((user_id, key)).select(StoredKey::as_select()).first(conn).optional()?;
         let target = idempotency_keys::table.find((user_id, key));
         match existing {
-            Some(stored) if stored.expires_at <= now => {
-                diesel::delete(target).execute(conn)?;
-            }
             Some(stored) if stored.request_hash != request_hash => {
                 return Err(ApiError::new(ErrorCode::IdempotencyKeyReused)
                     .with_detail("this Idempotency-Key was used for a different request"));
@@ -170,11 +173,6 @@ pub fn finish_failed(
     } else {
         diesel::delete(idempotency_keys::table.find((user_id, key))).execute(conn).map(|_| ())
     }
-}
-
-/// Deletes expired keys; returns how many.
-pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(idempotency_keys::table.filter(idempotency_keys::expires_at.le(now))).execute(conn)
 }
 
 #[cfg(test)]
