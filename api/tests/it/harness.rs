@@ -154,7 +154,9 @@ fn record_backend(backend: &str) {
     if let Ok(path) = std::env::var("TERREN_TEST_BACKEND_LOG") {
         use std::io::Write;
         if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
-            let _ = writeln!(file, "{backend}");
+            // One write per line: appends of a few bytes are atomic, so parallel tests never
+            // interleave their lines.
+            let _ = file.write_all(format!("{backend}\n").as_bytes());
         }
     }
 }
