@@ -34,6 +34,7 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         agencies::routes::update_agency,
         vocabularies::get_vocabularies,
         identifications::routes::create_identification,
+        identifications::routes::list_identifications,
         identifications::routes::get_identification,
         ops::healthz,
         ops::readyz,

@@ -84,12 +84,3 @@ pub enum Permission {
     /// Read the audit log.
     AuditRead,
 }
-
-/// Opaque cursor pagination wrapper used by list endpoints.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<String>,
-}

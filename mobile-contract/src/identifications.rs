@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
@@ -211,4 +211,41 @@ pub struct Identification {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub withheld: Vec<String>,
     pub version: i32,
+}
+
+/// Filters for `GET /api/v1/identifications`. Only sightings within the reader's scope are ever
+/// listed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IdentificationListQuery {
+    /// Area code: sightings resolved to this area or any area below it.
+    pub area: Option<String>,
+    /// `min_lon,min_lat,max_lon,max_lat` (WGS84). For readers who see coarse locations the box
+    /// is widened to whole ~500 m cells.
+    pub bbox: Option<String>,
+    /// Seen at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Seen before this time.
+    pub to: Option<DateTime<Utc>>,
+    pub subject_type: Option<String>,
+    pub risk_level: Option<String>,
+    /// A `street_situation` code the sighting includes.
+    pub street_situation: Option<String>,
+    pub emergency: Option<bool>,
+    /// Only sightings I recorded.
+    pub mine: Option<bool>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<u32>,
+}
+
+/// A page of sightings, newest received first. Paging is stable: sightings received after the
+/// first page never shift later pages.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct IdentificationPage {
+    pub items: Vec<Identification>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }

@@ -31,6 +31,18 @@ pub fn coarse_cell(lat: f64, lon: f64) -> (String, f64, f64) {
     (format!("{row:.0}:{col:.0}"), round6(centre_lat), round6(centre_lon))
 }
 
+/// A bounding box (min_lon, min_lat, max_lon, max_lat) widened to whole coarse cells, so that a
+/// reader who sees coarse locations cannot narrow a search below a cell and learn more.
+pub fn widen_to_cells(bbox: (f64, f64, f64, f64)) -> (f64, f64, f64, f64) {
+    let (min_lon, min_lat, max_lon, max_lat) = bbox;
+    (
+        (min_lon / CELL_LON_DEG).floor() * CELL_LON_DEG,
+        (min_lat / CELL_LAT_DEG).floor() * CELL_LAT_DEG,
+        ((max_lon / CELL_LON_DEG).floor() + 1.0) * CELL_LON_DEG,
+        ((max_lat / CELL_LAT_DEG).floor() + 1.0) * CELL_LAT_DEG,
+    )
+}
+
 fn round6(value: f64) -> f64 {
     (value * 1e6).round() / 1e6
 }
@@ -61,5 +73,16 @@ mod tests {
         assert!((dx * dx + dy * dy).sqrt() <= COARSE_ACCURACY_M, "{dx} {dy}");
         // A point 2 km away does not.
         assert_ne!(coarse_cell(41.3455, 19.8187).0, key);
+    }
+
+    #[test]
+    fn a_box_inside_a_cell_widens_to_the_whole_cell() {
+        let tiny = (19.8200, 41.3250, 19.8202, 41.3252);
+        let (min_lon, min_lat, max_lon, max_lat) = widen_to_cells(tiny);
+        // Every point of the cell that holds the box is inside the widened box.
+        let (_, centre_lat, centre_lon) = coarse_cell(41.3251, 19.8201);
+        assert!(min_lat < centre_lat && centre_lat < max_lat && min_lon < centre_lon && centre_lon < max_lon);
+        assert!((max_lat - min_lat - CELL_LAT_DEG).abs() < 1e-9 && (max_lon - min_lon - CELL_LON_DEG).abs() < 1e-9);
+        assert!(min_lon <= 19.8187 + CELL_LON_DEG && 41.3275 <= max_lat);
     }
 }

@@ -1,7 +1,9 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Duration;
-use terren_contract::identifications::{CreateIdentification, Identification};
+use terren_contract::identifications::{
+    CreateIdentification, Identification, IdentificationListQuery, IdentificationPage,
+};
 use terren_contract::problem::Problem;
 use uuid::Uuid;
 
@@ -13,8 +15,12 @@ use crate::http::lang::Lang;
 use crate::http::{ApiError, ApiResult, AuthUser, ValidJson, with_conn};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/identifications").route(web::post().to(create_identification)))
-        .service(web::resource("/identifications/{id}").route(web::get().to(get_identification)));
+    cfg.service(
+        web::resource("/identifications")
+            .route(web::post().to(create_identification))
+            .route(web::get().to(list_identifications)),
+    )
+    .service(web::resource("/identifications/{id}").route(web::get().to(get_identification)));
 }
 
 /// Record a sighting from the field. Idempotent: send an `Idempotency-Key`; a retry with the same
@@ -114,4 +120,30 @@ pub async fn get_identification(
     })
     .await?;
     Ok(web::Json(view))
+}
+
+/// Sightings within your scope, newest received first, filtered by area, bounding box, time,
+/// subject, risk, street situation or emergency. Each item is shown as `GET …/{id}` would show it
+/// to you. Page with `next_cursor`.
+#[utoipa::path(
+    get, path = "/api/v1/identifications", tag = "identifications",
+    security(("bearer" = [])),
+    params(IdentificationListQuery),
+    responses(
+        (status = 200, description = "A page of sightings", body = IdentificationPage),
+        (status = 422, description = "Bad filter (`unknown_area`, `invalid_format`, `invalid_cursor`, `out_of_range`, `before_from`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_identifications(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    query: web::Query<IdentificationListQuery>,
+) -> ApiResult<web::Json<IdentificationPage>> {
+    let index = state.territory();
+    let at = state.clock.now_naive();
+    let page = with_conn(&state, move |conn| {
+        backend::write_transaction(conn, |conn| service::list(conn, &index, &user, &query, at))
+    })
+    .await?;
+    Ok(web::Json(page))
 }

@@ -5,11 +5,13 @@ use diesel::prelude::*;
 use terren_contract::Permission;
 use terren_contract::areas::LocateMethod;
 use terren_contract::identifications::{
-    AreaRef, CreateIdentification, Identification, LocationPrecision, LocationView, PersonRef, ResolvedAreas,
+    AreaRef, CreateIdentification, Identification, IdentificationListQuery, IdentificationPage, LocationPrecision,
+    LocationView, PersonRef, ResolvedAreas,
 };
 use terren_contract::problem::FieldError;
 
 use super::privacy::{COARSE_ACCURACY_M, age_band, coarse_cell};
+use crate::accounts::model::AgencyBrief;
 use crate::accounts::service::{agency_ref, parse_uuid};
 use crate::audit;
 use crate::clock::to_utc;
@@ -309,23 +311,24 @@ fn find_row(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Identificat
     identifications::table.find(id).select(IdentificationRow::as_select()).first(conn).optional()
 }
 
+/// Ids of the areas the reader's agency serves and every area below them.
+fn scope_area_ids(index: &TerritoryIndex, user: &AuthUser) -> HashSet<String> {
+    user.areas
+        .iter()
+        .filter_map(|(id, _)| index.find_id(id))
+        .flat_map(|root| index.descendants(root))
+        .map(|a| index.area(a).id.clone())
+        .collect()
+}
+
 /// Whether the reader's data scope covers the record: their own agency recorded it, or it lies
 /// in an area their agency serves (or below one).
 fn in_scope(index: &TerritoryIndex, user: &AuthUser, row: &IdentificationRow) -> bool {
     if row.agency_id == user.agency.id {
         return true;
     }
-    let scope: HashSet<&str> = user
-        .areas
-        .iter()
-        .filter_map(|(id, _)| index.find_id(id))
-        .flat_map(|root| index.descendants(root))
-        .map(|a| index.area(a).id.as_str())
-        .collect();
-    [&row.county_id, &row.municipality_id, &row.admin_unit_id]
-        .into_iter()
-        .flatten()
-        .any(|id| scope.contains(id.as_str()))
+    let scope = scope_area_ids(index, user);
+    [&row.county_id, &row.municipality_id, &row.admin_unit_id].into_iter().flatten().any(|id| scope.contains(id))
 }
 
 /// Reads one sighting, if the reader may; the read itself is audited.
@@ -354,18 +357,52 @@ pub fn read(
     Ok(view)
 }
 
-/// The record as this reader may see it.
+/// Who recorded a page of sightings and for which agency, loaded once per page.
+struct Lookups {
+    people: HashMap<String, String>,
+    agencies: HashMap<String, AgencyBrief>,
+}
+
+impl Lookups {
+    fn load(conn: &mut DbConnection, rows: &[IdentificationRow]) -> QueryResult<Lookups> {
+        let user_ids: HashSet<&str> = rows.iter().map(|r| r.recorded_by.as_str()).collect();
+        let agency_ids: HashSet<&str> = rows.iter().map(|r| r.agency_id.as_str()).collect();
+        let people = users::table
+            .filter(users::id.eq_any(user_ids))
+            .select((users::id, users::display_name))
+            .load::<(String, String)>(conn)?
+            .into_iter()
+            .collect();
+        let agencies = agencies::table
+            .filter(agencies::id.eq_any(agency_ids))
+            .select((agencies::id, agencies::code, agencies::name))
+            .load::<AgencyBrief>(conn)?
+            .into_iter()
+            .map(|a| (a.id.clone(), a))
+            .collect();
+        Ok(Lookups { people, agencies })
+    }
+}
+
 fn view(
     conn: &mut DbConnection,
     index: &TerritoryIndex,
     user: &AuthUser,
     row: &IdentificationRow,
 ) -> ApiResult<Identification> {
-    let (recorder_name,): (String,) = users::table.find(&row.recorded_by).select((users::display_name,)).first(conn)?;
-    let agency = agencies::table
-        .find(&row.agency_id)
-        .select((agencies::id, agencies::code, agencies::name))
-        .first::<crate::accounts::model::AgencyBrief>(conn)?;
+    let lookups = Lookups::load(conn, std::slice::from_ref(row))?;
+    view_with(&lookups, index, user, row)
+}
+
+/// The record as this reader may see it.
+fn view_with(
+    lookups: &Lookups,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    row: &IdentificationRow,
+) -> ApiResult<Identification> {
+    let recorder_name = lookups.people.get(&row.recorded_by).cloned().unwrap_or_default();
+    let agency = lookups.agencies.get(&row.agency_id).ok_or_else(|| ApiError::not_found("agency"))?;
     let precise = user.can(Permission::LocationsReadPrecise);
     let names = user.can(Permission::ChildrenReadNames);
     let sensitive = user.can(Permission::ChildrenReadSensitive);
@@ -434,7 +471,7 @@ fn view(
         observed_at: to_utc(row.observed_at),
         received_at: to_utc(row.received_at),
         recorded_by: PersonRef { id: parse_uuid(&row.recorded_by)?, display_name: recorder_name },
-        agency: agency_ref(&agency)?,
+        agency: agency_ref(agency)?,
         location,
         location_not_collected_reason: row.location_not_collected_reason.clone(),
         place_description,
@@ -471,4 +508,191 @@ fn view(
         withheld,
         version: row.version,
     })
+}
+
+/// Where the next page starts: the last item's receipt time and id.
+fn encode_cursor(row: &IdentificationRow) -> String {
+    use base64::Engine;
+    let raw = format!("{}|{}", row.received_at.and_utc().timestamp_micros(), row.id);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_cursor(cursor: &str) -> Option<(NaiveDateTime, String)> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    let (micros, id) = raw.split_once('|')?;
+    let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc();
+    uuid::Uuid::parse_str(id).ok()?;
+    Some((at, id.to_owned()))
+}
+
+fn parse_bbox(text: &str) -> Option<(f64, f64, f64, f64)> {
+    let parts: Vec<f64> = text.split(',').map(|p| p.trim().parse::<f64>()).collect::<Result<_, _>>().ok()?;
+    let [min_lon, min_lat, max_lon, max_lat] = parts[..] else { return None };
+    let valid_lon = |v: f64| v.is_finite() && (-180.0..=180.0).contains(&v);
+    let valid_lat = |v: f64| v.is_finite() && (-90.0..=90.0).contains(&v);
+    (valid_lon(min_lon)
+        && valid_lon(max_lon)
+        && valid_lat(min_lat)
+        && valid_lat(max_lat)
+        && min_lon <= max_lon
+        && min_lat <= max_lat)
+        .then_some((min_lon, min_lat, max_lon, max_lat))
+}
+
+fn is_code(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 32
+        && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// Sightings within the reader's scope, newest received first, with keyset paging that stays
+/// stable while new sightings arrive. The listing itself is audited.
+pub fn list(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    query: &IdentificationListQuery,
+    at: NaiveDateTime,
+) -> ApiResult<IdentificationPage> {
+    user.require(Permission::IdentificationsRead)?;
+    let mut errors = Vec::new();
+    let mut bad = |field: &str, code: &str, message: &str| {
+        errors.push(FieldError { field: field.into(), code: code.into(), message: message.into() })
+    };
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        bad("limit", "out_of_range", "limit must be between 1 and 200");
+    }
+    let area = match &query.area {
+        Some(code) => {
+            let found = index.find_code(code);
+            if found.is_none() {
+                bad("area", "unknown_area", "no area with this code");
+            }
+            found
+        }
+        None => None,
+    };
+    let bbox = match &query.bbox {
+        Some(text) => {
+            let parsed = parse_bbox(text);
+            if parsed.is_none() {
+                bad("bbox", "invalid_format", "use min_lon,min_lat,max_lon,max_lat in WGS84");
+            }
+            parsed
+        }
+        None => None,
+    };
+    if let (Some(from), Some(to)) = (query.from, query.to)
+        && from >= to
+    {
+        bad("to", "before_from", "to must be after from");
+    }
+    for (field, value) in [
+        ("subject_type", &query.subject_type),
+        ("risk_level", &query.risk_level),
+        ("street_situation", &query.street_situation),
+    ] {
+        if value.as_deref().is_some_and(|v| !is_code(v)) {
+            bad(field, "invalid_format", "not a vocabulary code");
+        }
+    }
+    let cursor = match &query.cursor {
+        Some(text) => {
+            let decoded = decode_cursor(text);
+            if decoded.is_none() {
+                bad("cursor", "invalid_cursor", "use next_cursor from the previous page");
+            }
+            decoded
+        }
+        None => None,
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
+    }
+
+    let scope: Vec<String> = scope_area_ids(index, user).into_iter().collect();
+    let mut q = identifications::table
+        .select(IdentificationRow::as_select())
+        .filter(
+            identifications::agency_id
+                .eq(user.agency.id.clone())
+                .or(identifications::municipality_id.eq_any(scope.clone()).assume_not_null())
+                .or(identifications::admin_unit_id.eq_any(scope.clone()).assume_not_null())
+                .or(identifications::county_id.eq_any(scope).assume_not_null()),
+        )
+        .into_boxed();
+    if let Some(area) = area {
+        let ids: Vec<String> = index.descendants(area).into_iter().map(|a| index.area(a).id.clone()).collect();
+        q = q.filter(
+            identifications::municipality_id
+                .eq_any(ids.clone())
+                .assume_not_null()
+                .or(identifications::admin_unit_id.eq_any(ids.clone()).assume_not_null())
+                .or(identifications::county_id.eq_any(ids).assume_not_null()),
+        );
+    }
+    if let Some(bbox) = bbox {
+        let (min_lon, min_lat, max_lon, max_lat) =
+            if user.can(Permission::LocationsReadPrecise) { bbox } else { super::privacy::widen_to_cells(bbox) };
+        q = q
+            .filter(identifications::lat.between(min_lat, max_lat).assume_not_null())
+            .filter(identifications::lon.between(min_lon, max_lon).assume_not_null());
+    }
+    if let Some(from) = query.from {
+        q = q.filter(identifications::observed_at.ge(from.naive_utc()));
+    }
+    if let Some(to) = query.to {
+        q = q.filter(identifications::observed_at.lt(to.naive_utc()));
+    }
+    if let Some(value) = &query.subject_type {
+        q = q.filter(identifications::subject_type.eq(value.clone()));
+    }
+    if let Some(value) = &query.risk_level {
+        q = q.filter(identifications::risk_level.eq(value.clone()));
+    }
+    if let Some(value) = &query.street_situation {
+        q = q.filter(identifications::street_situations.like(format!("%\"{value}\"%")));
+    }
+    if let Some(value) = query.emergency {
+        q = q.filter(identifications::emergency.eq(value));
+    }
+    if query.mine == Some(true) {
+        q = q.filter(identifications::recorded_by.eq(user.user_id.clone()));
+    }
+    if let Some((received_at, id)) = cursor {
+        q = q.filter(
+            identifications::received_at
+                .lt(received_at)
+                .or(identifications::received_at.eq(received_at).and(identifications::id.lt(id))),
+        );
+    }
+    let mut rows: Vec<IdentificationRow> = q
+        .order((identifications::received_at.desc(), identifications::id.desc()))
+        .limit(i64::from(limit) + 1)
+        .load(conn)?;
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(encode_cursor)
+    } else {
+        None
+    };
+    let lookups = Lookups::load(conn, &rows)?;
+    let items = rows.iter().map(|row| view_with(&lookups, index, user, row)).collect::<ApiResult<Vec<_>>>()?;
+    if !items.is_empty() {
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        let precise = user.can(Permission::LocationsReadPrecise);
+        audit::record(
+            conn,
+            &user.actor(),
+            at,
+            "identification.list",
+            "identification",
+            "list",
+            serde_json::json!({ "ids": ids, "location": if precise { "exact" } else { "coarse" } }),
+        )?;
+    }
+    Ok(IdentificationPage { items, next_cursor })
 }

@@ -295,16 +295,30 @@ impl TerritoryIndex {
         if self.country_covered {
             return outside;
         }
+        // Administrative units are dense (386 centroids against 61), so the nearest unit says
+        // more about the municipality than the nearest municipality centroid does: central
+        // Tirana is nearer Kamëz's centroid than the far-off centroid of the huge Tiranë.
+        if let Some(unit) = self.nearest(&self.by_level[level_slot(AreaLevel::AdminUnit)], point, true) {
+            let parent_of = |area: usize| {
+                self.areas[area].parent.map(|p| Resolved {
+                    area: p,
+                    method: LocateMethod::NearestCentroid,
+                    distance_m: None,
+                })
+            };
+            let municipality = parent_of(unit.area);
+            let county = municipality.as_ref().and_then(|m| parent_of(m.area));
+            return Location { county, municipality, admin_unit: Some(unit) };
+        }
         let Some(municipality) = self.nearest(&self.by_level[level_slot(AreaLevel::Municipality)], point, true) else {
             return outside;
         };
-        let admin_unit = self.nearest(&self.children[municipality.area], point, true);
         let county = self.areas[municipality.area].parent.map(|p| Resolved {
             area: p,
             method: LocateMethod::NearestCentroid,
             distance_m: None,
         });
-        Location { county, municipality: Some(municipality), admin_unit }
+        Location { county, municipality: Some(municipality), admin_unit: None }
     }
 }
 

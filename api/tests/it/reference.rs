@@ -81,6 +81,10 @@ async fn locate_without_boundaries_uses_the_nearest_centroid_and_says_so() {
     assert_eq!(res.body["method"], "nearest_centroid");
     assert_eq!(res.body["municipality"]["method"], "nearest_centroid");
     assert!(res.body["admin_unit"]["code"].as_str().unwrap().starts_with("AL224-"));
+    // Three hundred metres north of the square: still Tiranë (nearer the city's unit centroids
+    // than Kamëz's), although Kamëz's municipality centroid is nearer than Tiranë's.
+    let res = app.get("/api/v1/areas/locate?lat=41.3305&lon=19.8187", Some(&token)).await;
+    assert_eq!(res.body["municipality"]["code"], "AL224", "{}", res.body);
     // Rome is far from every Albanian centroid.
     let res = app.get("/api/v1/areas/locate?lat=41.9&lon=12.5", Some(&token)).await;
     assert_eq!(res.body["method"], "outside");
