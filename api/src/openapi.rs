@@ -35,6 +35,8 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         vocabularies::get_vocabularies,
         identifications::routes::create_identification,
         identifications::routes::list_identifications,
+        identifications::routes::identifications_geojson,
+        identifications::routes::identifications_grid,
         identifications::routes::get_identification,
         ops::healthz,
         ops::readyz,

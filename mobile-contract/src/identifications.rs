@@ -249,3 +249,23 @@ pub struct IdentificationPage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
+
+/// Sightings counted per grid cell, for heat maps.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct IdentificationGrid {
+    pub zoom: u8,
+    /// Cell edge in degrees: 180 / 2^zoom.
+    pub cell_size_deg: f64,
+    /// Cells with fewer sightings are left out (1, or 3 for national aggregates).
+    pub min_count: i64,
+    pub cells: Vec<GridCell>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct GridCell {
+    pub min_lat: f64,
+    pub min_lon: f64,
+    pub max_lat: f64,
+    pub max_lon: f64,
+    pub count: i64,
+}

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use terren_contract::agencies::{Agency, AgencyUpdate, CreateAgencyRequest};
 use terren_contract::areas::{Area, LocateResponse};
 use terren_contract::auth::{LoginRequest, Me, RefreshRequest, TokenResponse};
-use terren_contract::identifications::{CreateIdentification, Identification};
+use terren_contract::identifications::{CreateIdentification, Identification, IdentificationGrid};
 use terren_contract::problem::Problem;
 use terren_contract::users::{ChangePasswordRequest, CreateUserRequest, User};
 use terren_contract::vocabularies::Vocabularies;
@@ -64,6 +64,7 @@ fn every_example_is_a_valid_instance_of_its_type() {
         ("create_identification_request.json", request::<CreateIdentification>),
         ("identification.json", |n| drop(round_trip::<Identification>(n))),
         ("identification_coarse.json", |n| drop(round_trip::<Identification>(n))),
+        ("identification_grid.json", |n| drop(round_trip::<IdentificationGrid>(n))),
         ("problem_idempotency_key_reused.json", |n| drop(round_trip::<Problem>(n))),
         ("token_response.json", |n| drop(round_trip::<TokenResponse>(n))),
         ("me.json", |n| drop(round_trip::<Me>(n))),

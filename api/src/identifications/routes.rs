@@ -1,10 +1,12 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Duration;
+use serde::Deserialize;
 use terren_contract::identifications::{
-    CreateIdentification, Identification, IdentificationListQuery, IdentificationPage,
+    CreateIdentification, Identification, IdentificationGrid, IdentificationListQuery, IdentificationPage,
 };
 use terren_contract::problem::Problem;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::service;
@@ -20,6 +22,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(create_identification))
             .route(web::get().to(list_identifications)),
     )
+    // Before `{id}`, which would otherwise take these names for ids.
+    .service(web::resource("/identifications/geojson").route(web::get().to(identifications_geojson)))
+    .service(web::resource("/identifications/grid").route(web::get().to(identifications_grid)))
     .service(web::resource("/identifications/{id}").route(web::get().to(get_identification)));
 }
 
@@ -146,4 +151,61 @@ pub async fn list_identifications(
     })
     .await?;
     Ok(web::Json(page))
+}
+
+/// The same sightings as a GeoJSON FeatureCollection (RFC 7946) for a map: a point each,
+/// coarsened as for the reader; `limit` up to 2000 (default 1000); `truncated: true` when more
+/// matched. Audited like a list.
+#[utoipa::path(
+    get, path = "/api/v1/identifications/geojson", tag = "identifications",
+    security(("bearer" = [])),
+    params(IdentificationListQuery),
+    responses(
+        (status = 200, description = "FeatureCollection of Point features", content_type = "application/geo+json"),
+        (status = 422, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn identifications_geojson(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    query: web::Query<IdentificationListQuery>,
+) -> ApiResult<HttpResponse> {
+    let index = state.territory();
+    let at = state.clock.now_naive();
+    let collection = with_conn(&state, move |conn| {
+        backend::write_transaction(conn, |conn| service::feature_collection(conn, &index, &user, &query, at))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().content_type("application/geo+json").json(collection))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GridQuery {
+    /// Cell edge is 180/2^zoom degrees; 2–15 (15 ≈ 600 m).
+    pub zoom: u8,
+}
+
+/// Sightings counted per grid cell for heat maps, never single points. Readers of sightings
+/// count within their scope; national statistics count the whole country and leave out cells
+/// with fewer than 3 sightings. Takes the list's filters (`cursor` and `limit` do not apply).
+#[utoipa::path(
+    get, path = "/api/v1/identifications/grid", tag = "identifications",
+    security(("bearer" = [])),
+    params(GridQuery, IdentificationListQuery),
+    responses(
+        (status = 200, description = "Counts per cell", body = IdentificationGrid),
+        (status = 422, description = "Bad zoom or filter", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn identifications_grid(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    grid: web::Query<GridQuery>,
+    query: web::Query<IdentificationListQuery>,
+) -> ApiResult<web::Json<IdentificationGrid>> {
+    let index = state.territory();
+    let zoom = grid.zoom;
+    let cells = with_conn(&state, move |conn| service::grid(conn, &index, &user, &query, zoom)).await?;
+    Ok(web::Json(cells))
 }

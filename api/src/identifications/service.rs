@@ -5,8 +5,8 @@ use diesel::prelude::*;
 use terren_contract::Permission;
 use terren_contract::areas::LocateMethod;
 use terren_contract::identifications::{
-    AreaRef, CreateIdentification, Identification, IdentificationListQuery, IdentificationPage, LocationPrecision,
-    LocationView, PersonRef, ResolvedAreas,
+    AreaRef, CreateIdentification, GridCell, Identification, IdentificationGrid, IdentificationListQuery,
+    IdentificationPage, LocationPrecision, LocationView, PersonRef, ResolvedAreas,
 };
 use terren_contract::problem::FieldError;
 
@@ -547,48 +547,46 @@ fn is_code(text: &str) -> bool {
         && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
-/// Sightings within the reader's scope, newest received first, with keyset paging that stays
-/// stable while new sightings arrive. The listing itself is audited.
-pub fn list(
-    conn: &mut DbConnection,
+/// A list, map or grid request's filters, checked.
+struct Filters {
+    limit: u32,
+    area: Option<usize>,
+    bbox: Option<(f64, f64, f64, f64)>,
+    cursor: Option<(NaiveDateTime, String)>,
+}
+
+fn parse_filters(
     index: &TerritoryIndex,
-    user: &AuthUser,
     query: &IdentificationListQuery,
-    at: NaiveDateTime,
-) -> ApiResult<IdentificationPage> {
-    user.require(Permission::IdentificationsRead)?;
+    default_limit: u32,
+    max_limit: u32,
+) -> ApiResult<Filters> {
     let mut errors = Vec::new();
-    let mut bad = |field: &str, code: &str, message: &str| {
-        errors.push(FieldError { field: field.into(), code: code.into(), message: message.into() })
+    let mut bad = |field: &str, code: &str, message: String| {
+        errors.push(FieldError { field: field.into(), code: code.into(), message })
     };
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        bad("limit", "out_of_range", "limit must be between 1 and 200");
+    let limit = query.limit.unwrap_or(default_limit);
+    if !(1..=max_limit).contains(&limit) {
+        bad("limit", "out_of_range", format!("limit must be between 1 and {max_limit}"));
     }
-    let area = match &query.area {
-        Some(code) => {
-            let found = index.find_code(code);
-            if found.is_none() {
-                bad("area", "unknown_area", "no area with this code");
-            }
-            found
+    let area = query.area.as_ref().and_then(|code| {
+        let found = index.find_code(code);
+        if found.is_none() {
+            bad("area", "unknown_area", format!("no area with code {code}"));
         }
-        None => None,
-    };
-    let bbox = match &query.bbox {
-        Some(text) => {
-            let parsed = parse_bbox(text);
-            if parsed.is_none() {
-                bad("bbox", "invalid_format", "use min_lon,min_lat,max_lon,max_lat in WGS84");
-            }
-            parsed
+        found
+    });
+    let bbox = query.bbox.as_ref().and_then(|text| {
+        let parsed = parse_bbox(text);
+        if parsed.is_none() {
+            bad("bbox", "invalid_format", "use min_lon,min_lat,max_lon,max_lat in WGS84".into());
         }
-        None => None,
-    };
+        parsed
+    });
     if let (Some(from), Some(to)) = (query.from, query.to)
         && from >= to
     {
-        bad("to", "before_from", "to must be after from");
+        bad("to", "before_from", "to must be after from".into());
     }
     for (field, value) in [
         ("subject_type", &query.subject_type),
@@ -596,35 +594,49 @@ pub fn list(
         ("street_situation", &query.street_situation),
     ] {
         if value.as_deref().is_some_and(|v| !is_code(v)) {
-            bad(field, "invalid_format", "not a vocabulary code");
+            bad(field, "invalid_format", "not a vocabulary code".into());
         }
     }
-    let cursor = match &query.cursor {
-        Some(text) => {
-            let decoded = decode_cursor(text);
-            if decoded.is_none() {
-                bad("cursor", "invalid_cursor", "use next_cursor from the previous page");
-            }
-            decoded
+    let cursor = query.cursor.as_ref().and_then(|text| {
+        let decoded = decode_cursor(text);
+        if decoded.is_none() {
+            bad("cursor", "invalid_cursor", "use next_cursor from the previous page".into());
         }
-        None => None,
-    };
-    if !errors.is_empty() {
-        return Err(ApiError::fields(errors));
-    }
+        decoded
+    });
+    if errors.is_empty() { Ok(Filters { limit, area, bbox, cursor }) } else { Err(ApiError::fields(errors)) }
+}
 
-    let scope: Vec<String> = scope_area_ids(index, user).into_iter().collect();
-    let mut q = identifications::table
-        .select(IdentificationRow::as_select())
-        .filter(
+type Backend = <DbConnection as diesel::Connection>::Backend;
+
+/// Which sightings a query may reach: the reader's scope, or the whole country for national
+/// statistics (aggregates only).
+#[derive(Clone, Copy, PartialEq)]
+enum Reach {
+    Scope,
+    National,
+}
+
+/// The sightings matching the filters within the reader's reach, as a query to refine further.
+fn filtered(
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    query: &IdentificationListQuery,
+    filters: &Filters,
+    reach: Reach,
+) -> identifications::BoxedQuery<'static, Backend> {
+    let mut q = identifications::table.into_boxed();
+    if reach == Reach::Scope {
+        let scope: Vec<String> = scope_area_ids(index, user).into_iter().collect();
+        q = q.filter(
             identifications::agency_id
                 .eq(user.agency.id.clone())
                 .or(identifications::municipality_id.eq_any(scope.clone()).assume_not_null())
                 .or(identifications::admin_unit_id.eq_any(scope.clone()).assume_not_null())
                 .or(identifications::county_id.eq_any(scope).assume_not_null()),
-        )
-        .into_boxed();
-    if let Some(area) = area {
+        );
+    }
+    if let Some(area) = filters.area {
         let ids: Vec<String> = index.descendants(area).into_iter().map(|a| index.area(a).id.clone()).collect();
         q = q.filter(
             identifications::municipality_id
@@ -634,7 +646,7 @@ pub fn list(
                 .or(identifications::county_id.eq_any(ids).assume_not_null()),
         );
     }
-    if let Some(bbox) = bbox {
+    if let Some(bbox) = filters.bbox {
         let (min_lon, min_lat, max_lon, max_lat) =
             if user.can(Permission::LocationsReadPrecise) { bbox } else { super::privacy::widen_to_cells(bbox) };
         q = q
@@ -662,37 +674,178 @@ pub fn list(
     if query.mine == Some(true) {
         q = q.filter(identifications::recorded_by.eq(user.user_id.clone()));
     }
-    if let Some((received_at, id)) = cursor {
+    q
+}
+
+fn audit_shown(
+    conn: &mut DbConnection,
+    user: &AuthUser,
+    at: NaiveDateTime,
+    action: &str,
+    rows: &[IdentificationRow],
+) -> QueryResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let precision = if user.can(Permission::LocationsReadPrecise) { "exact" } else { "coarse" };
+    audit::record(
+        conn,
+        &user.actor(),
+        at,
+        action,
+        "identification",
+        "list",
+        serde_json::json!({ "ids": ids, "location": precision }),
+    )
+}
+
+/// Sightings within the reader's scope, newest received first, with keyset paging that stays
+/// stable while new sightings arrive. The listing itself is audited.
+pub fn list(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    query: &IdentificationListQuery,
+    at: NaiveDateTime,
+) -> ApiResult<IdentificationPage> {
+    user.require(Permission::IdentificationsRead)?;
+    let filters = parse_filters(index, query, 50, 200)?;
+    let mut q = filtered(index, user, query, &filters, Reach::Scope);
+    if let Some((received_at, id)) = filters.cursor.clone() {
         q = q.filter(
             identifications::received_at
                 .lt(received_at)
                 .or(identifications::received_at.eq(received_at).and(identifications::id.lt(id))),
         );
     }
+    let limit = filters.limit as usize;
     let mut rows: Vec<IdentificationRow> = q
+        .select(IdentificationRow::as_select())
         .order((identifications::received_at.desc(), identifications::id.desc()))
-        .limit(i64::from(limit) + 1)
+        .limit(i64::from(filters.limit) + 1)
         .load(conn)?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
         rows.last().map(encode_cursor)
     } else {
         None
     };
     let lookups = Lookups::load(conn, &rows)?;
     let items = rows.iter().map(|row| view_with(&lookups, index, user, row)).collect::<ApiResult<Vec<_>>>()?;
-    if !items.is_empty() {
-        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        let precise = user.can(Permission::LocationsReadPrecise);
-        audit::record(
-            conn,
-            &user.actor(),
-            at,
-            "identification.list",
-            "identification",
-            "list",
-            serde_json::json!({ "ids": ids, "location": if precise { "exact" } else { "coarse" } }),
-        )?;
-    }
+    audit_shown(conn, user, at, "identification.list", &rows)?;
     Ok(IdentificationPage { items, next_cursor })
 }
+
+/// The same sightings as a GeoJSON FeatureCollection for a map: one point each (coarsened as
+/// for the reader), newest first, at most `limit` (default 1000, at most 2000); `truncated`
+/// says when there were more.
+pub fn feature_collection(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    query: &IdentificationListQuery,
+    at: NaiveDateTime,
+) -> ApiResult<serde_json::Value> {
+    user.require(Permission::IdentificationsRead)?;
+    let filters = parse_filters(index, query, 1000, 2000)?;
+    let limit = filters.limit as usize;
+    let mut rows: Vec<IdentificationRow> = filtered(index, user, query, &filters, Reach::Scope)
+        .filter(identifications::lat.is_not_null())
+        .select(IdentificationRow::as_select())
+        .order((identifications::received_at.desc(), identifications::id.desc()))
+        .limit(i64::from(filters.limit) + 1)
+        .load(conn)?;
+    let truncated = rows.len() > limit;
+    rows.truncate(limit);
+    let precise = user.can(Permission::LocationsReadPrecise);
+    let features: Vec<serde_json::Value> = rows
+        .iter()
+        .filter_map(|row| {
+            let (lat, lon) = (row.lat?, row.lon?);
+            let (lat, lon) = if precise {
+                (lat, lon)
+            } else {
+                {
+                    let (_, lat, lon) = coarse_cell(lat, lon);
+                    (lat, lon)
+                }
+            };
+            Some(serde_json::json!({
+                "type": "Feature",
+                "id": row.id,
+                "geometry": { "type": "Point", "coordinates": [lon, lat] },
+                "properties": {
+                    "observed_at": to_utc(row.observed_at),
+                    "subject_type": row.subject_type,
+                    "age_band": row.age_band,
+                    "risk_level": row.risk_level,
+                    "emergency": row.emergency,
+                    "precision": if precise { "exact" } else { "coarse" },
+                }
+            }))
+        })
+        .collect();
+    audit_shown(conn, user, at, "identification.map", &rows)?;
+    Ok(serde_json::json!({ "type": "FeatureCollection", "features": features, "truncated": truncated }))
+}
+
+/// Counts of sightings per grid cell, for heat maps that show no single point. Readers of
+/// individual sightings count within their scope; holders of national statistics count the whole
+/// country, and for them cells with fewer than `MIN_PUBLISHED_COUNT` sightings are left out.
+pub fn grid(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    query: &IdentificationListQuery,
+    zoom: u8,
+) -> ApiResult<IdentificationGrid> {
+    let reach = if user.can(Permission::IdentificationsRead) {
+        Reach::Scope
+    } else if user.can(Permission::StatisticsRead) && user.national_scope() {
+        Reach::National
+    } else {
+        return Err(ApiError::forbidden("this needs identifications_read, or statistics_read with national scope"));
+    };
+    if !(MIN_GRID_ZOOM..=MAX_GRID_ZOOM).contains(&zoom) {
+        return Err(ApiError::field(
+            "zoom",
+            "out_of_range",
+            format!("zoom must be between {MIN_GRID_ZOOM} and {MAX_GRID_ZOOM}"),
+        ));
+    }
+    let filters = parse_filters(index, query, 1, 1)?;
+    let points: Vec<(Option<f64>, Option<f64>)> = filtered(index, user, query, &filters, reach)
+        .filter(identifications::lat.is_not_null())
+        .select((identifications::lat, identifications::lon))
+        .load(conn)?;
+    let cell_deg = 180.0 / f64::from(1u32 << zoom);
+    let mut counts: HashMap<(i64, i64), i64> = HashMap::new();
+    for (lat, lon) in points {
+        if let (Some(lat), Some(lon)) = (lat, lon) {
+            *counts.entry(((lat / cell_deg).floor() as i64, (lon / cell_deg).floor() as i64)).or_default() += 1;
+        }
+    }
+    let threshold = if reach == Reach::National { MIN_PUBLISHED_COUNT } else { 1 };
+    let mut cells: Vec<GridCell> = counts
+        .into_iter()
+        .filter(|(_, count)| *count >= threshold)
+        .map(|((row, col), count)| GridCell {
+            min_lat: row as f64 * cell_deg,
+            min_lon: col as f64 * cell_deg,
+            max_lat: (row + 1) as f64 * cell_deg,
+            max_lon: (col + 1) as f64 * cell_deg,
+            count,
+        })
+        .collect();
+    cells.sort_by(|a, b| a.min_lat.total_cmp(&b.min_lat).then(a.min_lon.total_cmp(&b.min_lon)));
+    Ok(IdentificationGrid { zoom, cell_size_deg: cell_deg, min_count: threshold, cells })
+}
+
+/// Coarsest and finest grid: a cell is 180/2^zoom degrees, from 45° down to ~600 m (never finer
+/// than the ~500 m cells of coarse locations).
+pub const MIN_GRID_ZOOM: u8 = 2;
+pub const MAX_GRID_ZOOM: u8 = 15;
+/// National aggregates leave out cells with fewer sightings than this, so that a single child
+/// seen at one junction cannot be picked out.
+pub const MIN_PUBLISHED_COUNT: i64 = 3;

@@ -473,3 +473,78 @@ async fn bad_list_filters_are_refused() {
     let national = app.login("ashdmf.analyst").await;
     assert_eq!(app.get("/api/v1/identifications", Some(&national)).await.status, StatusCode::FORBIDDEN);
 }
+
+#[actix_web::test]
+async fn the_map_is_geojson_coarsened_for_coarse_readers_and_audited() {
+    let app = TestApp::spawn().await;
+    seven_sightings(&app).await;
+    let pmf = app.login("tirana.pmf").await;
+    let map = app.get("/api/v1/identifications/geojson", Some(&pmf)).await;
+    assert_eq!(map.status, StatusCode::OK, "{}", map.body);
+    assert_eq!(map.headers.get("content-type").unwrap(), "application/geo+json");
+    assert_eq!(map.body["type"], "FeatureCollection");
+    let features = map.body["features"].as_array().unwrap();
+    assert_eq!(features.len(), 5);
+    assert_eq!(features[0]["id"], id(5));
+    assert_eq!(
+        features[0]["geometry"],
+        json!({"type": "Point", "coordinates": [19.8187, 41.3225]}),
+        "GeoJSON order is lon, lat"
+    );
+    assert_eq!(features[0]["properties"]["age_band"], "7-9");
+    assert_eq!(map.body["truncated"], false);
+    let two = app.get("/api/v1/identifications/geojson?limit=2", Some(&pmf)).await;
+    assert_eq!((two.body["features"].as_array().unwrap().len(), two.body["truncated"].as_bool()), (2, Some(true)));
+
+    let police = app.login("police.tirana").await;
+    let coarse = app.get("/api/v1/identifications/geojson", Some(&police)).await;
+    let features = coarse.body["features"].as_array().unwrap();
+    assert_eq!(features.len(), 6, "county police: Tirana and Kamëz");
+    for feature in features {
+        assert_eq!(feature["properties"]["precision"], "coarse");
+        assert_ne!(feature["geometry"]["coordinates"][0], 19.8187);
+    }
+    let maps: i64 = app
+        .db(|conn| {
+            audit_log::table.filter(audit_log::action.eq("identification.map")).count().get_result(conn).unwrap()
+        })
+        .await;
+    assert_eq!(maps, 3);
+}
+
+#[actix_web::test]
+async fn the_grid_counts_without_points_and_hides_small_national_cells() {
+    let app = TestApp::spawn().await;
+    seven_sightings(&app).await;
+    let sum =
+        |body: &Value| body["cells"].as_array().unwrap().iter().map(|c| c["count"].as_i64().unwrap()).sum::<i64>();
+    let pmf = app.login("tirana.pmf").await;
+    let grid = app.get("/api/v1/identifications/grid?zoom=12", Some(&pmf)).await;
+    assert_eq!(grid.status, StatusCode::OK, "{}", grid.body);
+    assert_eq!(sum(&grid.body), 5, "Tirana's five, within scope");
+    assert_eq!(grid.body["min_count"], 1);
+    let cell = &grid.body["cells"][0];
+    assert!(cell["min_lat"].as_f64().unwrap() <= 41.3225 && 41.3265 < cell["max_lat"].as_f64().unwrap());
+    // Filters apply to the grid as to the list.
+    assert_eq!(sum(&app.get("/api/v1/identifications/grid?zoom=12&risk_level=emergency", Some(&pmf)).await.body), 1);
+
+    // ASHDMF sees the whole country, but not cells a single child could be picked out of.
+    let national = app.login("ashdmf.analyst").await;
+    let country = app.get("/api/v1/identifications/grid?zoom=12", Some(&national)).await;
+    assert_eq!(country.status, StatusCode::OK, "{}", country.body);
+    assert_eq!(country.body["min_count"], 3);
+    assert_eq!(
+        country.body["cells"].as_array().unwrap().len(),
+        1,
+        "Kamëz's and Elbasan's single sightings are left out"
+    );
+    assert_eq!(sum(&country.body), 5);
+
+    for (query, field) in [("zoom=1", "zoom"), ("zoom=16", "zoom")] {
+        let res = app.get(&format!("/api/v1/identifications/grid?{query}"), Some(&pmf)).await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(res.body["errors"][0]["field"], field);
+    }
+    let admin = app.login("tirana.admin").await;
+    assert_eq!(app.get("/api/v1/identifications/grid?zoom=10", Some(&admin)).await.status, StatusCode::FORBIDDEN);
+}
