@@ -249,6 +249,7 @@ diesel::table! {
         risk_level -> Text,
         emergency -> Bool,
         notes -> Nullable<Text>,
+        content_hash -> Text,
         version -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,

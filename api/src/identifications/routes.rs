@@ -39,9 +39,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     request_body = CreateIdentification,
     responses(
         (status = 201, description = "Recorded", body = Identification),
-        (status = 200, description = "This phone already recorded this id: the record as it is", body = Identification),
+        (status = 200, description = "You already recorded this id with the same content: the record as it is", body = Identification),
         (status = 400, description = "No `Idempotency-Key` (`idempotency_key_required`)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The first request with this key is still running (`idempotency_request_in_flight`), or another user's record has this id (`already_exists`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The first request with this key is still running (`idempotency_request_in_flight`), or this id already holds another record (`already_exists`): different content is never applied", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field (codes such as `unknown_code`, `out_of_range`, `in_future`, `required`), or the key was used for another body (`idempotency_key_reused`)", body = Problem, content_type = "application/problem+json"),
     )
 )]

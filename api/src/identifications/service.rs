@@ -67,6 +67,8 @@ pub struct IdentificationRow {
     pub risk_level: String,
     pub emergency: bool,
     pub notes: Option<String>,
+    /// Fingerprint of the request as recorded: the same id sent again must carry the same record.
+    pub content_hash: String,
     pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -210,12 +212,18 @@ pub fn create(
 ) -> ApiResult<Created> {
     user.require(Permission::IdentificationsCreate)?;
     let id = request.id.to_string();
+    let content_hash = crate::http::idempotency::fingerprint(
+        "identification",
+        "",
+        &serde_json::to_value(request).map_err(anyhow::Error::from)?,
+    );
     if let Some(existing) = find_row(conn, &id)? {
-        // The same phone sending the same record again without its key: same record.
-        if existing.recorded_by == user.user_id {
+        // The same person sending the same record again without its key: the record as it is.
+        // Different content under an existing id is refused, never applied.
+        if existing.recorded_by == user.user_id && existing.content_hash == content_hash {
             return Ok(Created { identification: view(conn, index, user, &existing)?, new: false });
         }
-        return Err(ApiError::new(ErrorCode::AlreadyExists).with_detail("an identification with this id exists"));
+        return Err(ApiError::new(ErrorCode::AlreadyExists).with_detail("a different identification has this id"));
     }
     validate(conn, request, now)?;
 
@@ -264,6 +272,7 @@ pub fn create(
         risk_level: request.risk_level.clone(),
         emergency: request.emergency,
         notes: request.notes.clone(),
+        content_hash,
         version: 1,
         created_at: at,
         updated_at: at,

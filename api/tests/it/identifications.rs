@@ -97,6 +97,12 @@ async fn a_retry_replays_the_first_answer_and_never_creates_a_second_record() {
     let same_id = app.post_idempotent("/api/v1/identifications", &token, "k-2", &sighting(ID)).await;
     assert_eq!(same_id.status, StatusCode::OK);
     assert_eq!(count(&app).await, 1);
+    // Other content under the same id is refused, not applied.
+    let mut changed = sighting(ID);
+    changed["risk_level"] = json!("low");
+    let res = app.post_idempotent("/api/v1/identifications", &token, "k-4", &changed).await;
+    assert_eq!(res.status, StatusCode::CONFLICT);
+    assert_eq!(res.body["code"], "already_exists");
     // Another person cannot take an existing id.
     let coordinator = app.login("tirana.coord").await;
     let taken = app.post_idempotent("/api/v1/identifications", &coordinator, "k-3", &sighting(ID)).await;

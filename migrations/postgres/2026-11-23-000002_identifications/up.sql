@@ -68,6 +68,7 @@ CREATE TABLE identifications (
     risk_level TEXT NOT NULL,
     emergency BOOLEAN NOT NULL,
     notes TEXT,
+    content_hash TEXT NOT NULL,
     version INTEGER NOT NULL,
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL
