@@ -127,9 +127,7 @@ pub fn claim(
                 return Ok(Claim::Replay { status: u16::try_from(status).unwrap_or(500), body });
             }
             Some(stored) if stored.created_at > now - Duration::seconds(STALE_CLAIM_SECS) => {
-                return Err(ApiError::new(ErrorCode::IdempotencyRequestInFlight)
-                    .with_detail("the first request with this Idempotency-Key is still being processed; retry shortly")
-                    .with_header(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(2)));
+                return Err(in_flight());
             }
             Some(_) => {
                 // A claim abandoned by a crashed request: take it over.
@@ -137,7 +135,7 @@ pub fn claim(
             }
             None => {}
         }
-        diesel::insert_into(idempotency_keys::table)
+        let inserted = diesel::insert_into(idempotency_keys::table)
             .values((
                 idempotency_keys::user_id.eq(user_id),
                 idempotency_keys::idempotency_key.eq(key),
@@ -145,9 +143,22 @@ pub fn claim(
                 idempotency_keys::created_at.eq(now),
                 idempotency_keys::expires_at.eq(now + ttl),
             ))
-            .execute(conn)?;
-        Ok(Claim::Fresh)
+            .execute(conn);
+        match inserted {
+            Ok(_) => Ok(Claim::Fresh),
+            // On PostgreSQL a racing twin can claim the key between our read and our insert.
+            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+                Err(in_flight())
+            }
+            Err(other) => Err(other.into()),
+        }
     })
+}
+
+fn in_flight() -> ApiError {
+    ApiError::new(ErrorCode::IdempotencyRequestInFlight)
+        .with_detail("the first request with this Idempotency-Key is still being processed; retry shortly")
+        .with_header(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(2))
 }
 
 /// Stores the answer. Call inside the transaction that makes the change.

@@ -554,3 +554,35 @@ async fn the_grid_counts_without_points_and_hides_small_national_cells() {
     let admin = app.login("tirana.admin").await;
     assert_eq!(app.get("/api/v1/identifications/grid?zoom=10", Some(&admin)).await.status, StatusCode::FORBIDDEN);
 }
+
+/// A phone that retries before the first answer arrives: both requests race. Exactly one record
+/// is written; the other request is told to wait or gets the first answer.
+#[actix_web::test]
+async fn racing_retries_write_one_record() {
+    let app = TestApp::spawn().await;
+    let token = app.login("tirana.field").await;
+    let body = sighting(ID);
+    for round in 0..4 {
+        let key = format!("race-{round}");
+        let mut body = body.clone();
+        body["id"] = json!(id(100 + round));
+        let (a, b, c) = futures_util::future::join3(
+            app.post_idempotent("/api/v1/identifications", &token, &key, &body),
+            app.post_idempotent("/api/v1/identifications", &token, &key, &body),
+            app.post_idempotent("/api/v1/identifications", &token, &key, &body),
+        )
+        .await;
+        let statuses = [a.status, b.status, c.status];
+        assert!(statuses.contains(&StatusCode::CREATED), "{statuses:?}");
+        for res in [&a, &b, &c] {
+            assert!(
+                res.status == StatusCode::CREATED
+                    || (res.status == StatusCode::CONFLICT && res.body["code"] == "idempotency_request_in_flight"),
+                "{} {}",
+                res.status,
+                res.body
+            );
+        }
+    }
+    assert_eq!(count(&app).await, 4);
+}
