@@ -108,13 +108,9 @@ pub fn claim(
     ttl: Duration,
 ) -> Result<Claim, ApiError> {
     backend::write_transaction(conn, |conn| {
-        // Keys live per user; each claim clears that user's expired ones.
-        diesel::delete(
-            idempotency_keys::table
-                .filter(idempotency_keys::user_id.eq(user_id))
-                .filter(idempotency_keys::expires_at.le(now)),
-        )
-        .execute(conn)?;
+        // Each claim clears every expired key (an index on the expiry keeps this cheap), so keys of
+        // people who stop writing do not linger.
+        diesel::delete(idempotency_keys::table.filter(idempotency_keys::expires_at.le(now))).execute(conn)?;
         let existing: Option<StoredKey> =
             idempotency_keys::table.find((user_id, key)).select(StoredKey::as_select()).first(conn).optional()?;
         let target = idempotency_keys::table.find((user_id, key));
@@ -161,9 +157,10 @@ fn in_flight() -> ApiError {
         .with_header(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(2))
 }
 
-/// Stores the answer. Call inside the transaction that makes the change.
+/// Stores the answer. Call inside the transaction that makes the change. An answer already stored
+/// (by a request that took over a stale claim and finished first) is never overwritten.
 pub fn complete(conn: &mut DbConnection, user_id: &str, key: &str, status: u16, body: &str) -> QueryResult<()> {
-    diesel::update(idempotency_keys::table.find((user_id, key)))
+    diesel::update(idempotency_keys::table.find((user_id, key)).filter(idempotency_keys::response_status.is_null()))
         .set((idempotency_keys::response_status.eq(i32::from(status)), idempotency_keys::response_body.eq(body)))
         .execute(conn)?;
     Ok(())
@@ -182,7 +179,9 @@ pub fn finish_failed(
         let body = serde_json::to_string(problem).unwrap_or_default();
         complete(conn, user_id, key, code.status().as_u16(), &body)
     } else {
-        diesel::delete(idempotency_keys::table.find((user_id, key))).execute(conn).map(|_| ())
+        diesel::delete(idempotency_keys::table.find((user_id, key)).filter(idempotency_keys::response_status.is_null()))
+            .execute(conn)
+            .map(|_| ())
     }
 }
 

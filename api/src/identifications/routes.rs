@@ -65,7 +65,22 @@ pub async fn create_identification(
             .await?
     };
     if let Claim::Replay { status, body } = claimed {
-        return Ok(Claim::replay_response(status, body, Lang::from_request(&req)));
+        let lang = Lang::from_request(&req);
+        let stored_id = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["identification_id"].as_str().map(str::to_owned));
+        let Some(id) = stored_id.filter(|_| (200..300).contains(&status)) else {
+            // A stored refusal: the same answer again.
+            return Ok(Claim::replay_response(status, body, lang));
+        };
+        let index = state.territory();
+        let at = state.clock.now_naive();
+        let view = with_conn(&state, move |conn| {
+            backend::write_transaction(conn, |conn| service::replay(conn, &index, &user, &id, at))
+        })
+        .await?;
+        let body = serde_json::to_string(&view).map_err(anyhow::Error::from)?;
+        return Ok(Claim::replay_response(status, body, lang));
     }
     let index = state.territory();
     let outcome = {
@@ -75,7 +90,10 @@ pub async fn create_identification(
                 let created = service::create(conn, &index, &user, &request, now)?;
                 let status = if created.new { StatusCode::CREATED } else { StatusCode::OK };
                 let body = serde_json::to_string(&created.identification).map_err(anyhow::Error::from)?;
-                idempotency::complete(conn, &user_id, &key, status.as_u16(), &body)?;
+                // Only the id is kept: a replay re-reads the record as the reader may see it then,
+                // and no personal data sits in the idempotency table.
+                let stored = serde_json::json!({ "identification_id": created.identification.id }).to_string();
+                idempotency::complete(conn, &user_id, &key, status.as_u16(), &stored)?;
                 Ok::<_, ApiError>((status, body))
             })
         })
@@ -206,6 +224,10 @@ pub async fn identifications_grid(
 ) -> ApiResult<web::Json<IdentificationGrid>> {
     let index = state.territory();
     let zoom = grid.zoom;
-    let cells = with_conn(&state, move |conn| service::grid(conn, &index, &user, &query, zoom)).await?;
+    let at = state.clock.now_naive();
+    let cells = with_conn(&state, move |conn| {
+        backend::write_transaction(conn, |conn| service::grid(conn, &index, &user, &query, zoom, at))
+    })
+    .await?;
     Ok(web::Json(cells))
 }

@@ -23,6 +23,9 @@ use crate::territory::index::TerritoryIndex;
 
 /// A device clock may run this far ahead of the server's before `observed_at` is refused.
 const MAX_CLOCK_AHEAD: Duration = Duration::minutes(15);
+/// A phone may send a record this long after the sighting (offline for weeks); older is a clock
+/// error.
+const MAX_AGE_OF_RECORD: Duration = Duration::days(365);
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = identifications)]
@@ -154,6 +157,14 @@ fn validate(conn: &mut DbConnection, request: &CreateIdentification, now: DateTi
     if request.observed_at > now + MAX_CLOCK_AHEAD {
         push("observed_at".into(), "in_future", "observed_at is in the future; check the phone's clock".into());
     }
+    if request.observed_at < now - MAX_AGE_OF_RECORD {
+        push("observed_at".into(), "too_old", "observed_at is more than a year ago; check the phone's clock".into());
+    }
+    if let (Some(age), Some(year)) = (request.estimated_age, request.birth_year)
+        && (request.observed_at.year() - year - age).abs() > 2
+    {
+        push("birth_year".into(), "inconsistent", "the birth year and the estimated age disagree".into());
+    }
     if let Some(year) = request.birth_year
         && year > request.observed_at.year()
     {
@@ -221,7 +232,9 @@ pub fn create(
         // The same person sending the same record again without its key: the record as it is.
         // Different content under an existing id is refused, never applied.
         if existing.recorded_by == user.user_id && existing.content_hash == content_hash {
-            return Ok(Created { identification: view(conn, index, user, &existing)?, new: false });
+            let identification = view(conn, index, user, &existing)?;
+            audit_read(conn, user, now_naive(now), "identification.read", &identification)?;
+            return Ok(Created { identification, new: false });
         }
         return Err(ApiError::new(ErrorCode::AlreadyExists).with_detail("a different identification has this id"));
     }
@@ -236,13 +249,13 @@ pub fn create(
         recorded_by: user.user_id.clone(),
         agency_id: user.agency.id.clone(),
         device_id: user.device_id.clone(),
-        observed_at: request.observed_at.naive_utc(),
+        observed_at: crate::clock::truncate(request.observed_at),
         received_at: at,
         lat: request.location.as_ref().map(|f| f.lat),
         lon: request.location.as_ref().map(|f| f.lon),
         accuracy_m: request.location.as_ref().map(|f| f.accuracy_m),
         altitude_m: request.location.as_ref().and_then(|f| f.altitude_m),
-        fix_time: request.location.as_ref().and_then(|f| f.fix_time).map(|t| t.naive_utc()),
+        fix_time: request.location.as_ref().and_then(|f| f.fix_time).map(crate::clock::truncate),
         location_source: request.location.as_ref().map(|f| f.source.clone()),
         mock_location: request.location.as_ref().is_some_and(|f| f.mock_location),
         location_not_collected_reason: request.location_not_collected_reason.clone(),
@@ -353,16 +366,49 @@ pub fn read(
         .filter(|row| in_scope(index, user, row))
         .ok_or_else(|| ApiError::not_found("identification"))?;
     let view = view(conn, index, user, &row)?;
+    audit_read(conn, user, at, "identification.read", &view)?;
+    Ok(view)
+}
+
+fn now_naive(now: DateTime<Utc>) -> NaiveDateTime {
+    crate::clock::truncate(now)
+}
+
+fn audit_read(
+    conn: &mut DbConnection,
+    user: &AuthUser,
+    at: NaiveDateTime,
+    action: &str,
+    view: &Identification,
+) -> QueryResult<()> {
     let precision = view.location.as_ref().map(|l| l.precision);
     audit::record(
         conn,
         &user.actor(),
         at,
-        "identification.read",
+        action,
         "identification",
-        id,
+        &view.id.to_string(),
         serde_json::json!({ "location": precision, "withheld": view.withheld }),
-    )?;
+    )
+}
+
+/// The answer to a replayed create: the record as its recorder may see it now (permissions may
+/// have changed since), audited like any read. Stored answers hold only the id, so no personal
+/// data sits in the idempotency table.
+pub fn replay(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    id: &str,
+    at: NaiveDateTime,
+) -> ApiResult<Identification> {
+    user.require(Permission::IdentificationsCreate)?;
+    let row = find_row(conn, id)?
+        .filter(|row| row.recorded_by == user.user_id)
+        .ok_or_else(|| ApiError::not_found("identification"))?;
+    let view = view(conn, index, user, &row)?;
+    audit_read(conn, user, at, "identification.replay", &view)?;
     Ok(view)
 }
 
@@ -416,6 +462,9 @@ fn view_with(
     let names = user.can(Permission::ChildrenReadNames);
     let sensitive = user.can(Permission::ChildrenReadSensitive);
     let mut withheld = Vec::new();
+    if !precise {
+        withheld.push("location".to_owned());
+    }
     let location = match (row.lat, row.lon, row.accuracy_m) {
         (Some(lat), Some(lon), Some(accuracy_m)) => Some(if precise {
             LocationView {
@@ -429,7 +478,6 @@ fn view_with(
                 precision: LocationPrecision::Exact,
             }
         } else {
-            withheld.push("location".to_owned());
             let (_, lat, lon) = coarse_cell(lat, lon);
             LocationView {
                 lat,
@@ -450,25 +498,24 @@ fn view_with(
             AreaRef { code: area.code.clone(), name: area.name.clone() }
         })
     };
+    // A field is withheld for lack of permission whether or not it holds anything: listing only
+    // filled fields would tell the reader that, say, exploitation indicators were recorded.
     let mut gated = |allowed: bool, field: &str, value: Option<String>| {
-        if value.is_some() && !allowed {
+        if allowed {
+            value
+        } else {
             withheld.push(field.to_owned());
             None
-        } else {
-            value
         }
     };
     let notes = gated(names, "notes", row.notes.clone());
     let place_description = gated(precise, "place_description", row.place_description.clone());
     let ethnicity = gated(sensitive, "ethnicity", row.ethnicity.clone());
     let mut sensitive_list = |field: &str, text: &str| {
-        let codes = parse_codes(text);
         if sensitive {
-            Some(codes)
+            Some(parse_codes(text))
         } else {
-            if !codes.is_empty() {
-                withheld.push(field.to_owned());
-            }
+            withheld.push(field.to_owned());
             None
         }
     };
@@ -675,7 +722,9 @@ fn filtered(
         q = q.filter(identifications::risk_level.eq(value.clone()));
     }
     if let Some(value) = &query.street_situation {
-        q = q.filter(identifications::street_situations.like(format!("%\"{value}\"%")));
+        // Codes may hold `_`, a LIKE wildcard: match it literally.
+        let literal = value.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        q = q.filter(identifications::street_situations.like(format!("%\"{literal}\"%")).escape('\\'));
     }
     if let Some(value) = query.emergency {
         q = q.filter(identifications::emergency.eq(value));
@@ -808,6 +857,7 @@ pub fn grid(
     user: &AuthUser,
     query: &IdentificationListQuery,
     zoom: u8,
+    at: NaiveDateTime,
 ) -> ApiResult<IdentificationGrid> {
     let reach = if user.can(Permission::IdentificationsRead) {
         Reach::Scope
@@ -816,22 +866,37 @@ pub fn grid(
     } else {
         return Err(ApiError::forbidden("this needs identifications_read, or statistics_read with national scope"));
     };
-    if !(MIN_GRID_ZOOM..=MAX_GRID_ZOOM).contains(&zoom) {
+    let max_zoom = if reach == Reach::National { MAX_NATIONAL_GRID_ZOOM } else { MAX_GRID_ZOOM };
+    if !(MIN_GRID_ZOOM..=max_zoom).contains(&zoom) {
         return Err(ApiError::field(
             "zoom",
             "out_of_range",
-            format!("zoom must be between {MIN_GRID_ZOOM} and {MAX_GRID_ZOOM}"),
+            format!("zoom must be between {MIN_GRID_ZOOM} and {max_zoom}"),
         ));
     }
-    let filters = parse_filters(index, query, 1, 1)?;
-    let points: Vec<(Option<f64>, Option<f64>)> = filtered(index, user, query, &filters, reach)
+    // Paging does not apply to counts.
+    let query = IdentificationListQuery { cursor: None, limit: None, ..query.clone() };
+    if reach == Reach::National {
+        national_filters_only(&query)?;
+    }
+    let filters = parse_filters(index, &query, 1, 1)?;
+    let points: Vec<(Option<f64>, Option<f64>)> = filtered(index, user, &query, &filters, reach)
         .filter(identifications::lat.is_not_null())
         .select((identifications::lat, identifications::lon))
         .load(conn)?;
     let cell_deg = 180.0 / f64::from(1u32 << zoom);
+    // Without precise locations, count each sighting at its coarse cell's centre: grid cells do
+    // not line up with coarse cells, and counting exact points would narrow a sighting down.
+    let precise = reach == Reach::Scope && user.can(Permission::LocationsReadPrecise);
     let mut counts: HashMap<(i64, i64), i64> = HashMap::new();
     for (lat, lon) in points {
         if let (Some(lat), Some(lon)) = (lat, lon) {
+            let (lat, lon) = if precise {
+                (lat, lon)
+            } else {
+                let (_, lat, lon) = coarse_cell(lat, lon);
+                (lat, lon)
+            };
             *counts.entry(((lat / cell_deg).floor() as i64, (lon / cell_deg).floor() as i64)).or_default() += 1;
         }
     }
@@ -848,13 +913,58 @@ pub fn grid(
         })
         .collect();
     cells.sort_by(|a, b| a.min_lat.total_cmp(&b.min_lat).then(a.min_lon.total_cmp(&b.min_lon)));
+    let total: i64 = cells.iter().map(|c| c.count).sum();
+    audit::record(
+        conn,
+        &user.actor(),
+        at,
+        "identification.grid",
+        "identification",
+        "grid",
+        serde_json::json!({ "zoom": zoom, "cells": cells.len(), "counted": total, "national": reach == Reach::National }),
+    )?;
     Ok(IdentificationGrid { zoom, cell_size_deg: cell_deg, min_count: threshold, cells })
+}
+
+/// National statistics may only be cut by area and whole days: finer filters (a box, a risk
+/// level, a time to the second) would let two queries differ by a single child.
+fn national_filters_only(query: &IdentificationListQuery) -> ApiResult<()> {
+    let mut errors = Vec::new();
+    let refused = [
+        ("bbox", query.bbox.is_some()),
+        ("subject_type", query.subject_type.is_some()),
+        ("risk_level", query.risk_level.is_some()),
+        ("street_situation", query.street_situation.is_some()),
+        ("emergency", query.emergency.is_some()),
+        ("mine", query.mine.is_some()),
+    ];
+    for (field, present) in refused {
+        if present {
+            errors.push(FieldError {
+                field: field.into(),
+                code: "not_allowed".into(),
+                message: "national statistics are cut by area and whole days only".into(),
+            });
+        }
+    }
+    for (field, time) in [("from", query.from), ("to", query.to)] {
+        if time.is_some_and(|t| t.time() != chrono::NaiveTime::MIN) {
+            errors.push(FieldError {
+                field: field.into(),
+                code: "not_whole_day".into(),
+                message: "use midnight UTC (whole days) for national statistics".into(),
+            });
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::fields(errors)) }
 }
 
 /// Coarsest and finest grid: a cell is 180/2^zoom degrees, from 45° down to ~600 m (never finer
 /// than the ~500 m cells of coarse locations).
 pub const MIN_GRID_ZOOM: u8 = 2;
 pub const MAX_GRID_ZOOM: u8 = 15;
+/// National aggregates stop at ~5 km cells.
+pub const MAX_NATIONAL_GRID_ZOOM: u8 = 12;
 /// National aggregates leave out cells with fewer sightings than this, so that a single child
 /// seen at one junction cannot be picked out.
 pub const MIN_PUBLISHED_COUNT: i64 = 3;

@@ -60,7 +60,8 @@ async fn a_sighting_is_recorded_located_and_audited() {
     assert_eq!(body["notes"], "says her name is Ana", "field workers see names");
     // Field workers record sensitive codes but do not read them back.
     assert_eq!(body["risk_factors"], Value::Null);
-    assert_eq!(body["withheld"], json!(["risk_factors", "exploitation_indicators", "visible_conditions"]));
+    // Listed because the permission is missing, not because they hold anything.
+    assert_eq!(body["withheld"], json!(["ethnicity", "risk_factors", "exploitation_indicators", "visible_conditions"]));
     let actions: Vec<String> = app
         .db(|conn| audit_log::table.filter(audit_log::entity_id.eq(ID)).select(audit_log::action).load(conn).unwrap())
         .await;
@@ -79,6 +80,18 @@ async fn a_retry_replays_the_first_answer_and_never_creates_a_second_record() {
     assert_eq!(again.headers.get("idempotent-replayed").unwrap(), "true");
     assert_eq!(again.body, first.body);
     assert_eq!(count(&app).await, 1);
+    // The replay is a read of the record, audited as one.
+    let actions: Vec<String> = app
+        .db(|conn| {
+            audit_log::table
+                .filter(audit_log::entity_id.eq(ID))
+                .order(audit_log::seq.asc())
+                .select(audit_log::action)
+                .load(conn)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(actions, vec!["identification.create", "identification.replay"]);
 
     // The same key for a different body is refused.
     let mut other = sighting(ID);
@@ -176,6 +189,8 @@ async fn bad_input_gets_field_codes_and_nothing_is_written() {
         ("adult age for a child", Box::new(|b| b["estimated_age"] = json!(25)), "estimated_age", "inconsistent"),
         ("notes too long", Box::new(|b| b["notes"] = json!("x".repeat(4001))), "notes", "invalid_length"),
         ("bad nationality", Box::new(|b| b["nationality"] = json!("al")), "nationality", "invalid_format"),
+        ("age and birth year disagree", Box::new(|b| b["birth_year"] = json!(1980)), "birth_year", "inconsistent"),
+        ("a year old", Box::new(|b| b["observed_at"] = json!("2025-02-01T09:00:00Z")), "observed_at", "too_old"),
         ("unknown field", Box::new(|b| b["photo"] = json!("data:")), "photo", "unknown_field"),
     ];
     for (i, (name, change, field, code)) in cases.iter().enumerate() {
@@ -243,6 +258,7 @@ async fn readers_see_what_their_permissions_and_scope_allow() {
             "location",
             "notes",
             "place_description",
+            "ethnicity",
             "risk_factors",
             "exploitation_indicators",
             "visible_conditions"
@@ -426,6 +442,8 @@ async fn list_filters_narrow_the_result() {
     assert_eq!(ids(&get("risk_level=emergency").await.body), vec![id(3)]);
     assert_eq!(ids(&get("emergency=true").await.body), vec![id(3)]);
     assert_eq!(ids(&get("street_situation=begging").await.body), vec![id(3)]);
+    // `_` is matched literally, not as a LIKE wildcard.
+    assert!(ids(&get("street_situation=selling_item_").await.body).is_empty());
     assert_eq!(ids(&get("from=2026-03-02T02:00:00Z&to=2026-03-02T04:00:00Z").await.body), vec![id(3), id(2)]);
     assert_eq!(ids(&get("area=AL224").await.body).len(), 5);
     assert!(ids(&get("area=AL213").await.body).is_empty(), "Elbasan is outside the reader's scope");
@@ -574,6 +592,9 @@ async fn racing_retries_write_one_record() {
         .await;
         let statuses = [a.status, b.status, c.status];
         assert!(statuses.contains(&StatusCode::CREATED), "{statuses:?}");
+        let created: Vec<&Value> =
+            [&a, &b, &c].into_iter().filter(|r| r.status == StatusCode::CREATED).map(|r| &r.body).collect();
+        assert!(created.windows(2).all(|w| w[0] == w[1]), "every success is the same answer");
         for res in [&a, &b, &c] {
             assert!(
                 res.status == StatusCode::CREATED
@@ -585,4 +606,131 @@ async fn racing_retries_write_one_record() {
         }
     }
     assert_eq!(count(&app).await, 4);
+    // Every key ends with one stored answer, and it holds only the id.
+    let stored: Vec<(Option<i32>, Option<String>)> = app
+        .db(|conn| {
+            idempotency_keys::table
+                .select((idempotency_keys::response_status, idempotency_keys::response_body))
+                .load(conn)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(stored.len(), 4);
+    for (status, body) in stored {
+        assert_eq!(status, Some(201));
+        let body: Value = serde_json::from_str(&body.unwrap()).unwrap();
+        assert_eq!(body.as_object().unwrap().keys().collect::<Vec<_>>(), vec!["identification_id"]);
+    }
+}
+
+#[actix_web::test]
+async fn paging_breaks_ties_by_id_without_skipping() {
+    let app = TestApp::spawn().await;
+    let token = app.login("tirana.field").await;
+    // Received in the same microsecond (the clock does not move).
+    for n in 1..=5 {
+        let res = app.post_idempotent("/api/v1/identifications", &token, &format!("t-{n}"), &sighting(&id(n))).await;
+        assert_eq!(res.status, StatusCode::CREATED);
+    }
+    let pmf = app.login("tirana.pmf").await;
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/identifications?limit=2&cursor={c}"),
+            None => "/api/v1/identifications?limit=2".to_owned(),
+        };
+        let page = app.get(&path, Some(&pmf)).await;
+        seen.extend(ids(&page.body));
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (1..=5).rev().map(id).collect::<Vec<_>>());
+}
+
+#[actix_web::test]
+async fn grids_for_coarse_readers_count_cells_not_points() {
+    let app = TestApp::spawn().await;
+    let field = app.login("tirana.field").await;
+    assert_eq!(
+        app.post_idempotent("/api/v1/identifications", &field, "k-1", &sighting(ID)).await.status,
+        StatusCode::CREATED
+    );
+    // At zoom 15 the exact point (lon 19.8187) and its coarse cell's centre (lon 19.821) fall in
+    // neighbouring grid cells.
+    let pmf = app.login("tirana.pmf").await;
+    let exact = app.get("/api/v1/identifications/grid?zoom=15", Some(&pmf)).await;
+    let cell = &exact.body["cells"][0];
+    assert!(cell["min_lon"].as_f64().unwrap() <= 19.8187 && 19.8187 < cell["max_lon"].as_f64().unwrap(), "{cell}");
+    let police = app.login("police.tirana").await;
+    let coarse = app.get("/api/v1/identifications/grid?zoom=15", Some(&police)).await;
+    let cell = &coarse.body["cells"][0];
+    assert!(
+        cell["min_lon"].as_f64().unwrap() > 19.8187,
+        "the coarse reader's cell does not hold the exact point: {cell}"
+    );
+    assert!(cell["min_lon"].as_f64().unwrap() <= 19.821 && 19.821 < cell["max_lon"].as_f64().unwrap());
+    // Paging parameters do not apply and are not refused.
+    assert_eq!(app.get("/api/v1/identifications/grid?zoom=12&limit=5", Some(&pmf)).await.status, StatusCode::OK);
+    let grids: i64 = app
+        .db(|conn| {
+            audit_log::table.filter(audit_log::action.eq("identification.grid")).count().get_result(conn).unwrap()
+        })
+        .await;
+    assert_eq!(grids, 3);
+}
+
+#[actix_web::test]
+async fn national_statistics_take_only_coarse_cuts() {
+    let app = TestApp::spawn().await;
+    let national = app.login("ashdmf.analyst").await;
+    let ok = app
+        .get(
+            "/api/v1/identifications/grid?zoom=8&area=AL224&from=2026-03-01T00:00:00Z&to=2026-03-03T00:00:00Z",
+            Some(&national),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    for (query, field, code) in [
+        ("zoom=13", "zoom", "out_of_range"),
+        ("zoom=8&risk_level=emergency", "risk_level", "not_allowed"),
+        ("zoom=8&bbox=19,41,20,42", "bbox", "not_allowed"),
+        ("zoom=8&from=2026-03-02T10:00:00Z", "from", "not_whole_day"),
+    ] {
+        let res = app.get(&format!("/api/v1/identifications/grid?{query}"), Some(&national)).await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert_eq!(
+            (res.body["errors"][0]["field"].as_str(), res.body["errors"][0]["code"].as_str()),
+            (Some(field), Some(code)),
+            "{query}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn the_outbox_never_holds_the_same_job_twice() {
+    let app = TestApp::spawn().await;
+    let at = app.clock_naive();
+    let added: Vec<bool> = app
+        .db(move |conn| {
+            let payload = json!({"identification_id": ID});
+            (0..3)
+                .map(|_| {
+                    terren_api::outbox::enqueue(
+                        conn,
+                        "identification.emergency",
+                        &payload,
+                        "identification.emergency:x",
+                        at,
+                        at,
+                    )
+                    .unwrap()
+                })
+                .collect()
+        })
+        .await;
+    assert_eq!(added, vec![true, false, false]);
+    assert_eq!(app.db(|conn| outbox_jobs::table.count().get_result::<i64>(conn).unwrap()).await, 1);
 }
