@@ -5,6 +5,7 @@
 mod agencies;
 mod auth;
 mod boundaries;
+mod cli;
 mod contract;
 mod errors;
 mod harness;
