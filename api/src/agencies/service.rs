@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::accounts::service::parse_uuid;
 use crate::audit;
 use crate::clock::to_utc;
-use crate::db::schema::{agencies, agency_areas, areas, vocabulary_entries};
+use crate::db::schema::{agencies, agency_areas, areas};
 use crate::db::{DbConnection, backend};
 use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
 use crate::seed::DEFAULT_TIME_ZONE;
@@ -205,16 +205,6 @@ fn replace_areas(conn: &mut DbConnection, agency_id: &str, area_ids: &[String]) 
     Ok(())
 }
 
-fn agency_type_exists(conn: &mut DbConnection, code: &str) -> QueryResult<bool> {
-    let count: i64 = vocabulary_entries::table
-        .filter(vocabulary_entries::vocabulary.eq("agency_type"))
-        .filter(vocabulary_entries::code.eq(code))
-        .filter(vocabulary_entries::active.eq(true))
-        .count()
-        .get_result(conn)?;
-    Ok(count > 0)
-}
-
 pub fn create(
     conn: &mut DbConnection,
     actor: &AuthUser,
@@ -227,7 +217,7 @@ pub fn create(
     }
     backend::write_transaction(conn, |conn| {
         let mut errors = Vec::new();
-        if !agency_type_exists(conn, &request.agency_type)? {
+        if !crate::vocabularies::is_active_code(conn, "agency_type", &request.agency_type)? {
             errors.push(FieldError {
                 field: "agency_type".into(),
                 code: "unknown_code".into(),
