@@ -95,6 +95,22 @@ pub enum LocateMethod {
     Outside,
 }
 
+impl LocateMethod {
+    pub const ALL: [LocateMethod; 3] = [LocateMethod::Boundary, LocateMethod::NearestCentroid, LocateMethod::Outside];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocateMethod::Boundary => "boundary",
+            LocateMethod::NearestCentroid => "nearest_centroid",
+            LocateMethod::Outside => "outside",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<LocateMethod> {
+        LocateMethod::ALL.into_iter().find(|method| method.as_str() == code)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LocatedArea {
     pub id: Uuid,

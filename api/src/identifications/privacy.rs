@@ -31,6 +31,16 @@ pub fn coarse_cell(lat: f64, lon: f64) -> (String, f64, f64) {
     (format!("{row:.0}:{col:.0}"), round6(centre_lat), round6(centre_lon))
 }
 
+/// The point a reader is shown (and counted at): the exact one, or the centre of its coarse cell.
+pub fn shown_point(lat: f64, lon: f64, precise: bool) -> (f64, f64) {
+    if precise {
+        (lat, lon)
+    } else {
+        let (_, lat, lon) = coarse_cell(lat, lon);
+        (lat, lon)
+    }
+}
+
 /// A bounding box (min_lon, min_lat, max_lon, max_lat) widened to whole coarse cells, so that a
 /// reader who sees coarse locations cannot narrow a search below a cell and learn more.
 pub fn widen_to_cells(bbox: (f64, f64, f64, f64)) -> (f64, f64, f64, f64) {

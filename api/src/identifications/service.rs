@@ -10,7 +10,7 @@ use terren_contract::identifications::{
 };
 use terren_contract::problem::FieldError;
 
-use super::privacy::{COARSE_ACCURACY_M, age_band, coarse_cell};
+use super::privacy::{COARSE_ACCURACY_M, age_band, coarse_cell, shown_point};
 use crate::accounts::model::AgencyBrief;
 use crate::accounts::service::{agency_ref, parse_uuid};
 use crate::audit;
@@ -233,7 +233,7 @@ pub fn create(
         // Different content under an existing id is refused, never applied.
         if existing.recorded_by == user.user_id && existing.content_hash == content_hash {
             let identification = view(conn, index, user, &existing)?;
-            audit_read(conn, user, now_naive(now), "identification.read", &identification)?;
+            audit_read(conn, user, crate::clock::truncate(now), "identification.read", &identification)?;
             return Ok(Created { identification, new: false });
         }
         return Err(ApiError::new(ErrorCode::AlreadyExists).with_detail("a different identification has this id"));
@@ -263,7 +263,7 @@ pub fn create(
         county_id: location.as_ref().and_then(|(_, l)| area_id(&l.county)),
         municipality_id: location.as_ref().and_then(|(_, l)| area_id(&l.municipality)),
         admin_unit_id: location.as_ref().and_then(|(_, l)| area_id(&l.admin_unit)),
-        locate_method: method_name(location.as_ref().map_or(LocateMethod::Outside, |(_, l)| l.method())).to_owned(),
+        locate_method: location.as_ref().map_or(LocateMethod::Outside, |(_, l)| l.method()).as_str().to_owned(),
         cell_key: request.location.as_ref().map(|f| coarse_cell(f.lat, f.lon).0),
         subject_type: request.subject_type.clone(),
         estimated_age: request.estimated_age,
@@ -321,14 +321,6 @@ pub fn create(
     Ok(Created { identification: view(conn, index, user, &row)?, new: true })
 }
 
-fn method_name(method: LocateMethod) -> &'static str {
-    match method {
-        LocateMethod::Boundary => "boundary",
-        LocateMethod::NearestCentroid => "nearest_centroid",
-        LocateMethod::Outside => "outside",
-    }
-}
-
 fn find_row(conn: &mut DbConnection, id: &str) -> QueryResult<Option<IdentificationRow>> {
     identifications::table.find(id).select(IdentificationRow::as_select()).first(conn).optional()
 }
@@ -368,10 +360,6 @@ pub fn read(
     let view = view(conn, index, user, &row)?;
     audit_read(conn, user, at, "identification.read", &view)?;
     Ok(view)
-}
-
-fn now_naive(now: DateTime<Utc>) -> NaiveDateTime {
-    crate::clock::truncate(now)
 }
 
 fn audit_read(
@@ -478,7 +466,7 @@ fn view_with(
                 precision: LocationPrecision::Exact,
             }
         } else {
-            let (_, lat, lon) = coarse_cell(lat, lon);
+            let (lat, lon) = shown_point(lat, lon, false);
             LocationView {
                 lat,
                 lon,
@@ -535,11 +523,7 @@ fn view_with(
             county: area_ref(&row.county_id),
             municipality: area_ref(&row.municipality_id),
             admin_unit: area_ref(&row.admin_unit_id),
-            method: match row.locate_method.as_str() {
-                "boundary" => LocateMethod::Boundary,
-                "nearest_centroid" => LocateMethod::NearestCentroid,
-                _ => LocateMethod::Outside,
-            },
+            method: LocateMethod::parse(&row.locate_method).unwrap_or(LocateMethod::Outside),
         },
         subject_type: row.subject_type.clone(),
         age_band: row.age_band.clone(),
@@ -673,6 +657,19 @@ enum Reach {
     National,
 }
 
+/// Sightings resolved to any of these areas, at whichever level they were resolved.
+fn located_in(
+    area_ids: Vec<String>,
+) -> Box<dyn BoxableExpression<identifications::table, Backend, SqlType = diesel::sql_types::Bool>> {
+    Box::new(
+        identifications::county_id
+            .eq_any(area_ids.clone())
+            .assume_not_null()
+            .or(identifications::municipality_id.eq_any(area_ids.clone()).assume_not_null())
+            .or(identifications::admin_unit_id.eq_any(area_ids).assume_not_null()),
+    )
+}
+
 /// The sightings matching the filters within the reader's reach, as a query to refine further.
 fn filtered(
     index: &TerritoryIndex,
@@ -684,23 +681,11 @@ fn filtered(
     let mut q = identifications::table.into_boxed();
     if reach == Reach::Scope {
         let scope: Vec<String> = scope_area_ids(index, user).into_iter().collect();
-        q = q.filter(
-            identifications::agency_id
-                .eq(user.agency.id.clone())
-                .or(identifications::municipality_id.eq_any(scope.clone()).assume_not_null())
-                .or(identifications::admin_unit_id.eq_any(scope.clone()).assume_not_null())
-                .or(identifications::county_id.eq_any(scope).assume_not_null()),
-        );
+        q = q.filter(identifications::agency_id.eq(user.agency.id.clone()).or(located_in(scope)));
     }
     if let Some(area) = filters.area {
         let ids: Vec<String> = index.descendants(area).into_iter().map(|a| index.area(a).id.clone()).collect();
-        q = q.filter(
-            identifications::municipality_id
-                .eq_any(ids.clone())
-                .assume_not_null()
-                .or(identifications::admin_unit_id.eq_any(ids.clone()).assume_not_null())
-                .or(identifications::county_id.eq_any(ids).assume_not_null()),
-        );
+        q = q.filter(located_in(ids));
     }
     if let Some(bbox) = filters.bbox {
         let (min_lon, min_lat, max_lon, max_lat) =
@@ -820,15 +805,7 @@ pub fn feature_collection(
     let features: Vec<serde_json::Value> = rows
         .iter()
         .filter_map(|row| {
-            let (lat, lon) = (row.lat?, row.lon?);
-            let (lat, lon) = if precise {
-                (lat, lon)
-            } else {
-                {
-                    let (_, lat, lon) = coarse_cell(lat, lon);
-                    (lat, lon)
-                }
-            };
+            let (lat, lon) = shown_point(row.lat?, row.lon?, precise);
             Some(serde_json::json!({
                 "type": "Feature",
                 "id": row.id,
@@ -891,12 +868,7 @@ pub fn grid(
     let mut counts: HashMap<(i64, i64), i64> = HashMap::new();
     for (lat, lon) in points {
         if let (Some(lat), Some(lon)) = (lat, lon) {
-            let (lat, lon) = if precise {
-                (lat, lon)
-            } else {
-                let (_, lat, lon) = coarse_cell(lat, lon);
-                (lat, lon)
-            };
+            let (lat, lon) = shown_point(lat, lon, precise);
             *counts.entry(((lat / cell_deg).floor() as i64, (lon / cell_deg).floor() as i64)).or_default() += 1;
         }
     }
