@@ -9,17 +9,13 @@ pub trait Clock: Send + Sync + 'static {
 
     /// Now as stored in the database (UTC, microsecond precision on both backends).
     fn now_naive(&self) -> NaiveDateTime {
-        truncate_to_micros(self.now()).naive_utc()
+        truncate(self.now())
     }
 }
 
 /// A time as the database keeps it: UTC with microsecond precision.
 pub fn truncate(t: DateTime<Utc>) -> NaiveDateTime {
-    truncate_to_micros(t).naive_utc()
-}
-
-fn truncate_to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t).naive_utc()
 }
 
 #[derive(Debug, Default)]

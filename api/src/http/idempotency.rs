@@ -157,10 +157,21 @@ fn in_flight() -> ApiError {
         .with_header(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(2))
 }
 
-/// Stores the answer. Call inside the transaction that makes the change. An answer already stored
-/// (by a request that took over a stale claim and finished first) is never overwritten.
+/// The user's claim on the key, while it has no answer yet. An answer already stored (by a request
+/// that took over a stale claim and finished first) is never overwritten or removed.
+fn unanswered<'a>(
+    user_id: &'a str,
+    key: &'a str,
+) -> diesel::dsl::Filter<
+    diesel::dsl::Find<idempotency_keys::table, (&'a str, &'a str)>,
+    diesel::dsl::IsNull<idempotency_keys::response_status>,
+> {
+    idempotency_keys::table.find((user_id, key)).filter(idempotency_keys::response_status.is_null())
+}
+
+/// Stores the answer. Call inside the transaction that makes the change.
 pub fn complete(conn: &mut DbConnection, user_id: &str, key: &str, status: u16, body: &str) -> QueryResult<()> {
-    diesel::update(idempotency_keys::table.find((user_id, key)).filter(idempotency_keys::response_status.is_null()))
+    diesel::update(unanswered(user_id, key))
         .set((idempotency_keys::response_status.eq(i32::from(status)), idempotency_keys::response_body.eq(body)))
         .execute(conn)?;
     Ok(())
@@ -179,9 +190,7 @@ pub fn finish_failed(
         let body = serde_json::to_string(problem).unwrap_or_default();
         complete(conn, user_id, key, code.status().as_u16(), &body)
     } else {
-        diesel::delete(idempotency_keys::table.find((user_id, key)).filter(idempotency_keys::response_status.is_null()))
-            .execute(conn)
-            .map(|_| ())
+        diesel::delete(unanswered(user_id, key)).execute(conn).map(|_| ())
     }
 }
 

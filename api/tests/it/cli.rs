@@ -28,6 +28,27 @@ fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
+/// `terren user create` for ASHDMF, with the password on standard input.
+fn create_user(data_dir: &std::path::Path, username: &str, role: &str) -> Output {
+    terren(
+        data_dir,
+        &[
+            "user",
+            "create",
+            "--username",
+            username,
+            "--display-name",
+            "Test",
+            "--agency",
+            "ASHDMF",
+            "--role",
+            role,
+            "--password-stdin",
+        ],
+        Some("a long enough password\n"),
+    )
+}
+
 #[test]
 fn an_operator_migrates_seeds_creates_the_first_admin_imports_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
@@ -41,61 +62,13 @@ fn an_operator_migrates_seeds_creates_the_first_admin_imports_and_verifies() {
     assert!(seed.status.success(), "{}", text(&seed));
     assert!(text(&seed).contains("459 areas"), "{}", text(&seed));
 
-    let create = terren(
-        dir.path(),
-        &[
-            "user",
-            "create",
-            "--username",
-            "root.admin",
-            "--display-name",
-            "Root",
-            "--agency",
-            "ASHDMF",
-            "--role",
-            "system_admin",
-            "--password-stdin",
-        ],
-        Some("a long enough password\n"),
-    );
+    let create = create_user(dir.path(), "root.admin", "system_admin");
     assert!(create.status.success(), "{}", text(&create));
     assert!(text(&create).contains("created user root.admin"), "{}", text(&create));
-    let duplicate = terren(
-        dir.path(),
-        &[
-            "user",
-            "create",
-            "--username",
-            "root.admin",
-            "--display-name",
-            "Root",
-            "--agency",
-            "ASHDMF",
-            "--role",
-            "system_admin",
-            "--password-stdin",
-        ],
-        Some("a long enough password\n"),
-    );
+    let duplicate = create_user(dir.path(), "root.admin", "system_admin");
     assert!(!duplicate.status.success());
     assert!(text(&duplicate).contains("already_exists"), "{}", text(&duplicate));
-    let bad_role = terren(
-        dir.path(),
-        &[
-            "user",
-            "create",
-            "--username",
-            "x.y",
-            "--display-name",
-            "X",
-            "--agency",
-            "ASHDMF",
-            "--role",
-            "wizard",
-            "--password-stdin",
-        ],
-        Some("a long enough password\n"),
-    );
+    let bad_role = create_user(dir.path(), "x.y", "wizard");
     assert!(text(&bad_role).contains("unknown role wizard"), "{}", text(&bad_role));
 
     let geojson = dir.path().join("kamez.geojson");
