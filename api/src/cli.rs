@@ -65,6 +65,9 @@ pub enum Command {
     /// Check the audit log's hash chain.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Privacy retention jobs (the server also runs them every `retention.run_every_minutes`).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
 }
 
 #[derive(Subcommand)]
@@ -77,6 +80,12 @@ pub enum UserCommand {
 pub enum AuditCommand {
     /// Verify every record's hash and sequence.
     Verify,
+}
+
+#[derive(Subcommand)]
+pub enum RetentionCommand {
+    /// Coarsen the precise locations past the retention period now.
+    Run,
 }
 
 #[derive(Args)]
@@ -145,12 +154,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Err(seq) => anyhow::bail!("audit chain broken at record {seq}"),
             }
         }
+        Command::Retention(RetentionCommand::Run) => {
+            let db = Database::connect(&config)?;
+            let mut conn = db.get()?;
+            let now = crate::clock::truncate(chrono::Utc::now());
+            let report = crate::retention::coarsen_expired(&mut conn, &config.retention, now)?;
+            println!(
+                "retention: {} location(s) older than {} days coarsened in {} batch(es)",
+                report.coarsened, config.retention.precise_location_days, report.batches
+            );
+            Ok(())
+        }
     }
 }
 
 async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let target = config.database_target()?;
     let state = web_block(move || AppState::prepare_with_system_clock(config, demo)).await?;
+    crate::retention::schedule(state.clone());
     let application = Application::build(state)?;
     let url = application.url.clone();
     println!("Terren is running at {url}");

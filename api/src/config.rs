@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// Top-level sections; `TERREN_<SECTION>_<KEY>` sets `<section>.<key>`.
-const SECTIONS: [&str; 5] = ["database", "http", "auth", "log", "territory"];
+const SECTIONS: [&str; 7] = ["database", "http", "auth", "log", "territory", "profiles", "retention"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +21,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub log: LogConfig,
     pub territory: TerritoryConfig,
+    pub profiles: ProfilesConfig,
+    pub retention: RetentionConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -115,6 +117,29 @@ pub struct TerritoryConfig {
     pub max_centroid_distance_km: f64,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilesConfig {
+    /// Linked sightings within this distance of a new one make their profile a candidate.
+    pub candidate_radius_m: f64,
+    /// … and within this many days before or after it.
+    pub candidate_window_days: i64,
+    /// At most this many candidates are proposed.
+    pub max_candidates: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Precise coordinates of sightings older than this are coarsened to ~500 m cells, unless
+    /// the child is referred or in case management.
+    pub precise_location_days: i64,
+    /// How often the server runs the retention job; 0 leaves it to `terren retention run`.
+    pub run_every_minutes: u64,
+    /// Sightings coarsened per transaction (and per audit record).
+    pub batch_size: i64,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -152,6 +177,8 @@ impl Default for Config {
             },
             log: LogConfig { format: LogFormat::Text, filter: "info".into() },
             territory: TerritoryConfig { max_centroid_distance_km: 40.0 },
+            profiles: ProfilesConfig { candidate_radius_m: 1500.0, candidate_window_days: 90, max_candidates: 10 },
+            retention: RetentionConfig { precise_location_days: 90, run_every_minutes: 60, batch_size: 500 },
         }
     }
 }
@@ -292,6 +319,17 @@ impl Config {
         let max_km = self.territory.max_centroid_distance_km;
         if max_km.is_nan() || max_km <= 0.0 {
             return invalid("territory.max_centroid_distance_km must be positive".into());
+        }
+        let profiles = &self.profiles;
+        if !(10.0..=50_000.0).contains(&profiles.candidate_radius_m) {
+            return invalid("profiles.candidate_radius_m must be between 10 and 50000".into());
+        }
+        if !(1..=3650).contains(&profiles.candidate_window_days) || !(1..=50).contains(&profiles.max_candidates) {
+            return invalid("profiles.candidate_window_days must be 1–3650 and profiles.max_candidates 1–50".into());
+        }
+        let retention = &self.retention;
+        if retention.precise_location_days < 1 || !(1..=10_000).contains(&retention.batch_size) {
+            return invalid("retention.precise_location_days must be ≥ 1 and retention.batch_size 1–10000".into());
         }
         Ok(())
     }

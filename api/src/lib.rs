@@ -17,6 +17,8 @@ pub mod identifications;
 pub mod openapi;
 pub mod ops;
 pub mod outbox;
+pub mod profiles;
+pub mod retention;
 pub mod seed;
 pub mod telemetry;
 pub mod territory;

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{accounts, agencies, auth, identifications, ops, territory, vocabularies};
+use crate::{accounts, agencies, auth, identifications, ops, profiles, territory, vocabularies};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -38,6 +38,16 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         identifications::routes::identifications_geojson,
         identifications::routes::identifications_grid,
         identifications::routes::get_identification,
+        profiles::routes::identification_candidates,
+        profiles::routes::link_identification,
+        profiles::routes::unlink_identification,
+        profiles::routes::count_identifications,
+        profiles::routes::list_profiles,
+        profiles::routes::get_profile,
+        profiles::routes::update_profile,
+        profiles::routes::profile_history,
+        profiles::routes::merge_profiles,
+        profiles::routes::unmerge_profiles,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -50,6 +60,7 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         (name = "reference", description = "Areas, vocabularies"),
         (name = "agencies", description = "The directory of agencies"),
         (name = "identifications", description = "Sightings recorded in the field"),
+        (name = "child profiles", description = "The same child across sightings: candidates, links, merges, history"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

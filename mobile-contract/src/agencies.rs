@@ -64,35 +64,35 @@ pub struct AgencyUpdate {
     #[validate(length(min = 1, max = 256))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::common::double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     #[validate(length(max = 256))]
     pub name_en: Option<Option<String>>,
-    #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::common::double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     #[validate(length(max = 512))]
     pub address: Option<Option<String>>,
-    #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::common::double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     #[validate(length(max = 32))]
     pub phone: Option<Option<String>>,
-    #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::common::double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     #[validate(length(max = 254))]
     pub email: Option<Option<String>>,
-    #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::common::double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     #[validate(length(max = 128))]
     pub hours: Option<Option<String>>,
     pub is_24_7: Option<bool>,
-    #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::common::double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<i32>)]
     #[validate(range(min = 0, max = 100000))]
     pub capacity: Option<Option<i32>>,
     #[validate(length(min = 1, max = 64))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
-    #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::common::double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     #[validate(length(max = 2000))]
     pub notes: Option<Option<String>>,
@@ -101,24 +101,6 @@ pub struct AgencyUpdate {
     /// Replaces the list of served areas.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub area_codes: Option<Vec<String>>,
-}
-
-/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
-mod double_option {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<T: Serialize, S: Serializer>(value: &Option<Option<T>>, serializer: S) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(inner) => inner.serialize(serializer),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<Option<T>>, D::Error> {
-        Option::<T>::deserialize(deserializer).map(Some)
-    }
 }
 
 /// A new agency (system administrators only).

@@ -6,6 +6,7 @@ use validator::Validate;
 
 use crate::areas::LocateMethod;
 use crate::auth::AgencyRef;
+use crate::profiles::{ProfileCandidate, ProfileRef};
 
 /// A GPS (or other) fix as the phone took it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Validate)]
@@ -110,6 +111,11 @@ pub struct CreateIdentification {
     /// Free notes. May hold names, so they are shown only to those who may see names.
     #[validate(length(max = 4000))]
     pub notes: Option<String>,
+    /// The name the person gave, as heard ("Ana", "Xhoni"). Used to find the same child again;
+    /// shown only to those who may see names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(min = 1, max = 200))]
+    pub name_as_told: Option<String>,
 }
 
 /// Where a sighting was, as the reader may see it.
@@ -125,7 +131,7 @@ pub struct LocationView {
     pub source: String,
     pub mock_location: bool,
     /// `exact`, or `coarse`: the centre of a ~500 m cell, for readers without the permission to
-    /// see precise locations.
+    /// see precise locations, and for everyone once the retention period has passed.
     pub precision: LocationPrecision,
 }
 
@@ -207,6 +213,16 @@ pub struct Identification {
     pub emergency: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_as_told: Option<String>,
+    /// The child profile this sighting is linked to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileRef>,
+    /// Only in the answer to a create: profiles that may be the same person, best first. Link
+    /// with `POST /api/v1/identifications/{id}/link`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
+    pub candidates: Option<Vec<ProfileCandidate>>,
     /// Names of the fields withheld from this reader.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub withheld: Vec<String>,
@@ -234,6 +250,8 @@ pub struct IdentificationListQuery {
     pub emergency: Option<bool>,
     /// Only sightings I recorded.
     pub mine: Option<bool>,
+    /// Only sightings linked to a child profile (`true`) or not yet linked (`false`).
+    pub linked: Option<bool>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
     /// 1–200, default 50.

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod common;
 pub mod identifications;
 pub mod problem;
+pub mod profiles;
 pub mod users;
 pub mod vocabularies;
 

@@ -178,6 +178,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     outbox_jobs,
     identifications,
+    child_profiles,
+    child_profile_names,
+    child_profile_name_keys,
+    profile_reference_counters,
+    identification_links,
+    child_profile_merges,
 );
 
 diesel::table! {
@@ -253,9 +259,96 @@ diesel::table! {
         version -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        name_as_told -> Nullable<Text>,
+        location_coarsened_at -> Nullable<Timestamp>,
     }
 }
 
 diesel::joinable!(idempotency_keys -> users (user_id));
 diesel::joinable!(identifications -> users (recorded_by));
 diesel::joinable!(identifications -> agencies (agency_id));
+
+diesel::table! {
+    child_profiles (id) {
+        id -> Text,
+        reference -> Text,
+        subject_type -> Text,
+        status -> Text,
+        given_name -> Nullable<Text>,
+        family_name -> Nullable<Text>,
+        sex -> Text,
+        birth_year -> Nullable<Integer>,
+        birth_year_estimated -> Bool,
+        nationality -> Nullable<Text>,
+        languages -> Text,
+        residence_origin -> Nullable<Text>,
+        family_contacts -> Nullable<Text>,
+        municipality_id -> Nullable<Text>,
+        admin_unit_id -> Nullable<Text>,
+        agency_id -> Text,
+        created_by -> Text,
+        merged_into -> Nullable<Text>,
+        sightings_count -> Integer,
+        first_seen_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    child_profile_names (profile_id, folded) {
+        profile_id -> Text,
+        folded -> Text,
+        name -> Text,
+        source -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    child_profile_name_keys (sound_key, profile_id) {
+        sound_key -> Text,
+        profile_id -> Text,
+    }
+}
+
+diesel::table! {
+    profile_reference_counters (prefix) {
+        prefix -> Text,
+        last_value -> Integer,
+    }
+}
+
+diesel::table! {
+    identification_links (identification_id) {
+        identification_id -> Text,
+        profile_id -> Text,
+        cell_key -> Nullable<Text>,
+        observed_at -> Timestamp,
+        linked_by -> Text,
+        linked_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    child_profile_merges (id) {
+        id -> Text,
+        survivor_id -> Text,
+        merged_id -> Text,
+        moved_identifications -> Text,
+        moved_names -> Text,
+        reason -> Text,
+        merged_by -> Text,
+        merged_at -> Timestamp,
+        unmerged_by -> Nullable<Text>,
+        unmerged_at -> Nullable<Timestamp>,
+        unmerge_reason -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(child_profile_names -> child_profiles (profile_id));
+diesel::joinable!(child_profile_name_keys -> child_profiles (profile_id));
+diesel::joinable!(identification_links -> child_profiles (profile_id));
+diesel::joinable!(identification_links -> identifications (identification_id));

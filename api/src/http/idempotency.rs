@@ -194,6 +194,80 @@ pub fn finish_failed(
     }
 }
 
+/// What an idempotent write answers now, and what is kept for replays: only ids, so that no
+/// personal data sits in the idempotency table and a replay re-reads the record as the reader
+/// may see it then.
+pub struct Written {
+    pub status: StatusCode,
+    pub body: String,
+    pub stored: serde_json::Value,
+}
+
+/// Runs a phone write under its `Idempotency-Key`: claims the key, runs `write` in one write
+/// transaction that also stores the answer, and on a repeat runs `replay` on what was stored
+/// (in a write transaction too, so that a replay's read is audited). A refused write (4xx) is
+/// remembered and answered the same way again; a server failure frees the key for a retry.
+pub async fn respond<W, R>(
+    req: &HttpRequest,
+    state: &crate::app::AppState,
+    user_id: String,
+    key: IdempotencyKey,
+    request: &serde_json::Value,
+    write: W,
+    replay: R,
+) -> Result<HttpResponse, ApiError>
+where
+    W: FnOnce(&mut DbConnection) -> Result<Written, ApiError> + Send + 'static,
+    R: FnOnce(&mut DbConnection, serde_json::Value) -> Result<String, ApiError> + Send + 'static,
+{
+    let hash = fingerprint(req.method().as_str(), req.path(), request);
+    let now = crate::clock::truncate(state.clock.now());
+    let ttl = Duration::hours(state.config.http.idempotency_ttl_hours);
+    let key = key.0;
+    let lang = Lang::from_request(req);
+    let claimed = {
+        let (user_id, key) = (user_id.clone(), key.clone());
+        super::with_conn(state, move |conn| claim(conn, &user_id, &key, &hash, now, ttl)).await?
+    };
+    if let Claim::Replay { status, body } = claimed {
+        let stored = serde_json::from_str::<serde_json::Value>(&body).ok().filter(|_| (200..300).contains(&status));
+        let Some(stored) = stored else {
+            // A stored refusal: the same answer again.
+            return Ok(Claim::replay_response(status, body, lang));
+        };
+        let body =
+            super::with_conn(state, move |conn| backend::write_transaction(conn, |conn| replay(conn, stored))).await?;
+        return Ok(Claim::replay_response(status, body, lang));
+    }
+    let outcome = {
+        let (user_id, key) = (user_id.clone(), key.clone());
+        super::with_conn(state, move |conn| {
+            backend::write_transaction(conn, |conn| {
+                let written = write(conn)?;
+                complete(conn, &user_id, &key, written.status.as_u16(), &written.stored.to_string())?;
+                Ok::<_, ApiError>(written)
+            })
+        })
+        .await
+    };
+    match outcome {
+        Ok(written) => Ok(HttpResponse::build(written.status).content_type("application/json").body(written.body)),
+        Err(error) => {
+            let problem = (error.code, error.to_problem(Lang::En));
+            let stored =
+                super::with_conn(state, move |conn| Ok(finish_failed(conn, &user_id, &key, problem.0, &problem.1)?))
+                    .await;
+            if let Err(store_error) = stored {
+                tracing::warn!(
+                    code = store_error.code.as_str(),
+                    "could not settle an idempotency key after a failed request"
+                );
+            }
+            Err(error)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::fingerprint;

@@ -12,8 +12,11 @@ pub use problem::{ApiError, ApiResult, ErrorCode};
 
 use actix_web::web;
 
+use chrono::NaiveDateTime;
+
 use crate::app::AppState;
-use crate::db::PooledConn;
+use crate::db::{DbConnection, PooledConn, backend};
+use crate::territory::index::TerritoryIndex;
 
 /// Runs blocking database work off the async executor with a pooled connection.
 pub async fn with_conn<T, F>(state: &AppState, f: F) -> ApiResult<T>
@@ -27,4 +30,16 @@ where
         f(&mut conn)
     })
     .await?
+}
+
+/// Runs a service call that writes, or reads children's records and writes the audit record of
+/// that read: one write transaction, with the territory index and the server's time.
+pub async fn audited<T, F>(state: &AppState, work: F) -> ApiResult<T>
+where
+    F: FnOnce(&mut DbConnection, &TerritoryIndex, NaiveDateTime) -> ApiResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let index = state.territory();
+    let at = state.clock.now_naive();
+    with_conn(state, move |conn| backend::write_transaction(conn, |conn| work(conn, &index, at))).await
 }

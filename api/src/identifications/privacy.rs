@@ -53,6 +53,16 @@ pub fn widen_to_cells(bbox: (f64, f64, f64, f64)) -> (f64, f64, f64, f64) {
     )
 }
 
+/// The keys of every coarse cell that a circle of `radius_m` around a point touches.
+pub fn cells_around(lat: f64, lon: f64, radius_m: f64) -> Vec<String> {
+    const METRES_PER_DEG_LAT: f64 = 111_320.0;
+    let dlat = radius_m / METRES_PER_DEG_LAT;
+    let dlon = radius_m / (METRES_PER_DEG_LAT * lat.to_radians().cos().max(0.01));
+    let rows = ((lat - dlat) / CELL_LAT_DEG).floor() as i64..=((lat + dlat) / CELL_LAT_DEG).floor() as i64;
+    let cols = ((lon - dlon) / CELL_LON_DEG).floor() as i64..=((lon + dlon) / CELL_LON_DEG).floor() as i64;
+    rows.flat_map(|row| cols.clone().map(move |col| format!("{row}:{col}"))).collect()
+}
+
 fn round6(value: f64) -> f64 {
     (value * 1e6).round() / 1e6
 }
@@ -83,6 +93,17 @@ mod tests {
         assert!((dx * dx + dy * dy).sqrt() <= COARSE_ACCURACY_M, "{dx} {dy}");
         // A point 2 km away does not.
         assert_ne!(coarse_cell(41.3455, 19.8187).0, key);
+    }
+
+    #[test]
+    fn the_cells_around_a_point_cover_the_circle() {
+        let cells = cells_around(41.3275, 19.8187, 1500.0);
+        // 3 km across is 6–7 cells each way.
+        assert!((36..=64).contains(&cells.len()), "{}", cells.len());
+        for (lat, lon) in [(41.3275, 19.8187), (41.3400, 19.8187), (41.3275, 19.8360), (41.3150, 19.8030)] {
+            assert!(cells.contains(&coarse_cell(lat, lon).0), "{lat},{lon}");
+        }
+        assert!(!cells.contains(&coarse_cell(41.3500, 19.8187).0));
     }
 
     #[test]

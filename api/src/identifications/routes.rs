@@ -1,6 +1,5 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{Duration, NaiveDateTime};
 use serde::Deserialize;
 use terren_contract::identifications::{
     CreateIdentification, Identification, IdentificationGrid, IdentificationListQuery, IdentificationPage,
@@ -11,23 +10,8 @@ use uuid::Uuid;
 
 use super::service;
 use crate::app::AppState;
-use crate::db::{DbConnection, backend};
-use crate::http::idempotency::{self, Claim, IdempotencyKey};
-use crate::http::lang::Lang;
-use crate::http::{ApiError, ApiResult, AuthUser, ValidJson, with_conn};
-use crate::territory::index::TerritoryIndex;
-
-/// Runs a service call that reads sightings and writes the audit record of that read: one write
-/// transaction, with the territory index and the server's time.
-async fn audited<T, F>(state: &AppState, read: F) -> ApiResult<T>
-where
-    F: FnOnce(&mut DbConnection, &TerritoryIndex, NaiveDateTime) -> ApiResult<T> + Send + 'static,
-    T: Send + 'static,
-{
-    let index = state.territory();
-    let at = state.clock.now_naive();
-    with_conn(state, move |conn| backend::write_transaction(conn, |conn| read(conn, &index, at))).await
-}
+use crate::http::idempotency::{self, IdempotencyKey, Written};
+use crate::http::{ApiResult, AuthUser, ValidJson, audited};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -66,63 +50,31 @@ pub async fn create_identification(
     body: ValidJson<CreateIdentification>,
 ) -> ApiResult<HttpResponse> {
     let request = body.0;
-    let hash =
-        idempotency::fingerprint("POST", req.path(), &serde_json::to_value(&request).map_err(anyhow::Error::from)?);
-    let now = state.clock.now();
-    let ttl = Duration::hours(state.config.http.idempotency_ttl_hours);
-    let (user_id, key) = (user.user_id.clone(), key.0);
-    let claimed = {
-        let (user_id, key) = (user_id.clone(), key.clone());
-        with_conn(&state, move |conn| idempotency::claim(conn, &user_id, &key, &hash, crate::clock::truncate(now), ttl))
-            .await?
-    };
-    if let Claim::Replay { status, body } = claimed {
-        let lang = Lang::from_request(&req);
-        let stored_id = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["identification_id"].as_str().map(str::to_owned));
-        let Some(id) = stored_id.filter(|_| (200..300).contains(&status)) else {
-            // A stored refusal: the same answer again.
-            return Ok(Claim::replay_response(status, body, lang));
-        };
-        let view = audited(&state, move |conn, index, at| service::replay(conn, index, &user, &id, at)).await?;
-        let body = serde_json::to_string(&view).map_err(anyhow::Error::from)?;
-        return Ok(Claim::replay_response(status, body, lang));
-    }
-    let index = state.territory();
-    let outcome = {
-        let (user_id, key) = (user_id.clone(), key.clone());
-        with_conn(&state, move |conn| {
-            backend::write_transaction(conn, |conn| {
-                let created = service::create(conn, &index, &user, &request, now)?;
-                let status = if created.new { StatusCode::CREATED } else { StatusCode::OK };
-                let body = serde_json::to_string(&created.identification).map_err(anyhow::Error::from)?;
-                // Only the id is kept: a replay re-reads the record as the reader may see it then,
-                // and no personal data sits in the idempotency table.
-                let stored = serde_json::json!({ "identification_id": created.identification.id }).to_string();
-                idempotency::complete(conn, &user_id, &key, status.as_u16(), &stored)?;
-                Ok::<_, ApiError>((status, body))
+    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
+    let (index, settings, now) = (state.territory(), state.config.profiles.clone(), state.clock.now());
+    let replayer = (user.clone(), index.clone(), settings.clone());
+    idempotency::respond(
+        &req,
+        &state,
+        user.user_id.clone(),
+        key,
+        &value,
+        move |conn| {
+            let created = service::create(conn, &index, &user, &settings, &request, now)?;
+            Ok(Written {
+                status: if created.new { StatusCode::CREATED } else { StatusCode::OK },
+                body: serde_json::to_string(&created.identification).map_err(anyhow::Error::from)?,
+                stored: serde_json::json!({ "identification_id": created.identification.id }),
             })
-        })
-        .await
-    };
-    match outcome {
-        Ok((status, body)) => Ok(HttpResponse::build(status).content_type("application/json").body(body)),
-        Err(error) => {
-            let problem = (error.code, error.to_problem(Lang::En));
-            let stored = with_conn(&state, move |conn| {
-                Ok(idempotency::finish_failed(conn, &user_id, &key, problem.0, &problem.1)?)
-            })
-            .await;
-            if let Err(store_error) = stored {
-                tracing::warn!(
-                    code = store_error.code.as_str(),
-                    "could not settle an idempotency key after a failed request"
-                );
-            }
-            Err(error)
-        }
-    }
+        },
+        move |conn, stored| {
+            let (user, index, settings) = replayer;
+            let id = stored["identification_id"].as_str().unwrap_or_default().to_owned();
+            let view = service::replay(conn, &index, &user, &settings, &id, crate::clock::truncate(now))?;
+            Ok(serde_json::to_string(&view).map_err(anyhow::Error::from)?)
+        },
+    )
+    .await
 }
 
 /// One sighting, as the reader may see it: location coarsened to ~500 m without

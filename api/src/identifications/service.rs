@@ -9,14 +9,16 @@ use terren_contract::identifications::{
     IdentificationPage, LocationPrecision, LocationView, PersonRef, ResolvedAreas,
 };
 use terren_contract::problem::FieldError;
+use terren_contract::profiles::{ProfileRef, SightingCounts};
 
 use super::privacy::{COARSE_ACCURACY_M, age_band, coarse_cell, shown_point};
 use crate::accounts::model::AgencyBrief;
 use crate::accounts::service::{agency_ref, parse_uuid};
 use crate::audit;
 use crate::clock::to_utc;
+use crate::config::ProfilesConfig;
 use crate::db::DbConnection;
-use crate::db::schema::{agencies, identifications, users, vocabulary_entries};
+use crate::db::schema::{agencies, child_profiles, identification_links, identifications, users, vocabulary_entries};
 use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
 use crate::outbox;
 use crate::territory::index::TerritoryIndex;
@@ -75,6 +77,10 @@ pub struct IdentificationRow {
     pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The name the person gave in the field.
+    pub name_as_told: Option<String>,
+    /// When the retention job replaced the precise location by its coarse cell.
+    pub location_coarsened_at: Option<NaiveDateTime>,
 }
 
 /// Checks every coded field against the active vocabulary entries and the cross-field rules.
@@ -190,6 +196,9 @@ fn validate(conn: &mut DbConnection, request: &CreateIdentification, now: DateTi
             push(format!("languages[{i}]"), "invalid_format", "use an ISO 639 code such as sq".into());
         }
     }
+    if request.name_as_told.as_deref().is_some_and(|name| crate::territory::fold::fold(name).is_empty()) {
+        push("name_as_told".into(), "blank", "a name needs letters".into());
+    }
     if errors.is_empty() { Ok(()) } else { Err(ApiError::fields(errors)) }
 }
 
@@ -218,6 +227,7 @@ pub fn create(
     conn: &mut DbConnection,
     index: &TerritoryIndex,
     user: &AuthUser,
+    settings: &ProfilesConfig,
     request: &CreateIdentification,
     now: DateTime<Utc>,
 ) -> ApiResult<Created> {
@@ -234,6 +244,7 @@ pub fn create(
         if existing.recorded_by == user.user_id && existing.content_hash == content_hash {
             let identification = view(conn, index, user, &existing)?;
             audit_read(conn, user, crate::clock::truncate(now), "identification.read", &identification)?;
+            let identification = with_candidates(conn, index, user, settings, &existing, identification)?;
             return Ok(Created { identification, new: false });
         }
         return Err(ApiError::new(ErrorCode::AlreadyExists).with_detail("a different identification has this id"));
@@ -289,6 +300,8 @@ pub fn create(
         version: 1,
         created_at: at,
         updated_at: at,
+        name_as_told: request.name_as_told.as_ref().map(|name| name.trim().to_owned()),
+        location_coarsened_at: None,
     };
     diesel::insert_into(identifications::table).values(&row).execute(conn)?;
     audit::record(
@@ -318,15 +331,31 @@ pub fn create(
             at,
         )?;
     }
-    Ok(Created { identification: view(conn, index, user, &row)?, new: true })
+    let identification = view(conn, index, user, &row)?;
+    Ok(Created { identification: with_candidates(conn, index, user, settings, &row, identification)?, new: true })
 }
 
-fn find_row(conn: &mut DbConnection, id: &str) -> QueryResult<Option<IdentificationRow>> {
+/// The sighting as the answer to a create shows it: with the profiles it may belong to.
+fn with_candidates(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    settings: &ProfilesConfig,
+    row: &IdentificationRow,
+    mut identification: Identification,
+) -> ApiResult<Identification> {
+    let linked = identification.profile.as_ref().map(|p| p.id.to_string());
+    identification.candidates =
+        Some(crate::profiles::candidates::for_sighting(conn, index, user, settings, row, linked.as_deref())?);
+    Ok(identification)
+}
+
+pub fn find_row(conn: &mut DbConnection, id: &str) -> QueryResult<Option<IdentificationRow>> {
     identifications::table.find(id).select(IdentificationRow::as_select()).first(conn).optional()
 }
 
 /// Ids of the areas the reader's agency serves and every area below them.
-fn scope_area_ids(index: &TerritoryIndex, user: &AuthUser) -> HashSet<String> {
+pub fn scope_area_ids(index: &TerritoryIndex, user: &AuthUser) -> HashSet<String> {
     user.areas
         .iter()
         .filter_map(|(id, _)| index.find_id(id))
@@ -337,7 +366,7 @@ fn scope_area_ids(index: &TerritoryIndex, user: &AuthUser) -> HashSet<String> {
 
 /// Whether the reader's data scope covers the record: their own agency recorded it, or it lies
 /// in an area their agency serves (or below one).
-fn in_scope(index: &TerritoryIndex, user: &AuthUser, row: &IdentificationRow) -> bool {
+pub fn in_scope(index: &TerritoryIndex, user: &AuthUser, row: &IdentificationRow) -> bool {
     if row.agency_id == user.agency.id {
         return true;
     }
@@ -388,6 +417,7 @@ pub fn replay(
     conn: &mut DbConnection,
     index: &TerritoryIndex,
     user: &AuthUser,
+    settings: &ProfilesConfig,
     id: &str,
     at: NaiveDateTime,
 ) -> ApiResult<Identification> {
@@ -397,17 +427,18 @@ pub fn replay(
         .ok_or_else(|| ApiError::not_found("identification"))?;
     let view = view(conn, index, user, &row)?;
     audit_read(conn, user, at, "identification.replay", &view)?;
-    Ok(view)
+    with_candidates(conn, index, user, settings, &row, view)
 }
 
 /// Who recorded a page of sightings and for which agency, loaded once per page.
-struct Lookups {
+pub struct Lookups {
     people: HashMap<String, String>,
     agencies: HashMap<String, AgencyBrief>,
+    profiles: HashMap<String, ProfileRef>,
 }
 
 impl Lookups {
-    fn load(conn: &mut DbConnection, rows: &[IdentificationRow]) -> QueryResult<Lookups> {
+    pub fn load(conn: &mut DbConnection, rows: &[IdentificationRow]) -> QueryResult<Lookups> {
         let user_ids: HashSet<&str> = rows.iter().map(|r| r.recorded_by.as_str()).collect();
         let agency_ids: HashSet<&str> = rows.iter().map(|r| r.agency_id.as_str()).collect();
         let people = users::table
@@ -423,7 +454,19 @@ impl Lookups {
             .into_iter()
             .map(|a| (a.id.clone(), a))
             .collect();
-        Ok(Lookups { people, agencies })
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        let mut profiles = HashMap::new();
+        let links: Vec<(String, String, String)> = identification_links::table
+            .inner_join(child_profiles::table)
+            .filter(identification_links::identification_id.eq_any(ids))
+            .select((identification_links::identification_id, child_profiles::id, child_profiles::reference))
+            .load(conn)?;
+        for (identification_id, profile_id, reference) in links {
+            if let Ok(id) = profile_id.parse() {
+                profiles.insert(identification_id, ProfileRef { id, reference });
+            }
+        }
+        Ok(Lookups { people, agencies, profiles })
     }
 }
 
@@ -438,7 +481,7 @@ fn view(
 }
 
 /// The record as this reader may see it.
-fn view_with(
+pub fn view_with(
     lookups: &Lookups,
     index: &TerritoryIndex,
     user: &AuthUser,
@@ -453,8 +496,10 @@ fn view_with(
     if !precise {
         withheld.push("location".to_owned());
     }
+    // After the retention period the stored location is the coarse one, for everyone.
+    let exact = precise && row.location_coarsened_at.is_none();
     let location = match (row.lat, row.lon, row.accuracy_m) {
-        (Some(lat), Some(lon), Some(accuracy_m)) => Some(if precise {
+        (Some(lat), Some(lon), Some(accuracy_m)) => Some(if exact {
             LocationView {
                 lat,
                 lon,
@@ -497,6 +542,7 @@ fn view_with(
         }
     };
     let notes = gated(names, "notes", row.notes.clone());
+    let name_as_told = gated(names, "name_as_told", row.name_as_told.clone());
     let place_description = gated(precise, "place_description", row.place_description.clone());
     let ethnicity = gated(sensitive, "ethnicity", row.ethnicity.clone());
     let mut sensitive_list = |field: &str, text: &str| {
@@ -545,6 +591,9 @@ fn view_with(
         risk_level: row.risk_level.clone(),
         emergency: row.emergency,
         notes,
+        name_as_told,
+        profile: lookups.profiles.get(&row.id).cloned(),
+        candidates: None,
         withheld,
         version: row.version,
     })
@@ -658,7 +707,7 @@ enum Reach {
 }
 
 /// Sightings resolved to any of these areas, at whichever level they were resolved.
-fn located_in(
+pub fn located_in(
     area_ids: Vec<String>,
 ) -> Box<dyn BoxableExpression<identifications::table, Backend, SqlType = diesel::sql_types::Bool>> {
     Box::new(
@@ -716,6 +765,14 @@ fn filtered(
     }
     if query.mine == Some(true) {
         q = q.filter(identifications::recorded_by.eq(user.user_id.clone()));
+    }
+    if let Some(linked) = query.linked {
+        let linked_ids = identification_links::table.select(identification_links::identification_id);
+        q = if linked {
+            q.filter(identifications::id.eq_any(linked_ids))
+        } else {
+            q.filter(identifications::id.ne_all(linked_ids))
+        };
     }
     q
 }
@@ -836,13 +893,7 @@ pub fn grid(
     zoom: u8,
     at: NaiveDateTime,
 ) -> ApiResult<IdentificationGrid> {
-    let reach = if user.can(Permission::IdentificationsRead) {
-        Reach::Scope
-    } else if user.can(Permission::StatisticsRead) && user.national_scope() {
-        Reach::National
-    } else {
-        return Err(ApiError::forbidden("this needs identifications_read, or statistics_read with national scope"));
-    };
+    let reach = statistics_reach(user)?;
     let max_zoom = if reach == Reach::National { MAX_NATIONAL_GRID_ZOOM } else { MAX_GRID_ZOOM };
     if !(MIN_GRID_ZOOM..=max_zoom).contains(&zoom) {
         return Err(ApiError::field(
@@ -898,6 +949,92 @@ pub fn grid(
     Ok(IdentificationGrid { zoom, cell_size_deg: cell_deg, min_count: threshold, cells })
 }
 
+/// Readers of sightings count within their scope; holders of national statistics count the
+/// whole country.
+fn statistics_reach(user: &AuthUser) -> ApiResult<Reach> {
+    if user.can(Permission::IdentificationsRead) {
+        Ok(Reach::Scope)
+    } else if user.can(Permission::StatisticsRead) && user.national_scope() {
+        Ok(Reach::National)
+    } else {
+        Err(ApiError::forbidden("this needs identifications_read, or statistics_read with national scope"))
+    }
+}
+
+/// Sightings counted two ways, so that repeat sightings and distinct children are both known:
+/// every sighting, and the profiles they are linked to. Takes the list's filters; national
+/// statistics take only area and whole days, and counts below three are left out.
+pub fn counts(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    query: &IdentificationListQuery,
+    at: NaiveDateTime,
+) -> ApiResult<SightingCounts> {
+    let reach = statistics_reach(user)?;
+    let query = IdentificationListQuery { cursor: None, limit: None, ..query.clone() };
+    if reach == Reach::National {
+        national_filters_only(&query)?;
+    }
+    let filters = parse_filters(index, &query, 1, 1)?;
+    let identifications: i64 = filtered(index, user, &query, &filters, reach).count().get_result(conn)?;
+    // The linked sightings' profiles, counted here: a boxed query can neither group nor be
+    // nested in another query on a multi-backend connection.
+    let linked_ids: Vec<String> = filtered(index, user, &query, &filters, reach)
+        .filter(identifications::id.eq_any(identification_links::table.select(identification_links::identification_id)))
+        .select(identifications::id)
+        .load(conn)?;
+    let mut sightings_per_child: HashMap<String, i64> = HashMap::new();
+    for chunk in linked_ids.chunks(5000) {
+        let profiles: Vec<String> = identification_links::table
+            .filter(identification_links::identification_id.eq_any(chunk))
+            .select(identification_links::profile_id)
+            .load(conn)?;
+        for profile_id in profiles {
+            *sightings_per_child.entry(profile_id).or_default() += 1;
+        }
+    }
+    let per_child: Vec<(String, i64)> = sightings_per_child.into_iter().collect();
+    let linked: i64 = per_child.iter().map(|(_, n)| n).sum();
+    let distinct_children = per_child.len() as i64;
+    let mut counts = SightingCounts {
+        identifications,
+        linked,
+        unlinked: identifications - linked,
+        distinct_children,
+        repeat_sightings: linked - distinct_children,
+        children_seen_more_than_once: per_child.iter().filter(|(_, n)| *n > 1).count() as i64,
+        min_count: 1,
+        suppressed: Vec::new(),
+    };
+    if reach == Reach::National {
+        counts.min_count = MIN_PUBLISHED_COUNT;
+        for (name, value) in [
+            ("identifications", &mut counts.identifications),
+            ("linked", &mut counts.linked),
+            ("unlinked", &mut counts.unlinked),
+            ("distinct_children", &mut counts.distinct_children),
+            ("repeat_sightings", &mut counts.repeat_sightings),
+            ("children_seen_more_than_once", &mut counts.children_seen_more_than_once),
+        ] {
+            if (1..MIN_PUBLISHED_COUNT).contains(value) {
+                *value = 0;
+                counts.suppressed.push(name.to_owned());
+            }
+        }
+    }
+    audit::record(
+        conn,
+        &user.actor(),
+        at,
+        "identification.counts",
+        "identification",
+        "counts",
+        serde_json::json!({ "area": query.area, "national": reach == Reach::National }),
+    )?;
+    Ok(counts)
+}
+
 /// National statistics may only be cut by area and whole days: finer filters (a box, a risk
 /// level, a time to the second) would let two queries differ by a single child.
 fn national_filters_only(query: &IdentificationListQuery) -> ApiResult<()> {
@@ -909,6 +1046,7 @@ fn national_filters_only(query: &IdentificationListQuery) -> ApiResult<()> {
         ("street_situation", query.street_situation.is_some()),
         ("emergency", query.emergency.is_some()),
         ("mine", query.mine.is_some()),
+        ("linked", query.linked.is_some()),
     ];
     for (field, present) in refused {
         if present {

@@ -54,7 +54,7 @@ fn an_operator_migrates_seeds_creates_the_first_admin_imports_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let migrate = terren(dir.path(), &["migrate"], None);
     assert!(migrate.status.success(), "{}", text(&migrate));
-    assert!(text(&migrate).contains("2 migration(s) applied"), "{}", text(&migrate));
+    assert!(text(&migrate).contains("3 migration(s) applied"), "{}", text(&migrate));
     let again = terren(dir.path(), &["migrate"], None);
     assert!(text(&again).contains("0 migration(s) applied"), "{}", text(&again));
 
@@ -92,6 +92,9 @@ fn an_operator_migrates_seeds_creates_the_first_admin_imports_and_verifies() {
     let verify = terren(dir.path(), &["audit", "verify"], None);
     assert!(verify.status.success(), "{}", text(&verify));
     assert!(text(&verify).contains("audit chain intact"), "{}", text(&verify));
+    let retention = terren(dir.path(), &["retention", "run"], None);
+    assert!(retention.status.success(), "{}", text(&retention));
+    assert!(text(&retention).contains("0 location(s) older than 90 days coarsened"), "{}", text(&retention));
 
     let spec = terren(dir.path(), &["openapi"], None);
     let doc: serde_json::Value = serde_json::from_slice(&spec.stdout).unwrap();

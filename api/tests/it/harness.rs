@@ -238,6 +238,10 @@ impl TestApp {
         self.request(with_token(test::TestRequest::patch().uri(path).set_json(body), token)).await
     }
 
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(with_token(test::TestRequest::delete().uri(path), token)).await
+    }
+
     /// POSTs a raw body with the given content type.
     pub async fn post_raw(&self, path: &str, content_type: &str, payload: impl Into<String>) -> Response {
         let payload: String = payload.into();

@@ -257,6 +257,7 @@ async fn readers_see_what_their_permissions_and_scope_allow() {
         json!([
             "location",
             "notes",
+            "name_as_told",
             "place_description",
             "ethnicity",
             "risk_factors",

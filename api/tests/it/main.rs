@@ -11,6 +11,7 @@ mod errors;
 mod harness;
 mod identifications;
 mod ops;
+mod profiles;
 mod reference;
 mod schema;
 mod users;
