@@ -12,6 +12,10 @@ use terren_contract::areas::{Area, LocateResponse};
 use terren_contract::auth::{LoginRequest, Me, RefreshRequest, TokenResponse};
 use terren_contract::identifications::{CreateIdentification, Identification, IdentificationGrid};
 use terren_contract::problem::Problem;
+use terren_contract::profiles::{
+    CandidateList, ChildProfile, ChildProfileUpdate, LinkIdentification, LinkResult, MergeProfiles, ProfileHistory,
+    ProfileMerge, SightingCounts, UnmergeProfiles,
+};
 use terren_contract::users::{ChangePasswordRequest, CreateUserRequest, User};
 use terren_contract::vocabularies::Vocabularies;
 use validator::Validate;
@@ -77,6 +81,18 @@ fn every_example_is_a_valid_instance_of_its_type() {
         ("locate_response_outside.json", |n| drop(round_trip::<LocateResponse>(n))),
         ("problem_validation_failed.json", |n| drop(round_trip::<Problem>(n))),
         ("problem_too_many_attempts.json", |n| drop(round_trip::<Problem>(n))),
+        ("problem_already_linked.json", |n| drop(round_trip::<Problem>(n))),
+        ("link_request_new_profile.json", request::<LinkIdentification>),
+        ("link_request_existing_profile.json", request::<LinkIdentification>),
+        ("child_profile_update.json", request::<ChildProfileUpdate>),
+        ("merge_profiles_request.json", request::<MergeProfiles>),
+        ("unmerge_profiles_request.json", request::<UnmergeProfiles>),
+        ("link_result.json", |n| drop(round_trip::<LinkResult>(n))),
+        ("child_profile.json", |n| drop(round_trip::<ChildProfile>(n))),
+        ("candidate_list.json", |n| drop(round_trip::<CandidateList>(n))),
+        ("profile_merge.json", |n| drop(round_trip::<ProfileMerge>(n))),
+        ("profile_history.json", |n| drop(round_trip::<ProfileHistory>(n))),
+        ("sighting_counts.json", |n| drop(round_trip::<SightingCounts>(n))),
     ];
     let listed: BTreeSet<&str> = checks.iter().map(|(name, _)| *name).collect();
     let on_disk: BTreeSet<String> = std::fs::read_dir(examples_dir())
