@@ -90,6 +90,9 @@ fn coarsen_batch(
                 identifications::updated_at.eq(now),
             ))
             .execute(conn)?;
+        diesel::update(identification_links::table.find(&id))
+            .set((identification_links::lat.eq(cell_lat), identification_links::lon.eq(cell_lon)))
+            .execute(conn)?;
         ids.push(id);
     }
     if !ids.is_empty() {

@@ -311,6 +311,7 @@ diesel::table! {
     child_profile_name_keys (sound_key, profile_id) {
         sound_key -> Text,
         profile_id -> Text,
+        last_seen_at -> Timestamp,
     }
 }
 
@@ -326,6 +327,9 @@ diesel::table! {
         identification_id -> Text,
         profile_id -> Text,
         cell_key -> Nullable<Text>,
+        lat -> Nullable<Double>,
+        lon -> Nullable<Double>,
+        accompanied_by -> Nullable<Text>,
         observed_at -> Timestamp,
         linked_by -> Text,
         linked_at -> Timestamp,

@@ -11,17 +11,15 @@ use terren_contract::Permission;
 use terren_contract::profiles::{CandidateReason, ProfileCandidate, ProfileRef};
 
 use super::names;
-use super::service::{ProfileRow, visible_filter};
+use super::service::{ProfileRow, visible_within};
 use crate::accounts::service::parse_uuid;
 use crate::clock::to_utc;
 use crate::config::ProfilesConfig;
 use crate::db::DbConnection;
-use crate::db::schema::{
-    child_profile_name_keys, child_profile_names, child_profiles, identification_links, identifications,
-};
+use crate::db::schema::{child_profile_name_keys, child_profile_names, child_profiles, identification_links};
 use crate::http::{ApiResult, AuthUser};
 use crate::identifications::privacy::{age_band, cells_around};
-use crate::identifications::service::IdentificationRow;
+use crate::identifications::service::{self as sightings, IdentificationRow};
 use crate::territory::index::TerritoryIndex;
 
 /// Weights of the signals; a full match on all of them scores 1.
@@ -36,13 +34,14 @@ const MIN_SCORE: f64 = 0.25;
 const MIN_NAME_SIMILARITY: f64 = 0.5;
 /// Bounds on the rows read per search, so that a crowded junction cannot make it slow.
 const MAX_NEARBY_SIGHTINGS: i64 = 2000;
-const MAX_NAME_MATCHES: i64 = 500;
+const MAX_PROFILES_BY_PLACE: usize = 50;
+const MAX_NAME_MATCHES: i64 = 100;
 
 /// Where and when a linked sighting was, and with whom.
 #[derive(Queryable, Selectable)]
-#[diesel(table_name = identifications)]
+#[diesel(table_name = identification_links)]
 struct LinkedPlace {
-    id: String,
+    profile_id: String,
     lat: Option<f64>,
     lon: Option<f64>,
     observed_at: NaiveDateTime,
@@ -77,29 +76,34 @@ pub fn for_sighting(
 ) -> ApiResult<Vec<ProfileCandidate>> {
     let window = Duration::days(settings.candidate_window_days);
     let mut nearby: HashMap<String, Nearby> = HashMap::new();
+    // The sighting's own link, if any, points to `linked_to`, which is left out below; leaving the
+    // identification id out of the query keeps it to one covering index.
     if let (Some(lat), Some(lon)) = (sighting.lat, sighting.lon) {
-        let cells = cells_around(lat, lon, settings.candidate_radius_m);
-        let links: Vec<(String, String)> = identification_links::table
-            .filter(identification_links::cell_key.eq_any(cells))
-            .filter(
-                identification_links::observed_at.between(sighting.observed_at - window, sighting.observed_at + window),
-            )
-            .filter(identification_links::identification_id.ne(&sighting.id))
-            .select((identification_links::identification_id, identification_links::profile_id))
-            .limit(MAX_NEARBY_SIGHTINGS)
-            .load(conn)?;
-        let profile_of: HashMap<String, String> = links.into_iter().collect();
-        let others: Vec<LinkedPlace> = identifications::table
-            .filter(identifications::id.eq_any(profile_of.keys()))
-            .select(LinkedPlace::as_select())
-            .load(conn)?;
+        // Inner cells first, so that where sightings crowd the row budget goes to the closest.
+        let inner = cells_around(lat, lon, settings.candidate_radius_m / 3.0);
+        let outer: Vec<String> =
+            cells_around(lat, lon, settings.candidate_radius_m).into_iter().filter(|c| !inner.contains(c)).collect();
+        let mut others: Vec<LinkedPlace> = Vec::new();
+        for cells in [inner, outer] {
+            let budget = MAX_NEARBY_SIGHTINGS - others.len() as i64;
+            if budget <= 0 {
+                break;
+            }
+            others.extend(
+                identification_links::table
+                    .filter(identification_links::cell_key.eq_any(cells))
+                    .filter(
+                        identification_links::observed_at
+                            .between(sighting.observed_at - window, sighting.observed_at + window),
+                    )
+                    .select(LinkedPlace::as_select())
+                    .limit(budget)
+                    .load::<LinkedPlace>(conn)?,
+            );
+        }
         let here = Point::new(lon, lat);
         for other in others {
-            let (Some(other_lat), Some(other_lon), Some(profile_id)) =
-                (other.lat, other.lon, profile_of.get(&other.id))
-            else {
-                continue;
-            };
+            let (Some(other_lat), Some(other_lon)) = (other.lat, other.lon) else { continue };
             let distance_m = Haversine.distance(here, Point::new(other_lon, other_lat));
             if distance_m > settings.candidate_radius_m {
                 continue;
@@ -112,40 +116,55 @@ pub fn for_sighting(
                     .as_ref()
                     .is_some_and(|mine| mine != "unknown" && other.accompanied_by.as_ref() == Some(mine)),
             };
-            let best = nearby.entry(profile_id.clone()).or_insert(found);
+            let best = nearby.entry(other.profile_id).or_insert(found);
+            let companions = best.same_companions || found.same_companions;
             if found.closeness(settings.candidate_radius_m, window)
                 > best.closeness(settings.candidate_radius_m, window)
             {
-                *best = Nearby { same_companions: best.same_companions || found.same_companions, ..found };
-            } else {
-                best.same_companions |= found.same_companions;
+                *best = found;
             }
+            best.same_companions = companions;
         }
     }
+    // The closest profiles are plenty to fill a short list; a farther one with a name like the one
+    // told comes in through the name search.
+    let mut by_place: Vec<(&String, f64)> =
+        nearby.iter().map(|(id, near)| (id, near.closeness(settings.candidate_radius_m, window))).collect();
+    by_place.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    by_place.truncate(MAX_PROFILES_BY_PLACE);
     let told = sighting.name_as_told.as_deref().filter(|name| !names::sound_keys(name).is_empty());
-    let mut by_name: HashSet<String> = HashSet::new();
+    let mut by_name: Vec<String> = Vec::new();
     if let Some(told) = told {
+        // Children with a name that sounds alike, last seen within the window around the sighting,
+        // most recent first. (For a sighting entered long after the fact, a child seen then and
+        // again since is found by place, not by name.)
         by_name = child_profile_name_keys::table
             .filter(child_profile_name_keys::sound_key.eq_any(names::sound_keys(told)))
+            .filter(
+                child_profile_name_keys::last_seen_at
+                    .between(sighting.observed_at - window, sighting.observed_at + window),
+            )
+            .order(child_profile_name_keys::last_seen_at.desc())
             .select(child_profile_name_keys::profile_id)
             .limit(MAX_NAME_MATCHES)
-            .load::<String>(conn)?
-            .into_iter()
-            .collect();
+            .load(conn)?;
     }
-    let mut ids: HashSet<&String> = nearby.keys().chain(by_name.iter()).collect();
+    let mut ids: HashSet<&String> = by_place.iter().map(|(id, _)| *id).chain(by_name.iter()).collect();
     if let Some(linked) = linked_to {
         ids.retain(|id| id.as_str() != linked);
     }
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    let scope = sightings::scope_area_ids(index, user);
+    let latest_first_seen = sighting.observed_at + window;
     let profiles: Vec<ProfileRow> = child_profiles::table
         .filter(child_profiles::id.eq_any(ids))
-        .filter(child_profiles::merged_into.is_null())
-        .filter(visible_filter(index, user))
         .select(ProfileRow::as_select())
-        .load(conn)?;
+        .load::<ProfileRow>(conn)?
+        .into_iter()
+        .filter(|p| p.merged_into.is_none() && p.first_seen_at <= latest_first_seen && visible_within(&scope, user, p))
+        .collect();
     let mut names_of: HashMap<String, Vec<String>> = HashMap::new();
     if told.is_some() {
         let loaded: Vec<(String, String)> = child_profile_names::table

@@ -73,11 +73,13 @@ const MAX_MERGE_CHAIN: usize = 32;
 /// Whether the reader may see the profile: their agency made it, or the child was first seen in
 /// an area their agency serves.
 pub fn visible(index: &TerritoryIndex, user: &AuthUser, row: &ProfileRow) -> bool {
-    if row.agency_id == user.agency.id {
-        return true;
-    }
-    let scope = sightings::scope_area_ids(index, user);
-    [&row.municipality_id, &row.admin_unit_id].into_iter().flatten().any(|id| scope.contains(id))
+    visible_within(&sightings::scope_area_ids(index, user), user, row)
+}
+
+/// [`visible`], with the reader's scope (area ids) worked out once for many profiles.
+pub fn visible_within(scope: &HashSet<String>, user: &AuthUser, row: &ProfileRow) -> bool {
+    row.agency_id == user.agency.id
+        || [&row.municipality_id, &row.admin_unit_id].into_iter().flatten().any(|id| scope.contains(id))
 }
 
 /// The same rule as [`visible`], as a query filter.
@@ -175,6 +177,8 @@ fn add_name(
 fn rebuild_sound_keys(conn: &mut DbConnection, profile_id: &str) -> QueryResult<()> {
     diesel::delete(child_profile_name_keys::table.filter(child_profile_name_keys::profile_id.eq(profile_id)))
         .execute(conn)?;
+    let last_seen_at: NaiveDateTime =
+        child_profiles::table.find(profile_id).select(child_profiles::last_seen_at).first(conn)?;
     let names: Vec<String> = child_profile_names::table
         .filter(child_profile_names::profile_id.eq(profile_id))
         .select(child_profile_names::name)
@@ -184,7 +188,11 @@ fn rebuild_sound_keys(conn: &mut DbConnection, profile_id: &str) -> QueryResult<
     keys.sort();
     for key in keys {
         diesel::insert_into(child_profile_name_keys::table)
-            .values((child_profile_name_keys::sound_key.eq(key), child_profile_name_keys::profile_id.eq(profile_id)))
+            .values((
+                child_profile_name_keys::sound_key.eq(key),
+                child_profile_name_keys::profile_id.eq(profile_id),
+                child_profile_name_keys::last_seen_at.eq(last_seen_at),
+            ))
             .execute(conn)?;
     }
     Ok(())
@@ -200,15 +208,22 @@ fn refresh_sightings(conn: &mut DbConnection, profile_id: &str) -> QueryResult<(
     let count = i32::try_from(times.len()).unwrap_or(i32::MAX);
     let target = child_profiles::table.find(profile_id);
     match (times.iter().min(), times.iter().max()) {
-        (Some(first), Some(last)) => diesel::update(target)
-            .set((
-                child_profiles::sightings_count.eq(count),
-                child_profiles::first_seen_at.eq(first),
-                child_profiles::last_seen_at.eq(last),
-            ))
-            .execute(conn)?,
-        _ => diesel::update(target).set(child_profiles::sightings_count.eq(0)).execute(conn)?,
-    };
+        (Some(first), Some(last)) => {
+            diesel::update(target)
+                .set((
+                    child_profiles::sightings_count.eq(count),
+                    child_profiles::first_seen_at.eq(first),
+                    child_profiles::last_seen_at.eq(last),
+                ))
+                .execute(conn)?;
+            diesel::update(child_profile_name_keys::table.filter(child_profile_name_keys::profile_id.eq(profile_id)))
+                .set(child_profile_name_keys::last_seen_at.eq(last))
+                .execute(conn)?;
+        }
+        _ => {
+            diesel::update(target).set(child_profiles::sightings_count.eq(0)).execute(conn)?;
+        }
+    }
     Ok(())
 }
 
@@ -411,6 +426,9 @@ pub fn link(
             identification_links::identification_id.eq(&sighting.id),
             identification_links::profile_id.eq(&target.id),
             identification_links::cell_key.eq(&sighting.cell_key),
+            identification_links::lat.eq(sighting.lat),
+            identification_links::lon.eq(sighting.lon),
+            identification_links::accompanied_by.eq(&sighting.accompanied_by),
             identification_links::observed_at.eq(sighting.observed_at),
             identification_links::linked_by.eq(&user.user_id),
             identification_links::linked_at.eq(at),

@@ -41,13 +41,16 @@ CREATE TABLE child_profile_names (
     PRIMARY KEY (profile_id, folded)
 );
 
--- One sound key per word of a name, so that Xhoni, Joni and Gjoni find each other.
+-- One sound key per word of a name, so that Xhoni, Joni and Gjoni find each other; with when the
+-- child was last seen, so that a name search reads the recently seen children first.
 CREATE TABLE child_profile_name_keys (
     sound_key TEXT NOT NULL,
     profile_id TEXT NOT NULL REFERENCES child_profiles (id),
+    last_seen_at TIMESTAMP NOT NULL,
     PRIMARY KEY (sound_key, profile_id)
 );
 CREATE INDEX child_profile_name_keys_profile_idx ON child_profile_name_keys (profile_id);
+CREATE INDEX child_profile_name_keys_recent_idx ON child_profile_name_keys (sound_key, last_seen_at);
 
 -- Per-prefix counters for references such as TR-2026-000123.
 CREATE TABLE profile_reference_counters (
@@ -55,18 +58,22 @@ CREATE TABLE profile_reference_counters (
     last_value INTEGER NOT NULL
 );
 
--- Which profile a sighting belongs to. The cell and time are copied here so that the candidate
--- search reads only linked sightings near the new one.
+-- Which profile a sighting belongs to. Where, when and with whom it was seen are copied here so
+-- that the candidate search reads only linked sightings near the new one, from one index.
 CREATE TABLE identification_links (
     identification_id TEXT PRIMARY KEY NOT NULL REFERENCES identifications (id),
     profile_id TEXT NOT NULL REFERENCES child_profiles (id),
     cell_key TEXT,
+    lat DOUBLE,
+    lon DOUBLE,
+    accompanied_by TEXT,
     observed_at TIMESTAMP NOT NULL,
     linked_by TEXT NOT NULL REFERENCES users (id),
     linked_at TIMESTAMP NOT NULL
 );
 CREATE INDEX identification_links_profile_idx ON identification_links (profile_id, observed_at);
-CREATE INDEX identification_links_cell_idx ON identification_links (cell_key, observed_at);
+CREATE INDEX identification_links_nearby_idx
+    ON identification_links (cell_key, observed_at, profile_id, lat, lon, accompanied_by);
 
 -- A merge of one profile into another, with what moved, so that it can be undone.
 CREATE TABLE child_profile_merges (
