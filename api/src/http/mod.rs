@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by every capability: errors, language, JSON bodies, authentication.
 
 pub mod auth;
+pub mod cursor;
 pub mod idempotency;
 pub mod json;
 pub mod lang;

@@ -19,7 +19,7 @@ use crate::clock::to_utc;
 use crate::config::ProfilesConfig;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, child_profiles, identification_links, identifications, users, vocabulary_entries};
-use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
+use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode, cursor};
 use crate::outbox;
 use crate::territory::index::TerritoryIndex;
 
@@ -186,19 +186,10 @@ fn validate(conn: &mut DbConnection, request: &CreateIdentification, now: DateTi
         }
         _ => {}
     }
-    if let Some(nationality) = &request.nationality
-        && !nationality.chars().all(|c| c.is_ascii_uppercase())
-    {
-        push("nationality".into(), "invalid_format", "use an ISO 3166-1 alpha-2 code such as AL".into());
-    }
-    for (i, language) in request.languages.iter().enumerate() {
-        if !(2..=3).contains(&language.len()) || !language.chars().all(|c| c.is_ascii_lowercase()) {
-            push(format!("languages[{i}]"), "invalid_format", "use an ISO 639 code such as sq".into());
-        }
-    }
     if request.name_as_told.as_deref().is_some_and(|name| crate::territory::fold::fold(name).is_empty()) {
         push("name_as_told".into(), "blank", "a name needs letters".into());
     }
+    check_nationality_and_languages(request.nationality.as_deref(), &request.languages, &mut errors);
     if errors.is_empty() { Ok(()) } else { Err(ApiError::fields(errors)) }
 }
 
@@ -207,11 +198,28 @@ fn derived_age(request: &CreateIdentification) -> Option<i32> {
     request.estimated_age.or_else(|| request.birth_year.map(|year| request.observed_at.year() - year))
 }
 
-fn codes(list: &[String]) -> String {
+/// ISO 3166-1 alpha-2 nationality and ISO 639 language codes, as both sightings and profiles
+/// take them.
+pub fn check_nationality_and_languages(nationality: Option<&str>, languages: &[String], errors: &mut Vec<FieldError>) {
+    let mut invalid = |field: String, message: &str| {
+        errors.push(FieldError { field, code: "invalid_format".into(), message: message.into() })
+    };
+    if nationality.is_some_and(|n| !n.chars().all(|c| c.is_ascii_uppercase())) {
+        invalid("nationality".into(), "use an ISO 3166-1 alpha-2 code such as AL");
+    }
+    for (i, language) in languages.iter().enumerate() {
+        if !(2..=3).contains(&language.len()) || !language.chars().all(|c| c.is_ascii_lowercase()) {
+            invalid(format!("languages[{i}]"), "use an ISO 639 code such as sq");
+        }
+    }
+}
+
+/// A code list as stored: a JSON array.
+pub fn codes(list: &[String]) -> String {
     serde_json::to_string(list).unwrap_or_else(|_| "[]".to_owned())
 }
 
-fn parse_codes(text: &str) -> Vec<String> {
+pub fn parse_codes(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
 }
 
@@ -481,6 +489,14 @@ fn view(
 }
 
 /// The record as this reader may see it.
+/// An area by id, as records name it.
+pub fn area_ref(index: &TerritoryIndex, id: &Option<String>) -> Option<AreaRef> {
+    id.as_ref().and_then(|id| index.find_id(id)).map(|a| {
+        let area = index.area(a);
+        AreaRef { code: area.code.clone(), name: area.name.clone() }
+    })
+}
+
 pub fn view_with(
     lookups: &Lookups,
     index: &TerritoryIndex,
@@ -525,12 +541,7 @@ pub fn view_with(
         }),
         _ => None,
     };
-    let area_ref = |id: &Option<String>| {
-        id.as_ref().and_then(|id| index.find_id(id)).map(|a| {
-            let area = index.area(a);
-            AreaRef { code: area.code.clone(), name: area.name.clone() }
-        })
-    };
+    let area_ref = |id: &Option<String>| area_ref(index, id);
     // A field is withheld for lack of permission whether or not it holds anything: listing only
     // filled fields would tell the reader that, say, exploitation indicators were recorded.
     let mut gated = |allowed: bool, field: &str, value: Option<String>| {
@@ -597,23 +608,6 @@ pub fn view_with(
         withheld,
         version: row.version,
     })
-}
-
-/// Where the next page starts: the last item's receipt time and id.
-fn encode_cursor(row: &IdentificationRow) -> String {
-    use base64::Engine;
-    let raw = format!("{}|{}", row.received_at.and_utc().timestamp_micros(), row.id);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-}
-
-fn decode_cursor(cursor: &str) -> Option<(NaiveDateTime, String)> {
-    use base64::Engine;
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    let raw = String::from_utf8(raw).ok()?;
-    let (micros, id) = raw.split_once('|')?;
-    let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc();
-    uuid::Uuid::parse_str(id).ok()?;
-    Some((at, id.to_owned()))
 }
 
 fn parse_bbox(text: &str) -> Option<(f64, f64, f64, f64)> {
@@ -687,7 +681,7 @@ fn parse_filters(
         }
     }
     let cursor = query.cursor.as_ref().and_then(|text| {
-        let decoded = decode_cursor(text);
+        let decoded = cursor::decode(text);
         if decoded.is_none() {
             bad("cursor", "invalid_cursor", "use next_cursor from the previous page".into());
         }
@@ -827,7 +821,7 @@ pub fn list(
         .load(conn)?;
     let next_cursor = if rows.len() > limit {
         rows.truncate(limit);
-        rows.last().map(encode_cursor)
+        rows.last().map(|row| cursor::encode(row.received_at, &row.id))
     } else {
         None
     };

@@ -1,9 +1,9 @@
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Datelike, NaiveDateTime};
+use chrono::{Datelike, NaiveDateTime};
 use diesel::prelude::*;
 use terren_contract::Permission;
-use terren_contract::identifications::{AreaRef, PersonRef};
+use terren_contract::identifications::PersonRef;
 use terren_contract::problem::FieldError;
 use terren_contract::profiles::{
     CandidateList, ChildProfile, ChildProfileUpdate, HistoryEntry, LinkIdentification, LinkResult, MergeProfiles,
@@ -22,9 +22,11 @@ use crate::db::schema::{
     identification_links, identifications, profile_reference_counters, users,
 };
 use crate::db::{DbConnection, backend};
-use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
+use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode, cursor};
 use crate::identifications::privacy::age_band;
-use crate::identifications::service::{self as sightings, IdentificationRow, Lookups};
+use crate::identifications::service::{
+    self as sightings, IdentificationRow, Lookups, area_ref, check_nationality_and_languages, codes, parse_codes,
+};
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::is_active_code;
 
@@ -123,14 +125,6 @@ fn not_merged(row: &ProfileRow) -> ApiResult<()> {
         ))),
         None => Ok(()),
     }
-}
-
-fn codes(list: &[String]) -> String {
-    serde_json::to_string(list).unwrap_or_else(|_| "[]".to_owned())
-}
-
-fn parse_codes(text: &str) -> Vec<String> {
-    serde_json::from_str(text).unwrap_or_default()
 }
 
 /// The full name, as stored among the names for search.
@@ -271,20 +265,30 @@ fn next_reference(conn: &mut DbConnection, prefix: &str, year: i32) -> QueryResu
     Ok(format!("{counter}-{next:06}"))
 }
 
+/// A name with no letters or digits in it ("-", "  ").
+fn is_blank_name(name: &str) -> bool {
+    crate::territory::fold::fold(name).is_empty()
+}
+
+fn blank_name(field: String) -> FieldError {
+    FieldError { field, code: "blank".into(), message: "a name needs letters".into() }
+}
+
+fn check_aliases(field: &str, aliases: &[String], errors: &mut Vec<FieldError>) {
+    for (i, alias) in aliases.iter().enumerate() {
+        if alias.chars().count() > 100 || is_blank_name(alias) {
+            errors.push(blank_name(format!("{field}[{i}]")));
+        }
+    }
+}
+
 fn check_names(new: &NewChildProfile, errors: &mut Vec<FieldError>) {
-    let mut blank = |field: String| {
-        errors.push(FieldError { field, code: "blank".into(), message: "a name needs letters".into() });
-    };
     for (field, value) in [("new_profile.given_name", &new.given_name), ("new_profile.family_name", &new.family_name)] {
-        if value.as_deref().is_some_and(|v| crate::territory::fold::fold(v).is_empty()) {
-            blank(field.to_owned());
+        if value.as_deref().is_some_and(is_blank_name) {
+            errors.push(blank_name(field.to_owned()));
         }
     }
-    for (i, alias) in new.aliases.iter().enumerate() {
-        if alias.chars().count() > 100 || crate::territory::fold::fold(alias).is_empty() {
-            blank(format!("new_profile.aliases[{i}]"));
-        }
-    }
+    check_aliases("new_profile.aliases", &new.aliases, errors);
 }
 
 /// Makes a profile for a sighting: facts the phone did not send come from the sighting.
@@ -555,13 +559,6 @@ impl ProfileLookups {
             .collect();
         Ok(ProfileLookups { names, agencies, references })
     }
-}
-
-fn area_ref(index: &TerritoryIndex, id: &Option<String>) -> Option<AreaRef> {
-    id.as_ref().and_then(|id| index.find_id(id)).map(|a| {
-        let area = index.area(a);
-        AreaRef { code: area.code.clone(), name: area.name.clone() }
-    })
 }
 
 /// The age band a birth year gives in a year.
@@ -1010,45 +1007,17 @@ pub fn update(
             message: "the birth year is in the future".into(),
         });
     }
-    if update
-        .nationality
-        .as_ref()
-        .and_then(|n| n.as_deref())
-        .is_some_and(|n| !n.chars().all(|c| c.is_ascii_uppercase()))
-    {
-        errors.push(FieldError {
-            field: "nationality".into(),
-            code: "invalid_format".into(),
-            message: "use an ISO 3166-1 alpha-2 code such as AL".into(),
-        });
-    }
-    for (i, language) in update.languages.iter().flatten().enumerate() {
-        if !(2..=3).contains(&language.len()) || !language.chars().all(|c| c.is_ascii_lowercase()) {
-            errors.push(FieldError {
-                field: format!("languages[{i}]"),
-                code: "invalid_format".into(),
-                message: "use an ISO 639 code such as sq".into(),
-            });
-        }
-    }
-    for (i, alias) in update.aliases.iter().flatten().enumerate() {
-        if alias.chars().count() > 100 || crate::territory::fold::fold(alias).is_empty() {
-            errors.push(FieldError {
-                field: format!("aliases[{i}]"),
-                code: "blank".into(),
-                message: "a name needs letters".into(),
-            });
-        }
-    }
+    check_nationality_and_languages(
+        update.nationality.as_ref().and_then(|n| n.as_deref()),
+        update.languages.as_deref().unwrap_or_default(),
+        &mut errors,
+    );
     for (field, value) in [("given_name", &update.given_name), ("family_name", &update.family_name)] {
-        if value.as_ref().and_then(|v| v.as_deref()).is_some_and(|v| crate::territory::fold::fold(v).is_empty()) {
-            errors.push(FieldError {
-                field: field.into(),
-                code: "blank".into(),
-                message: "a name needs letters".into(),
-            });
+        if value.as_ref().and_then(|v| v.as_deref()).is_some_and(is_blank_name) {
+            errors.push(blank_name(field.to_owned()));
         }
     }
+    check_aliases("aliases", update.aliases.as_deref().unwrap_or_default(), &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
@@ -1161,22 +1130,6 @@ fn birth_years_for_band(band: &str, year: i32) -> Option<(Option<i32>, Option<i3
     Some((oldest.map(|age| year - age), Some(year - youngest)))
 }
 
-fn encode_cursor(row: &ProfileRow) -> String {
-    use base64::Engine;
-    let raw = format!("{}|{}", row.last_seen_at.and_utc().timestamp_micros(), row.id);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-}
-
-fn decode_cursor(cursor: &str) -> Option<(NaiveDateTime, String)> {
-    use base64::Engine;
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    let raw = String::from_utf8(raw).ok()?;
-    let (micros, id) = raw.split_once('|')?;
-    let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc();
-    Uuid::parse_str(id).ok()?;
-    Some((at, id.to_owned()))
-}
-
 /// Profiles within the reader's scope, most recently seen first, searched by reference or name
 /// fragment and filtered by area, age band, status and sex. The listing is audited.
 pub fn list(
@@ -1221,7 +1174,7 @@ pub fn list(
         years
     });
     let cursor = query.cursor.as_ref().and_then(|text| {
-        let decoded = decode_cursor(text);
+        let decoded = cursor::decode(text);
         if decoded.is_none() {
             bad("cursor", "invalid_cursor", "use next_cursor from the previous page");
         }
@@ -1295,7 +1248,7 @@ pub fn list(
         .load(conn)?;
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
-        rows.last().map(encode_cursor)
+        rows.last().map(|row| cursor::encode(row.last_seen_at, &row.id))
     } else {
         None
     };
