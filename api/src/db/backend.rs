@@ -6,6 +6,9 @@ use diesel::{Connection, QueryResult};
 
 use super::DbConnection;
 
+/// One writer at a time per process on SQLite, which allows one writer per database anyway.
+static SQLITE_WRITERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `f` in a transaction that holds the write lock from the start.
 ///
 /// On SQLite a deferred transaction that reads before it writes can fail with `SQLITE_BUSY`
@@ -18,6 +21,11 @@ where
 {
     match conn {
         DbConnection::Sqlite(_) => {
+            // Writers of this process queue here instead of polling SQLite's lock with sleeps
+            // (its busy handler waits up to 100 ms between tries, which makes the slowest writes
+            // wait far longer than the work ahead of them). Other processes still meet the
+            // busy timeout.
+            let _turn = SQLITE_WRITERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             conn.batch_execute("BEGIN IMMEDIATE")?;
             // diesel does not know about this transaction, so a panic must not leave it open on a
             // pooled connection (it would hold the write lock for every later writer).

@@ -312,15 +312,6 @@ pub fn create(
         location_coarsened_at: None,
     };
     diesel::insert_into(identifications::table).values(&row).execute(conn)?;
-    audit::record(
-        conn,
-        &user.actor(),
-        at,
-        "identification.create",
-        "identification",
-        &id,
-        serde_json::json!({ "municipality_id": row.municipality_id, "admin_unit_id": row.admin_unit_id, "emergency": row.emergency }),
-    )?;
     if row.emergency {
         let code =
             |id: &Option<String>| id.as_ref().and_then(|id| index.find_id(id)).map(|a| index.area(a).code.clone());
@@ -340,7 +331,18 @@ pub fn create(
         )?;
     }
     let identification = view(conn, index, user, &row)?;
-    Ok(Created { identification: with_candidates(conn, index, user, settings, &row, identification)?, new: true })
+    let identification = with_candidates(conn, index, user, settings, &row, identification)?;
+    // Last: on PostgreSQL the audit chain is locked from here to the commit.
+    audit::record(
+        conn,
+        &user.actor(),
+        at,
+        "identification.create",
+        "identification",
+        &id,
+        serde_json::json!({ "municipality_id": row.municipality_id, "admin_unit_id": row.admin_unit_id, "emergency": row.emergency }),
+    )?;
+    Ok(Created { identification, new: true })
 }
 
 /// The sighting as the answer to a create shows it: with the profiles it may belong to.
