@@ -203,21 +203,27 @@ pub struct Written {
     pub stored: serde_json::Value,
 }
 
-/// Runs a phone write under its `Idempotency-Key`: claims the key, runs `write` in one write
-/// transaction that also stores the answer, and on a repeat runs `replay` on what was stored
-/// (in a write transaction too, so that a replay's read is audited). A refused write (4xx) is
-/// remembered and answered the same way again; a server failure frees the key for a retry.
-pub async fn respond<W, R>(
+/// Runs a phone write under its `Idempotency-Key`: claims the key, runs `prepare` (reads only,
+/// outside any transaction, so that writers do not wait for it), then `write` with what it
+/// prepared in one write transaction that also stores the answer. On a repeat it runs `replay`
+/// on what was stored (in a write transaction too, so that a replay's read is audited). A
+/// refused write (4xx, from either step) is remembered and answered the same way again; a server
+/// failure frees the key for a retry.
+#[expect(clippy::too_many_arguments, reason = "the request, its key, and the three steps of the write")]
+pub async fn respond<P, T, W, R>(
     req: &HttpRequest,
     state: &crate::app::AppState,
     user_id: String,
     key: IdempotencyKey,
     request: &serde_json::Value,
+    prepare: P,
     write: W,
     replay: R,
 ) -> Result<HttpResponse, ApiError>
 where
-    W: FnOnce(&mut DbConnection) -> Result<Written, ApiError> + Send + 'static,
+    P: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+    W: FnOnce(&mut DbConnection, T) -> Result<Written, ApiError> + Send + 'static,
     R: FnOnce(&mut DbConnection, serde_json::Value) -> Result<String, ApiError> + Send + 'static,
 {
     let hash = fingerprint(req.method().as_str(), req.path(), request);
@@ -239,16 +245,19 @@ where
             super::with_conn(state, move |conn| backend::write_transaction(conn, |conn| replay(conn, stored))).await?;
         return Ok(Claim::replay_response(status, body, lang));
     }
-    let outcome = {
-        let (user_id, key) = (user_id.clone(), key.clone());
-        super::with_conn(state, move |conn| {
-            backend::write_transaction(conn, |conn| {
-                let written = write(conn)?;
-                complete(conn, &user_id, &key, written.status.as_u16(), &written.stored.to_string())?;
-                Ok::<_, ApiError>(written)
+    let outcome = match super::with_conn(state, move |conn| prepare(conn)).await {
+        Ok(prepared) => {
+            let (user_id, key) = (user_id.clone(), key.clone());
+            super::with_conn(state, move |conn| {
+                backend::write_transaction(conn, |conn| {
+                    let written = write(conn, prepared)?;
+                    complete(conn, &user_id, &key, written.status.as_u16(), &written.stored.to_string())?;
+                    Ok::<_, ApiError>(written)
+                })
             })
-        })
-        .await
+            .await
+        }
+        Err(error) => Err(error),
     };
     match outcome {
         Ok(written) => Ok(HttpResponse::build(written.status).content_type("application/json").body(written.body)),

@@ -53,6 +53,7 @@ pub async fn create_identification(
     let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
     let (index, settings, now) = (state.territory(), state.config.profiles.clone(), state.clock.now());
     let replayer = (user.clone(), index.clone(), settings.clone());
+    let preparer = (user.clone(), index.clone(), settings.clone());
     idempotency::respond(
         &req,
         &state,
@@ -60,7 +61,11 @@ pub async fn create_identification(
         key,
         &value,
         move |conn| {
-            let created = service::create(conn, &index, &user, &settings, &request, now)?;
+            let (user, index, settings) = preparer;
+            service::prepare(conn, &index, &user, &settings, &request, now)
+        },
+        move |conn, prepared| {
+            let created = service::create(conn, &index, &user, &settings, prepared)?;
             Ok(Written {
                 status: if created.new { StatusCode::CREATED } else { StatusCode::OK },
                 body: serde_json::to_string(&created.identification).map_err(anyhow::Error::from)?,

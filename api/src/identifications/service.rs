@@ -9,7 +9,7 @@ use terren_contract::identifications::{
     IdentificationPage, LocationPrecision, LocationView, PersonRef, ResolvedAreas,
 };
 use terren_contract::problem::FieldError;
-use terren_contract::profiles::{ProfileRef, SightingCounts};
+use terren_contract::profiles::{ProfileCandidate, ProfileRef, SightingCounts};
 
 use super::privacy::{COARSE_ACCURACY_M, age_band, coarse_cell, shown_point};
 use crate::accounts::model::AgencyBrief;
@@ -229,36 +229,32 @@ pub struct Created {
     pub new: bool,
 }
 
-/// Records a sighting. Runs inside the caller's write transaction, together with the audit
-/// record, the emergency job and the idempotency answer.
-pub fn create(
+/// A sighting checked, located and matched against known children, ready to be written: the
+/// part of a create that only reads, done before the write transaction so that writers wait
+/// for each other as briefly as possible.
+pub struct Prepared {
+    row: IdentificationRow,
+    candidates: Vec<ProfileCandidate>,
+}
+
+/// Checks a sighting against the vocabularies and rules, resolves its areas and finds the
+/// profiles it may belong to. Reads only.
+pub fn prepare(
     conn: &mut DbConnection,
     index: &TerritoryIndex,
     user: &AuthUser,
     settings: &ProfilesConfig,
     request: &CreateIdentification,
     now: DateTime<Utc>,
-) -> ApiResult<Created> {
+) -> ApiResult<Prepared> {
     user.require(Permission::IdentificationsCreate)?;
+    validate(conn, request, now)?;
     let id = request.id.to_string();
     let content_hash = crate::http::idempotency::fingerprint(
         "identification",
         "",
         &serde_json::to_value(request).map_err(anyhow::Error::from)?,
     );
-    if let Some(existing) = find_row(conn, &id)? {
-        // The same person sending the same record again without its key: the record as it is.
-        // Different content under an existing id is refused, never applied.
-        if existing.recorded_by == user.user_id && existing.content_hash == content_hash {
-            let identification = view(conn, index, user, &existing)?;
-            audit_read(conn, user, crate::clock::truncate(now), "identification.read", &identification)?;
-            let identification = with_candidates(conn, index, user, settings, &existing, identification)?;
-            return Ok(Created { identification, new: false });
-        }
-        return Err(ApiError::new(ErrorCode::AlreadyExists).with_detail("a different identification has this id"));
-    }
-    validate(conn, request, now)?;
-
     let at = crate::clock::truncate(now);
     let location = request.location.as_ref().map(|fix| (fix, index.locate(fix.lat, fix.lon)));
     let area_id =
@@ -311,6 +307,32 @@ pub fn create(
         name_as_told: request.name_as_told.as_ref().map(|name| name.trim().to_owned()),
         location_coarsened_at: None,
     };
+    let candidates = crate::profiles::candidates::for_sighting(conn, index, user, settings, &row, None)?;
+    Ok(Prepared { row, candidates })
+}
+
+/// Records a prepared sighting. Runs inside the caller's write transaction, together with the
+/// audit record, the emergency job and the idempotency answer.
+pub fn create(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    settings: &ProfilesConfig,
+    prepared: Prepared,
+) -> ApiResult<Created> {
+    let Prepared { row, candidates } = prepared;
+    let (id, at) = (row.id.clone(), row.received_at);
+    if let Some(existing) = find_row(conn, &id)? {
+        // The same person sending the same record again without its key: the record as it is.
+        // Different content under an existing id is refused, never applied.
+        if existing.recorded_by == user.user_id && existing.content_hash == row.content_hash {
+            let identification = view(conn, index, user, &existing)?;
+            audit_read(conn, user, at, "identification.read", &identification)?;
+            let identification = with_candidates(conn, index, user, settings, &existing, identification)?;
+            return Ok(Created { identification, new: false });
+        }
+        return Err(ApiError::new(ErrorCode::AlreadyExists).with_detail("a different identification has this id"));
+    }
     diesel::insert_into(identifications::table).values(&row).execute(conn)?;
     if row.emergency {
         let code =
@@ -330,8 +352,8 @@ pub fn create(
             at,
         )?;
     }
-    let identification = view(conn, index, user, &row)?;
-    let identification = with_candidates(conn, index, user, settings, &row, identification)?;
+    let mut identification = view(conn, index, user, &row)?;
+    identification.candidates = Some(candidates);
     // Last: on PostgreSQL the audit chain is locked from here to the commit.
     audit::record(
         conn,

@@ -96,7 +96,8 @@ pub async fn link_identification(
         user.user_id.clone(),
         key,
         &value,
-        move |conn| {
+        |_| Ok(()),
+        move |conn, ()| {
             let (result, new) = service::link(conn, &index, &user, &id, &request, at)?;
             Ok(Written {
                 status: if new { StatusCode::CREATED } else { StatusCode::OK },
