@@ -132,14 +132,15 @@ pub fn for_sighting(
         nearby.iter().map(|(id, near)| (id, near.closeness(settings.candidate_radius_m, window))).collect();
     by_place.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     by_place.truncate(MAX_PROFILES_BY_PLACE);
-    let told = sighting.name_as_told.as_deref().filter(|name| !names::sound_keys(name).is_empty());
+    let told_keys = sighting.name_as_told.as_deref().map(names::sound_keys).unwrap_or_default();
+    let told = sighting.name_as_told.as_deref().filter(|_| !told_keys.is_empty());
     let mut by_name: Vec<String> = Vec::new();
-    if let Some(told) = told {
+    if told.is_some() {
         // Children with a name that sounds alike, last seen within the window around the sighting,
         // most recent first. (For a sighting entered long after the fact, a child seen then and
         // again since is found by place, not by name.)
         by_name = child_profile_name_keys::table
-            .filter(child_profile_name_keys::sound_key.eq_any(names::sound_keys(told)))
+            .filter(child_profile_name_keys::sound_key.eq_any(&told_keys))
             .filter(
                 child_profile_name_keys::last_seen_at
                     .between(sighting.observed_at - window, sighting.observed_at + window),

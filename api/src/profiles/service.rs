@@ -438,10 +438,14 @@ pub fn link(
             identification_links::linked_at.eq(at),
         ))
         .execute(conn)?;
-    if let Some(name) = &sighting.name_as_told {
-        add_name(conn, &target.id, name, source::TOLD, at)?;
+    let told_name_added = match &sighting.name_as_told {
+        Some(name) => add_name(conn, &target.id, name, source::TOLD, at)?.is_some(),
+        None => false,
+    };
+    // Sound keys change only with the names: a new profile's, or a name heard for the first time.
+    if created || told_name_added {
+        rebuild_sound_keys(conn, &target.id)?;
     }
-    rebuild_sound_keys(conn, &target.id)?;
     refresh_sightings(conn, &target.id)?;
     // A child whose case was closed, back on the street, is open again.
     let reopened = target.status == "closed";
