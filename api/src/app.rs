@@ -31,10 +31,23 @@ pub struct AppState {
     pub passwords: Arc<Passwords>,
     pub throttle: Arc<LoginThrottle>,
     pub metrics: Arc<Metrics>,
+    /// Idempotency keys whose first request is running in this process.
+    pub in_flight: Arc<crate::http::idempotency::InFlight>,
     territory: Arc<RwLock<Arc<TerritoryIndex>>>,
 }
 
 impl AppState {
+    /// Another instance of the service on the same database, configuration and clock, with its
+    /// own in-process state (keys in flight, login throttle, metrics), as a second server would be.
+    pub fn sibling(&self) -> AppState {
+        AppState {
+            throttle: Arc::new(LoginThrottle::new(&self.config.auth)),
+            metrics: Arc::new(Metrics::default()),
+            in_flight: Arc::default(),
+            ..self.clone()
+        }
+    }
+
     /// Connects, migrates and seeds as configured, and loads the territory index.
     pub fn prepare(config: Config, clock: SharedClock, demo: bool) -> anyhow::Result<AppState> {
         let db = Database::connect(&config)?;
@@ -61,6 +74,7 @@ impl AppState {
             passwords: Arc::new(Passwords::new(&config.auth)?),
             throttle: Arc::new(LoginThrottle::new(&config.auth)),
             metrics: Arc::new(Metrics::default()),
+            in_flight: Arc::default(),
             territory: Arc::new(RwLock::new(Arc::new(TerritoryIndex::build(Vec::new(), Vec::new(), 1.0)))),
             config: Arc::new(config),
             db,

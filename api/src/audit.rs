@@ -74,10 +74,14 @@ pub fn record(
     details: serde_json::Value,
 ) -> QueryResult<()> {
     backend::lock_for_append(conn, "audit_log")?;
+    // The head by its sequence number rather than `ORDER BY … LIMIT ?`: SQLite plans a statement
+    // with a bound LIMIT again on every execution.
+    let newest = diesel::alias!(audit_log as newest);
+    let head = newest.select(diesel::dsl::max(newest.field(audit_log::seq))).single_value();
     let last: Option<(i64, String)> = audit_log::table
+        .filter(audit_log::seq.nullable().eq(head))
         .select((audit_log::seq, audit_log::hash))
-        .order(audit_log::seq.desc())
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS.to_owned()));
     let mut row = AuditRow {

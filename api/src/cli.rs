@@ -84,7 +84,7 @@ pub enum AuditCommand {
 
 #[derive(Subcommand)]
 pub enum RetentionCommand {
-    /// Coarsen the precise locations past the retention period now.
+    /// Coarsen the precise locations past the retention period and remove expired idempotency keys now.
     Run,
 }
 
@@ -158,10 +158,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = Database::connect(&config)?;
             let mut conn = db.get()?;
             let now = crate::clock::truncate(chrono::Utc::now());
-            let report = crate::retention::coarsen_expired(&mut conn, &config.retention, now)?;
+            let report = crate::retention::run(&mut conn, &config.retention, now)?;
             println!(
-                "retention: {} location(s) older than {} days coarsened in {} batch(es)",
-                report.coarsened, config.retention.precise_location_days, report.batches
+                "retention: {} location(s) older than {} days coarsened in {} batch(es); {} expired idempotency key(s) removed",
+                report.coarsened, config.retention.precise_location_days, report.batches, report.expired_keys
             );
             Ok(())
         }

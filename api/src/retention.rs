@@ -21,6 +21,16 @@ const OPEN_STATUSES: [&str; 2] = ["referred", "in_case_management"];
 pub struct RetentionReport {
     pub coarsened: usize,
     pub batches: usize,
+    /// Idempotency keys past their expiry, removed.
+    pub expired_keys: usize,
+}
+
+/// Everything the retention job does: coarsens old precise locations and forgets expired
+/// idempotency keys.
+pub fn run(conn: &mut DbConnection, settings: &RetentionConfig, now: NaiveDateTime) -> QueryResult<RetentionReport> {
+    let mut report = coarsen_expired(conn, settings, now)?;
+    report.expired_keys = crate::http::idempotency::purge_expired(conn, now)?;
+    Ok(report)
 }
 
 /// Coarsens every sighting whose precise location is past the retention period.
@@ -123,15 +133,16 @@ pub fn schedule(state: AppState) {
             let outcome = actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<RetentionReport> {
                 let mut conn = job_state.db.get()?;
                 let now = crate::clock::truncate(job_state.clock.now());
-                Ok(coarsen_expired(&mut conn, &job_state.config.retention, now)?)
+                Ok(run(&mut conn, &job_state.config.retention, now)?)
             })
             .await;
             match outcome {
-                Ok(Ok(report)) if report.coarsened > 0 => {
+                Ok(Ok(report)) if report.coarsened > 0 || report.expired_keys > 0 => {
                     tracing::info!(
                         coarsened = report.coarsened,
                         batches = report.batches,
-                        "retention: locations coarsened"
+                        expired_keys = report.expired_keys,
+                        "retention: locations coarsened, expired idempotency keys removed"
                     )
                 }
                 Ok(Ok(_)) => {}

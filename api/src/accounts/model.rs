@@ -59,12 +59,12 @@ pub fn find_user_by_username(conn: &mut DbConnection, username: &str) -> QueryRe
     users::table
         .filter(users::username.eq(normalize_username(username)))
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
 pub fn find_user(conn: &mut DbConnection, id: &str) -> QueryResult<Option<UserRow>> {
-    users::table.find(id).select(UserRow::as_select()).first(conn).optional()
+    users::table.find(id).select(UserRow::as_select()).get_result(conn).optional()
 }
 
 pub fn roles_of(conn: &mut DbConnection, user_id: &str) -> QueryResult<BTreeSet<Role>> {
@@ -74,7 +74,7 @@ pub fn roles_of(conn: &mut DbConnection, user_id: &str) -> QueryResult<BTreeSet<
 }
 
 pub fn agency_brief(conn: &mut DbConnection, agency_id: &str) -> QueryResult<AgencyBrief> {
-    agencies::table.find(agency_id).select((agencies::id, agencies::code, agencies::name)).first(conn)
+    agencies::table.find(agency_id).select((agencies::id, agencies::code, agencies::name)).get_result(conn)
 }
 
 /// Ids and codes of the areas an agency serves.
@@ -97,12 +97,12 @@ pub fn find_session_with_user(
         .inner_join(agencies::table.on(agencies::id.eq(users::agency_id)))
         .filter(sessions::id.eq(session_id))
         .select((SessionRow::as_select(), UserRow::as_select(), (agencies::id, agencies::code, agencies::name)))
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
 pub fn find_session(conn: &mut DbConnection, id: &str) -> QueryResult<Option<SessionRow>> {
-    sessions::table.find(id).select(SessionRow::as_select()).first(conn).optional()
+    sessions::table.find(id).select(SessionRow::as_select()).get_result(conn).optional()
 }
 
 /// Ends every open session of a user (disable, password reset).

@@ -104,7 +104,7 @@ pub fn create_user(
     let agency_id: String = agencies::table
         .filter(agencies::code.eq(&request.agency_code))
         .select(agencies::id)
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or_else(|| {
             ApiError::field("agency_code", "unknown_agency", format!("no agency with code {}", request.agency_code))

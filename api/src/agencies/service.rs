@@ -139,7 +139,7 @@ fn find_row(conn: &mut DbConnection, id: &str) -> ApiResult<AgencyRow> {
     agencies::table
         .find(id)
         .select(AgencyRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or_else(|| ApiError::not_found("agency"))
 }
@@ -233,7 +233,7 @@ pub fn create(
                     .filter(areas::code.eq(code))
                     .filter(areas::level.eq("municipality"))
                     .select(areas::id)
-                    .first(conn)
+                    .get_result(conn)
                     .optional()?;
                 if found.is_none() {
                     errors.push(FieldError {
@@ -249,7 +249,7 @@ pub fn create(
         let parent_id = match &request.parent_code {
             Some(code) => {
                 let found: Option<String> =
-                    agencies::table.filter(agencies::code.eq(code)).select(agencies::id).first(conn).optional()?;
+                    agencies::table.filter(agencies::code.eq(code)).select(agencies::id).get_result(conn).optional()?;
                 if found.is_none() {
                     errors.push(FieldError {
                         field: "parent_code".into(),

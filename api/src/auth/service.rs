@@ -111,7 +111,7 @@ pub fn refresh(
         let Some((token_session, expires_at, used_at)) = refresh_tokens::table
             .find(&hash)
             .select((refresh_tokens::session_id, refresh_tokens::expires_at, refresh_tokens::used_at))
-            .first::<(String, NaiveDateTime, Option<NaiveDateTime>)>(conn)
+            .get_result::<(String, NaiveDateTime, Option<NaiveDateTime>)>(conn)
             .optional()?
         else {
             return Ok(Err(ApiError::new(ErrorCode::InvalidToken)));
@@ -166,7 +166,7 @@ pub fn logout(state: &AppState, conn: &mut DbConnection, presented: &str, client
     let hash = hash_refresh_token(presented);
     backend::write_transaction(conn, |conn| {
         let session_id: Option<String> =
-            refresh_tokens::table.find(&hash).select(refresh_tokens::session_id).first(conn).optional()?;
+            refresh_tokens::table.find(&hash).select(refresh_tokens::session_id).get_result(conn).optional()?;
         let Some(session) = session_id.map(|id| model::find_session(conn, &id)).transpose()?.flatten() else {
             return Ok(());
         };

@@ -2,10 +2,11 @@
 //! gets the stored answer again; the same key with another body is 422; a repeat while the first
 //! is still being processed is 409. Keys are kept per user until they expire.
 //!
-//! The first request claims the key in its own short transaction; the handler then does its
-//! work and stores the answer in the same transaction as the change (`complete`), so a stored
-//! answer always describes a committed change. A claim left by a crash is taken over after
-//! `STALE_CLAIM_SECS`.
+//! The key is stored in the transaction that makes the change, inserted before the change and
+//! given its answer at the end, so a stored answer always describes a committed change and a
+//! crash leaves nothing behind. A repeat arriving while the first request runs in this process is
+//! refused by the process's register of keys in flight; one arriving at another instance waits on
+//! the key's row (PostgreSQL's unique index) and then gets the first answer.
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
@@ -22,8 +23,6 @@ use crate::db::schema::idempotency_keys;
 use crate::db::{DbConnection, backend};
 
 pub const HEADER: &str = "Idempotency-Key";
-/// A claim older than this belongs to a request that died; a retry may take it over.
-const STALE_CLAIM_SECS: i64 = 60;
 
 /// The `Idempotency-Key` header, required on phone writes.
 #[derive(Debug, Clone)]
@@ -65,13 +64,12 @@ struct StoredKey {
     request_hash: String,
     response_status: Option<i32>,
     response_body: Option<String>,
-    created_at: NaiveDateTime,
 }
 
-/// The outcome of claiming a key.
+/// What is known about a key before the write.
 #[derive(Debug)]
 pub enum Claim {
-    /// First time: go ahead, then `complete` in the transaction that makes the change.
+    /// First time: go ahead.
     Fresh,
     /// Seen and finished: send this answer again.
     Replay { status: u16, body: String },
@@ -99,55 +97,95 @@ impl Claim {
     }
 }
 
-pub fn claim(
+/// Keys whose first request is running in this process.
+#[derive(Debug, Default)]
+pub struct InFlight(std::sync::Mutex<std::collections::HashSet<(String, String)>>);
+
+/// Holds a key in flight until dropped.
+pub struct InFlightGuard<'a> {
+    register: &'a InFlight,
+    entry: (String, String),
+}
+
+impl InFlight {
+    /// `None` when a request with this user's key is already running here.
+    pub fn enter(&self, user_id: &str, key: &str) -> Option<InFlightGuard<'_>> {
+        let entry = (user_id.to_owned(), key.to_owned());
+        let fresh = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(entry.clone());
+        // Built only when taken: a guard dropped here would free the key of the running request.
+        if fresh { Some(InFlightGuard { register: self, entry }) } else { None }
+    }
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.register.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.entry);
+    }
+}
+
+/// What the key says before the write: fresh, a replay, or a different request under the same key.
+pub fn lookup(
+    conn: &mut DbConnection,
+    user_id: &str,
+    key: &str,
+    request_hash: &str,
+    now: NaiveDateTime,
+) -> Result<Claim, ApiError> {
+    let existing: Option<StoredKey> = idempotency_keys::table
+        .find((user_id, key))
+        .filter(idempotency_keys::expires_at.gt(now))
+        .select(StoredKey::as_select())
+        .get_result(conn)
+        .optional()?;
+    match existing {
+        Some(stored) if stored.request_hash != request_hash => Err(ApiError::new(ErrorCode::IdempotencyKeyReused)
+            .with_detail("this Idempotency-Key was used for a different request")),
+        Some(StoredKey { response_status: Some(status), response_body: Some(body), .. }) => {
+            Ok(Claim::Replay { status: u16::try_from(status).unwrap_or(500), body })
+        }
+        _ => Ok(Claim::Fresh),
+    }
+}
+
+/// Takes the key inside the write transaction, before the change. An expired key of the same
+/// name is replaced. A twin request that stored the key first (at another instance) makes this
+/// fail with `idempotency_request_in_flight`; the caller then answers from what the twin stored.
+pub fn take(
     conn: &mut DbConnection,
     user_id: &str,
     key: &str,
     request_hash: &str,
     now: NaiveDateTime,
     ttl: Duration,
-) -> Result<Claim, ApiError> {
+) -> Result<(), ApiError> {
+    diesel::delete(
+        idempotency_keys::table
+            .find((user_id, key))
+            .filter(idempotency_keys::expires_at.le(now).or(idempotency_keys::response_status.is_null())),
+    )
+    .execute(conn)?;
+    let inserted = diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::user_id.eq(user_id),
+            idempotency_keys::idempotency_key.eq(key),
+            idempotency_keys::request_hash.eq(request_hash),
+            idempotency_keys::created_at.eq(now),
+            idempotency_keys::expires_at.eq(now + ttl),
+        ))
+        .execute(conn);
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            Err(in_flight())
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Removes expired keys; the periodic retention job calls this.
+pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
     backend::write_transaction(conn, |conn| {
-        // Each claim clears every expired key (an index on the expiry keeps this cheap), so keys of
-        // people who stop writing do not linger.
-        diesel::delete(idempotency_keys::table.filter(idempotency_keys::expires_at.le(now))).execute(conn)?;
-        let existing: Option<StoredKey> =
-            idempotency_keys::table.find((user_id, key)).select(StoredKey::as_select()).first(conn).optional()?;
-        let target = idempotency_keys::table.find((user_id, key));
-        match existing {
-            Some(stored) if stored.request_hash != request_hash => {
-                return Err(ApiError::new(ErrorCode::IdempotencyKeyReused)
-                    .with_detail("this Idempotency-Key was used for a different request"));
-            }
-            Some(StoredKey { response_status: Some(status), response_body: Some(body), .. }) => {
-                return Ok(Claim::Replay { status: u16::try_from(status).unwrap_or(500), body });
-            }
-            Some(stored) if stored.created_at > now - Duration::seconds(STALE_CLAIM_SECS) => {
-                return Err(in_flight());
-            }
-            Some(_) => {
-                // A claim abandoned by a crashed request: take it over.
-                diesel::delete(target).execute(conn)?;
-            }
-            None => {}
-        }
-        let inserted = diesel::insert_into(idempotency_keys::table)
-            .values((
-                idempotency_keys::user_id.eq(user_id),
-                idempotency_keys::idempotency_key.eq(key),
-                idempotency_keys::request_hash.eq(request_hash),
-                idempotency_keys::created_at.eq(now),
-                idempotency_keys::expires_at.eq(now + ttl),
-            ))
-            .execute(conn);
-        match inserted {
-            Ok(_) => Ok(Claim::Fresh),
-            // On PostgreSQL a racing twin can claim the key between our read and our insert.
-            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-                Err(in_flight())
-            }
-            Err(other) => Err(other.into()),
-        }
+        diesel::delete(idempotency_keys::table.filter(idempotency_keys::expires_at.le(now))).execute(conn)
     })
 }
 
@@ -157,41 +195,35 @@ fn in_flight() -> ApiError {
         .with_header(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(2))
 }
 
-/// The user's claim on the key, while it has no answer yet. An answer already stored (by a request
-/// that took over a stale claim and finished first) is never overwritten or removed.
-fn unanswered<'a>(
-    user_id: &'a str,
-    key: &'a str,
-) -> diesel::dsl::Filter<
-    diesel::dsl::Find<idempotency_keys::table, (&'a str, &'a str)>,
-    diesel::dsl::IsNull<idempotency_keys::response_status>,
-> {
-    idempotency_keys::table.find((user_id, key)).filter(idempotency_keys::response_status.is_null())
-}
-
-/// Stores the answer. Call inside the transaction that makes the change.
-pub fn complete(conn: &mut DbConnection, user_id: &str, key: &str, status: u16, body: &str) -> QueryResult<()> {
-    diesel::update(unanswered(user_id, key))
+/// Stores the answer. Call inside the transaction that took the key.
+fn complete(conn: &mut DbConnection, user_id: &str, key: &str, status: u16, body: &str) -> QueryResult<()> {
+    diesel::update(idempotency_keys::table.find((user_id, key)))
         .set((idempotency_keys::response_status.eq(i32::from(status)), idempotency_keys::response_body.eq(body)))
         .execute(conn)?;
     Ok(())
 }
 
-/// Remembers a refusal (4xx) so that the same request gets the same answer, or forgets the
-/// claim after a server failure so that a retry can succeed.
-pub fn finish_failed(
+/// Remembers a refusal (4xx) so that the same request gets the same answer. After a server
+/// failure nothing is kept, so that a retry can succeed.
+#[expect(clippy::too_many_arguments, reason = "the key, its request, and the refusal")]
+fn remember_refusal(
     conn: &mut DbConnection,
     user_id: &str,
     key: &str,
+    request_hash: &str,
+    now: NaiveDateTime,
+    ttl: Duration,
     code: ErrorCode,
     problem: &terren_contract::problem::Problem,
-) -> QueryResult<()> {
-    if code.status().is_client_error() {
-        let body = serde_json::to_string(problem).unwrap_or_default();
-        complete(conn, user_id, key, code.status().as_u16(), &body)
-    } else {
-        diesel::delete(unanswered(user_id, key)).execute(conn).map(|_| ())
+) -> Result<(), ApiError> {
+    if !code.status().is_client_error() || code == ErrorCode::IdempotencyRequestInFlight {
+        return Ok(());
     }
+    let body = serde_json::to_string(problem).unwrap_or_default();
+    backend::write_transaction(conn, |conn| {
+        take(conn, user_id, key, request_hash, now, ttl)?;
+        Ok(complete(conn, user_id, key, code.status().as_u16(), &body)?)
+    })
 }
 
 /// What an idempotent write answers now, and what is kept for replays: only ids, so that no
@@ -203,12 +235,12 @@ pub struct Written {
     pub stored: serde_json::Value,
 }
 
-/// Runs a phone write under its `Idempotency-Key`: claims the key, runs `prepare` (reads only,
+/// Runs a phone write under its `Idempotency-Key`: checks the key, runs `prepare` (reads only,
 /// outside any transaction, so that writers do not wait for it), then `write` with what it
-/// prepared in one write transaction that also stores the answer. On a repeat it runs `replay`
-/// on what was stored (in a write transaction too, so that a replay's read is audited). A
-/// refused write (4xx, from either step) is remembered and answered the same way again; a server
-/// failure frees the key for a retry.
+/// prepared in one write transaction that also takes the key and stores the answer. On a repeat
+/// it runs `replay` on what was stored (in a write transaction too, so that a replay's read is
+/// audited). A refused write (4xx, from either step) is remembered and answered the same way
+/// again; a server failure leaves the key free for a retry.
 #[expect(clippy::too_many_arguments, reason = "the request, its key, and the three steps of the write")]
 pub async fn respond<P, T, W, R>(
     req: &HttpRequest,
@@ -231,25 +263,22 @@ where
     let ttl = Duration::hours(state.config.http.idempotency_ttl_hours);
     let key = key.0;
     let lang = Lang::from_request(req);
-    let claimed = {
-        let (user_id, key) = (user_id.clone(), key.clone());
-        super::with_conn(state, move |conn| claim(conn, &user_id, &key, &hash, now, ttl)).await?
+    let Some(_running) = state.in_flight.enter(&user_id, &key) else {
+        return Err(in_flight());
     };
-    if let Claim::Replay { status, body } = claimed {
-        let stored = serde_json::from_str::<serde_json::Value>(&body).ok().filter(|_| (200..300).contains(&status));
-        let Some(stored) = stored else {
-            // A stored refusal: the same answer again.
-            return Ok(Claim::replay_response(status, body, lang));
-        };
-        let body =
-            super::with_conn(state, move |conn| backend::write_transaction(conn, |conn| replay(conn, stored))).await?;
-        return Ok(Claim::replay_response(status, body, lang));
+    let known = {
+        let (user_id, key, hash) = (user_id.clone(), key.clone(), hash.clone());
+        super::with_conn(state, move |conn| lookup(conn, &user_id, &key, &hash, now)).await?
+    };
+    if let Claim::Replay { status, body } = known {
+        return replay_stored(state, status, body, lang, replay).await;
     }
     let outcome = match super::with_conn(state, move |conn| prepare(conn)).await {
         Ok(prepared) => {
-            let (user_id, key) = (user_id.clone(), key.clone());
+            let (user_id, key, hash) = (user_id.clone(), key.clone(), hash.clone());
             super::with_conn(state, move |conn| {
                 backend::write_transaction(conn, |conn| {
+                    take(conn, &user_id, &key, &hash, now, ttl)?;
                     let written = write(conn, prepared)?;
                     complete(conn, &user_id, &key, written.status.as_u16(), &written.stored.to_string())?;
                     Ok::<_, ApiError>(written)
@@ -261,25 +290,61 @@ where
     };
     match outcome {
         Ok(written) => Ok(HttpResponse::build(written.status).content_type("application/json").body(written.body)),
+        Err(error) if error.code == ErrorCode::IdempotencyRequestInFlight => {
+            // A twin at another instance stored the key first: answer as it did.
+            let known = super::with_conn(state, move |conn| lookup(conn, &user_id, &key, &hash, now)).await?;
+            match known {
+                Claim::Replay { status, body } => replay_stored(state, status, body, lang, replay).await,
+                Claim::Fresh => Err(error),
+            }
+        }
         Err(error) => {
             let problem = (error.code, error.to_problem(Lang::En));
-            let stored =
-                super::with_conn(state, move |conn| Ok(finish_failed(conn, &user_id, &key, problem.0, &problem.1)?))
-                    .await;
+            let stored = super::with_conn(state, move |conn| {
+                remember_refusal(conn, &user_id, &key, &hash, now, ttl, problem.0, &problem.1)
+            })
+            .await;
             if let Err(store_error) = stored {
-                tracing::warn!(
-                    code = store_error.code.as_str(),
-                    "could not settle an idempotency key after a failed request"
-                );
+                tracing::warn!(code = store_error.code.as_str(), "could not remember a refused request's answer");
             }
             Err(error)
         }
     }
 }
 
+async fn replay_stored<R>(
+    state: &crate::app::AppState,
+    status: u16,
+    body: String,
+    lang: Lang,
+    replay: R,
+) -> Result<HttpResponse, ApiError>
+where
+    R: FnOnce(&mut DbConnection, serde_json::Value) -> Result<String, ApiError> + Send + 'static,
+{
+    let stored = serde_json::from_str::<serde_json::Value>(&body).ok().filter(|_| (200..300).contains(&status));
+    let Some(stored) = stored else {
+        // A stored refusal: the same answer again.
+        return Ok(Claim::replay_response(status, body, lang));
+    };
+    let body =
+        super::with_conn(state, move |conn| backend::write_transaction(conn, |conn| replay(conn, stored))).await?;
+    Ok(Claim::replay_response(status, body, lang))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::fingerprint;
+    use super::{InFlight, fingerprint};
+
+    #[test]
+    fn a_key_is_in_flight_until_its_request_ends() {
+        let register = InFlight::default();
+        let first = register.enter("u1", "k1").expect("free");
+        assert!(register.enter("u1", "k1").is_none(), "the same user's key is taken");
+        assert!(register.enter("u2", "k1").is_some(), "keys belong to their user");
+        drop(first);
+        assert!(register.enter("u1", "k1").is_some(), "free again once the request ended");
+    }
 
     #[test]
     fn fingerprints_ignore_key_order_and_spacing_but_not_content() {

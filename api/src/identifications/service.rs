@@ -383,7 +383,7 @@ fn with_candidates(
 }
 
 pub fn find_row(conn: &mut DbConnection, id: &str) -> QueryResult<Option<IdentificationRow>> {
-    identifications::table.find(id).select(IdentificationRow::as_select()).first(conn).optional()
+    identifications::table.find(id).select(IdentificationRow::as_select()).get_result(conn).optional()
 }
 
 /// Ids of the areas the reader's agency serves and every area below them.

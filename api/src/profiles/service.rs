@@ -99,7 +99,7 @@ pub fn visible_filter(
 }
 
 fn find_row(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ProfileRow>> {
-    child_profiles::table.find(id).select(ProfileRow::as_select()).first(conn).optional()
+    child_profiles::table.find(id).select(ProfileRow::as_select()).get_result(conn).optional()
 }
 
 /// A profile the reader may see, or 404: a profile outside the reader's scope does not exist for
@@ -172,7 +172,7 @@ fn rebuild_sound_keys(conn: &mut DbConnection, profile_id: &str) -> QueryResult<
     diesel::delete(child_profile_name_keys::table.filter(child_profile_name_keys::profile_id.eq(profile_id)))
         .execute(conn)?;
     let last_seen_at: NaiveDateTime =
-        child_profiles::table.find(profile_id).select(child_profiles::last_seen_at).first(conn)?;
+        child_profiles::table.find(profile_id).select(child_profiles::last_seen_at).get_result(conn)?;
     let names: Vec<String> = child_profile_names::table
         .filter(child_profile_names::profile_id.eq(profile_id))
         .select(child_profile_names::name)
@@ -250,7 +250,7 @@ fn next_reference(conn: &mut DbConnection, prefix: &str, year: i32) -> QueryResu
     let last: Option<i32> = profile_reference_counters::table
         .find(&counter)
         .select(profile_reference_counters::last_value)
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     let next = last.unwrap_or(0) + 1;
     if last.is_some() {
@@ -383,7 +383,7 @@ pub fn link(
     let existing: Option<String> = identification_links::table
         .find(identification_id)
         .select(identification_links::profile_id)
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     let wanted = match (&request.profile_id, &request.new_profile) {
         (Some(profile_id), None) => {
@@ -510,7 +510,7 @@ pub fn unlink(
     let profile_id: String = identification_links::table
         .find(&sighting.id)
         .select(identification_links::profile_id)
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or_else(|| ApiError::not_found("link"))?;
     diesel::delete(identification_links::table.find(&sighting.id)).execute(conn)?;
@@ -891,7 +891,7 @@ pub fn unmerge(
         .find(request.merge_id.to_string())
         .filter(child_profile_merges::survivor_id.eq(&survivor.id))
         .select(MergeRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or_else(|| ApiError::not_found("merge"))?;
     if record.unmerged_at.is_some() {
@@ -1280,7 +1280,7 @@ pub fn linked_profile(conn: &mut DbConnection, identification_id: &str) -> ApiRe
         .inner_join(child_profiles::table)
         .filter(identification_links::identification_id.eq(identification_id))
         .select((child_profiles::id, child_profiles::reference))
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     found.map(|(id, reference)| Ok(ProfileRef { id: parse_uuid(&id)?, reference })).transpose()
 }

@@ -211,21 +211,33 @@ impl TestApp {
     }
 
     pub async fn request(&self, req: test::TestRequest) -> Response {
-        let app = test::init_service(build_app(self.state.clone())).await;
-        let req = req.peer_addr("127.0.0.1:50000".parse().expect("address"));
-        let res = test::call_service(&app, req.to_request()).await;
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = test::read_body(res).await;
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
-        Response { status, headers, body }
+        request_on(&self.state, req).await
     }
 
+    /// The same database served by another instance of the service: shared data, its own
+    /// in-process state.
+    pub fn another_instance(&self) -> AppState {
+        self.state.sibling()
+    }
+}
+
+/// Sends a request to the service running on `state`.
+pub async fn request_on(state: &AppState, req: test::TestRequest) -> Response {
+    let app = test::init_service(build_app(state.clone())).await;
+    let req = req.peer_addr("127.0.0.1:50000".parse().expect("address"));
+    let res = test::call_service(&app, req.to_request()).await;
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = test::read_body(res).await;
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    Response { status, headers, body }
+}
+
+impl TestApp {
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
         self.request(with_token(test::TestRequest::get().uri(path), token)).await
     }
@@ -284,17 +296,23 @@ impl TestApp {
     }
 }
 
+/// POSTs JSON with an `Idempotency-Key` to the service running on `state`.
+pub async fn post_idempotent_on(state: &AppState, path: &str, token: &str, key: &str, body: &Value) -> Response {
+    request_on(
+        state,
+        test::TestRequest::post()
+            .uri(path)
+            .insert_header(("Authorization", format!("Bearer {token}")))
+            .insert_header(("Idempotency-Key", key.to_owned()))
+            .set_json(body),
+    )
+    .await
+}
+
 impl TestApp {
     /// POSTs JSON with an `Idempotency-Key`, as the phone does.
     pub async fn post_idempotent(&self, path: &str, token: &str, key: &str, body: &Value) -> Response {
-        self.request(
-            test::TestRequest::post()
-                .uri(path)
-                .insert_header(("Authorization", format!("Bearer {token}")))
-                .insert_header(("Idempotency-Key", key.to_owned()))
-                .set_json(body),
-        )
-        .await
+        post_idempotent_on(&self.state, path, token, key, body).await
     }
 
     /// Runs blocking database work against this test's database.

@@ -3,7 +3,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use terren_api::db::schema::{audit_log, idempotency_keys, identifications, outbox_jobs};
 
-use crate::harness::TestApp;
+use crate::harness::{TestApp, post_idempotent_on};
 
 /// A girl of about 9 selling tissues at a junction near Skanderbeg Square, with an adult.
 fn sighting(id: &str) -> Value {
@@ -124,43 +124,56 @@ async fn a_retry_replays_the_first_answer_and_never_creates_a_second_record() {
 }
 
 #[actix_web::test]
-async fn a_retry_while_the_first_request_runs_is_409_until_the_claim_goes_stale() {
+async fn a_retry_while_the_first_request_runs_is_409_and_nothing_is_kept_of_it() {
     let app = TestApp::spawn().await;
     let token = app.login("tirana.field").await;
     let me = app.get("/api/v1/me", Some(&token)).await;
     let user_id = me.body["id"].as_str().unwrap().to_owned();
     let body = sighting(ID);
-    // The server fingerprints the request as it parsed it.
-    let parsed: terren_contract::identifications::CreateIdentification = serde_json::from_value(body.clone()).unwrap();
-    let hash = terren_api::http::idempotency::fingerprint(
-        "POST",
-        "/api/v1/identifications",
-        &serde_json::to_value(parsed).unwrap(),
-    );
-    let at = app.clock_naive();
-    // The first request has claimed the key and not finished (as if it were still running).
-    app.db(move |conn| {
-        diesel::insert_into(idempotency_keys::table)
-            .values((
-                idempotency_keys::user_id.eq(user_id),
-                idempotency_keys::idempotency_key.eq("k-1"),
-                idempotency_keys::request_hash.eq(hash),
-                idempotency_keys::created_at.eq(at),
-                idempotency_keys::expires_at.eq(at + chrono::Duration::hours(72)),
-            ))
-            .execute(conn)
-            .unwrap()
-    })
-    .await;
+    // The first request with this key is running (as if it were still in the handler).
+    let running = app.state.in_flight.enter(&user_id, "k-1").expect("free");
     let res = app.post_idempotent("/api/v1/identifications", &token, "k-1", &body).await;
     assert_eq!(res.status, StatusCode::CONFLICT);
     assert_eq!(res.body["code"], "idempotency_request_in_flight");
     assert!(res.headers.contains_key("retry-after"));
     assert_eq!(count(&app).await, 0);
-    // A claim left by a crashed request is taken over after a minute.
-    app.clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(app.db(|conn| idempotency_keys::table.count().get_result::<i64>(conn).unwrap()).await, 0);
+    // Once it has ended (here without an answer, as after a crash), the retry goes through.
+    drop(running);
     let res = app.post_idempotent("/api/v1/identifications", &token, "k-1", &body).await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+}
+
+/// The same retry reaching two instances of the service at once: one writes, the other waits for
+/// the key and answers as the first did (or asks to retry); one record either way.
+#[actix_web::test]
+async fn twins_at_two_instances_write_one_record() {
+    let app = TestApp::spawn().await;
+    let other = app.another_instance();
+    let token = app.login("tirana.field").await;
+    for round in 0..4 {
+        let key = format!("twin-{round}");
+        let body = sighting(&id(200 + round));
+        let (a, b) = futures_util::future::join(
+            app.post_idempotent("/api/v1/identifications", &token, &key, &body),
+            post_idempotent_on(&other, "/api/v1/identifications", &token, &key, &body),
+        )
+        .await;
+        for res in [&a, &b] {
+            assert!(
+                res.status == StatusCode::CREATED
+                    || (res.status == StatusCode::CONFLICT && res.body["code"] == "idempotency_request_in_flight"),
+                "{} {}",
+                res.status,
+                res.body
+            );
+        }
+        assert!([a.status, b.status].contains(&StatusCode::CREATED));
+        if a.status == b.status {
+            assert_eq!(a.body, b.body, "the second answer is the first one again");
+        }
+    }
+    assert_eq!(count(&app).await, 4);
 }
 
 #[actix_web::test]
