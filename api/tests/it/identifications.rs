@@ -359,6 +359,18 @@ async fn idempotency_keys_expire_after_the_configured_time() {
     let token = app.login("tirana.field").await;
     let res = app.post_idempotent("/api/v1/identifications", &token, "k-1", &other).await;
     assert_eq!(res.status, StatusCode::CREATED, "expired keys are forgotten: {}", res.body);
+    // The retention job removes keys once they expire, and only those.
+    app.clock.advance(chrono::Duration::minutes(30));
+    let settings = app.state.config.retention.clone();
+    let now = app.clock_naive();
+    let report = app.db(move |conn| terren_api::retention::run(conn, &settings, now).unwrap()).await;
+    assert_eq!(report.expired_keys, 0, "the new key has half an hour left");
+    app.clock.advance(chrono::Duration::minutes(31));
+    let settings = app.state.config.retention.clone();
+    let now = app.clock_naive();
+    let report = app.db(move |conn| terren_api::retention::run(conn, &settings, now).unwrap()).await;
+    assert_eq!(report.expired_keys, 1);
+    assert_eq!(app.db(|conn| idempotency_keys::table.count().get_result::<i64>(conn).unwrap()).await, 0);
     assert_eq!(count(&app).await, 2);
 }
 
