@@ -19,6 +19,7 @@ pub mod ops;
 pub mod outbox;
 pub mod profiles;
 pub mod retention;
+pub mod rota;
 pub mod seed;
 pub mod telemetry;
 pub mod territory;

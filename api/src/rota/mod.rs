@@ -1,0 +1,3 @@
+//! Duty rotas: schedules of layered rotations with overrides, resolved into who is on duty when.
+
+pub mod resolve;
