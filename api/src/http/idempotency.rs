@@ -123,22 +123,26 @@ impl Drop for InFlightGuard<'_> {
     }
 }
 
+/// One use of a key: whose, which, for what request, when, and for how long it is kept.
+#[derive(Debug, Clone)]
+pub struct KeyUse {
+    pub user_id: String,
+    pub key: String,
+    pub request_hash: String,
+    pub now: NaiveDateTime,
+    pub ttl: Duration,
+}
+
 /// What the key says before the write: fresh, a replay, or a different request under the same key.
-pub fn lookup(
-    conn: &mut DbConnection,
-    user_id: &str,
-    key: &str,
-    request_hash: &str,
-    now: NaiveDateTime,
-) -> Result<Claim, ApiError> {
+pub fn lookup(conn: &mut DbConnection, used: &KeyUse) -> Result<Claim, ApiError> {
     let existing: Option<StoredKey> = idempotency_keys::table
-        .find((user_id, key))
-        .filter(idempotency_keys::expires_at.gt(now))
+        .find((&used.user_id, &used.key))
+        .filter(idempotency_keys::expires_at.gt(used.now))
         .select(StoredKey::as_select())
         .get_result(conn)
         .optional()?;
     match existing {
-        Some(stored) if stored.request_hash != request_hash => Err(ApiError::new(ErrorCode::IdempotencyKeyReused)
+        Some(stored) if stored.request_hash != used.request_hash => Err(ApiError::new(ErrorCode::IdempotencyKeyReused)
             .with_detail("this Idempotency-Key was used for a different request")),
         Some(StoredKey { response_status: Some(status), response_body: Some(body), .. }) => {
             Ok(Claim::Replay { status: u16::try_from(status).unwrap_or(500), body })
@@ -150,27 +154,20 @@ pub fn lookup(
 /// Takes the key inside the write transaction, before the change. An expired key of the same
 /// name is replaced. A twin request that stored the key first (at another instance) makes this
 /// fail with `idempotency_request_in_flight`; the caller then answers from what the twin stored.
-pub fn take(
-    conn: &mut DbConnection,
-    user_id: &str,
-    key: &str,
-    request_hash: &str,
-    now: NaiveDateTime,
-    ttl: Duration,
-) -> Result<(), ApiError> {
+pub fn take(conn: &mut DbConnection, used: &KeyUse) -> Result<(), ApiError> {
     diesel::delete(
         idempotency_keys::table
-            .find((user_id, key))
-            .filter(idempotency_keys::expires_at.le(now).or(idempotency_keys::response_status.is_null())),
+            .find((&used.user_id, &used.key))
+            .filter(idempotency_keys::expires_at.le(used.now).or(idempotency_keys::response_status.is_null())),
     )
     .execute(conn)?;
     let inserted = diesel::insert_into(idempotency_keys::table)
         .values((
-            idempotency_keys::user_id.eq(user_id),
-            idempotency_keys::idempotency_key.eq(key),
-            idempotency_keys::request_hash.eq(request_hash),
-            idempotency_keys::created_at.eq(now),
-            idempotency_keys::expires_at.eq(now + ttl),
+            idempotency_keys::user_id.eq(&used.user_id),
+            idempotency_keys::idempotency_key.eq(&used.key),
+            idempotency_keys::request_hash.eq(&used.request_hash),
+            idempotency_keys::created_at.eq(used.now),
+            idempotency_keys::expires_at.eq(used.now + used.ttl),
         ))
         .execute(conn);
     match inserted {
@@ -196,8 +193,8 @@ fn in_flight() -> ApiError {
 }
 
 /// Stores the answer. Call inside the transaction that took the key.
-fn complete(conn: &mut DbConnection, user_id: &str, key: &str, status: u16, body: &str) -> QueryResult<()> {
-    diesel::update(idempotency_keys::table.find((user_id, key)))
+fn complete(conn: &mut DbConnection, used: &KeyUse, status: u16, body: &str) -> QueryResult<()> {
+    diesel::update(idempotency_keys::table.find((&used.user_id, &used.key)))
         .set((idempotency_keys::response_status.eq(i32::from(status)), idempotency_keys::response_body.eq(body)))
         .execute(conn)?;
     Ok(())
@@ -205,14 +202,9 @@ fn complete(conn: &mut DbConnection, user_id: &str, key: &str, status: u16, body
 
 /// Remembers a refusal (4xx) so that the same request gets the same answer. After a server
 /// failure nothing is kept, so that a retry can succeed.
-#[expect(clippy::too_many_arguments, reason = "the key, its request, and the refusal")]
 fn remember_refusal(
     conn: &mut DbConnection,
-    user_id: &str,
-    key: &str,
-    request_hash: &str,
-    now: NaiveDateTime,
-    ttl: Duration,
+    used: &KeyUse,
     code: ErrorCode,
     problem: &terren_contract::problem::Problem,
 ) -> Result<(), ApiError> {
@@ -221,8 +213,8 @@ fn remember_refusal(
     }
     let body = serde_json::to_string(problem).unwrap_or_default();
     backend::write_transaction(conn, |conn| {
-        take(conn, user_id, key, request_hash, now, ttl)?;
-        Ok(complete(conn, user_id, key, code.status().as_u16(), &body)?)
+        take(conn, used)?;
+        Ok(complete(conn, used, code.status().as_u16(), &body)?)
     })
 }
 
@@ -258,29 +250,32 @@ where
     W: FnOnce(&mut DbConnection, T) -> Result<Written, ApiError> + Send + 'static,
     R: FnOnce(&mut DbConnection, serde_json::Value) -> Result<String, ApiError> + Send + 'static,
 {
-    let hash = fingerprint(req.method().as_str(), req.path(), request);
-    let now = crate::clock::truncate(state.clock.now());
-    let ttl = Duration::hours(state.config.http.idempotency_ttl_hours);
-    let key = key.0;
+    let used = KeyUse {
+        request_hash: fingerprint(req.method().as_str(), req.path(), request),
+        now: crate::clock::truncate(state.clock.now()),
+        ttl: Duration::hours(state.config.http.idempotency_ttl_hours),
+        user_id,
+        key: key.0,
+    };
     let lang = Lang::from_request(req);
-    let Some(_running) = state.in_flight.enter(&user_id, &key) else {
+    let Some(_running) = state.in_flight.enter(&used.user_id, &used.key) else {
         return Err(in_flight());
     };
     let known = {
-        let (user_id, key, hash) = (user_id.clone(), key.clone(), hash.clone());
-        super::with_conn(state, move |conn| lookup(conn, &user_id, &key, &hash, now)).await?
+        let used = used.clone();
+        super::with_conn(state, move |conn| lookup(conn, &used)).await?
     };
     if let Claim::Replay { status, body } = known {
         return replay_stored(state, status, body, lang, replay).await;
     }
     let outcome = match super::with_conn(state, move |conn| prepare(conn)).await {
         Ok(prepared) => {
-            let (user_id, key, hash) = (user_id.clone(), key.clone(), hash.clone());
+            let used = used.clone();
             super::with_conn(state, move |conn| {
                 backend::write_transaction(conn, |conn| {
-                    take(conn, &user_id, &key, &hash, now, ttl)?;
+                    take(conn, &used)?;
                     let written = write(conn, prepared)?;
-                    complete(conn, &user_id, &key, written.status.as_u16(), &written.stored.to_string())?;
+                    complete(conn, &used, written.status.as_u16(), &written.stored.to_string())?;
                     Ok::<_, ApiError>(written)
                 })
             })
@@ -292,7 +287,7 @@ where
         Ok(written) => Ok(HttpResponse::build(written.status).content_type("application/json").body(written.body)),
         Err(error) if error.code == ErrorCode::IdempotencyRequestInFlight => {
             // A twin at another instance stored the key first: answer as it did.
-            let known = super::with_conn(state, move |conn| lookup(conn, &user_id, &key, &hash, now)).await?;
+            let known = super::with_conn(state, move |conn| lookup(conn, &used)).await?;
             match known {
                 Claim::Replay { status, body } => replay_stored(state, status, body, lang, replay).await,
                 Claim::Fresh => Err(error),
@@ -300,10 +295,8 @@ where
         }
         Err(error) => {
             let problem = (error.code, error.to_problem(Lang::En));
-            let stored = super::with_conn(state, move |conn| {
-                remember_refusal(conn, &user_id, &key, &hash, now, ttl, problem.0, &problem.1)
-            })
-            .await;
+            let stored =
+                super::with_conn(state, move |conn| remember_refusal(conn, &used, problem.0, &problem.1)).await;
             if let Err(store_error) = stored {
                 tracing::warn!(code = store_error.code.as_str(), "could not remember a refused request's answer");
             }

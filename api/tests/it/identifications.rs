@@ -144,6 +144,17 @@ async fn a_retry_while_the_first_request_runs_is_409_and_nothing_is_kept_of_it()
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
 }
 
+/// A racing repeat either succeeded (first or replayed) or was asked to retry; nothing else.
+fn assert_created_or_asked_to_retry(res: &crate::harness::Response) {
+    assert!(
+        res.status == StatusCode::CREATED
+            || (res.status == StatusCode::CONFLICT && res.body["code"] == "idempotency_request_in_flight"),
+        "{} {}",
+        res.status,
+        res.body
+    );
+}
+
 /// The same retry reaching two instances of the service at once: one writes, the other waits for
 /// the key and answers as the first did (or asks to retry); one record either way.
 #[actix_web::test]
@@ -160,13 +171,7 @@ async fn twins_at_two_instances_write_one_record() {
         )
         .await;
         for res in [&a, &b] {
-            assert!(
-                res.status == StatusCode::CREATED
-                    || (res.status == StatusCode::CONFLICT && res.body["code"] == "idempotency_request_in_flight"),
-                "{} {}",
-                res.status,
-                res.body
-            );
+            assert_created_or_asked_to_retry(res);
         }
         assert!([a.status, b.status].contains(&StatusCode::CREATED));
         if a.status == b.status {
@@ -622,13 +627,7 @@ async fn racing_retries_write_one_record() {
             [&a, &b, &c].into_iter().filter(|r| r.status == StatusCode::CREATED).map(|r| &r.body).collect();
         assert!(created.windows(2).all(|w| w[0] == w[1]), "every success is the same answer");
         for res in [&a, &b, &c] {
-            assert!(
-                res.status == StatusCode::CREATED
-                    || (res.status == StatusCode::CONFLICT && res.body["code"] == "idempotency_request_in_flight"),
-                "{} {}",
-                res.status,
-                res.body
-            );
+            assert_created_or_asked_to_retry(res);
         }
     }
     assert_eq!(count(&app).await, 4);
