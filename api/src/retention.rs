@@ -34,7 +34,7 @@ pub fn run(conn: &mut DbConnection, settings: &RetentionConfig, now: NaiveDateTi
 }
 
 /// Coarsens every sighting whose precise location is past the retention period.
-pub fn coarsen_expired(
+fn coarsen_expired(
     conn: &mut DbConnection,
     settings: &RetentionConfig,
     now: NaiveDateTime,

@@ -208,7 +208,7 @@ fn remember_refusal(
     code: ErrorCode,
     problem: &terren_contract::problem::Problem,
 ) -> Result<(), ApiError> {
-    if !code.status().is_client_error() || code == ErrorCode::IdempotencyRequestInFlight {
+    if !code.status().is_client_error() {
         return Ok(());
     }
     let body = serde_json::to_string(problem).unwrap_or_default();

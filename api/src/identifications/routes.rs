@@ -65,7 +65,7 @@ pub async fn create_identification(
             service::prepare(conn, &index, &user, &settings, &request, now)
         },
         move |conn, prepared| {
-            let created = service::create(conn, &index, &user, &settings, prepared)?;
+            let created = service::create(conn, &index, &user, prepared)?;
             Ok(Written {
                 status: if created.new { StatusCode::CREATED } else { StatusCode::OK },
                 body: serde_json::to_string(&created.identification).map_err(anyhow::Error::from)?,

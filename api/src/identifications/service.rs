@@ -317,18 +317,20 @@ pub fn create(
     conn: &mut DbConnection,
     index: &TerritoryIndex,
     user: &AuthUser,
-    settings: &ProfilesConfig,
     prepared: Prepared,
 ) -> ApiResult<Created> {
-    let Prepared { row, candidates } = prepared;
+    let Prepared { row, mut candidates } = prepared;
     let (id, at) = (row.id.clone(), row.received_at);
     if let Some(existing) = find_row(conn, &id)? {
-        // The same person sending the same record again without its key: the record as it is.
+        // The same person sending the same record again without its key: the record as it is,
+        // with the candidates prepared for the same content, less the profile it is linked to.
         // Different content under an existing id is refused, never applied.
         if existing.recorded_by == user.user_id && existing.content_hash == row.content_hash {
-            let identification = view(conn, index, user, &existing)?;
+            let mut identification = view(conn, index, user, &existing)?;
             audit_read(conn, user, at, "identification.read", &identification)?;
-            let identification = with_candidates(conn, index, user, settings, &existing, identification)?;
+            let linked = identification.profile.as_ref().map(|p| p.id);
+            candidates.retain(|candidate| Some(candidate.profile.id) != linked);
+            identification.candidates = Some(candidates);
             return Ok(Created { identification, new: false });
         }
         return Err(ApiError::new(ErrorCode::AlreadyExists).with_detail("a different identification has this id"));
@@ -521,6 +523,12 @@ pub fn area_ref(index: &TerritoryIndex, id: &Option<String>) -> Option<AreaRef> 
     })
 }
 
+/// Whether the reader is shown this sighting's exact location. After the retention period the
+/// stored location is the coarse one, for everyone.
+fn shows_exact(user: &AuthUser, row: &IdentificationRow) -> bool {
+    user.can(Permission::LocationsReadPrecise) && row.location_coarsened_at.is_none()
+}
+
 pub fn view_with(
     lookups: &Lookups,
     index: &TerritoryIndex,
@@ -536,8 +544,7 @@ pub fn view_with(
     if !precise {
         withheld.push("location".to_owned());
     }
-    // After the retention period the stored location is the coarse one, for everyone.
-    let exact = precise && row.location_coarsened_at.is_none();
+    let exact = shows_exact(user, row);
     let location = match (row.lat, row.lon, row.accuracy_m) {
         (Some(lat), Some(lon), Some(accuracy_m)) => Some(if exact {
             LocationView {
@@ -806,7 +813,7 @@ fn audit_shown(
         return Ok(());
     }
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    let precision = if user.can(Permission::LocationsReadPrecise) { "exact" } else { "coarse" };
+    let precision = if rows.iter().any(|row| shows_exact(user, row)) { "exact" } else { "coarse" };
     audit::record(
         conn,
         &user.actor(),
@@ -876,10 +883,10 @@ pub fn feature_collection(
         .load(conn)?;
     let truncated = rows.len() > limit;
     rows.truncate(limit);
-    let precise = user.can(Permission::LocationsReadPrecise);
     let features: Vec<serde_json::Value> = rows
         .iter()
         .filter_map(|row| {
+            let precise = shows_exact(user, row);
             let (lat, lon) = shown_point(row.lat?, row.lon?, precise);
             Some(serde_json::json!({
                 "type": "Feature",

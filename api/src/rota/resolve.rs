@@ -483,9 +483,9 @@ mod tests {
             prop_assert!(gaps(&shifts).is_empty(), "gap in {:?}", shifts);
             for shift in shifts.iter().skip(1) {
                 // Each change of people is at a handoff: a grid point or the end of an overlap.
-                let on_grid = (0..=((to - from).num_hours() / (turn.minutes() / 60).max(1) + 3)).any(|k| {
-                    let grid_turn = ((from.with_timezone(&TIRANE).naive_local() - starts).num_minutes()).div_euclid(turn.minutes()) + k - 1;
-                    let grid = turn.add(starts, grid_turn);
+                let elapsed = (shift.start.with_timezone(&TIRANE).naive_local() - starts).num_minutes();
+                let nearest = elapsed.div_euclid(turn.minutes());
+                let on_grid = (nearest - 1..=nearest + 1).map(|k| turn.add(starts, k)).any(|grid| {
                     shift.start == start_instant(TIRANE, grid) || shift.start == end_instant(TIRANE, grid)
                 });
                 prop_assert!(on_grid, "{:?} is not at a handoff", shift.start);

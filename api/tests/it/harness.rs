@@ -214,30 +214,6 @@ impl TestApp {
         request_on(&self.state, req).await
     }
 
-    /// The same database served by another instance of the service: shared data, its own
-    /// in-process state.
-    pub fn another_instance(&self) -> AppState {
-        self.state.sibling()
-    }
-}
-
-/// Sends a request to the service running on `state`.
-pub async fn request_on(state: &AppState, req: test::TestRequest) -> Response {
-    let app = test::init_service(build_app(state.clone())).await;
-    let req = req.peer_addr("127.0.0.1:50000".parse().expect("address"));
-    let res = test::call_service(&app, req.to_request()).await;
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = test::read_body(res).await;
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-    };
-    Response { status, headers, body }
-}
-
-impl TestApp {
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
         self.request(with_token(test::TestRequest::get().uri(path), token)).await
     }
@@ -288,12 +264,20 @@ fn with_token(req: test::TestRequest, token: Option<&str>) -> test::TestRequest 
     }
 }
 
-impl TestApp {
-    /// The injected clock's now, as stored in the database.
-    pub fn clock_naive(&self) -> chrono::NaiveDateTime {
-        use terren_api::clock::Clock;
-        self.clock.now_naive()
-    }
+/// Sends a request to the service running on `state`.
+pub async fn request_on(state: &AppState, req: test::TestRequest) -> Response {
+    let app = test::init_service(build_app(state.clone())).await;
+    let req = req.peer_addr("127.0.0.1:50000".parse().expect("address"));
+    let res = test::call_service(&app, req.to_request()).await;
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = test::read_body(res).await;
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    Response { status, headers, body }
 }
 
 /// POSTs JSON with an `Idempotency-Key` to the service running on `state`.
@@ -310,6 +294,12 @@ pub async fn post_idempotent_on(state: &AppState, path: &str, token: &str, key: 
 }
 
 impl TestApp {
+    /// The injected clock's now, as stored in the database.
+    pub fn clock_naive(&self) -> chrono::NaiveDateTime {
+        use terren_api::clock::Clock;
+        self.clock.now_naive()
+    }
+
     /// POSTs JSON with an `Idempotency-Key`, as the phone does.
     pub async fn post_idempotent(&self, path: &str, token: &str, key: &str, body: &Value) -> Response {
         post_idempotent_on(&self.state, path, token, key, body).await
@@ -322,5 +312,12 @@ impl TestApp {
     ) -> T {
         let db = self.state.db.clone();
         actix_web::rt::task::spawn_blocking(move || f(&mut db.get().expect("connection"))).await.expect("join")
+    }
+
+    /// Runs the retention job once, at the injected clock's time.
+    pub async fn run_retention(&self) -> terren_api::retention::RetentionReport {
+        let settings = self.state.config.retention.clone();
+        let now = self.clock_naive();
+        self.db(move |conn| terren_api::retention::run(conn, &settings, now).expect("retention")).await
     }
 }

@@ -156,8 +156,10 @@ async fn a_girl_seen_again_is_proposed_linked_and_counted_once() {
         json!({"identifications": 2, "linked": 2, "unlinked": 0, "distinct_children": 1, "repeat_sightings": 1,
                "children_seen_more_than_once": 1, "min_count": 1})
     );
-    let linked_only = app.get("/api/v1/identifications?linked=false", Some(&coordinator)).await;
-    assert_eq!(linked_only.body["items"], json!([]));
+    let unlinked = app.get("/api/v1/identifications?linked=false", Some(&coordinator)).await;
+    assert_eq!(unlinked.body["items"], json!([]));
+    let linked = app.get("/api/v1/identifications?linked=true", Some(&coordinator)).await;
+    assert_eq!(linked.body["items"].as_array().map(Vec::len), Some(2), "{}", linked.body);
 
     let actions: Vec<String> = app
         .db(|conn| {
@@ -283,9 +285,22 @@ async fn bad_links_are_refused_with_codes() {
     let profiles: i64 = app.db(|conn| child_profiles::table.count().get_result(conn).unwrap()).await;
     assert_eq!(profiles, 2, "only the two good links made profiles");
 
-    // A retried link gets the first answer, even after the profile changed.
+    // A retried link gets the first answer, showing the profile as it is now.
+    let coordinator = app.login("tirana.coord").await;
+    let renamed = app
+        .patch(
+            &format!("/api/v1/child-profiles/{}", profile_id(3)),
+            Some(&coordinator),
+            &json!({ "version": 1, "given_name": "Drita" }),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
     let retry = link_new(&app, &field, 3, 3, None).await;
     assert_eq!(retry["profile"]["id"], profile_id(3));
+    assert_eq!(
+        (retry["profile"]["version"].as_i64(), retry["profile"]["given_name"].as_str()),
+        (Some(2), Some("Drita"))
+    );
 
     // A wrong link is undone by a coordinator, and the sighting can then go where it belongs.
     let unlink_path = format!("/api/v1/identifications/{}/link", sighting_id(3));
@@ -486,12 +501,6 @@ async fn profile_edits_are_versioned_checked_and_a_closed_child_seen_again_reope
     assert!(fields.contains("given_name") && !fields.contains("Ana"), "field names, not values: {fields}");
 }
 
-async fn coarsen(app: &TestApp) -> terren_api::retention::RetentionReport {
-    let settings = app.state.config.retention.clone();
-    let now = app.clock_naive();
-    app.db(move |conn| terren_api::retention::coarsen_expired(conn, &settings, now).unwrap()).await
-}
-
 #[actix_web::test]
 async fn precise_locations_are_coarsened_after_the_retention_period_unless_the_child_is_followed() {
     let app = TestApp::spawn().await;
@@ -511,11 +520,11 @@ async fn precise_locations_are_coarsened_after_the_retention_period_unless_the_c
 
     let days = app.state.config.retention.precise_location_days;
     app.clock.advance(Duration::days(days - 1));
-    assert_eq!(coarsen(&app).await.coarsened, 0, "not yet");
+    assert_eq!(app.run_retention().await.coarsened, 0, "not yet");
     app.clock.advance(Duration::days(2));
-    let report = coarsen(&app).await;
+    let report = app.run_retention().await;
     assert_eq!(report.coarsened, 1);
-    assert_eq!(coarsen(&app).await.coarsened, 0, "done once");
+    assert_eq!(app.run_retention().await.coarsened, 0, "done once");
 
     let field = app.login("tirana.field").await;
     let old = app.get(&format!("/api/v1/identifications/{}", sighting_id(1)), Some(&field)).await;
@@ -526,6 +535,14 @@ async fn precise_locations_are_coarsened_after_the_retention_period_unless_the_c
     let followed = app.get(&format!("/api/v1/identifications/{}", sighting_id(2)), Some(&field)).await;
     assert_eq!(followed.body["location"]["precision"], "exact");
     assert_eq!(followed.body["location"]["lat"], 41.333);
+    let map = app.get("/api/v1/identifications/geojson", Some(&field)).await;
+    let precision_of = |id: String| {
+        let features = map.body["features"].as_array().unwrap();
+        let feature = features.iter().find(|f| f["id"] == id.as_str()).unwrap();
+        feature["properties"]["precision"].clone()
+    };
+    assert_eq!(precision_of(sighting_id(1)), "coarse", "the map says so too");
+    assert_eq!(precision_of(sighting_id(2)), "exact");
 
     let stored: (Option<f64>, i32) = app
         .db(|conn| {
