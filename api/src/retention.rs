@@ -61,7 +61,6 @@ struct DueLocation {
     lat: Option<f64>,
     lon: Option<f64>,
     accuracy_m: Option<f64>,
-    version: i32,
 }
 
 fn coarsen_batch(
@@ -85,7 +84,7 @@ fn coarsen_batch(
         .limit(batch_size)
         .load(conn)?;
     let mut ids = Vec::with_capacity(due.len());
-    for DueLocation { id, lat, lon, accuracy_m, version } in due {
+    for DueLocation { id, lat, lon, accuracy_m } in due {
         let (Some(lat), Some(lon)) = (lat, lon) else { continue };
         let (_, cell_lat, cell_lon) = coarse_cell(lat, lon);
         diesel::update(identifications::table.find(&id))
@@ -96,7 +95,7 @@ fn coarsen_batch(
                 identifications::altitude_m.eq(None::<f64>),
                 identifications::fix_time.eq(None::<NaiveDateTime>),
                 identifications::location_coarsened_at.eq(now),
-                identifications::version.eq(version + 1),
+                identifications::version.eq(identifications::version + 1),
                 identifications::updated_at.eq(now),
             ))
             .execute(conn)?;
@@ -132,7 +131,7 @@ pub fn schedule(state: AppState) {
             let job_state = state.clone();
             let outcome = actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<RetentionReport> {
                 let mut conn = job_state.db.get()?;
-                let now = crate::clock::truncate(job_state.clock.now());
+                let now = job_state.clock.now_naive();
                 Ok(run(&mut conn, &job_state.config.retention, now)?)
             })
             .await;

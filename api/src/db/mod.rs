@@ -74,6 +74,12 @@ impl Backend {
     }
 }
 
+/// `value` with LIKE's wildcards escaped, to match literally in a pattern used with
+/// `.escape('\\')`.
+pub fn like_literal(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
 /// How much of a SQLite database file is read through a memory map.
 const SQLITE_MMAP_BYTES: u64 = 1 << 30;
 

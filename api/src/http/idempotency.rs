@@ -252,7 +252,7 @@ where
 {
     let used = KeyUse {
         request_hash: fingerprint(req.method().as_str(), req.path(), request),
-        now: crate::clock::truncate(state.clock.now()),
+        now: state.clock.now_naive(),
         ttl: Duration::hours(state.config.http.idempotency_ttl_hours),
         user_id,
         key: key.0,

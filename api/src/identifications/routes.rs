@@ -22,6 +22,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // Before `{id}`, which would otherwise take these names for ids.
     .service(web::resource("/identifications/geojson").route(web::get().to(identifications_geojson)))
     .service(web::resource("/identifications/grid").route(web::get().to(identifications_grid)))
+    .service(
+        web::resource("/identifications/counts").route(web::get().to(crate::profiles::routes::count_identifications)),
+    )
     .service(web::resource("/identifications/{id}").route(web::get().to(get_identification)));
 }
 

@@ -401,11 +401,23 @@ pub fn scope_area_ids(index: &TerritoryIndex, user: &AuthUser) -> HashSet<String
 /// Whether the reader's data scope covers the record: their own agency recorded it, or it lies
 /// in an area their agency serves (or below one).
 pub fn in_scope(index: &TerritoryIndex, user: &AuthUser, row: &IdentificationRow) -> bool {
-    if row.agency_id == user.agency.id {
-        return true;
-    }
-    let scope = scope_area_ids(index, user);
-    [&row.county_id, &row.municipality_id, &row.admin_unit_id].into_iter().flatten().any(|id| scope.contains(id))
+    row.agency_id == user.agency.id || in_scope_within(&scope_area_ids(index, user), user, row)
+}
+
+/// `in_scope` with the reader's scope worked out once, for many sightings.
+pub fn in_scope_within(scope: &HashSet<String>, user: &AuthUser, row: &IdentificationRow) -> bool {
+    row.agency_id == user.agency.id
+        || [&row.county_id, &row.municipality_id, &row.admin_unit_id].into_iter().flatten().any(|id| scope.contains(id))
+}
+
+/// One sighting the reader may see, or 404 (never 403: others' records are not confirmed).
+pub fn find_in_scope(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    id: &str,
+) -> ApiResult<IdentificationRow> {
+    find_row(conn, id)?.filter(|row| in_scope(index, user, row)).ok_or_else(|| ApiError::not_found("identification"))
 }
 
 /// Reads one sighting, if the reader may; the read itself is audited.
@@ -417,9 +429,7 @@ pub fn read(
     at: NaiveDateTime,
 ) -> ApiResult<Identification> {
     user.require(Permission::IdentificationsRead)?;
-    let row = find_row(conn, id)?
-        .filter(|row| in_scope(index, user, row))
-        .ok_or_else(|| ApiError::not_found("identification"))?;
+    let row = find_in_scope(conn, index, user, id)?;
     let view = view(conn, index, user, &row)?;
     audit_read(conn, user, at, "identification.read", &view)?;
     Ok(view)
@@ -782,7 +792,7 @@ fn filtered(
     }
     if let Some(value) = &query.street_situation {
         // Codes may hold `_`, a LIKE wildcard: match it literally.
-        let literal = value.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let literal = crate::db::like_literal(value);
         q = q.filter(identifications::street_situations.like(format!("%\"{literal}\"%")).escape('\\'));
     }
     if let Some(value) = query.emergency {

@@ -14,9 +14,7 @@ use crate::http::idempotency::{self, IdempotencyKey, Written};
 use crate::http::{ApiResult, AuthUser, ValidJson, audited};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    // `/identifications/counts` before the identification routes' `{id}`.
-    cfg.service(web::resource("/identifications/counts").route(web::get().to(count_identifications)))
-        .service(web::resource("/identifications/{id}/candidates").route(web::get().to(identification_candidates)))
+    cfg.service(web::resource("/identifications/{id}/candidates").route(web::get().to(identification_candidates)))
         .service(
             web::resource("/identifications/{id}/link")
                 .route(web::post().to(link_identification))

@@ -195,13 +195,14 @@ fn rebuild_sound_keys(conn: &mut DbConnection, profile_id: &str) -> QueryResult<
 /// Recounts a profile's sightings and when it was first and last seen. A profile left without
 /// sightings keeps the times it had.
 fn refresh_sightings(conn: &mut DbConnection, profile_id: &str) -> QueryResult<()> {
-    let times: Vec<NaiveDateTime> = identification_links::table
+    use diesel::dsl::{count_star, max, min};
+    let (count, first, last): (i64, Option<NaiveDateTime>, Option<NaiveDateTime>) = identification_links::table
         .filter(identification_links::profile_id.eq(profile_id))
-        .select(identification_links::observed_at)
-        .load(conn)?;
-    let count = i32::try_from(times.len()).unwrap_or(i32::MAX);
+        .select((count_star(), min(identification_links::observed_at), max(identification_links::observed_at)))
+        .get_result(conn)?;
+    let count = i32::try_from(count).unwrap_or(i32::MAX);
     let target = child_profiles::table.find(profile_id);
-    match (times.iter().min(), times.iter().max()) {
+    match (first, last) {
         (Some(first), Some(last)) => {
             diesel::update(target)
                 .set((
@@ -377,9 +378,7 @@ pub fn link(
     at: NaiveDateTime,
 ) -> ApiResult<(LinkResult, bool)> {
     user.require(Permission::IdentificationsCreate)?;
-    let sighting = sightings::find_row(conn, identification_id)?
-        .filter(|row| sightings::in_scope(index, user, row))
-        .ok_or_else(|| ApiError::not_found("identification"))?;
+    let sighting = sightings::find_in_scope(conn, index, user, identification_id)?;
     let existing: Option<String> = identification_links::table
         .find(identification_id)
         .select(identification_links::profile_id)
@@ -504,9 +503,7 @@ pub fn unlink(
     at: NaiveDateTime,
 ) -> ApiResult<()> {
     user.require(Permission::ChildrenMerge)?;
-    let sighting = sightings::find_row(conn, identification_id)?
-        .filter(|row| sightings::in_scope(index, user, row))
-        .ok_or_else(|| ApiError::not_found("identification"))?;
+    let sighting = sightings::find_in_scope(conn, index, user, identification_id)?;
     let profile_id: String = identification_links::table
         .find(&sighting.id)
         .select(identification_links::profile_id)
@@ -689,20 +686,18 @@ pub fn history(
     user.require(Permission::IdentificationsRead)?;
     let row = find_visible(conn, index, user, id)?;
     let profile = view_at(conn, index, user, &row, at)?;
-    let ids: Vec<String> = identification_links::table
+    let rows: Vec<IdentificationRow> = identification_links::table
+        .inner_join(identifications::table)
         .filter(identification_links::profile_id.eq(&row.id))
-        .select(identification_links::identification_id)
-        .load(conn)?;
-    let mut rows: Vec<IdentificationRow> = identifications::table
-        .filter(identifications::id.eq_any(&ids))
         .select(IdentificationRow::as_select())
+        .order((identifications::observed_at.asc(), identifications::id.asc()))
         .load(conn)?;
-    rows.sort_by(|a, b| a.observed_at.cmp(&b.observed_at).then_with(|| a.id.cmp(&b.id)));
     let lookups = Lookups::load(conn, &rows)?;
+    let scope = sightings::scope_area_ids(index, user);
     let mut shown = Vec::new();
     let mut entries = Vec::with_capacity(rows.len());
     for sighting in &rows {
-        let identification = if sightings::in_scope(index, user, sighting) {
+        let identification = if sightings::in_scope_within(&scope, user, sighting) {
             shown.push(sighting.id.clone());
             Some(sightings::view_with(&lookups, index, user, sighting)?)
         } else {
@@ -844,7 +839,10 @@ pub fn merge(
                 child_profiles::updated_at.eq(at),
             ))
             .execute(conn)?;
-        rebuild_sound_keys(conn, &row.id)?;
+        // Only the survivor's names change, and only when it took names it did not have.
+        if row.id == survivor.id && !moved_names.is_empty() {
+            rebuild_sound_keys(conn, &row.id)?;
+        }
         refresh_sightings(conn, &row.id)?;
     }
     let record = MergeRow {
@@ -928,7 +926,10 @@ pub fn unmerge(
                 child_profiles::updated_at.eq(at),
             ))
             .execute(conn)?;
-        rebuild_sound_keys(conn, &row.id)?;
+        // Only the survivor gives names back.
+        if row.id == survivor.id && !moved_names.is_empty() {
+            rebuild_sound_keys(conn, &row.id)?;
+        }
         refresh_sightings(conn, &row.id)?;
     }
     let reason = request.reason.trim().to_owned();
@@ -1089,7 +1090,7 @@ pub fn update(
             add_name(conn, &row.id, alias, source::ALIAS, at)?;
         }
     }
-    if touches_names {
+    if update.given_name.is_some() || update.family_name.is_some() || update.aliases.is_some() {
         rebuild_sound_keys(conn, &row.id)?;
     }
     audit::record(
@@ -1194,7 +1195,7 @@ pub fn list(
     match (&reference, &name_fragment) {
         (Some(reference), _) => q = q.filter(child_profiles::reference.eq(reference.clone())),
         (None, Some(fragment)) => {
-            let literal = fragment.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let literal = crate::db::like_literal(fragment);
             q = q.filter(child_profiles::merged_into.is_null()).filter(
                 child_profiles::id.eq_any(
                     child_profile_names::table
@@ -1296,9 +1297,7 @@ pub fn candidates(
     at: NaiveDateTime,
 ) -> ApiResult<CandidateList> {
     user.require(Permission::IdentificationsRead)?;
-    let sighting = sightings::find_row(conn, identification_id)?
-        .filter(|row| sightings::in_scope(index, user, row))
-        .ok_or_else(|| ApiError::not_found("identification"))?;
+    let sighting = sightings::find_in_scope(conn, index, user, identification_id)?;
     let linked_profile = linked_profile(conn, &sighting.id)?;
     let linked_id = linked_profile.as_ref().map(|p| p.id.to_string());
     let candidates = super::candidates::for_sighting(conn, index, user, settings, &sighting, linked_id.as_deref())?;
