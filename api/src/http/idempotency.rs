@@ -261,14 +261,27 @@ where
     let Some(_running) = state.in_flight.enter(&used.user_id, &used.key) else {
         return Err(in_flight());
     };
-    let known = {
-        let used = used.clone();
-        super::with_conn(state, move |conn| lookup(conn, &used)).await?
-    };
-    if let Claim::Replay { status, body } = known {
-        return replay_stored(state, status, body, lang, replay).await;
+    /// What happens before the write: a repeat is answered again, a first request is prepared.
+    enum Before<T> {
+        Replay(u16, String),
+        Prepared(Result<T, ApiError>),
     }
-    let outcome = match super::with_conn(state, move |conn| prepare(conn)).await {
+    // The key's check and the preparation share one connection.
+    let before = {
+        let used = used.clone();
+        super::with_conn(state, move |conn| {
+            Ok(match lookup(conn, &used)? {
+                Claim::Replay { status, body } => Before::Replay(status, body),
+                Claim::Fresh => Before::Prepared(prepare(conn)),
+            })
+        })
+        .await?
+    };
+    let prepared = match before {
+        Before::Replay(status, body) => return replay_stored(state, status, body, lang, replay).await,
+        Before::Prepared(prepared) => prepared,
+    };
+    let outcome = match prepared {
         Ok(prepared) => {
             let used = used.clone();
             super::with_conn(state, move |conn| {

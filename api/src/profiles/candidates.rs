@@ -227,7 +227,8 @@ fn reason(code: &str, detail: String) -> CandidateReason {
 }
 
 /// The birth year a sighting implies, from a stated year or an estimated age.
-fn birth_year_of(sighting: &IdentificationRow) -> Option<i32> {
+/// The birth year a sighting gives: the one told, or the estimated age at the time seen.
+pub(super) fn birth_year_of(sighting: &IdentificationRow) -> Option<i32> {
     sighting.birth_year.or_else(|| sighting.estimated_age.map(|age| sighting.observed_at.year() - age))
 }
 
@@ -254,14 +255,14 @@ fn score(
 ) -> Option<(f64, Vec<CandidateReason>)> {
     let mut total = 0.0;
     let mut reasons = Vec::new();
-    let sex_known = |code: &str| code != "unknown";
-    match (sex_known(&sighting.sex), sex_known(&profile.sex)) {
-        (true, true) if sighting.sex != profile.sex => return None,
-        (true, true) => {
-            total += WEIGHT_SEX;
-            reasons.push(reason("same_sex", sighting.sex.clone()));
-        }
-        _ => total += WEIGHT_SEX / 2.0,
+    if super::service::sexes_conflict(&sighting.sex, &profile.sex) {
+        return None;
+    }
+    if sighting.sex == profile.sex && sighting.sex != "unknown" {
+        total += WEIGHT_SEX;
+        reasons.push(reason("same_sex", sighting.sex.clone()));
+    } else {
+        total += WEIGHT_SEX / 2.0;
     }
     match (birth_year_of(sighting), profile.birth_year) {
         (Some(seen), Some(recorded)) => {

@@ -316,9 +316,7 @@ fn create_for_sighting(
     if (has_names || new.family_contacts.is_some()) && !user.can(Permission::ChildrenReadNames) {
         return Err(ApiError::forbidden("names and family contacts need the permission children_read_names"));
     }
-    let observed_year = sighting.observed_at.year();
-    let birth_year =
-        new.birth_year.or(sighting.birth_year).or_else(|| sighting.estimated_age.map(|age| observed_year - age));
+    let birth_year = new.birth_year.or_else(|| super::candidates::birth_year_of(sighting));
     let estimated = new.birth_year_estimated.unwrap_or(new.birth_year.is_none() && sighting.birth_year.is_none());
     let prefix = reference_prefix(conn, sighting.municipality_id.as_deref())?;
     let row = ProfileRow {
@@ -417,7 +415,7 @@ pub fn link(
         (None, Some(new)) => (create_for_sighting(conn, user, &sighting, new, at)?, true),
         _ => return Err(ApiError::new(ErrorCode::AlreadyExists).with_detail("a profile with this id exists")),
     };
-    if known(&target.sex) && known(&sighting.sex) && target.sex != sighting.sex {
+    if sexes_conflict(&target.sex, &sighting.sex) {
         return Err(ApiError::field(
             "profile_id",
             "sex_mismatch",
@@ -490,8 +488,9 @@ pub fn replayed_link(
     })
 }
 
-fn known(code: &str) -> bool {
-    code != "unknown"
+/// Two recorded sexes that rule out the same child: both known and different.
+pub(super) fn sexes_conflict(a: &str, b: &str) -> bool {
+    a != "unknown" && b != "unknown" && a != b
 }
 
 /// Removes a sighting's link (a coordinator correcting a wrong link). Audited.
@@ -802,7 +801,7 @@ pub fn merge(
     }
     not_merged(&survivor)?;
     not_merged(&merged)?;
-    if known(&survivor.sex) && known(&merged.sex) && survivor.sex != merged.sex {
+    if sexes_conflict(&survivor.sex, &merged.sex) {
         return Err(ApiError::field(
             "from_profile_id",
             "sex_mismatch",
