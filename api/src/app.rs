@@ -19,7 +19,7 @@ use crate::db::Database;
 use crate::http::{ApiError, ErrorCode, problem};
 use crate::ops::Metrics;
 use crate::territory::index::TerritoryIndex;
-use crate::{accounts, agencies, auth, identifications, ops, profiles, seed, territory, vocabularies};
+use crate::{accounts, agencies, auth, identifications, ops, profiles, rota, seed, territory, vocabularies};
 
 /// Everything a request handler may need, shared by all workers.
 #[derive(Clone)]
@@ -182,6 +182,7 @@ pub fn build_app(
                 .configure(agencies::routes::configure)
                 .configure(profiles::routes::configure)
                 .configure(identifications::routes::configure)
+                .configure(rota::routes::configure)
                 .configure(vocabularies::configure),
         )
 }

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{accounts, agencies, auth, identifications, ops, profiles, territory, vocabularies};
+use crate::{accounts, agencies, auth, identifications, ops, profiles, rota, territory, vocabularies};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -48,6 +48,17 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         profiles::routes::profile_history,
         profiles::routes::merge_profiles,
         profiles::routes::unmerge_profiles,
+        rota::routes::list_schedules,
+        rota::routes::create_schedule,
+        rota::routes::get_schedule,
+        rota::routes::update_schedule,
+        rota::routes::schedule_on_call,
+        rota::routes::schedule_shifts,
+        rota::routes::schedule_gaps,
+        rota::routes::list_overrides,
+        rota::routes::create_override,
+        rota::routes::cancel_override,
+        rota::routes::on_call,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -61,6 +72,7 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         (name = "agencies", description = "The directory of agencies"),
         (name = "identifications", description = "Sightings recorded in the field"),
         (name = "child profiles", description = "The same child across sightings: candidates, links, merges, history"),
+        (name = "rotas", description = "Duty rotas: who is on duty when, overrides, swaps, calendars"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

@@ -10,6 +10,7 @@ pub mod common;
 pub mod identifications;
 pub mod problem;
 pub mod profiles;
+pub mod schedules;
 pub mod users;
 pub mod vocabularies;
 

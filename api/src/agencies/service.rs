@@ -144,6 +144,16 @@ fn find_row(conn: &mut DbConnection, id: &str) -> ApiResult<AgencyRow> {
         .ok_or_else(|| ApiError::not_found("agency"))
 }
 
+/// The id of an agency named by its code or id.
+pub fn resolve_id(conn: &mut DbConnection, code_or_id: &str) -> ApiResult<String> {
+    agencies::table
+        .filter(agencies::code.eq(code_or_id).or(agencies::id.eq(code_or_id)))
+        .select(agencies::id)
+        .get_result(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("agency"))
+}
+
 pub fn get(conn: &mut DbConnection, id: &str) -> ApiResult<Agency> {
     let row = find_row(conn, id)?;
     single(conn, row)

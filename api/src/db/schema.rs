@@ -184,6 +184,18 @@ diesel::allow_tables_to_appear_in_same_query!(
     profile_reference_counters,
     identification_links,
     child_profile_merges,
+    schedules,
+    schedule_revisions,
+    schedule_overrides,
+    swap_requests,
+    calendar_feeds,
+    devices,
+    notification_rules,
+    webhook_endpoints,
+    escalation_policies,
+    alerts,
+    alert_events,
+    notification_attempts,
 );
 
 diesel::table! {
@@ -356,3 +368,199 @@ diesel::joinable!(child_profile_names -> child_profiles (profile_id));
 diesel::joinable!(child_profile_name_keys -> child_profiles (profile_id));
 diesel::joinable!(identification_links -> child_profiles (profile_id));
 diesel::joinable!(identification_links -> identifications (identification_id));
+
+diesel::table! {
+    schedules (id) {
+        id -> Text,
+        agency_id -> Text,
+        name -> Text,
+        time_zone -> Text,
+        version -> Integer,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        archived_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    schedule_revisions (id) {
+        id -> Text,
+        schedule_id -> Text,
+        revision -> Integer,
+        effective_from -> Timestamp,
+        layers -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    schedule_overrides (id) {
+        id -> Text,
+        schedule_id -> Text,
+        user_id -> Text,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        reason -> Nullable<Text>,
+        swap_request_id -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        cancelled_at -> Nullable<Timestamp>,
+        cancelled_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    swap_requests (id) {
+        id -> Text,
+        schedule_id -> Text,
+        offered_by -> Text,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        note -> Nullable<Text>,
+        state -> Text,
+        needs_approval -> Bool,
+        taken_by -> Nullable<Text>,
+        taken_at -> Nullable<Timestamp>,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    calendar_feeds (id) {
+        id -> Text,
+        token_hash -> Text,
+        schedule_id -> Nullable<Text>,
+        user_id -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    devices (id) {
+        id -> Text,
+        user_id -> Text,
+        device_id -> Text,
+        platform -> Text,
+        push_token -> Text,
+        app_version -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        disabled_at -> Nullable<Timestamp>,
+        disabled_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    notification_rules (user_id) {
+        user_id -> Text,
+        push -> Bool,
+        sms_after_minutes -> Nullable<Integer>,
+        callback_phone -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Text,
+        agency_id -> Text,
+        name -> Text,
+        url -> Text,
+        secret -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    escalation_policies (agency_id) {
+        agency_id -> Text,
+        policy -> Text,
+        version -> Integer,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    alerts (id) {
+        id -> Text,
+        agency_id -> Text,
+        area_id -> Nullable<Text>,
+        severity -> Text,
+        source -> Text,
+        state -> Text,
+        title -> Text,
+        details -> Nullable<Text>,
+        dedup_key -> Nullable<Text>,
+        open_key -> Nullable<Text>,
+        identification_id -> Nullable<Text>,
+        profile_id -> Nullable<Text>,
+        policy -> Text,
+        escalation_step -> Integer,
+        escalation_round -> Integer,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        acknowledged_by -> Nullable<Text>,
+        acknowledged_at -> Nullable<Timestamp>,
+        closed_by -> Nullable<Text>,
+        closed_at -> Nullable<Timestamp>,
+        version -> Integer,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    alert_events (id) {
+        id -> Text,
+        alert_id -> Text,
+        occurred_at -> Timestamp,
+        kind -> Text,
+        actor_user_id -> Nullable<Text>,
+        note -> Nullable<Text>,
+        details -> Text,
+    }
+}
+
+diesel::table! {
+    notification_attempts (id) {
+        id -> Text,
+        alert_id -> Text,
+        job_id -> Text,
+        recipient_user_id -> Nullable<Text>,
+        recipient_label -> Text,
+        channel -> Text,
+        address_hint -> Text,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        tries -> Integer,
+        http_status -> Nullable<Integer>,
+        provider_reference -> Nullable<Text>,
+        provider_response -> Nullable<Text>,
+        error -> Nullable<Text>,
+        outcome -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(schedules -> agencies (agency_id));
+diesel::joinable!(schedule_revisions -> schedules (schedule_id));
+diesel::joinable!(schedule_overrides -> schedules (schedule_id));
+diesel::joinable!(swap_requests -> schedules (schedule_id));
+diesel::joinable!(devices -> users (user_id));
+diesel::joinable!(notification_rules -> users (user_id));
+diesel::joinable!(webhook_endpoints -> agencies (agency_id));
+diesel::joinable!(escalation_policies -> agencies (agency_id));
+diesel::joinable!(alerts -> agencies (agency_id));
+diesel::joinable!(alert_events -> alerts (alert_id));
+diesel::joinable!(notification_attempts -> alerts (alert_id));

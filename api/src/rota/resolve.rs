@@ -122,7 +122,7 @@ fn after_gap(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
 
 /// The turns of one layer that touch `[from, to)`, each clipped to the layer's own restrictions
 /// and end.
-fn layer_shifts(
+pub(crate) fn layer_shifts(
     tz: Tz,
     layer: &Layer,
     from: DateTime<Utc>,

@@ -13,5 +13,6 @@ mod identifications;
 mod ops;
 mod profiles;
 mod reference;
+mod rotas;
 mod schema;
 mod users;

@@ -1,0 +1,12 @@
+DROP TABLE notification_attempts;
+DROP TABLE alert_events;
+DROP TABLE alerts;
+DROP TABLE escalation_policies;
+DROP TABLE webhook_endpoints;
+DROP TABLE notification_rules;
+DROP TABLE devices;
+DROP TABLE calendar_feeds;
+DROP TABLE swap_requests;
+DROP TABLE schedule_overrides;
+DROP TABLE schedule_revisions;
+DROP TABLE schedules;
