@@ -14,6 +14,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod identifications;
+pub mod notify;
 pub mod openapi;
 pub mod ops;
 pub mod outbox;
