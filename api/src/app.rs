@@ -19,7 +19,7 @@ use crate::db::Database;
 use crate::http::{ApiError, ErrorCode, problem};
 use crate::ops::Metrics;
 use crate::territory::index::TerritoryIndex;
-use crate::{accounts, agencies, auth, identifications, ops, profiles, rota, seed, territory, vocabularies};
+use crate::{accounts, agencies, alerts, auth, identifications, ops, profiles, rota, seed, territory, vocabularies};
 
 /// Everything a request handler may need, shared by all workers.
 #[derive(Clone)]
@@ -33,6 +33,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Idempotency keys whose first request is running in this process.
     pub in_flight: Arc<crate::http::idempotency::InFlight>,
+    /// Push, SMS and webhook channels (dry-run in demo mode).
+    pub notifier: Arc<crate::notify::Notifier>,
     territory: Arc<RwLock<Arc<TerritoryIndex>>>,
 }
 
@@ -69,7 +71,18 @@ impl AppState {
             }
         }
         let keys = jwt_keys(&config)?;
+        let mut notify = config.notify.clone();
+        if demo {
+            notify.mode = crate::notify::NotifyMode::DryRun;
+        }
+        let notifier = crate::notify::Notifier::from_config(&notify, clock.clone())?;
+        if !notifier.is_dry_run() && notify.fcm.is_none() && notify.sms.is_none() {
+            tracing::warn!(
+                "notify: neither push (notify.fcm) nor SMS (notify.sms) is configured: alerts reach only webhooks"
+            );
+        }
         let state = AppState {
+            notifier: Arc::new(notifier),
             tokens: Arc::new(TokenKeys::new(&keys, &config.auth)?),
             passwords: Arc::new(Passwords::new(&config.auth)?),
             throttle: Arc::new(LoginThrottle::new(&config.auth)),
@@ -183,6 +196,7 @@ pub fn build_app(
                 .configure(profiles::routes::configure)
                 .configure(identifications::routes::configure)
                 .configure(rota::routes::configure)
+                .configure(alerts::routes::configure)
                 .configure(vocabularies::configure),
         )
 }

@@ -172,6 +172,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let target = config.database_target()?;
     let state = web_block(move || AppState::prepare_with_system_clock(config, demo)).await?;
     crate::retention::schedule(state.clone());
+    if state.config.alerts.worker {
+        crate::worker::spawn(state.clone());
+    }
     let application = Application::build(state)?;
     let url = application.url.clone();
     println!("Terren is running at {url}");

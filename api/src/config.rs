@@ -9,7 +9,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// Top-level sections; `TERREN_<SECTION>_<KEY>` sets `<section>.<key>`.
-const SECTIONS: [&str; 7] = ["database", "http", "auth", "log", "territory", "profiles", "retention"];
+const SECTIONS: [&str; 9] =
+    ["database", "http", "auth", "log", "territory", "profiles", "retention", "alerts", "notify"];
+/// Sections with tables of their own: `TERREN_NOTIFY_SMS_FROM` sets `notify.sms.from`.
+const SUBSECTIONS: [(&str, &str); 2] = [("notify", "sms"), ("notify", "fcm")];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +26,9 @@ pub struct Config {
     pub territory: TerritoryConfig,
     pub profiles: ProfilesConfig,
     pub retention: RetentionConfig,
+    pub alerts: AlertsConfig,
+    /// How people and partner systems are reached (push, SMS, webhooks).
+    pub notify: crate::notify::NotifyConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -140,6 +146,21 @@ pub struct RetentionConfig {
     pub batch_size: i64,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Run escalation steps, notifications and the coverage check in this process. Turn off on
+    /// instances that should only answer requests (any number of instances may run it: jobs are
+    /// claimed one at a time).
+    pub worker: bool,
+    /// How often the worker looks for due jobs.
+    pub worker_poll_ms: u64,
+    /// Jobs run at once (each may wait on a provider's answer).
+    pub worker_concurrency: usize,
+    /// The daily coverage check looks this many days ahead in 24/7 rotas.
+    pub coverage_days: i64,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -179,6 +200,8 @@ impl Default for Config {
             territory: TerritoryConfig { max_centroid_distance_km: 40.0 },
             profiles: ProfilesConfig { candidate_radius_m: 1500.0, candidate_window_days: 90, max_candidates: 10 },
             retention: RetentionConfig { precise_location_days: 90, run_every_minutes: 60, batch_size: 500 },
+            alerts: AlertsConfig { worker: true, worker_poll_ms: 200, worker_concurrency: 32, coverage_days: 14 },
+            notify: crate::notify::NotifyConfig::default(),
         }
     }
 }
@@ -289,6 +312,13 @@ impl Config {
         if !(1..=24 * 90).contains(&self.http.idempotency_ttl_hours) {
             return invalid("http.idempotency_ttl_hours must be between 1 and 2160".into());
         }
+        if self.alerts.worker_concurrency == 0 || !(10..=60_000).contains(&self.alerts.worker_poll_ms) {
+            return invalid("alerts.worker_concurrency must be ≥ 1 and alerts.worker_poll_ms 10–60000".into());
+        }
+        if !(1..=100).contains(&self.alerts.coverage_days) {
+            return invalid("alerts.coverage_days must be between 1 and 100".into());
+        }
+        self.notify.validate().map_err(ConfigError::Invalid)?;
         if self.http.max_body_bytes < 1024 {
             return invalid("http.max_body_bytes must be at least 1024".into());
         }
@@ -350,6 +380,13 @@ impl Config {
 fn section_key(key: &str) -> String {
     for section in SECTIONS {
         if let Some(rest) = key.strip_prefix(section).and_then(|r| r.strip_prefix('_')) {
+            for (parent, sub) in SUBSECTIONS {
+                if parent == section
+                    && let Some(leaf) = rest.strip_prefix(sub).and_then(|r| r.strip_prefix('_'))
+                {
+                    return format!("{section}.{sub}.{leaf}");
+                }
+            }
             return format!("{section}.{rest}");
         }
     }
@@ -376,6 +413,8 @@ mod tests {
         assert_eq!(section_key("database_url"), "database.url");
         assert_eq!(section_key("auth_access_token_ttl_secs"), "auth.access_token_ttl_secs");
         assert_eq!(section_key("data_dir"), "data_dir");
+        assert_eq!(section_key("notify_sms_auth_token"), "notify.sms.auth_token");
+        assert_eq!(section_key("notify_max_tries"), "notify.max_tries");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod agencies;
+pub mod alerts;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -25,3 +26,4 @@ pub mod seed;
 pub mod telemetry;
 pub mod territory;
 pub mod vocabularies;
+pub mod worker;

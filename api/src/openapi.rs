@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{accounts, agencies, auth, identifications, ops, profiles, rota, territory, vocabularies};
+use crate::{accounts, agencies, alerts, auth, identifications, ops, profiles, rota, territory, vocabularies};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -59,6 +59,23 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         rota::routes::create_override,
         rota::routes::cancel_override,
         rota::routes::on_call,
+        alerts::routes::create_alert,
+        alerts::routes::list_alerts,
+        alerts::routes::get_alert,
+        alerts::routes::alert_timeline,
+        alerts::routes::acknowledge_alert,
+        alerts::routes::resolve_alert,
+        alerts::routes::cancel_alert,
+        alerts::routes::get_escalation_policy,
+        alerts::routes::put_escalation_policy,
+        alerts::routes::register_device,
+        alerts::routes::list_devices,
+        alerts::routes::remove_device,
+        alerts::routes::get_notification_rules,
+        alerts::routes::put_notification_rules,
+        alerts::routes::create_webhook_endpoint,
+        alerts::routes::list_webhook_endpoints,
+        alerts::routes::deactivate_webhook_endpoint,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -73,6 +90,7 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         (name = "identifications", description = "Sightings recorded in the field"),
         (name = "child profiles", description = "The same child across sightings: candidates, links, merges, history"),
         (name = "rotas", description = "Duty rotas: who is on duty when, overrides, swaps, calendars"),
+        (name = "alerts", description = "Alerts, escalation, and how people are reached"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

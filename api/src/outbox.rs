@@ -13,6 +13,12 @@ use crate::db::schema::outbox_jobs;
 pub mod kinds {
     /// An identification marked as an emergency: the responsible agency's duty rota is alerted.
     pub const IDENTIFICATION_EMERGENCY: &str = "identification.emergency";
+    /// The next step of an alert's escalation.
+    pub const ALERT_ESCALATE: &str = "alert.escalate";
+    /// An SMS to a person paged by push who has not acknowledged.
+    pub const ALERT_SMS_FOLLOWUP: &str = "alert.sms_followup";
+    /// The daily check that 24/7 rotas have nobody missing ahead.
+    pub const COVERAGE_CHECK: &str = "schedule.coverage_check";
 }
 
 /// Enqueues a job inside the caller's transaction. A job with the same dedup key is not added

@@ -69,6 +69,8 @@ pub enum Permission {
     ReferralsCreate,
     /// Accept, decline and report outcomes of referrals addressed to the agency.
     ReferralsRespond,
+    /// Raise alerts (manual, from the field).
+    AlertsRaise,
     /// Acknowledge and resolve alerts.
     AlertsRespond,
     /// Plan rotas, rounds and hotspots of the agency.

@@ -4,6 +4,7 @@
 //! validation rules and OpenAPI schema. It knows nothing about databases or HTTP servers.
 
 pub mod agencies;
+pub mod alerts;
 pub mod areas;
 pub mod auth;
 pub mod common;

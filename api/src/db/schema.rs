@@ -538,6 +538,8 @@ diesel::table! {
         id -> Text,
         alert_id -> Text,
         job_id -> Text,
+        step -> Integer,
+        round -> Integer,
         recipient_user_id -> Nullable<Text>,
         recipient_label -> Text,
         channel -> Text,

@@ -62,6 +62,8 @@ error_codes! {
     AlreadyExists => ("already_exists", 409, "Already exists", "Ekziston tashmë"),
     Conflict => ("conflict", 409, "Conflict with the current state", "Konflikt me gjendjen aktuale"),
     AlreadyLinked => ("already_linked", 409, "The sighting is linked to another profile", "Identifikimi është lidhur tashmë me një profil tjetër"),
+    AlertAlreadyAcknowledged => ("alert_already_acknowledged", 409, "Someone else acknowledged the alert", "Alarmin e ka konfirmuar tashmë dikush tjetër"),
+    AlertClosed => ("alert_closed", 409, "The alert is already resolved or cancelled", "Alarmi është zgjidhur ose anuluar tashmë"),
     IdempotencyRequestInFlight => ("idempotency_request_in_flight", 409, "The same request is still being processed", "E njëjta kërkesë është ende në përpunim"),
     VersionMismatch => ("version_mismatch", 412, "The record changed since you read it", "Të dhënat ndryshuan që kur i lexuat"),
     PayloadTooLarge => ("payload_too_large", 413, "Request body too large", "Kërkesa është shumë e madhe"),

@@ -162,7 +162,7 @@ pub(crate) fn layer_shifts(
 }
 
 /// The restriction windows that overlap `[start, end)`.
-fn windows(
+pub(crate) fn windows(
     tz: Tz,
     restrictions: &[Restriction],
     start: DateTime<Utc>,

@@ -77,6 +77,8 @@ pub fn test_config(data_dir: &Path, database_url: String) -> Config {
     config.auth.argon2_memory_kib = 64;
     config.auth.argon2_iterations = 1;
     config.log.filter = "warn".into();
+    // Nothing leaves the machine unless a test points a channel at its own stub server.
+    config.notify.mode = terren_api::notify::NotifyMode::DryRun;
     config
 }
 

@@ -6,7 +6,7 @@ use terren_api::db::schema::{audit_log, idempotency_keys, identifications, outbo
 use crate::harness::{TestApp, post_idempotent_on};
 
 /// A girl of about 9 selling tissues at a junction near Skanderbeg Square, with an adult.
-fn sighting(id: &str) -> Value {
+pub fn sighting(id: &str) -> Value {
     json!({
         "id": id,
         "observed_at": "2026-03-02T08:55:00Z",

@@ -3,6 +3,7 @@
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly on the unexpected")]
 
 mod agencies;
+mod alerts;
 mod auth;
 mod boundaries;
 mod cli;

@@ -164,6 +164,8 @@ CREATE TABLE notification_attempts (
     id TEXT PRIMARY KEY NOT NULL,
     alert_id TEXT NOT NULL REFERENCES alerts (id),
     job_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    round INTEGER NOT NULL,
     recipient_user_id TEXT REFERENCES users (id),
     recipient_label TEXT NOT NULL,
     channel TEXT NOT NULL,

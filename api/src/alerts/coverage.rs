@@ -1,0 +1,97 @@
+//! The daily coverage check: a 24/7 rota with nobody on duty ahead raises an alert to the
+//! agency's coordinators, one open alert per rota until it is resolved.
+
+use chrono::{DateTime, Days, NaiveDateTime, NaiveTime, Utc};
+use diesel::prelude::*;
+use serde_json::json;
+use terren_contract::Role;
+use terren_contract::alerts::{AlertSource, EscalationPolicyBody, EscalationStep, Severity, Target};
+
+use super::service::{self, NewAlert};
+use crate::audit::Actor;
+use crate::db::schema::{agencies, schedules};
+use crate::db::{DbConnection, backend};
+use crate::http::ApiResult;
+use crate::outbox::{self, kinds};
+use crate::rota::resolve::start_instant;
+use crate::rota::service as rota;
+
+/// When the check runs each day, in Tirana.
+const CHECK_AT: NaiveTime = match NaiveTime::from_hms_opt(7, 0, 0) {
+    Some(time) => time,
+    None => NaiveTime::MIN,
+};
+/// Minutes coordinators have before they are reminded.
+const COORDINATOR_WAIT_MINUTES: u32 = 60;
+
+/// Schedules the next check (07:00 Tirana time after `now`) unless it is already scheduled.
+pub fn enqueue_next(conn: &mut DbConnection, now: DateTime<Utc>, at: NaiveDateTime) -> QueryResult<bool> {
+    let tz = chrono_tz::Europe::Tirane;
+    let today = now.with_timezone(&tz).date_naive();
+    let mut due = start_instant(tz, today.and_time(CHECK_AT));
+    if due <= now {
+        due = start_instant(tz, today.checked_add_days(Days::new(1)).unwrap_or(today).and_time(CHECK_AT));
+    }
+    let day = due.with_timezone(&tz).date_naive();
+    outbox::enqueue(
+        conn,
+        kinds::COVERAGE_CHECK,
+        &json!({ "day": day }),
+        &format!("coverage:{day}"),
+        crate::clock::truncate(due),
+        at,
+    )
+}
+
+fn coordinators_only() -> EscalationPolicyBody {
+    EscalationPolicyBody {
+        steps: vec![EscalationStep {
+            targets: vec![Target::Role { role: Role::Coordinator }],
+            wait_minutes: COORDINATOR_WAIT_MINUTES,
+            only_when: Vec::new(),
+        }],
+        repeat: 1,
+        fallback: Vec::new(),
+    }
+}
+
+/// Checks every rota of every 24/7 agency for gaps in the next `days` and schedules tomorrow's
+/// check. Returns the alerts raised.
+pub fn run(conn: &mut DbConnection, now: DateTime<Utc>, days: i64) -> ApiResult<usize> {
+    let at = crate::clock::truncate(now);
+    backend::write_transaction(conn, |conn| {
+        let rotas: Vec<(String, String, String, String)> = schedules::table
+            .inner_join(agencies::table)
+            .filter(agencies::is_24_7.eq(true))
+            .filter(agencies::active.eq(true))
+            .filter(schedules::archived_at.is_null())
+            .select((schedules::id, schedules::agency_id, schedules::name, schedules::time_zone))
+            .load(conn)?;
+        let mut raised = 0;
+        for (schedule_id, agency_id, name, zone) in rotas {
+            let loaded = rota::load(conn, &schedule_id)?;
+            let gaps = rota::gaps_ahead(conn, &loaded, now, days)?;
+            let Some(first) = gaps.first() else { continue };
+            let tz = crate::rota::layers::parse_time_zone(&zone).unwrap_or(chrono_tz::Europe::Tirane);
+            let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
+            let listed: Vec<String> = gaps.iter().map(|g| format!("{} – {}", local(g.start), local(g.end))).collect();
+            let new = NewAlert {
+                severity: Severity::High,
+                source: AlertSource::ScheduleGap,
+                agency_id,
+                area_id: None,
+                title: format!("Rota pa mbulim / Rota not covered: {name}, {}", local(first.start)),
+                details: Some(format!("Pa mbulim / Not covered ({zone}):\n{}", listed.join("\n"))),
+                dedup_key: Some(format!("schedule-gap:{schedule_id}")),
+                identification_id: None,
+                profile_id: None,
+                policy: Some(coordinators_only()),
+            };
+            if service::raise(conn, &Actor::system(), new, at)?.1 {
+                raised += 1;
+            }
+        }
+        enqueue_next(conn, now, at)?;
+        Ok(raised)
+    })
+}

@@ -1,0 +1,9 @@
+//! Alerts about children in danger and rota gaps: raised once per dedup key, escalated step by
+//! step through the outbox until somebody acknowledges, with every message recorded.
+
+pub mod coverage;
+pub mod escalation;
+pub mod policy;
+pub mod reach;
+pub mod routes;
+pub mod service;

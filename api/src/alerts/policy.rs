@@ -1,0 +1,321 @@
+//! Escalation policies: who each step notifies, checked for reachability when saved.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::json;
+use terren_contract::alerts::{EscalationPolicy, EscalationPolicyBody, EscalationStep, PutEscalationPolicy, Target};
+use terren_contract::identifications::PersonRef;
+use terren_contract::problem::FieldError;
+use terren_contract::{Permission, Role};
+
+use crate::accounts::service::parse_uuid;
+use crate::audit;
+use crate::clock::to_utc;
+use crate::db::DbConnection;
+use crate::db::schema::{agencies, devices, escalation_policies, schedules, user_roles, users, webhook_endpoints};
+use crate::http::{ApiError, ApiResult, AuthUser};
+use crate::rota::layers::parse_local_time;
+
+/// Minutes each step of the default policy waits.
+const DEFAULT_WAIT_MINUTES: u32 = 5;
+
+/// The policy of an agency that has not written one: the on-call of each of its rotas, then its
+/// coordinators, twice over.
+pub fn default_policy(conn: &mut DbConnection, agency_id: &str) -> QueryResult<EscalationPolicyBody> {
+    let schedule_ids: Vec<String> = schedules::table
+        .filter(schedules::agency_id.eq(agency_id))
+        .filter(schedules::archived_at.is_null())
+        .order(schedules::created_at.asc())
+        .select(schedules::id)
+        .load(conn)?;
+    let on_call: Vec<Target> = schedule_ids
+        .iter()
+        .filter_map(|id| id.parse().ok())
+        .map(|schedule_id| Target::OnCall { schedule_id })
+        .collect();
+    let coordinators = EscalationStep {
+        targets: vec![Target::Role { role: Role::Coordinator }],
+        wait_minutes: DEFAULT_WAIT_MINUTES,
+        only_when: Vec::new(),
+    };
+    let mut steps = Vec::new();
+    if !on_call.is_empty() {
+        steps.push(EscalationStep { targets: on_call, wait_minutes: DEFAULT_WAIT_MINUTES, only_when: Vec::new() });
+    }
+    steps.push(coordinators);
+    Ok(EscalationPolicyBody { steps, repeat: 1, fallback: Vec::new() })
+}
+
+/// The agency's policy as stored, or the default one.
+pub fn policy_of(conn: &mut DbConnection, agency_id: &str) -> ApiResult<EscalationPolicyBody> {
+    let stored: Option<String> = escalation_policies::table
+        .filter(escalation_policies::agency_id.eq(agency_id))
+        .select(escalation_policies::policy)
+        .get_result(conn)
+        .optional()?;
+    match stored {
+        Some(text) => serde_json::from_str(&text).map_err(|e| {
+            ApiError::internal(anyhow::anyhow!("stored escalation policy of {agency_id} is invalid: {e}"))
+        }),
+        None => Ok(default_policy(conn, agency_id)?),
+    }
+}
+
+/// Active people of the agency with a role.
+pub fn with_role(conn: &mut DbConnection, agency_id: &str, role: Role) -> QueryResult<Vec<String>> {
+    users::table
+        .inner_join(user_roles::table)
+        .filter(users::agency_id.eq(agency_id))
+        .filter(users::disabled_at.is_null())
+        .filter(user_roles::role.eq(role.as_str()))
+        .order(users::username.asc())
+        .select(users::id)
+        .load(conn)
+}
+
+/// Whether a person can be reached at all: a phone number or a live push token.
+fn reachable_person(conn: &mut DbConnection, user_id: &str) -> QueryResult<bool> {
+    let phone: Option<Option<String>> = users::table
+        .filter(users::id.eq(user_id))
+        .filter(users::disabled_at.is_null())
+        .select(users::phone)
+        .get_result(conn)
+        .optional()?;
+    let Some(phone) = phone else { return Ok(false) };
+    if phone.is_some_and(|p| !p.trim().is_empty()) {
+        return Ok(true);
+    }
+    let live: i64 = devices::table
+        .filter(devices::user_id.eq(user_id))
+        .filter(devices::disabled_at.is_null())
+        .count()
+        .get_result(conn)?;
+    Ok(live > 0)
+}
+
+/// A phone number in international form: `+` and 8 to 15 digits.
+pub fn is_phone(text: &str) -> bool {
+    let digits = text.strip_prefix('+').unwrap_or("");
+    (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Checks one target; `Ok(false)` means it exists but nobody can be reached through it now.
+fn check_target(conn: &mut DbConnection, agency_id: &str, target: &Target) -> Result<bool, (&'static str, String)> {
+    let db = |e: diesel::result::Error| ("internal", e.to_string());
+    match target {
+        Target::OnCall { schedule_id } => {
+            let found: i64 = schedules::table
+                .filter(schedules::id.eq(schedule_id.to_string()))
+                .filter(schedules::archived_at.is_null())
+                .count()
+                .get_result(conn)
+                .map_err(db)?;
+            if found == 0 {
+                return Err(("unknown_schedule", format!("no schedule {schedule_id}")));
+            }
+            Ok(true)
+        }
+        Target::User { user_id } => {
+            let found: i64 =
+                users::table.filter(users::id.eq(user_id.to_string())).count().get_result(conn).map_err(db)?;
+            if found == 0 {
+                return Err(("unknown_user", format!("no user {user_id}")));
+            }
+            reachable_person(conn, &user_id.to_string()).map_err(db)
+        }
+        Target::Role { role } => {
+            let people = with_role(conn, agency_id, *role).map_err(db)?;
+            for person in people {
+                if reachable_person(conn, &person).map_err(db)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        Target::Contact { name, phone } => {
+            if name.trim().is_empty() {
+                return Err(("blank", "a contact needs a name".into()));
+            }
+            if !is_phone(phone) {
+                return Err(("invalid_phone", format!("{phone} is not an international number (+355…)")));
+            }
+            Ok(true)
+        }
+        Target::Webhook { webhook_id } => {
+            let active: Option<bool> = webhook_endpoints::table
+                .filter(webhook_endpoints::id.eq(webhook_id.to_string()))
+                .filter(webhook_endpoints::agency_id.eq(agency_id))
+                .select(webhook_endpoints::active)
+                .get_result(conn)
+                .optional()
+                .map_err(db)?;
+            match active {
+                None => Err(("unknown_webhook", format!("no webhook endpoint {webhook_id} in this agency"))),
+                Some(active) => Ok(active),
+            }
+        }
+    }
+}
+
+fn check_targets(
+    conn: &mut DbConnection,
+    agency_id: &str,
+    field: &str,
+    targets: &[Target],
+    errors: &mut Vec<FieldError>,
+) -> bool {
+    let mut reachable = false;
+    for (t, target) in targets.iter().enumerate() {
+        match check_target(conn, agency_id, target) {
+            Ok(ok) => reachable |= ok,
+            Err((code, message)) => {
+                errors.push(FieldError { field: format!("{field}.targets[{t}]"), code: code.into(), message });
+            }
+        }
+    }
+    reachable
+}
+
+/// Checks a policy: every target exists, every step and the fallback reach somebody, windows are
+/// valid times.
+pub fn check(conn: &mut DbConnection, agency_id: &str, policy: &EscalationPolicyBody) -> ApiResult<()> {
+    let mut errors = Vec::new();
+    for (index, step) in policy.steps.iter().enumerate() {
+        let field = format!("steps[{index}]");
+        if !check_targets(conn, agency_id, &field, &step.targets, &mut errors) {
+            errors.push(FieldError {
+                field: field.clone(),
+                code: "unreachable_step".into(),
+                message: "nobody can be reached by this step: no phone number, push token or active endpoint".into(),
+            });
+        }
+        for (w, window) in step.only_when.iter().enumerate() {
+            let (from, to) = (parse_local_time(&window.from), parse_local_time(&window.to));
+            if from.is_none() || to.is_none() {
+                errors.push(FieldError {
+                    field: format!("{field}.only_when[{w}]"),
+                    code: "invalid_time".into(),
+                    message: "use HH:MM".into(),
+                });
+            } else if from == to {
+                errors.push(FieldError {
+                    field: format!("{field}.only_when[{w}]"),
+                    code: "zero_length".into(),
+                    message: "the window is empty".into(),
+                });
+            }
+        }
+    }
+    if policy.steps.iter().all(|step| !step.only_when.is_empty()) {
+        errors.push(FieldError {
+            field: "steps".into(),
+            code: "unreachable_step".into(),
+            message: "at least one step must run at any time (without `only_when`)".into(),
+        });
+    }
+    if !policy.fallback.is_empty() && !check_targets(conn, agency_id, "fallback", &policy.fallback, &mut errors) {
+        errors.push(FieldError {
+            field: "fallback".into(),
+            code: "unreachable_step".into(),
+            message: "nobody can be reached by the fallback".into(),
+        });
+    }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::fields(errors)) }
+}
+
+fn view(conn: &mut DbConnection, agency_id: &str) -> ApiResult<EscalationPolicy> {
+    let (text, version, updated_by, updated_at): (String, i32, String, NaiveDateTime) = escalation_policies::table
+        .filter(escalation_policies::agency_id.eq(agency_id))
+        .select((
+            escalation_policies::policy,
+            escalation_policies::version,
+            escalation_policies::updated_by,
+            escalation_policies::updated_at,
+        ))
+        .get_result(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("escalation policy"))?;
+    let (code, name): (String, String) =
+        agencies::table.filter(agencies::id.eq(agency_id)).select((agencies::code, agencies::name)).get_result(conn)?;
+    let display_name: String =
+        users::table.filter(users::id.eq(&updated_by)).select(users::display_name).get_result(conn)?;
+    Ok(EscalationPolicy {
+        agency: terren_contract::auth::AgencyRef { id: parse_uuid(agency_id)?, code, name },
+        policy: serde_json::from_str(&text).map_err(anyhow::Error::from)?,
+        version,
+        updated_by: PersonRef { id: parse_uuid(&updated_by)?, display_name },
+        updated_at: to_utc(updated_at),
+    })
+}
+
+pub fn get(conn: &mut DbConnection, user: &AuthUser, agency_id: &str) -> ApiResult<EscalationPolicy> {
+    user.require(Permission::ReferenceRead)?;
+    view(conn, agency_id)
+}
+
+pub fn put(
+    conn: &mut DbConnection,
+    user: &AuthUser,
+    agency_id: &str,
+    request: &PutEscalationPolicy,
+    at: NaiveDateTime,
+) -> ApiResult<EscalationPolicy> {
+    user.require(Permission::PlanningManage)?;
+    if user.agency.id != agency_id {
+        return Err(ApiError::forbidden("an agency sets its own escalation policy"));
+    }
+    check(conn, agency_id, &request.policy)?;
+    let text = serde_json::to_string(&request.policy).map_err(anyhow::Error::from)?;
+    let current: Option<i32> = escalation_policies::table
+        .filter(escalation_policies::agency_id.eq(agency_id))
+        .select(escalation_policies::version)
+        .get_result(conn)
+        .optional()?;
+    match (current, request.version) {
+        (None, None) => {
+            diesel::insert_into(escalation_policies::table)
+                .values((
+                    escalation_policies::agency_id.eq(agency_id),
+                    escalation_policies::policy.eq(&text),
+                    escalation_policies::version.eq(1),
+                    escalation_policies::updated_by.eq(&user.user_id),
+                    escalation_policies::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+        }
+        (Some(current), Some(version)) if current == version => {
+            let updated = diesel::update(
+                escalation_policies::table
+                    .filter(escalation_policies::agency_id.eq(agency_id))
+                    .filter(escalation_policies::version.eq(version)),
+            )
+            .set((
+                escalation_policies::policy.eq(&text),
+                escalation_policies::version.eq(version + 1),
+                escalation_policies::updated_by.eq(&user.user_id),
+                escalation_policies::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+            if updated == 0 {
+                return Err(ApiError::conflict("the policy changed while it was being saved; read it again"));
+            }
+        }
+        (Some(_), _) => {
+            let current = view(conn, agency_id)?;
+            return Err(ApiError::version_mismatch(serde_json::to_value(current).map_err(anyhow::Error::from)?));
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::field("version", "no_policy", "the agency has no policy yet: omit `version`"));
+        }
+    }
+    audit::record(
+        conn,
+        &user.actor(),
+        at,
+        "escalation_policy.put",
+        "agency",
+        agency_id,
+        json!({ "policy": request.policy }),
+    )?;
+    view(conn, agency_id)
+}

@@ -1,0 +1,363 @@
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use terren_contract::alerts::{
+    Alert, AlertAction, AlertListQuery, CreateAlert, CreateWebhookEndpoint, Device, EscalationPolicy,
+    NotificationRules, PutEscalationPolicy, RegisterDevice, TimelineEntry, WebhookEndpoint,
+};
+use terren_contract::problem::Problem;
+use uuid::Uuid;
+
+use super::service::{self, Transition};
+use super::{policy, reach};
+use crate::app::AppState;
+use crate::http::idempotency::{self, IdempotencyKey, Written};
+use crate::http::{ApiResult, AuthUser, ValidJson, audited, with_conn};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/alerts").route(web::get().to(list_alerts)).route(web::post().to(create_alert)))
+        .service(web::resource("/alerts/{id}").route(web::get().to(get_alert)))
+        .service(web::resource("/alerts/{id}/timeline").route(web::get().to(alert_timeline)))
+        .service(web::resource("/alerts/{id}/acknowledge").route(web::post().to(acknowledge_alert)))
+        .service(web::resource("/alerts/{id}/resolve").route(web::post().to(resolve_alert)))
+        .service(web::resource("/alerts/{id}/cancel").route(web::post().to(cancel_alert)))
+        .service(
+            web::resource("/agencies/{id}/escalation-policy")
+                .route(web::get().to(get_escalation_policy))
+                .route(web::put().to(put_escalation_policy)),
+        )
+        .service(web::resource("/devices").route(web::get().to(list_devices)).route(web::post().to(register_device)))
+        .service(web::resource("/devices/{id}").route(web::delete().to(remove_device)))
+        .service(
+            web::resource("/me/notification-rules")
+                .route(web::get().to(get_notification_rules))
+                .route(web::put().to(put_notification_rules)),
+        )
+        .service(
+            web::resource("/webhook-endpoints")
+                .route(web::get().to(list_webhook_endpoints))
+                .route(web::post().to(create_webhook_endpoint)),
+        )
+        .service(
+            web::resource("/webhook-endpoints/{id}/deactivate").route(web::post().to(deactivate_webhook_endpoint)),
+        );
+}
+
+/// Raise an alert (`alerts_raise`; `Idempotency-Key` required). Its first escalation step runs at
+/// once. With a `dedup_key` an open alert already holds, that alert is answered (200).
+#[utoipa::path(
+    post, path = "/api/v1/alerts", tag = "alerts",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "A UUID the phone makes once per alert")),
+    request_body = CreateAlert,
+    responses(
+        (status = 201, description = "Raised", body = Alert),
+        (status = 200, description = "An open alert with the same dedup key", body = Alert),
+        (status = 422, description = "`unknown_area`, `unknown_agency`, `unknown_identification`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_alert(
+    req: HttpRequest,
+    user: AuthUser,
+    state: web::Data<AppState>,
+    key: IdempotencyKey,
+    body: ValidJson<CreateAlert>,
+) -> ApiResult<HttpResponse> {
+    let request = body.0;
+    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
+    let (index, at) = (state.territory(), state.clock.now_naive());
+    let replay_index = index.clone();
+    let replayer = user.clone();
+    idempotency::respond(
+        &req,
+        &state,
+        user.user_id.clone(),
+        key,
+        &value,
+        |_| Ok(()),
+        move |conn, ()| {
+            let (alert, created) = service::create(conn, &index, &user, &request, at)?;
+            Ok(Written {
+                status: if created { StatusCode::CREATED } else { StatusCode::OK },
+                body: serde_json::to_string(&alert).map_err(anyhow::Error::from)?,
+                stored: serde_json::json!({ "alert_id": alert.id }),
+            })
+        },
+        move |conn, stored| {
+            let id = stored["alert_id"].as_str().unwrap_or_default().to_owned();
+            let alert = service::get(conn, &replay_index, &replayer, &id)?;
+            Ok(serde_json::to_string(&alert).map_err(anyhow::Error::from)?)
+        },
+    )
+    .await
+}
+
+/// Alerts of your agency, that you raised, or that you were paged for; newest first.
+#[utoipa::path(
+    get, path = "/api/v1/alerts", tag = "alerts",
+    security(("bearer" = [])),
+    params(AlertListQuery),
+    responses((status = 200, description = "Alerts", body = Vec<Alert>))
+)]
+pub async fn list_alerts(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    query: web::Query<AlertListQuery>,
+) -> ApiResult<web::Json<Vec<Alert>>> {
+    let index = state.territory();
+    Ok(web::Json(with_conn(&state, move |conn| service::list(conn, &index, &user, &query)).await?))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/alerts/{id}", tag = "alerts",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Alert id")),
+    responses(
+        (status = 200, description = "The alert", body = Alert),
+        (status = 404, description = "No such alert, or not yours to see", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_alert(user: AuthUser, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<web::Json<Alert>> {
+    let (index, id) = (state.territory(), id.into_inner().to_string());
+    Ok(web::Json(with_conn(&state, move |conn| service::get(conn, &index, &user, &id)).await?))
+}
+
+/// Every state change, escalation step and message sent (with the provider's answer), in order.
+#[utoipa::path(
+    get, path = "/api/v1/alerts/{id}/timeline", tag = "alerts",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Alert id")),
+    responses((status = 200, description = "The timeline", body = Vec<TimelineEntry>))
+)]
+pub async fn alert_timeline(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<Vec<TimelineEntry>>> {
+    let id = id.into_inner().to_string();
+    Ok(web::Json(with_conn(&state, move |conn| service::timeline(conn, &user, &id)).await?))
+}
+
+async fn change(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: Uuid,
+    change: Transition,
+    body: AlertAction,
+) -> ApiResult<web::Json<Alert>> {
+    let id = id.to_string();
+    Ok(web::Json(
+        audited(&state, move |conn, index, at| service::transition(conn, index, &user, &id, change, &body, at)).await?,
+    ))
+}
+
+/// "I'm on it": stops the escalation. Someone else's acknowledgement is 409
+/// `alert_already_acknowledged`; a resolved or cancelled alert is 409 `alert_closed`.
+#[utoipa::path(
+    post, path = "/api/v1/alerts/{id}/acknowledge", tag = "alerts",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Alert id")),
+    request_body = AlertAction,
+    responses(
+        (status = 200, description = "Acknowledged (also when you had already)", body = Alert),
+        (status = 409, description = "`alert_already_acknowledged` or `alert_closed`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn acknowledge_alert(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ValidJson<AlertAction>,
+) -> ApiResult<web::Json<Alert>> {
+    change(state, user, id.into_inner(), Transition::Acknowledge, body.0).await
+}
+
+/// The situation is dealt with.
+#[utoipa::path(
+    post, path = "/api/v1/alerts/{id}/resolve", tag = "alerts",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Alert id")),
+    request_body = AlertAction,
+    responses(
+        (status = 200, description = "Resolved", body = Alert),
+        (status = 409, description = "`alert_closed`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn resolve_alert(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ValidJson<AlertAction>,
+) -> ApiResult<web::Json<Alert>> {
+    change(state, user, id.into_inner(), Transition::Resolve, body.0).await
+}
+
+/// Raised by mistake (whoever raised it, or a coordinator of its agency).
+#[utoipa::path(
+    post, path = "/api/v1/alerts/{id}/cancel", tag = "alerts",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Alert id")),
+    request_body = AlertAction,
+    responses(
+        (status = 200, description = "Cancelled", body = Alert),
+        (status = 409, description = "`alert_closed`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn cancel_alert(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ValidJson<AlertAction>,
+) -> ApiResult<web::Json<Alert>> {
+    change(state, user, id.into_inner(), Transition::Cancel, body.0).await
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/agencies/{id}/escalation-policy", tag = "alerts",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Agency id")),
+    responses(
+        (status = 200, description = "The policy", body = EscalationPolicy),
+        (status = 404, description = "The agency uses the default policy", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_escalation_policy(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<EscalationPolicy>> {
+    let id = id.into_inner().to_string();
+    Ok(web::Json(with_conn(&state, move |conn| policy::get(conn, &user, &id)).await?))
+}
+
+/// Set your agency's escalation policy (`planning_manage`). Alerts already raised keep theirs.
+#[utoipa::path(
+    put, path = "/api/v1/agencies/{id}/escalation-policy", tag = "alerts",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Agency id")),
+    request_body = PutEscalationPolicy,
+    responses(
+        (status = 200, description = "Saved", body = EscalationPolicy),
+        (status = 412, description = "Changed since you read it; the body is the current policy", body = EscalationPolicy),
+        (status = 422, description = "`unreachable_step`, `unknown_schedule`, `unknown_user`, `unknown_webhook`, `invalid_phone`, `invalid_time`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn put_escalation_policy(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ValidJson<PutEscalationPolicy>,
+) -> ApiResult<web::Json<EscalationPolicy>> {
+    let id = id.into_inner().to_string();
+    Ok(web::Json(audited(&state, move |conn, _, at| policy::put(conn, &user, &id, &body.0, at)).await?))
+}
+
+/// Register this device's push token (repeating it is harmless).
+#[utoipa::path(
+    post, path = "/api/v1/devices", tag = "alerts",
+    security(("bearer" = [])),
+    request_body = RegisterDevice,
+    responses((status = 201, description = "Registered", body = Device), (status = 200, description = "Updated", body = Device))
+)]
+pub async fn register_device(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    body: ValidJson<RegisterDevice>,
+) -> ApiResult<HttpResponse> {
+    let (device, created) =
+        audited(&state, move |conn, _, at| reach::register_device(conn, &user, &body.0, at)).await?;
+    Ok(if created { HttpResponse::Created() } else { HttpResponse::Ok() }.json(device))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/devices", tag = "alerts",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Your devices", body = Vec<Device>))
+)]
+pub async fn list_devices(user: AuthUser, state: web::Data<AppState>) -> ApiResult<web::Json<Vec<Device>>> {
+    Ok(web::Json(with_conn(&state, move |conn| reach::list_devices(conn, &user)).await?))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/devices/{id}", tag = "alerts",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Device id")),
+    responses((status = 204, description = "Removed"), (status = 404, description = "Not your device", body = Problem, content_type = "application/problem+json"))
+)]
+pub async fn remove_device(user: AuthUser, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner().to_string();
+    audited(&state, move |conn, _, _| reach::remove_device(conn, &user, &id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/me/notification-rules", tag = "alerts",
+    security(("bearer" = [])),
+    responses((status = 200, description = "How you are reached", body = NotificationRules))
+)]
+pub async fn get_notification_rules(
+    user: AuthUser,
+    state: web::Data<AppState>,
+) -> ApiResult<web::Json<NotificationRules>> {
+    Ok(web::Json(with_conn(&state, move |conn| reach::rules(conn, &user)).await?))
+}
+
+#[utoipa::path(
+    put, path = "/api/v1/me/notification-rules", tag = "alerts",
+    security(("bearer" = [])),
+    request_body = NotificationRules,
+    responses(
+        (status = 200, description = "Saved", body = NotificationRules),
+        (status = 422, description = "`invalid_phone`, or `unreachable` (no push and no phone)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn put_notification_rules(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    body: ValidJson<NotificationRules>,
+) -> ApiResult<web::Json<NotificationRules>> {
+    Ok(web::Json(audited(&state, move |conn, _, at| reach::put_rules(conn, &user, &body.0, at)).await?))
+}
+
+/// A partner system of your agency that receives alerts as signed webhooks (`planning_manage`).
+/// The signing secret is shown once, in this answer.
+#[utoipa::path(
+    post, path = "/api/v1/webhook-endpoints", tag = "alerts",
+    security(("bearer" = [])),
+    request_body = CreateWebhookEndpoint,
+    responses((status = 201, description = "Created", body = WebhookEndpoint))
+)]
+pub async fn create_webhook_endpoint(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    body: ValidJson<CreateWebhookEndpoint>,
+) -> ApiResult<HttpResponse> {
+    let created = audited(&state, move |conn, _, at| reach::create_endpoint(conn, &user, &body.0, at)).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/webhook-endpoints", tag = "alerts",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Your agency's endpoints", body = Vec<WebhookEndpoint>))
+)]
+pub async fn list_webhook_endpoints(
+    user: AuthUser,
+    state: web::Data<AppState>,
+) -> ApiResult<web::Json<Vec<WebhookEndpoint>>> {
+    Ok(web::Json(with_conn(&state, move |conn| reach::list_endpoints(conn, &user)).await?))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/webhook-endpoints/{id}/deactivate", tag = "alerts",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Endpoint id")),
+    responses((status = 200, description = "Deactivated", body = WebhookEndpoint))
+)]
+pub async fn deactivate_webhook_endpoint(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<WebhookEndpoint>> {
+    let id = id.into_inner().to_string();
+    Ok(web::Json(audited(&state, move |conn, _, at| reach::deactivate_endpoint(conn, &user, &id, at)).await?))
+}

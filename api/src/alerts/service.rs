@@ -1,0 +1,617 @@
+//! Alerts: raising (one open alert per dedup key), atomic state changes, views and timelines.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::json;
+use terren_contract::Permission;
+use terren_contract::agencies::AgencyListQuery;
+use terren_contract::alerts::{
+    Alert, AlertAction, AlertListQuery, AlertSource, AlertState, CreateAlert, EscalationPolicyBody, EscalationStatus,
+    NotificationAttempt, Severity, TimelineEntry,
+};
+use terren_contract::auth::AgencyRef;
+use terren_contract::identifications::{AreaRef, PersonRef};
+use uuid::Uuid;
+
+use super::{escalation, policy};
+use crate::accounts::service::parse_uuid;
+use crate::audit::{self, Actor};
+use crate::clock::to_utc;
+use crate::db::DbConnection;
+use crate::db::schema::{
+    agencies, alert_events, alerts, escalation_policies, identifications, notification_attempts, outbox_jobs, users,
+};
+use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
+use crate::territory::index::TerritoryIndex;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = alerts)]
+pub struct AlertRow {
+    pub id: String,
+    pub agency_id: String,
+    pub area_id: Option<String>,
+    pub severity: String,
+    pub source: String,
+    pub state: String,
+    pub title: String,
+    pub details: Option<String>,
+    pub dedup_key: Option<String>,
+    pub open_key: Option<String>,
+    pub identification_id: Option<String>,
+    pub profile_id: Option<String>,
+    pub policy: String,
+    pub escalation_step: i32,
+    pub escalation_round: i32,
+    pub created_by: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<NaiveDateTime>,
+    pub closed_by: Option<String>,
+    pub closed_at: Option<NaiveDateTime>,
+    pub version: i32,
+    pub updated_at: NaiveDateTime,
+}
+
+impl AlertRow {
+    pub fn policy(&self) -> ApiResult<EscalationPolicyBody> {
+        serde_json::from_str(&self.policy)
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("stored policy of alert {} is invalid: {e}", self.id)))
+    }
+}
+
+pub fn code<T: serde::Serialize>(value: T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn parse_code<T: serde::de::DeserializeOwned>(text: &str) -> ApiResult<T> {
+    serde_json::from_value(json!(text)).map_err(|e| ApiError::internal(anyhow::anyhow!("stored code {text}: {e}")))
+}
+
+pub fn load(conn: &mut DbConnection, id: &str) -> ApiResult<AlertRow> {
+    alerts::table
+        .filter(alerts::id.eq(id))
+        .select(AlertRow::as_select())
+        .get_result(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("alert"))
+}
+
+/// What a new alert is about, from a person or from the system.
+pub struct NewAlert {
+    pub severity: Severity,
+    pub source: AlertSource,
+    pub agency_id: String,
+    pub area_id: Option<String>,
+    pub title: String,
+    pub details: Option<String>,
+    pub dedup_key: Option<String>,
+    pub identification_id: Option<String>,
+    pub profile_id: Option<String>,
+    /// Replaces the agency's policy (e.g. coverage alerts go to coordinators).
+    pub policy: Option<EscalationPolicyBody>,
+}
+
+pub fn add_event(
+    conn: &mut DbConnection,
+    alert_id: &str,
+    at: NaiveDateTime,
+    kind: &str,
+    actor: Option<&str>,
+    note: Option<&str>,
+    details: serde_json::Value,
+) -> QueryResult<()> {
+    diesel::insert_into(alert_events::table)
+        .values((
+            alert_events::id.eq(Uuid::now_v7().to_string()),
+            alert_events::alert_id.eq(alert_id),
+            alert_events::occurred_at.eq(at),
+            alert_events::kind.eq(kind),
+            alert_events::actor_user_id.eq(actor),
+            alert_events::note.eq(note),
+            alert_events::details.eq(details.to_string()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Raises an alert and schedules its first escalation step, in the caller's transaction. With a
+/// dedup key that an open alert already holds, that alert is returned instead (`false`).
+pub fn raise(conn: &mut DbConnection, actor: &Actor, new: NewAlert, at: NaiveDateTime) -> ApiResult<(String, bool)> {
+    if let Some(key) = &new.dedup_key {
+        let open: Option<String> =
+            alerts::table.filter(alerts::open_key.eq(key)).select(alerts::id).get_result(conn).optional()?;
+        if let Some(id) = open {
+            add_event(conn, &id, at, "deduplicated", actor.user_id.as_deref(), None, json!({ "title": new.title }))?;
+            return Ok((id, false));
+        }
+    }
+    let policy = match new.policy {
+        Some(policy) => policy,
+        None => policy::policy_of(conn, &new.agency_id)?,
+    };
+    let id = Uuid::now_v7().to_string();
+    diesel::insert_into(alerts::table)
+        .values((
+            alerts::id.eq(&id),
+            alerts::agency_id.eq(&new.agency_id),
+            alerts::area_id.eq(&new.area_id),
+            alerts::severity.eq(code(new.severity)),
+            alerts::source.eq(code(new.source)),
+            alerts::state.eq(code(AlertState::Triggered)),
+            alerts::title.eq(&new.title),
+            alerts::details.eq(&new.details),
+            alerts::dedup_key.eq(&new.dedup_key),
+            alerts::open_key.eq(&new.dedup_key),
+            alerts::identification_id.eq(&new.identification_id),
+            alerts::profile_id.eq(&new.profile_id),
+            alerts::policy.eq(serde_json::to_string(&policy).map_err(anyhow::Error::from)?),
+            alerts::escalation_step.eq(0),
+            alerts::escalation_round.eq(0),
+            alerts::created_by.eq(&actor.user_id),
+            alerts::created_at.eq(at),
+            alerts::version.eq(1),
+            alerts::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    add_event(conn, &id, at, "triggered", actor.user_id.as_deref(), None, json!({ "severity": code(new.severity) }))?;
+    escalation::enqueue_step(conn, escalation::StepJob { alert_id: id.clone(), step: 0, round: 0 }, at, at)?;
+    audit::record(
+        conn,
+        actor,
+        at,
+        "alert.create",
+        "alert",
+        &id,
+        json!({
+            "agency_id": new.agency_id,
+            "severity": code(new.severity),
+            "source": code(new.source),
+            "identification_id": new.identification_id,
+            "profile_id": new.profile_id,
+        }),
+    )?;
+    Ok((id, true))
+}
+
+/// The agency that answers for a place: 24/7 agencies with a rota or a policy first.
+pub fn responsible_agency(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    area_code: &str,
+) -> ApiResult<Option<String>> {
+    let serving = crate::agencies::service::list(
+        conn,
+        index,
+        &AgencyListQuery { area: Some(area_code.to_owned()), ..AgencyListQuery::default() },
+    )?;
+    let ids: Vec<String> = serving.iter().map(|a| a.id.to_string()).collect();
+    let with_policy: BTreeSet<String> = escalation_policies::table
+        .filter(escalation_policies::agency_id.eq_any(&ids))
+        .select(escalation_policies::agency_id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    let with_rota: BTreeSet<String> =
+        crate::rota::service::schedule_ids_of(conn, &ids)?.into_iter().map(|(agency, _)| agency).collect();
+    let rank = |agency: &terren_contract::agencies::Agency| {
+        let id = agency.id.to_string();
+        (
+            !(agency.is_24_7 && (with_policy.contains(&id) || with_rota.contains(&id))),
+            !with_policy.contains(&id),
+            !with_rota.contains(&id),
+            !agency.is_24_7,
+        )
+    };
+    Ok(serving.iter().min_by_key(|agency| rank(agency)).map(|agency| agency.id.to_string()))
+}
+
+pub fn create(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    request: &CreateAlert,
+    at: NaiveDateTime,
+) -> ApiResult<(Alert, bool)> {
+    user.require(Permission::AlertsRaise)?;
+    let area = match &request.area_code {
+        Some(code) => Some(
+            index
+                .find_code(code)
+                .ok_or_else(|| ApiError::field("area_code", "unknown_area", format!("no area {code}")))?,
+        ),
+        None => None,
+    };
+    let agency_id = match (request.agency_id, &request.area_code) {
+        (Some(id), _) => {
+            let id = id.to_string();
+            let found: i64 = agencies::table.filter(agencies::id.eq(&id)).count().get_result(conn)?;
+            if found == 0 {
+                return Err(ApiError::field("agency_id", "unknown_agency", "no such agency"));
+            }
+            id
+        }
+        (None, Some(code)) => responsible_agency(conn, index, code)?.unwrap_or_else(|| user.agency.id.clone()),
+        (None, None) => user.agency.id.clone(),
+    };
+    let identification_id = request.identification_id.map(|id| id.to_string());
+    if let Some(id) = &identification_id {
+        let found: i64 = identifications::table.filter(identifications::id.eq(id)).count().get_result(conn)?;
+        if found == 0 {
+            return Err(ApiError::field("identification_id", "unknown_identification", "no such identification"));
+        }
+    }
+    let new = NewAlert {
+        severity: request.severity,
+        source: AlertSource::Manual,
+        agency_id,
+        area_id: area.map(|a| index.area(a).id.clone()),
+        title: request.title.trim().to_owned(),
+        details: request.details.clone(),
+        dedup_key: request.dedup_key.clone(),
+        identification_id,
+        profile_id: request.profile_id.map(|id| id.to_string()),
+        policy: None,
+    };
+    let (id, created) = raise(conn, &user.actor(), new, at)?;
+    let row = load(conn, &id)?;
+    Ok((view(conn, index, &row)?, created))
+}
+
+fn person(conn: &mut DbConnection, id: &Option<String>) -> ApiResult<Option<PersonRef>> {
+    let Some(id) = id else { return Ok(None) };
+    let display_name: String = users::table.filter(users::id.eq(id)).select(users::display_name).get_result(conn)?;
+    Ok(Some(PersonRef { id: parse_uuid(id)?, display_name }))
+}
+
+/// The dedup-key prefix of every escalation job of an alert.
+pub fn job_prefix(alert_id: &str) -> String {
+    format!("alert:{alert_id}:")
+}
+
+pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &AlertRow) -> ApiResult<Alert> {
+    let (code_, name): (String, String) = agencies::table
+        .filter(agencies::id.eq(&row.agency_id))
+        .select((agencies::code, agencies::name))
+        .get_result(conn)?;
+    let area = row.area_id.as_ref().and_then(|id| index.find_id(id)).map(|a| {
+        let area = index.area(a);
+        AreaRef { code: area.code.clone(), name: area.name.clone() }
+    });
+    let next_step_at: Option<NaiveDateTime> = if row.state == code(AlertState::Triggered) {
+        outbox_jobs::table
+            .filter(outbox_jobs::dedup_key.like(format!("{}%", crate::db::like_literal(&job_prefix(&row.id)))))
+            .filter(outbox_jobs::kind.eq(crate::outbox::kinds::ALERT_ESCALATE))
+            .filter(outbox_jobs::done_at.is_null())
+            .select(diesel::dsl::min(outbox_jobs::due_at))
+            .get_result(conn)?
+    } else {
+        None
+    };
+    Ok(Alert {
+        id: parse_uuid(&row.id)?,
+        severity: parse_code(&row.severity)?,
+        source: parse_code(&row.source)?,
+        state: parse_code(&row.state)?,
+        agency: AgencyRef { id: parse_uuid(&row.agency_id)?, code: code_, name },
+        area,
+        title: row.title.clone(),
+        details: row.details.clone(),
+        dedup_key: row.dedup_key.clone(),
+        identification_id: row.identification_id.as_deref().map(parse_uuid).transpose()?,
+        profile_id: row.profile_id.as_deref().map(parse_uuid).transpose()?,
+        created_by: person(conn, &row.created_by)?,
+        created_at: to_utc(row.created_at),
+        acknowledged_by: person(conn, &row.acknowledged_by)?,
+        acknowledged_at: row.acknowledged_at.map(to_utc),
+        closed_by: person(conn, &row.closed_by)?,
+        closed_at: row.closed_at.map(to_utc),
+        escalation: EscalationStatus {
+            step: row.escalation_step,
+            round: row.escalation_round,
+            next_step_at: next_step_at.map(to_utc),
+        },
+        version: row.version,
+    })
+}
+
+/// Whether the person was paged for this alert.
+fn was_notified(conn: &mut DbConnection, alert_id: &str, user_id: &str) -> QueryResult<bool> {
+    let count: i64 = notification_attempts::table
+        .filter(notification_attempts::alert_id.eq(alert_id))
+        .filter(notification_attempts::recipient_user_id.eq(user_id))
+        .count()
+        .get_result(conn)?;
+    Ok(count > 0)
+}
+
+/// People of the alert's agency, its raiser, and whoever was paged for it may see it.
+fn may_see(conn: &mut DbConnection, user: &AuthUser, row: &AlertRow) -> ApiResult<()> {
+    if !(user.can(Permission::AlertsRespond) || user.can(Permission::AlertsRaise)) {
+        return Err(ApiError::forbidden("this needs the permission alerts_respond"));
+    }
+    if user.agency.id == row.agency_id
+        || row.created_by.as_deref() == Some(user.user_id.as_str())
+        || was_notified(conn, &row.id, &user.user_id)?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("alert"))
+    }
+}
+
+fn may_respond(conn: &mut DbConnection, user: &AuthUser, row: &AlertRow) -> ApiResult<()> {
+    may_see(conn, user, row)?;
+    user.require(Permission::AlertsRespond)
+}
+
+pub fn get(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, id: &str) -> ApiResult<Alert> {
+    let row = load(conn, id)?;
+    may_see(conn, user, &row)?;
+    view(conn, index, &row)
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    query: &AlertListQuery,
+) -> ApiResult<Vec<Alert>> {
+    if !(user.can(Permission::AlertsRespond) || user.can(Permission::AlertsRaise)) {
+        return Err(ApiError::forbidden("this needs the permission alerts_respond"));
+    }
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::field("limit", "out_of_range", "1 to 200"));
+    }
+    let paged: Vec<String> = notification_attempts::table
+        .filter(notification_attempts::recipient_user_id.eq(&user.user_id))
+        .select(notification_attempts::alert_id)
+        .distinct()
+        .load(conn)?;
+    let mut q = alerts::table
+        .filter(
+            alerts::agency_id.eq(&user.agency.id).or(alerts::created_by.eq(&user.user_id)).or(alerts::id.eq_any(paged)),
+        )
+        .select(AlertRow::as_select())
+        .order((alerts::created_at.desc(), alerts::id.desc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some(state) = query.state {
+        q = q.filter(alerts::state.eq(code(state)));
+    }
+    if query.open == Some(true) {
+        q = q.filter(alerts::state.eq_any([code(AlertState::Triggered), code(AlertState::Acknowledged)]));
+    }
+    if let Some(severity) = query.severity {
+        q = q.filter(alerts::severity.eq(code(severity)));
+    }
+    if let Some(source) = query.source {
+        q = q.filter(alerts::source.eq(code(source)));
+    }
+    if let Some(before) = query.before {
+        q = q.filter(alerts::created_at.lt(before.naive_utc()));
+    }
+    let rows: Vec<AlertRow> = q.load(conn)?;
+    rows.iter().map(|row| view(conn, index, row)).collect()
+}
+
+/// A state change that happens only from the given states, as one compare-and-set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Acknowledge,
+    Resolve,
+    Cancel,
+}
+
+impl Transition {
+    fn target(self) -> AlertState {
+        match self {
+            Transition::Acknowledge => AlertState::Acknowledged,
+            Transition::Resolve => AlertState::Resolved,
+            Transition::Cancel => AlertState::Cancelled,
+        }
+    }
+
+    fn allowed_from(self) -> Vec<String> {
+        match self {
+            Transition::Acknowledge => vec![code(AlertState::Triggered)],
+            Transition::Resolve | Transition::Cancel => {
+                vec![code(AlertState::Triggered), code(AlertState::Acknowledged)]
+            }
+        }
+    }
+}
+
+fn refused(conn: &mut DbConnection, row: &AlertRow) -> ApiResult<ApiError> {
+    let by = |conn: &mut DbConnection, id: &Option<String>| -> ApiResult<String> {
+        Ok(person(conn, id)?.map(|p| format!(" by {}", p.display_name)).unwrap_or_default())
+    };
+    Ok(if row.state == code(AlertState::Acknowledged) {
+        ApiError::new(ErrorCode::AlertAlreadyAcknowledged)
+            .with_detail(format!("acknowledged{}", by(conn, &row.acknowledged_by)?))
+    } else {
+        ApiError::new(ErrorCode::AlertClosed).with_detail(format!(
+            "the alert is {}{}",
+            row.state,
+            by(conn, &row.closed_by)?
+        ))
+    })
+}
+
+/// Acknowledges, resolves or cancels. Concurrent changes leave one consistent history: the
+/// change happens only if the alert is still in a state it may happen from; the other request is
+/// told what happened instead. Repeating your own change is answered with the alert as it is.
+pub fn transition(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    id: &str,
+    change: Transition,
+    action: &AlertAction,
+    at: NaiveDateTime,
+) -> ApiResult<Alert> {
+    let row = load(conn, id)?;
+    may_respond(conn, user, &row)?;
+    if change == Transition::Cancel
+        && row.created_by.as_deref() != Some(user.user_id.as_str())
+        && !(user.can(Permission::PlanningManage) && user.agency.id == row.agency_id)
+    {
+        return Err(ApiError::forbidden("an alert is cancelled by whoever raised it or a coordinator of its agency"));
+    }
+    let target = code(change.target());
+    let mine = match change {
+        Transition::Acknowledge => row.acknowledged_by.as_deref(),
+        Transition::Resolve | Transition::Cancel => row.closed_by.as_deref(),
+    };
+    if row.state == target && mine == Some(user.user_id.as_str()) {
+        return view(conn, index, &row);
+    }
+    let changed = match change {
+        Transition::Acknowledge => {
+            diesel::update(alerts::table.filter(alerts::id.eq(id)).filter(alerts::state.eq_any(change.allowed_from())))
+                .set((
+                    alerts::state.eq(&target),
+                    alerts::acknowledged_by.eq(&user.user_id),
+                    alerts::acknowledged_at.eq(at),
+                    alerts::version.eq(alerts::version + 1),
+                    alerts::updated_at.eq(at),
+                ))
+                .execute(conn)?
+        }
+        Transition::Resolve | Transition::Cancel => {
+            diesel::update(alerts::table.filter(alerts::id.eq(id)).filter(alerts::state.eq_any(change.allowed_from())))
+                .set((
+                    alerts::state.eq(&target),
+                    alerts::closed_by.eq(&user.user_id),
+                    alerts::closed_at.eq(at),
+                    alerts::open_key.eq(None::<String>),
+                    alerts::version.eq(alerts::version + 1),
+                    alerts::updated_at.eq(at),
+                ))
+                .execute(conn)?
+        }
+    };
+    if changed == 0 {
+        let current = load(conn, id)?;
+        return Err(refused(conn, &current)?);
+    }
+    add_event(conn, id, at, &target, Some(&user.user_id), action.note.as_deref(), json!({ "from": row.state }))?;
+    audit::record(
+        conn,
+        &user.actor(),
+        at,
+        &format!("alert.{target}"),
+        "alert",
+        id,
+        json!({ "from": row.state, "note": action.note }),
+    )?;
+    let row = load(conn, id)?;
+    view(conn, index, &row)
+}
+
+#[derive(Queryable)]
+struct EventRow {
+    occurred_at: NaiveDateTime,
+    kind: String,
+    actor_user_id: Option<String>,
+    note: Option<String>,
+    details: String,
+}
+
+#[derive(Queryable)]
+struct AttemptRow {
+    started_at: NaiveDateTime,
+    recipient_user_id: Option<String>,
+    recipient_label: String,
+    channel: String,
+    address_hint: String,
+    tries: i32,
+    http_status: Option<i32>,
+    provider_reference: Option<String>,
+    error: Option<String>,
+    outcome: Option<String>,
+    step: i32,
+    round: i32,
+}
+
+/// Every state change, escalation step and message of an alert, in order.
+pub fn timeline(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<Vec<TimelineEntry>> {
+    let row = load(conn, id)?;
+    may_see(conn, user, &row)?;
+    let events: Vec<EventRow> = alert_events::table
+        .filter(alert_events::alert_id.eq(id))
+        .order((alert_events::occurred_at.asc(), alert_events::id.asc()))
+        .select((
+            alert_events::occurred_at,
+            alert_events::kind,
+            alert_events::actor_user_id,
+            alert_events::note,
+            alert_events::details,
+        ))
+        .load(conn)?;
+    let attempts: Vec<AttemptRow> = notification_attempts::table
+        .filter(notification_attempts::alert_id.eq(id))
+        .order((notification_attempts::started_at.asc(), notification_attempts::id.asc()))
+        .select((
+            notification_attempts::started_at,
+            notification_attempts::recipient_user_id,
+            notification_attempts::recipient_label,
+            notification_attempts::channel,
+            notification_attempts::address_hint,
+            notification_attempts::tries,
+            notification_attempts::http_status,
+            notification_attempts::provider_reference,
+            notification_attempts::error,
+            notification_attempts::outcome,
+            notification_attempts::step,
+            notification_attempts::round,
+        ))
+        .load(conn)?;
+    let actors: BTreeSet<String> = events.iter().filter_map(|e| e.actor_user_id.clone()).collect();
+    let mut names: HashMap<String, PersonRef> = HashMap::new();
+    for actor in actors {
+        if let Some(p) = person(conn, &Some(actor.clone()))? {
+            names.insert(actor, p);
+        }
+    }
+    let mut entries: Vec<TimelineEntry> = events
+        .into_iter()
+        .map(|event| {
+            let details: serde_json::Value = serde_json::from_str(&event.details).unwrap_or_default();
+            TimelineEntry {
+                at: to_utc(event.occurred_at),
+                kind: event.kind,
+                actor: event.actor_user_id.and_then(|a| names.get(&a).cloned()),
+                note: event.note,
+                step: details["step"].as_i64().and_then(|s| i32::try_from(s).ok()),
+                round: details["round"].as_i64().and_then(|s| i32::try_from(s).ok()),
+                notification: None,
+            }
+        })
+        .collect();
+    for attempt in attempts {
+        entries.push(TimelineEntry {
+            at: to_utc(attempt.started_at),
+            kind: "notification".into(),
+            actor: None,
+            note: None,
+            step: Some(attempt.step),
+            round: Some(attempt.round),
+            notification: Some(NotificationAttempt {
+                recipient: attempt.recipient_label,
+                recipient_user_id: attempt.recipient_user_id.as_deref().map(parse_uuid).transpose()?,
+                channel: attempt.channel,
+                address_hint: attempt.address_hint,
+                tries: attempt.tries,
+                outcome: attempt.outcome,
+                http_status: attempt.http_status,
+                provider_reference: attempt.provider_reference,
+                error: attempt.error,
+            }),
+        });
+    }
+    entries.sort_by_key(|e| e.at);
+    Ok(entries)
+}

@@ -1,0 +1,217 @@
+//! Runs due outbox jobs: claims each with a lease (a compare-and-set, so two workers never run
+//! one job at once), dispatches it to the capability that owns it, and marks it done or schedules
+//! a retry with backoff. Jobs are rows, so a restart resumes where the last process stopped.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use futures_util::StreamExt;
+
+use crate::alerts::{coverage, escalation};
+use crate::app::AppState;
+use crate::clock::truncate;
+use crate::db::schema::outbox_jobs;
+use crate::db::{DbConnection, backend};
+use crate::http::{ApiError, ApiResult};
+use crate::outbox::kinds;
+
+/// How long a claimed job is ours; after that another worker may take it over.
+const LEASE_SECONDS: i64 = 120;
+/// Jobs claimed per round.
+const BATCH: i64 = 1000;
+/// Longest wait between retries of a failing job.
+const MAX_BACKOFF_SECONDS: i64 = 600;
+
+#[derive(Debug, Clone)]
+struct Claimed {
+    id: String,
+    kind: String,
+    payload: String,
+    attempts: i32,
+}
+
+fn claim(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Vec<Claimed>> {
+    let due: Vec<(String, String, String, i32)> = outbox_jobs::table
+        .filter(outbox_jobs::done_at.is_null())
+        .filter(outbox_jobs::due_at.le(now))
+        .filter(outbox_jobs::locked_until.is_null().or(outbox_jobs::locked_until.lt(now)))
+        .order(outbox_jobs::due_at.asc())
+        .limit(BATCH)
+        .select((outbox_jobs::id, outbox_jobs::kind, outbox_jobs::payload, outbox_jobs::attempts))
+        .load(conn)?;
+    let lease = now + Duration::seconds(LEASE_SECONDS);
+    let mut claimed = Vec::new();
+    for (id, kind, payload, attempts) in due {
+        let taken = diesel::update(
+            outbox_jobs::table
+                .filter(outbox_jobs::id.eq(&id))
+                .filter(outbox_jobs::done_at.is_null())
+                .filter(outbox_jobs::locked_until.is_null().or(outbox_jobs::locked_until.lt(now))),
+        )
+        .set((outbox_jobs::locked_until.eq(lease), outbox_jobs::attempts.eq(attempts + 1)))
+        .execute(conn)?;
+        if taken == 1 {
+            claimed.push(Claimed { id, kind, payload, attempts: attempts + 1 });
+        }
+    }
+    Ok(claimed)
+}
+
+fn backoff(attempts: i32) -> Duration {
+    let exponent = u32::try_from(attempts.clamp(1, 10) - 1).unwrap_or(0);
+    Duration::seconds((5_i64 << exponent).min(MAX_BACKOFF_SECONDS))
+}
+
+async fn dispatch(state: &AppState, job: &Claimed) -> ApiResult<()> {
+    let payload: serde_json::Value =
+        serde_json::from_str(&job.payload).map_err(|e| ApiError::internal(anyhow::anyhow!("job payload: {e}")))?;
+    let public_url = state.config.http.public_url.clone().unwrap_or_default();
+    match job.kind.as_str() {
+        kinds::IDENTIFICATION_EMERGENCY => {
+            let (index, at) = (state.territory(), state.clock.now_naive());
+            escalation::run_db(&state.db, move |conn| {
+                backend::write_transaction(conn, |conn| {
+                    escalation::raise_for_identification(conn, &index, &payload, at).map(|_| ())
+                })
+            })
+            .await
+        }
+        kinds::ALERT_ESCALATE => {
+            let step: escalation::StepJob =
+                serde_json::from_value(payload).map_err(|e| ApiError::internal(anyhow::anyhow!("step job: {e}")))?;
+            run_step(state, &job.id, step, public_url).await
+        }
+        kinds::ALERT_SMS_FOLLOWUP => {
+            let follow: escalation::SmsFollowUp = serde_json::from_value(payload)
+                .map_err(|e| ApiError::internal(anyhow::anyhow!("follow-up job: {e}")))?;
+            let job_id = job.id.clone();
+            let planned = escalation::run_db(&state.db, move |conn| {
+                escalation::plan_follow_up(conn, &job_id, &follow, &public_url).map(|p| p.map(|(r, m)| (r, m, follow)))
+            })
+            .await?;
+            if let Some((recipient, message, follow)) = planned {
+                let step = escalation::StepJob { alert_id: follow.alert_id, step: follow.step, round: follow.round };
+                escalation::deliver(
+                    &state.db,
+                    &state.notifier,
+                    &state.clock,
+                    (&job.id, &step),
+                    &message,
+                    vec![recipient],
+                )
+                .await?;
+            }
+            Ok(())
+        }
+        kinds::COVERAGE_CHECK => {
+            let (now, days) = (state.clock.now(), state.config.alerts.coverage_days);
+            escalation::run_db(&state.db, move |conn| coverage::run(conn, now, days).map(|_| ())).await
+        }
+        other => Err(ApiError::internal(anyhow::anyhow!("unknown job kind {other}"))),
+    }
+}
+
+async fn run_step(state: &AppState, job_id: &str, step: escalation::StepJob, public_url: String) -> ApiResult<()> {
+    let now = state.clock.now();
+    let (id, planned_step) = (job_id.to_owned(), step.clone());
+    let plan = escalation::run_db(&state.db, move |conn| {
+        backend::write_transaction(conn, |conn| escalation::plan(conn, &id, &planned_step, now, &public_url))
+    })
+    .await?;
+    let Some(plan) = plan else { return Ok(()) };
+    let delivered =
+        escalation::deliver(&state.db, &state.notifier, &state.clock, (job_id, &step), &plan.message, plan.recipients)
+            .await?;
+    let at = state.clock.now_naive();
+    escalation::run_db(&state.db, move |conn| {
+        backend::write_transaction(conn, |conn| {
+            escalation::follow_ups(conn, &step, &delivered, at)?;
+            escalation::finish(conn, &step, plan.next, at)
+        })
+    })
+    .await
+}
+
+async fn settle(state: &AppState, job: &Claimed, outcome: ApiResult<()>) {
+    let now = state.clock.now_naive();
+    let (id, attempts) = (job.id.clone(), job.attempts);
+    let error =
+        outcome.as_ref().err().map(|e| format!("{}: {}", e.code.as_str(), e.detail.clone().unwrap_or_default()));
+    if let Err(e) = &outcome {
+        tracing::warn!(job = %job.id, kind = %job.kind, attempts, error = ?e, "job failed; retrying later");
+    }
+    let written = escalation::run_db(&state.db, move |conn| {
+        let target = outbox_jobs::table.filter(outbox_jobs::id.eq(&id));
+        match error {
+            None => diesel::update(target)
+                .set((outbox_jobs::done_at.eq(now), outbox_jobs::locked_until.eq(None::<NaiveDateTime>)))
+                .execute(conn)?,
+            Some(error) => diesel::update(target)
+                .set((
+                    outbox_jobs::last_error.eq(error),
+                    outbox_jobs::due_at.eq(now + backoff(attempts)),
+                    outbox_jobs::locked_until.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)?,
+        };
+        Ok(())
+    })
+    .await;
+    if let Err(e) = written {
+        tracing::error!(job = %job.id, error = ?e, "could not record a job's outcome; it runs again after its lease");
+    }
+}
+
+/// Claims and runs every job due now, up to `alerts.worker_concurrency` at a time. Returns how
+/// many ran.
+pub async fn run_due(state: &AppState) -> anyhow::Result<usize> {
+    let now = state.clock.now_naive();
+    let claimed = escalation::run_db(&state.db, move |conn| Ok(claim(conn, now)?))
+        .await
+        .map_err(|e| anyhow::anyhow!("claiming jobs failed: {e:?}"))?;
+    let count = claimed.len();
+    futures_util::stream::iter(claimed)
+        .for_each_concurrent(state.config.alerts.worker_concurrency, |job| async move {
+            let outcome = dispatch(state, &job).await;
+            settle(state, &job, outcome).await;
+        })
+        .await;
+    Ok(count)
+}
+
+/// Runs due jobs until none is left (jobs may make jobs that are due at once).
+pub async fn run_until_idle(state: &AppState) -> anyhow::Result<usize> {
+    let mut total = 0;
+    loop {
+        let ran = run_due(state).await?;
+        if ran == 0 {
+            return Ok(total);
+        }
+        total += ran;
+    }
+}
+
+/// Makes sure the daily coverage check is scheduled.
+pub fn schedule_coverage_check(conn: &mut DbConnection, state: &AppState) -> QueryResult<bool> {
+    coverage::enqueue_next(conn, state.clock.now(), truncate(state.clock.now()))
+}
+
+/// The worker loop of a running server.
+pub fn spawn(state: AppState) {
+    let poll = StdDuration::from_millis(state.config.alerts.worker_poll_ms);
+    actix_web::rt::spawn(async move {
+        if let Ok(mut conn) = state.db.get()
+            && let Err(e) = schedule_coverage_check(&mut conn, &state)
+        {
+            tracing::error!(error = %e, "could not schedule the coverage check");
+        }
+        loop {
+            match run_until_idle(&state).await {
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "job worker round failed"),
+            }
+            actix_web::rt::time::sleep(poll).await;
+        }
+    });
+}

@@ -1,0 +1,494 @@
+//! Alerts through the API and the job worker, with an injected clock and a stub SMS gateway.
+
+use actix_web::http::StatusCode;
+use chrono::Duration;
+use diesel::prelude::*;
+use serde_json::{Value, json};
+use terren_api::db::schema::{alert_events, notification_attempts, outbox_jobs};
+use terren_api::worker;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::harness::TestApp;
+use crate::rotas::{daily_layer, user_id};
+
+const ACCOUNT: &str = "AC00000000000000000000000000000001";
+const POLICE_DESK: &str = "+35542000000";
+
+/// A Twilio-shaped SMS gateway that accepts everything.
+async fn sms_gateway() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/2010-04-01/Accounts/{ACCOUNT}/Messages.json")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "sid": "SM0001", "status": "queued" })))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The `To` of every SMS the gateway received, in order.
+async fn texts_to(server: &MockServer) -> Vec<String> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|request| {
+            let form: Vec<(String, String)> = serde_urlencoded_pairs(&request.body);
+            form.into_iter().find(|(k, _)| k == "To").map(|(_, v)| v).unwrap_or_default()
+        })
+        .collect()
+}
+
+fn serde_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(body).unwrap_or_default()
+}
+
+async fn app_with(server: &MockServer) -> TestApp {
+    let base_url = server.uri();
+    TestApp::spawn_with(move |config| {
+        config.notify.mode = terren_api::notify::NotifyMode::Live;
+        config.notify.max_tries = 2;
+        config.notify.backoff_base_ms = 1;
+        config.notify.backoff_max_ms = 2;
+        config.notify.sms = Some(terren_api::notify::SmsConfig {
+            base_url,
+            account_sid: ACCOUNT.into(),
+            auth_token: "gateway-secret".to_owned().into(),
+            from: Some("+355690009999".into()),
+            messaging_service_sid: None,
+        });
+    })
+    .await
+}
+
+/// QKT's rota with the duty officer always on call, and a policy: the on-call, then the
+/// coordinator, then the field worker, five minutes apart, then the police desk.
+async fn three_steps_and_a_fallback(app: &TestApp) -> String {
+    let coordinator = app.login("tirana.coord").await;
+    let duty = user_id(app, "tirana.duty").await;
+    let rota = app
+        .post(
+            "/api/v1/schedules",
+            Some(&coordinator),
+            &json!({ "name": "Gadishmëria", "layers": [daily_layer(&[&duty], "08:00", "2026-03-02")] }),
+        )
+        .await;
+    assert_eq!(rota.status, StatusCode::CREATED, "{}", rota.body);
+    let agency = rota.body["agency"]["id"].as_str().unwrap().to_owned();
+    let policy = json!({ "policy": {
+        "steps": [
+            { "targets": [{ "kind": "on_call", "schedule_id": rota.body["id"] }], "wait_minutes": 5 },
+            { "targets": [{ "kind": "user", "user_id": user_id(app, "tirana.coord").await }], "wait_minutes": 5 },
+            { "targets": [{ "kind": "user", "user_id": user_id(app, "tirana.field").await }], "wait_minutes": 5 },
+        ],
+        "fallback": [{ "kind": "contact", "name": "Policia Tiranë", "phone": POLICE_DESK }],
+    }});
+    let res = app
+        .request(
+            actix_web::test::TestRequest::put()
+                .uri(&format!("/api/v1/agencies/{agency}/escalation-policy"))
+                .insert_header(("Authorization", format!("Bearer {coordinator}")))
+                .set_json(policy),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    agency
+}
+
+async fn raise(app: &TestApp, key: &str, body: Value) -> Value {
+    let field = app.login("tirana.field").await;
+    let res = app.post_idempotent("/api/v1/alerts", &field, key, &body).await;
+    assert!(res.status == StatusCode::CREATED || res.status == StatusCode::OK, "{}", res.body);
+    res.body
+}
+
+fn emergency() -> Value {
+    json!({ "severity": "emergency", "title": "Fëmijë i vogël vetëm natën", "area_code": "AL224-U05" })
+}
+
+async fn run_worker(app: &TestApp) -> usize {
+    worker::run_until_idle(&app.state).await.unwrap()
+}
+
+async fn timeline_kinds(app: &TestApp, id: &str) -> Vec<String> {
+    let token = app.login("tirana.coord").await;
+    let res = app.get(&format!("/api/v1/alerts/{id}/timeline"), Some(&token)).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    res.body.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect()
+}
+
+#[actix_web::test]
+async fn a_three_step_escalation_runs_to_the_fallback_when_nobody_acknowledges() {
+    let gateway = sms_gateway().await;
+    let app = app_with(&gateway).await;
+    three_steps_and_a_fallback(&app).await;
+    let alert = raise(&app, "a-1", emergency()).await;
+    let id = alert["id"].as_str().unwrap().to_owned();
+    assert_eq!(alert["state"], "triggered");
+    assert_eq!(alert["agency"]["code"], "AL224-QKT", "the 24/7 unit answering for the place");
+
+    run_worker(&app).await;
+    run_worker(&app).await;
+    assert_eq!(texts_to(&gateway).await, ["+355690000002"], "the on-call duty officer first, once");
+    app.clock.advance(Duration::minutes(4));
+    run_worker(&app).await;
+    assert_eq!(texts_to(&gateway).await.len(), 1, "nothing before the five minutes are up");
+    app.clock.advance(Duration::minutes(1));
+    run_worker(&app).await;
+    assert_eq!(texts_to(&gateway).await, ["+355690000002", "+355690000003"]);
+    app.clock.advance(Duration::minutes(5));
+    run_worker(&app).await;
+    app.clock.advance(Duration::minutes(5));
+    run_worker(&app).await;
+    run_worker(&app).await;
+    assert_eq!(texts_to(&gateway).await, ["+355690000002", "+355690000003", "+355690000001", POLICE_DESK]);
+    app.clock.advance(Duration::hours(2));
+    run_worker(&app).await;
+    assert_eq!(texts_to(&gateway).await.len(), 4, "the fallback is the end");
+
+    let token = app.login("tirana.coord").await;
+    let now = app.get(&format!("/api/v1/alerts/{id}"), Some(&token)).await.body;
+    assert_eq!(now["escalation"]["step"], 3, "{now}");
+    assert!(now["escalation"].get("next_step_at").is_none());
+    let kinds = timeline_kinds(&app, &id).await;
+    assert_eq!(
+        kinds,
+        [
+            "triggered",
+            "step_started",
+            "notification",
+            "step_started",
+            "notification",
+            "step_started",
+            "notification",
+            "fallback",
+            "notification"
+        ]
+    );
+    let timeline = app.get(&format!("/api/v1/alerts/{id}/timeline"), Some(&token)).await.body;
+    let sent = &timeline[2]["notification"];
+    assert_eq!(sent["channel"], "sms");
+    assert_eq!(sent["address_hint"], "…0002");
+    assert_eq!(sent["outcome"], "delivered");
+    assert_eq!(sent["provider_reference"], "SM0001");
+    assert_eq!(sent["http_status"], 201);
+    let police = &timeline[8]["notification"];
+    assert_eq!(police["recipient"], "Policia Tiranë");
+
+    let request = &gateway.received_requests().await.unwrap()[0];
+    let form = serde_urlencoded_pairs(&request.body);
+    let body = form.iter().find(|(k, _)| k == "Body").map(|(_, v)| v.clone()).unwrap();
+    assert!(body.starts_with("EMERGJENCË / EMERGENCY: Fëmijë i vogël vetëm natën"), "{body}");
+    assert!(body.contains("+355690000001"), "the raiser's number to call back: {body}");
+}
+
+#[actix_web::test]
+async fn acknowledging_stops_the_escalation() {
+    let gateway = sms_gateway().await;
+    let app = app_with(&gateway).await;
+    three_steps_and_a_fallback(&app).await;
+    let id = raise(&app, "a-1", emergency()).await["id"].as_str().unwrap().to_owned();
+    run_worker(&app).await;
+    app.clock.advance(Duration::minutes(2));
+    let duty = app.login("tirana.duty").await;
+    let ack = app.post(&format!("/api/v1/alerts/{id}/acknowledge"), Some(&duty), &json!({ "note": "po shkoj" })).await;
+    assert_eq!(ack.status, StatusCode::OK, "{}", ack.body);
+    assert_eq!(ack.body["state"], "acknowledged");
+    assert_eq!(ack.body["acknowledged_by"]["display_name"], "Punonjës në gadishmëri QKT (demo)");
+    let again = app.post(&format!("/api/v1/alerts/{id}/acknowledge"), Some(&duty), &json!({})).await;
+    assert_eq!(again.status, StatusCode::OK, "repeating your own acknowledgement is harmless");
+
+    app.clock.advance(Duration::hours(1));
+    run_worker(&app).await;
+    assert_eq!(texts_to(&gateway).await, ["+355690000002"], "nobody else is paged");
+    let kinds = timeline_kinds(&app, &id).await;
+    assert_eq!(kinds, ["triggered", "step_started", "notification", "acknowledged"]);
+
+    let duty = app.login("tirana.duty").await;
+    let resolve =
+        app.post(&format!("/api/v1/alerts/{id}/resolve"), Some(&duty), &json!({ "note": "fëmija në qendër" })).await;
+    assert_eq!(resolve.status, StatusCode::OK);
+    let coordinator = app.login("tirana.coord").await;
+    let late = app.post(&format!("/api/v1/alerts/{id}/acknowledge"), Some(&coordinator), &json!({})).await;
+    assert_eq!(late.status, StatusCode::CONFLICT);
+    assert_eq!(late.body["code"], "alert_closed");
+    assert!(late.body["detail"].as_str().unwrap().contains("resolved"), "{}", late.body);
+}
+
+#[actix_web::test]
+async fn a_restart_mid_escalation_resumes_without_paging_anyone_twice() {
+    let gateway = sms_gateway().await;
+    let app = app_with(&gateway).await;
+    let coordinator = app.login("tirana.coord").await;
+    let agency = three_steps_and_a_fallback(&app).await;
+    // Step two pages two people; the process dies after the first was reached.
+    let policy = json!({ "version": 1, "policy": {
+        "steps": [
+            { "targets": [{ "kind": "user", "user_id": user_id(&app, "tirana.duty").await }], "wait_minutes": 5 },
+            { "targets": [{ "kind": "user", "user_id": user_id(&app, "tirana.coord").await }, { "kind": "contact", "name": "Policia", "phone": POLICE_DESK }], "wait_minutes": 5 },
+            { "targets": [{ "kind": "user", "user_id": user_id(&app, "tirana.field").await }], "wait_minutes": 5 },
+        ]
+    }});
+    let res = app
+        .request(
+            actix_web::test::TestRequest::put()
+                .uri(&format!("/api/v1/agencies/{agency}/escalation-policy"))
+                .insert_header(("Authorization", format!("Bearer {coordinator}")))
+                .set_json(policy),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let id = raise(&app, "a-1", emergency()).await["id"].as_str().unwrap().to_owned();
+    run_worker(&app).await;
+    app.clock.advance(Duration::minutes(5));
+
+    // The crashed process: it claimed step two and reached the coordinator, then died.
+    let step_two_key = format!("alert:{id}:step:1:round:0");
+    let now = app.clock_naive();
+    let (job_id, alert_id) = (step_two_key.clone(), id.clone());
+    let job_id: String = app
+        .db(move |conn| {
+            let job: String = outbox_jobs::table
+                .filter(outbox_jobs::dedup_key.eq(&job_id))
+                .select(outbox_jobs::id)
+                .get_result(conn)
+                .unwrap();
+            diesel::update(outbox_jobs::table.filter(outbox_jobs::id.eq(&job)))
+                .set((outbox_jobs::locked_until.eq(now + Duration::minutes(2)), outbox_jobs::attempts.eq(1)))
+                .execute(conn)
+                .unwrap();
+            diesel::insert_into(notification_attempts::table)
+                .values((
+                    notification_attempts::id.eq(uuid::Uuid::now_v7().to_string()),
+                    notification_attempts::alert_id.eq(&alert_id),
+                    notification_attempts::job_id.eq(&job),
+                    notification_attempts::step.eq(1),
+                    notification_attempts::round.eq(0),
+                    notification_attempts::recipient_label.eq("Koordinatore QKT (demo)"),
+                    notification_attempts::channel.eq("sms"),
+                    notification_attempts::address_hint.eq("…0003"),
+                    notification_attempts::started_at.eq(now),
+                    notification_attempts::tries.eq(1),
+                    notification_attempts::outcome.eq("delivered"),
+                ))
+                .execute(conn)
+                .unwrap();
+            job
+        })
+        .await;
+
+    // A new process starts: while the dead one's lease runs, the job is left alone.
+    let restarted = app.state.sibling();
+    assert_eq!(worker::run_until_idle(&restarted).await.unwrap(), 0);
+    app.clock.advance(Duration::minutes(2) + Duration::seconds(1));
+    worker::run_until_idle(&restarted).await.unwrap();
+    worker::run_until_idle(&restarted).await.unwrap();
+    assert_eq!(texts_to(&gateway).await, ["+355690000002", POLICE_DESK], "the coordinator is not paged again");
+    let done: Option<chrono::NaiveDateTime> = app
+        .db(move |conn| {
+            outbox_jobs::table
+                .filter(outbox_jobs::id.eq(&job_id))
+                .select(outbox_jobs::done_at)
+                .get_result(conn)
+                .unwrap()
+        })
+        .await;
+    assert!(done.is_some());
+    app.clock.advance(Duration::minutes(5));
+    worker::run_until_idle(&restarted).await.unwrap();
+    assert_eq!(texts_to(&gateway).await, ["+355690000002", POLICE_DESK, "+355690000001"], "and the escalation goes on");
+    let step_starts: i64 = app
+        .db(move |conn| {
+            alert_events::table
+                .filter(alert_events::alert_id.eq(&id))
+                .filter(alert_events::kind.eq("step_started"))
+                .count()
+                .get_result(conn)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(step_starts, 3, "each step logged once");
+}
+
+#[actix_web::test]
+async fn two_people_acknowledging_at_once_leave_one_history() {
+    let gateway = sms_gateway().await;
+    let app = app_with(&gateway).await;
+    three_steps_and_a_fallback(&app).await;
+    let id = raise(&app, "a-1", emergency()).await["id"].as_str().unwrap().to_owned();
+    let (duty, coordinator) = (app.login("tirana.duty").await, app.login("tirana.coord").await);
+    let path = format!("/api/v1/alerts/{id}/acknowledge");
+    let empty = json!({});
+    let (first, second) =
+        futures_util::join!(app.post(&path, Some(&duty), &empty), app.post(&path, Some(&coordinator), &empty));
+    let mut statuses = [first.status.as_u16(), second.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{} / {}", first.body, second.body);
+    let loser = if first.status == StatusCode::CONFLICT { &first } else { &second };
+    assert_eq!(loser.body["code"], "alert_already_acknowledged");
+
+    // Acknowledging while somebody resolves: either order is one consistent history.
+    let id2 =
+        raise(&app, "a-2", json!({ "severity": "high", "title": "Tjetër" })).await["id"].as_str().unwrap().to_owned();
+    let (ack_path, resolve_path) =
+        (format!("/api/v1/alerts/{id2}/acknowledge"), format!("/api/v1/alerts/{id2}/resolve"));
+    let (ack, resolve) = futures_util::join!(
+        app.post(&ack_path, Some(&duty), &empty),
+        app.post(&resolve_path, Some(&coordinator), &empty)
+    );
+    assert_eq!(resolve.status, StatusCode::OK, "{}", resolve.body);
+    let kinds = timeline_kinds(&app, &id2).await;
+    if ack.status == StatusCode::OK {
+        assert_eq!(kinds, ["triggered", "acknowledged", "resolved"]);
+    } else {
+        assert_eq!(ack.body["code"], "alert_closed");
+        assert_eq!(kinds, ["triggered", "resolved"]);
+    }
+    let token = app.login("tirana.coord").await;
+    assert_eq!(app.get(&format!("/api/v1/alerts/{id2}"), Some(&token)).await.body["state"], "resolved");
+    let acks: i64 = app
+        .db(move |conn| {
+            alert_events::table
+                .filter(alert_events::alert_id.eq(&id))
+                .filter(alert_events::kind.eq("acknowledged"))
+                .count()
+                .get_result(conn)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(acks, 1);
+}
+
+#[actix_web::test]
+async fn one_open_alert_per_dedup_key() {
+    let gateway = sms_gateway().await;
+    let app = app_with(&gateway).await;
+    three_steps_and_a_fallback(&app).await;
+    let body = json!({ "severity": "high", "title": "Fëmijë te semafori", "dedup_key": "semafori-1" });
+    let first = raise(&app, "a-1", body.clone()).await;
+    let second = raise(&app, "a-2", body.clone()).await;
+    assert_eq!(first["id"], second["id"]);
+    let coordinator = app.login("tirana.coord").await;
+    let id = first["id"].as_str().unwrap();
+    app.post(&format!("/api/v1/alerts/{id}/resolve"), Some(&coordinator), &json!({})).await;
+    let third = raise(&app, "a-3", body).await;
+    assert_ne!(third["id"], first["id"], "after resolution a new alert opens");
+    let replay =
+        raise(&app, "a-1", json!({ "severity": "high", "title": "Fëmijë te semafori", "dedup_key": "semafori-1" }))
+            .await;
+    assert_eq!(replay["id"], first["id"], "a replayed request answers what it answered");
+    assert_eq!(timeline_kinds(&app, id).await, ["triggered", "deduplicated", "resolved"]);
+}
+
+#[actix_web::test]
+async fn an_emergency_identification_alerts_the_unit_answering_for_the_place() {
+    let gateway = sms_gateway().await;
+    let app = app_with(&gateway).await;
+    three_steps_and_a_fallback(&app).await;
+    let field = app.login("tirana.field").await;
+    let mut sighting = crate::identifications::sighting("019a2b3c-4d5e-7f00-8a1b-2c3d4e5f6a7b");
+    sighting["emergency"] = json!(true);
+    sighting["risk_level"] = json!("emergency");
+    let res = app.post_idempotent("/api/v1/identifications", &field, "i-1", &sighting).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    run_worker(&app).await;
+    let coordinator = app.login("tirana.coord").await;
+    let alerts = app.get("/api/v1/alerts?source=field_identification", Some(&coordinator)).await;
+    assert_eq!(alerts.body.as_array().unwrap().len(), 1, "{}", alerts.body);
+    let alert = &alerts.body[0];
+    assert_eq!(alert["agency"]["code"], "AL224-QKT");
+    assert_eq!(alert["severity"], "emergency");
+    assert_eq!(alert["identification_id"], "019a2b3c-4d5e-7f00-8a1b-2c3d4e5f6a7b");
+    assert!(!alert["title"].as_str().unwrap().contains("Ana"), "no child's name in what is sent");
+    assert_eq!(texts_to(&gateway).await, ["+355690000002"], "the duty officer on call is paged");
+}
+
+#[actix_web::test]
+async fn policies_that_reach_nobody_are_refused() {
+    let app = TestApp::spawn().await;
+    let coordinator = app.login("tirana.coord").await;
+    let agency: String =
+        app.get("/api/v1/me", Some(&coordinator)).await.body["agency"]["id"].as_str().unwrap().to_owned();
+    let put = |policy: Value| {
+        let (app, coordinator, agency) = (&app, coordinator.clone(), agency.clone());
+        async move {
+            app.request(
+                actix_web::test::TestRequest::put()
+                    .uri(&format!("/api/v1/agencies/{agency}/escalation-policy"))
+                    .insert_header(("Authorization", format!("Bearer {coordinator}")))
+                    .set_json(json!({ "policy": policy })),
+            )
+            .await
+        }
+    };
+    let codes = |res: &crate::harness::Response| -> Vec<String> {
+        res.body["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{}", res.body))
+            .iter()
+            .map(|e| e["code"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Nobody in the unit is an agency administrator.
+    let res =
+        put(json!({ "steps": [{ "targets": [{ "kind": "role", "role": "agency_admin" }], "wait_minutes": 5 }] })).await;
+    assert_eq!(codes(&res), ["unreachable_step"]);
+    let res = put(json!({ "steps": [{ "targets": [{ "kind": "on_call", "schedule_id": "019a2b3c-4d5e-7f00-8a1b-2c3d4e5f6a7b" }], "wait_minutes": 5 }] })).await;
+    assert_eq!(codes(&res), ["unknown_schedule", "unreachable_step"]);
+    let res = put(json!({ "steps": [{ "targets": [{ "kind": "contact", "name": "Policia", "phone": "042 000 000" }], "wait_minutes": 5 }] })).await;
+    assert_eq!(codes(&res), ["invalid_phone", "unreachable_step"]);
+    let res = put(json!({ "steps": [{ "targets": [{ "kind": "role", "role": "coordinator" }], "wait_minutes": 5, "only_when": [{ "weekdays": ["mon"], "from": "20:00", "to": "08:00" }] }] })).await;
+    assert_eq!(codes(&res), ["unreachable_step"], "a policy must be able to run at any hour");
+    let res = put(json!({ "steps": [] })).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let res =
+        put(json!({ "steps": [{ "targets": [{ "kind": "role", "role": "coordinator" }], "wait_minutes": 5 }] })).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(res.body["version"], 1);
+    let stale =
+        put(json!({ "steps": [{ "targets": [{ "kind": "role", "role": "coordinator" }], "wait_minutes": 6 }] })).await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED, "a second write must carry the version it read");
+}
+
+#[actix_web::test]
+async fn a_daily_check_alerts_coordinators_to_a_hole_in_a_24_7_rota_once() {
+    let gateway = sms_gateway().await;
+    let app = app_with(&gateway).await;
+    let coordinator = app.login("tirana.coord").await;
+    let duty = user_id(&app, "tirana.duty").await;
+    let mut days_only = daily_layer(&[&duty], "08:00", "2026-03-02");
+    days_only["restrictions"] =
+        json!([{ "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "from": "08:00", "to": "20:00" }]);
+    let rota =
+        app.post("/api/v1/schedules", Some(&coordinator), &json!({ "name": "Ditët", "layers": [days_only] })).await;
+    assert_eq!(rota.status, StatusCode::CREATED);
+    app.db({
+        let state = app.state.clone();
+        move |conn| worker::schedule_coverage_check(conn, &state).unwrap()
+    })
+    .await;
+    run_worker(&app).await;
+    assert!(texts_to(&gateway).await.is_empty(), "the check runs at 07:00");
+    // 2026-03-03 07:00 in Tirana.
+    app.clock.set(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 3, 6, 0, 0).unwrap());
+    run_worker(&app).await;
+    let token = app.login("tirana.coord").await;
+    let alerts = app.get("/api/v1/alerts?source=schedule_gap", Some(&token)).await;
+    assert_eq!(alerts.body.as_array().unwrap().len(), 1, "{}", alerts.body);
+    assert!(
+        alerts.body[0]["title"].as_str().unwrap().contains("Ditët, 2026-03-03 07:00"),
+        "nobody is on duty from 07:00 to 08:00 today either: {}",
+        alerts.body
+    );
+    assert!(
+        alerts.body[0]["details"].as_str().unwrap().contains("2026-03-03 20:00 – 2026-03-04 08:00"),
+        "{}",
+        alerts.body
+    );
+    assert_eq!(texts_to(&gateway).await, ["+355690000003"], "the coordinator is told");
+    app.clock.advance(Duration::days(1));
+    run_worker(&app).await;
+    let again = app.get("/api/v1/alerts?source=schedule_gap", Some(&app.login("tirana.coord").await)).await;
+    assert_eq!(again.body.as_array().unwrap().len(), 1, "still one open alert for the rota");
+}

@@ -1,0 +1,314 @@
+//! Alerts, their escalation, and how people are reached.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::Role;
+use crate::auth::AgencyRef;
+use crate::identifications::{AreaRef, PersonRef};
+use crate::schedules::RestrictionWindow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Emergency,
+    High,
+    Normal,
+}
+
+/// What raised the alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertSource {
+    /// A field worker's emergency identification.
+    FieldIdentification,
+    /// A referral not acted on in time.
+    ReferralDeadline,
+    /// A 24/7 rota with nobody on duty ahead.
+    ScheduleGap,
+    /// Raised by a person.
+    Manual,
+}
+
+/// `triggered` → `acknowledged` → `resolved`; `cancelled` from either open state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    Triggered,
+    Acknowledged,
+    Resolved,
+    Cancelled,
+}
+
+/// Raise an alert (`Idempotency-Key` required). The agency is `agency_id`, else the one
+/// responsible for `area_code` (24/7 duty first), else your own.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAlert {
+    pub severity: Severity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agency_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(min = 1, max = 32))]
+    pub area_code: Option<String>,
+    #[validate(length(min = 1, max = 200))]
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(max = 4000))]
+    pub details: Option<String>,
+    /// One open alert per key: raising it again while open returns the open alert (200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(min = 1, max = 200))]
+    pub dedup_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identification_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_id: Option<Uuid>,
+}
+
+/// Where an escalation stands.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EscalationStatus {
+    /// The step last notified, from 0; equal to the number of steps once the fallback was reached.
+    pub step: i32,
+    /// Which pass over the steps, from 0.
+    pub round: i32,
+    /// When the next step is due, while the alert is unacknowledged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_step_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Alert {
+    pub id: Uuid,
+    pub severity: Severity,
+    pub source: AlertSource,
+    pub state: AlertState,
+    pub agency: AgencyRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub area: Option<AreaRef>,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dedup_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identification_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<PersonRef>,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledged_by: Option<PersonRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Who resolved or cancelled it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_by: Option<PersonRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<DateTime<Utc>>,
+    pub escalation: EscalationStatus,
+    pub version: i32,
+}
+
+/// A note with an acknowledgement, resolution or cancellation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct AlertAction {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(max = 2000))]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AlertListQuery {
+    pub state: Option<AlertState>,
+    pub severity: Option<Severity>,
+    pub source: Option<AlertSource>,
+    /// Only alerts that are `triggered` or `acknowledged`.
+    pub open: Option<bool>,
+    /// 1–200, default 50; newest first.
+    pub limit: Option<i64>,
+    /// Alerts created before this instant (for the next page).
+    pub before: Option<DateTime<Utc>>,
+}
+
+/// One entry of an alert's timeline: a state change, an escalation step, or a message sent.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TimelineEntry {
+    pub at: DateTime<Utc>,
+    /// `triggered`, `deduplicated`, `acknowledged`, `resolved`, `cancelled`, `step_started`,
+    /// `step_skipped`, `fallback`, `exhausted`, or `notification` (a message sent).
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<PersonRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub round: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification: Option<NotificationAttempt>,
+}
+
+/// A message sent for an alert, with the provider's answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct NotificationAttempt {
+    /// Who it was for: a person's name, a contact's name, or a partner system.
+    pub recipient: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient_user_id: Option<Uuid>,
+    /// `push`, `sms`, `webhook` or `dry_run`.
+    pub channel: String,
+    /// The end of the number or token, never all of it.
+    pub address_hint: String,
+    pub tries: i32,
+    /// `delivered`, `failed`, `invalid_address`; absent while sending.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_reference: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Who a step notifies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Target {
+    /// Whoever is on duty in this schedule when the step runs.
+    OnCall { schedule_id: Uuid },
+    /// A named person.
+    User { user_id: Uuid },
+    /// Everyone in the agency with this role.
+    Role { role: Role },
+    /// A contact outside Terren (e.g. the police duty desk), reached by SMS.
+    Contact { name: String, phone: String },
+    /// A partner system, reached by a signed webhook.
+    Webhook { webhook_id: Uuid },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationStep {
+    #[validate(length(min = 1, max = 10))]
+    pub targets: Vec<Target>,
+    /// How long to wait for an acknowledgement before the next step.
+    #[validate(range(min = 1, max = 1440))]
+    pub wait_minutes: u32,
+    /// Run the step only within these windows of the agency's local time (empty: always).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[validate(nested)]
+    pub only_when: Vec<RestrictionWindow>,
+}
+
+/// How an agency's alerts escalate: the steps in order, `repeat` more passes over them, then the
+/// fallback. An alert keeps the policy it was raised under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationPolicyBody {
+    #[validate(nested, length(min = 1, max = 10))]
+    pub steps: Vec<EscalationStep>,
+    #[serde(default)]
+    #[validate(range(max = 10))]
+    pub repeat: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[validate(length(max = 10))]
+    pub fallback: Vec<Target>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct PutEscalationPolicy {
+    /// The version you read; absent when the agency has no policy yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i32>,
+    #[validate(nested)]
+    pub policy: EscalationPolicyBody,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EscalationPolicy {
+    pub agency: AgencyRef,
+    pub policy: EscalationPolicyBody,
+    pub version: i32,
+    pub updated_by: PersonRef,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    Android,
+    Ios,
+}
+
+/// Register (or refresh) this device's push token. Repeating it is harmless.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterDevice {
+    pub platform: Platform,
+    #[validate(length(min = 10, max = 4096))]
+    pub push_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(max = 64))]
+    pub app_version: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Device {
+    pub id: Uuid,
+    pub device_id: String,
+    pub platform: Platform,
+    pub app_version: Option<String>,
+    pub updated_at: DateTime<Utc>,
+    /// Set when the push service said the token is dead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+/// How you want to be reached: push first, then SMS if you have not acknowledged after
+/// `sms_after_minutes` (absent: SMS only when push cannot reach you).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationRules {
+    pub push: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(range(min = 1, max = 120))]
+    pub sms_after_minutes: Option<u32>,
+    /// The number people should call you back on, told in the alerts you raise (defaults to your
+    /// phone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(min = 6, max = 32))]
+    pub callback_phone: Option<String>,
+}
+
+/// A partner system that receives alerts as signed webhooks.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhookEndpoint {
+    #[validate(length(min = 1, max = 200))]
+    pub name: String,
+    #[validate(url, length(max = 2000))]
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookEndpoint {
+    pub id: Uuid,
+    pub name: String,
+    pub url: String,
+    pub active: bool,
+    /// The HMAC-SHA256 signing secret; present only in the answer that made the endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
