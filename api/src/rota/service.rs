@@ -492,8 +492,16 @@ pub fn on_call_of(conn: &mut DbConnection, loaded: &Loaded, at: DateTime<Utc>) -
     let since = match current {
         // The stretch began before `at`: find when.
         Some(shift) if !shift.people.is_empty() || !shift.sources.is_empty() => {
-            let earlier = loaded.resolve(conn, at - Duration::days(NEXT_HANDOFF_DAYS), at + Duration::seconds(1))?;
-            earlier.iter().rev().find(|s| s.start <= at).map(|s| s.start)
+            let mut since = None;
+            for days in [2, NEXT_HANDOFF_DAYS] {
+                let from = at - Duration::days(days);
+                let earlier = loaded.resolve(conn, from, at + Duration::seconds(1))?;
+                since = earlier.iter().rev().find(|s| s.start <= at).map(|s| s.start);
+                if since.is_some_and(|start| start > from) {
+                    break;
+                }
+            }
+            since
         }
         _ => None,
     };
