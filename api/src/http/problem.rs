@@ -63,6 +63,7 @@ error_codes! {
     Conflict => ("conflict", 409, "Conflict with the current state", "Konflikt me gjendjen aktuale"),
     AlreadyLinked => ("already_linked", 409, "The sighting is linked to another profile", "Identifikimi është lidhur tashmë me një profil tjetër"),
     IdempotencyRequestInFlight => ("idempotency_request_in_flight", 409, "The same request is still being processed", "E njëjta kërkesë është ende në përpunim"),
+    CalendarFeedRevoked => ("calendar_feed_revoked", 410, "This calendar link was revoked", "Kjo lidhje kalendari është revokuar"),
     VersionMismatch => ("version_mismatch", 412, "The record changed since you read it", "Të dhënat ndryshuan që kur i lexuat"),
     PayloadTooLarge => ("payload_too_large", 413, "Request body too large", "Kërkesa është shumë e madhe"),
     UnsupportedMediaType => ("unsupported_media_type", 415, "Unsupported content type", "Lloji i përmbajtjes nuk mbështetet"),
