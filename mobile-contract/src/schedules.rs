@@ -301,6 +301,13 @@ pub struct SwapRequest {
     pub created_at: DateTime<Utc>,
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SwapListQuery {
+    /// Only swaps in this state; all by default.
+    pub state: Option<SwapState>,
+}
+
 /// Act on a swap request at the version you read.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]

@@ -65,6 +65,7 @@ error_codes! {
     AlertAlreadyAcknowledged => ("alert_already_acknowledged", 409, "Someone else acknowledged the alert", "Alarmin e ka konfirmuar tashmë dikush tjetër"),
     AlertClosed => ("alert_closed", 409, "The alert is already resolved or cancelled", "Alarmi është zgjidhur ose anuluar tashmë"),
     IdempotencyRequestInFlight => ("idempotency_request_in_flight", 409, "The same request is still being processed", "E njëjta kërkesë është ende në përpunim"),
+    CalendarFeedRevoked => ("calendar_feed_revoked", 410, "This calendar link was revoked", "Kjo lidhje kalendari është revokuar"),
     VersionMismatch => ("version_mismatch", 412, "The record changed since you read it", "Të dhënat ndryshuan që kur i lexuat"),
     PayloadTooLarge => ("payload_too_large", 413, "Request body too large", "Kërkesa është shumë e madhe"),
     UnsupportedMediaType => ("unsupported_media_type", 415, "Unsupported content type", "Lloji i përmbajtjes nuk mbështetet"),

@@ -1,13 +1,15 @@
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use terren_contract::agencies::AgencyListQuery;
 use terren_contract::problem::Problem;
 use terren_contract::schedules::{
-    AtQuery, CreateOverride, CreateSchedule, Gap, GapsQuery, OnCall, OnCallQuery, Override, Schedule, Shift,
-    ShiftsQuery, UpdateSchedule,
+    AtQuery, CalendarFeed, CreateOverride, CreateSchedule, CreateSwapRequest, Gap, GapsQuery, OnCall, OnCallQuery,
+    Override, Schedule, Shift, ShiftsQuery, SwapAction, SwapListQuery, SwapRequest, UpdateSchedule,
 };
 use uuid::Uuid;
 
-use super::service;
+use super::swaps::Action;
+use super::{calendar, service, swaps};
 use crate::app::AppState;
 use crate::http::{ApiResult, AuthUser, ValidJson, audited, with_conn};
 
@@ -25,6 +27,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(create_override)),
     )
     .service(web::resource("/schedules/{id}/overrides/{override_id}/cancel").route(web::post().to(cancel_override)))
+    .service(web::resource("/schedules/{id}/swaps").route(web::get().to(list_swaps)).route(web::post().to(create_swap)))
+    .service(web::resource("/schedules/{id}/swaps/{swap_id}/take").route(web::post().to(take_swap)))
+    .service(web::resource("/schedules/{id}/swaps/{swap_id}/approve").route(web::post().to(approve_swap)))
+    .service(web::resource("/schedules/{id}/swaps/{swap_id}/decline").route(web::post().to(decline_swap)))
+    .service(web::resource("/schedules/{id}/swaps/{swap_id}/cancel").route(web::post().to(cancel_swap)))
+    .service(
+        web::resource("/schedules/{id}/calendar-feeds")
+            .route(web::get().to(list_schedule_feeds))
+            .route(web::post().to(create_schedule_feed)),
+    )
+    .service(
+        web::resource("/me/calendar-feeds").route(web::get().to(list_my_feeds)).route(web::post().to(create_my_feed)),
+    )
+    .service(web::resource("/calendar-feeds/{feed_id}/revoke").route(web::post().to(revoke_feed)))
+    .service(web::resource("/calendar/{token:[A-Za-z0-9_-]+}.ics").route(web::get().to(calendar_feed)))
+    .service(web::resource("/schedules/{id}/rota.csv").route(web::get().to(rota_csv)))
     .service(web::resource("/on-call").route(web::get().to(on_call)));
 }
 
@@ -285,4 +303,306 @@ pub async fn on_call(
         })
         .await?,
     ))
+}
+
+/// Swap requests of a schedule, earliest span first (members of the schedule's agency).
+#[utoipa::path(
+    get, path = "/api/v1/schedules/{id}/swaps", tag = "rotas",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Schedule id"), SwapListQuery),
+    responses(
+        (status = 200, description = "Swap requests", body = Vec<SwapRequest>),
+        (status = 403, description = "Not a member of the schedule's agency", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_swaps(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    query: web::Query<SwapListQuery>,
+) -> ApiResult<web::Json<Vec<SwapRequest>>> {
+    let (id, wanted) = (id.into_inner().to_string(), query.state);
+    Ok(web::Json(with_conn(&state, move |conn| swaps::list(conn, &user, &id, wanted)).await?))
+}
+
+/// Offer a span of your own duty to the other members of the agency. You must be on duty for the
+/// whole span; it starts now or later and lasts at most 100 days.
+#[utoipa::path(
+    post, path = "/api/v1/schedules/{id}/swaps", tag = "rotas",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Schedule id")),
+    request_body = CreateSwapRequest,
+    responses(
+        (status = 201, description = "Offered", body = SwapRequest),
+        (status = 403, description = "Not a member of the schedule's agency", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "You already offered part of this span in an open swap", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`not_on_duty`, `ends_before_start`, `in_past`, `span_too_long`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_swap(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ValidJson<CreateSwapRequest>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner().to_string();
+    let created = audited(&state, move |conn, _, at| swaps::create(conn, &user, &id, &body.0, at)).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+async fn swap_action(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+    body: ValidJson<SwapAction>,
+    action: Action,
+) -> ApiResult<web::Json<SwapRequest>> {
+    let (id, swap_id) = path.into_inner();
+    let (id, swap_id, version) = (id.to_string(), swap_id.to_string(), body.0.version);
+    Ok(web::Json(
+        audited(&state, move |conn, _, at| swaps::act(conn, &user, (&id, &swap_id), action, version, at)).await?,
+    ))
+}
+
+/// Take an offered swap (another active member of the agency, not on duty during the span). When
+/// the offer needs no approval the swap is approved at once and you are on duty for the span.
+#[utoipa::path(
+    post, path = "/api/v1/schedules/{id}/swaps/{swap_id}/take", tag = "rotas",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Schedule id"), ("swap_id" = Uuid, Path, description = "Swap request id")),
+    request_body = SwapAction,
+    responses(
+        (status = 200, description = "Taken (or approved, without approval)", body = SwapRequest),
+        (status = 403, description = "Not an active member of the schedule's agency", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not `offered` any more (the detail names its state), or the rota changed", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since you read it (someone else took it); the body is the current swap request", body = SwapRequest),
+        (status = 422, description = "`own_swap` (you offered it), `already_on_duty`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn take_swap(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+    body: ValidJson<SwapAction>,
+) -> ApiResult<web::Json<SwapRequest>> {
+    swap_action(user, state, path, body, Action::Take).await
+}
+
+/// Approve a taken swap (`planning_manage` of the agency): the taker is on duty for the span
+/// (an override), and whoever shared the offerer's duty stays on.
+#[utoipa::path(
+    post, path = "/api/v1/schedules/{id}/swaps/{swap_id}/approve", tag = "rotas",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Schedule id"), ("swap_id" = Uuid, Path, description = "Swap request id")),
+    request_body = SwapAction,
+    responses(
+        (status = 200, description = "Approved", body = SwapRequest),
+        (status = 403, description = "No `planning_manage` for the schedule's agency", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not `taken` (the detail names its state), the span has passed, or the rota changed", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since you read it; the body is the current swap request", body = SwapRequest),
+    )
+)]
+pub async fn approve_swap(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+    body: ValidJson<SwapAction>,
+) -> ApiResult<web::Json<SwapRequest>> {
+    swap_action(user, state, path, body, Action::Approve).await
+}
+
+/// Decline a taken swap (`planning_manage` of the agency); the rota stays as it was.
+#[utoipa::path(
+    post, path = "/api/v1/schedules/{id}/swaps/{swap_id}/decline", tag = "rotas",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Schedule id"), ("swap_id" = Uuid, Path, description = "Swap request id")),
+    request_body = SwapAction,
+    responses(
+        (status = 200, description = "Declined", body = SwapRequest),
+        (status = 403, description = "No `planning_manage` for the schedule's agency", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not `taken` (the detail names its state)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since you read it; the body is the current swap request", body = SwapRequest),
+    )
+)]
+pub async fn decline_swap(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+    body: ValidJson<SwapAction>,
+) -> ApiResult<web::Json<SwapRequest>> {
+    swap_action(user, state, path, body, Action::Decline).await
+}
+
+/// Withdraw your offer before it is approved.
+#[utoipa::path(
+    post, path = "/api/v1/schedules/{id}/swaps/{swap_id}/cancel", tag = "rotas",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Schedule id"), ("swap_id" = Uuid, Path, description = "Swap request id")),
+    request_body = SwapAction,
+    responses(
+        (status = 200, description = "Cancelled", body = SwapRequest),
+        (status = 403, description = "Not your offer", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already approved, declined or cancelled (the detail names its state)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since you read it; the body is the current swap request", body = SwapRequest),
+    )
+)]
+pub async fn cancel_swap(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+    body: ValidJson<SwapAction>,
+) -> ApiResult<web::Json<SwapRequest>> {
+    swap_action(user, state, path, body, Action::Cancel).await
+}
+
+/// Where links to this service start: `http.public_url`, or the scheme and host the request came
+/// to (forwarded ones only behind a trusted proxy).
+fn base_url(state: &AppState, req: &HttpRequest) -> String {
+    if let Some(url) = &state.config.http.public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    if state.config.http.trust_forwarded_for {
+        let info = req.connection_info();
+        return format!("{}://{}", info.scheme(), info.host());
+    }
+    let scheme = if req.app_config().secure() { "https" } else { "http" };
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .map_or_else(|| req.app_config().host().to_owned(), str::to_owned);
+    format!("{scheme}://{host}")
+}
+
+/// A calendar subscription of the schedule (`planning_manage` of its agency). The answer's `url`
+/// holds the secret link; it is shown only here.
+#[utoipa::path(
+    post, path = "/api/v1/schedules/{id}/calendar-feeds", tag = "rotas",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Schedule id")),
+    responses(
+        (status = 201, description = "Created, with its `url`", body = CalendarFeed),
+        (status = 403, description = "No `planning_manage` for the schedule's agency", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_schedule_feed(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let (id, base) = (id.into_inner().to_string(), base_url(&state, &req));
+    let created = audited(&state, move |conn, _, at| calendar::create_feed(conn, &user, Some(&id), &base, at)).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// The schedule's calendar subscriptions, without their links (`planning_manage` of its agency).
+#[utoipa::path(
+    get, path = "/api/v1/schedules/{id}/calendar-feeds", tag = "rotas",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Schedule id")),
+    responses(
+        (status = 200, description = "Feeds, oldest first", body = Vec<CalendarFeed>),
+        (status = 403, description = "No `planning_manage` for the schedule's agency", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_schedule_feeds(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<Vec<CalendarFeed>>> {
+    let id = id.into_inner().to_string();
+    Ok(web::Json(with_conn(&state, move |conn| calendar::list_feeds(conn, &user, Some(&id))).await?))
+}
+
+/// A calendar subscription of your own shifts on every rota of your agency. The answer's `url`
+/// holds the secret link; it is shown only here.
+#[utoipa::path(
+    post, path = "/api/v1/me/calendar-feeds", tag = "rotas",
+    security(("bearer" = [])),
+    responses((status = 201, description = "Created, with its `url`", body = CalendarFeed))
+)]
+pub async fn create_my_feed(user: AuthUser, state: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
+    let base = base_url(&state, &req);
+    let created = audited(&state, move |conn, _, at| calendar::create_feed(conn, &user, None, &base, at)).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// Your personal calendar subscriptions, without their links.
+#[utoipa::path(
+    get, path = "/api/v1/me/calendar-feeds", tag = "rotas",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Feeds, oldest first", body = Vec<CalendarFeed>))
+)]
+pub async fn list_my_feeds(user: AuthUser, state: web::Data<AppState>) -> ApiResult<web::Json<Vec<CalendarFeed>>> {
+    Ok(web::Json(with_conn(&state, move |conn| calendar::list_feeds(conn, &user, None)).await?))
+}
+
+/// Revoke a calendar subscription: its link answers 410 from now on. Yours, one you made, or
+/// (`planning_manage`) one showing your agency's rota.
+#[utoipa::path(
+    post, path = "/api/v1/calendar-feeds/{feed_id}/revoke", tag = "rotas",
+    security(("bearer" = [])),
+    params(("feed_id" = Uuid, Path, description = "Calendar feed id")),
+    responses(
+        (status = 200, description = "Revoked", body = CalendarFeed),
+        (status = 403, description = "Not yours to revoke", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such feed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already revoked", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn revoke_feed(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    feed_id: web::Path<Uuid>,
+) -> ApiResult<web::Json<CalendarFeed>> {
+    let feed_id = feed_id.into_inner().to_string();
+    Ok(web::Json(audited(&state, move |conn, _, at| calendar::revoke_feed(conn, &user, &feed_id, at)).await?))
+}
+
+/// The iCalendar (RFC 5545) feed behind a secret link, for calendar apps: no bearer token, the
+/// link is the credential. Shifts overlapping 30 days back to 90 days ahead, times in UTC.
+#[utoipa::path(
+    get, path = "/api/v1/calendar/{token}.ics", tag = "rotas",
+    params(("token" = String, Path, description = "The secret token from the feed's `url`")),
+    responses(
+        (status = 200, description = "The calendar", body = String, content_type = "text/calendar"),
+        (status = 404, description = "Unknown link", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "`calendar_feed_revoked`: the link was revoked (or its account disabled, or its schedule archived)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn calendar_feed(state: web::Data<AppState>, token: web::Path<String>) -> ApiResult<HttpResponse> {
+    let (token, now) = (token.into_inner(), state.clock.now());
+    let body = with_conn(&state, move |conn| calendar::feed_body(conn, &token, now)).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/calendar; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .body(body))
+}
+
+/// The final schedule between `from` and `to` (at most 100 days) as a CSV file for the police,
+/// the court and ASHDMF: local times, names and phone numbers, gaps as `PA MBULIM / NOT COVERED`.
+#[utoipa::path(
+    get, path = "/api/v1/schedules/{id}/rota.csv", tag = "rotas",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Schedule id"), ShiftsQuery),
+    responses(
+        (status = 200, description = "The rota, UTF-8 with a byte-order mark, header row in Albanian and English", body = String, content_type = "text/csv"),
+        (status = 404, description = "No such schedule", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`to` before `from`, or a span over 100 days", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn rota_csv(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    query: web::Query<ShiftsQuery>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner().to_string();
+    let (from, to) = (query.from, query.to);
+    let csv = with_conn(&state, move |conn| calendar::rota_csv(conn, &user, &id, from, to)).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", csv.filename)))
+        .body(csv.body))
 }

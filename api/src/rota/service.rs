@@ -89,6 +89,11 @@ impl Loaded {
             .collect()
     }
 
+    /// When the schedule starts to apply: the earliest revision in force.
+    pub fn first_effective(&self) -> Option<DateTime<Utc>> {
+        self.revisions.iter().map(|(row, _)| to_utc(row.effective_from)).min()
+    }
+
     /// The final schedule over `[from, to)`.
     pub fn resolve(&self, conn: &mut DbConnection, from: DateTime<Utc>, to: DateTime<Utc>) -> ApiResult<Vec<Shift>> {
         let covers = covers(conn, &self.row.id, from, to)?;
@@ -175,7 +180,7 @@ pub fn people(conn: &mut DbConnection, ids: &BTreeSet<String>) -> ApiResult<Hash
         .collect()
 }
 
-fn person_ref(conn: &mut DbConnection, id: &str) -> ApiResult<PersonRef> {
+pub(crate) fn person_ref(conn: &mut DbConnection, id: &str) -> ApiResult<PersonRef> {
     let display_name: String = users::table.filter(users::id.eq(id)).select(users::display_name).get_result(conn)?;
     Ok(PersonRef { id: parse_uuid(id)?, display_name })
 }
@@ -186,7 +191,7 @@ fn agency_ref(conn: &mut DbConnection, id: &str) -> ApiResult<AgencyRef> {
     Ok(AgencyRef { id: parse_uuid(id)?, code, name })
 }
 
-fn can_manage(user: &AuthUser, agency_id: &str) -> ApiResult<()> {
+pub(crate) fn can_manage(user: &AuthUser, agency_id: &str) -> ApiResult<()> {
     user.require(Permission::PlanningManage)?;
     if user.agency.id != agency_id {
         return Err(ApiError::forbidden("rotas are planned by their own agency"));
@@ -619,6 +624,58 @@ pub fn insert_override(
         }),
     )?;
     Ok(id)
+}
+
+/// Takes `user_id` off every override of theirs in `[start, end)` (`start` now or later): each such
+/// override is cancelled and its parts outside the span are written again, so that only the span
+/// changes. Used when a swap hands over duty that came from an override.
+pub fn carve_out(
+    conn: &mut DbConnection,
+    schedule_id: &str,
+    user_id: &str,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    actor: &AuthUser,
+    at: NaiveDateTime,
+) -> ApiResult<()> {
+    let now = to_utc(at);
+    let rows: Vec<OverrideRow> = schedule_overrides::table
+        .filter(schedule_overrides::schedule_id.eq(schedule_id))
+        .filter(schedule_overrides::user_id.eq(user_id))
+        .filter(schedule_overrides::cancelled_at.is_null())
+        .filter(schedule_overrides::ends_at.gt(crate::clock::truncate(start)))
+        .filter(schedule_overrides::starts_at.lt(crate::clock::truncate(end)))
+        .select(OverrideRow::as_select())
+        .load(conn)?;
+    for row in rows {
+        diesel::update(schedule_overrides::table.filter(schedule_overrides::id.eq(&row.id)))
+            .set((schedule_overrides::cancelled_at.eq(at), schedule_overrides::cancelled_by.eq(&actor.user_id)))
+            .execute(conn)?;
+        audit::record(
+            conn,
+            &actor.actor(),
+            at,
+            "schedule.override.cancel",
+            "schedule",
+            schedule_id,
+            json!({ "override_id": row.id, "span": { "starts_at": start, "ends_at": end } }),
+        )?;
+        // The cancelled override still covers what was served before now.
+        let (row_start, row_end) = (to_utc(row.starts_at).max(now), to_utc(row.ends_at));
+        for (part_start, part_end) in [(row_start, start.min(row_end)), (end.max(row_start), row_end)] {
+            if part_start < part_end {
+                let part = NewOverride {
+                    schedule_id,
+                    user_id,
+                    starts_at: part_start,
+                    ends_at: part_end,
+                    reason: row.reason.as_deref(),
+                    swap_request_id: row.swap_request_id.as_deref(),
+                };
+                insert_override(conn, &part, actor, at)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks a span of duty that starts now or later and ends after it starts.

@@ -38,7 +38,7 @@ fn error_codes(body: &Value) -> Vec<String> {
 }
 
 /// The QKT coordinator makes a daily rota of the field worker and the duty officer.
-async fn qkt_rota(app: &TestApp, coordinator: &str) -> Value {
+pub async fn qkt_rota(app: &TestApp, coordinator: &str) -> Value {
     let (field, duty) = (user_id(app, "tirana.field").await, user_id(app, "tirana.duty").await);
     let res = app
         .post(
