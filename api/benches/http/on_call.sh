@@ -24,7 +24,7 @@ coordinator=$(login tirana.coord)
 user_id() { curl -s localhost:$port/api/v1/me -H "authorization: Bearer $(login "$1")" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
 duty=$(user_id tirana.duty)
 field=$(user_id tirana.field)
-today=$(date -u +%F)
+today=$(date -u -d yesterday +%F)
 curl -sf -X POST localhost:$port/api/v1/schedules -H "authorization: Bearer $coordinator" -H 'content-type: application/json' \
     -d "{\"name\":\"Gadishmëria\",\"layers\":[{\"name\":\"main\",\"participants\":[[\"$duty\"],[\"$field\"]],\"turn_every\":1,\"turn_unit\":\"days\",\"handoff_time\":\"08:00\",\"starts_on\":\"$today\"}]}" >/dev/null
 token=$(login tirana.field)

@@ -492,3 +492,91 @@ async fn a_daily_check_alerts_coordinators_to_a_hole_in_a_24_7_rota_once() {
     let again = app.get("/api/v1/alerts?source=schedule_gap", Some(&app.login("tirana.coord").await)).await;
     assert_eq!(again.body.as_array().unwrap().len(), 1, "still one open alert for the rota");
 }
+
+#[actix_web::test]
+async fn push_first_then_an_sms_reminder_when_nobody_acknowledges() {
+    let gateway = sms_gateway().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({ "access_token": "ya29.test", "expires_in": 3599 })),
+        )
+        .mount(&gateway)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/projects/terren-test/messages:send"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "name": "projects/terren-test/messages/1" })))
+        .mount(&gateway)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let account_path = dir.path().join("service-account.json");
+    let mut account: Value =
+        serde_json::from_str(include_str!("../../src/notify/testdata/service-account.json")).unwrap();
+    account["token_uri"] = json!(format!("{}/token", gateway.uri()));
+    std::fs::write(&account_path, account.to_string()).unwrap();
+    let (base_url, endpoint) = (gateway.uri(), gateway.uri());
+    let app = TestApp::spawn_with(move |config| {
+        config.notify.mode = terren_api::notify::NotifyMode::Live;
+        config.notify.backoff_base_ms = 1;
+        config.notify.backoff_max_ms = 2;
+        config.notify.fcm =
+            Some(terren_api::notify::FcmConfig { service_account_file: account_path, endpoint: Some(endpoint) });
+        config.notify.sms = Some(terren_api::notify::SmsConfig {
+            base_url,
+            account_sid: ACCOUNT.into(),
+            auth_token: "gateway-secret".to_owned().into(),
+            from: Some("+355690009999".into()),
+            messaging_service_sid: None,
+        });
+    })
+    .await;
+    three_steps_and_a_fallback(&app).await;
+    let duty = app.login("tirana.duty").await;
+    let device = app
+        .post(
+            "/api/v1/devices",
+            Some(&duty),
+            &json!({ "platform": "android", "push_token": "fcm-token-of-the-duty-phone-0001" }),
+        )
+        .await;
+    assert_eq!(device.status, StatusCode::CREATED, "{}", device.body);
+    let again = app
+        .post(
+            "/api/v1/devices",
+            Some(&duty),
+            &json!({ "platform": "android", "push_token": "fcm-token-of-the-duty-phone-0001" }),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "registering again is harmless");
+    let rules = app
+        .request(
+            actix_web::test::TestRequest::put()
+                .uri("/api/v1/me/notification-rules")
+                .insert_header(("Authorization", format!("Bearer {duty}")))
+                .set_json(json!({ "push": true, "sms_after_minutes": 2 })),
+        )
+        .await;
+    assert_eq!(rules.status, StatusCode::OK, "{}", rules.body);
+
+    raise(&app, "a-1", emergency()).await;
+    run_worker(&app).await;
+    let pushes =
+        |requests: &[wiremock::Request]| requests.iter().filter(|r| r.url.path().ends_with("messages:send")).count();
+    let received = gateway.received_requests().await.unwrap();
+    assert_eq!(pushes(&received), 1, "push first");
+    let push: Value =
+        serde_json::from_slice(&received.iter().find(|r| r.url.path().ends_with("messages:send")).unwrap().body)
+            .unwrap();
+    assert_eq!(push["message"]["token"], "fcm-token-of-the-duty-phone-0001");
+    assert_eq!(push["message"]["android"]["priority"], "HIGH");
+    assert!(texts_to(&gateway).await.iter().all(String::is_empty), "no SMS yet");
+
+    app.clock.advance(Duration::minutes(2));
+    run_worker(&app).await;
+    let texts: Vec<String> = texts_to(&gateway).await.into_iter().filter(|to| !to.is_empty()).collect();
+    assert_eq!(texts, ["+355690000002"], "an SMS after two minutes without acknowledgement");
+    app.clock.advance(Duration::minutes(1));
+    run_worker(&app).await;
+    let texts: Vec<String> = texts_to(&gateway).await.into_iter().filter(|to| !to.is_empty()).collect();
+    assert_eq!(texts, ["+355690000002"], "and only one");
+}
