@@ -72,6 +72,8 @@ fn main() -> anyhow::Result<()> {
     let url = std::env::var("DATABASE_URL").context("set DATABASE_URL to sqlite://PATH or postgres://…")?;
     let alerts: i64 = env_or("ALERTS", 10_000)?;
     let spread: i64 = env_or("SPREAD_SECONDS", 60)?;
+    // Raising the alerts must finish before the first is due.
+    let lead: i64 = env_or("LEAD_SECONDS", 30)?;
     actix_web::rt::System::new().block_on(async move {
         let gateway = MockServer::start().await;
         Mock::given(method("POST"))
@@ -106,7 +108,7 @@ fn main() -> anyhow::Result<()> {
             fallback: Vec::new(),
         };
         let setup = Instant::now();
-        let start = Utc::now() + Duration::seconds(5);
+        let start = Utc::now() + Duration::seconds(lead);
         {
             let (db, policy) = (state.db.clone(), policy.clone());
             actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<()> {

@@ -35,6 +35,8 @@ pub struct AppState {
     pub in_flight: Arc<crate::http::idempotency::InFlight>,
     /// Push, SMS and webhook channels (dry-run in demo mode).
     pub notifier: Arc<crate::notify::Notifier>,
+    /// Resolved rotas for "who is on call now".
+    pub on_call_cache: Arc<crate::rota::cache::OnCallCache>,
     territory: Arc<RwLock<Arc<TerritoryIndex>>>,
 }
 
@@ -46,6 +48,7 @@ impl AppState {
             throttle: Arc::new(LoginThrottle::new(&self.config.auth)),
             metrics: Arc::new(Metrics::default()),
             in_flight: Arc::default(),
+            on_call_cache: Arc::default(),
             ..self.clone()
         }
     }
@@ -83,6 +86,7 @@ impl AppState {
         }
         let state = AppState {
             notifier: Arc::new(notifier),
+            on_call_cache: Arc::default(),
             tokens: Arc::new(TokenKeys::new(&keys, &config.auth)?),
             passwords: Arc::new(Passwords::new(&config.auth)?),
             throttle: Arc::new(LoginThrottle::new(&config.auth)),

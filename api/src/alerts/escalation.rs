@@ -437,7 +437,23 @@ fn summary(delivery: &Delivery) -> Summary {
         tries: i32::try_from(delivery.attempts.len()).unwrap_or(i32::MAX),
         http_status: last.and_then(|a| a.http_status).map(i32::from),
         provider_reference: last.and_then(|a| a.provider_reference.clone()),
-        response: last.and_then(|a| a.response.clone()),
+        // Every try with the provider's answer, not only the last.
+        response: Some(
+            json!(
+                delivery
+                    .attempts
+                    .iter()
+                    .map(|a| json!({
+                        "try": a.try_number,
+                        "at": a.started_at,
+                        "http_status": a.http_status,
+                        "error": a.error,
+                        "response": a.response,
+                    }))
+                    .collect::<Vec<_>>()
+            )
+            .to_string(),
+        ),
         error: last.and_then(|a| a.error.clone()),
         outcome: outcome_code(delivery.outcome),
     }

@@ -137,14 +137,13 @@ impl Fcm {
             Ok(access) => access,
             Err(answer) => return answer,
         };
-        let sent = http.post(&self.send_url).bearer_auth(access.expose_secret()).json(&payload(token, message)).send();
-        let reply = match sent.await {
-            Ok(response) => Reply::read(response).await,
-            Err(err) => Err(err),
-        };
-        let reply = match reply {
+        let reply = match Reply::exchange(
+            http.post(&self.send_url).bearer_auth(access.expose_secret()).json(&payload(token, message)),
+        )
+        .await
+        {
             Ok(reply) => reply,
-            Err(err) => return Answer::transport(&err),
+            Err(answer) => return answer,
         };
         if reply.is_success() {
             let name = reply.json::<SendResponse>().and_then(|r| r.name);
@@ -165,18 +164,10 @@ impl Fcm {
         let assertion =
             self.assertion(now).map_err(|e| Answer::failed(format!("signing the token request failed: {e}")))?;
         let form = [("grant_type", GRANT_TYPE), ("assertion", assertion.as_str())];
-        let reply = match http.post(&self.token_uri).form(&form).send().await {
-            Ok(response) => Reply::read(response).await,
-            Err(err) => Err(err),
-        };
-        let reply = match reply {
-            Ok(reply) => reply,
-            Err(err) => {
-                let mut answer = Answer::transport(&err);
-                answer.error = answer.error.map(|e| format!("access token: {e}"));
-                return Err(answer);
-            }
-        };
+        let reply = Reply::exchange(http.post(&self.token_uri).form(&form)).await.map_err(|mut answer| {
+            answer.error = answer.error.map(|e| format!("access token: {e}"));
+            answer
+        })?;
         if !reply.is_success() {
             let verdict = match reply.status {
                 429 | 500..=599 => Verdict::Retry { after: reply.throttled_for() },

@@ -34,6 +34,16 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
+    /// Sends a request and reads its answer; a failure to reach the provider is the attempt's
+    /// answer.
+    pub(crate) async fn exchange(request: reqwest::RequestBuilder) -> Result<Reply, super::retry::Answer> {
+        let read = match request.send().await {
+            Ok(response) => Reply::read(response).await,
+            Err(err) => Err(err),
+        };
+        read.map_err(|err| super::retry::Answer::transport(&err))
+    }
+
     pub(crate) async fn read(mut response: reqwest::Response) -> Result<Reply, reqwest::Error> {
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());

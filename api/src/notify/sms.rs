@@ -63,18 +63,13 @@ impl Sms {
         if let Some(from) = &self.from {
             form.push(("From", from));
         }
-        let sent = http
-            .post(&self.url)
-            .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
-            .form(&form)
-            .send();
-        let reply = match sent.await {
-            Ok(response) => Reply::read(response).await,
-            Err(err) => Err(err),
-        };
-        let reply = match reply {
+        let reply = match Reply::exchange(
+            http.post(&self.url).basic_auth(&self.account_sid, Some(self.auth_token.expose_secret())).form(&form),
+        )
+        .await
+        {
             Ok(reply) => reply,
-            Err(err) => return Answer::transport(&err),
+            Err(answer) => return answer,
         };
         if reply.is_success() {
             let sid = reply.json::<Created>().and_then(|created| created.sid);

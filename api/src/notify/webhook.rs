@@ -124,21 +124,18 @@ pub(crate) async fn attempt(
         Err(err) => return Answer::failed(format!("could not encode the webhook body: {err}")),
     };
     let signature = sign(secret.expose_secret().as_bytes(), timestamp, &body);
-    let sent = http
-        .post(target)
-        .header(CONTENT_TYPE, "application/json")
-        .header(DELIVERY_HEADER, &message.id)
-        .header(TIMESTAMP_HEADER, timestamp.to_string())
-        .header(SIGNATURE_HEADER, signature)
-        .body(body)
-        .send();
-    let reply = match sent.await {
-        Ok(response) => Reply::read(response).await,
-        Err(err) => Err(err),
-    };
-    let reply = match reply {
+    let reply = match Reply::exchange(
+        http.post(target)
+            .header(CONTENT_TYPE, "application/json")
+            .header(DELIVERY_HEADER, &message.id)
+            .header(TIMESTAMP_HEADER, timestamp.to_string())
+            .header(SIGNATURE_HEADER, signature)
+            .body(body),
+    )
+    .await
+    {
         Ok(reply) => reply,
-        Err(err) => return Answer::transport(&err),
+        Err(answer) => return answer,
     };
     let verdict = match reply.status {
         200..=299 => Verdict::Delivered,

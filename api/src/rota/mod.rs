@@ -1,6 +1,7 @@
 //! Duty rotas: schedules of layered rotations with overrides, resolved into who is on duty when;
 //! swaps between members; calendar feeds and a CSV rota for partners.
 
+pub mod cache;
 pub mod calendar;
 pub mod layers;
 pub mod resolve;

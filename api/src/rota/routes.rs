@@ -151,7 +151,9 @@ pub async fn schedule_on_call(
 ) -> ApiResult<web::Json<OnCall>> {
     let id = id.into_inner().to_string();
     let at = query.at.unwrap_or_else(|| state.clock.now());
-    Ok(web::Json(with_conn(&state, move |conn| service::on_call(conn, &user, &id, at)).await?))
+    let cache = state.on_call_cache.clone();
+    let now = state.clock.now();
+    Ok(web::Json(with_conn(&state, move |conn| service::on_call(conn, &cache, &user, &id, at, now)).await?))
 }
 
 /// The final schedule between `from` and `to` (at most 100 days): layers, overrides and gaps
@@ -275,8 +277,9 @@ pub async fn on_call(
 ) -> ApiResult<web::Json<Vec<OnCall>>> {
     user.require(terren_contract::Permission::ReferenceRead)?;
     let query = query.into_inner();
-    let at = query.at.unwrap_or_else(|| state.clock.now());
-    let index = state.territory();
+    let now = state.clock.now();
+    let at = query.at.unwrap_or(now);
+    let (index, cache) = (state.territory(), state.on_call_cache.clone());
     Ok(web::Json(
         with_conn(&state, move |conn| {
             let agency_ids: Vec<String> = match (&query.area, &query.agency) {
@@ -292,14 +295,9 @@ pub async fn on_call(
                 (None, Some(agency)) => vec![crate::agencies::service::resolve_id(conn, agency)?],
                 (None, None) => vec![user.agency.id.clone()],
             };
-            let mut answers = Vec::new();
-            for agency_id in &agency_ids {
-                for (_, schedule_id) in service::schedule_ids_of(conn, std::slice::from_ref(agency_id))? {
-                    let loaded = service::load(conn, &schedule_id)?;
-                    answers.push(service::on_call_of(conn, &loaded, at)?);
-                }
-            }
-            Ok(answers)
+            let mut live = service::live_schedules(conn, &agency_ids)?;
+            live.sort_by_key(|(agency, _, _)| agency_ids.iter().position(|id| id == agency));
+            live.iter().map(|(_, id, version)| cache.on_call(conn, id, *version, at, now)).collect()
         })
         .await?,
     ))

@@ -16,6 +16,7 @@ use terren_contract::schedules::{
 };
 use uuid::Uuid;
 
+use super::cache::OnCallCache;
 use super::layers;
 use super::resolve::{self, Cover, Revision, Shift, Source};
 use crate::accounts::service::parse_uuid;
@@ -185,7 +186,7 @@ pub(crate) fn person_ref(conn: &mut DbConnection, id: &str) -> ApiResult<PersonR
     Ok(PersonRef { id: parse_uuid(id)?, display_name })
 }
 
-fn agency_ref(conn: &mut DbConnection, id: &str) -> ApiResult<AgencyRef> {
+pub(crate) fn agency_ref(conn: &mut DbConnection, id: &str) -> ApiResult<AgencyRef> {
     let (code, name): (String, String) =
         agencies::table.filter(agencies::id.eq(id)).select((agencies::code, agencies::name)).get_result(conn)?;
     Ok(AgencyRef { id: parse_uuid(id)?, code, name })
@@ -414,14 +415,14 @@ pub fn update(
     view(conn, &loaded, now)
 }
 
-fn source_view(source: &Source) -> ApiResult<ShiftSource> {
+pub(crate) fn source_view(source: &Source) -> ApiResult<ShiftSource> {
     Ok(match source {
         Source::Layer(name) => ShiftSource::Layer { name: name.clone() },
         Source::Override(id) => ShiftSource::Override { id: parse_uuid(id)? },
     })
 }
 
-fn on_duty_list(people: &BTreeSet<String>, known: &HashMap<String, OnDutyPerson>) -> Vec<OnDutyPerson> {
+pub(crate) fn on_duty_list(people: &BTreeSet<String>, known: &HashMap<String, OnDutyPerson>) -> Vec<OnDutyPerson> {
     people.iter().filter_map(|id| known.get(id).cloned()).collect()
 }
 
@@ -527,10 +528,17 @@ pub fn on_call_of(conn: &mut DbConnection, loaded: &Loaded, at: DateTime<Utc>) -
     })
 }
 
-pub fn on_call(conn: &mut DbConnection, user: &AuthUser, id: &str, at: DateTime<Utc>) -> ApiResult<OnCall> {
+pub fn on_call(
+    conn: &mut DbConnection,
+    cache: &OnCallCache,
+    user: &AuthUser,
+    id: &str,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> ApiResult<OnCall> {
     user.require(Permission::ReferenceRead)?;
-    let loaded = load(conn, id)?;
-    on_call_of(conn, &loaded, at)
+    let version = version_of(conn, id)?;
+    cache.on_call(conn, id, version, at, now)
 }
 
 /// The people on duty for a schedule at an instant (for paging).
@@ -542,12 +550,27 @@ pub fn on_duty(conn: &mut DbConnection, schedule_id: &str, at: DateTime<Utc>) ->
 
 /// Live schedules of the given agencies.
 pub fn schedule_ids_of(conn: &mut DbConnection, agency_ids: &[String]) -> QueryResult<Vec<(String, String)>> {
+    Ok(live_schedules(conn, agency_ids)?.into_iter().map(|(agency, id, _)| (agency, id)).collect())
+}
+
+/// Live schedules of the given agencies with their versions: (agency id, schedule id, version).
+pub fn live_schedules(conn: &mut DbConnection, agency_ids: &[String]) -> QueryResult<Vec<(String, String, i32)>> {
     schedules::table
         .filter(schedules::agency_id.eq_any(agency_ids))
         .filter(schedules::archived_at.is_null())
         .order((schedules::agency_id.asc(), schedules::name.asc()))
-        .select((schedules::agency_id, schedules::id))
+        .select((schedules::agency_id, schedules::id, schedules::version))
         .load(conn)
+}
+
+/// A schedule's version, or 404.
+pub fn version_of(conn: &mut DbConnection, id: &str) -> ApiResult<i32> {
+    schedules::table
+        .filter(schedules::id.eq(id))
+        .select(schedules::version)
+        .get_result(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("schedule"))
 }
 
 fn override_view(conn: &mut DbConnection, row: OverrideRow) -> ApiResult<Override> {
@@ -577,6 +600,15 @@ fn load_override(conn: &mut DbConnection, schedule_id: &str, id: &str) -> ApiRes
         .ok_or_else(|| ApiError::not_found("override"))
 }
 
+/// Marks a schedule changed by an override: its version moves on, so that cached answers and
+/// stale edits see it.
+fn touch(conn: &mut DbConnection, schedule_id: &str, at: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(schedules::table.filter(schedules::id.eq(schedule_id)))
+        .set((schedules::version.eq(schedules::version + 1), schedules::updated_at.eq(at)))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// An override about to be written.
 pub struct NewOverride<'a> {
     pub schedule_id: &'a str,
@@ -595,6 +627,7 @@ pub fn insert_override(
     at: NaiveDateTime,
 ) -> ApiResult<String> {
     let id = Uuid::now_v7().to_string();
+    touch(conn, new.schedule_id, at)?;
     diesel::insert_into(schedule_overrides::table)
         .values((
             schedule_overrides::id.eq(&id),
@@ -647,6 +680,7 @@ pub fn carve_out(
         .select(OverrideRow::as_select())
         .load(conn)?;
     for row in rows {
+        touch(conn, schedule_id, at)?;
         diesel::update(schedule_overrides::table.filter(schedule_overrides::id.eq(&row.id)))
             .set((schedule_overrides::cancelled_at.eq(at), schedule_overrides::cancelled_by.eq(&actor.user_id)))
             .execute(conn)?;
@@ -766,6 +800,7 @@ pub fn cancel_override(
     if row.ends_at <= at {
         return Err(ApiError::conflict("the override has ended; past shifts cannot change"));
     }
+    touch(conn, schedule_id, at)?;
     diesel::update(schedule_overrides::table.filter(schedule_overrides::id.eq(id)))
         .set((schedule_overrides::cancelled_at.eq(at), schedule_overrides::cancelled_by.eq(&user.user_id)))
         .execute(conn)?;

@@ -84,14 +84,7 @@ async fn three_steps_and_a_fallback(app: &TestApp) -> String {
         ],
         "fallback": [{ "kind": "contact", "name": "Policia Tiranë", "phone": POLICE_DESK }],
     }});
-    let res = app
-        .request(
-            actix_web::test::TestRequest::put()
-                .uri(&format!("/api/v1/agencies/{agency}/escalation-policy"))
-                .insert_header(("Authorization", format!("Bearer {coordinator}")))
-                .set_json(policy),
-        )
-        .await;
+    let res = app.put(&format!("/api/v1/agencies/{agency}/escalation-policy"), Some(&coordinator), &policy).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     agency
 }
@@ -230,14 +223,7 @@ async fn a_restart_mid_escalation_resumes_without_paging_anyone_twice() {
             { "targets": [{ "kind": "user", "user_id": user_id(&app, "tirana.field").await }], "wait_minutes": 5 },
         ]
     }});
-    let res = app
-        .request(
-            actix_web::test::TestRequest::put()
-                .uri(&format!("/api/v1/agencies/{agency}/escalation-policy"))
-                .insert_header(("Authorization", format!("Bearer {coordinator}")))
-                .set_json(policy),
-        )
-        .await;
+    let res = app.put(&format!("/api/v1/agencies/{agency}/escalation-policy"), Some(&coordinator), &policy).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     let id = raise(&app, "a-1", emergency()).await["id"].as_str().unwrap().to_owned();
     run_worker(&app).await;
@@ -413,11 +399,10 @@ async fn policies_that_reach_nobody_are_refused() {
     let put = |policy: Value| {
         let (app, coordinator, agency) = (&app, coordinator.clone(), agency.clone());
         async move {
-            app.request(
-                actix_web::test::TestRequest::put()
-                    .uri(&format!("/api/v1/agencies/{agency}/escalation-policy"))
-                    .insert_header(("Authorization", format!("Bearer {coordinator}")))
-                    .set_json(json!({ "policy": policy })),
+            app.put(
+                &format!("/api/v1/agencies/{agency}/escalation-policy"),
+                Some(&coordinator),
+                &json!({ "policy": policy }),
             )
             .await
         }
@@ -548,14 +533,8 @@ async fn push_first_then_an_sms_reminder_when_nobody_acknowledges() {
         )
         .await;
     assert_eq!(again.status, StatusCode::OK, "registering again is harmless");
-    let rules = app
-        .request(
-            actix_web::test::TestRequest::put()
-                .uri("/api/v1/me/notification-rules")
-                .insert_header(("Authorization", format!("Bearer {duty}")))
-                .set_json(json!({ "push": true, "sms_after_minutes": 2 })),
-        )
-        .await;
+    let rules =
+        app.put("/api/v1/me/notification-rules", Some(&duty), &json!({ "push": true, "sms_after_minutes": 2 })).await;
     assert_eq!(rules.status, StatusCode::OK, "{}", rules.body);
 
     raise(&app, "a-1", emergency()).await;

@@ -224,6 +224,10 @@ impl TestApp {
         self.request(with_token(test::TestRequest::post().uri(path).set_json(body), token)).await
     }
 
+    pub async fn put(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.request(with_token(test::TestRequest::put().uri(path).set_json(body), token)).await
+    }
+
     pub async fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
         self.request(with_token(test::TestRequest::patch().uri(path).set_json(body), token)).await
     }

@@ -221,28 +221,14 @@ async fn edits_are_revisions_that_never_change_past_shifts() {
 
     app.clock.advance(Duration::days(3));
     let coordinator = app.login("tirana.coord").await;
-    let stale = app
-        .request(
-            actix_web::test::TestRequest::put()
-                .uri(&format!("/api/v1/schedules/{id}"))
-                .insert_header(("Authorization", format!("Bearer {coordinator}")))
-                .set_json(json!({ "version": 0, "name": "y" })),
-        )
-        .await;
+    let stale =
+        app.put(&format!("/api/v1/schedules/{id}"), Some(&coordinator), &json!({ "version": 0, "name": "y" })).await;
     assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(stale.body["version"], 1, "the current schedule comes back");
 
     let put = |body: Value| {
         let (app, coordinator, id) = (&app, coordinator.clone(), id.clone());
-        async move {
-            app.request(
-                actix_web::test::TestRequest::put()
-                    .uri(&format!("/api/v1/schedules/{id}"))
-                    .insert_header(("Authorization", format!("Bearer {coordinator}")))
-                    .set_json(body),
-            )
-            .await
-        }
+        async move { app.put(&format!("/api/v1/schedules/{id}"), Some(&coordinator), &body).await }
     };
     let res = put(json!({ "version": 1, "layers": [daily_layer(&[&coord_id], "08:00", "2026-03-02")], "effective_from": "2026-03-04T00:00:00Z" })).await;
     assert_eq!(error_codes(&res.body), ["in_past"]);
@@ -326,4 +312,50 @@ async fn an_override_wins_and_cancelling_it_keeps_the_part_served() {
     let past = json!({ "user_id": coord_id, "starts_at": "2026-03-01T12:00:00Z", "ends_at": "2026-03-01T10:00:00Z" });
     let res = app.post(&format!("/api/v1/schedules/{id}/overrides"), Some(&coordinator), &past).await;
     assert_eq!(error_codes(&res.body), ["ends_before_start", "in_past"]);
+}
+
+#[actix_web::test]
+async fn on_call_from_memory_is_the_resolved_answer_and_sees_an_override_at_once() {
+    let app = TestApp::spawn().await;
+    let coordinator = app.login("tirana.coord").await;
+    let (field, duty, coord) =
+        (user_id(&app, "tirana.field").await, user_id(&app, "tirana.duty").await, user_id(&app, "tirana.coord").await);
+    let mut days = daily_layer(&[&field, &duty], "08:00", "2026-03-02");
+    days["restrictions"] = json!([{ "weekdays": ["mon", "tue", "wed", "thu", "fri"], "from": "08:00", "to": "20:00" }]);
+    let mut nights = daily_layer(&[&coord], "20:00", "2026-03-02");
+    nights["name"] = json!("nights");
+    nights["turn_unit"] = json!("hours");
+    nights["turn_every"] = json!(7);
+    nights["priority"] = json!(-1);
+    let res = app
+        .post("/api/v1/schedules", Some(&coordinator), &json!({ "name": "Dy shtresa", "layers": [days, nights] }))
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    let id = res.body["id"].as_str().unwrap().to_owned();
+    for step in 0..240 {
+        let at = chrono::Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap() + Duration::minutes(53 * step);
+        let answer = app
+            .get(&format!("/api/v1/schedules/{id}/on-call?at={}", at.format("%Y-%m-%dT%H:%M:%SZ")), Some(&coordinator))
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        let schedule = id.clone();
+        let resolved = app
+            .db(move |conn| {
+                let loaded = terren_api::rota::service::load(conn, &schedule).unwrap();
+                serde_json::to_value(terren_api::rota::service::on_call_of(conn, &loaded, at).unwrap()).unwrap()
+            })
+            .await;
+        assert_eq!(answer.body, resolved, "at {at}");
+    }
+    let before = app.get(&format!("/api/v1/schedules/{id}/on-call"), Some(&coordinator)).await;
+    assert_eq!(names(&before.body["on_duty"]), ["Punonjëse terreni QKT (demo)"]);
+    let cover = json!({ "user_id": coord, "starts_at": "2026-03-02T09:00:00Z", "ends_at": "2026-03-02T12:00:00Z" });
+    assert_eq!(
+        app.post(&format!("/api/v1/schedules/{id}/overrides"), Some(&coordinator), &cover).await.status,
+        StatusCode::CREATED
+    );
+    let after = app.get(&format!("/api/v1/schedules/{id}/on-call"), Some(&coordinator)).await;
+    assert_eq!(names(&after.body["on_duty"]), ["Koordinatore QKT (demo)"], "no stale answer after a change");
+    let by_agency = app.get("/api/v1/on-call?agency=AL224-QKT", Some(&coordinator)).await;
+    assert_eq!(names(&by_agency.body[0]["on_duty"]), ["Koordinatore QKT (demo)"]);
 }
