@@ -357,7 +357,7 @@ pub async fn deliver(
     };
     let mut outcomes = Vec::new();
     let mut tried_this_run: BTreeSet<(String, String)> = BTreeSet::new();
-    for recipient in recipients {
+    for mut recipient in recipients {
         let keys: Vec<(String, String)> =
             recipient.addresses.iter().map(|a| (a.channel().to_owned(), a.masked())).collect();
         if keys.iter().any(|k| reached.contains(k)) {
@@ -406,6 +406,10 @@ pub async fn deliver(
                 .await?;
             }
             if outcome == Outcome::Delivered {
+                // A reminder by SMS follows a push only; reached by SMS already, nothing follows.
+                if !matches!(address, Address::Push { .. }) {
+                    recipient.sms_after_minutes = None;
+                }
                 break;
             }
         }

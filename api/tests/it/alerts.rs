@@ -490,6 +490,14 @@ async fn push_first_then_an_sms_reminder_when_nobody_acknowledges() {
         .await;
     Mock::given(method("POST"))
         .and(path("/v1/projects/terren-test/messages:send"))
+        .and(wiremock::matchers::body_string_contains("a-token-the-phone-no-longer-has"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({ "error": { "code": 404, "status": "NOT_FOUND",
+            "details": [{ "@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "UNREGISTERED" }] } })))
+        .with_priority(1)
+        .mount(&gateway)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/projects/terren-test/messages:send"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "name": "projects/terren-test/messages/1" })))
         .mount(&gateway)
         .await;
@@ -558,4 +566,23 @@ async fn push_first_then_an_sms_reminder_when_nobody_acknowledges() {
     run_worker(&app).await;
     let texts: Vec<String> = texts_to(&gateway).await.into_iter().filter(|to| !to.is_empty()).collect();
     assert_eq!(texts, ["+355690000002"], "and only one");
+
+    // The coordinator's phone lost its token: step two falls back to SMS at once, the dead token
+    // is disabled, and no reminder follows an SMS.
+    let coordinator = app.login("tirana.coord").await;
+    let dead = json!({ "platform": "ios", "push_token": "a-token-the-phone-no-longer-has" });
+    assert_eq!(app.post("/api/v1/devices", Some(&coordinator), &dead).await.status, StatusCode::CREATED);
+    let rules = json!({ "push": true, "sms_after_minutes": 2 });
+    assert_eq!(app.put("/api/v1/me/notification-rules", Some(&coordinator), &rules).await.status, StatusCode::OK);
+    app.clock.advance(Duration::minutes(2));
+    run_worker(&app).await;
+    let texts: Vec<String> = texts_to(&gateway).await.into_iter().filter(|to| !to.is_empty()).collect();
+    assert_eq!(texts, ["+355690000002", "+355690000003"]);
+    app.clock.advance(Duration::minutes(3));
+    run_worker(&app).await;
+    let texts: Vec<String> = texts_to(&gateway).await.into_iter().filter(|to| !to.is_empty()).collect();
+    assert_eq!(texts, ["+355690000002", "+355690000003"], "no reminder after an SMS");
+    let coordinator = app.login("tirana.coord").await;
+    let devices = app.get("/api/v1/devices", Some(&coordinator)).await;
+    assert!(devices.body[0]["disabled_at"].is_string(), "{}", devices.body);
 }
