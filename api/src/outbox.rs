@@ -9,6 +9,10 @@ use uuid::Uuid;
 use crate::db::DbConnection;
 use crate::db::schema::outbox_jobs;
 
+/// How long a running job is its worker's; the worker extends it as it goes (each message sent),
+/// and after it another worker may take the job over.
+pub const LEASE_SECONDS: i64 = 120;
+
 /// Job kinds, as stored.
 pub mod kinds {
     /// An identification marked as an emergency: the responsible agency's duty rota is alerted.

@@ -14,11 +14,9 @@ use crate::clock::truncate;
 use crate::db::schema::outbox_jobs;
 use crate::db::{DbConnection, backend};
 use crate::http::{ApiError, ApiResult};
-use crate::outbox::kinds;
+use crate::outbox::{self, kinds};
 
-/// How long a claimed job is ours; after that another worker may take it over.
-const LEASE_SECONDS: i64 = 120;
-/// Jobs claimed per round.
+/// Due jobs read per round.
 const BATCH: i64 = 1000;
 /// Longest wait between retries of a failing job.
 const MAX_BACKOFF_SECONDS: i64 = 600;
@@ -31,7 +29,7 @@ struct Claimed {
     attempts: i32,
 }
 
-fn claim(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Vec<Claimed>> {
+fn due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Vec<Claimed>> {
     let due: Vec<(String, String, String, i32)> = outbox_jobs::table
         .filter(outbox_jobs::done_at.is_null())
         .filter(outbox_jobs::due_at.le(now))
@@ -40,22 +38,27 @@ fn claim(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Vec<Claimed
         .limit(BATCH)
         .select((outbox_jobs::id, outbox_jobs::kind, outbox_jobs::payload, outbox_jobs::attempts))
         .load(conn)?;
-    let lease = now + Duration::seconds(LEASE_SECONDS);
-    let mut claimed = Vec::new();
-    for (id, kind, payload, attempts) in due {
-        let taken = diesel::update(
-            outbox_jobs::table
-                .filter(outbox_jobs::id.eq(&id))
-                .filter(outbox_jobs::done_at.is_null())
-                .filter(outbox_jobs::locked_until.is_null().or(outbox_jobs::locked_until.lt(now))),
-        )
-        .set((outbox_jobs::locked_until.eq(lease), outbox_jobs::attempts.eq(attempts + 1)))
-        .execute(conn)?;
-        if taken == 1 {
-            claimed.push(Claimed { id, kind, payload, attempts: attempts + 1 });
-        }
-    }
-    Ok(claimed)
+    Ok(due
+        .into_iter()
+        .map(|(id, kind, payload, attempts)| Claimed { id, kind, payload, attempts: attempts + 1 })
+        .collect())
+}
+
+/// Takes a job just before it runs, so that its lease starts then; `false` when another worker
+/// has it or it is done.
+fn claim(conn: &mut DbConnection, job: &Claimed, now: NaiveDateTime) -> QueryResult<bool> {
+    let taken = diesel::update(
+        outbox_jobs::table
+            .filter(outbox_jobs::id.eq(&job.id))
+            .filter(outbox_jobs::done_at.is_null())
+            .filter(outbox_jobs::locked_until.is_null().or(outbox_jobs::locked_until.lt(now))),
+    )
+    .set((
+        outbox_jobs::locked_until.eq(now + Duration::seconds(outbox::LEASE_SECONDS)),
+        outbox_jobs::attempts.eq(job.attempts),
+    ))
+    .execute(conn)?;
+    Ok(taken == 1)
 }
 
 fn backoff(attempts: i32) -> Duration {
@@ -163,21 +166,36 @@ async fn settle(state: &AppState, job: &Claimed, outcome: ApiResult<()>) {
     }
 }
 
-/// Claims and runs every job due now, up to `alerts.worker_concurrency` at a time. Returns how
-/// many ran.
+/// Runs every job due now, up to `alerts.worker_concurrency` at a time, each claimed as it
+/// starts. Returns how many ran.
 pub async fn run_due(state: &AppState) -> anyhow::Result<usize> {
     let now = state.clock.now_naive();
-    let claimed = escalation::run_db(&state.db, move |conn| Ok(claim(conn, now)?))
+    let due = escalation::run_db(&state.db, move |conn| Ok(due(conn, now)?))
         .await
-        .map_err(|e| anyhow::anyhow!("claiming jobs failed: {e:?}"))?;
-    let count = claimed.len();
-    futures_util::stream::iter(claimed)
-        .for_each_concurrent(state.config.alerts.worker_concurrency, |job| async move {
-            let outcome = dispatch(state, &job).await;
-            settle(state, &job, outcome).await;
+        .map_err(|e| anyhow::anyhow!("reading due jobs failed: {e:?}"))?;
+    let ran = std::sync::atomic::AtomicUsize::new(0);
+    futures_util::stream::iter(due)
+        .for_each_concurrent(state.config.alerts.worker_concurrency, |job| {
+            let ran = &ran;
+            async move {
+                let now = state.clock.now_naive();
+                let claimed = {
+                    let job = job.clone();
+                    escalation::run_db(&state.db, move |conn| Ok(claim(conn, &job, now)?)).await
+                };
+                match claimed {
+                    Ok(true) => {
+                        ran.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let outcome = dispatch(state, &job).await;
+                        settle(state, &job, outcome).await;
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(job = %job.id, error = ?e, "could not claim a job"),
+                }
+            }
         })
         .await;
-    Ok(count)
+    Ok(ran.into_inner())
 }
 
 /// Runs due jobs until none is left (jobs may make jobs that are due at once).

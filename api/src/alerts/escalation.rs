@@ -20,7 +20,8 @@ use uuid::Uuid;
 use super::policy;
 use super::service::{self, AlertRow, add_event, code};
 use crate::db::schema::{
-    agencies, alert_events, alerts, devices, notification_attempts, notification_rules, users, webhook_endpoints,
+    agencies, alert_events, alerts, devices, notification_attempts, notification_rules, outbox_jobs, users,
+    webhook_endpoints,
 };
 use crate::db::{Database, DbConnection, backend};
 use crate::http::ApiResult;
@@ -479,6 +480,10 @@ fn begin_attempt(
         .select(notification_attempts::id)
         .get_result(conn)
         .optional()?;
+    // Still at work on this job: keep it ours.
+    diesel::update(outbox_jobs::table.filter(outbox_jobs::id.eq(&key.job_id)))
+        .set(outbox_jobs::locked_until.eq(started + Duration::seconds(outbox::LEASE_SECONDS)))
+        .execute(conn)?;
     if let Some(id) = existing {
         return Ok(id);
     }
