@@ -588,7 +588,7 @@ pub fn raise_for_identification(
     payload: &serde_json::Value,
     at: NaiveDateTime,
 ) -> ApiResult<String> {
-    use crate::db::schema::identification_links;
+    use crate::db::schema::{identification_links, identifications};
     let identification_id = payload["identification_id"].as_str().unwrap_or_default().to_owned();
     let (recorded_by, agency_id, municipality_id, admin_unit_id, risk_level): (
         String,
@@ -596,21 +596,21 @@ pub fn raise_for_identification(
         Option<String>,
         Option<String>,
         String,
-    ) = crate::db::schema::identifications::table
-        .filter(crate::db::schema::identifications::id.eq(&identification_id))
+    ) = identifications::table
+        .filter(identifications::id.eq(&identification_id))
         .select((
-            crate::db::schema::identifications::recorded_by,
-            crate::db::schema::identifications::agency_id,
-            crate::db::schema::identifications::municipality_id,
-            crate::db::schema::identifications::admin_unit_id,
-            crate::db::schema::identifications::risk_level,
+            identifications::recorded_by,
+            identifications::agency_id,
+            identifications::municipality_id,
+            identifications::admin_unit_id,
+            identifications::risk_level,
         ))
         .get_result(conn)?;
-    let place = admin_unit_id.clone().or(municipality_id.clone());
-    let place_code = place.as_ref().and_then(|id| index.find_id(id)).map(|a| index.area(a).code.clone());
-    let place_name = place.as_ref().and_then(|id| index.find_id(id)).map(|a| index.area(a).name.clone());
-    let responsible = match &place_code {
-        Some(code) => service::responsible_agency(conn, index, code)?,
+    let place = admin_unit_id.or(municipality_id);
+    let area = place.as_ref().and_then(|id| index.find_id(id)).map(|a| index.area(a));
+    let place_name = area.map(|a| a.name.clone());
+    let responsible = match area {
+        Some(area) => service::responsible_agency(conn, index, &area.code)?,
         None => None,
     };
     let profile_id: Option<String> = identification_links::table

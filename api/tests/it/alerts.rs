@@ -10,7 +10,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::harness::TestApp;
-use crate::rotas::{daily_layer, user_id};
+use crate::rotas::{daily_layer, error_codes, user_id};
 
 const ACCOUNT: &str = "AC00000000000000000000000000000001";
 const POLICE_DESK: &str = "+35542000000";
@@ -98,6 +98,19 @@ async fn raise(app: &TestApp, key: &str, body: Value) -> Value {
 
 fn emergency() -> Value {
     json!({ "severity": "emergency", "title": "Fëmijë i vogël vetëm natën", "area_code": "AL224-U05" })
+}
+
+async fn events_of_kind(app: &TestApp, alert_id: &str, kind: &'static str) -> i64 {
+    let alert_id = alert_id.to_owned();
+    app.db(move |conn| {
+        alert_events::table
+            .filter(alert_events::alert_id.eq(&alert_id))
+            .filter(alert_events::kind.eq(kind))
+            .count()
+            .get_result(conn)
+            .unwrap()
+    })
+    .await
 }
 
 async fn run_worker(app: &TestApp) -> usize {
@@ -284,16 +297,7 @@ async fn a_restart_mid_escalation_resumes_without_paging_anyone_twice() {
     app.clock.advance(Duration::minutes(5));
     worker::run_until_idle(&restarted).await.unwrap();
     assert_eq!(texts_to(&gateway).await, ["+355690000002", POLICE_DESK, "+355690000001"], "and the escalation goes on");
-    let step_starts: i64 = app
-        .db(move |conn| {
-            alert_events::table
-                .filter(alert_events::alert_id.eq(&id))
-                .filter(alert_events::kind.eq("step_started"))
-                .count()
-                .get_result(conn)
-                .unwrap()
-        })
-        .await;
+    let step_starts = events_of_kind(&app, &id, "step_started").await;
     assert_eq!(step_starts, 3, "each step logged once");
 }
 
@@ -333,16 +337,7 @@ async fn two_people_acknowledging_at_once_leave_one_history() {
     }
     let token = app.login("tirana.coord").await;
     assert_eq!(app.get(&format!("/api/v1/alerts/{id2}"), Some(&token)).await.body["state"], "resolved");
-    let acks: i64 = app
-        .db(move |conn| {
-            alert_events::table
-                .filter(alert_events::alert_id.eq(&id))
-                .filter(alert_events::kind.eq("acknowledged"))
-                .count()
-                .get_result(conn)
-                .unwrap()
-        })
-        .await;
+    let acks = events_of_kind(&app, &id, "acknowledged").await;
     assert_eq!(acks, 1);
 }
 
@@ -407,24 +402,16 @@ async fn policies_that_reach_nobody_are_refused() {
             .await
         }
     };
-    let codes = |res: &crate::harness::Response| -> Vec<String> {
-        res.body["errors"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{}", res.body))
-            .iter()
-            .map(|e| e["code"].as_str().unwrap().to_owned())
-            .collect()
-    };
     // Nobody in the unit is an agency administrator.
     let res =
         put(json!({ "steps": [{ "targets": [{ "kind": "role", "role": "agency_admin" }], "wait_minutes": 5 }] })).await;
-    assert_eq!(codes(&res), ["unreachable_step"]);
+    assert_eq!(error_codes(&res.body), ["unreachable_step"]);
     let res = put(json!({ "steps": [{ "targets": [{ "kind": "on_call", "schedule_id": "019a2b3c-4d5e-7f00-8a1b-2c3d4e5f6a7b" }], "wait_minutes": 5 }] })).await;
-    assert_eq!(codes(&res), ["unknown_schedule", "unreachable_step"]);
+    assert_eq!(error_codes(&res.body), ["unknown_schedule", "unreachable_step"]);
     let res = put(json!({ "steps": [{ "targets": [{ "kind": "contact", "name": "Policia", "phone": "042 000 000" }], "wait_minutes": 5 }] })).await;
-    assert_eq!(codes(&res), ["invalid_phone", "unreachable_step"]);
+    assert_eq!(error_codes(&res.body), ["invalid_phone", "unreachable_step"]);
     let res = put(json!({ "steps": [{ "targets": [{ "kind": "role", "role": "coordinator" }], "wait_minutes": 5, "only_when": [{ "weekdays": ["mon"], "from": "20:00", "to": "08:00" }] }] })).await;
-    assert_eq!(codes(&res), ["unreachable_step"], "a policy must be able to run at any hour");
+    assert_eq!(error_codes(&res.body), ["unreachable_step"], "a policy must be able to run at any hour");
     let res = put(json!({ "steps": [] })).await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
     let res =

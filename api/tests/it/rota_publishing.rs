@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use terren_api::db::schema::{audit_log, calendar_feeds, schedule_overrides};
 
 use crate::harness::{Response, TestApp};
-use crate::rotas::{daily_layer, qkt_rota, user_id};
+use crate::rotas::{daily_layer, error_codes, qkt_rota, user_id};
 
 const FIELD: &str = "Punonjëse terreni QKT (demo)";
 const DUTY: &str = "Punonjës në gadishmëri QKT (demo)";
@@ -16,15 +16,6 @@ const COORD: &str = "Koordinatore QKT (demo)";
 
 fn utc(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
-}
-
-fn error_codes(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{body}"))
-        .iter()
-        .map(|e| e["code"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 async fn on_duty(app: &TestApp, token: &str, schedule: &str, at: &str) -> Vec<String> {

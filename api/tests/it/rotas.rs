@@ -28,7 +28,7 @@ fn names(people: &Value) -> Vec<String> {
     people.as_array().unwrap().iter().map(|p| p["display_name"].as_str().unwrap().to_owned()).collect()
 }
 
-fn error_codes(body: &Value) -> Vec<String> {
+pub fn error_codes(body: &Value) -> Vec<String> {
     body["errors"]
         .as_array()
         .unwrap_or_else(|| panic!("{body}"))
