@@ -8,6 +8,9 @@ use std::path::Path;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use terren_contract::agencies::{Agency, AgencyUpdate, CreateAgencyRequest};
+use terren_contract::alerts::{
+    Alert, CreateAlert, NotificationRules, PutEscalationPolicy, RegisterDevice, TimelineEntry,
+};
 use terren_contract::areas::{Area, LocateResponse};
 use terren_contract::auth::{LoginRequest, Me, RefreshRequest, TokenResponse};
 use terren_contract::identifications::{CreateIdentification, Identification, IdentificationGrid};
@@ -16,6 +19,7 @@ use terren_contract::profiles::{
     CandidateList, ChildProfile, ChildProfileUpdate, LinkIdentification, LinkResult, MergeProfiles, ProfileHistory,
     ProfileMerge, SightingCounts, UnmergeProfiles,
 };
+use terren_contract::schedules::{CreateSchedule, OnCall};
 use terren_contract::users::{ChangePasswordRequest, CreateUserRequest, User};
 use terren_contract::vocabularies::Vocabularies;
 use validator::Validate;
@@ -60,6 +64,15 @@ fn request<T: DeserializeOwned + Serialize + Validate>(name: &str) {
 fn every_example_is_a_valid_instance_of_its_type() {
     let checks: Vec<(&str, Check)> = vec![
         ("login_request.json", request::<LoginRequest>),
+        ("create_schedule_request.json", request::<CreateSchedule>),
+        ("on_call.json", |n| drop(round_trip::<OnCall>(n))),
+        ("create_alert_request.json", request::<CreateAlert>),
+        ("alert.json", |n| drop(round_trip::<Alert>(n))),
+        ("alert_timeline.json", |n| drop(round_trip::<Vec<TimelineEntry>>(n))),
+        ("escalation_policy_request.json", request::<PutEscalationPolicy>),
+        ("register_device_request.json", request::<RegisterDevice>),
+        ("notification_rules.json", request::<NotificationRules>),
+        ("problem_alert_already_acknowledged.json", |n| drop(round_trip::<Problem>(n))),
         ("refresh_request.json", request::<RefreshRequest>),
         ("change_password_request.json", request::<ChangePasswordRequest>),
         ("create_user_request.json", request::<CreateUserRequest>),
