@@ -80,7 +80,9 @@ fn main() -> anyhow::Result<()> {
             .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "sid": "SM0001" })))
             .mount(&gateway)
             .await;
-        let mut config = Config::default();
+        // The bench's own signing key and files stay out of the working tree.
+        let data_dir = tempfile::tempdir()?;
+        let mut config = Config { data_dir: data_dir.path().to_path_buf(), ..Config::default() };
         config.database.url = Some(url.into());
         config.database.pool_size = 16;
         config.database.seed_on_start = false;

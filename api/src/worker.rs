@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::clock::truncate;
 use crate::db::schema::outbox_jobs;
 use crate::db::{DbConnection, backend};
-use crate::http::{ApiError, ApiResult};
+use crate::http::{ApiError, ApiResult, with_db};
 use crate::outbox::{self, kinds};
 
 /// Due jobs read per round.
@@ -73,7 +73,7 @@ async fn dispatch(state: &AppState, job: &Claimed) -> ApiResult<()> {
     match job.kind.as_str() {
         kinds::IDENTIFICATION_EMERGENCY => {
             let (index, at) = (state.territory(), state.clock.now_naive());
-            escalation::run_db(&state.db, move |conn| {
+            with_db(&state.db, move |conn| {
                 backend::write_transaction(conn, |conn| {
                     escalation::raise_for_identification(conn, &index, &payload, at).map(|_| ())
                 })
@@ -89,7 +89,7 @@ async fn dispatch(state: &AppState, job: &Claimed) -> ApiResult<()> {
             let follow: escalation::SmsFollowUp = serde_json::from_value(payload)
                 .map_err(|e| ApiError::internal(anyhow::anyhow!("follow-up job: {e}")))?;
             let job_id = job.id.clone();
-            let planned = escalation::run_db(&state.db, move |conn| {
+            let planned = with_db(&state.db, move |conn| {
                 escalation::plan_follow_up(conn, &job_id, &follow, &public_url).map(|p| p.map(|(r, m)| (r, m, follow)))
             })
             .await?;
@@ -109,7 +109,7 @@ async fn dispatch(state: &AppState, job: &Claimed) -> ApiResult<()> {
         }
         kinds::COVERAGE_CHECK => {
             let (now, days) = (state.clock.now(), state.config.alerts.coverage_days);
-            escalation::run_db(&state.db, move |conn| coverage::run(conn, now, days).map(|_| ())).await
+            with_db(&state.db, move |conn| coverage::run(conn, now, days).map(|_| ())).await
         }
         other => Err(ApiError::internal(anyhow::anyhow!("unknown job kind {other}"))),
     }
@@ -118,7 +118,7 @@ async fn dispatch(state: &AppState, job: &Claimed) -> ApiResult<()> {
 async fn run_step(state: &AppState, job_id: &str, step: escalation::StepJob, public_url: String) -> ApiResult<()> {
     let now = state.clock.now();
     let (id, planned_step) = (job_id.to_owned(), step.clone());
-    let plan = escalation::run_db(&state.db, move |conn| {
+    let plan = with_db(&state.db, move |conn| {
         backend::write_transaction(conn, |conn| escalation::plan(conn, &id, &planned_step, now, &public_url))
     })
     .await?;
@@ -127,7 +127,7 @@ async fn run_step(state: &AppState, job_id: &str, step: escalation::StepJob, pub
         escalation::deliver(&state.db, &state.notifier, &state.clock, (job_id, &step), &plan.message, plan.recipients)
             .await?;
     let at = state.clock.now_naive();
-    escalation::run_db(&state.db, move |conn| {
+    with_db(&state.db, move |conn| {
         backend::write_transaction(conn, |conn| {
             escalation::follow_ups(conn, &step, &delivered, at)?;
             escalation::finish(conn, &step, plan.next, at)
@@ -144,7 +144,7 @@ async fn settle(state: &AppState, job: &Claimed, outcome: ApiResult<()>) {
     if let Err(e) = &outcome {
         tracing::warn!(job = %job.id, kind = %job.kind, attempts, error = ?e, "job failed; retrying later");
     }
-    let written = escalation::run_db(&state.db, move |conn| {
+    let written = with_db(&state.db, move |conn| {
         let target = outbox_jobs::table.filter(outbox_jobs::id.eq(&id));
         match error {
             None => diesel::update(target)
@@ -170,7 +170,7 @@ async fn settle(state: &AppState, job: &Claimed, outcome: ApiResult<()>) {
 /// starts. Returns how many ran.
 pub async fn run_due(state: &AppState) -> anyhow::Result<usize> {
     let now = state.clock.now_naive();
-    let due = escalation::run_db(&state.db, move |conn| Ok(due(conn, now)?))
+    let due = with_db(&state.db, move |conn| Ok(due(conn, now)?))
         .await
         .map_err(|e| anyhow::anyhow!("reading due jobs failed: {e:?}"))?;
     let ran = std::sync::atomic::AtomicUsize::new(0);
@@ -181,7 +181,7 @@ pub async fn run_due(state: &AppState) -> anyhow::Result<usize> {
                 let now = state.clock.now_naive();
                 let claimed = {
                     let job = job.clone();
-                    escalation::run_db(&state.db, move |conn| Ok(claim(conn, &job, now)?)).await
+                    with_db(&state.db, move |conn| Ok(claim(conn, &job, now)?)).await
                 };
                 match claimed {
                     Ok(true) => {

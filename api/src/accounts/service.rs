@@ -1,9 +1,10 @@
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use terren_contract::Role;
 use terren_contract::auth::{AgencyRef, Me};
+use terren_contract::identifications::PersonRef;
 use terren_contract::users::{ChangePasswordRequest, CreateUserRequest, User};
 use uuid::Uuid;
 
@@ -22,6 +23,26 @@ pub fn parse_uuid(id: &str) -> ApiResult<Uuid> {
 
 pub fn agency_ref(brief: &AgencyBrief) -> ApiResult<AgencyRef> {
     Ok(AgencyRef { id: parse_uuid(&brief.id)?, code: brief.code.clone(), name: brief.name.clone() })
+}
+
+/// An agency by id, as the API names it.
+pub fn agency_ref_of(conn: &mut DbConnection, agency_id: &str) -> ApiResult<AgencyRef> {
+    agency_ref(&model::agency_brief(conn, agency_id)?)
+}
+
+/// A person by id, as the API names them.
+pub fn person_ref(conn: &mut DbConnection, user_id: &str) -> ApiResult<PersonRef> {
+    let display_name: String = users::table.find(user_id).select(users::display_name).get_result(conn)?;
+    Ok(PersonRef { id: parse_uuid(user_id)?, display_name })
+}
+
+/// Several people by id, in one query.
+pub fn person_refs(conn: &mut DbConnection, user_ids: &BTreeSet<String>) -> ApiResult<HashMap<String, PersonRef>> {
+    let rows: Vec<(String, String)> =
+        users::table.filter(users::id.eq_any(user_ids)).select((users::id, users::display_name)).load(conn)?;
+    rows.into_iter()
+        .map(|(id, display_name)| Ok((id.clone(), PersonRef { id: parse_uuid(&id)?, display_name })))
+        .collect()
 }
 
 pub fn me(user: &AuthUser) -> ApiResult<Me> {

@@ -24,10 +24,10 @@ use crate::db::schema::{
     webhook_endpoints,
 };
 use crate::db::{Database, DbConnection, backend};
-use crate::http::ApiResult;
+use crate::http::{ApiResult, with_db};
 use crate::notify::{Address, Delivery, Message, Notifier, Outcome};
 use crate::outbox::{self, kinds};
-use crate::rota::layers::{self, parse_local_time};
+use crate::rota::layers;
 use crate::rota::resolve::{self, Restriction};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,7 +120,8 @@ fn message(conn: &mut DbConnection, alert: &AlertRow, job_id: &str, public_url: 
     })
 }
 
-fn person(conn: &mut DbConnection, user_id: &str) -> QueryResult<Option<Recipient>> {
+/// How a person is reached: live push tokens first (unless they turned push off), then SMS.
+fn reach_person(conn: &mut DbConnection, user_id: &str) -> QueryResult<Option<Recipient>> {
     let found: Option<(String, Option<String>)> = users::table
         .filter(users::id.eq(user_id))
         .filter(users::disabled_at.is_null())
@@ -204,7 +205,7 @@ pub fn recipients(
     }
     let mut found = Vec::new();
     for user_id in people {
-        found.extend(person(conn, &user_id)?);
+        found.extend(reach_person(conn, &user_id)?);
     }
     found.extend(others);
     Ok(found)
@@ -215,16 +216,7 @@ fn in_windows(
     windows: &[terren_contract::schedules::RestrictionWindow],
     now: DateTime<Utc>,
 ) -> bool {
-    let restrictions: Vec<Restriction> = windows
-        .iter()
-        .filter_map(|w| {
-            Some(Restriction {
-                weekdays: w.weekdays.iter().copied().map(layers::weekday).collect(),
-                from: parse_local_time(&w.from)?,
-                to: parse_local_time(&w.to)?,
-            })
-        })
-        .collect();
+    let restrictions: Vec<Restriction> = windows.iter().filter_map(layers::restriction).collect();
     !resolve::windows(tz, &restrictions, now, now + Duration::seconds(1)).is_empty()
 }
 
@@ -269,15 +261,16 @@ pub fn plan(
     if !already_logged(conn, &alert.id, kind, job_id)? {
         add_event(conn, &alert.id, at, kind, None, None, details)?;
     }
-    let next_job = if job.step + 1 < steps {
-        Some(StepJob { alert_id: alert.id.clone(), step: job.step + 1, round: job.round })
-    } else if job.step + 1 == steps && u32::try_from(job.round).unwrap_or(u32::MAX) < policy.repeat {
-        Some(StepJob { alert_id: alert.id.clone(), step: 0, round: job.round + 1 })
-    } else if job.step + 1 == steps {
-        Some(StepJob { alert_id: alert.id.clone(), step: steps, round: job.round })
-    } else {
-        None
-    };
+    let next_job = match job.step + 1 {
+        next if next < steps => Some((next, job.round)),
+        next if next == steps && u32::try_from(job.round).unwrap_or(u32::MAX) < policy.repeat => {
+            Some((0, job.round + 1))
+        }
+        // After the last round: the fallback (or the record that nobody answered).
+        next if next == steps => Some((steps, job.round)),
+        _ => None,
+    }
+    .map(|(step, round)| StepJob { alert_id: alert.id.clone(), step, round });
     let recipients = recipients(conn, &alert.agency_id, &targets, now)?;
     let message = message(conn, &alert, job_id, public_url)?;
     Ok(Some(StepPlan {
@@ -308,20 +301,6 @@ pub fn finish(
     Ok(())
 }
 
-/// Runs blocking database work off the async executor.
-pub async fn run_db<T: Send + 'static>(
-    db: &Database,
-    work: impl FnOnce(&mut DbConnection) -> ApiResult<T> + Send + 'static,
-) -> ApiResult<T> {
-    let db = db.clone();
-    actix_web::rt::task::spawn_blocking(move || {
-        let mut conn = db.get()?;
-        work(&mut conn)
-    })
-    .await
-    .map_err(|e| crate::http::ApiError::internal(anyhow::anyhow!("database task failed: {e}")))?
-}
-
 #[derive(Debug, Clone)]
 struct AttemptKey {
     alert_id: String,
@@ -345,10 +324,10 @@ pub async fn deliver(
         AttemptKey { alert_id: job.alert_id.clone(), job_id: job_id.to_owned(), step: job.step, round: job.round };
     let reached: BTreeSet<(String, String)> = {
         let job_id = job_id.to_owned();
-        run_db(db, move |conn| {
+        with_db(db, move |conn| {
             Ok(notification_attempts::table
                 .filter(notification_attempts::job_id.eq(&job_id))
-                .filter(notification_attempts::outcome.eq("delivered"))
+                .filter(notification_attempts::outcome.eq(Outcome::Delivered.as_str()))
                 .select((notification_attempts::channel, notification_attempts::address_hint))
                 .load::<(String, String)>(conn)?
                 .into_iter()
@@ -375,7 +354,7 @@ pub async fn deliver(
             let row_id = {
                 let (attempt_key, key, label, user_id) =
                     (attempt_key.clone(), key.clone(), recipient.label.clone(), recipient.user_id.clone());
-                run_db(db, move |conn| begin_attempt(conn, &attempt_key, &key, &label, user_id.as_deref(), started))
+                with_db(db, move |conn| begin_attempt(conn, &attempt_key, &key, &label, user_id.as_deref(), started))
                     .await?
             };
             let delivery = notifier.send(address, message).await;
@@ -386,7 +365,7 @@ pub async fn deliver(
                     (Address::Push { token }, Outcome::InvalidAddress) => Some(token.clone()),
                     _ => None,
                 };
-                run_db(db, move |conn| {
+                with_db(db, move |conn| {
                     backend::write_transaction(conn, |conn| {
                         end_attempt(conn, &row_id, &delivery_summary, finished)?;
                         if let Some(token) = dead_token {
@@ -428,14 +407,6 @@ struct Summary {
     outcome: &'static str,
 }
 
-fn outcome_code(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Delivered => "delivered",
-        Outcome::Failed => "failed",
-        Outcome::InvalidAddress => "invalid_address",
-    }
-}
-
 fn summary(delivery: &Delivery) -> Summary {
     let last = delivery.attempts.last();
     Summary {
@@ -443,24 +414,9 @@ fn summary(delivery: &Delivery) -> Summary {
         http_status: last.and_then(|a| a.http_status).map(i32::from),
         provider_reference: last.and_then(|a| a.provider_reference.clone()),
         // Every try with the provider's answer, not only the last.
-        response: Some(
-            json!(
-                delivery
-                    .attempts
-                    .iter()
-                    .map(|a| json!({
-                        "try": a.try_number,
-                        "at": a.started_at,
-                        "http_status": a.http_status,
-                        "error": a.error,
-                        "response": a.response,
-                    }))
-                    .collect::<Vec<_>>()
-            )
-            .to_string(),
-        ),
+        response: serde_json::to_string(&delivery.attempts).ok(),
         error: last.and_then(|a| a.error.clone()),
-        outcome: outcome_code(delivery.outcome),
+        outcome: delivery.outcome.as_str(),
     }
 }
 

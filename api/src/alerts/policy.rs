@@ -4,17 +4,16 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::json;
 use terren_contract::alerts::{EscalationPolicy, EscalationPolicyBody, EscalationStep, PutEscalationPolicy, Target};
-use terren_contract::identifications::PersonRef;
 use terren_contract::problem::FieldError;
 use terren_contract::{Permission, Role};
 
-use crate::accounts::service::parse_uuid;
+use crate::accounts::service::{agency_ref_of, person_ref};
 use crate::audit;
 use crate::clock::to_utc;
 use crate::db::DbConnection;
-use crate::db::schema::{agencies, devices, escalation_policies, schedules, user_roles, users, webhook_endpoints};
+use crate::db::schema::{devices, escalation_policies, schedules, user_roles, users, webhook_endpoints};
 use crate::http::{ApiError, ApiResult, AuthUser};
-use crate::rota::layers::parse_local_time;
+use crate::rota::layers::window_errors;
 
 /// Minutes each step of the default policy waits.
 const DEFAULT_WAIT_MINUTES: u32 = 5;
@@ -190,20 +189,7 @@ pub fn check(conn: &mut DbConnection, agency_id: &str, policy: &EscalationPolicy
             });
         }
         for (w, window) in step.only_when.iter().enumerate() {
-            let (from, to) = (parse_local_time(&window.from), parse_local_time(&window.to));
-            if from.is_none() || to.is_none() {
-                errors.push(FieldError {
-                    field: format!("{field}.only_when[{w}]"),
-                    code: "invalid_time".into(),
-                    message: "use HH:MM".into(),
-                });
-            } else if from == to {
-                errors.push(FieldError {
-                    field: format!("{field}.only_when[{w}]"),
-                    code: "zero_length".into(),
-                    message: "the window is empty".into(),
-                });
-            }
+            errors.extend(window_errors(&format!("{field}.only_when[{w}]"), window));
         }
     }
     if policy.steps.iter().all(|step| !step.only_when.is_empty()) {
@@ -235,15 +221,11 @@ fn view(conn: &mut DbConnection, agency_id: &str) -> ApiResult<EscalationPolicy>
         .get_result(conn)
         .optional()?
         .ok_or_else(|| ApiError::not_found("escalation policy"))?;
-    let (code, name): (String, String) =
-        agencies::table.filter(agencies::id.eq(agency_id)).select((agencies::code, agencies::name)).get_result(conn)?;
-    let display_name: String =
-        users::table.filter(users::id.eq(&updated_by)).select(users::display_name).get_result(conn)?;
     Ok(EscalationPolicy {
-        agency: terren_contract::auth::AgencyRef { id: parse_uuid(agency_id)?, code, name },
+        agency: agency_ref_of(conn, agency_id)?,
         policy: serde_json::from_str(&text).map_err(anyhow::Error::from)?,
         version,
-        updated_by: PersonRef { id: parse_uuid(&updated_by)?, display_name },
+        updated_by: person_ref(conn, &updated_by)?,
         updated_at: to_utc(updated_at),
     })
 }

@@ -1,6 +1,6 @@
 //! Alerts: raising (one open alert per dedup key), atomic state changes, views and timelines.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -11,17 +11,16 @@ use terren_contract::alerts::{
     Alert, AlertAction, AlertListQuery, AlertSource, AlertState, CreateAlert, EscalationPolicyBody, EscalationStatus,
     NotificationAttempt, Severity, TimelineEntry,
 };
-use terren_contract::auth::AgencyRef;
 use terren_contract::identifications::{AreaRef, PersonRef};
 use uuid::Uuid;
 
 use super::{escalation, policy};
-use crate::accounts::service::parse_uuid;
+use crate::accounts::service::{agency_ref_of, parse_uuid, person_ref, person_refs};
 use crate::audit::{self, Actor};
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{
-    agencies, alert_events, alerts, escalation_policies, identifications, notification_attempts, outbox_jobs, users,
+    agencies, alert_events, alerts, escalation_policies, identifications, notification_attempts, outbox_jobs,
 };
 use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
 use crate::territory::index::TerritoryIndex;
@@ -260,9 +259,7 @@ pub fn create(
 }
 
 fn person(conn: &mut DbConnection, id: &Option<String>) -> ApiResult<Option<PersonRef>> {
-    let Some(id) = id else { return Ok(None) };
-    let display_name: String = users::table.filter(users::id.eq(id)).select(users::display_name).get_result(conn)?;
-    Ok(Some(PersonRef { id: parse_uuid(id)?, display_name }))
+    id.as_deref().map(|id| person_ref(conn, id)).transpose()
 }
 
 /// The dedup-key prefix of every escalation job of an alert.
@@ -271,10 +268,6 @@ pub fn job_prefix(alert_id: &str) -> String {
 }
 
 pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &AlertRow) -> ApiResult<Alert> {
-    let (code_, name): (String, String) = agencies::table
-        .filter(agencies::id.eq(&row.agency_id))
-        .select((agencies::code, agencies::name))
-        .get_result(conn)?;
     let area = row.area_id.as_ref().and_then(|id| index.find_id(id)).map(|a| {
         let area = index.area(a);
         AreaRef { code: area.code.clone(), name: area.name.clone() }
@@ -294,7 +287,7 @@ pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &AlertRow) -> 
         severity: parse_code(&row.severity)?,
         source: parse_code(&row.source)?,
         state: parse_code(&row.state)?,
-        agency: AgencyRef { id: parse_uuid(&row.agency_id)?, code: code_, name },
+        agency: agency_ref_of(conn, &row.agency_id)?,
         area,
         title: row.title.clone(),
         details: row.details.clone(),
@@ -326,11 +319,18 @@ fn was_notified(conn: &mut DbConnection, alert_id: &str, user_id: &str) -> Query
     Ok(count > 0)
 }
 
+/// Alerts are read by those who raise or answer them.
+fn require_alert_reader(user: &AuthUser) -> ApiResult<()> {
+    if user.can(Permission::AlertsRespond) || user.can(Permission::AlertsRaise) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("this needs the permission alerts_respond or alerts_raise"))
+    }
+}
+
 /// People of the alert's agency, its raiser, and whoever was paged for it may see it.
 fn may_see(conn: &mut DbConnection, user: &AuthUser, row: &AlertRow) -> ApiResult<()> {
-    if !(user.can(Permission::AlertsRespond) || user.can(Permission::AlertsRaise)) {
-        return Err(ApiError::forbidden("this needs the permission alerts_respond"));
-    }
+    require_alert_reader(user)?;
     if user.agency.id == row.agency_id
         || row.created_by.as_deref() == Some(user.user_id.as_str())
         || was_notified(conn, &row.id, &user.user_id)?
@@ -358,9 +358,7 @@ pub fn list(
     user: &AuthUser,
     query: &AlertListQuery,
 ) -> ApiResult<Vec<Alert>> {
-    if !(user.can(Permission::AlertsRespond) || user.can(Permission::AlertsRaise)) {
-        return Err(ApiError::forbidden("this needs the permission alerts_respond"));
-    }
+    require_alert_reader(user)?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::field("limit", "out_of_range", "1 to 200"));
@@ -570,12 +568,7 @@ pub fn timeline(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult
         ))
         .load(conn)?;
     let actors: BTreeSet<String> = events.iter().filter_map(|e| e.actor_user_id.clone()).collect();
-    let mut names: HashMap<String, PersonRef> = HashMap::new();
-    for actor in actors {
-        if let Some(p) = person(conn, &Some(actor.clone()))? {
-            names.insert(actor, p);
-        }
-    }
+    let names = person_refs(conn, &actors)?;
     let mut entries: Vec<TimelineEntry> = events
         .into_iter()
         .map(|event| {

@@ -16,7 +16,7 @@ use actix_web::web;
 use chrono::NaiveDateTime;
 
 use crate::app::AppState;
-use crate::db::{DbConnection, PooledConn, backend};
+use crate::db::{Database, DbConnection, PooledConn, backend};
 use crate::territory::index::TerritoryIndex;
 
 /// Runs blocking database work off the async executor with a pooled connection.
@@ -25,7 +25,16 @@ where
     F: FnOnce(&mut PooledConn) -> ApiResult<T> + Send + 'static,
     T: Send + 'static,
 {
-    let db = state.db.clone();
+    with_db(&state.db, f).await
+}
+
+/// [`with_conn`] for work that has the database but no application state (the job worker).
+pub async fn with_db<T, F>(db: &Database, f: F) -> ApiResult<T>
+where
+    F: FnOnce(&mut PooledConn) -> ApiResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let db = db.clone();
     web::block(move || {
         let mut conn = db.get()?;
         f(&mut conn)

@@ -11,8 +11,8 @@ use terren_contract::auth::AgencyRef;
 use terren_contract::schedules::{OnCall, OnDutyPerson};
 
 use super::resolve::Shift;
-use super::service::{self, agency_ref, on_duty_list, people, source_view};
-use crate::accounts::service::parse_uuid;
+use super::service::{self, on_duty_list, people, source_view};
+use crate::accounts::service::{agency_ref_of, parse_uuid};
 use crate::db::DbConnection;
 use crate::http::ApiResult;
 
@@ -49,7 +49,7 @@ impl Entry {
             shifts,
             schedule_id: parse_uuid(&loaded.row.id)?,
             schedule_name: loaded.row.name.clone(),
-            agency: agency_ref(conn, &loaded.row.agency_id)?,
+            agency: agency_ref_of(conn, &loaded.row.agency_id)?,
             time_zone: loaded.row.time_zone.clone(),
         })
     }

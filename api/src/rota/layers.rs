@@ -40,7 +40,24 @@ fn error(field: String, code: &str, message: impl Into<String>) -> FieldError {
     FieldError { field, code: code.into(), message: message.into() }
 }
 
-fn restriction(window: &RestrictionWindow) -> Option<Restriction> {
+/// What is wrong with a weekly window: times that are not `HH:MM`, or no length at all.
+pub fn window_errors(field: &str, window: &RestrictionWindow) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let (from, to) = (parse_local_time(&window.from), parse_local_time(&window.to));
+    if from.is_none() {
+        errors.push(error(format!("{field}.from"), "invalid_time", "use HH:MM, 00:00–23:59"));
+    }
+    if to.is_none() {
+        errors.push(error(format!("{field}.to"), "invalid_time", "use HH:MM, 00:00–23:59"));
+    }
+    if from.is_some() && from == to {
+        errors.push(error(format!("{field}.to"), "zero_length", "the window must not start and end at the same time"));
+    }
+    errors
+}
+
+/// The engine's form of a window that passed [`window_errors`].
+pub fn restriction(window: &RestrictionWindow) -> Option<Restriction> {
     Some(Restriction {
         weekdays: window.weekdays.iter().copied().map(weekday).collect(),
         from: parse_local_time(&window.from)?,
@@ -98,17 +115,7 @@ pub fn check(
             errors.push(error(at("ends_on"), "ends_before_start", "the layer must end after it starts"));
         }
         for (w, window) in spec.restrictions.iter().enumerate() {
-            let field = |name: &str| format!("layers[{index}].restrictions[{w}].{name}");
-            let (from, to) = (parse_local_time(&window.from), parse_local_time(&window.to));
-            if from.is_none() {
-                errors.push(error(field("from"), "invalid_time", "use HH:MM, 00:00–23:59"));
-            }
-            if to.is_none() {
-                errors.push(error(field("to"), "invalid_time", "use HH:MM, 00:00–23:59"));
-            }
-            if from.is_some() && from == to {
-                errors.push(error(field("to"), "zero_length", "the window must not start and end at the same time"));
-            }
+            errors.extend(window_errors(&format!("layers[{index}].restrictions[{w}]"), window));
         }
         for (p, participant) in spec.participants.iter().enumerate() {
             let field = format!("layers[{index}].participants[{p}]");

@@ -7,8 +7,6 @@ use chrono_tz::Tz;
 use diesel::prelude::*;
 use serde_json::json;
 use terren_contract::Permission;
-use terren_contract::auth::AgencyRef;
-use terren_contract::identifications::PersonRef;
 use terren_contract::problem::FieldError;
 use terren_contract::schedules::{
     CreateOverride, CreateSchedule, Gap, Layer as LayerSpec, OnCall, OnDutyPerson, Override, Schedule,
@@ -19,7 +17,7 @@ use uuid::Uuid;
 use super::cache::OnCallCache;
 use super::layers;
 use super::resolve::{self, Cover, Revision, Shift, Source};
-use crate::accounts::service::parse_uuid;
+use crate::accounts::service::{agency_ref_of, parse_uuid, person_ref};
 use crate::audit;
 use crate::clock::to_utc;
 use crate::db::DbConnection;
@@ -181,17 +179,6 @@ pub fn people(conn: &mut DbConnection, ids: &BTreeSet<String>) -> ApiResult<Hash
         .collect()
 }
 
-pub(crate) fn person_ref(conn: &mut DbConnection, id: &str) -> ApiResult<PersonRef> {
-    let display_name: String = users::table.filter(users::id.eq(id)).select(users::display_name).get_result(conn)?;
-    Ok(PersonRef { id: parse_uuid(id)?, display_name })
-}
-
-pub(crate) fn agency_ref(conn: &mut DbConnection, id: &str) -> ApiResult<AgencyRef> {
-    let (code, name): (String, String) =
-        agencies::table.filter(agencies::id.eq(id)).select((agencies::code, agencies::name)).get_result(conn)?;
-    Ok(AgencyRef { id: parse_uuid(id)?, code, name })
-}
-
 pub(crate) fn can_manage(user: &AuthUser, agency_id: &str) -> ApiResult<()> {
     user.require(Permission::PlanningManage)?;
     if user.agency.id != agency_id {
@@ -240,7 +227,7 @@ pub fn view(conn: &mut DbConnection, loaded: &Loaded, now: DateTime<Utc>) -> Api
         if is_24_7(conn, &loaded.row.agency_id)? { gaps_ahead(conn, loaded, now, COVERAGE_DAYS)? } else { Vec::new() };
     Ok(Schedule {
         id: parse_uuid(&loaded.row.id)?,
-        agency: agency_ref(conn, &loaded.row.agency_id)?,
+        agency: agency_ref_of(conn, &loaded.row.agency_id)?,
         name: loaded.row.name.clone(),
         time_zone: loaded.row.time_zone.clone(),
         version: loaded.row.version,
@@ -514,7 +501,7 @@ pub fn on_call_of(conn: &mut DbConnection, loaded: &Loaded, at: DateTime<Utc>) -
     Ok(OnCall {
         schedule_id: parse_uuid(&loaded.row.id)?,
         schedule_name: loaded.row.name.clone(),
-        agency: agency_ref(conn, &loaded.row.agency_id)?,
+        agency: agency_ref_of(conn, &loaded.row.agency_id)?,
         time_zone: loaded.row.time_zone.clone(),
         at,
         on_duty: current.map(|s| on_duty_list(&s.people, &known)).unwrap_or_default(),

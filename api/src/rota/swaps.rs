@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::resolve::{Shift, Source};
 use super::service::{self, Loaded, NewOverride};
-use crate::accounts::service::parse_uuid;
+use crate::accounts::service::{parse_uuid, person_ref};
 use crate::audit;
 use crate::clock::{to_utc, truncate};
 use crate::db::DbConnection;
@@ -109,14 +109,14 @@ fn view(conn: &mut DbConnection, row: SwapRow) -> ApiResult<SwapRequest> {
     Ok(SwapRequest {
         id: parse_uuid(&row.id)?,
         schedule_id: parse_uuid(&row.schedule_id)?,
-        offered_by: service::person_ref(conn, &row.offered_by)?,
+        offered_by: person_ref(conn, &row.offered_by)?,
         starts_at: to_utc(row.starts_at),
         ends_at: to_utc(row.ends_at),
         note: row.note,
         state: parse_state(&row.state)?,
         needs_approval: row.needs_approval,
-        taken_by: row.taken_by.as_deref().map(|id| service::person_ref(conn, id)).transpose()?,
-        decided_by: row.decided_by.as_deref().map(|id| service::person_ref(conn, id)).transpose()?,
+        taken_by: row.taken_by.as_deref().map(|id| person_ref(conn, id)).transpose()?,
+        decided_by: row.decided_by.as_deref().map(|id| person_ref(conn, id)).transpose()?,
         version: row.version,
         created_at: to_utc(row.created_at),
     })
