@@ -18,7 +18,7 @@ use terren_contract::alerts::{AlertState, Severity, Target};
 use uuid::Uuid;
 
 use super::policy;
-use super::service::{self, AlertRow, add_event, code};
+use super::service::{self, AlertRow, add_event};
 use crate::db::schema::{
     agencies, alert_events, alerts, devices, notification_attempts, notification_rules, outbox_jobs, users,
     webhook_endpoints,
@@ -29,6 +29,7 @@ use crate::notify::{Address, Delivery, Message, Notifier, Outcome};
 use crate::outbox::{self, kinds};
 use crate::rota::layers;
 use crate::rota::resolve::{self, Restriction};
+use crate::vocabularies::wire_code;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepJob {
@@ -240,7 +241,7 @@ pub fn plan(
     public_url: &str,
 ) -> ApiResult<Option<StepPlan>> {
     let alert = service::load(conn, &job.alert_id)?;
-    if alert.state != code(AlertState::Triggered) {
+    if alert.state != wire_code(AlertState::Triggered) {
         return Ok(None);
     }
     let at = crate::clock::truncate(now);
@@ -289,7 +290,7 @@ pub fn finish(
     now: NaiveDateTime,
 ) -> ApiResult<()> {
     let still_waiting = diesel::update(
-        alerts::table.filter(alerts::id.eq(&job.alert_id)).filter(alerts::state.eq(code(AlertState::Triggered))),
+        alerts::table.filter(alerts::id.eq(&job.alert_id)).filter(alerts::state.eq(wire_code(AlertState::Triggered))),
     )
     .set((alerts::escalation_step.eq(job.step), alerts::escalation_round.eq(job.round)))
     .execute(conn)?;
@@ -516,7 +517,7 @@ pub fn plan_follow_up(
     public_url: &str,
 ) -> ApiResult<Option<(Recipient, Message)>> {
     let alert = service::load(conn, &follow.alert_id)?;
-    if alert.state != code(AlertState::Triggered) {
+    if alert.state != wire_code(AlertState::Triggered) {
         return Ok(None);
     }
     let found: Option<(String, Option<String>)> = users::table

@@ -1,6 +1,5 @@
 //! How people and partner systems are reached: push tokens, notification rules, webhooks.
 
-use base64::Engine;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::json;
@@ -9,13 +8,13 @@ use terren_contract::alerts::{CreateWebhookEndpoint, Device, NotificationRules, 
 use uuid::Uuid;
 
 use super::policy::is_phone;
-use super::service::code;
 use crate::accounts::service::parse_uuid;
 use crate::audit;
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{devices, notification_rules, users, webhook_endpoints};
 use crate::http::{ApiError, ApiResult, AuthUser};
+use crate::vocabularies::{parse_wire_code, wire_code};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = devices)]
@@ -32,7 +31,7 @@ fn device_view(row: DeviceRow) -> ApiResult<Device> {
     Ok(Device {
         id: parse_uuid(&row.id)?,
         device_id: row.device_id,
-        platform: serde_json::from_value(json!(row.platform)).map_err(anyhow::Error::from)?,
+        platform: parse_wire_code(&row.platform)?,
         app_version: row.app_version,
         updated_at: to_utc(row.updated_at),
         disabled_at: row.disabled_at.map(to_utc),
@@ -54,7 +53,7 @@ pub fn register_device(
             .filter(devices::user_id.ne(&user.user_id).or(devices::device_id.ne(&user.device_id))),
     )
     .execute(conn)?;
-    let platform = code(request.platform);
+    let platform = wire_code(request.platform);
     let updated = diesel::update(
         devices::table.filter(devices::user_id.eq(&user.user_id)).filter(devices::device_id.eq(&user.device_id)),
     )
@@ -185,9 +184,7 @@ pub fn create_endpoint(
     if !request.url.starts_with("https://") && !request.url.starts_with("http://") {
         return Err(ApiError::field("url", "url", "an http(s) URL"));
     }
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| ApiError::internal(anyhow::anyhow!("no randomness: {e}")))?;
-    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let secret = crate::auth::tokens::random_token()?;
     let id = Uuid::now_v7().to_string();
     diesel::insert_into(webhook_endpoints::table)
         .values((

@@ -24,6 +24,7 @@ use crate::db::schema::{
 };
 use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
 use crate::territory::index::TerritoryIndex;
+use crate::vocabularies::{parse_wire_code, wire_code};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = alerts)]
@@ -58,14 +59,6 @@ impl AlertRow {
         serde_json::from_str(&self.policy)
             .map_err(|e| ApiError::internal(anyhow::anyhow!("stored policy of alert {} is invalid: {e}", self.id)))
     }
-}
-
-pub fn code<T: serde::Serialize>(value: T) -> String {
-    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
-fn parse_code<T: serde::de::DeserializeOwned>(text: &str) -> ApiResult<T> {
-    serde_json::from_value(json!(text)).map_err(|e| ApiError::internal(anyhow::anyhow!("stored code {text}: {e}")))
 }
 
 pub fn load(conn: &mut DbConnection, id: &str) -> ApiResult<AlertRow> {
@@ -136,9 +129,9 @@ pub fn raise(conn: &mut DbConnection, actor: &Actor, new: NewAlert, at: NaiveDat
             alerts::id.eq(&id),
             alerts::agency_id.eq(&new.agency_id),
             alerts::area_id.eq(&new.area_id),
-            alerts::severity.eq(code(new.severity)),
-            alerts::source.eq(code(new.source)),
-            alerts::state.eq(code(AlertState::Triggered)),
+            alerts::severity.eq(wire_code(new.severity)),
+            alerts::source.eq(wire_code(new.source)),
+            alerts::state.eq(wire_code(AlertState::Triggered)),
             alerts::title.eq(&new.title),
             alerts::details.eq(&new.details),
             alerts::dedup_key.eq(&new.dedup_key),
@@ -154,7 +147,15 @@ pub fn raise(conn: &mut DbConnection, actor: &Actor, new: NewAlert, at: NaiveDat
             alerts::updated_at.eq(at),
         ))
         .execute(conn)?;
-    add_event(conn, &id, at, "triggered", actor.user_id.as_deref(), None, json!({ "severity": code(new.severity) }))?;
+    add_event(
+        conn,
+        &id,
+        at,
+        "triggered",
+        actor.user_id.as_deref(),
+        None,
+        json!({ "severity": wire_code(new.severity) }),
+    )?;
     escalation::enqueue_step(conn, escalation::StepJob { alert_id: id.clone(), step: 0, round: 0 }, at, at)?;
     audit::record(
         conn,
@@ -165,8 +166,8 @@ pub fn raise(conn: &mut DbConnection, actor: &Actor, new: NewAlert, at: NaiveDat
         &id,
         json!({
             "agency_id": new.agency_id,
-            "severity": code(new.severity),
-            "source": code(new.source),
+            "severity": wire_code(new.severity),
+            "source": wire_code(new.source),
             "identification_id": new.identification_id,
             "profile_id": new.profile_id,
         }),
@@ -193,7 +194,7 @@ pub fn responsible_agency(
         .into_iter()
         .collect();
     let with_rota: BTreeSet<String> =
-        crate::rota::service::schedule_ids_of(conn, &ids)?.into_iter().map(|(agency, _)| agency).collect();
+        crate::rota::service::live_schedules(conn, &ids)?.into_iter().map(|(agency, _, _)| agency).collect();
     let rank = |agency: &terren_contract::agencies::Agency| {
         let id = agency.id.to_string();
         (
@@ -272,7 +273,7 @@ pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &AlertRow) -> 
         let area = index.area(a);
         AreaRef { code: area.code.clone(), name: area.name.clone() }
     });
-    let next_step_at: Option<NaiveDateTime> = if row.state == code(AlertState::Triggered) {
+    let next_step_at: Option<NaiveDateTime> = if row.state == wire_code(AlertState::Triggered) {
         outbox_jobs::table
             .filter(outbox_jobs::dedup_key.like(format!("{}%", crate::db::like_literal(&job_prefix(&row.id)))))
             .filter(outbox_jobs::kind.eq(crate::outbox::kinds::ALERT_ESCALATE))
@@ -284,9 +285,9 @@ pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &AlertRow) -> 
     };
     Ok(Alert {
         id: parse_uuid(&row.id)?,
-        severity: parse_code(&row.severity)?,
-        source: parse_code(&row.source)?,
-        state: parse_code(&row.state)?,
+        severity: parse_wire_code(&row.severity)?,
+        source: parse_wire_code(&row.source)?,
+        state: parse_wire_code(&row.state)?,
         agency: agency_ref_of(conn, &row.agency_id)?,
         area,
         title: row.title.clone(),
@@ -377,16 +378,16 @@ pub fn list(
         .limit(limit)
         .into_boxed();
     if let Some(state) = query.state {
-        q = q.filter(alerts::state.eq(code(state)));
+        q = q.filter(alerts::state.eq(wire_code(state)));
     }
     if query.open == Some(true) {
-        q = q.filter(alerts::state.eq_any([code(AlertState::Triggered), code(AlertState::Acknowledged)]));
+        q = q.filter(alerts::state.eq_any([wire_code(AlertState::Triggered), wire_code(AlertState::Acknowledged)]));
     }
     if let Some(severity) = query.severity {
-        q = q.filter(alerts::severity.eq(code(severity)));
+        q = q.filter(alerts::severity.eq(wire_code(severity)));
     }
     if let Some(source) = query.source {
-        q = q.filter(alerts::source.eq(code(source)));
+        q = q.filter(alerts::source.eq(wire_code(source)));
     }
     if let Some(before) = query.before {
         q = q.filter(alerts::created_at.lt(before.naive_utc()));
@@ -414,9 +415,9 @@ impl Transition {
 
     fn allowed_from(self) -> Vec<String> {
         match self {
-            Transition::Acknowledge => vec![code(AlertState::Triggered)],
+            Transition::Acknowledge => vec![wire_code(AlertState::Triggered)],
             Transition::Resolve | Transition::Cancel => {
-                vec![code(AlertState::Triggered), code(AlertState::Acknowledged)]
+                vec![wire_code(AlertState::Triggered), wire_code(AlertState::Acknowledged)]
             }
         }
     }
@@ -426,7 +427,7 @@ fn refused(conn: &mut DbConnection, row: &AlertRow) -> ApiResult<ApiError> {
     let by = |conn: &mut DbConnection, id: &Option<String>| -> ApiResult<String> {
         Ok(person(conn, id)?.map(|p| format!(" by {}", p.display_name)).unwrap_or_default())
     };
-    Ok(if row.state == code(AlertState::Acknowledged) {
+    Ok(if row.state == wire_code(AlertState::Acknowledged) {
         ApiError::new(ErrorCode::AlertAlreadyAcknowledged)
             .with_detail(format!("acknowledged{}", by(conn, &row.acknowledged_by)?))
     } else {
@@ -458,7 +459,7 @@ pub fn transition(
     {
         return Err(ApiError::forbidden("an alert is cancelled by whoever raised it or a coordinator of its agency"));
     }
-    let target = code(change.target());
+    let target = wire_code(change.target());
     let mine = match change {
         Transition::Acknowledge => row.acknowledged_by.as_deref(),
         Transition::Resolve | Transition::Cancel => row.closed_by.as_deref(),

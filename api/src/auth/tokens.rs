@@ -98,14 +98,24 @@ impl TokenKeys {
 
 /// A new opaque refresh token (256 random bits) and the hash that is stored.
 pub fn new_refresh_token() -> anyhow::Result<(String, String)> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    let token = format!("rt_{}", URL_SAFE_NO_PAD.encode(bytes));
+    let token = format!("rt_{}", random_token()?);
     let hash = hash_refresh_token(&token);
     Ok((token, hash))
 }
 
 pub fn hash_refresh_token(token: &str) -> String {
+    hash_token(token)
+}
+
+/// 256 random bits, base64url: refresh tokens, calendar links, webhook signing secrets.
+pub fn random_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// What is stored for a bearer secret: its SHA-256, hex.
+pub fn hash_token(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 

@@ -65,7 +65,7 @@ impl AuthUser {
 }
 
 pub fn permission_name(permission: Permission) -> String {
-    serde_json::to_value(permission).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    crate::vocabularies::wire_code(permission)
 }
 
 /// The client address used for throttling and audit: the peer, or, behind one trusted proxy,

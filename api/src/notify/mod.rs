@@ -1,7 +1,7 @@
 //! Paging people: push (FCM HTTP v1), SMS (Twilio's API) and signed webhooks for partner systems.
 //!
 //! `Notifier::send` makes up to `max_tries` HTTP attempts on one address and records each with
-//! the provider's answer; `send_first` walks a list of addresses until one is delivered. A
+//! the provider's answer; the escalation walks a person's addresses (push, then SMS) with it. A
 //! provider that says an address is dead (`InvalidAddress`) is never asked again for that
 //! message. In `dry_run` mode nothing leaves the process: each send is logged and counts as
 //! delivered.
@@ -347,21 +347,6 @@ impl Notifier {
         }
     }
 
-    /// Tries the addresses in order (say push, then SMS) until one is delivered; returns one
-    /// delivery per address tried.
-    pub async fn send_first(&self, addresses: &[Address], message: &Message) -> Vec<Delivery> {
-        let mut deliveries = Vec::with_capacity(addresses.len());
-        for address in addresses {
-            let delivery = self.send(address, message).await;
-            let delivered = delivery.outcome == Outcome::Delivered;
-            deliveries.push(delivery);
-            if delivered {
-                break;
-            }
-        }
-        deliveries
-    }
-
     fn dry_run(&self, address: &Address, message: &Message) -> Delivery {
         tracing::info!(
             channel = address.channel(),
@@ -501,19 +486,6 @@ mod tests {
         }
     }
 
-    const FCM_SEND: &str = "/v1/projects/terren-test/messages:send";
-    const SMS_SEND: &str = "/2010-04-01/Accounts/AC00000000000000000000000000000001/Messages.json";
-
-    async fn mount_token(server: &MockServer) {
-        Mock::given(method("POST"))
-            .and(path("/token"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-                "access_token": "ya29.test", "expires_in": 3599, "token_type": "Bearer"
-            })))
-            .mount(server)
-            .await;
-    }
-
     fn push_and_sms(server: &MockServer, dir: &std::path::Path) -> NotifyConfig {
         let account = service_account_file(dir, &format!("{}/token", server.uri()));
         NotifyConfig {
@@ -529,73 +501,6 @@ mod tests {
             Address::Sms { phone: "+355691234567".into() },
             Address::Webhook { url: format!("{}/partner", server.uri()), secret: SecretString::from("s") },
         ]
-    }
-
-    #[actix_web::test]
-    async fn send_first_falls_back_from_a_dead_push_token_to_sms_and_stops_there() {
-        let server = MockServer::start().await;
-        mount_token(&server).await;
-        Mock::given(method("POST"))
-            .and(path(FCM_SEND))
-            .respond_with(ResponseTemplate::new(404).set_body_json(serde_json::json!({"error": {
-                "code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND",
-                "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "UNREGISTERED"}]
-            }})))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path(SMS_SEND))
-            .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({"sid": "SM0001"})))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/partner"))
-            .respond_with(ResponseTemplate::new(200))
-            .expect(0)
-            .mount(&server)
-            .await;
-        let dir = tempfile::tempdir().unwrap();
-        let (_, clock) = clock();
-        let notifier = Notifier::from_config(&push_and_sms(&server, dir.path()), clock).unwrap();
-
-        let deliveries = notifier.send_first(&addresses(&server), &message()).await;
-
-        let outcomes: Vec<_> =
-            deliveries.iter().map(|d| (d.attempts[0].channel, d.outcome, d.attempts.len())).collect();
-        assert_eq!(outcomes, [("push", Outcome::InvalidAddress, 1), ("sms", Outcome::Delivered, 1)]);
-        assert_eq!(deliveries[1].attempts[0].provider_reference.as_deref(), Some("SM0001"));
-    }
-
-    #[actix_web::test]
-    async fn send_first_does_not_touch_sms_when_push_is_delivered() {
-        let server = MockServer::start().await;
-        mount_token(&server).await;
-        Mock::given(method("POST"))
-            .and(path(FCM_SEND))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(serde_json::json!({"name": "projects/terren-test/messages/1"})),
-            )
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path(SMS_SEND))
-            .respond_with(ResponseTemplate::new(201))
-            .expect(0)
-            .mount(&server)
-            .await;
-        let dir = tempfile::tempdir().unwrap();
-        let (_, clock) = clock();
-        let notifier = Notifier::from_config(&push_and_sms(&server, dir.path()), clock).unwrap();
-
-        let deliveries = notifier.send_first(&addresses(&server), &message()).await;
-
-        assert_eq!(deliveries.len(), 1);
-        assert_eq!(deliveries[0].outcome, Outcome::Delivered);
-        assert_eq!(deliveries[0].attempts[0].provider_reference.as_deref(), Some("projects/terren-test/messages/1"));
     }
 
     #[actix_web::test]
@@ -637,11 +542,10 @@ mod tests {
         let notifier = Notifier::from_config(&cfg, clock).unwrap();
         assert!(notifier.is_dry_run());
 
-        let deliveries = notifier.send_first(&addresses(&server), &message()).await;
+        let push = notifier.send(&addresses(&server)[0], &message()).await;
         let sms = notifier.send(&addresses(&server)[1], &message()).await;
 
-        assert_eq!(deliveries.len(), 1);
-        for delivery in [&deliveries[0], &sms] {
+        for delivery in [&push, &sms] {
             assert_eq!(delivery.outcome, Outcome::Delivered);
             let expected = Attempt {
                 channel: "dry_run",
@@ -676,7 +580,6 @@ mod tests {
         let notifier = Arc::new(Notifier::from_config(&config(), clock).unwrap());
         let (address, message) = (Address::Sms { phone: "+355691234567".into() }, message());
         assert_send(&notifier.send(&address, &message));
-        assert_send(&notifier.send_first(std::slice::from_ref(&address), &message));
     }
 
     #[test]

@@ -5,8 +5,6 @@
 //! once. Calendar apps cannot send a bearer token, so the feed itself needs none: the link is the
 //! credential, and revoking it answers 410 from then on.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
@@ -19,7 +17,7 @@ use uuid::Uuid;
 use super::service::{self, Loaded};
 use crate::accounts::service::parse_uuid;
 use crate::audit;
-use crate::auth::tokens::hex;
+use crate::auth::tokens::{hash_token, hex, random_token};
 use crate::clock::to_utc;
 use crate::db::schema::{agencies, calendar_feeds, users};
 use crate::db::{DbConnection, backend};
@@ -193,16 +191,10 @@ fn feed_view(row: FeedRow, url: Option<String>) -> ApiResult<CalendarFeed> {
     })
 }
 
-fn token_hash(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
-}
-
-/// A new feed token (256 random bits, base64url) and the hash that is stored.
+/// A new feed token and the hash that is stored.
 fn new_token() -> ApiResult<(String, String)> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| ApiError::internal(anyhow::anyhow!("no randomness: {e}")))?;
-    let token = URL_SAFE_NO_PAD.encode(bytes);
-    let hash = token_hash(&token);
+    let token = random_token()?;
+    let hash = hash_token(&token);
     Ok((token, hash))
 }
 
@@ -305,7 +297,7 @@ fn revoked(detail: &str) -> ApiError {
 /// archived): 410 `calendar_feed_revoked`.
 pub fn feed_body(conn: &mut DbConnection, token: &str, now: DateTime<Utc>) -> ApiResult<String> {
     let row: FeedRow = calendar_feeds::table
-        .filter(calendar_feeds::token_hash.eq(token_hash(token)))
+        .filter(calendar_feeds::token_hash.eq(hash_token(token)))
         .select(FeedRow::as_select())
         .get_result(conn)
         .optional()?
@@ -407,7 +399,7 @@ fn personal_calendar(
         agencies::table.filter(agencies::id.eq(&agency_id)).select(agencies::time_zone).get_result(conn)?;
     let me = parse_uuid(person)?;
     let mut events = Vec::new();
-    for (_, schedule_id) in service::schedule_ids_of(conn, std::slice::from_ref(&agency_id))? {
+    for (_, schedule_id, _) in service::live_schedules(conn, std::slice::from_ref(&agency_id))? {
         let loaded = service::load(conn, &schedule_id)?;
         let mut mine: Vec<ShiftView> = Vec::new();
         for shift in shifts_in(conn, &loaded, window, Duration::days(FEED_LOOKBACK_DAYS))? {

@@ -254,9 +254,13 @@ fn layers_json(specs: &[LayerSpec]) -> ApiResult<String> {
     serde_json::to_string(specs).map_err(|e| ApiError::internal(anyhow::Error::from(e)))
 }
 
+/// Before now, with a minute's grace for the phone's and the server's clocks.
+fn in_past(at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    at < now - Duration::minutes(1)
+}
+
 fn not_in_past(field: &str, at: DateTime<Utc>, now: DateTime<Utc>) -> ApiResult<()> {
-    // A minute's grace for the phone's and the server's clocks.
-    if at < now - Duration::minutes(1) {
+    if in_past(at, now) {
         return Err(ApiError::field(field, "in_past", "past shifts cannot change: choose now or later"));
     }
     Ok(())
@@ -535,11 +539,6 @@ pub fn on_duty(conn: &mut DbConnection, schedule_id: &str, at: DateTime<Utc>) ->
     Ok(resolved.into_iter().next().map(|s| s.people).unwrap_or_default())
 }
 
-/// Live schedules of the given agencies.
-pub fn schedule_ids_of(conn: &mut DbConnection, agency_ids: &[String]) -> QueryResult<Vec<(String, String)>> {
-    Ok(live_schedules(conn, agency_ids)?.into_iter().map(|(agency, id, _)| (agency, id)).collect())
-}
-
 /// Live schedules of the given agencies with their versions: (agency id, schedule id, version).
 pub fn live_schedules(conn: &mut DbConnection, agency_ids: &[String]) -> QueryResult<Vec<(String, String, i32)>> {
     schedules::table
@@ -715,7 +714,7 @@ pub fn check_future_span(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>, now: 
             message: format!("at most {MAX_SPAN_DAYS} days"),
         });
     }
-    if starts_at < now - Duration::minutes(1) {
+    if in_past(starts_at, now) {
         errors.push(FieldError {
             field: "starts_at".into(),
             code: "in_past".into(),

@@ -19,6 +19,7 @@ use crate::clock::{to_utc, truncate};
 use crate::db::DbConnection;
 use crate::db::schema::swap_requests;
 use crate::http::{ApiError, ApiResult, AuthUser};
+use crate::vocabularies::{parse_wire_code, wire_code};
 
 /// The reason written on the overrides an approved swap makes.
 const SWAP_REASON: &str = "Shkëmbim turni / Shift swap";
@@ -51,23 +52,6 @@ struct Transition<'a> {
     taken_at: Option<NaiveDateTime>,
     decided_by: Option<&'a str>,
     decided_at: Option<NaiveDateTime>,
-}
-
-fn state_name(state: SwapState) -> &'static str {
-    match state {
-        SwapState::Offered => "offered",
-        SwapState::Taken => "taken",
-        SwapState::Approved => "approved",
-        SwapState::Declined => "declined",
-        SwapState::Cancelled => "cancelled",
-    }
-}
-
-fn parse_state(name: &str) -> ApiResult<SwapState> {
-    [SwapState::Offered, SwapState::Taken, SwapState::Approved, SwapState::Declined, SwapState::Cancelled]
-        .into_iter()
-        .find(|state| state_name(*state) == name)
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("stored swap state {name} is unknown")))
 }
 
 /// True when `user` is on duty throughout the stretches (which tile the span they were resolved
@@ -113,7 +97,7 @@ fn view(conn: &mut DbConnection, row: SwapRow) -> ApiResult<SwapRequest> {
         starts_at: to_utc(row.starts_at),
         ends_at: to_utc(row.ends_at),
         note: row.note,
-        state: parse_state(&row.state)?,
+        state: parse_wire_code(&row.state)?,
         needs_approval: row.needs_approval,
         taken_by: row.taken_by.as_deref().map(|id| person_ref(conn, id)).transpose()?,
         decided_by: row.decided_by.as_deref().map(|id| person_ref(conn, id)).transpose()?,
@@ -162,7 +146,7 @@ pub fn create(
     let open: i64 = swap_requests::table
         .filter(swap_requests::schedule_id.eq(schedule_id))
         .filter(swap_requests::offered_by.eq(&user.user_id))
-        .filter(swap_requests::state.eq_any([state_name(SwapState::Offered), state_name(SwapState::Taken)]))
+        .filter(swap_requests::state.eq_any([wire_code(SwapState::Offered), wire_code(SwapState::Taken)]))
         .filter(swap_requests::starts_at.lt(ends_at))
         .filter(swap_requests::ends_at.gt(starts_at))
         .count()
@@ -181,7 +165,7 @@ pub fn create(
             swap_requests::starts_at.eq(starts_at),
             swap_requests::ends_at.eq(ends_at),
             swap_requests::note.eq(note),
-            swap_requests::state.eq(state_name(SwapState::Offered)),
+            swap_requests::state.eq(wire_code(SwapState::Offered)),
             swap_requests::needs_approval.eq(needs_approval),
             swap_requests::version.eq(1),
             swap_requests::created_at.eq(at),
@@ -221,7 +205,7 @@ pub fn list(
         .select(SwapRow::as_select())
         .into_boxed();
     if let Some(state) = state {
-        query = query.filter(swap_requests::state.eq(state_name(state)));
+        query = query.filter(swap_requests::state.eq(wire_code(state)));
     }
     let rows: Vec<SwapRow> = query.load(conn)?;
     rows.into_iter().map(|row| view(conn, row)).collect()
@@ -288,11 +272,11 @@ pub fn act(
         let current = view(conn, row)?;
         return Err(ApiError::version_mismatch(serde_json::to_value(current).map_err(anyhow::Error::from)?));
     }
-    let state = parse_state(&row.state)?;
+    let state = parse_wire_code(&row.state)?;
     if !action.starts_from().contains(&state) {
         return Err(ApiError::conflict(format!(
             "the swap request is {}: it cannot be {}",
-            state_name(state),
+            wire_code(state),
             match action {
                 Action::Take => "taken",
                 Action::Approve => "approved",
@@ -315,8 +299,9 @@ pub fn act(
         }
     }
     let deciding = matches!(action, Action::Approve | Action::Decline);
+    let next_state = wire_code(next);
     let transition = Transition {
-        state: state_name(next),
+        state: &next_state,
         version: version + 1,
         updated_at: at,
         taken_by: if action == Action::Take { taker } else { None },
@@ -345,7 +330,7 @@ pub fn act(
         &format!("schedule.swap.{}", action.name()),
         "schedule",
         schedule_id,
-        json!({ "swap_request_id": swap_id, "from": row.state, "to": state_name(next) }),
+        json!({ "swap_request_id": swap_id, "from": row.state, "to": wire_code(next) }),
     )?;
     if next == SwapState::Approved {
         let taker = taker.ok_or_else(|| ApiError::internal(anyhow::anyhow!("approved swap {swap_id} has no taker")))?;
