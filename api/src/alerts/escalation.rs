@@ -117,7 +117,9 @@ fn message(conn: &mut DbConnection, alert: &AlertRow, job_id: &str, public_url: 
         severity: alert.severity.clone(),
         title: format!("{}: {}", severity_label(&alert.severity), alert.title),
         body,
-        link: Some(format!("{}/api/v1/alerts/{}", public_url.trim_end_matches('/'), alert.id)),
+        // Without `http.public_url` there is no address a phone could open.
+        link: (!public_url.is_empty())
+            .then(|| format!("{}/api/v1/alerts/{}", public_url.trim_end_matches('/'), alert.id)),
     })
 }
 
