@@ -134,6 +134,7 @@ fn main() -> anyhow::Result<()> {
                                 dedup_key: None,
                                 identification_id: None,
                                 profile_id: None,
+                                referral_id: None,
                                 policy: Some(policy.clone()),
                             };
                             raise(conn, &Actor::system(), new, due).map_err(|e| anyhow!("{e:?}"))?;

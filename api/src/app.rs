@@ -19,7 +19,9 @@ use crate::db::Database;
 use crate::http::{ApiError, ErrorCode, problem};
 use crate::ops::Metrics;
 use crate::territory::index::TerritoryIndex;
-use crate::{accounts, agencies, alerts, auth, identifications, ops, profiles, rota, seed, territory, vocabularies};
+use crate::{
+    accounts, agencies, alerts, auth, identifications, ops, profiles, referrals, rota, seed, territory, vocabularies,
+};
 
 /// Everything a request handler may need, shared by all workers.
 #[derive(Clone)]
@@ -201,6 +203,7 @@ pub fn build_app(
                 .configure(identifications::routes::configure)
                 .configure(rota::routes::configure)
                 .configure(alerts::routes::configure)
+                .configure(referrals::routes::configure)
                 .configure(vocabularies::configure),
         )
 }

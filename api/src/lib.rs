@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod ops;
 pub mod outbox;
 pub mod profiles;
+pub mod referrals;
 pub mod retention;
 pub mod rota;
 pub mod seed;

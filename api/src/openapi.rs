@@ -3,7 +3,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{accounts, agencies, alerts, auth, identifications, ops, profiles, rota, territory, vocabularies};
+use crate::{
+    accounts, agencies, alerts, auth, identifications, ops, profiles, referrals, rota, territory, vocabularies,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -89,6 +91,26 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         alerts::routes::create_webhook_endpoint,
         alerts::routes::list_webhook_endpoints,
         alerts::routes::deactivate_webhook_endpoint,
+        referrals::routes::create_referral,
+        referrals::routes::list_referrals,
+        referrals::routes::suggest_route,
+        referrals::routes::get_referral,
+        referrals::routes::referral_timeline,
+        referrals::routes::comment_referral,
+        referrals::routes::acknowledge_referral,
+        referrals::routes::accept_referral,
+        referrals::routes::decline_referral,
+        referrals::routes::start_referral,
+        referrals::routes::close_referral,
+        referrals::routes::cancel_referral,
+        referrals::routes::forward_referral,
+        referrals::routes::list_routing_rules,
+        referrals::routes::create_routing_rule,
+        referrals::routes::replace_routing_rule,
+        referrals::routes::delete_routing_rule,
+        referrals::routes::get_deadline_policy,
+        referrals::routes::put_deadline_policy,
+        referrals::routes::put_occupancy,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -104,6 +126,7 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         (name = "child profiles", description = "The same child across sightings: candidates, links, merges, history"),
         (name = "rotas", description = "Duty rotas: who is on duty when, overrides, swaps, calendars"),
         (name = "alerts", description = "Alerts, escalation, and how people are reached"),
+        (name = "referrals", description = "Referrals to the unit that must act: routing, consent, deadlines, outcomes"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

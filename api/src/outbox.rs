@@ -23,6 +23,10 @@ pub mod kinds {
     pub const ALERT_SMS_FOLLOWUP: &str = "alert.sms_followup";
     /// The daily check that 24/7 rotas have nobody missing ahead.
     pub const COVERAGE_CHECK: &str = "schedule.coverage_check";
+    /// A referral deadline falls due: breached unless met, and the receiving agency is alerted.
+    pub const REFERRAL_DEADLINE: &str = "referral.deadline";
+    /// A breached referral deadline still unmet a while later: the sender's coordinators hear.
+    pub const REFERRAL_SENDER_ALERT: &str = "referral.sender_alert";
 }
 
 /// Enqueues a job inside the caller's transaction. A job with the same dedup key is not added

@@ -90,12 +90,13 @@ pub struct SeedReport {
     pub areas: usize,
     pub agencies: usize,
     pub vocabulary_entries: usize,
+    pub routing_rules: usize,
     pub users: usize,
 }
 
 impl SeedReport {
     pub fn total(&self) -> usize {
-        self.areas + self.agencies + self.vocabulary_entries + self.users
+        self.areas + self.agencies + self.vocabulary_entries + self.routing_rules + self.users
     }
 }
 
@@ -113,6 +114,7 @@ pub fn seed_reference(conn: &mut DbConnection, at: NaiveDateTime) -> anyhow::Res
         }
         report.vocabulary_entries = seed_vocabularies(conn, at)?;
         report.agencies = seed_agencies(conn, at)?;
+        report.routing_rules = crate::referrals::routing::seed_default_rules(conn, at)?;
         if report.total() > 0 {
             audit::record(
                 conn,
@@ -121,7 +123,7 @@ pub fn seed_reference(conn: &mut DbConnection, at: NaiveDateTime) -> anyhow::Res
                 "seed.reference",
                 "seed",
                 "reference",
-                serde_json::json!({ "areas": report.areas, "agencies": report.agencies, "vocabulary_entries": report.vocabulary_entries }),
+                serde_json::json!({ "areas": report.areas, "agencies": report.agencies, "vocabulary_entries": report.vocabulary_entries, "routing_rules": report.routing_rules }),
             )?;
         }
         Ok(report)

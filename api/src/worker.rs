@@ -15,6 +15,7 @@ use crate::db::schema::outbox_jobs;
 use crate::db::{DbConnection, backend};
 use crate::http::{ApiError, ApiResult, with_db};
 use crate::outbox::{self, kinds};
+use crate::referrals::service as referrals;
 
 /// Due jobs read per round.
 const BATCH: i64 = 1000;
@@ -110,6 +111,22 @@ async fn dispatch(state: &AppState, job: &Claimed) -> ApiResult<()> {
         kinds::COVERAGE_CHECK => {
             let (now, days) = (state.clock.now(), state.config.alerts.coverage_days);
             with_db(&state.db, move |conn| coverage::run(conn, now, days).map(|_| ())).await
+        }
+        kinds::REFERRAL_DEADLINE | kinds::REFERRAL_SENDER_ALERT => {
+            let check: referrals::DeadlineJob = serde_json::from_value(payload)
+                .map_err(|e| ApiError::internal(anyhow::anyhow!("deadline job: {e}")))?;
+            let (now, kind) = (state.clock.now(), job.kind.clone());
+            with_db(&state.db, move |conn| {
+                backend::write_transaction(conn, |conn| {
+                    if kind == kinds::REFERRAL_DEADLINE {
+                        referrals::check_deadline(conn, &check.referral_id, check.kind, now)
+                    } else {
+                        referrals::alert_sender_of_breach(conn, &check.referral_id, check.kind, now)
+                    }
+                })
+                .map(|_| ())
+            })
+            .await
         }
         other => Err(ApiError::internal(anyhow::anyhow!("unknown job kind {other}"))),
     }

@@ -26,6 +26,11 @@ pub struct Agency {
     pub is_24_7: bool,
     /// Places for shelters.
     pub capacity: Option<i32>,
+    /// Places in use, as the shelter reported them plus placements accepted since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occupied: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occupancy_updated_at: Option<DateTime<Utc>>,
     /// IANA time zone for rotas, deadlines and working hours.
     pub time_zone: String,
     pub notes: Option<String>,

@@ -27,6 +27,10 @@ pub enum AlertSource {
     FieldIdentification,
     /// A referral not acted on in time.
     ReferralDeadline,
+    /// An emergency referral to the agency.
+    Referral,
+    /// A referral the receiving agency declined, back to the sender's coordinators.
+    ReferralDeclined,
     /// A 24/7 rota with nobody on duty ahead.
     ScheduleGap,
     /// Raised by a person.
@@ -99,6 +103,9 @@ pub struct Alert {
     pub identification_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile_id: Option<Uuid>,
+    /// The referral the alert is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_by: Option<PersonRef>,
     pub created_at: DateTime<Utc>,

@@ -69,6 +69,10 @@ pub enum Permission {
     ReferralsCreate,
     /// Accept, decline and report outcomes of referrals addressed to the agency.
     ReferralsRespond,
+    /// Share a child's details in a referral without recorded consent, giving a reason.
+    ReferralsOverrideConsent,
+    /// Refer to an agency that does not serve the place where the person was found.
+    ReferralsRouteAnywhere,
     /// Raise alerts (manual, from the field).
     AlertsRaise,
     /// Acknowledge and resolve alerts.

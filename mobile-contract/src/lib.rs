@@ -11,6 +11,7 @@ pub mod common;
 pub mod identifications;
 pub mod problem;
 pub mod profiles;
+pub mod referrals;
 pub mod schedules;
 pub mod users;
 pub mod vocabularies;

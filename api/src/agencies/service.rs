@@ -39,6 +39,8 @@ pub struct AgencyRow {
     pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub occupied: Option<i32>,
+    pub occupancy_updated_at: Option<NaiveDateTime>,
 }
 
 fn area_codes_by_id(conn: &mut DbConnection) -> QueryResult<HashMap<String, String>> {
@@ -79,6 +81,8 @@ fn to_dtos(conn: &mut DbConnection, rows: Vec<AgencyRow>) -> ApiResult<Vec<Agenc
                 hours: row.hours,
                 is_24_7: row.is_24_7,
                 capacity: row.capacity,
+                occupied: row.occupied,
+                occupancy_updated_at: row.occupancy_updated_at.map(to_utc),
                 time_zone: row.time_zone,
                 notes: row.notes,
                 active: row.active,

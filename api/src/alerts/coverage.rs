@@ -43,7 +43,7 @@ pub fn enqueue_next(conn: &mut DbConnection, now: DateTime<Utc>, at: NaiveDateTi
     )
 }
 
-fn coordinators_only() -> EscalationPolicyBody {
+pub fn coordinators_only() -> EscalationPolicyBody {
     EscalationPolicyBody {
         steps: vec![EscalationStep {
             targets: vec![Target::Role { role: Role::Coordinator }],
@@ -85,6 +85,7 @@ pub fn run(conn: &mut DbConnection, now: DateTime<Utc>, days: i64) -> ApiResult<
                 dedup_key: Some(format!("schedule-gap:{schedule_id}")),
                 identification_id: None,
                 profile_id: None,
+                referral_id: None,
                 policy: Some(coordinators_only()),
             };
             if service::raise(conn, &Actor::system(), new, at)?.1 {

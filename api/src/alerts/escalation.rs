@@ -581,19 +581,47 @@ pub fn raise_for_identification(
         Some(name) => format!("Fëmijë në rrezik / Child at risk — {name}"),
         None => "Fëmijë në rrezik / Child at risk".to_owned(),
     };
+    let agency_id = responsible.unwrap_or(agency_id);
+    let actor = crate::audit::Actor { user_id: Some(recorded_by), device_id: None, ip: None };
+    // An emergency referral about this sighting may have paged the same agency already.
+    let referral_keys: Vec<String> = crate::db::schema::referrals::table
+        .filter(crate::db::schema::referrals::identification_id.eq(&identification_id))
+        .select(crate::db::schema::referrals::id)
+        .load::<String>(conn)?
+        .into_iter()
+        .map(|id| format!("referral:{id}"))
+        .collect();
+    let paged: Option<String> = crate::db::schema::alerts::table
+        .filter(crate::db::schema::alerts::open_key.eq_any(&referral_keys))
+        .filter(crate::db::schema::alerts::agency_id.eq(&agency_id))
+        .select(crate::db::schema::alerts::id)
+        .first(conn)
+        .optional()?;
+    if let Some(alert_id) = paged {
+        service::add_event(
+            conn,
+            &alert_id,
+            at,
+            "identification_linked",
+            actor.user_id.as_deref(),
+            None,
+            serde_json::json!({ "identification_id": identification_id }),
+        )?;
+        return Ok(alert_id);
+    }
     let new = service::NewAlert {
         severity: if risk_level == "emergency" { Severity::Emergency } else { Severity::High },
         source: terren_contract::alerts::AlertSource::FieldIdentification,
-        agency_id: responsible.unwrap_or(agency_id),
+        agency_id,
         area_id: place,
         title,
         details: None,
         dedup_key: Some(format!("identification:{identification_id}")),
         identification_id: Some(identification_id),
         profile_id,
+        referral_id: None,
         policy: None,
     };
-    let actor = crate::audit::Actor { user_id: Some(recorded_by), device_id: None, ip: None };
     let (id, _) = service::raise(conn, &actor, new, at)?;
     Ok(id)
 }

@@ -41,6 +41,7 @@ pub struct AlertRow {
     pub open_key: Option<String>,
     pub identification_id: Option<String>,
     pub profile_id: Option<String>,
+    pub referral_id: Option<String>,
     pub policy: String,
     pub escalation_step: i32,
     pub escalation_round: i32,
@@ -81,6 +82,7 @@ pub struct NewAlert {
     pub dedup_key: Option<String>,
     pub identification_id: Option<String>,
     pub profile_id: Option<String>,
+    pub referral_id: Option<String>,
     /// Replaces the agency's policy (e.g. coverage alerts go to coordinators).
     pub policy: Option<EscalationPolicyBody>,
 }
@@ -138,6 +140,7 @@ pub fn raise(conn: &mut DbConnection, actor: &Actor, new: NewAlert, at: NaiveDat
             alerts::open_key.eq(&new.dedup_key),
             alerts::identification_id.eq(&new.identification_id),
             alerts::profile_id.eq(&new.profile_id),
+            alerts::referral_id.eq(&new.referral_id),
             alerts::policy.eq(serde_json::to_string(&policy).map_err(anyhow::Error::from)?),
             alerts::escalation_step.eq(0),
             alerts::escalation_round.eq(0),
@@ -252,6 +255,7 @@ pub fn create(
         dedup_key: request.dedup_key.clone(),
         identification_id,
         profile_id: request.profile_id.map(|id| id.to_string()),
+        referral_id: None,
         policy: None,
     };
     let (id, created) = raise(conn, &user.actor(), new, at)?;
@@ -295,6 +299,7 @@ pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &AlertRow) -> 
         dedup_key: row.dedup_key.clone(),
         identification_id: row.identification_id.as_deref().map(parse_uuid).transpose()?,
         profile_id: row.profile_id.as_deref().map(parse_uuid).transpose()?,
+        referral_id: row.referral_id.as_deref().map(parse_uuid).transpose()?,
         created_by: person(conn, &row.created_by)?,
         created_at: to_utc(row.created_at),
         acknowledged_by: person(conn, &row.acknowledged_by)?,
@@ -508,6 +513,49 @@ pub fn transition(
     )?;
     let row = load(conn, id)?;
     view(conn, index, &row)
+}
+
+/// Acknowledges (those still triggered) or resolves (those still open) alerts on behalf of what
+/// they are about, e.g. a referral that was acknowledged or ended. Alerts that moved on are left.
+pub fn settle(
+    conn: &mut DbConnection,
+    ids: &[String],
+    change: Transition,
+    actor: Option<&str>,
+    note: &str,
+    at: NaiveDateTime,
+) -> ApiResult<usize> {
+    let target = wire_code(change.target());
+    let mut settled = 0;
+    for id in ids {
+        let scope = alerts::table.filter(alerts::id.eq(id)).filter(alerts::state.eq_any(change.allowed_from()));
+        let changed = match change {
+            Transition::Acknowledge => diesel::update(scope)
+                .set((
+                    alerts::state.eq(&target),
+                    alerts::acknowledged_by.eq(actor),
+                    alerts::acknowledged_at.eq(at),
+                    alerts::version.eq(alerts::version + 1),
+                    alerts::updated_at.eq(at),
+                ))
+                .execute(conn)?,
+            Transition::Resolve | Transition::Cancel => diesel::update(scope)
+                .set((
+                    alerts::state.eq(&target),
+                    alerts::closed_by.eq(actor),
+                    alerts::closed_at.eq(at),
+                    alerts::open_key.eq(None::<String>),
+                    alerts::version.eq(alerts::version + 1),
+                    alerts::updated_at.eq(at),
+                ))
+                .execute(conn)?,
+        };
+        if changed == 1 {
+            add_event(conn, id, at, &target, actor, Some(note), json!({}))?;
+            settled += 1;
+        }
+    }
+    Ok(settled)
 }
 
 #[derive(Queryable)]

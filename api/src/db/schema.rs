@@ -65,6 +65,8 @@ diesel::table! {
         version -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        occupied -> Nullable<Integer>,
+        occupancy_updated_at -> Nullable<Timestamp>,
     }
 }
 
@@ -196,6 +198,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     alerts,
     alert_events,
     notification_attempts,
+    referral_routes,
+    referral_deadline_policies,
+    referrals,
+    referral_deadlines,
+    referral_events,
 );
 
 diesel::table! {
@@ -518,6 +525,7 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         version -> Integer,
         updated_at -> Timestamp,
+        referral_id -> Nullable<Text>,
     }
 }
 
@@ -566,3 +574,107 @@ diesel::joinable!(escalation_policies -> agencies (agency_id));
 diesel::joinable!(alerts -> agencies (agency_id));
 diesel::joinable!(alert_events -> alerts (alert_id));
 diesel::joinable!(notification_attempts -> alerts (alert_id));
+
+diesel::table! {
+    referral_routes (id) {
+        id -> Text,
+        route_key -> Text,
+        municipality_id -> Nullable<Text>,
+        subject_type -> Text,
+        service -> Nullable<Text>,
+        agency_types -> Text,
+        agency_id -> Nullable<Text>,
+        notes -> Nullable<Text>,
+        version -> Integer,
+        updated_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    referral_deadline_policies (scope_key) {
+        scope_key -> Text,
+        municipality_id -> Nullable<Text>,
+        policy -> Text,
+        version -> Integer,
+        updated_by -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    referrals (id) {
+        id -> Text,
+        chain_id -> Text,
+        origin_agency_id -> Text,
+        origin_user_id -> Text,
+        forwarded_from -> Nullable<Text>,
+        forwarded_to -> Nullable<Text>,
+        identification_id -> Nullable<Text>,
+        profile_id -> Nullable<Text>,
+        subject_type -> Text,
+        age_band -> Text,
+        sex -> Text,
+        municipality_id -> Nullable<Text>,
+        admin_unit_id -> Nullable<Text>,
+        street_situations -> Text,
+        risk_level -> Nullable<Text>,
+        from_agency_id -> Text,
+        to_agency_id -> Text,
+        routing_method -> Text,
+        route_id -> Nullable<Text>,
+        priority -> Text,
+        reasons -> Text,
+        services -> Text,
+        notes -> Nullable<Text>,
+        share -> Text,
+        consent_given_by -> Nullable<Text>,
+        consent_override_reason -> Nullable<Text>,
+        status -> Text,
+        outcome -> Nullable<Text>,
+        decline_reason -> Nullable<Text>,
+        suggested_agency_id -> Nullable<Text>,
+        created_by -> Text,
+        device_id -> Text,
+        made_at -> Nullable<Timestamp>,
+        sent_at -> Timestamp,
+        acknowledged_by -> Nullable<Text>,
+        acknowledged_at -> Nullable<Timestamp>,
+        responded_by -> Nullable<Text>,
+        responded_at -> Nullable<Timestamp>,
+        contacted_at -> Nullable<Timestamp>,
+        ended_by -> Nullable<Text>,
+        ended_at -> Nullable<Timestamp>,
+        next_due_at -> Nullable<Timestamp>,
+        content_hash -> Text,
+        version -> Integer,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    referral_deadlines (referral_id, kind) {
+        referral_id -> Text,
+        kind -> Text,
+        due_at -> Timestamp,
+        met_at -> Nullable<Timestamp>,
+        breached_at -> Nullable<Timestamp>,
+        void_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    referral_events (id) {
+        id -> Text,
+        referral_id -> Text,
+        occurred_at -> Timestamp,
+        kind -> Text,
+        actor_user_id -> Nullable<Text>,
+        note -> Nullable<Text>,
+        details -> Text,
+    }
+}
+
+diesel::joinable!(referral_deadlines -> referrals (referral_id));
+diesel::joinable!(referral_events -> referrals (referral_id));

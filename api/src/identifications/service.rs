@@ -410,14 +410,20 @@ pub fn in_scope_within(scope: &HashSet<String>, user: &AuthUser, row: &Identific
         || [&row.county_id, &row.municipality_id, &row.admin_unit_id].into_iter().flatten().any(|id| scope.contains(id))
 }
 
-/// One sighting the reader may see, or 404 (never 403: others' records are not confirmed).
+/// One sighting the reader may see, or 404 (never 403: others' records are not confirmed). An
+/// accepted referral that shares the details opens it to the receiving agency.
 pub fn find_in_scope(
     conn: &mut DbConnection,
     index: &TerritoryIndex,
     user: &AuthUser,
     id: &str,
 ) -> ApiResult<IdentificationRow> {
-    find_row(conn, id)?.filter(|row| in_scope(index, user, row)).ok_or_else(|| ApiError::not_found("identification"))
+    let Some(row) = find_row(conn, id)? else { return Err(ApiError::not_found("identification")) };
+    if in_scope(index, user, &row) || crate::referrals::service::opens_identification(conn, user, id)? {
+        Ok(row)
+    } else {
+        Err(ApiError::not_found("identification"))
+    }
 }
 
 /// Reads one sighting, if the reader may; the read itself is audited.

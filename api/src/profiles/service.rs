@@ -103,9 +103,25 @@ fn find_row(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ProfileRow>
 }
 
 /// A profile the reader may see, or 404: a profile outside the reader's scope does not exist for
-/// them.
+/// them. An accepted referral that shares the child's details opens it to the receiving agency.
 fn find_visible(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, id: &str) -> ApiResult<ProfileRow> {
-    find_row(conn, id)?.filter(|row| visible(index, user, row)).ok_or_else(|| ApiError::not_found("child profile"))
+    let Some(row) = find_row(conn, id)? else { return Err(ApiError::not_found("child profile")) };
+    if visible(index, user, &row) || crate::referrals::service::opens_profile(conn, user, id)? {
+        Ok(row)
+    } else {
+        Err(ApiError::not_found("child profile"))
+    }
+}
+
+/// The profile a referral is about: one the reader may see, followed through merges.
+pub fn find_for_referral(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    id: &str,
+) -> ApiResult<ProfileRow> {
+    let row = find_visible(conn, index, user, id)?;
+    follow_merges(conn, row)
 }
 
 /// Follows merges to the profile that holds the child's sightings now.

@@ -14,6 +14,7 @@ mod identifications;
 mod ops;
 mod profiles;
 mod reference;
+mod referrals;
 mod rota_publishing;
 mod rotas;
 mod schema;

@@ -1,0 +1,8 @@
+//! Referrals: a child (or adult) handed from the field to the unit that must act, routed by the
+//! place's routing table, measured against deadlines, escalated when nobody acts, and closed with
+//! an outcome the field worker who referred can see.
+
+pub mod deadlines;
+pub mod routes;
+pub mod routing;
+pub mod service;

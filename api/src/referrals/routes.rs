@@ -1,0 +1,512 @@
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use terren_contract::problem::Problem;
+use terren_contract::referrals::{
+    CloseReferral, CreateReferral, CreateReferralComment, DeadlinePolicy, DeclineReferral, ForwardReferral,
+    PutDeadlinePolicy, PutOccupancy, PutRoutingRule, Referral, ReferralAction, ReferralEvent, ReferralListQuery,
+    ReferralPage, RouteQuery, RouteSuggestion, RoutingRule, RoutingRuleQuery, StartReferral,
+};
+use uuid::Uuid;
+
+use super::service::{self, Step};
+use super::{deadlines, routing};
+use crate::app::AppState;
+use crate::http::idempotency::{self, IdempotencyKey, Written};
+use crate::http::{ApiResult, AuthUser, ValidJson, audited, with_conn};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/referrals").route(web::post().to(create_referral)).route(web::get().to(list_referrals)),
+    )
+    // Before `{id}`, which would otherwise take this name for an id.
+    .service(web::resource("/referrals/route").route(web::get().to(suggest_route)))
+    .service(web::resource("/referrals/{id}").route(web::get().to(get_referral)))
+    .service(web::resource("/referrals/{id}/timeline").route(web::get().to(referral_timeline)))
+    .service(web::resource("/referrals/{id}/comments").route(web::post().to(comment_referral)))
+    .service(web::resource("/referrals/{id}/acknowledge").route(web::post().to(acknowledge_referral)))
+    .service(web::resource("/referrals/{id}/accept").route(web::post().to(accept_referral)))
+    .service(web::resource("/referrals/{id}/decline").route(web::post().to(decline_referral)))
+    .service(web::resource("/referrals/{id}/start").route(web::post().to(start_referral)))
+    .service(web::resource("/referrals/{id}/close").route(web::post().to(close_referral)))
+    .service(web::resource("/referrals/{id}/cancel").route(web::post().to(cancel_referral)))
+    .service(web::resource("/referrals/{id}/forward").route(web::post().to(forward_referral)))
+    .service(
+        web::resource("/referral-routes")
+            .route(web::get().to(list_routing_rules))
+            .route(web::post().to(create_routing_rule)),
+    )
+    .service(
+        web::resource("/referral-routes/{id}")
+            .route(web::put().to(replace_routing_rule))
+            .route(web::delete().to(delete_routing_rule)),
+    )
+    .service(
+        web::resource("/referral-deadline-policies/{scope}")
+            .route(web::get().to(get_deadline_policy))
+            .route(web::put().to(put_deadline_policy)),
+    )
+    .service(web::resource("/agencies/{id}/occupancy").route(web::put().to(put_occupancy)));
+}
+
+/// Refer a person to the agency that must act (`referrals_create`). Idempotent like a sighting:
+/// the phone makes the `id` and an `Idempotency-Key`; a retry gets the first answer. Without
+/// `to_agency_id` the routing table of the place chooses. Deadlines start when the server gets
+/// it; an `emergency` referral pages the receiving agency's duty rota at once.
+#[utoipa::path(
+    post, path = "/api/v1/referrals", tag = "referrals",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "Made once per referral by the phone, e.g. a UUID")),
+    request_body = CreateReferral,
+    responses(
+        (status = 201, description = "Sent", body = Referral),
+        (status = 200, description = "You already sent this id with the same content", body = Referral),
+        (status = 403, description = "Details shared without consent, without `referrals_override_consent`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`shelter_full`, or this id holds another referral (`already_exists`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`consent_required`, `agency_does_not_take_case`, `agency_outside_area`, `no_responsible_agency`, `unknown_agency`, `unknown_identification`, `unknown_profile`, `profile_mismatch`, `unknown_code`, `required`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_referral(
+    req: HttpRequest,
+    user: AuthUser,
+    state: web::Data<AppState>,
+    key: IdempotencyKey,
+    body: ValidJson<CreateReferral>,
+) -> ApiResult<HttpResponse> {
+    let request = body.0;
+    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
+    let (index, at) = (state.territory(), state.clock.now_naive());
+    let replayer = (user.clone(), index.clone());
+    idempotency::respond(
+        &req,
+        &state,
+        user.user_id.clone(),
+        key,
+        &value,
+        |_| Ok(()),
+        move |conn, ()| {
+            let created = service::create(conn, &index, &user, &request, at)?;
+            Ok(Written {
+                status: if created.new { StatusCode::CREATED } else { StatusCode::OK },
+                body: serde_json::to_string(&created.referral).map_err(anyhow::Error::from)?,
+                stored: serde_json::json!({ "referral_id": created.referral.id }),
+            })
+        },
+        move |conn, stored| {
+            let (user, index) = replayer;
+            let id = stored["referral_id"].as_str().unwrap_or_default().to_owned();
+            let referral = service::get(conn, &index, &user, &id, at)?;
+            Ok(serde_json::to_string(&referral).map_err(anyhow::Error::from)?)
+        },
+    )
+    .await
+}
+
+/// Referrals you may see, newest sent first: `box=inbox` (to your agency), `outbox` (sent by
+/// your agency, or by an agency it handed the person to), `mine` (that you made, with how they
+/// ended). `overdue=true` lists those with a deadline passed unmet.
+#[utoipa::path(
+    get, path = "/api/v1/referrals", tag = "referrals",
+    security(("bearer" = [])),
+    params(ReferralListQuery),
+    responses(
+        (status = 200, description = "A page of referrals", body = ReferralPage),
+        (status = 422, description = "`unknown_agency`, `invalid_cursor`, `out_of_range`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_referrals(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    query: web::Query<ReferralListQuery>,
+) -> ApiResult<web::Json<ReferralPage>> {
+    let (index, now) = (state.territory(), state.clock.now_naive());
+    Ok(web::Json(with_conn(&state, move |conn| service::list(conn, &index, &user, &query, now)).await?))
+}
+
+/// Where a referral about this sighting or profile would go (the routing table's choice and the
+/// rule), and other agencies serving the place that take this kind of case.
+#[utoipa::path(
+    get, path = "/api/v1/referrals/route", tag = "referrals",
+    security(("bearer" = [])),
+    params(RouteQuery),
+    responses((status = 200, description = "The suggestion", body = RouteSuggestion))
+)]
+pub async fn suggest_route(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    query: web::Query<RouteQuery>,
+) -> ApiResult<web::Json<RouteSuggestion>> {
+    let (index, at) = (state.territory(), state.clock.now_naive());
+    Ok(web::Json(with_conn(&state, move |conn| service::suggest_route(conn, &index, &user, &query, at)).await?))
+}
+
+/// One referral with its deadlines (`met`, `pending`, `breached`, `void`). The receiving agency
+/// sees the sighting and profile only once it accepted a referral that shares details.
+#[utoipa::path(
+    get, path = "/api/v1/referrals/{id}", tag = "referrals",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Referral id")),
+    responses(
+        (status = 200, description = "The referral", body = Referral),
+        (status = 404, description = "No such referral, or not yours to see", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_referral(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<Referral>> {
+    let id = id.into_inner().to_string();
+    Ok(web::Json(audited(&state, move |conn, index, at| service::get(conn, index, &user, &id, at)).await?))
+}
+
+/// Every step, comment, deadline met or breached and alert raised, in order.
+#[utoipa::path(
+    get, path = "/api/v1/referrals/{id}/timeline", tag = "referrals",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Referral id")),
+    responses((status = 200, description = "The timeline", body = Vec<ReferralEvent>))
+)]
+pub async fn referral_timeline(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<Vec<ReferralEvent>>> {
+    let id = id.into_inner().to_string();
+    Ok(web::Json(with_conn(&state, move |conn| service::timeline(conn, &user, &id)).await?))
+}
+
+/// A comment both sides see (`Idempotency-Key` required).
+#[utoipa::path(
+    post, path = "/api/v1/referrals/{id}/comments", tag = "referrals",
+    security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Referral id"),
+        ("Idempotency-Key" = String, Header, description = "Made once per comment by the phone"),
+    ),
+    request_body = CreateReferralComment,
+    responses((status = 201, description = "Added", body = ReferralEvent))
+)]
+pub async fn comment_referral(
+    req: HttpRequest,
+    user: AuthUser,
+    state: web::Data<AppState>,
+    key: IdempotencyKey,
+    id: web::Path<Uuid>,
+    body: ValidJson<CreateReferralComment>,
+) -> ApiResult<HttpResponse> {
+    let (request, id) = (body.0, id.into_inner().to_string());
+    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
+    let at = state.clock.now_naive();
+    idempotency::respond(
+        &req,
+        &state,
+        user.user_id.clone(),
+        key,
+        &value,
+        |_| Ok(()),
+        move |conn, ()| {
+            let event = service::comment(conn, &user, &id, &request, at)?;
+            let body = serde_json::to_string(&event).map_err(anyhow::Error::from)?;
+            Ok(Written { status: StatusCode::CREATED, stored: serde_json::json!({ "event": event }), body })
+        },
+        move |_, stored| Ok(stored["event"].to_string()),
+    )
+    .await
+}
+
+async fn step(state: web::Data<AppState>, user: AuthUser, id: Uuid, step: Step) -> ApiResult<web::Json<Referral>> {
+    let id = id.to_string();
+    Ok(web::Json(audited(&state, move |conn, index, at| service::transition(conn, index, &user, &id, step, at)).await?))
+}
+
+/// "We have it" (receiving agency, `referrals_respond`): meets the acknowledgement deadline and
+/// acknowledges the emergency page about it.
+#[utoipa::path(
+    post, path = "/api/v1/referrals/{id}/acknowledge", tag = "referrals",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Referral id")),
+    request_body = ReferralAction,
+    responses(
+        (status = 200, description = "Acknowledged (also when you had already)", body = Referral),
+        (status = 409, description = "`invalid_transition` or `referral_ended`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn acknowledge_referral(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ValidJson<ReferralAction>,
+) -> ApiResult<web::Json<Referral>> {
+    step(state, user, id.into_inner(), Step::Acknowledge(body.0)).await
+}
+
+/// Take the case. A shelter accepting a placement takes one of its places (409 `shelter_full`
+/// when none is free). Once accepted, a referral that shares details opens the sighting and
+/// profile to the agency.
+#[utoipa::path(
+    post, path = "/api/v1/referrals/{id}/accept", tag = "referrals",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Referral id")),
+    request_body = ReferralAction,
+    responses(
+        (status = 200, description = "Accepted", body = Referral),
+        (status = 409, description = "`invalid_transition`, `referral_ended` (e.g. already declined), `shelter_full`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn accept_referral(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ValidJson<ReferralAction>,
+) -> ApiResult<web::Json<Referral>> {
+    step(state, user, id.into_inner(), Step::Accept(body.0)).await
+}
+
+/// Decline with a `referral_decline_reason`. The sender's coordinators are alerted, with your
+/// suggestion or the routing table's next agency as `suggested_agency`.
+#[utoipa::path(
+    post, path = "/api/v1/referrals/{id}/decline", tag = "referrals",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Referral id")),
+    request_body = DeclineReferral,
+    responses(
+        (status = 200, description = "Declined", body = Referral),
+        (status = 409, description = "`invalid_transition` or `referral_ended`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_code`, `unknown_agency`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn decline_referral(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ValidJson<DeclineReferral>,
+) -> ApiResult<web::Json<Referral>> {
+    step(state, user, id.into_inner(), Step::Decline(body.0)).await
+}
+
+/// Work started: the person was reached (`contacted_at`), which meets the first-contact deadline.
+#[utoipa::path(
+    post, path = "/api/v1/referrals/{id}/start", tag = "referrals",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Referral id")),
+    request_body = StartReferral,
+    responses(
+        (status = 200, description = "In progress", body = Referral),
+        (status = 409, description = "`invalid_transition` (accept first) or `referral_ended`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`in_future`, `before_sent`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn start_referral(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ValidJson<StartReferral>,
+) -> ApiResult<web::Json<Referral>> {
+    step(state, user, id.into_inner(), Step::Start(body.0)).await
+}
+
+/// Close with a `referral_outcome` (from `accepted` or `in_progress`). The sender sees it.
+#[utoipa::path(
+    post, path = "/api/v1/referrals/{id}/close", tag = "referrals",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Referral id")),
+    request_body = CloseReferral,
+    responses(
+        (status = 200, description = "Closed", body = Referral),
+        (status = 409, description = "`invalid_transition` or `referral_ended`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`outcome_required`, `unknown_code`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn close_referral(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ValidJson<CloseReferral>,
+) -> ApiResult<web::Json<Referral>> {
+    step(state, user, id.into_inner(), Step::Close(body.0)).await
+}
+
+/// Withdraw a referral still open (its sender).
+#[utoipa::path(
+    post, path = "/api/v1/referrals/{id}/cancel", tag = "referrals",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Referral id")),
+    request_body = ReferralAction,
+    responses(
+        (status = 200, description = "Cancelled", body = Referral),
+        (status = 409, description = "`referral_ended`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn cancel_referral(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ValidJson<ReferralAction>,
+) -> ApiResult<web::Json<Referral>> {
+    step(state, user, id.into_inner(), Step::Cancel(body.0)).await
+}
+
+/// Hand the person on to another agency: this referral ends as `forwarded` and names the next
+/// one (`forwarded_to`), which keeps the chain and starts its own deadlines.
+#[utoipa::path(
+    post, path = "/api/v1/referrals/{id}/forward", tag = "referrals",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Referral id")),
+    request_body = ForwardReferral,
+    responses(
+        (status = 200, description = "Forwarded", body = Referral),
+        (status = 409, description = "`referral_ended`, `shelter_full`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`agency_does_not_take_case`, `agency_outside_area`, `unknown_agency`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn forward_referral(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ValidJson<ForwardReferral>,
+) -> ApiResult<web::Json<Referral>> {
+    step(state, user, id.into_inner(), Step::Forward(body.0)).await
+}
+
+/// The national routing rules, and a municipality's own when `municipality` is given.
+#[utoipa::path(
+    get, path = "/api/v1/referral-routes", tag = "referrals",
+    security(("bearer" = [])),
+    params(RoutingRuleQuery),
+    responses((status = 200, description = "Rules, the municipality's first", body = Vec<RoutingRule>))
+)]
+pub async fn list_routing_rules(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    query: web::Query<RoutingRuleQuery>,
+) -> ApiResult<web::Json<Vec<RoutingRule>>> {
+    let index = state.territory();
+    Ok(web::Json(
+        with_conn(&state, move |conn| routing::list(conn, &index, &user, query.municipality.as_deref())).await?,
+    ))
+}
+
+/// Add a rule to a municipality's routing table (or a national one, `system_admin`).
+#[utoipa::path(
+    post, path = "/api/v1/referral-routes", tag = "referrals",
+    security(("bearer" = [])),
+    request_body = PutRoutingRule,
+    responses(
+        (status = 201, description = "Added", body = RoutingRule),
+        (status = 409, description = "A rule for this municipality, person and service exists (`already_exists`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_area`, `unknown_code`, `unknown_agency`, `agency_does_not_take_case`, `invalid_value`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_routing_rule(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    body: ValidJson<PutRoutingRule>,
+) -> ApiResult<HttpResponse> {
+    let request = body.0;
+    let (rule, _) =
+        audited(&state, move |conn, index, at| routing::put(conn, index, &user, None, &request, at)).await?;
+    Ok(HttpResponse::Created().json(rule))
+}
+
+/// Replace a rule, at the `version` you read.
+#[utoipa::path(
+    put, path = "/api/v1/referral-routes/{id}", tag = "referrals",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Rule id")),
+    request_body = PutRoutingRule,
+    responses(
+        (status = 200, description = "Saved", body = RoutingRule),
+        (status = 412, description = "Changed since you read it; the body is the current rule", body = RoutingRule),
+    )
+)]
+pub async fn replace_routing_rule(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ValidJson<PutRoutingRule>,
+) -> ApiResult<web::Json<RoutingRule>> {
+    let (request, id) = (body.0, id.into_inner().to_string());
+    let (rule, _) =
+        audited(&state, move |conn, index, at| routing::put(conn, index, &user, Some(&id), &request, at)).await?;
+    Ok(web::Json(rule))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/referral-routes/{id}", tag = "referrals",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Rule id")),
+    responses((status = 204, description = "Removed"))
+)]
+pub async fn delete_routing_rule(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner().to_string();
+    audited(&state, move |conn, _, at| routing::delete(conn, &user, &id, at)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The deadline policy of a municipality (its LAU code) or `default`, as it applies
+/// (`inherited` when the national default does).
+#[utoipa::path(
+    get, path = "/api/v1/referral-deadline-policies/{scope}", tag = "referrals",
+    security(("bearer" = [])),
+    params(("scope" = String, Path, description = "Municipality code, or `default`")),
+    responses((status = 200, description = "The policy", body = DeadlinePolicy))
+)]
+pub async fn get_deadline_policy(
+    _user: AuthUser,
+    state: web::Data<AppState>,
+    scope: web::Path<String>,
+) -> ApiResult<web::Json<DeadlinePolicy>> {
+    let index = state.territory();
+    Ok(web::Json(with_conn(&state, move |conn| deadlines::get(conn, &index, &scope)).await?))
+}
+
+/// Set a municipality's deadlines (`agencies_manage` of one of its agencies) or the national
+/// default (`system_admin`). Referrals already sent keep theirs.
+#[utoipa::path(
+    put, path = "/api/v1/referral-deadline-policies/{scope}", tag = "referrals",
+    security(("bearer" = [])),
+    params(("scope" = String, Path, description = "Municipality code, or `default`")),
+    request_body = PutDeadlinePolicy,
+    responses(
+        (status = 200, description = "Saved", body = DeadlinePolicy),
+        (status = 412, description = "Changed since you read it; the body is the current policy", body = DeadlinePolicy),
+        (status = 422, description = "`invalid_time`, `ends_before_start`, `invalid_format`, `invalid_value`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn put_deadline_policy(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    scope: web::Path<String>,
+    body: ValidJson<PutDeadlinePolicy>,
+) -> ApiResult<web::Json<DeadlinePolicy>> {
+    let (request, scope) = (body.0, scope.into_inner());
+    Ok(web::Json(
+        audited(&state, move |conn, index, at| deadlines::put(conn, index, &user, &scope, &request, at)).await?,
+    ))
+}
+
+/// A shelter reports how many of its places are in use (its own staff).
+#[utoipa::path(
+    put, path = "/api/v1/agencies/{id}/occupancy", tag = "referrals",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Agency id")),
+    request_body = PutOccupancy,
+    responses(
+        (status = 204, description = "Saved"),
+        (status = 422, description = "`invalid_value` (not a shelter), `out_of_range`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn put_occupancy(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ValidJson<PutOccupancy>,
+) -> ApiResult<HttpResponse> {
+    let (occupied, id) = (body.0.occupied, id.into_inner().to_string());
+    audited(&state, move |conn, _, at| service::put_occupancy(conn, &user, &id, occupied, at)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
