@@ -10,12 +10,14 @@ use diesel::prelude::*;
 use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::config::RetentionConfig;
-use crate::db::schema::{child_profiles, identification_links, identifications};
+use crate::db::schema::{child_profiles, identification_links, identifications, referrals};
 use crate::db::{DbConnection, backend};
 use crate::identifications::privacy::{COARSE_ACCURACY_M, coarse_cell};
 
 /// Profile statuses that keep precise locations: someone is still acting on the child.
 const OPEN_STATUSES: [&str; 2] = ["referred", "in_case_management"];
+/// Referral statuses that keep the precise location of the sighting referred.
+const OPEN_REFERRALS: [&str; 4] = ["sent", "acknowledged", "accepted", "in_progress"];
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RetentionReport {
@@ -74,11 +76,16 @@ fn coarsen_batch(
             child_profiles::table.filter(child_profiles::status.eq_any(OPEN_STATUSES)).select(child_profiles::id),
         ))
         .select(identification_links::identification_id);
+    let referred = referrals::table
+        .filter(referrals::identification_id.is_not_null())
+        .filter(referrals::status.eq_any(OPEN_REFERRALS))
+        .select(referrals::identification_id.assume_not_null());
     let due: Vec<DueLocation> = identifications::table
         .filter(identifications::location_coarsened_at.is_null())
         .filter(identifications::lat.is_not_null())
         .filter(identifications::observed_at.lt(cutoff))
         .filter(identifications::id.ne_all(held))
+        .filter(identifications::id.ne_all(referred))
         .select(DueLocation::as_select())
         .order((identifications::observed_at.asc(), identifications::id.asc()))
         .limit(batch_size)

@@ -121,7 +121,7 @@ impl DeadlineKind {
 
 /// `pending` until due; `met` when done in time; `breached` when not done by `due_at` (done
 /// later, `met_at` is set and it stays `breached`); `void` when the referral ended without it
-/// (declined, cancelled, forwarded, or closed before any contact).
+/// before it fell due (declined, cancelled, forwarded, or closed without contact).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeadlineState {

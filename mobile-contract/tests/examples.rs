@@ -19,6 +19,9 @@ use terren_contract::profiles::{
     CandidateList, ChildProfile, ChildProfileUpdate, LinkIdentification, LinkResult, MergeProfiles, ProfileHistory,
     ProfileMerge, SightingCounts, UnmergeProfiles,
 };
+use terren_contract::referrals::{
+    CloseReferral, CreateReferral, DeclineReferral, PutDeadlinePolicy, PutRoutingRule, Referral,
+};
 use terren_contract::schedules::{CreateSchedule, OnCall};
 use terren_contract::users::{ChangePasswordRequest, CreateUserRequest, User};
 use terren_contract::vocabularies::Vocabularies;
@@ -73,6 +76,13 @@ fn every_example_is_a_valid_instance_of_its_type() {
         ("register_device_request.json", request::<RegisterDevice>),
         ("notification_rules.json", request::<NotificationRules>),
         ("problem_alert_already_acknowledged.json", |n| drop(round_trip::<Problem>(n))),
+        ("create_referral_request.json", request::<CreateReferral>),
+        ("referral.json", |n| drop(round_trip::<Referral>(n))),
+        ("decline_referral_request.json", request::<DeclineReferral>),
+        ("close_referral_request.json", request::<CloseReferral>),
+        ("routing_rule_request.json", request::<PutRoutingRule>),
+        ("deadline_policy_request.json", request::<PutDeadlinePolicy>),
+        ("problem_shelter_full.json", |n| drop(round_trip::<Problem>(n))),
         ("refresh_request.json", request::<RefreshRequest>),
         ("change_password_request.json", request::<ChangePasswordRequest>),
         ("create_user_request.json", request::<CreateUserRequest>),

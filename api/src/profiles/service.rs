@@ -1121,6 +1121,45 @@ pub fn update(
     view_at(conn, index, user, &current, at)
 }
 
+/// Moves a child's status on when a referral does (`referred` when one is made,
+/// `in_case_management` when one ends with a case opened), never backwards from case management;
+/// audited like an edit of the status.
+pub fn advance_status(
+    conn: &mut DbConnection,
+    actor: &audit::Actor,
+    profile_id: &str,
+    to: &str,
+    referral_id: &str,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    let from: &[&str] = match to {
+        "referred" => &["identified", "closed"],
+        "in_case_management" => &["identified", "referred", "closed"],
+        _ => &[],
+    };
+    let changed = diesel::update(
+        child_profiles::table.filter(child_profiles::id.eq(profile_id)).filter(child_profiles::status.eq_any(from)),
+    )
+    .set((
+        child_profiles::status.eq(to),
+        child_profiles::version.eq(child_profiles::version + 1),
+        child_profiles::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    if changed == 1 {
+        audit::record(
+            conn,
+            actor,
+            at,
+            "child_profile.update",
+            "child_profile",
+            profile_id,
+            serde_json::json!({ "fields": ["status"], "status": to, "referral_id": referral_id }),
+        )?;
+    }
+    Ok(changed == 1)
+}
+
 /// A reference as typed by a person: `tr-2026-123` is `TR-2026-000123`.
 fn parse_reference(text: &str) -> Option<String> {
     let parts: Vec<&str> = text.trim().split('-').collect();

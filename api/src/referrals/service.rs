@@ -118,14 +118,15 @@ pub struct DeadlineRow {
 }
 
 impl DeadlineRow {
-    /// Met late or not met by its time is a breach, whether or not the checker ran yet.
+    /// Met late, or not met by its time (the referral still open or ended after it), is a
+    /// breach, whether or not the checker ran yet.
     pub fn state(&self, now: NaiveDateTime) -> DeadlineState {
+        let by_then = |at: NaiveDateTime, state| if at <= self.due_at { state } else { DeadlineState::Breached };
         match (self.met_at, self.breached_at, self.void_at) {
-            (Some(met), _, _) if met <= self.due_at && self.breached_at.is_none() => DeadlineState::Met,
-            (Some(_), _, _) | (None, Some(_), _) => DeadlineState::Breached,
-            (None, None, Some(_)) => DeadlineState::Void,
-            (None, None, None) if now > self.due_at => DeadlineState::Breached,
-            (None, None, None) => DeadlineState::Pending,
+            (_, Some(_), _) => DeadlineState::Breached,
+            (Some(met), None, _) => by_then(met, DeadlineState::Met),
+            (None, None, Some(void)) => by_then(void, DeadlineState::Void),
+            (None, None, None) => by_then(now, DeadlineState::Pending),
         }
     }
 }
@@ -539,11 +540,17 @@ fn open(conn: &mut DbConnection, index: &TerritoryIndex, actor: &Actor, start: S
             "deadline_policy": scope,
         }),
     )?;
+    if let Some(profile) = &row.profile_id {
+        crate::profiles::service::advance_status(conn, actor, profile, "referred", &row.id, at)?;
+    }
     if row.priority == wire_code(Priority::Emergency) {
         alert_emergency(conn, index, actor, &row)?;
     }
     Ok(())
 }
+
+/// Outcomes that hand the child over to case management.
+const CASE_MANAGEMENT_OUTCOMES: [&str; 2] = ["case_opened", "protection_measure_taken"];
 
 fn deadline_job_key(referral_id: &str, kind: DeadlineKind) -> String {
     format!("referral:{referral_id}:deadline:{}", wire_code(kind))
@@ -1152,7 +1159,14 @@ pub fn transition(
             details["suggested_agency_id"] = json!(updated.suggested_agency_id);
             alert_sender_of_decline(conn, &updated, at)?;
         }
-        Step::Close(close) => details["outcome"] = json!(close.outcome),
+        Step::Close(close) => {
+            details["outcome"] = json!(close.outcome);
+            if let Some(profile) = &row.profile_id
+                && close.outcome.as_deref().is_some_and(|o| CASE_MANAGEMENT_OUTCOMES.contains(&o))
+            {
+                crate::profiles::service::advance_status(conn, &user.actor(), profile, "in_case_management", id, at)?;
+            }
+        }
         Step::Start(_) => details["contacted_at"] = json!(to_utc(met_at)),
         Step::Forward(forward) => {
             let next = forward_to(conn, index, user, &row, forward, at)?;
@@ -1624,4 +1638,48 @@ pub fn suggest_route(
         rule_id: routed.as_ref().map(|r| parse_uuid(&r.rule_id)).transpose()?,
         alternatives,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+
+    fn at(hour: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 3, 2).and_then(|d| d.and_hms_opt(hour, 0, 0)).unwrap_or_default()
+    }
+
+    fn due_at_ten(met: Option<u32>, breached: Option<u32>, void: Option<u32>) -> DeadlineRow {
+        DeadlineRow {
+            referral_id: "r".into(),
+            kind: "acknowledge".into(),
+            due_at: at(10),
+            met_at: met.map(at),
+            breached_at: breached.map(at),
+            void_at: void.map(at),
+        }
+    }
+
+    #[test]
+    fn a_deadline_is_judged_by_when_it_was_met_or_ended_not_by_when_the_checker_ran() {
+        use DeadlineState::*;
+        assert_eq!(due_at_ten(None, None, None).state(at(9)), Pending);
+        assert_eq!(due_at_ten(None, None, None).state(at(11)), Breached, "overdue before the checker runs");
+        assert_eq!(due_at_ten(Some(9), None, None).state(at(12)), Met);
+        assert_eq!(due_at_ten(Some(11), None, None).state(at(12)), Breached, "met late");
+        assert_eq!(due_at_ten(Some(11), Some(10), None).state(at(12)), Breached);
+        assert_eq!(due_at_ten(None, None, Some(9)).state(at(12)), Void, "ended before it fell due");
+        assert_eq!(due_at_ten(None, None, Some(11)).state(at(12)), Breached, "ended after it fell due");
+    }
+
+    #[test]
+    fn children_and_people_of_unknown_age_go_only_where_children_are_taken() {
+        assert!(routing::takes("child_protection_unit", "child"));
+        assert!(routing::takes("child_protection_unit", "unknown_age"));
+        assert!(!routing::takes("child_protection_unit", "adult"));
+        assert!(routing::takes("needs_assessment_unit", "adult"));
+        assert!(!routing::takes("national_agency", "child"));
+        assert_eq!(routing::routing_subject("unknown_age"), "child");
+    }
 }

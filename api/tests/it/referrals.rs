@@ -489,3 +489,114 @@ async fn municipalities_edit_their_routing_table_and_deadlines() {
     assert_eq!(sent["routing"]["rule_id"], created.body["id"]);
     assert_eq!(deadline(&sent, "acknowledge")["due_at"], "2026-03-02T09:05:00Z", "Tirana's own deadline");
 }
+
+#[actix_web::test]
+async fn answers_at_once_leave_one_history_and_the_last_shelter_place_goes_once() {
+    let app = TestApp::spawn().await;
+    let field = app.login("tirana.field").await;
+    let sighting = record_sighting(&app, &field, SIGHTING, |_| {}).await;
+    refer(&app, &field, &referral(REFERRAL, &sighting, "high")).await;
+    let njmf_admin = app.login("tirana.admin").await;
+    let second_pmf = person(&app, &njmf_admin, "pmf.two", "AL224-NJMF", &["case_manager"]).await;
+    let pmf = app.login("tirana.pmf").await;
+    let path = format!("/api/v1/referrals/{REFERRAL}");
+    let (accept_path, decline_path) = (format!("{path}/accept"), format!("{path}/decline"));
+    let (empty, reason) = (json!({}), json!({ "reason": "no_capacity" }));
+    let (accept, decline) = futures_util::join!(
+        app.post(&accept_path, Some(&pmf), &empty),
+        app.post(&decline_path, Some(&second_pmf), &reason),
+    );
+    let mut statuses = [accept.status.as_u16(), decline.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{} / {}", accept.body, decline.body);
+    let loser = if accept.status == StatusCode::CONFLICT { &accept } else { &decline };
+    assert!(["referral_ended", "invalid_transition"].contains(&loser.body["code"].as_str().unwrap()), "{}", loser.body);
+    let kinds = event_kinds(&app, REFERRAL).await;
+    let answers = kinds.iter().filter(|k| *k == "accepted" || *k == "declined").count();
+    assert_eq!(answers, 1, "{kinds:?}");
+
+    // Two placements asked for, one place left when both are accepted at once.
+    let admin = app.login("admin").await;
+    let shelter = agency_id(&app, &admin, "AL224-QSST").await;
+    let current = app.get(&format!("/api/v1/agencies/{shelter}"), Some(&admin)).await;
+    let patched = app
+        .patch(
+            &format!("/api/v1/agencies/{shelter}"),
+            Some(&admin),
+            &json!({ "version": current.body["version"], "capacity": 2 }),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    let staff = [
+        person(&app, &admin, "qsst.one", "AL224-QSST", &["partner_responder"]).await,
+        person(&app, &admin, "qsst.two", "AL224-QSST", &["partner_responder"]).await,
+    ];
+    let mut placements = Vec::new();
+    for n in 0..2 {
+        let mut body = referral(&format!("019a2b3c-4d5e-7f00-8a1b-2c3d4e5f6c0{n}"), &sighting, "high");
+        body["services"] = json!(["shelter_placement"]);
+        body["to_agency_id"] = json!(shelter);
+        placements.push(refer(&app, &field, &body).await["id"].as_str().unwrap().to_owned());
+    }
+    let occupancy =
+        app.put(&format!("/api/v1/agencies/{shelter}/occupancy"), Some(&staff[0]), &json!({ "occupied": 1 })).await;
+    assert_eq!(occupancy.status, StatusCode::NO_CONTENT, "{}", occupancy.body);
+    let paths: Vec<String> = placements.iter().map(|id| format!("/api/v1/referrals/{id}/accept")).collect();
+    let (first, second) = futures_util::join!(
+        app.post(&paths[0], Some(&staff[0]), &empty),
+        app.post(&paths[1], Some(&staff[1]), &empty),
+    );
+    let mut statuses = [first.status.as_u16(), second.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{} / {}", first.body, second.body);
+    let loser = if first.status == StatusCode::CONFLICT { &first } else { &second };
+    assert_eq!(loser.body["code"], "shelter_full");
+    let now = app.get(&format!("/api/v1/agencies/{shelter}"), Some(&admin)).await;
+    assert_eq!(now.body["occupied"], 2);
+    let refused = if first.status == StatusCode::CONFLICT { &placements[0] } else { &placements[1] };
+    let still = app.get(&format!("/api/v1/referrals/{refused}"), Some(&staff[0])).await;
+    assert_eq!(still.body["status"], "sent", "a refused acceptance changes nothing");
+}
+
+#[actix_web::test]
+async fn a_referral_moves_the_child_on_and_keeps_the_precise_location_while_open() {
+    let app = TestApp::spawn().await;
+    let field = app.login("tirana.field").await;
+    let sighting = record_sighting(&app, &field, SIGHTING, |_| {}).await;
+    let other = record_sighting(&app, &field, "019a2b3c-4d5e-7f00-8a1b-2c3d4e5f6a02", |_| {}).await;
+    let profile = "019a2b3d-4d5e-7f00-8a1b-000000000009";
+    let linked = app
+        .post_idempotent(
+            &format!("/api/v1/identifications/{sighting}/link"),
+            &field,
+            "link-1",
+            &json!({ "new_profile": { "id": profile, "given_name": "Ana", "aliases": [] } }),
+        )
+        .await;
+    assert_eq!(linked.status, StatusCode::CREATED, "{}", linked.body);
+    let sent = refer(&app, &field, &referral(REFERRAL, &sighting, "medium")).await;
+    assert_eq!(sent["profile"]["id"], profile, "the sighting's profile comes along");
+    let status = |body: &Value| body["status"].as_str().unwrap().to_owned();
+    let read = app.get(&format!("/api/v1/child-profiles/{profile}"), Some(&field)).await;
+    assert_eq!(status(&read.body), "referred");
+
+    // A hundred days on the referral is still open: its sighting keeps its exact point, the
+    // other sighting of the same morning is coarsened.
+    app.clock.advance(Duration::days(100));
+    app.run_retention().await;
+    let field = app.login("tirana.field").await;
+    let kept = app.get(&format!("/api/v1/identifications/{sighting}"), Some(&field)).await;
+    assert_eq!(kept.body["location"]["lat"], 41.3275);
+    let coarsened = app.get(&format!("/api/v1/identifications/{other}"), Some(&field)).await;
+    assert_ne!(coarsened.body["location"]["lat"], 41.3275);
+
+    let pmf = app.login("tirana.pmf").await;
+    let path = format!("/api/v1/referrals/{REFERRAL}");
+    app.post(&format!("{path}/accept"), Some(&pmf), &json!({})).await;
+    let closed = app.post(&format!("{path}/close"), Some(&pmf), &json!({ "outcome": "case_opened" })).await;
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.body);
+    assert_eq!(deadline(&closed.body, "first_contact")["state"], "breached", "never contacted within 3 working days");
+    assert_eq!(deadline(&closed.body, "outcome")["state"], "breached");
+    let read = app.get(&format!("/api/v1/child-profiles/{profile}"), Some(&field)).await;
+    assert_eq!(status(&read.body), "in_case_management");
+}
