@@ -94,6 +94,7 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         referrals::routes::create_referral,
         referrals::routes::list_referrals,
         referrals::routes::suggest_route,
+        referrals::routes::deadline_statistics,
         referrals::routes::get_referral,
         referrals::routes::referral_timeline,
         referrals::routes::comment_referral,

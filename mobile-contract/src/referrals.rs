@@ -524,6 +524,38 @@ pub struct PutDeadlinePolicy {
     pub version: Option<i32>,
 }
 
+/// Deadlines met and missed by an agency, for reports: per priority and kind, over the
+/// referrals it received in the period. Counts only, no person.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeadlineStatistics {
+    pub agency: AgencyRef,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub referrals: i64,
+    pub rows: Vec<DeadlineStatisticsRow>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeadlineStatisticsRow {
+    pub priority: Priority,
+    pub kind: DeadlineKind,
+    pub met: i64,
+    pub breached: i64,
+    pub pending: i64,
+    pub void: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeadlineStatisticsQuery {
+    /// Agency code or id that received the referrals; default your own.
+    pub agency: Option<String>,
+    /// Referrals sent at or after this instant.
+    pub from: DateTime<Utc>,
+    /// Referrals sent before this instant (at most 400 days after `from`).
+    pub to: DateTime<Utc>,
+}
+
 /// Shelter places in use, as the shelter reports them (`referrals_respond` or
 /// `agencies_manage` of the shelter). Accepting a shelter placement takes a place.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Validate)]

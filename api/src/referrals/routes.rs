@@ -2,9 +2,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use terren_contract::problem::Problem;
 use terren_contract::referrals::{
-    CloseReferral, CreateReferral, CreateReferralComment, DeadlinePolicy, DeclineReferral, ForwardReferral,
-    PutDeadlinePolicy, PutOccupancy, PutRoutingRule, Referral, ReferralAction, ReferralEvent, ReferralListQuery,
-    ReferralPage, RouteQuery, RouteSuggestion, RoutingRule, RoutingRuleQuery, StartReferral,
+    CloseReferral, CreateReferral, CreateReferralComment, DeadlinePolicy, DeadlineStatistics, DeadlineStatisticsQuery,
+    DeclineReferral, ForwardReferral, PutDeadlinePolicy, PutOccupancy, PutRoutingRule, Referral, ReferralAction,
+    ReferralEvent, ReferralListQuery, ReferralPage, RouteQuery, RouteSuggestion, RoutingRule, RoutingRuleQuery,
+    StartReferral,
 };
 use uuid::Uuid;
 
@@ -20,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     // Before `{id}`, which would otherwise take this name for an id.
     .service(web::resource("/referrals/route").route(web::get().to(suggest_route)))
+    .service(web::resource("/referrals/deadline-statistics").route(web::get().to(deadline_statistics)))
     .service(web::resource("/referrals/{id}").route(web::get().to(get_referral)))
     .service(web::resource("/referrals/{id}/timeline").route(web::get().to(referral_timeline)))
     .service(web::resource("/referrals/{id}/comments").route(web::post().to(comment_referral)))
@@ -137,6 +139,27 @@ pub async fn suggest_route(
 ) -> ApiResult<web::Json<RouteSuggestion>> {
     let (index, at) = (state.territory(), state.clock.now_naive());
     Ok(web::Json(with_conn(&state, move |conn| service::suggest_route(conn, &index, &user, &query, at)).await?))
+}
+
+/// Deadlines met, breached, pending and void per priority and kind, over the referrals an agency
+/// received in the period (`referrals_respond` or `statistics_read` of that agency; any agency
+/// with national scope). Counts only.
+#[utoipa::path(
+    get, path = "/api/v1/referrals/deadline-statistics", tag = "referrals",
+    security(("bearer" = [])),
+    params(DeadlineStatisticsQuery),
+    responses(
+        (status = 200, description = "The counts", body = DeadlineStatistics),
+        (status = 422, description = "`before_from`, `out_of_range`, `unknown_agency`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn deadline_statistics(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    query: web::Query<DeadlineStatisticsQuery>,
+) -> ApiResult<web::Json<DeadlineStatistics>> {
+    let now = state.clock.now_naive();
+    Ok(web::Json(with_conn(&state, move |conn| service::deadline_statistics(conn, &user, &query, now)).await?))
 }
 
 /// One referral with its deadlines (`met`, `pending`, `breached`, `void`). The receiving agency

@@ -1569,6 +1569,68 @@ pub fn alert_sender_of_breach(
     Ok(true)
 }
 
+/// Deadlines met, breached, pending and void per priority and kind, over the referrals an agency
+/// received in a period. People of that agency who answer referrals or read statistics may ask,
+/// and those with national scope for any agency.
+pub fn deadline_statistics(
+    conn: &mut DbConnection,
+    user: &AuthUser,
+    query: &terren_contract::referrals::DeadlineStatisticsQuery,
+    now: NaiveDateTime,
+) -> ApiResult<terren_contract::referrals::DeadlineStatistics> {
+    use terren_contract::referrals::{DeadlineStatistics, DeadlineStatisticsRow};
+    let agency_id = match &query.agency {
+        Some(code) => agency_filter(conn, "agency", code)?,
+        None => user.agency.id.clone(),
+    };
+    let own =
+        agency_id == user.agency.id && (user.can(Permission::ReferralsRespond) || user.can(Permission::StatisticsRead));
+    let national = user.national_scope() && user.can(Permission::StatisticsRead);
+    if !(own || national) {
+        return Err(ApiError::forbidden("statistics of your own agency, or with national scope"));
+    }
+    let (from, to) = (query.from.naive_utc(), query.to.naive_utc());
+    if to <= from {
+        return Err(ApiError::field("to", "before_from", "to is not after from"));
+    }
+    if to - from > chrono::Duration::days(400) {
+        return Err(ApiError::field("to", "out_of_range", "at most 400 days"));
+    }
+    let rows: Vec<(String, DeadlineRow)> = referral_deadlines::table
+        .inner_join(referrals::table)
+        .filter(referrals::to_agency_id.eq(&agency_id))
+        .filter(referrals::sent_at.ge(from))
+        .filter(referrals::sent_at.lt(to))
+        .select((referrals::priority, DeadlineRow::as_select()))
+        .load(conn)?;
+    let referrals: BTreeSet<&str> = rows.iter().map(|(_, d)| d.referral_id.as_str()).collect();
+    let mut counts: HashMap<(String, String), [i64; 4]> = HashMap::new();
+    for (priority, deadline) in &rows {
+        let slot = match deadline.state(now) {
+            DeadlineState::Met => 0,
+            DeadlineState::Breached => 1,
+            DeadlineState::Pending => 2,
+            DeadlineState::Void => 3,
+        };
+        counts.entry((priority.clone(), deadline.kind.clone())).or_default()[slot] += 1;
+    }
+    let mut table = Vec::new();
+    for priority in Priority::ALL {
+        for kind in DeadlineKind::ALL {
+            let [met, breached, pending, void] =
+                counts.get(&(wire_code(priority), wire_code(kind))).copied().unwrap_or_default();
+            table.push(DeadlineStatisticsRow { priority, kind, met, breached, pending, void });
+        }
+    }
+    Ok(DeadlineStatistics {
+        agency: crate::accounts::service::agency_ref_of(conn, &agency_id)?,
+        from: query.from,
+        to: query.to,
+        referrals: i64::try_from(referrals.len()).unwrap_or(i64::MAX),
+        rows: table,
+    })
+}
+
 /// A shelter's own count of places in use.
 pub fn put_occupancy(
     conn: &mut DbConnection,

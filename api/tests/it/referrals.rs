@@ -270,6 +270,30 @@ async fn nobody_acknowledges_so_the_breach_alerts_the_unit_then_the_senders_coor
     assert!(alert_rows(&app, REFERRAL).await.iter().all(|a| a.1 == "resolved"));
     let kinds = event_kinds(&app, REFERRAL).await;
     assert_eq!(kinds, ["sent", "deadline_breached", "alert_raised", "sender_alerted", "acknowledged"]);
+
+    // The breach is on record for the unit's reports.
+    let period = "from=2026-03-01T00:00:00Z&to=2026-04-01T00:00:00Z";
+    let stats = app.get(&format!("/api/v1/referrals/deadline-statistics?{period}"), Some(&pmf)).await;
+    assert_eq!(stats.status, StatusCode::OK, "{}", stats.body);
+    assert_eq!(stats.body["referrals"], 1);
+    let row = |kind: &str| {
+        stats.body["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["priority"] == "high" && r["kind"] == kind)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        row("acknowledge"),
+        json!({ "priority": "high", "kind": "acknowledge", "met": 0, "breached": 1, "pending": 0, "void": 0 })
+    );
+    assert_eq!(row("first_contact")["pending"], 1);
+    let police = app.login("police.tirana").await;
+    let theirs =
+        app.get(&format!("/api/v1/referrals/deadline-statistics?agency=AL224-NJMF&{period}"), Some(&police)).await;
+    assert_eq!(theirs.status, StatusCode::FORBIDDEN);
 }
 
 #[actix_web::test]
