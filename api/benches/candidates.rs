@@ -188,6 +188,7 @@ fn sighting_row(
         updated_at: observed_at,
         name_as_told: name,
         location_coarsened_at: None,
+        round_id: None,
     }
 }
 

@@ -20,7 +20,8 @@ use crate::http::{ApiError, ErrorCode, problem};
 use crate::ops::Metrics;
 use crate::territory::index::TerritoryIndex;
 use crate::{
-    accounts, agencies, alerts, auth, identifications, ops, profiles, referrals, rota, seed, territory, vocabularies,
+    accounts, agencies, alerts, auth, hotspots, identifications, ops, profiles, referrals, rota, rounds, seed,
+    territory, vocabularies,
 };
 
 /// Everything a request handler may need, shared by all workers.
@@ -204,6 +205,8 @@ pub fn build_app(
                 .configure(rota::routes::configure)
                 .configure(alerts::routes::configure)
                 .configure(referrals::routes::configure)
+                .configure(hotspots::routes::configure)
+                .configure(rounds::routes::configure)
                 .configure(vocabularies::configure),
         )
 }

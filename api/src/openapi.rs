@@ -4,7 +4,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    accounts, agencies, alerts, auth, identifications, ops, profiles, referrals, rota, territory, vocabularies,
+    accounts, agencies, alerts, auth, hotspots, identifications, ops, profiles, referrals, rota, rounds, territory,
+    vocabularies,
 };
 
 #[derive(OpenApi)]
@@ -112,6 +113,31 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         referrals::routes::get_deadline_policy,
         referrals::routes::put_deadline_policy,
         referrals::routes::put_occupancy,
+        hotspots::routes::list_hotspots,
+        hotspots::routes::create_hotspot,
+        hotspots::routes::get_hotspot,
+        hotspots::routes::replace_hotspot,
+        hotspots::routes::suggest_hotspots,
+        rounds::routes::list_teams,
+        rounds::routes::create_team,
+        rounds::routes::get_team,
+        rounds::routes::replace_team,
+        rounds::routes::list_rounds,
+        rounds::routes::create_round,
+        rounds::routes::get_round,
+        rounds::routes::update_round,
+        rounds::routes::cancel_round,
+        rounds::routes::check_in,
+        rounds::routes::check_out,
+        rounds::routes::arrive,
+        rounds::routes::leave,
+        rounds::routes::create_series,
+        rounds::routes::get_series,
+        rounds::routes::replace_series,
+        rounds::routes::my_rounds,
+        rounds::routes::get_coverage,
+        rounds::routes::get_planning_policy,
+        rounds::routes::put_planning_policy,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -128,6 +154,7 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         (name = "rotas", description = "Duty rotas: who is on duty when, overrides, swaps, calendars"),
         (name = "alerts", description = "Alerts, escalation, and how people are reached"),
         (name = "referrals", description = "Referrals to the unit that must act: routing, consent, deadlines, outcomes"),
+        (name = "rounds", description = "Hotspots, teams, field rounds, check-in from the field, coverage"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

@@ -2,7 +2,7 @@
 //! causes (alert the duty rota, check a deadline), and a worker runs them later. Because jobs are
 //! rows, a restart loses nothing; the dedup key makes a job impossible to enqueue twice.
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, Days, NaiveDateTime, NaiveTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
@@ -27,6 +27,10 @@ pub mod kinds {
     pub const REFERRAL_DEADLINE: &str = "referral.deadline";
     /// A breached referral deadline still unmet a while later: the sender's coordinators hear.
     pub const REFERRAL_SENDER_ALERT: &str = "referral.sender_alert";
+    /// Nobody checked in to a round in time: it is missed and the coordinators hear.
+    pub const ROUND_MISSED_CHECK: &str = "round.missed_check";
+    /// The daily job that plans every round series eight weeks ahead.
+    pub const ROUNDS_PLAN_AHEAD: &str = "rounds.plan_ahead";
 }
 
 /// Enqueues a job inside the caller's transaction. A job with the same dedup key is not added
@@ -55,4 +59,32 @@ pub fn enqueue(
         ))
         .execute(conn)?;
     Ok(true)
+}
+
+/// Schedules a daily job at `local_time` in Tirana, the next one after `now`, unless it is already
+/// scheduled (one job per day, keyed `{key_prefix}:{day}`, carrying `{"day": …}`).
+pub fn enqueue_daily(
+    conn: &mut DbConnection,
+    kind: &str,
+    key_prefix: &str,
+    local_time: NaiveTime,
+    now: DateTime<Utc>,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    let tz = chrono_tz::Europe::Tirane;
+    let today = now.with_timezone(&tz).date_naive();
+    let mut due = crate::rota::resolve::start_instant(tz, today.and_time(local_time));
+    if due <= now {
+        let tomorrow = today.checked_add_days(Days::new(1)).unwrap_or(today);
+        due = crate::rota::resolve::start_instant(tz, tomorrow.and_time(local_time));
+    }
+    let day = due.with_timezone(&tz).date_naive();
+    enqueue(
+        conn,
+        kind,
+        &serde_json::json!({ "day": day }),
+        &format!("{key_prefix}:{day}"),
+        crate::clock::truncate(due),
+        at,
+    )
 }

@@ -128,6 +128,23 @@ async fn dispatch(state: &AppState, job: &Claimed) -> ApiResult<()> {
             })
             .await
         }
+        kinds::ROUND_MISSED_CHECK => {
+            let check: crate::rounds::plan::MissedCheck = serde_json::from_value(payload)
+                .map_err(|e| ApiError::internal(anyhow::anyhow!("missed check: {e}")))?;
+            let (index, now) = (state.territory(), state.clock.now());
+            with_db(&state.db, move |conn| {
+                backend::write_transaction(conn, |conn| crate::rounds::field::check_missed(conn, &index, &check, now))
+                    .map(|_| ())
+            })
+            .await
+        }
+        kinds::ROUNDS_PLAN_AHEAD => {
+            let now = state.clock.now();
+            with_db(&state.db, move |conn| {
+                backend::write_transaction(conn, |conn| crate::rounds::field::run_plan_ahead(conn, now)).map(|_| ())
+            })
+            .await
+        }
         other => Err(ApiError::internal(anyhow::anyhow!("unknown job kind {other}"))),
     }
 }
@@ -227,9 +244,11 @@ pub async fn run_until_idle(state: &AppState) -> anyhow::Result<usize> {
     }
 }
 
-/// Makes sure the daily coverage check is scheduled.
-pub fn schedule_coverage_check(conn: &mut DbConnection, state: &AppState) -> QueryResult<bool> {
-    coverage::enqueue_next(conn, state.clock.now(), truncate(state.clock.now()))
+/// Makes sure the daily jobs (the rota coverage check, planning round series ahead) are scheduled.
+pub fn schedule_daily_jobs(conn: &mut DbConnection, state: &AppState) -> QueryResult<bool> {
+    let coverage = coverage::enqueue_next(conn, state.clock.now(), truncate(state.clock.now()))?;
+    let rounds = crate::rounds::field::enqueue_plan_ahead(conn, state.clock.now())?;
+    Ok(coverage || rounds)
 }
 
 /// The worker loop of a running server.
@@ -237,9 +256,9 @@ pub fn spawn(state: AppState) {
     let poll = StdDuration::from_millis(state.config.alerts.worker_poll_ms);
     actix_web::rt::spawn(async move {
         if let Ok(mut conn) = state.db.get()
-            && let Err(e) = schedule_coverage_check(&mut conn, &state)
+            && let Err(e) = schedule_daily_jobs(&mut conn, &state)
         {
-            tracing::error!(error = %e, "could not schedule the coverage check");
+            tracing::error!(error = %e, "could not schedule the daily jobs");
         }
         loop {
             match run_until_idle(&state).await {

@@ -31,6 +31,8 @@ pub enum AlertSource {
     Referral,
     /// A referral the receiving agency declined, back to the sender's coordinators.
     ReferralDeclined,
+    /// A round nobody checked in to in time.
+    RoundMissed,
     /// A 24/7 rota with nobody on duty ahead.
     ScheduleGap,
     /// Raised by a person.

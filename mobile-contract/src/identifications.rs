@@ -116,6 +116,10 @@ pub struct CreateIdentification {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(length(min = 1, max = 200))]
     pub name_as_told: Option<String>,
+    /// The round this sighting was made on; absent: the round you are checked in to at
+    /// `observed_at`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round_id: Option<Uuid>,
 }
 
 /// Where a sighting was, as the reader may see it.
@@ -218,6 +222,9 @@ pub struct Identification {
     /// The child profile this sighting is linked to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<ProfileRef>,
+    /// The round it was made on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round_id: Option<Uuid>,
     /// Only in the answer to a create: profiles that may be the same person, best first. Link
     /// with `POST /api/v1/identifications/{id}/link`.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,9 +1,8 @@
 //! The daily coverage check: a 24/7 rota with nobody on duty ahead raises an alert to the
 //! agency's coordinators, one open alert per rota until it is resolved.
 
-use chrono::{DateTime, Days, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDateTime, NaiveTime, Utc};
 use diesel::prelude::*;
-use serde_json::json;
 use terren_contract::Role;
 use terren_contract::alerts::{AlertSource, EscalationPolicyBody, EscalationStep, Severity, Target};
 
@@ -13,7 +12,6 @@ use crate::db::schema::{agencies, schedules};
 use crate::db::{DbConnection, backend};
 use crate::http::ApiResult;
 use crate::outbox::{self, kinds};
-use crate::rota::resolve::start_instant;
 use crate::rota::service as rota;
 
 /// When the check runs each day, in Tirana.
@@ -26,21 +24,7 @@ const COORDINATOR_WAIT_MINUTES: u32 = 60;
 
 /// Schedules the next check (07:00 Tirana time after `now`) unless it is already scheduled.
 pub fn enqueue_next(conn: &mut DbConnection, now: DateTime<Utc>, at: NaiveDateTime) -> QueryResult<bool> {
-    let tz = chrono_tz::Europe::Tirane;
-    let today = now.with_timezone(&tz).date_naive();
-    let mut due = start_instant(tz, today.and_time(CHECK_AT));
-    if due <= now {
-        due = start_instant(tz, today.checked_add_days(Days::new(1)).unwrap_or(today).and_time(CHECK_AT));
-    }
-    let day = due.with_timezone(&tz).date_naive();
-    outbox::enqueue(
-        conn,
-        kinds::COVERAGE_CHECK,
-        &json!({ "day": day }),
-        &format!("coverage:{day}"),
-        crate::clock::truncate(due),
-        at,
-    )
+    outbox::enqueue_daily(conn, kinds::COVERAGE_CHECK, "coverage", CHECK_AT, now, at)
 }
 
 pub fn coordinators_only() -> EscalationPolicyBody {

@@ -203,6 +203,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     referrals,
     referral_deadlines,
     referral_events,
+    hotspots,
+    teams,
+    team_members,
+    round_series,
+    rounds,
+    round_stops,
+    planning_policies,
 );
 
 diesel::table! {
@@ -280,6 +287,7 @@ diesel::table! {
         updated_at -> Timestamp,
         name_as_told -> Nullable<Text>,
         location_coarsened_at -> Nullable<Timestamp>,
+        round_id -> Nullable<Text>,
     }
 }
 
@@ -678,3 +686,127 @@ diesel::table! {
 
 diesel::joinable!(referral_deadlines -> referrals (referral_id));
 diesel::joinable!(referral_events -> referrals (referral_id));
+
+diesel::table! {
+    hotspots (id) {
+        id -> Text,
+        agency_id -> Text,
+        name -> Text,
+        kind -> Text,
+        shape -> Text,
+        centroid_lat -> Double,
+        centroid_lon -> Double,
+        min_lat -> Double,
+        min_lon -> Double,
+        max_lat -> Double,
+        max_lon -> Double,
+        municipality_id -> Nullable<Text>,
+        admin_unit_id -> Nullable<Text>,
+        notes -> Nullable<Text>,
+        active -> Bool,
+        version -> Integer,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    teams (id) {
+        id -> Text,
+        agency_id -> Text,
+        name -> Text,
+        kind -> Text,
+        home_area_id -> Nullable<Text>,
+        notes -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        active -> Bool,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    team_members (team_id, user_id) {
+        team_id -> Text,
+        user_id -> Text,
+    }
+}
+
+diesel::table! {
+    round_series (id) {
+        id -> Text,
+        team_id -> Text,
+        agency_id -> Text,
+        rule -> Text,
+        purpose -> Text,
+        stops -> Text,
+        notes -> Nullable<Text>,
+        time_zone -> Text,
+        planned_until -> Text,
+        version -> Integer,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    rounds (id) {
+        id -> Text,
+        team_id -> Text,
+        agency_id -> Text,
+        series_id -> Nullable<Text>,
+        occurrence_key -> Nullable<Text>,
+        detached -> Bool,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        local_date -> Text,
+        purpose -> Text,
+        notes -> Nullable<Text>,
+        status -> Text,
+        checked_in_by -> Nullable<Text>,
+        checked_in_at -> Nullable<Timestamp>,
+        check_in_lat -> Nullable<Double>,
+        check_in_lon -> Nullable<Double>,
+        check_in_distance_m -> Nullable<Double>,
+        check_in_reason -> Nullable<Text>,
+        checked_out_by -> Nullable<Text>,
+        checked_out_at -> Nullable<Timestamp>,
+        report -> Nullable<Text>,
+        created_by -> Text,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    round_stops (round_id, position) {
+        round_id -> Text,
+        position -> Integer,
+        hotspot_id -> Nullable<Text>,
+        area_id -> Nullable<Text>,
+        arrived_at -> Nullable<Timestamp>,
+        arrived_lat -> Nullable<Double>,
+        arrived_lon -> Nullable<Double>,
+        left_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    planning_policies (agency_id) {
+        agency_id -> Text,
+        policy -> Text,
+        version -> Integer,
+        updated_by -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(team_members -> teams (team_id));
+diesel::joinable!(team_members -> users (user_id));
+diesel::joinable!(rounds -> teams (team_id));
+diesel::joinable!(round_stops -> rounds (round_id));
+diesel::joinable!(round_stops -> hotspots (hotspot_id));

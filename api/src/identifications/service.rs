@@ -81,6 +81,7 @@ pub struct IdentificationRow {
     pub name_as_told: Option<String>,
     /// When the retention job replaced the precise location by its coarse cell.
     pub location_coarsened_at: Option<NaiveDateTime>,
+    pub round_id: Option<String>,
 }
 
 /// Checks every coded field against the active vocabulary entries and the cross-field rules.
@@ -306,6 +307,12 @@ pub fn prepare(
         updated_at: at,
         name_as_told: request.name_as_told.as_ref().map(|name| name.trim().to_owned()),
         location_coarsened_at: None,
+        round_id: crate::rounds::field::round_for_sighting(
+            conn,
+            &user.user_id,
+            request.round_id.map(|id| id.to_string()).as_deref(),
+            request.observed_at.naive_utc(),
+        )?,
     };
     let candidates = crate::profiles::candidates::for_sighting(conn, index, user, settings, &row, None)?;
     Ok(Prepared { row, candidates })
@@ -651,6 +658,7 @@ pub fn view_with(
         notes,
         name_as_told,
         profile: lookups.profiles.get(&row.id).cloned(),
+        round_id: row.round_id.as_deref().map(parse_uuid).transpose()?,
         candidates: None,
         withheld,
         version: row.version,

@@ -437,7 +437,7 @@ async fn a_daily_check_alerts_coordinators_to_a_hole_in_a_24_7_rota_once() {
     assert_eq!(rota.status, StatusCode::CREATED);
     app.db({
         let state = app.state.clone();
-        move |conn| worker::schedule_coverage_check(conn, &state).unwrap()
+        move |conn| worker::schedule_daily_jobs(conn, &state).unwrap()
     })
     .await;
     run_worker(&app).await;

@@ -17,5 +17,6 @@ mod reference;
 mod referrals;
 mod rota_publishing;
 mod rotas;
+mod rounds;
 mod schema;
 mod users;

@@ -1,0 +1,437 @@
+//! Hotspots: kept by coordinators within their agency's areas, read by everyone who plans or
+//! walks rounds, and suggested from where recent sightings cluster.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
+use diesel::prelude::*;
+use serde_json::json;
+use terren_contract::Permission;
+use terren_contract::areas::LatLon;
+use terren_contract::hotspots::{
+    Hotspot, HotspotListQuery, HotspotRef, HotspotShape, HotspotSuggestion, HotspotSuggestions, PutHotspot,
+    SuggestionQuery,
+};
+use uuid::Uuid;
+
+use super::cluster;
+use super::shape::Shape;
+use crate::accounts::service::{agency_ref_of, parse_uuid};
+use crate::audit;
+use crate::clock::to_utc;
+use crate::db::DbConnection;
+use crate::db::schema::{agencies, hotspots, identification_links, identifications};
+use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
+use crate::identifications::service::{area_ref, located_in, scope_area_ids};
+use crate::territory::index::TerritoryIndex;
+use crate::vocabularies::is_active_code;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = hotspots)]
+pub struct HotspotRow {
+    pub id: String,
+    pub agency_id: String,
+    pub name: String,
+    pub kind: String,
+    pub shape: String,
+    pub centroid_lat: f64,
+    pub centroid_lon: f64,
+    pub min_lat: f64,
+    pub min_lon: f64,
+    pub max_lat: f64,
+    pub max_lon: f64,
+    pub municipality_id: Option<String>,
+    pub admin_unit_id: Option<String>,
+    pub notes: Option<String>,
+    pub active: bool,
+    pub version: i32,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl HotspotRow {
+    pub fn wire_shape(&self) -> ApiResult<HotspotShape> {
+        serde_json::from_str(&self.shape)
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("stored shape of hotspot {}: {e}", self.id)))
+    }
+
+    pub fn shape(&self) -> ApiResult<Shape> {
+        Shape::parse(&self.wire_shape()?)
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("stored shape of hotspot {}: {e:?}", self.id)))
+    }
+
+    /// A cheap test before the exact one.
+    pub fn may_contain(&self, lat: f64, lon: f64) -> bool {
+        (self.min_lat..=self.max_lat).contains(&lat) && (self.min_lon..=self.max_lon).contains(&lon)
+    }
+
+    pub fn as_ref(&self) -> ApiResult<HotspotRef> {
+        Ok(HotspotRef { id: parse_uuid(&self.id)?, name: self.name.clone() })
+    }
+}
+
+pub fn load(conn: &mut DbConnection, id: &str) -> ApiResult<HotspotRow> {
+    hotspots::table
+        .filter(hotspots::id.eq(id))
+        .select(HotspotRow::as_select())
+        .get_result(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("hotspot"))
+}
+
+pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &HotspotRow) -> ApiResult<Hotspot> {
+    Ok(Hotspot {
+        id: parse_uuid(&row.id)?,
+        agency: agency_ref_of(conn, &row.agency_id)?,
+        name: row.name.clone(),
+        kind: row.kind.clone(),
+        shape: row.wire_shape()?,
+        centroid: LatLon { lat: row.centroid_lat, lon: row.centroid_lon },
+        municipality: area_ref(index, &row.municipality_id),
+        admin_unit: area_ref(index, &row.admin_unit_id),
+        notes: row.notes.clone(),
+        active: row.active,
+        version: row.version,
+        updated_at: to_utc(row.updated_at),
+    })
+}
+
+/// The area's id and the ids of every area below it.
+pub fn area_and_below(index: &TerritoryIndex, field: &str, code: &str) -> ApiResult<(usize, Vec<String>)> {
+    let area =
+        index.find_code(code).ok_or_else(|| ApiError::field(field, "unknown_area", format!("no area {code}")))?;
+    Ok((area, index.descendants(area).into_iter().map(|a| index.area(a).id.clone()).collect()))
+}
+
+/// Active hotspots (or all) lying in any of these areas.
+pub fn in_areas(conn: &mut DbConnection, area_ids: &[String], include_inactive: bool) -> ApiResult<Vec<HotspotRow>> {
+    let mut q = hotspots::table
+        .filter(hotspots::municipality_id.eq_any(area_ids).or(hotspots::admin_unit_id.eq_any(area_ids)))
+        .select(HotspotRow::as_select())
+        .into_boxed();
+    if !include_inactive {
+        q = q.filter(hotspots::active.eq(true));
+    }
+    let mut rows: Vec<HotspotRow> = q.load(conn)?;
+    rows.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+    Ok(rows)
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    query: &HotspotListQuery,
+) -> ApiResult<Vec<Hotspot>> {
+    user.require(Permission::ReferenceRead)?;
+    let include_inactive = query.include_inactive.unwrap_or(false);
+    let rows = match &query.area {
+        Some(code) => in_areas(conn, &area_and_below(index, "area", code)?.1, include_inactive)?,
+        None => {
+            let mut q = hotspots::table
+                .filter(hotspots::agency_id.eq(&user.agency.id))
+                .select(HotspotRow::as_select())
+                .order((hotspots::name.asc(), hotspots::id.asc()))
+                .into_boxed();
+            if !include_inactive {
+                q = q.filter(hotspots::active.eq(true));
+            }
+            q.load(conn)?
+        }
+    };
+    rows.iter().map(|row| view(conn, index, row)).collect()
+}
+
+pub fn get(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, id: &str) -> ApiResult<Hotspot> {
+    user.require(Permission::ReferenceRead)?;
+    let row = load(conn, id)?;
+    view(conn, index, &row)
+}
+
+/// Whether the place lies in the areas the person's agency serves.
+fn within_scope(index: &TerritoryIndex, user: &AuthUser, area_ids: &[&Option<String>]) -> bool {
+    if user.national_scope() {
+        return true;
+    }
+    let scope = scope_area_ids(index, user);
+    area_ids.iter().any(|id| id.as_ref().is_some_and(|id| scope.contains(id)))
+}
+
+/// Creates (`id` absent) or replaces a hotspot of the person's agency.
+pub fn put(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    id: Option<&str>,
+    request: &PutHotspot,
+    at: NaiveDateTime,
+) -> ApiResult<(Hotspot, bool)> {
+    user.require(Permission::PlanningManage)?;
+    let shape = Shape::parse(&request.shape).map_err(ApiError::fields)?;
+    if !is_active_code(conn, "hotspot_kind", &request.kind)? {
+        return Err(ApiError::field("kind", "unknown_code", format!("{} is not a hotspot_kind code", request.kind)));
+    }
+    let centroid = shape.centroid();
+    let location = index.locate(centroid.y(), centroid.x());
+    let municipality_id = location.municipality.as_ref().map(|r| index.area(r.area).id.clone());
+    let admin_unit_id = location.admin_unit.as_ref().map(|r| index.area(r.area).id.clone());
+    if !within_scope(index, user, &[&municipality_id, &admin_unit_id]) {
+        return Err(ApiError::field(
+            "shape",
+            "outside_agency_area",
+            "the place is outside the areas your agency serves",
+        ));
+    }
+    let (min_lat, min_lon, max_lat, max_lon) = shape.bounds();
+    let shape_text = serde_json::to_string(&request.shape).map_err(anyhow::Error::from)?;
+    let name = request.name.trim().to_owned();
+    let (hotspot_id, created) = match id {
+        None => {
+            let hotspot_id = Uuid::now_v7().to_string();
+            let row = HotspotRow {
+                id: hotspot_id.clone(),
+                agency_id: user.agency.id.clone(),
+                name,
+                kind: request.kind.clone(),
+                shape: shape_text,
+                centroid_lat: centroid.y(),
+                centroid_lon: centroid.x(),
+                min_lat,
+                min_lon,
+                max_lat,
+                max_lon,
+                municipality_id,
+                admin_unit_id,
+                notes: request.notes.clone(),
+                active: request.active,
+                version: 1,
+                created_by: user.user_id.clone(),
+                created_at: at,
+                updated_at: at,
+            };
+            diesel::insert_into(hotspots::table).values(&row).execute(conn)?;
+            (hotspot_id, true)
+        }
+        Some(id) => {
+            let current = load(conn, id)?;
+            if current.agency_id != user.agency.id && !user.is_system_admin() {
+                return Err(ApiError::forbidden("a hotspot is edited by its own agency"));
+            }
+            if request.version != Some(current.version) {
+                let now = view(conn, index, &current)?;
+                return Err(ApiError::version_mismatch(serde_json::to_value(now).map_err(anyhow::Error::from)?));
+            }
+            let changed = diesel::update(
+                hotspots::table.filter(hotspots::id.eq(id)).filter(hotspots::version.eq(current.version)),
+            )
+            .set((
+                hotspots::name.eq(&name),
+                hotspots::kind.eq(&request.kind),
+                hotspots::shape.eq(&shape_text),
+                hotspots::centroid_lat.eq(centroid.y()),
+                hotspots::centroid_lon.eq(centroid.x()),
+                hotspots::min_lat.eq(min_lat),
+                hotspots::min_lon.eq(min_lon),
+                hotspots::max_lat.eq(max_lat),
+                hotspots::max_lon.eq(max_lon),
+                hotspots::municipality_id.eq(&municipality_id),
+                hotspots::admin_unit_id.eq(&admin_unit_id),
+                hotspots::notes.eq(&request.notes),
+                hotspots::active.eq(request.active),
+                hotspots::version.eq(current.version + 1),
+                hotspots::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+            if changed == 0 {
+                return Err(ApiError::new(ErrorCode::VersionMismatch));
+            }
+            (id.to_owned(), false)
+        }
+    };
+    audit::record(
+        conn,
+        &user.actor(),
+        at,
+        if created { "hotspot.create" } else { "hotspot.update" },
+        "hotspot",
+        &hotspot_id,
+        json!({ "name": request.name, "kind": request.kind, "active": request.active }),
+    )?;
+    let row = load(conn, &hotspot_id)?;
+    Ok((view(conn, index, &row)?, created))
+}
+
+/// A sighting with a place, as clustering and coverage read it.
+#[derive(Debug, Clone, Queryable)]
+pub struct Sighting {
+    pub id: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub observed_at: NaiveDateTime,
+}
+
+/// Sightings with an exact location (not yet coarsened by retention) in the areas, observed in
+/// `[from, to)`, with the profile each is linked to.
+pub fn sightings_in(
+    conn: &mut DbConnection,
+    area_ids: Vec<String>,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<(Vec<Sighting>, HashMap<String, String>)> {
+    let rows: Vec<(String, Option<f64>, Option<f64>, NaiveDateTime)> = identifications::table
+        .filter(located_in(area_ids))
+        .filter(identifications::observed_at.ge(from))
+        .filter(identifications::observed_at.lt(to))
+        .filter(identifications::lat.is_not_null())
+        .filter(identifications::location_coarsened_at.is_null())
+        .select((identifications::id, identifications::lat, identifications::lon, identifications::observed_at))
+        .load(conn)?;
+    let sightings: Vec<Sighting> = rows
+        .into_iter()
+        .filter_map(|(id, lat, lon, observed_at)| Some(Sighting { id, lat: lat?, lon: lon?, observed_at }))
+        .collect();
+    let links: HashMap<String, String> = identification_links::table
+        .inner_join(identifications::table)
+        .filter(identifications::observed_at.ge(from))
+        .filter(identifications::observed_at.lt(to))
+        .select((identification_links::identification_id, identification_links::profile_id))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
+    Ok((sightings, links))
+}
+
+/// The zone the person's agency keeps its local time in.
+pub fn agency_zone(conn: &mut DbConnection, agency_id: &str) -> QueryResult<chrono_tz::Tz> {
+    let zone: String =
+        agencies::table.filter(agencies::id.eq(agency_id)).select(agencies::time_zone).get_result(conn)?;
+    Ok(crate::rota::layers::parse_time_zone(&zone).unwrap_or(chrono_tz::Europe::Tirane))
+}
+
+pub fn suggestions(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    query: &SuggestionQuery,
+    now: DateTime<Utc>,
+) -> ApiResult<HotspotSuggestions> {
+    user.require(Permission::PlanningManage)?;
+    user.require(Permission::LocationsReadPrecise)?;
+    let days = query.days.unwrap_or(60);
+    let distance_m = query.distance_m.unwrap_or(100.0);
+    let min_sightings = query.min_sightings.unwrap_or(5);
+    let mut errors = Vec::new();
+    if !(1..=365).contains(&days) {
+        errors.push(terren_contract::problem::FieldError {
+            field: "days".into(),
+            code: "out_of_range".into(),
+            message: "1 to 365".into(),
+        });
+    }
+    if !(10.0..=1000.0).contains(&distance_m) {
+        errors.push(terren_contract::problem::FieldError {
+            field: "distance_m".into(),
+            code: "out_of_range".into(),
+            message: "10 to 1,000 metres".into(),
+        });
+    }
+    if !(2..=100).contains(&min_sightings) {
+        errors.push(terren_contract::problem::FieldError {
+            field: "min_sightings".into(),
+            code: "out_of_range".into(),
+            message: "2 to 100".into(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
+    }
+    let (area, area_ids) = area_and_below(index, "area", &query.area)?;
+    let area_id = Some(index.area(area).id.clone());
+    if !within_scope(index, user, &[&area_id]) {
+        return Err(ApiError::forbidden("the area is outside the areas your agency serves"));
+    }
+    let to = crate::clock::truncate(now);
+    let from = to - chrono::Duration::days(i64::from(days));
+    let (sightings, links) = sightings_in(conn, area_ids.clone(), from, to)?;
+    let hotspot_rows = in_areas(conn, &area_ids, false)?;
+    let shapes: Vec<(HotspotRow, Shape)> =
+        hotspot_rows.into_iter().map(|row| row.shape().map(|shape| (row, shape))).collect::<ApiResult<_>>()?;
+    let outside: Vec<&Sighting> = sightings
+        .iter()
+        .filter(|s| !shapes.iter().any(|(row, shape)| row.may_contain(s.lat, s.lon) && shape.contains(s.lat, s.lon)))
+        .collect();
+    let points: Vec<cluster::Point> = outside.iter().map(|s| cluster::Point { lat: s.lat, lon: s.lon }).collect();
+    let labels = cluster::dbscan(
+        &points,
+        cluster::Params { eps_m: distance_m, min_points: usize::try_from(min_sightings).unwrap_or(usize::MAX) },
+    );
+    let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (i, label) in labels.iter().enumerate() {
+        if let Some(cluster) = label {
+            members.entry(*cluster).or_default().push(i);
+        }
+    }
+    let tz = agency_zone(conn, &user.agency.id)?;
+    let mut found: Vec<HotspotSuggestion> = members
+        .values()
+        .filter_map(|indices| {
+            let circle = cluster::centroid_and_radius(&points, indices)?;
+            let (lat, lon, radius_m) = (circle.centre.lat, circle.centre.lon, circle.radius_m);
+            let mut by_hour = vec![0_i64; 24];
+            let mut by_weekday = vec![0_i64; 7];
+            let mut profiles = HashSet::new();
+            let mut unlinked = 0;
+            for &i in indices {
+                let sighting = outside[i];
+                let local = to_utc(sighting.observed_at).with_timezone(&tz);
+                by_hour[local.hour() as usize] += 1;
+                by_weekday[local.weekday().num_days_from_monday() as usize] += 1;
+                match links.get(&sighting.id) {
+                    Some(profile) => {
+                        profiles.insert(profile.clone());
+                    }
+                    None => unlinked += 1,
+                }
+            }
+            let seen = indices.iter().map(|&i| outside[i].observed_at);
+            let location = index.locate(lat, lon);
+            Some(HotspotSuggestion {
+                centroid: LatLon { lat, lon },
+                radius_m,
+                admin_unit: location.admin_unit.map(|r| {
+                    let a = index.area(r.area);
+                    terren_contract::identifications::AreaRef { code: a.code.clone(), name: a.name.clone() }
+                }),
+                sightings: i64::try_from(indices.len()).unwrap_or(i64::MAX),
+                distinct_children: i64::try_from(profiles.len()).unwrap_or(i64::MAX),
+                unlinked_sightings: unlinked,
+                by_hour,
+                by_weekday,
+                first_seen_at: to_utc(seen.clone().min().unwrap_or(from)),
+                last_seen_at: to_utc(seen.max().unwrap_or(to)),
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| b.sightings.cmp(&a.sightings).then(a.centroid.lat.total_cmp(&b.centroid.lat)));
+    audit::record(
+        conn,
+        &user.actor(),
+        to,
+        "hotspot.suggestions",
+        "area",
+        &index.area(area).id,
+        json!({ "days": days, "distance_m": distance_m, "min_sightings": min_sightings, "clusters": found.len() }),
+    )?;
+    Ok(HotspotSuggestions {
+        area: terren_contract::identifications::AreaRef {
+            code: index.area(area).code.clone(),
+            name: index.area(area).name.clone(),
+        },
+        from: to_utc(from),
+        to: to_utc(to),
+        sightings_considered: i64::try_from(sightings.len()).unwrap_or(i64::MAX),
+        sightings_in_hotspots: i64::try_from(sightings.len() - outside.len()).unwrap_or(i64::MAX),
+        suggestions: found,
+    })
+}

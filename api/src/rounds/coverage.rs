@@ -1,0 +1,235 @@
+//! Coverage of an area over a period: per hotspot, visits planned and made against the sightings
+//! there; per hour of the week, sightings against the time teams were out; hotspots left
+//! unvisited; rounds missed.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Timelike, Utc};
+use chrono_tz::Tz;
+use diesel::prelude::*;
+use terren_contract::Permission;
+use terren_contract::identifications::AreaRef;
+use terren_contract::rounds::{
+    Coverage, CoverageCell, CoverageQuery, HotspotCoverage, MissedRound, RoundStatus, StaleHotspot, TeamRef,
+};
+use terren_contract::schedules::WeekdayCode;
+
+use super::plan::{RoundRow, StopRow, stops_of};
+use crate::accounts::service::parse_uuid;
+use crate::clock::to_utc;
+use crate::db::DbConnection;
+use crate::db::schema::{identifications, round_stops, rounds, teams};
+use crate::hotspots::service as hotspot_service;
+use crate::http::{ApiError, ApiResult, AuthUser};
+use crate::identifications::service::{located_in, scope_area_ids};
+use crate::territory::index::TerritoryIndex;
+use crate::vocabularies::wire_code;
+
+const MAX_DAYS: i64 = 190;
+const WEEKDAYS: [WeekdayCode; 7] = [
+    WeekdayCode::Mon,
+    WeekdayCode::Tue,
+    WeekdayCode::Wed,
+    WeekdayCode::Thu,
+    WeekdayCode::Fri,
+    WeekdayCode::Sat,
+    WeekdayCode::Sun,
+];
+
+/// The cell of the week grid a local instant falls in.
+fn cell_of(at: DateTime<Utc>, tz: Tz) -> usize {
+    let local = at.with_timezone(&tz);
+    local.weekday().num_days_from_monday() as usize * 24 + local.hour() as usize
+}
+
+/// Adds the minutes of `[start, end)` to the hour cells they fall in, hour by local hour.
+fn spread_minutes(grid: &mut [i64], start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz) {
+    let mut at = start;
+    while at < end {
+        let local = at.with_timezone(&tz);
+        let to_next_hour =
+            Duration::minutes(60 - i64::from(local.minute())) - Duration::seconds(i64::from(local.second()));
+        let step_end = (at + to_next_hour).min(end);
+        grid[cell_of(at, tz)] += (step_end - at).num_minutes();
+        at = step_end;
+    }
+}
+
+pub fn coverage(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    query: &CoverageQuery,
+) -> ApiResult<Coverage> {
+    if !(user.can(Permission::PlanningManage) || user.can(Permission::StatisticsRead)) {
+        return Err(ApiError::forbidden("this needs planning_manage or statistics_read"));
+    }
+    let (from, to) = (query.from.naive_utc(), query.to.naive_utc());
+    if to <= from {
+        return Err(ApiError::field("to", "before_from", "to is after from"));
+    }
+    if to - from > Duration::days(MAX_DAYS) {
+        return Err(ApiError::field("to", "out_of_range", "at most 190 days"));
+    }
+    let stale_days = query.stale_days.unwrap_or(14);
+    if !(1..=365).contains(&stale_days) {
+        return Err(ApiError::field("stale_days", "out_of_range", "1 to 365"));
+    }
+    let (area, area_ids) = hotspot_service::area_and_below(index, "area", &query.area)?;
+    let area_id = index.area(area).id.clone();
+    if !user.national_scope() && !scope_area_ids(index, user).contains(&area_id) {
+        return Err(ApiError::forbidden("the area is outside the areas your agency serves"));
+    }
+    let tz = hotspot_service::agency_zone(conn, &user.agency.id)?;
+    let hotspot_rows = hotspot_service::in_areas(conn, &area_ids, false)?;
+    let hotspot_ids: Vec<String> = hotspot_rows.iter().map(|h| h.id.clone()).collect();
+
+    // Sightings: inside which hotspot (exact locations only), and when.
+    let (sightings, links) = hotspot_service::sightings_in(conn, area_ids.clone(), from, to)?;
+    let mut per_hotspot: HashMap<String, (i64, HashSet<String>, i64)> = HashMap::new();
+    for hotspot in &hotspot_rows {
+        let shape = hotspot.shape()?;
+        let entry = per_hotspot.entry(hotspot.id.clone()).or_default();
+        for sighting in sightings.iter().filter(|s| hotspot.may_contain(s.lat, s.lon) && shape.contains(s.lat, s.lon)) {
+            entry.0 += 1;
+            match links.get(&sighting.id) {
+                Some(profile) => {
+                    entry.1.insert(profile.clone());
+                }
+                None => entry.2 += 1,
+            }
+        }
+    }
+    let mut sightings_grid = vec![0_i64; 168];
+    let seen: Vec<NaiveDateTime> = identifications::table
+        .filter(located_in(area_ids.clone()))
+        .filter(identifications::observed_at.ge(from))
+        .filter(identifications::observed_at.lt(to))
+        .select(identifications::observed_at)
+        .load(conn)?;
+    for at in seen {
+        sightings_grid[cell_of(to_utc(at), tz)] += 1;
+    }
+
+    // Rounds that visit the area: a stop at one of its hotspots or in one of its areas.
+    let touching = round_stops::table
+        .filter(round_stops::hotspot_id.eq_any(hotspot_ids.clone()).or(round_stops::area_id.eq_any(area_ids.clone())))
+        .select(round_stops::round_id);
+    let round_rows: Vec<RoundRow> = rounds::table
+        .filter(rounds::id.eq_any(touching))
+        .filter(rounds::starts_at.lt(to))
+        .filter(rounds::ends_at.gt(from - Duration::days(365)))
+        .select(RoundRow::as_select())
+        .load(conn)?;
+    let in_period = |r: &RoundRow| r.starts_at >= from && r.starts_at < to;
+    let round_ids: Vec<String> = round_rows.iter().map(|r| r.id.clone()).collect();
+    let stops: Vec<StopRow> = stops_of(conn, &round_ids)?;
+    let by_id: HashMap<&str, &RoundRow> = round_rows.iter().map(|r| (r.id.as_str(), r)).collect();
+    let cancelled = wire_code(RoundStatus::Cancelled);
+    let mut visits: HashMap<String, (i64, i64, Option<NaiveDateTime>)> = HashMap::new();
+    for stop in &stops {
+        let (Some(hotspot), Some(round)) = (&stop.hotspot_id, by_id.get(stop.round_id.as_str())) else { continue };
+        let entry = visits.entry(hotspot.clone()).or_default();
+        if in_period(round) && round.status != cancelled {
+            entry.0 += 1;
+            if stop.arrived_at.is_some() {
+                entry.1 += 1;
+            }
+        }
+        if let Some(arrived) = stop.arrived_at.filter(|a| *a < to) {
+            entry.2 = Some(entry.2.map_or(arrived, |last| last.max(arrived)));
+        }
+    }
+    let mut team_grid = vec![0_i64; 168];
+    for round in round_rows.iter() {
+        let Some(checked_in) = round.checked_in_at else { continue };
+        let checked_out = round.checked_out_at.unwrap_or(round.ends_at.max(checked_in));
+        let (start, end) = (checked_in.max(from), checked_out.min(to));
+        if end > start {
+            spread_minutes(&mut team_grid, to_utc(start), to_utc(end), tz);
+        }
+    }
+
+    let team_names: HashMap<String, String> = teams::table
+        .filter(teams::id.eq_any(round_rows.iter().map(|r| r.team_id.clone()).collect::<Vec<_>>()))
+        .select((teams::id, teams::name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
+    let missed = wire_code(RoundStatus::Missed);
+    let mut missed_rounds: Vec<&RoundRow> = round_rows.iter().filter(|r| in_period(r) && r.status == missed).collect();
+    missed_rounds.sort_by_key(|r| (r.starts_at, r.id.clone()));
+    let stale_before = to - Duration::days(i64::from(stale_days));
+
+    let mut hotspots = Vec::new();
+    let mut stale = Vec::new();
+    for hotspot in &hotspot_rows {
+        let (planned, done, last) = visits.get(&hotspot.id).copied().unwrap_or_default();
+        let (count, profiles, unlinked) = per_hotspot.remove(&hotspot.id).unwrap_or_default();
+        hotspots.push(HotspotCoverage {
+            hotspot: hotspot.as_ref()?,
+            planned_visits: planned,
+            done_visits: done,
+            last_visit_at: last.map(to_utc),
+            identifications: count,
+            distinct_children: i64::try_from(profiles.len()).unwrap_or(i64::MAX) + unlinked,
+        });
+        if last.is_none_or(|last| last < stale_before) {
+            stale.push(StaleHotspot { hotspot: hotspot.as_ref()?, last_visit_at: last.map(to_utc) });
+        }
+    }
+    let grid = (0..168)
+        .map(|cell| CoverageCell {
+            weekday: WEEKDAYS[cell / 24],
+            hour: u32::try_from(cell % 24).unwrap_or(0),
+            identifications: sightings_grid[cell],
+            team_minutes: team_grid[cell],
+        })
+        .collect();
+    Ok(Coverage {
+        area: AreaRef { code: index.area(area).code.clone(), name: index.area(area).name.clone() },
+        from: query.from,
+        to: query.to,
+        time_zone: tz.name().to_owned(),
+        hotspots,
+        grid,
+        stale_hotspots: stale,
+        missed_rounds: missed_rounds
+            .into_iter()
+            .map(|r| {
+                Ok(MissedRound {
+                    round_id: parse_uuid(&r.id)?,
+                    team: TeamRef {
+                        id: parse_uuid(&r.team_id)?,
+                        name: team_names.get(&r.team_id).cloned().unwrap_or_default(),
+                    },
+                    starts_at: to_utc(r.starts_at),
+                })
+            })
+            .collect::<ApiResult<_>>()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn team_minutes_fall_in_the_local_hours_they_were_spent() {
+        let tz = chrono_tz::Europe::Tirane;
+        let mut grid = vec![0_i64; 168];
+        // Monday 2 March 2026, 09:40–11:15 local (08:40–10:15 UTC).
+        let start = Utc.with_ymd_and_hms(2026, 3, 2, 8, 40, 0).unwrap();
+        let end = Utc.with_ymd_and_hms(2026, 3, 2, 10, 15, 0).unwrap();
+        spread_minutes(&mut grid, start, end, tz);
+        assert_eq!((grid[9], grid[10], grid[11]), (20, 60, 15));
+        assert_eq!(grid.iter().sum::<i64>(), 95);
+        // Sunday 23:30 to Monday 00:30 wraps around the week.
+        let mut grid = vec![0_i64; 168];
+        let start = Utc.with_ymd_and_hms(2026, 3, 8, 22, 30, 0).unwrap();
+        spread_minutes(&mut grid, start, start + Duration::hours(1), tz);
+        assert_eq!((grid[167], grid[0]), (30, 30));
+    }
+}

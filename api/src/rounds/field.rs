@@ -1,0 +1,402 @@
+//! Rounds from the field: the phone's day (everything needed offline), check-in and check-out
+//! with GPS, visits to each stop, sightings linked to the round, and missed rounds.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use diesel::prelude::*;
+use serde_json::json;
+use terren_contract::Permission;
+use terren_contract::alerts::{AlertSource, Severity};
+use terren_contract::rounds::{CheckIn, CheckOut, MyRounds, RoundForPhone, RoundStatus, StopForPhone, StopVisit};
+
+use super::plan::{self, MissedCheck, RoundRow};
+use super::teams;
+use crate::alerts::service::{NewAlert, raise};
+use crate::audit::{self, Actor};
+use crate::clock::to_utc;
+use crate::db::DbConnection;
+use crate::db::schema::{identifications, round_stops, rounds, team_members};
+use crate::hotspots::service as hotspot_service;
+use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
+use crate::identifications::service::area_ref;
+use crate::outbox::{self, kinds};
+use crate::territory::index::TerritoryIndex;
+use crate::vocabularies::wire_code;
+
+/// Days back the phone is shown who was seen at a stop.
+const RECENT_DAYS: i64 = 30;
+/// Sightings shown per stop.
+const RECENT_PER_STOP: usize = 20;
+/// When the daily planning of series runs, Tirana time.
+const PLAN_AHEAD_AT: NaiveTime = match NaiveTime::from_hms_opt(3, 0, 0) {
+    Some(time) => time,
+    None => NaiveTime::MIN,
+};
+
+/// Makes sure the daily planning of series is scheduled.
+pub fn enqueue_plan_ahead(conn: &mut DbConnection, now: DateTime<Utc>) -> QueryResult<bool> {
+    outbox::enqueue_daily(
+        conn,
+        kinds::ROUNDS_PLAN_AHEAD,
+        "rounds-plan-ahead",
+        PLAN_AHEAD_AT,
+        now,
+        crate::clock::truncate(now),
+    )
+}
+
+/// The daily job: plans every series ahead and schedules tomorrow's run.
+pub fn run_plan_ahead(conn: &mut DbConnection, now: DateTime<Utc>) -> ApiResult<usize> {
+    let planned = plan::plan_ahead(conn, now)?;
+    enqueue_plan_ahead(conn, now)?;
+    Ok(planned)
+}
+
+/// A round of a team the person is in, for the steps only members take.
+fn member_round(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<RoundRow> {
+    let row = plan::visible(conn, user, id)?;
+    if !teams::is_member(conn, &row.team_id, &user.user_id)? {
+        return Err(ApiError::new(ErrorCode::NotOnTeam));
+    }
+    Ok(row)
+}
+
+/// Metres from the nearest stop of the round (hotspot shapes, area centroids), if any stop has a
+/// place.
+fn distance_to_stops(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    round_id: &str,
+    lat: f64,
+    lon: f64,
+) -> ApiResult<Option<f64>> {
+    let mut nearest: Option<f64> = None;
+    for stop in plan::stops_of(conn, &[round_id.to_owned()])? {
+        let distance = match (&stop.hotspot_id, &stop.area_id) {
+            (Some(hotspot), _) => Some(hotspot_service::load(conn, hotspot)?.shape()?.distance_m(lat, lon)),
+            (None, Some(area)) => index.find_id(area).map(|a| {
+                use geo::Distance;
+                geo::Haversine.distance(index.area(a).centroid, geo::Point::new(lon, lat))
+            }),
+            (None, None) => None,
+        };
+        if let Some(d) = distance {
+            nearest = Some(nearest.map_or(d, |n: f64| n.min(d)));
+        }
+    }
+    Ok(nearest)
+}
+
+pub fn check_in(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    id: &str,
+    request: &CheckIn,
+    at: NaiveDateTime,
+) -> ApiResult<terren_contract::rounds::Round> {
+    let row = member_round(conn, user, id)?;
+    let status = row.status()?;
+    if status == RoundStatus::InProgress && row.checked_in_by.as_deref() == Some(user.user_id.as_str()) {
+        return plan::view(conn, index, &row);
+    }
+    if !matches!(status, RoundStatus::Planned | RoundStatus::Missed) {
+        return Err(ApiError::conflict(format!("the round is {}", row.status)));
+    }
+    let policy = plan::policy_of(conn, &row.agency_id)?;
+    let (lat, lon) = (request.location.lat, request.location.lon);
+    let distance = distance_to_stops(conn, index, id, lat, lon)?;
+    let far = distance.filter(|d| *d > policy.far_check_in_km * 1000.0);
+    if let Some(d) = far
+        && request.reason.is_none()
+    {
+        return Err(ApiError::field(
+            "reason",
+            "too_far",
+            format!("{:.1} km from the nearest stop; say why to check in from here", d / 1000.0),
+        ));
+    }
+    let changed = diesel::update(
+        rounds::table
+            .filter(rounds::id.eq(id))
+            .filter(rounds::status.eq_any([wire_code(RoundStatus::Planned), wire_code(RoundStatus::Missed)])),
+    )
+    .set((
+        rounds::status.eq(wire_code(RoundStatus::InProgress)),
+        rounds::checked_in_by.eq(&user.user_id),
+        rounds::checked_in_at.eq(at),
+        rounds::check_in_lat.eq(lat),
+        rounds::check_in_lon.eq(lon),
+        rounds::check_in_distance_m.eq(far),
+        rounds::check_in_reason.eq(far.and(request.reason.clone())),
+        rounds::version.eq(rounds::version + 1),
+        rounds::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        return Err(ApiError::new(ErrorCode::Conflict).with_detail("somebody else checked in first"));
+    }
+    audit::record(
+        conn,
+        &user.actor(),
+        at,
+        "round.check_in",
+        "round",
+        id,
+        json!({ "distance_m": distance, "far": far.is_some(), "late": status == RoundStatus::Missed }),
+    )?;
+    plan::reload(conn, index, id)
+}
+
+/// Arriving at or leaving the stop at `position`.
+#[derive(Debug, Clone, Copy)]
+pub struct StopEvent {
+    pub position: i32,
+    pub arrive: bool,
+}
+
+/// Arrival at or departure from a stop; the first of each counts.
+pub fn visit(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    id: &str,
+    StopEvent { position, arrive }: StopEvent,
+    request: &StopVisit,
+    at: NaiveDateTime,
+) -> ApiResult<terren_contract::rounds::Round> {
+    let row = member_round(conn, user, id)?;
+    if row.status()? != RoundStatus::InProgress {
+        return Err(ApiError::conflict(format!("the round is {}; check in first", row.status)));
+    }
+    let stop = round_stops::table.filter(round_stops::round_id.eq(id)).filter(round_stops::position.eq(position));
+    let found: i64 = stop.count().get_result(conn)?;
+    if found == 0 {
+        return Err(ApiError::not_found("stop"));
+    }
+    if arrive {
+        diesel::update(stop.filter(round_stops::arrived_at.is_null()))
+            .set((
+                round_stops::arrived_at.eq(at),
+                round_stops::arrived_lat.eq(request.location.as_ref().map(|l| l.lat)),
+                round_stops::arrived_lon.eq(request.location.as_ref().map(|l| l.lon)),
+            ))
+            .execute(conn)?;
+    } else {
+        // Leaving a stop means the team was there, even if the phone never said it arrived.
+        diesel::update(stop.filter(round_stops::arrived_at.is_null()))
+            .set(round_stops::arrived_at.eq(at))
+            .execute(conn)?;
+        diesel::update(stop.filter(round_stops::left_at.is_null())).set(round_stops::left_at.eq(at)).execute(conn)?;
+    }
+    audit::record(
+        conn,
+        &user.actor(),
+        at,
+        if arrive { "round.arrive" } else { "round.leave" },
+        "round",
+        id,
+        json!({ "position": position }),
+    )?;
+    plan::reload(conn, index, id)
+}
+
+pub fn check_out(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    id: &str,
+    request: &CheckOut,
+    at: NaiveDateTime,
+) -> ApiResult<terren_contract::rounds::Round> {
+    let row = member_round(conn, user, id)?;
+    if row.status()? == RoundStatus::Done {
+        return plan::view(conn, index, &row);
+    }
+    let report = serde_json::to_string(&request.report).map_err(anyhow::Error::from)?;
+    let changed = diesel::update(
+        rounds::table.filter(rounds::id.eq(id)).filter(rounds::status.eq(wire_code(RoundStatus::InProgress))),
+    )
+    .set((
+        rounds::status.eq(wire_code(RoundStatus::Done)),
+        rounds::checked_out_by.eq(&user.user_id),
+        rounds::checked_out_at.eq(at),
+        rounds::report.eq(&report),
+        rounds::version.eq(rounds::version + 1),
+        rounds::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        return Err(ApiError::conflict(format!("the round is {}; check in first", row.status)));
+    }
+    diesel::update(
+        round_stops::table
+            .filter(round_stops::round_id.eq(id))
+            .filter(round_stops::arrived_at.is_not_null())
+            .filter(round_stops::left_at.is_null()),
+    )
+    .set(round_stops::left_at.eq(at))
+    .execute(conn)?;
+    audit::record(conn, &user.actor(), at, "round.check_out", "round", id, json!({ "report": request.report }))?;
+    plan::reload(conn, index, id)
+}
+
+/// The round a sighting belongs to: the one named (the recorder must be on its team), else the
+/// round the recorder is checked in to at the time of the sighting.
+pub fn round_for_sighting(
+    conn: &mut DbConnection,
+    user_id: &str,
+    named: Option<&str>,
+    observed_at: NaiveDateTime,
+) -> ApiResult<Option<String>> {
+    if let Some(round_id) = named {
+        let team: Option<String> =
+            rounds::table.filter(rounds::id.eq(round_id)).select(rounds::team_id).get_result(conn).optional()?;
+        return match team {
+            Some(team) if teams::is_member(conn, &team, user_id)? => Ok(Some(round_id.to_owned())),
+            _ => Err(ApiError::field("round_id", "unknown_round", "no round of a team you are in")),
+        };
+    }
+    let my_teams =
+        team_members::table.filter(team_members::user_id.eq(user_id.to_owned())).select(team_members::team_id);
+    Ok(rounds::table
+        .filter(rounds::team_id.eq_any(my_teams))
+        .filter(rounds::checked_in_at.le(observed_at))
+        .filter(rounds::checked_out_at.is_null().or(rounds::checked_out_at.ge(observed_at)))
+        .filter(rounds::status.eq_any([wire_code(RoundStatus::InProgress), wire_code(RoundStatus::Done)]))
+        .order(rounds::checked_in_at.desc())
+        .select(rounds::id)
+        .first(conn)
+        .optional()?)
+}
+
+/// The missed-round check: still planned at its start plus the agency's grace, the round is
+/// missed and the agency's coordinators are alerted.
+pub fn check_missed(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    check: &MissedCheck,
+    now: DateTime<Utc>,
+) -> ApiResult<bool> {
+    let at = crate::clock::truncate(now);
+    let missed = diesel::update(
+        rounds::table
+            .filter(rounds::id.eq(&check.round_id))
+            .filter(rounds::starts_at.eq(check.starts_at))
+            .filter(rounds::status.eq(wire_code(RoundStatus::Planned))),
+    )
+    .set((
+        rounds::status.eq(wire_code(RoundStatus::Missed)),
+        rounds::version.eq(rounds::version + 1),
+        rounds::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    if missed == 0 {
+        return Ok(false);
+    }
+    let row = plan::load(conn, &check.round_id)?;
+    let team = teams::load(conn, &row.team_id)?;
+    let first_area: Option<String> = round_stops::table
+        .filter(round_stops::round_id.eq(&row.id))
+        .order(round_stops::position.asc())
+        .select(round_stops::area_id)
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten();
+    let tz = hotspot_service::agency_zone(conn, &row.agency_id)?;
+    let local = to_utc(row.starts_at).with_timezone(&tz).format("%Y-%m-%d %H:%M");
+    let new = NewAlert {
+        severity: Severity::Normal,
+        source: AlertSource::RoundMissed,
+        agency_id: row.agency_id.clone(),
+        area_id: first_area.filter(|id| index.find_id(id).is_some()),
+        title: format!("Dalje e humbur / Round missed: {}, {local}", team.name),
+        details: Some("Askush nuk u regjistrua në kohë / Nobody checked in in time".into()),
+        dedup_key: Some(format!("round:{}:missed", row.id)),
+        identification_id: None,
+        profile_id: None,
+        referral_id: None,
+        policy: Some(crate::alerts::coverage::coordinators_only()),
+    };
+    raise(conn, &Actor::system(), new, at)?;
+    audit::record(conn, &Actor::system(), at, "round.missed", "round", &row.id, json!({ "team_id": row.team_id }))?;
+    Ok(true)
+}
+
+/// The person's rounds on a local day, with everything the phone needs offline.
+pub fn my_rounds(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    date: Option<NaiveDate>,
+    now: DateTime<Utc>,
+) -> ApiResult<MyRounds> {
+    let tz = hotspot_service::agency_zone(conn, &user.agency.id)?;
+    let date = date.unwrap_or_else(|| now.with_timezone(&tz).date_naive());
+    let my_teams =
+        team_members::table.filter(team_members::user_id.eq(user.user_id.clone())).select(team_members::team_id);
+    let rows: Vec<RoundRow> = rounds::table
+        .filter(rounds::team_id.eq_any(my_teams))
+        .filter(rounds::local_date.eq(date.to_string()))
+        .filter(rounds::status.ne(wire_code(RoundStatus::Cancelled)))
+        .order((rounds::starts_at.asc(), rounds::id.asc()))
+        .select(RoundRow::as_select())
+        .load(conn)?;
+    let views = plan::views(conn, index, &rows)?;
+    let since = crate::clock::truncate(now) - chrono::Duration::days(RECENT_DAYS);
+    let reads_sightings = user.can(Permission::IdentificationsRead);
+    let mut out = Vec::new();
+    for (row, round) in rows.iter().zip(views) {
+        let team = teams::load(conn, &row.team_id)?;
+        let mut stops = Vec::new();
+        for stop in plan::stops_of(conn, std::slice::from_ref(&row.id))? {
+            let hotspot = match &stop.hotspot_id {
+                Some(id) => Some(hotspot_service::load(conn, id)?),
+                None => None,
+            };
+            let recent_sightings = match (&hotspot, reads_sightings) {
+                (Some(hotspot), true) => recent_at(conn, index, user, hotspot, since, now)?,
+                _ => Vec::new(),
+            };
+            stops.push(StopForPhone {
+                position: stop.position,
+                hotspot: hotspot.as_ref().map(|h| hotspot_service::view(conn, index, h)).transpose()?,
+                area: area_ref(index, &stop.area_id),
+                recent_sightings,
+            });
+        }
+        out.push(RoundForPhone { round, members: teams::members(conn, &row.team_id)?, team_phone: team.phone, stops });
+    }
+    Ok(MyRounds { date, rounds: out })
+}
+
+/// Sightings inside the hotspot since `since` that the person may see, newest first, each as the
+/// person may see it (and audited as such).
+fn recent_at(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    hotspot: &hotspot_service::HotspotRow,
+    since: NaiveDateTime,
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<terren_contract::identifications::Identification>> {
+    let shape = hotspot.shape()?;
+    let candidates: Vec<(String, f64, f64)> = identifications::table
+        .filter(identifications::observed_at.ge(since))
+        .filter(identifications::lat.between(hotspot.min_lat, hotspot.max_lat))
+        .filter(identifications::lon.between(hotspot.min_lon, hotspot.max_lon))
+        .order((identifications::observed_at.desc(), identifications::id.desc()))
+        .select((identifications::id, identifications::lat.assume_not_null(), identifications::lon.assume_not_null()))
+        .limit(500)
+        .load(conn)?;
+    let mut shown = Vec::new();
+    for (id, lat, lon) in candidates {
+        if shown.len() >= RECENT_PER_STOP || !shape.contains(lat, lon) {
+            continue;
+        }
+        if let Ok(sighting) = crate::identifications::service::read(conn, index, user, &id, crate::clock::truncate(now))
+        {
+            shown.push(sighting);
+        }
+    }
+    Ok(shown)
+}

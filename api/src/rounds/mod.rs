@@ -1,0 +1,8 @@
+//! Field rounds: teams, rounds planned one by one or from weekly series, check-in and check-out
+//! from the phone, missed rounds, and coverage of hotspots and hours.
+
+pub mod coverage;
+pub mod field;
+pub mod plan;
+pub mod routes;
+pub mod teams;

@@ -1,0 +1,252 @@
+//! Teams that go out on rounds: squads, mobile units, joint teams with the police.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::json;
+use terren_contract::Permission;
+use terren_contract::auth::AgencyRef;
+use terren_contract::problem::FieldError;
+use terren_contract::rounds::{PutTeam, Team, TeamKind, TeamMember, TeamRef};
+use uuid::Uuid;
+
+use crate::accounts::service::{agency_ref_of, parse_uuid};
+use crate::audit;
+use crate::db::DbConnection;
+use crate::db::schema::{agencies, team_members, teams, users};
+use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
+use crate::identifications::service::area_ref;
+use crate::territory::index::TerritoryIndex;
+use crate::vocabularies::{parse_wire_code, wire_code};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = teams)]
+pub struct TeamRow {
+    pub id: String,
+    pub agency_id: String,
+    pub name: String,
+    pub kind: String,
+    pub home_area_id: Option<String>,
+    pub notes: Option<String>,
+    pub phone: Option<String>,
+    pub active: bool,
+    pub version: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl TeamRow {
+    pub fn as_ref(&self) -> ApiResult<TeamRef> {
+        Ok(TeamRef { id: parse_uuid(&self.id)?, name: self.name.clone() })
+    }
+}
+
+pub fn load(conn: &mut DbConnection, id: &str) -> ApiResult<TeamRow> {
+    teams::table
+        .filter(teams::id.eq(id))
+        .select(TeamRow::as_select())
+        .get_result(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("team"))
+}
+
+/// User ids of the team's members.
+pub fn member_ids(conn: &mut DbConnection, team_id: &str) -> QueryResult<Vec<String>> {
+    team_members::table.filter(team_members::team_id.eq(team_id)).select(team_members::user_id).load(conn)
+}
+
+pub fn is_member(conn: &mut DbConnection, team_id: &str, user_id: &str) -> QueryResult<bool> {
+    let count: i64 = team_members::table
+        .filter(team_members::team_id.eq(team_id))
+        .filter(team_members::user_id.eq(user_id))
+        .count()
+        .get_result(conn)?;
+    Ok(count > 0)
+}
+
+/// The members with their agency and phone, by name.
+pub fn members(conn: &mut DbConnection, team_id: &str) -> ApiResult<Vec<TeamMember>> {
+    let rows: Vec<(String, String, Option<String>, String, String, String)> = team_members::table
+        .inner_join(users::table.inner_join(agencies::table))
+        .filter(team_members::team_id.eq(team_id))
+        .select((users::id, users::display_name, users::phone, agencies::id, agencies::code, agencies::name))
+        .order((users::display_name.asc(), users::id.asc()))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(id, display_name, phone, agency_id, code, name)| {
+            Ok(TeamMember {
+                id: parse_uuid(&id)?,
+                display_name,
+                agency: AgencyRef { id: parse_uuid(&agency_id)?, code, name },
+                phone,
+            })
+        })
+        .collect()
+}
+
+pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &TeamRow) -> ApiResult<Team> {
+    Ok(Team {
+        id: parse_uuid(&row.id)?,
+        agency: agency_ref_of(conn, &row.agency_id)?,
+        name: row.name.clone(),
+        kind: parse_wire_code(&row.kind)?,
+        members: members(conn, &row.id)?,
+        home_area: area_ref(index, &row.home_area_id),
+        notes: row.notes.clone(),
+        phone: row.phone.clone(),
+        active: row.active,
+        version: row.version,
+    })
+}
+
+/// Teams of the person's agency, and joint teams they are in.
+pub fn list(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser) -> ApiResult<Vec<Team>> {
+    user.require(Permission::ReferenceRead)?;
+    let mine = team_members::table.filter(team_members::user_id.eq(user.user_id.clone())).select(team_members::team_id);
+    let rows: Vec<TeamRow> = teams::table
+        .filter(teams::agency_id.eq(&user.agency.id).or(teams::id.eq_any(mine)))
+        .select(TeamRow::as_select())
+        .order((teams::name.asc(), teams::id.asc()))
+        .load(conn)?;
+    rows.iter().map(|row| view(conn, index, row)).collect()
+}
+
+pub fn get(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, id: &str) -> ApiResult<Team> {
+    let row = visible(conn, user, id)?;
+    view(conn, index, &row)
+}
+
+/// A team the person may see: their agency's, or one they are in.
+pub fn visible(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<TeamRow> {
+    let row = load(conn, id)?;
+    if row.agency_id == user.agency.id || is_member(conn, id, &user.user_id)? {
+        Ok(row)
+    } else {
+        Err(ApiError::not_found("team"))
+    }
+}
+
+/// A team the person may plan for: their agency's, with `planning_manage`.
+pub fn planned_by(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<TeamRow> {
+    user.require(Permission::PlanningManage)?;
+    let row = load(conn, id)?;
+    if row.agency_id != user.agency.id {
+        return Err(ApiError::not_found("team"));
+    }
+    Ok(row)
+}
+
+fn check_members(conn: &mut DbConnection, user: &AuthUser, request: &PutTeam) -> ApiResult<Vec<String>> {
+    let ids: BTreeSet<String> = request.members.iter().map(Uuid::to_string).collect();
+    let found: HashMap<String, (String, bool)> = users::table
+        .filter(users::id.eq_any(&ids))
+        .select((users::id, users::agency_id, users::disabled_at.is_null()))
+        .load::<(String, String, bool)>(conn)?
+        .into_iter()
+        .map(|(id, agency, active)| (id, (agency, active)))
+        .collect();
+    let mut errors = Vec::new();
+    for (i, id) in request.members.iter().enumerate() {
+        let field = format!("members[{i}]");
+        match found.get(&id.to_string()) {
+            None | Some((_, false)) => {
+                errors.push(FieldError { field, code: "unknown_user".into(), message: "no such active user".into() })
+            }
+            Some((agency, true)) if *agency != user.agency.id && request.kind != TeamKind::Joint => {
+                errors.push(FieldError {
+                    field,
+                    code: "other_agency".into(),
+                    message: "only a joint team has members of other agencies".into(),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    if errors.is_empty() { Ok(ids.into_iter().collect()) } else { Err(ApiError::fields(errors)) }
+}
+
+/// Creates (`id` absent) or replaces a team of the person's agency.
+pub fn put(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    id: Option<&str>,
+    request: &PutTeam,
+    at: NaiveDateTime,
+) -> ApiResult<(Team, bool)> {
+    user.require(Permission::PlanningManage)?;
+    let member_ids = check_members(conn, user, request)?;
+    let home_area_id = match &request.home_area_code {
+        Some(code) => Some(
+            index
+                .find_code(code)
+                .map(|a| index.area(a).id.clone())
+                .ok_or_else(|| ApiError::field("home_area_code", "unknown_area", format!("no area {code}")))?,
+        ),
+        None => None,
+    };
+    let name = request.name.trim().to_owned();
+    let (team_id, created) = match id {
+        None => {
+            let team_id = Uuid::now_v7().to_string();
+            diesel::insert_into(teams::table)
+                .values((
+                    teams::id.eq(&team_id),
+                    teams::agency_id.eq(&user.agency.id),
+                    teams::name.eq(&name),
+                    teams::kind.eq(wire_code(request.kind)),
+                    teams::home_area_id.eq(&home_area_id),
+                    teams::notes.eq(&request.notes),
+                    teams::phone.eq(&request.phone),
+                    teams::active.eq(request.active),
+                    teams::version.eq(1),
+                    teams::created_at.eq(at),
+                    teams::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+            (team_id, true)
+        }
+        Some(id) => {
+            let current = planned_by(conn, user, id)?;
+            if request.version != Some(current.version) {
+                let now = view(conn, index, &current)?;
+                return Err(ApiError::version_mismatch(serde_json::to_value(now).map_err(anyhow::Error::from)?));
+            }
+            let changed =
+                diesel::update(teams::table.filter(teams::id.eq(id)).filter(teams::version.eq(current.version)))
+                    .set((
+                        teams::name.eq(&name),
+                        teams::kind.eq(wire_code(request.kind)),
+                        teams::home_area_id.eq(&home_area_id),
+                        teams::notes.eq(&request.notes),
+                        teams::phone.eq(&request.phone),
+                        teams::active.eq(request.active),
+                        teams::version.eq(current.version + 1),
+                        teams::updated_at.eq(at),
+                    ))
+                    .execute(conn)?;
+            if changed == 0 {
+                return Err(ApiError::new(ErrorCode::VersionMismatch));
+            }
+            diesel::delete(team_members::table.filter(team_members::team_id.eq(id))).execute(conn)?;
+            (id.to_owned(), false)
+        }
+    };
+    for member in &member_ids {
+        diesel::insert_into(team_members::table)
+            .values((team_members::team_id.eq(&team_id), team_members::user_id.eq(member)))
+            .execute(conn)?;
+    }
+    audit::record(
+        conn,
+        &user.actor(),
+        at,
+        if created { "team.create" } else { "team.update" },
+        "team",
+        &team_id,
+        json!({ "name": name, "members": member_ids }),
+    )?;
+    let row = load(conn, &team_id)?;
+    Ok((view(conn, index, &row)?, created))
+}
