@@ -13,6 +13,7 @@ use terren_contract::alerts::{
 };
 use terren_contract::areas::{Area, LocateResponse};
 use terren_contract::auth::{LoginRequest, Me, RefreshRequest, TokenResponse};
+use terren_contract::hotspots::{Hotspot, PutHotspot};
 use terren_contract::identifications::{CreateIdentification, Identification, IdentificationGrid};
 use terren_contract::problem::Problem;
 use terren_contract::profiles::{
@@ -22,6 +23,7 @@ use terren_contract::profiles::{
 use terren_contract::referrals::{
     CloseReferral, CreateReferral, DeclineReferral, PutDeadlinePolicy, PutRoutingRule, Referral,
 };
+use terren_contract::rounds::{CheckIn, PutRoundSeries, Round};
 use terren_contract::schedules::{CreateSchedule, OnCall};
 use terren_contract::users::{ChangePasswordRequest, CreateUserRequest, User};
 use terren_contract::vocabularies::Vocabularies;
@@ -83,6 +85,12 @@ fn every_example_is_a_valid_instance_of_its_type() {
         ("routing_rule_request.json", request::<PutRoutingRule>),
         ("deadline_policy_request.json", request::<PutDeadlinePolicy>),
         ("problem_shelter_full.json", |n| drop(round_trip::<Problem>(n))),
+        ("create_hotspot_request.json", request::<PutHotspot>),
+        ("hotspot.json", |n| drop(round_trip::<Hotspot>(n))),
+        ("round_series_request.json", request::<PutRoundSeries>),
+        ("check_in_request.json", request::<CheckIn>),
+        ("round.json", |n| drop(round_trip::<Round>(n))),
+        ("problem_round_conflict.json", |n| drop(round_trip::<Problem>(n))),
         ("refresh_request.json", request::<RefreshRequest>),
         ("change_password_request.json", request::<ChangePasswordRequest>),
         ("create_user_request.json", request::<CreateUserRequest>),
