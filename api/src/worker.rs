@@ -15,7 +15,7 @@ use crate::db::schema::outbox_jobs;
 use crate::db::{DbConnection, backend};
 use crate::http::{ApiError, ApiResult, with_db};
 use crate::outbox::{self, kinds};
-use crate::referrals::service as referrals;
+use crate::referrals::checker as referrals;
 
 /// Due jobs read per round.
 const BATCH: i64 = 1000;

@@ -2,7 +2,10 @@
 //! place's routing table, measured against deadlines, escalated when nobody acts, and closed with
 //! an outcome the field worker who referred can see.
 
+pub mod checker;
+pub mod create;
 pub mod deadlines;
+pub mod lifecycle;
 pub mod routes;
 pub mod routing;
 pub mod service;

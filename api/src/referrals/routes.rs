@@ -9,7 +9,8 @@ use terren_contract::referrals::{
 };
 use uuid::Uuid;
 
-use super::service::{self, Step};
+use super::lifecycle::{self, Step};
+use super::{checker, create, service};
 use super::{deadlines, routing};
 use crate::app::AppState;
 use crate::http::idempotency::{self, IdempotencyKey, Written};
@@ -86,7 +87,7 @@ pub async fn create_referral(
         &value,
         |_| Ok(()),
         move |conn, ()| {
-            let created = service::create(conn, &index, &user, &request, at)?;
+            let created = create::create(conn, &index, &user, &request, at)?;
             Ok(Written {
                 status: if created.new { StatusCode::CREATED } else { StatusCode::OK },
                 body: serde_json::to_string(&created.referral).map_err(anyhow::Error::from)?,
@@ -138,7 +139,7 @@ pub async fn suggest_route(
     query: web::Query<RouteQuery>,
 ) -> ApiResult<web::Json<RouteSuggestion>> {
     let (index, at) = (state.territory(), state.clock.now_naive());
-    Ok(web::Json(with_conn(&state, move |conn| service::suggest_route(conn, &index, &user, &query, at)).await?))
+    Ok(web::Json(with_conn(&state, move |conn| create::suggest_route(conn, &index, &user, &query, at)).await?))
 }
 
 /// Deadlines met, breached, pending and void per priority and kind, over the referrals an agency
@@ -159,7 +160,7 @@ pub async fn deadline_statistics(
     query: web::Query<DeadlineStatisticsQuery>,
 ) -> ApiResult<web::Json<DeadlineStatistics>> {
     let now = state.clock.now_naive();
-    Ok(web::Json(with_conn(&state, move |conn| service::deadline_statistics(conn, &user, &query, now)).await?))
+    Ok(web::Json(with_conn(&state, move |conn| checker::deadline_statistics(conn, &user, &query, now)).await?))
 }
 
 /// One referral with its deadlines (`met`, `pending`, `breached`, `void`). The receiving agency
@@ -239,7 +240,9 @@ pub async fn comment_referral(
 
 async fn step(state: web::Data<AppState>, user: AuthUser, id: Uuid, step: Step) -> ApiResult<web::Json<Referral>> {
     let id = id.to_string();
-    Ok(web::Json(audited(&state, move |conn, index, at| service::transition(conn, index, &user, &id, step, at)).await?))
+    Ok(web::Json(
+        audited(&state, move |conn, index, at| lifecycle::transition(conn, index, &user, &id, step, at)).await?,
+    ))
 }
 
 /// "We have it" (receiving agency, `referrals_respond`): meets the acknowledgement deadline and
@@ -530,6 +533,6 @@ pub async fn put_occupancy(
     body: ValidJson<PutOccupancy>,
 ) -> ApiResult<HttpResponse> {
     let (occupied, id) = (body.0.occupied, id.into_inner().to_string());
-    audited(&state, move |conn, _, at| service::put_occupancy(conn, &user, &id, occupied, at)).await?;
+    audited(&state, move |conn, _, at| routing::put_occupancy(conn, &user, &id, occupied, at)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

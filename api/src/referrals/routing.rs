@@ -574,3 +574,51 @@ pub fn delete(conn: &mut DbConnection, user: &AuthUser, id: &str, at: NaiveDateT
     )?;
     Ok(())
 }
+
+/// A shelter's own count of places in use.
+pub fn put_occupancy(
+    conn: &mut DbConnection,
+    user: &AuthUser,
+    agency_id: &str,
+    occupied: i32,
+    at: NaiveDateTime,
+) -> ApiResult<()> {
+    let same_agency = user.agency.id == agency_id;
+    if !(user.is_system_admin()
+        || (same_agency && (user.can(Permission::ReferralsRespond) || user.can(Permission::AgenciesManage))))
+    {
+        return Err(ApiError::forbidden("a shelter's occupancy is reported by its own staff"));
+    }
+    let (agency_type, capacity): (String, Option<i32>) = agencies::table
+        .filter(agencies::id.eq(agency_id))
+        .select((agencies::agency_type, agencies::capacity))
+        .get_result(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("agency"))?;
+    if agency_type != SHELTER {
+        return Err(ApiError::field("occupied", "invalid_value", "only shelters report occupancy"));
+    }
+    if capacity.is_some_and(|capacity| occupied > capacity) {
+        return Err(ApiError::field("occupied", "out_of_range", "more places in use than the shelter has"));
+    }
+    diesel::update(agencies::table.filter(agencies::id.eq(agency_id)))
+        .set((agencies::occupied.eq(occupied), agencies::occupancy_updated_at.eq(at)))
+        .execute(conn)?;
+    audit::record(conn, &user.actor(), at, "agency.occupancy", "agency", agency_id, json!({ "occupied": occupied }))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn children_and_people_of_unknown_age_go_only_where_children_are_taken() {
+        assert!(takes("child_protection_unit", "child"));
+        assert!(takes("child_protection_unit", "unknown_age"));
+        assert!(!takes("child_protection_unit", "adult"));
+        assert!(takes("needs_assessment_unit", "adult"));
+        assert!(!takes("national_agency", "child"));
+        assert_eq!(routing_subject("unknown_age"), "child");
+    }
+}

@@ -46,7 +46,7 @@ pub fn enqueue_plan_ahead(conn: &mut DbConnection, now: DateTime<Utc>) -> QueryR
 
 /// The daily job: plans every series ahead and schedules tomorrow's run.
 pub fn run_plan_ahead(conn: &mut DbConnection, now: DateTime<Utc>) -> ApiResult<usize> {
-    let planned = plan::plan_ahead(conn, now)?;
+    let planned = super::series::plan_ahead(conn, now)?;
     enqueue_plan_ahead(conn, now)?;
     Ok(planned)
 }
@@ -102,7 +102,7 @@ pub fn check_in(
     if !matches!(status, RoundStatus::Planned | RoundStatus::Missed) {
         return Err(ApiError::conflict(format!("the round is {}", row.status)));
     }
-    let policy = plan::policy_of(conn, &row.agency_id)?;
+    let policy = super::policy::policy_of(conn, &row.agency_id)?;
     let (lat, lon) = (request.location.lat, request.location.lon);
     let distance = distance_to_stops(conn, index, id, lat, lon)?;
     let far = distance.filter(|d| *d > policy.far_check_in_km * 1000.0);

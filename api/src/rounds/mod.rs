@@ -4,5 +4,7 @@
 pub mod coverage;
 pub mod field;
 pub mod plan;
+pub mod policy;
 pub mod routes;
+pub mod series;
 pub mod teams;

@@ -303,7 +303,8 @@ pub async fn create_series(
 ) -> ApiResult<HttpResponse> {
     let (request, now) = (body.0, state.clock.now());
     let (series, _) =
-        audited(&state, move |conn, index, _| plan::put_series(conn, index, &user, None, &request, now)).await?;
+        audited(&state, move |conn, index, _| super::series::put_series(conn, index, &user, None, &request, now))
+            .await?;
     Ok(HttpResponse::Created().json(series))
 }
 
@@ -319,7 +320,7 @@ pub async fn get_series(
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<RoundSeries>> {
     let (index, id) = (state.territory(), id.into_inner().to_string());
-    Ok(web::Json(with_conn(&state, move |conn| plan::get_series(conn, &index, &user, &id)).await?))
+    Ok(web::Json(with_conn(&state, move |conn| super::series::get_series(conn, &index, &user, &id)).await?))
 }
 
 /// Replace a series, at the `version` you read: rounds not started and not changed by hand are
@@ -342,7 +343,8 @@ pub async fn replace_series(
 ) -> ApiResult<web::Json<RoundSeries>> {
     let (request, id, now) = (body.0, id.into_inner().to_string(), state.clock.now());
     let (series, _) =
-        audited(&state, move |conn, index, _| plan::put_series(conn, index, &user, Some(&id), &request, now)).await?;
+        audited(&state, move |conn, index, _| super::series::put_series(conn, index, &user, Some(&id), &request, now))
+            .await?;
     Ok(web::Json(series))
 }
 
@@ -397,7 +399,7 @@ pub async fn get_planning_policy(
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<PlanningPolicy>> {
     let id = id.into_inner().to_string();
-    Ok(web::Json(with_conn(&state, move |conn| plan::policy_of(conn, &id)).await?))
+    Ok(web::Json(with_conn(&state, move |conn| super::policy::policy_of(conn, &id)).await?))
 }
 
 /// Set your agency's rules for rounds (`planning_manage`).
@@ -415,5 +417,5 @@ pub async fn put_planning_policy(
     body: ValidJson<PlanningPolicy>,
 ) -> ApiResult<web::Json<PlanningPolicy>> {
     let (policy, id) = (body.0, id.into_inner().to_string());
-    Ok(web::Json(audited(&state, move |conn, _, at| plan::put_policy(conn, &user, &id, &policy, at)).await?))
+    Ok(web::Json(audited(&state, move |conn, _, at| super::policy::put_policy(conn, &user, &id, &policy, at)).await?))
 }

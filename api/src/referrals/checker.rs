@@ -1,0 +1,199 @@
+//! Deadline checks: a deadline still open at its time is breached, the receiving agency is
+//! alerted, then the sender's coordinators if it stays unmet; the counts for reports.
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde_json::json;
+use terren_contract::Permission;
+use terren_contract::alerts::AlertSource;
+use terren_contract::referrals::{DeadlineKind, DeadlineState, Priority};
+
+use super::deadlines::{self};
+use super::lifecycle::severity_of;
+use super::service::{DeadlineRow, add_event, agency_filter, deadline_job_key, load};
+use crate::alerts::service::{self as alerts_service, NewAlert};
+use crate::audit::{self, Actor};
+use crate::db::DbConnection;
+use crate::db::schema::{agencies, referral_deadlines, referrals};
+use crate::http::{ApiError, ApiResult, AuthUser};
+use crate::outbox::{self, kinds};
+use crate::vocabularies::wire_code;
+
+/// What a deadline job names.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct DeadlineJob {
+    pub referral_id: String,
+    pub kind: DeadlineKind,
+}
+
+/// The deadline check: a deadline still open at its time is breached, the receiving agency's
+/// duty rota is alerted, and the sender's coordinators are alerted later if it stays unmet.
+pub fn check_deadline(
+    conn: &mut DbConnection,
+    referral_id: &str,
+    kind: DeadlineKind,
+    now: DateTime<Utc>,
+) -> ApiResult<bool> {
+    let at = crate::clock::truncate(now);
+    let breached = diesel::update(
+        referral_deadlines::table
+            .filter(referral_deadlines::referral_id.eq(referral_id))
+            .filter(referral_deadlines::kind.eq(wire_code(kind)))
+            .filter(referral_deadlines::met_at.is_null())
+            .filter(referral_deadlines::void_at.is_null())
+            .filter(referral_deadlines::breached_at.is_null()),
+    )
+    .set(referral_deadlines::breached_at.eq(at))
+    .execute(conn)?;
+    if breached == 0 {
+        return Ok(false);
+    }
+    let row = load(conn, referral_id)?;
+    add_event(conn, referral_id, at, "deadline_breached", None, None, json!({ "deadline": kind }))?;
+    let label = deadline_label(kind);
+    let new = NewAlert {
+        severity: severity_of(row.priority()?),
+        source: AlertSource::ReferralDeadline,
+        agency_id: row.to_agency_id.clone(),
+        area_id: row.admin_unit_id.clone().or(row.municipality_id.clone()),
+        title: format!("Afat i tejkaluar / Deadline missed: {label}"),
+        details: Some(format!("Referimi / Referral {referral_id}")),
+        dedup_key: Some(deadline_job_key(referral_id, kind)),
+        identification_id: None,
+        profile_id: None,
+        referral_id: Some(referral_id.to_owned()),
+        policy: None,
+    };
+    let (alert_id, _) = alerts_service::raise(conn, &Actor::system(), new, at)?;
+    add_event(conn, referral_id, at, "alert_raised", None, None, json!({ "alert_id": alert_id, "deadline": kind }))?;
+    let agency_municipality: Option<String> = agencies::table
+        .filter(agencies::id.eq(&row.to_agency_id))
+        .select(agencies::municipality_id)
+        .get_result(conn)?;
+    let (policy, _) = deadlines::policy_for(conn, agency_municipality.as_deref().or(row.municipality_id.as_deref()))?;
+    outbox::enqueue(
+        conn,
+        kinds::REFERRAL_SENDER_ALERT,
+        &json!({ "referral_id": referral_id, "kind": kind }),
+        &format!("{}:sender", deadline_job_key(referral_id, kind)),
+        at + chrono::Duration::minutes(i64::from(policy.sender_alert_after_minutes)),
+        at,
+    )?;
+    audit::record(
+        conn,
+        &Actor::system(),
+        at,
+        "referral.deadline_breached",
+        "referral",
+        referral_id,
+        json!({ "deadline": kind }),
+    )?;
+    Ok(true)
+}
+
+fn deadline_label(kind: DeadlineKind) -> &'static str {
+    match kind {
+        DeadlineKind::Acknowledge => "konfirmimi / acknowledgement",
+        DeadlineKind::FirstContact => "kontakti i parë / first contact",
+        DeadlineKind::Outcome => "rezultati / outcome",
+    }
+}
+
+/// The second stage of a breach: if the deadline is still unmet, the sender's coordinators hear.
+pub fn alert_sender_of_breach(
+    conn: &mut DbConnection,
+    referral_id: &str,
+    kind: DeadlineKind,
+    now: DateTime<Utc>,
+) -> ApiResult<bool> {
+    let at = crate::clock::truncate(now);
+    let deadline: DeadlineRow = referral_deadlines::table
+        .filter(referral_deadlines::referral_id.eq(referral_id))
+        .filter(referral_deadlines::kind.eq(wire_code(kind)))
+        .select(DeadlineRow::as_select())
+        .get_result(conn)?;
+    if deadline.met_at.is_some() || deadline.void_at.is_some() {
+        return Ok(false);
+    }
+    let row = load(conn, referral_id)?;
+    let to = crate::accounts::service::agency_ref_of(conn, &row.to_agency_id)?;
+    let new = NewAlert {
+        severity: severity_of(row.priority()?),
+        source: AlertSource::ReferralDeadline,
+        agency_id: row.from_agency_id.clone(),
+        area_id: row.admin_unit_id.clone().or(row.municipality_id.clone()),
+        title: format!("Referim pa përgjigje / Referral not answered: {}", to.name),
+        details: Some(format!("Afati / Deadline: {}", deadline_label(kind))),
+        dedup_key: Some(format!("{}:sender", deadline_job_key(referral_id, kind))),
+        identification_id: None,
+        profile_id: None,
+        referral_id: Some(referral_id.to_owned()),
+        policy: Some(crate::alerts::coverage::coordinators_only()),
+    };
+    let (alert_id, _) = alerts_service::raise(conn, &Actor::system(), new, at)?;
+    add_event(conn, referral_id, at, "sender_alerted", None, None, json!({ "alert_id": alert_id, "deadline": kind }))?;
+    Ok(true)
+}
+
+/// Deadlines met, breached, pending and void per priority and kind, over the referrals an agency
+/// received in a period. People of that agency who answer referrals or read statistics may ask,
+/// and those with national scope for any agency.
+pub fn deadline_statistics(
+    conn: &mut DbConnection,
+    user: &AuthUser,
+    query: &terren_contract::referrals::DeadlineStatisticsQuery,
+    now: NaiveDateTime,
+) -> ApiResult<terren_contract::referrals::DeadlineStatistics> {
+    use terren_contract::referrals::{DeadlineStatistics, DeadlineStatisticsRow};
+    let agency_id = match &query.agency {
+        Some(code) => agency_filter(conn, "agency", code)?,
+        None => user.agency.id.clone(),
+    };
+    let own =
+        agency_id == user.agency.id && (user.can(Permission::ReferralsRespond) || user.can(Permission::StatisticsRead));
+    let national = user.national_scope() && user.can(Permission::StatisticsRead);
+    if !(own || national) {
+        return Err(ApiError::forbidden("statistics of your own agency, or with national scope"));
+    }
+    let (from, to) = (query.from.naive_utc(), query.to.naive_utc());
+    if to <= from {
+        return Err(ApiError::field("to", "before_from", "to is not after from"));
+    }
+    if to - from > chrono::Duration::days(400) {
+        return Err(ApiError::field("to", "out_of_range", "at most 400 days"));
+    }
+    let rows: Vec<(String, DeadlineRow)> = referral_deadlines::table
+        .inner_join(referrals::table)
+        .filter(referrals::to_agency_id.eq(&agency_id))
+        .filter(referrals::sent_at.ge(from))
+        .filter(referrals::sent_at.lt(to))
+        .select((referrals::priority, DeadlineRow::as_select()))
+        .load(conn)?;
+    let referrals: BTreeSet<&str> = rows.iter().map(|(_, d)| d.referral_id.as_str()).collect();
+    let mut counts: HashMap<(String, String), [i64; 4]> = HashMap::new();
+    for (priority, deadline) in &rows {
+        let slot = match deadline.state(now) {
+            DeadlineState::Met => 0,
+            DeadlineState::Breached => 1,
+            DeadlineState::Pending => 2,
+            DeadlineState::Void => 3,
+        };
+        counts.entry((priority.clone(), deadline.kind.clone())).or_default()[slot] += 1;
+    }
+    let mut table = Vec::new();
+    for priority in Priority::ALL {
+        for kind in DeadlineKind::ALL {
+            let [met, breached, pending, void] =
+                counts.get(&(wire_code(priority), wire_code(kind))).copied().unwrap_or_default();
+            table.push(DeadlineStatisticsRow { priority, kind, met, breached, pending, void });
+        }
+    }
+    Ok(DeadlineStatistics {
+        agency: crate::accounts::service::agency_ref_of(conn, &agency_id)?,
+        from: query.from,
+        to: query.to,
+        referrals: i64::try_from(referrals.len()).unwrap_or(i64::MAX),
+        rows: table,
+    })
+}

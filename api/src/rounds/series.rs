@@ -1,0 +1,363 @@
+//! Weekly series of rounds: a rule of weekdays and local windows, planned eight weeks ahead (the
+//! daily job keeps it so); an occurrence edited by hand is detached and left alone when the series
+//! changes.
+
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono_tz::Tz;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use terren_contract::problem::FieldError;
+use terren_contract::rounds::{PutRoundSeries, RoundSeries, RoundStatus, StopInput, TimeWindow};
+use terren_contract::schedules::WeekdayCode;
+use uuid::Uuid;
+
+use super::plan::{Stop, Window, busy, check_purpose, conflict, insert_round, new_row, resolve_stops};
+use super::policy::policy_of;
+use super::teams;
+use crate::accounts::service::parse_uuid;
+use crate::audit;
+use crate::clock::to_utc;
+use crate::db::DbConnection;
+use crate::db::schema::{round_series, round_stops, rounds};
+use crate::hotspots::service as hotspot_service;
+use crate::http::{ApiError, ApiResult, AuthUser};
+use crate::identifications::service::area_ref;
+use crate::rota::layers::{parse_local_time, weekday};
+use crate::rota::resolve::{end_instant, start_instant};
+use crate::territory::index::TerritoryIndex;
+use crate::vocabularies::wire_code;
+
+/// How far ahead a series plans its rounds.
+pub const PLAN_AHEAD_WEEKS: u64 = 8;
+
+/// A series' rule as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Rule {
+    weekdays: Vec<WeekdayCode>,
+    windows: Vec<TimeWindow>,
+    starts_on: NaiveDate,
+    ends_on: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = round_series)]
+pub struct SeriesRow {
+    pub id: String,
+    pub team_id: String,
+    pub agency_id: String,
+    pub rule: String,
+    pub purpose: String,
+    pub stops: String,
+    pub notes: Option<String>,
+    pub time_zone: String,
+    pub planned_until: String,
+    pub version: i32,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl SeriesRow {
+    fn rule(&self) -> ApiResult<Rule> {
+        serde_json::from_str(&self.rule)
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("stored rule of series {}: {e}", self.id)))
+    }
+
+    fn stops(&self) -> Vec<Stop> {
+        let stored: Vec<(Option<String>, Option<String>)> = serde_json::from_str(&self.stops).unwrap_or_default();
+        stored.into_iter().map(|(hotspot_id, area_id)| Stop { hotspot_id, area_id }).collect()
+    }
+
+    fn tz(&self) -> Tz {
+        crate::rota::layers::parse_time_zone(&self.time_zone).unwrap_or(chrono_tz::Europe::Tirane)
+    }
+}
+
+/// Parsed windows of a rule, or the errors in them.
+fn parse_windows(windows: &[TimeWindow]) -> ApiResult<Vec<(NaiveTime, NaiveTime)>> {
+    let mut errors = Vec::new();
+    let mut parsed = Vec::new();
+    for (i, window) in windows.iter().enumerate() {
+        match (parse_local_time(&window.starts), parse_local_time(&window.ends)) {
+            (Some(starts), Some(ends)) if ends > starts => parsed.push((starts, ends)),
+            (Some(_), Some(_)) => errors.push(FieldError {
+                field: format!("windows[{i}].ends"),
+                code: "ends_before_start".into(),
+                message: "a window ends after it starts, on the same day".into(),
+            }),
+            _ => errors.push(FieldError {
+                field: format!("windows[{i}]"),
+                code: "invalid_time".into(),
+                message: "HH:MM".into(),
+            }),
+        }
+    }
+    parsed.sort();
+    if errors.is_empty() && parsed.windows(2).any(|pair| pair[1].0 < pair[0].1) {
+        errors.push(FieldError {
+            field: "windows".into(),
+            code: "overlapping_windows".into(),
+            message: "the windows of a day overlap".into(),
+        });
+    }
+    if errors.is_empty() { Ok(parsed) } else { Err(ApiError::fields(errors)) }
+}
+
+/// The rounds a rule plans on the local days `from..=until`, with their occurrence keys.
+fn occurrences(
+    series_id: &str,
+    rule: &Rule,
+    windows: &[(NaiveTime, NaiveTime)],
+    tz: Tz,
+    from: NaiveDate,
+    until: NaiveDate,
+) -> Vec<(String, Window)> {
+    let days: std::collections::HashSet<chrono::Weekday> = rule.weekdays.iter().map(|d| weekday(*d)).collect();
+    let mut found = Vec::new();
+    let mut day = from.max(rule.starts_on);
+    let last = rule.ends_on.map_or(until, |end| end.min(until));
+    while day <= last {
+        if days.contains(&day.weekday()) {
+            for (n, (starts, ends)) in windows.iter().enumerate() {
+                let window = Window {
+                    starts_at: start_instant(tz, day.and_time(*starts)),
+                    ends_at: end_instant(tz, day.and_time(*ends)),
+                    local_date: day,
+                };
+                found.push((format!("{series_id}|{day}|{n}"), window));
+            }
+        }
+        match day.succ_opt() {
+            Some(next) => day = next,
+            None => break,
+        }
+    }
+    found
+}
+
+fn series_view(conn: &mut DbConnection, index: &TerritoryIndex, row: &SeriesRow) -> ApiResult<RoundSeries> {
+    let rule = row.rule()?;
+    let team = teams::load(conn, &row.team_id)?;
+    let stops = row
+        .stops()
+        .into_iter()
+        .map(|stop| StopInput {
+            hotspot_id: stop.hotspot_id.as_deref().and_then(|id| id.parse().ok()),
+            area_code: stop.area_id.as_ref().and_then(|id| area_ref(index, &Some(id.clone()))).map(|a| a.code),
+        })
+        .collect();
+    Ok(RoundSeries {
+        id: parse_uuid(&row.id)?,
+        team: team.as_ref()?,
+        weekdays: rule.weekdays,
+        windows: rule.windows,
+        starts_on: rule.starts_on,
+        ends_on: rule.ends_on,
+        purpose: row.purpose.clone(),
+        stops,
+        notes: row.notes.clone(),
+        planned_until: row.planned_until.parse().unwrap_or(rule.starts_on),
+        time_zone: row.time_zone.clone(),
+        version: row.version,
+    })
+}
+
+pub fn load_series(conn: &mut DbConnection, id: &str) -> ApiResult<SeriesRow> {
+    round_series::table
+        .filter(round_series::id.eq(id))
+        .select(SeriesRow::as_select())
+        .get_result(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("round series"))
+}
+
+pub fn get_series(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    id: &str,
+) -> ApiResult<RoundSeries> {
+    let row = load_series(conn, id)?;
+    teams::visible(conn, user, &row.team_id).map_err(|_| ApiError::not_found("round series"))?;
+    series_view(conn, index, &row)
+}
+
+/// Plans a series' rounds on the local days `from..=until` that are not planned yet; with
+/// `strict`, a busy member refuses the whole series (when a person saves it), otherwise the
+/// round is planned anyway and its conflict shows when the team is asked (the daily extension).
+fn plan_series(
+    conn: &mut DbConnection,
+    row: &SeriesRow,
+    from: NaiveDate,
+    until: NaiveDate,
+    strict: bool,
+    at: NaiveDateTime,
+) -> ApiResult<usize> {
+    let rule = row.rule()?;
+    let windows = parse_windows(&rule.windows)?;
+    let team = teams::load(conn, &row.team_id)?;
+    let policy = policy_of(conn, &row.agency_id)?;
+    let stops = row.stops();
+    let mut planned = 0;
+    let mut refusals = Vec::new();
+    for (key, window) in occurrences(&row.id, &rule, &windows, row.tz(), from, until) {
+        let exists: i64 = rounds::table.filter(rounds::occurrence_key.eq(&key)).count().get_result(conn)?;
+        if exists > 0 || window.starts_at < to_utc(at) {
+            continue;
+        }
+        if strict {
+            let busy = busy(conn, &team, &window, None, &policy)?;
+            if !busy.is_empty() {
+                refusals.push(format!("{}: {}", window.local_date, busy.join(", ")));
+                continue;
+            }
+        }
+        let mut round =
+            new_row(&team, Uuid::now_v7().to_string(), &row.created_by, &window, &row.purpose, row.notes.clone(), at);
+        round.series_id = Some(row.id.clone());
+        round.occurrence_key = Some(key);
+        insert_round(conn, &round, &stops, &policy)?;
+        planned += 1;
+    }
+    if !refusals.is_empty() {
+        refusals.truncate(5);
+        return Err(conflict(refusals));
+    }
+    diesel::update(round_series::table.filter(round_series::id.eq(&row.id)))
+        .set(round_series::planned_until.eq(until.to_string()))
+        .execute(conn)?;
+    Ok(planned)
+}
+
+fn local_today(tz: Tz, now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&tz).date_naive()
+}
+
+/// Creates (`id` absent) or replaces a series. Replacing re-plans the rounds that have not
+/// started and were not changed by hand.
+pub fn put_series(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    id: Option<&str>,
+    request: &PutRoundSeries,
+    now: DateTime<Utc>,
+) -> ApiResult<(RoundSeries, bool)> {
+    let team = teams::planned_by(conn, user, &request.team_id.to_string())?;
+    check_purpose(conn, &request.purpose)?;
+    let windows = parse_windows(&request.windows)?;
+    let stops = resolve_stops(conn, index, user, &request.stops)?;
+    let tz = hotspot_service::agency_zone(conn, &team.agency_id)?;
+    let today = local_today(tz, now);
+    let rule = Rule {
+        weekdays: request.weekdays.clone(),
+        windows: request.windows.clone(),
+        starts_on: request.starts_on,
+        ends_on: request.ends_on,
+    };
+    if request.ends_on.is_some_and(|end| end < request.starts_on) {
+        return Err(ApiError::field("ends_on", "ends_before_start", "ends_on is on or after starts_on"));
+    }
+    if request.ends_on.is_some_and(|end| end < today) {
+        return Err(ApiError::field("ends_on", "in_past", "the series ends before today"));
+    }
+    let horizon = today.checked_add_days(Days::new(PLAN_AHEAD_WEEKS * 7)).unwrap_or(today);
+    let first_year = request.starts_on.max(today).checked_add_days(Days::new(366)).unwrap_or(horizon);
+    let probe_id = id.unwrap_or("probe");
+    if occurrences(probe_id, &rule, &windows, tz, request.starts_on.max(today), first_year)
+        .iter()
+        .all(|(_, w)| w.starts_at < now)
+    {
+        return Err(ApiError::field("weekdays", "generates_nothing", "the rule plans no round from today on"));
+    }
+    let at = crate::clock::truncate(now);
+    let stored_stops =
+        serde_json::to_string(&stops.iter().map(|s| (s.hotspot_id.clone(), s.area_id.clone())).collect::<Vec<_>>())
+            .map_err(anyhow::Error::from)?;
+    let rule_text = serde_json::to_string(&rule).map_err(anyhow::Error::from)?;
+    let (series_id, created) = match id {
+        None => {
+            let series_id = Uuid::now_v7().to_string();
+            diesel::insert_into(round_series::table)
+                .values((
+                    round_series::id.eq(&series_id),
+                    round_series::team_id.eq(&team.id),
+                    round_series::agency_id.eq(&team.agency_id),
+                    round_series::rule.eq(&rule_text),
+                    round_series::purpose.eq(&request.purpose),
+                    round_series::stops.eq(&stored_stops),
+                    round_series::notes.eq(&request.notes),
+                    round_series::time_zone.eq(tz.name()),
+                    round_series::planned_until.eq(today.to_string()),
+                    round_series::version.eq(1),
+                    round_series::created_by.eq(&user.user_id),
+                    round_series::created_at.eq(at),
+                    round_series::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+            (series_id, true)
+        }
+        Some(id) => {
+            let current = load_series(conn, id)?;
+            if current.agency_id != user.agency.id {
+                return Err(ApiError::not_found("round series"));
+            }
+            if request.version != Some(current.version) {
+                let view = series_view(conn, index, &current)?;
+                return Err(ApiError::version_mismatch(serde_json::to_value(view).map_err(anyhow::Error::from)?));
+            }
+            diesel::update(round_series::table.filter(round_series::id.eq(id)))
+                .set((
+                    round_series::team_id.eq(&team.id),
+                    round_series::rule.eq(&rule_text),
+                    round_series::purpose.eq(&request.purpose),
+                    round_series::stops.eq(&stored_stops),
+                    round_series::notes.eq(&request.notes),
+                    round_series::version.eq(current.version + 1),
+                    round_series::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+            let replaced: Vec<String> = rounds::table
+                .filter(rounds::series_id.eq(id))
+                .filter(rounds::detached.eq(false))
+                .filter(rounds::status.eq(wire_code(RoundStatus::Planned)))
+                .filter(rounds::starts_at.gt(at))
+                .select(rounds::id)
+                .load(conn)?;
+            diesel::delete(round_stops::table.filter(round_stops::round_id.eq_any(&replaced))).execute(conn)?;
+            diesel::delete(rounds::table.filter(rounds::id.eq_any(&replaced))).execute(conn)?;
+            (id.to_owned(), false)
+        }
+    };
+    let row = load_series(conn, &series_id)?;
+    let planned = plan_series(conn, &row, today, horizon, true, at)?;
+    audit::record(
+        conn,
+        &user.actor(),
+        at,
+        if created { "round_series.create" } else { "round_series.update" },
+        "round_series",
+        &series_id,
+        json!({ "team_id": team.id, "rounds_planned": planned }),
+    )?;
+    let saved = load_series(conn, &series_id)?;
+    Ok((series_view(conn, index, &saved)?, created))
+}
+
+/// The daily job: every series plans its rounds up to eight weeks ahead.
+pub fn plan_ahead(conn: &mut DbConnection, now: DateTime<Utc>) -> ApiResult<usize> {
+    let at = crate::clock::truncate(now);
+    let all: Vec<SeriesRow> = round_series::table.select(SeriesRow::as_select()).load(conn)?;
+    let mut planned = 0;
+    for row in all {
+        let today = local_today(row.tz(), now);
+        let horizon = today.checked_add_days(Days::new(PLAN_AHEAD_WEEKS * 7)).unwrap_or(today);
+        let from: NaiveDate = row.planned_until.parse().unwrap_or(today);
+        if from >= horizon || row.rule()?.ends_on.is_some_and(|end| end < from) {
+            continue;
+        }
+        planned += plan_series(conn, &row, from, horizon, false, at)?;
+    }
+    Ok(planned)
+}
