@@ -524,7 +524,11 @@ pub fn list(
     if let Some(text) = &query.cursor {
         let (sent_at, id) = cursor::decode(text)
             .ok_or_else(|| ApiError::field("cursor", "invalid_cursor", "not a cursor of this list"))?;
-        q = q.filter(referrals::sent_at.lt(sent_at).or(referrals::sent_at.eq(sent_at).and(referrals::id.lt(id))));
+        // The `sent_at <= …` bound is where both databases start the index scan; the `or` alone is
+        // only a filter to them, so a deep page would read every newer referral of the agency.
+        q = q
+            .filter(referrals::sent_at.le(sent_at))
+            .filter(referrals::sent_at.lt(sent_at).or(referrals::sent_at.eq(sent_at).and(referrals::id.lt(id))));
     }
     let mut rows: Vec<ReferralRow> =
         q.order((referrals::sent_at.desc(), referrals::id.desc())).limit(limit + 1).load(conn)?;
