@@ -862,7 +862,8 @@ pub fn list(
     let filters = parse_filters(index, query, 50, 200)?;
     let mut q = filtered(index, user, query, &filters, Reach::Scope);
     if let Some((received_at, id)) = filters.cursor.clone() {
-        q = q.filter(
+        // The plain bound is what the index scan starts from; the `or` alone is only a filter.
+        q = q.filter(identifications::received_at.le(received_at)).filter(
             identifications::received_at
                 .lt(received_at)
                 .or(identifications::received_at.eq(received_at).and(identifications::id.lt(id))),

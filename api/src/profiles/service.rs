@@ -1294,7 +1294,8 @@ pub fn list(
         q = q.filter(child_profiles::sex.eq(sex.clone()));
     }
     if let Some((last_seen, id)) = cursor {
-        q = q.filter(
+        // The plain bound is what the index scan starts from; the `or` alone is only a filter.
+        q = q.filter(child_profiles::last_seen_at.le(last_seen)).filter(
             child_profiles::last_seen_at
                 .lt(last_seen)
                 .or(child_profiles::last_seen_at.eq(last_seen).and(child_profiles::id.lt(id))),
