@@ -114,6 +114,7 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         referrals::routes::put_deadline_policy,
         referrals::routes::put_occupancy,
         hotspots::routes::list_hotspots,
+        hotspots::routes::hotspots_geojson,
         hotspots::routes::create_hotspot,
         hotspots::routes::get_hotspot,
         hotspots::routes::replace_hotspot,

@@ -11,6 +11,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/hotspots").route(web::get().to(list_hotspots)).route(web::post().to(create_hotspot)))
         // Before `{id}`, which would otherwise take this name for an id.
         .service(web::resource("/hotspots/suggestions").route(web::get().to(suggest_hotspots)))
+        .service(web::resource("/hotspots/geojson").route(web::get().to(hotspots_geojson)))
         .service(
             web::resource("/hotspots/{id}").route(web::get().to(get_hotspot)).route(web::put().to(replace_hotspot)),
         );
@@ -30,6 +31,24 @@ pub async fn list_hotspots(
 ) -> ApiResult<web::Json<Vec<Hotspot>>> {
     let index = state.territory();
     Ok(web::Json(with_conn(&state, move |conn| service::list(conn, &index, &user, &query)).await?))
+}
+
+/// The same hotspots as a GeoJSON FeatureCollection of polygons (circles drawn as 32-gons), for
+/// maps.
+#[utoipa::path(
+    get, path = "/api/v1/hotspots/geojson", tag = "rounds",
+    security(("bearer" = [])),
+    params(HotspotListQuery),
+    responses((status = 200, description = "FeatureCollection of Polygon features", content_type = "application/geo+json"))
+)]
+pub async fn hotspots_geojson(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    query: web::Query<HotspotListQuery>,
+) -> ApiResult<HttpResponse> {
+    let index = state.territory();
+    let collection = with_conn(&state, move |conn| service::feature_collection(conn, &index, &user, &query)).await?;
+    Ok(HttpResponse::Ok().content_type("application/geo+json").json(collection))
 }
 
 /// Add a hotspot (`planning_manage`): a circle or a polygon inside the areas your agency serves.

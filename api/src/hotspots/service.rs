@@ -143,6 +143,35 @@ pub fn list(
     rows.iter().map(|row| view(conn, index, row)).collect()
 }
 
+/// Hotspots of an area (or of the person's agency) as an RFC 7946 FeatureCollection of polygons,
+/// for maps.
+pub fn feature_collection(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    query: &HotspotListQuery,
+) -> ApiResult<serde_json::Value> {
+    let hotspots = list(conn, index, user, query)?;
+    let mut features = Vec::with_capacity(hotspots.len());
+    for hotspot in hotspots {
+        let ring = Shape::parse(&hotspot.shape)
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("stored shape of hotspot {}: {e:?}", hotspot.id)))?
+            .ring();
+        features.push(json!({
+            "type": "Feature",
+            "id": hotspot.id,
+            "geometry": { "type": "Polygon", "coordinates": [ring] },
+            "properties": {
+                "name": hotspot.name,
+                "kind": hotspot.kind,
+                "agency": hotspot.agency.code,
+                "active": hotspot.active,
+            }
+        }));
+    }
+    Ok(json!({ "type": "FeatureCollection", "features": features }))
+}
+
 pub fn get(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, id: &str) -> ApiResult<Hotspot> {
     user.require(Permission::ReferenceRead)?;
     let row = load(conn, id)?;

@@ -8,6 +8,8 @@ use terren_contract::problem::FieldError;
 const MIN_RADIUS_M: f64 = 10.0;
 const MAX_RADIUS_M: f64 = 2_000.0;
 const MAX_CORNERS: usize = 500;
+/// Corners of the polygon a circle is drawn as on a map.
+const CIRCLE_CORNERS: u32 = 32;
 /// Metres per degree of latitude, for bounding boxes of circles.
 const METRES_PER_DEGREE: f64 = 111_320.0;
 
@@ -94,6 +96,27 @@ impl Shape {
         }
     }
 
+    /// The outline as a closed GeoJSON ring of `[lon, lat]`: a polygon's corners, or a circle as a
+    /// 32-gon (RFC 7946 has no circles).
+    pub fn ring(&self) -> Vec<[f64; 2]> {
+        let mut ring: Vec<[f64; 2]> = match self {
+            Shape::Circle { center, radius_m } => (0..CIRCLE_CORNERS)
+                .map(|i| {
+                    let bearing = 360.0 * f64::from(i) / f64::from(CIRCLE_CORNERS);
+                    let corner = geo::Destination::destination(&Haversine, *center, bearing, *radius_m);
+                    [corner.x(), corner.y()]
+                })
+                .collect(),
+            Shape::Polygon(polygon) => polygon.exterior().points().map(|p| [p.x(), p.y()]).collect(),
+        };
+        if ring.first() != ring.last()
+            && let Some(first) = ring.first().copied()
+        {
+            ring.push(first);
+        }
+        ring
+    }
+
     /// Metres from the shape (0 inside it).
     pub fn distance_m(&self, lat: f64, lon: f64) -> f64 {
         let point = Point::new(lon, lat);
@@ -133,6 +156,19 @@ mod tests {
         assert_eq!((min_lat, min_lon, max_lat, max_lon), (41.3270, 19.8180, 41.3280, 19.8190));
         let (lat, lon) = (polygon.centroid().y(), polygon.centroid().x());
         assert!((lat - 41.3275).abs() < 1e-9 && (lon - 19.8185).abs() < 1e-9);
+    }
+
+    #[test]
+    fn outlines_are_closed_rings_on_the_shape_s_edge() {
+        let circle = Shape::parse(&HotspotShape::Circle { lat: 41.3275, lon: 19.8187, radius_m: 100.0 }).unwrap();
+        let ring = circle.ring();
+        assert_eq!(ring.len(), 33);
+        assert_eq!(ring.first(), ring.last());
+        for [lon, lat] in &ring {
+            let distance = Haversine.distance(Point::new(19.8187, 41.3275), Point::new(*lon, *lat));
+            assert!((distance - 100.0).abs() < 0.01, "{distance}");
+        }
+        assert_eq!(Shape::parse(&square()).unwrap().ring().len(), 5);
     }
 
     #[test]

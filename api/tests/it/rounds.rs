@@ -94,6 +94,11 @@ async fn hotspots_stay_in_the_agency_s_areas_and_clusters_of_sightings_are_sugge
     let read = app.get(&format!("/api/v1/hotspots/{lights}"), Some(&coordinator)).await;
     assert_eq!(read.body["municipality"]["code"], "AL224");
     assert_eq!(read.body["centroid"], json!({ "lat": LIGHTS.0, "lon": LIGHTS.1 }));
+    let map = app.get("/api/v1/hotspots/geojson?area=AL224", Some(&coordinator)).await;
+    assert_eq!(map.headers.get("content-type").unwrap(), "application/geo+json");
+    assert_eq!(map.body["features"][0]["id"], lights.as_str());
+    assert_eq!(map.body["features"][0]["geometry"]["type"], "Polygon");
+    assert_eq!(map.body["features"][0]["geometry"]["coordinates"][0].as_array().unwrap().len(), 33);
 
     let elbasan = app
         .post(
