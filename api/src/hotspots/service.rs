@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 use terren_contract::Permission;
-use terren_contract::areas::LatLon;
+use terren_contract::areas::{AreaLevel, LatLon};
 use terren_contract::hotspots::{
     Hotspot, HotspotListQuery, HotspotRef, HotspotShape, HotspotSuggestion, HotspotSuggestions, PutHotspot,
     SuggestionQuery,
@@ -22,7 +22,7 @@ use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, hotspots, identification_links, identifications};
 use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
-use crate::identifications::service::{area_ref, located_in, scope_area_ids};
+use crate::identifications::service::{area_ref, scope_area_ids};
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::is_active_code;
 
@@ -291,44 +291,82 @@ pub fn put(
     Ok((view(conn, index, &row)?, created))
 }
 
-/// A sighting with a place, as clustering and coverage read it.
-#[derive(Debug, Clone, Queryable)]
+/// A sighting as clustering and coverage read it.
+#[derive(Debug, Clone)]
 pub struct Sighting {
-    pub id: String,
-    pub lat: f64,
-    pub lon: f64,
     pub observed_at: NaiveDateTime,
+    /// The child profile the sighting is linked to, if any.
+    pub profile_id: Option<String>,
+    /// The exact place; none when none was recorded or retention has coarsened it.
+    pub point: Option<cluster::Point>,
 }
 
-/// Sightings with an exact location (not yet coarsened by retention) in the areas, observed in
-/// `[from, to)`, with the profile each is linked to.
+/// Every sighting in the area (at any level below it) observed in `[from, to)`, with its
+/// profile and exact place.
 pub fn sightings_in(
     conn: &mut DbConnection,
-    area_ids: Vec<String>,
+    index: &TerritoryIndex,
+    area: usize,
     from: NaiveDateTime,
     to: NaiveDateTime,
-) -> QueryResult<(Vec<Sighting>, HashMap<String, String>)> {
-    let rows: Vec<(String, Option<f64>, Option<f64>, NaiveDateTime)> = identifications::table
-        .filter(located_in(area_ids))
+) -> QueryResult<Vec<Sighting>> {
+    type Row = (NaiveDateTime, Option<String>, Option<f64>, Option<f64>, Option<NaiveDateTime>);
+    // A sighting's areas come from one locate, which resolves each level inside the one above
+    // it: whatever lies below the area also carries the area at the area's own level.
+    let area = index.area(area);
+    let query = identifications::table
+        .left_join(identification_links::table)
         .filter(identifications::observed_at.ge(from))
         .filter(identifications::observed_at.lt(to))
-        .filter(identifications::lat.is_not_null())
-        .filter(identifications::location_coarsened_at.is_null())
-        .select((identifications::id, identifications::lat, identifications::lon, identifications::observed_at))
-        .load(conn)?;
-    let sightings: Vec<Sighting> = rows
+        .select((
+            identifications::observed_at,
+            identification_links::profile_id.nullable(),
+            identifications::lat,
+            identifications::lon,
+            identifications::location_coarsened_at,
+        ))
+        .into_boxed();
+    let id = area.id.clone();
+    let rows: Vec<Row> = match area.level {
+        AreaLevel::County => query.filter(identifications::county_id.eq(id)),
+        AreaLevel::Municipality => query.filter(identifications::municipality_id.eq(id)),
+        AreaLevel::AdminUnit => query.filter(identifications::admin_unit_id.eq(id)),
+    }
+    .load(conn)?;
+    Ok(rows
         .into_iter()
-        .filter_map(|(id, lat, lon, observed_at)| Some(Sighting { id, lat: lat?, lon: lon?, observed_at }))
-        .collect();
-    let links: HashMap<String, String> = identification_links::table
-        .inner_join(identifications::table)
-        .filter(identifications::observed_at.ge(from))
-        .filter(identifications::observed_at.lt(to))
-        .select((identification_links::identification_id, identification_links::profile_id))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
-    Ok((sightings, links))
+        .map(|(observed_at, profile_id, lat, lon, coarsened_at)| Sighting {
+            observed_at,
+            profile_id,
+            point: match (lat, lon, coarsened_at) {
+                (Some(lat), Some(lon), None) => Some(cluster::Point { lat, lon }),
+                _ => None,
+            },
+        })
+        .collect())
+}
+
+/// For each hotspot, the points inside it (indices into `points`). The points are sorted by
+/// latitude once, so each hotspot tests only the band of points level with it rather than all.
+pub fn points_inside_each(hotspots: &[HotspotRow], points: &[cluster::Point]) -> ApiResult<Vec<Vec<usize>>> {
+    let mut by_lat: Vec<usize> = (0..points.len()).collect();
+    by_lat.sort_by(|&a, &b| points[a].lat.total_cmp(&points[b].lat));
+    hotspots
+        .iter()
+        .map(|hotspot| {
+            let shape = hotspot.shape()?;
+            let first = by_lat.partition_point(|&i| points[i].lat < hotspot.min_lat);
+            Ok(by_lat[first..]
+                .iter()
+                .copied()
+                .take_while(|&i| points[i].lat <= hotspot.max_lat)
+                .filter(|&i| {
+                    let p = points[i];
+                    hotspot.may_contain(p.lat, p.lon) && shape.contains(p.lat, p.lon)
+                })
+                .collect())
+        })
+        .collect()
 }
 
 /// The zone the person's agency keeps its local time in.
@@ -382,15 +420,23 @@ pub fn suggestions(
     }
     let to = crate::clock::truncate(now);
     let from = to - chrono::Duration::days(i64::from(days));
-    let (sightings, links) = sightings_in(conn, area_ids.clone(), from, to)?;
+    let sightings = sightings_in(conn, index, area, from, to)?;
+    let (located, located_points): (Vec<&Sighting>, Vec<cluster::Point>) =
+        sightings.iter().filter_map(|s| Some((s, s.point?))).unzip();
     let hotspot_rows = in_areas(conn, &area_ids, false)?;
-    let shapes: Vec<(HotspotRow, Shape)> =
-        hotspot_rows.into_iter().map(|row| row.shape().map(|shape| (row, shape))).collect::<ApiResult<_>>()?;
-    let outside: Vec<&Sighting> = sightings
+    let mut in_a_hotspot = vec![false; located.len()];
+    for inside in points_inside_each(&hotspot_rows, &located_points)? {
+        for i in inside {
+            in_a_hotspot[i] = true;
+        }
+    }
+    let (outside, points): (Vec<&Sighting>, Vec<cluster::Point>) = located
         .iter()
-        .filter(|s| !shapes.iter().any(|(row, shape)| row.may_contain(s.lat, s.lon) && shape.contains(s.lat, s.lon)))
-        .collect();
-    let points: Vec<cluster::Point> = outside.iter().map(|s| cluster::Point { lat: s.lat, lon: s.lon }).collect();
+        .zip(located_points)
+        .zip(&in_a_hotspot)
+        .filter(|(_, inside)| !**inside)
+        .map(|((sighting, point), _)| (*sighting, point))
+        .unzip();
     let labels = cluster::dbscan(
         &points,
         cluster::Params { eps_m: distance_m, min_points: usize::try_from(min_sightings).unwrap_or(usize::MAX) },
@@ -416,9 +462,9 @@ pub fn suggestions(
                 let local = to_utc(sighting.observed_at).with_timezone(&tz);
                 by_hour[local.hour() as usize] += 1;
                 by_weekday[local.weekday().num_days_from_monday() as usize] += 1;
-                match links.get(&sighting.id) {
+                match &sighting.profile_id {
                     Some(profile) => {
-                        profiles.insert(profile.clone());
+                        profiles.insert(profile.as_str());
                     }
                     None => unlinked += 1,
                 }
@@ -459,8 +505,8 @@ pub fn suggestions(
         },
         from: to_utc(from),
         to: to_utc(to),
-        sightings_considered: i64::try_from(sightings.len()).unwrap_or(i64::MAX),
-        sightings_in_hotspots: i64::try_from(sightings.len() - outside.len()).unwrap_or(i64::MAX),
+        sightings_considered: i64::try_from(located.len()).unwrap_or(i64::MAX),
+        sightings_in_hotspots: i64::try_from(located.len() - outside.len()).unwrap_or(i64::MAX),
         suggestions: found,
     })
 }

@@ -18,10 +18,11 @@ use super::plan::{RoundRow, StopRow, stops_of};
 use crate::accounts::service::parse_uuid;
 use crate::clock::to_utc;
 use crate::db::DbConnection;
-use crate::db::schema::{identifications, round_stops, rounds, teams};
+use crate::db::schema::{round_stops, rounds, teams};
+use crate::hotspots::cluster;
 use crate::hotspots::service as hotspot_service;
 use crate::http::{ApiError, ApiResult, AuthUser};
-use crate::identifications::service::{located_in, scope_area_ids};
+use crate::identifications::service::scope_area_ids;
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::wire_code;
 
@@ -84,31 +85,26 @@ pub fn coverage(
     let hotspot_rows = hotspot_service::in_areas(conn, &area_ids, false)?;
     let hotspot_ids: Vec<String> = hotspot_rows.iter().map(|h| h.id.clone()).collect();
 
-    // Sightings: inside which hotspot (exact locations only), and when.
-    let (sightings, links) = hotspot_service::sightings_in(conn, area_ids.clone(), from, to)?;
+    // Sightings: when, and inside which hotspot (exact places only).
+    let sightings = hotspot_service::sightings_in(conn, index, area, from, to)?;
+    let mut sightings_grid = vec![0_i64; 168];
+    for sighting in &sightings {
+        sightings_grid[cell_of(to_utc(sighting.observed_at), tz)] += 1;
+    }
+    let (profiles, points): (Vec<&Option<String>>, Vec<cluster::Point>) =
+        sightings.iter().filter_map(|s| Some((&s.profile_id, s.point?))).unzip();
     let mut per_hotspot: HashMap<String, (i64, HashSet<String>, i64)> = HashMap::new();
-    for hotspot in &hotspot_rows {
-        let shape = hotspot.shape()?;
+    for (hotspot, inside) in hotspot_rows.iter().zip(hotspot_service::points_inside_each(&hotspot_rows, &points)?) {
         let entry = per_hotspot.entry(hotspot.id.clone()).or_default();
-        for sighting in sightings.iter().filter(|s| hotspot.may_contain(s.lat, s.lon) && shape.contains(s.lat, s.lon)) {
+        for i in inside {
             entry.0 += 1;
-            match links.get(&sighting.id) {
+            match profiles[i] {
                 Some(profile) => {
                     entry.1.insert(profile.clone());
                 }
                 None => entry.2 += 1,
             }
         }
-    }
-    let mut sightings_grid = vec![0_i64; 168];
-    let seen: Vec<NaiveDateTime> = identifications::table
-        .filter(located_in(area_ids.clone()))
-        .filter(identifications::observed_at.ge(from))
-        .filter(identifications::observed_at.lt(to))
-        .select(identifications::observed_at)
-        .load(conn)?;
-    for at in seen {
-        sightings_grid[cell_of(to_utc(at), tz)] += 1;
     }
 
     // Rounds that visit the area: a stop at one of its hotspots or in one of its areas.

@@ -1,0 +1,1 @@
+DROP INDEX identifications_county_idx;
