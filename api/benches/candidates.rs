@@ -12,22 +12,23 @@
 //! with a name told, as a Tirana field worker, and prints p50, p90, p99 and max.
 #![expect(clippy::expect_used, reason = "a benchmark that cannot set up should stop loudly")]
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
+#[macro_use]
+#[expect(dead_code, reason = "the database is seeded on start here, not by the bench")]
+mod support;
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{Duration, NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;
 use secrecy::SecretString;
-use terren_api::accounts::model::AgencyBrief;
 use terren_api::app::AppState;
-use terren_api::auth::permissions::permissions_for;
 use terren_api::clock::ManualClock;
 use terren_api::config::Config;
 use terren_api::db::DbConnection;
 use terren_api::db::schema::{
-    agencies, agency_areas, areas, child_profile_name_keys, child_profile_names, child_profiles, identification_links,
-    identifications, users,
+    agencies, child_profile_name_keys, child_profile_names, child_profiles, identification_links, identifications,
 };
 use terren_api::http::AuthUser;
 use terren_api::identifications::privacy::{age_band, coarse_cell};
@@ -35,7 +36,8 @@ use terren_api::identifications::service::IdentificationRow;
 use terren_api::profiles::names::sound_keys;
 use terren_api::profiles::service::ProfileRow;
 use terren_api::territory::index::TerritoryIndex;
-use terren_contract::Role;
+
+use support::{Random, acting_as, env_or, percentile};
 
 const GIVEN_NAMES: [&str; 24] = [
     "Ana", "Xhoni", "Endri", "Besa", "Klea", "Ardit", "Sara", "Erion", "Elira", "Dritan", "Mira", "Gentian", "Jonida",
@@ -44,73 +46,15 @@ const GIVEN_NAMES: [&str; 24] = [
 const FAMILY_NAMES: [&str; 12] =
     ["Hoxha", "Shehu", "Krasniqi", "Gjoka", "Dervishi", "Leka", "Çela", "Muça", "Bregu", "Kola", "Duka", "Rama"];
 
-/// Deterministic pseudo-random numbers (xorshift), so every run stores the same data.
-struct Random(u64);
-
 impl Random {
-    fn unit(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        ((self.unit() * n as f64) as usize).min(n - 1)
-    }
-
     /// Roughly normal, mean 0, standard deviation 1.
     fn normal(&mut self) -> f64 {
         (0..6).map(|_| self.unit()).sum::<f64>() - 3.0
     }
-
-    fn uuid(&mut self) -> String {
-        let a = (self.unit() * 2f64.powi(48)) as u64;
-        let b = (self.unit() * 2f64.powi(48)) as u64;
-        format!("{:08x}-{:04x}-7{:03x}-8{:03x}-{:012x}", a >> 16, a & 0xffff, b >> 36, (b >> 24) & 0xfff, b & 0xffffff)
-    }
-}
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn start() -> NaiveDateTime {
     Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).single().expect("time").naive_utc()
-}
-
-/// A Tirana field worker, as the request would carry them.
-fn field_worker(conn: &mut DbConnection) -> AuthUser {
-    let (user_id, display_name, agency_id): (String, String, String) = users::table
-        .filter(users::username.eq("tirana.field"))
-        .select((users::id, users::display_name, users::agency_id))
-        .first(conn)
-        .expect("demo user tirana.field (seed with demo accounts)");
-    let agency: AgencyBrief = agencies::table
-        .find(&agency_id)
-        .select((agencies::id, agencies::code, agencies::name))
-        .first(conn)
-        .expect("agency");
-    let areas: Vec<(String, String)> = agency_areas::table
-        .inner_join(areas::table)
-        .filter(agency_areas::agency_id.eq(&agency_id))
-        .select((areas::id, areas::code))
-        .load(conn)
-        .expect("areas");
-    let roles = BTreeSet::from([Role::FieldWorker]);
-    AuthUser {
-        user_id,
-        username: "tirana.field".into(),
-        display_name,
-        permissions: permissions_for(&roles),
-        roles,
-        agency,
-        areas,
-        session_id: "bench".into(),
-        device_id: "bench".into(),
-        must_change_password: false,
-        ip: "127.0.0.1".into(),
-    }
 }
 
 /// Centres to scatter sightings around: central Tirana (40 %) and every other municipality.
@@ -190,17 +134,6 @@ fn sighting_row(
         location_coarsened_at: None,
         round_id: None,
     }
-}
-
-/// Runs a multi-row insert on the concrete connection: the multi-backend connection does not
-/// batch inserts.
-macro_rules! insert_rows {
-    ($conn:expr, $query:expr) => {
-        match $conn {
-            DbConnection::Sqlite(c) => $query.execute(c),
-            DbConnection::Postgres(c) => $query.execute(c),
-        }
-    };
 }
 
 /// Everything one batch writes.
@@ -368,14 +301,10 @@ fn fill(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, target
     eprintln!("filled: {written} identifications, {profiles} profiles in {:.0} s", began.elapsed().as_secs_f64());
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
-
 fn main() {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite:///tmp/terren-candidates.db".into());
-    let target = env_or("IDENTIFICATIONS", 1_000_000);
-    let queries = env_or("QUERIES", 2000);
+    let target: usize = env_or("IDENTIFICATIONS", 1_000_000).expect("IDENTIFICATIONS");
+    let queries: usize = env_or("QUERIES", 2000).expect("QUERIES");
     let backdated = std::env::var("BACKDATED").is_ok_and(|v| v == "1");
     let data_dir = tempfile::tempdir().expect("tempdir");
     let mut config = Config { data_dir: data_dir.path().to_path_buf(), ..Config::default() };
@@ -385,7 +314,7 @@ fn main() {
     let state = AppState::prepare(config, Arc::new(ManualClock::new(start().and_utc())), true).expect("prepare");
     let index = state.territory();
     let mut conn = state.db.get().expect("connection");
-    let user = field_worker(&mut conn);
+    let user = acting_as(&mut conn, "tirana.field").expect("demo user");
     let stored: i64 = identifications::table.count().get_result(&mut *conn).expect("count");
     if (stored as usize) < target {
         assert_eq!(stored, 0, "a partly filled database: start from an empty one");
@@ -429,9 +358,9 @@ fn main() {
          candidates/query={:.1} p50={:.2}ms p90={:.2}ms p99={:.2}ms max={:.2}ms",
         state.db.backend.name(),
         found as f64 / queries as f64,
-        percentile(&times, 0.50),
-        percentile(&times, 0.90),
-        percentile(&times, 0.99),
+        percentile(&times, 50.0),
+        percentile(&times, 90.0),
+        percentile(&times, 99.0),
         times.last().copied().unwrap_or_default(),
     );
 }

@@ -13,41 +13,29 @@
 //! DATABASE_URL=sqlite:///tmp/benchrounds/terren.db RUNS=20 cargo bench --bench coverage
 //! ```
 
+#[macro_use]
+mod support;
 #[path = "tirana_quarter/mod.rs"]
 mod quarter;
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, anyhow};
-use terren_api::app::AppState;
-use terren_api::clock::ManualClock;
-use terren_api::config::Config;
 use terren_api::rounds::coverage::coverage;
 use terren_contract::rounds::CoverageQuery;
 
-use quarter::{env_or, summary};
+use quarter::summary;
+use support::{acting_as, env_or};
 
 fn main() -> anyhow::Result<()> {
-    let url = std::env::var("DATABASE_URL").context("set DATABASE_URL to sqlite://PATH or postgres://…")?;
     let runs: usize = env_or("RUNS", 20)?;
     let warmup: usize = env_or("WARMUP", 2)?;
     let unit = std::env::var("UNIT").unwrap_or_else(|_| "AL224-U10".into());
-    let sizes = quarter::Sizes::from_env()?;
-    // The bench's own signing key and files stay out of the working tree.
-    let data_dir = tempfile::tempdir()?;
-    let mut config = Config { data_dir: data_dir.path().to_path_buf(), ..Config::default() };
-    config.database.url = Some(url.into());
-    config.database.pool_size = 1;
-    config.database.seed_on_start = false;
-    config.log.filter = "warn".into();
-    config.validate()?;
-    let now = quarter::now()?;
-    let state = AppState::prepare(config, Arc::new(ManualClock::new(now.and_utc())), false)?;
+    let filled = quarter::open()?;
+    let (state, sizes, now) = (&filled.state, &filled.sizes, filled.now);
     let index = state.territory();
     let mut conn = state.db.get()?;
-    quarter::fill_once(&mut conn, &index, &sizes)?;
-    let user = quarter::coordinator(&mut conn)?;
+    let user = acting_as(&mut conn, "tirana.coord")?;
     let from = (now - chrono::Duration::days(sizes.quarter_days)).and_utc();
     println!("backend={} from={from} to={} runs={runs}", state.db.backend.name(), now.and_utc());
 

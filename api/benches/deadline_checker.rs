@@ -24,19 +24,22 @@
 //! DATABASE_URL=sqlite:///tmp/benchdead/terren.db REFERRALS=100000 BURST=10000 cargo bench --bench deadline_checker
 //! ```
 
+#[macro_use]
+#[expect(dead_code, reason = "the worker runs as no one: `acting_as` is not needed")]
+mod support;
+
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 use terren_api::app::AppState;
 use terren_api::clock::{ManualClock, truncate};
-use terren_api::config::Config;
 use terren_api::db::DbConnection;
 use terren_api::db::schema::{
-    agencies, alerts, areas, notification_attempts, outbox_jobs, referral_deadlines, referral_events, referrals, users,
+    alerts, areas, notification_attempts, outbox_jobs, referral_deadlines, referral_events, referrals,
 };
 use terren_api::notify::NotifyMode;
 use terren_api::outbox::kinds;
@@ -44,38 +47,9 @@ use terren_api::referrals::service::ReferralRow;
 use terren_api::worker::run_due;
 use terren_contract::referrals::DeadlineKind;
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
-    match std::env::var(name) {
-        Ok(text) => text.trim().parse().map_err(|_| anyhow!("{name}={text} is not a valid number")),
-        Err(_) => Ok(default),
-    }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-/// Deterministic pseudo-random numbers (xorshift).
-struct Random(u64);
+use support::{Random, agency_id, bench_config, env_or, percentile, user_id};
 
 impl Random {
-    fn unit(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn uuid(&mut self) -> String {
-        let a = (self.unit() * 2f64.powi(48)) as u64;
-        let b = (self.unit() * 2f64.powi(48)) as u64;
-        format!("{:08x}-{:04x}-7{:03x}-8{:03x}-{:012x}", a >> 16, a & 0xffff, b >> 36, (b >> 24) & 0xfff, b & 0xffffff)
-    }
-
     /// Between `low` and `high` minutes.
     fn minutes(&mut self, low: i64, high: i64) -> Duration {
         Duration::seconds(((low as f64 + self.unit() * (high - low) as f64) * 60.0) as i64)
@@ -122,21 +96,10 @@ struct Ids {
 }
 
 fn ids(conn: &mut DbConnection) -> anyhow::Result<Ids> {
-    let agency = |conn: &mut DbConnection, code: &str| -> anyhow::Result<String> {
-        agencies::table
-            .filter(agencies::code.eq(code))
-            .select(agencies::id)
-            .get_result(conn)
-            .with_context(|| format!("agency {code} (seed the database first)"))
-    };
     Ok(Ids {
-        from: agency(conn, "AL224-NJMF")?,
-        to: agency(conn, "AL224-QKT")?,
-        maker: users::table
-            .filter(users::username.eq("tirana.pmf"))
-            .select(users::id)
-            .get_result(conn)
-            .context("demo user tirana.pmf (seed with `terren seed --demo`)")?,
+        from: agency_id(conn, "AL224-NJMF")?,
+        to: agency_id(conn, "AL224-QKT")?,
+        maker: user_id(conn, "tirana.pmf")?,
         tirana: areas::table.filter(areas::code.eq("AL224")).select(areas::id).get_result(conn).context("Tirana")?,
     })
 }
@@ -148,17 +111,6 @@ struct Batch {
     deadlines: Vec<NewDeadline>,
     jobs: Vec<NewJob>,
     events: Vec<NewEvent>,
-}
-
-/// Runs a multi-row insert on the concrete connection: the multi-backend connection does not
-/// batch inserts.
-macro_rules! insert_rows {
-    ($conn:expr, $query:expr) => {
-        match $conn {
-            DbConnection::Sqlite(c) => $query.execute(c),
-            DbConnection::Postgres(c) => $query.execute(c),
-        }
-    };
 }
 
 impl Batch {
@@ -310,11 +262,7 @@ fn main() -> anyhow::Result<()> {
     let instant = start + Duration::minutes(1);
     let clock = ManualClock::new(start);
     actix_web::rt::System::new().block_on(async move {
-        // The bench's own signing key and files stay out of the working tree.
-        let data_dir = tempfile::tempdir()?;
-        let mut config = Config { data_dir: data_dir.path().to_path_buf(), ..Config::default() };
-        config.database.url = Some(url.into());
-        config.database.seed_on_start = false;
+        let (_data_dir, mut config) = bench_config(url)?;
         config.log.filter = "error".into();
         config.notify.mode = NotifyMode::DryRun;
         config.validate()?;

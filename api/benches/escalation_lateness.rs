@@ -12,6 +12,10 @@
 //! DATABASE_URL=sqlite:///tmp/benchlate/terren.db ALERTS=10000 SPREAD_SECONDS=60 cargo bench --bench escalation_lateness
 //! ```
 
+#[macro_use]
+#[expect(dead_code, unused_macros, reason = "alerts are raised through the service, as no one")]
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
@@ -22,27 +26,13 @@ use serde_json::json;
 use terren_api::alerts::service::{NewAlert, raise};
 use terren_api::app::AppState;
 use terren_api::audit::Actor;
-use terren_api::config::Config;
 use terren_api::db::backend;
-use terren_api::db::schema::{agencies, notification_attempts, outbox_jobs};
+use terren_api::db::schema::{notification_attempts, outbox_jobs};
 use terren_contract::alerts::{AlertSource, EscalationPolicyBody, EscalationStep, Severity, Target};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
-    match std::env::var(name) {
-        Ok(text) => text.trim().parse().map_err(|_| anyhow!("{name}={text} is not a valid number")),
-        Err(_) => Ok(default),
-    }
-}
-
-fn percentile(sorted: &[i64], p: f64) -> i64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
+use support::{agency_id, bench_config, env_or, percentile};
 
 /// Lateness in milliseconds of every step-`step` SMS.
 fn lateness(state: &AppState, step: i32) -> anyhow::Result<Vec<i64>> {
@@ -80,12 +70,8 @@ fn main() -> anyhow::Result<()> {
             .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "sid": "SM0001" })))
             .mount(&gateway)
             .await;
-        // The bench's own signing key and files stay out of the working tree.
-        let data_dir = tempfile::tempdir()?;
-        let mut config = Config { data_dir: data_dir.path().to_path_buf(), ..Config::default() };
-        config.database.url = Some(url.into());
+        let (_data_dir, mut config) = bench_config(url)?;
         config.database.pool_size = 16;
-        config.database.seed_on_start = false;
         config.log.filter = "error".into();
         config.notify.sms = Some(terren_api::notify::SmsConfig {
             base_url: gateway.uri(),
@@ -115,10 +101,7 @@ fn main() -> anyhow::Result<()> {
             let (db, policy) = (state.db.clone(), policy.clone());
             actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<()> {
                 let mut conn = db.get()?;
-                let agency: String = agencies::table
-                    .filter(agencies::code.eq("AL224-QKT"))
-                    .select(agencies::id)
-                    .get_result(&mut conn)?;
+                let agency = agency_id(&mut conn, "AL224-QKT")?;
                 for chunk in 0..(alerts + 499) / 500 {
                     backend::write_transaction(&mut conn, |conn| -> anyhow::Result<()> {
                         for i in (chunk * 500)..((chunk + 1) * 500).min(alerts) {

@@ -16,23 +16,22 @@
 //! DATABASE_URL=sqlite:///tmp/benchrounds/terren.db RUNS=20 cargo bench --bench hotspot_suggestions
 //! ```
 
+#[macro_use]
+mod support;
 #[path = "tirana_quarter/mod.rs"]
 mod quarter;
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, anyhow};
-use terren_api::app::AppState;
-use terren_api::clock::ManualClock;
-use terren_api::config::Config;
 use terren_api::db::backend;
 use terren_api::hotspots::cluster;
 use terren_api::hotspots::service::{area_and_below, in_areas, points_inside_each, sightings_in, suggestions};
 use terren_api::http::ApiError;
 use terren_contract::hotspots::SuggestionQuery;
 
-use quarter::{env_or, summary};
+use quarter::summary;
+use support::{acting_as, env_or};
 
 /// Times `work` RUNS times after WARMUP unrecorded runs; returns the timings in milliseconds and
 /// the last result.
@@ -51,26 +50,16 @@ fn timed<T>(runs: usize, warmup: usize, mut work: impl FnMut() -> anyhow::Result
 }
 
 fn main() -> anyhow::Result<()> {
-    let url = std::env::var("DATABASE_URL").context("set DATABASE_URL to sqlite://PATH or postgres://…")?;
     let runs: usize = env_or("RUNS", 20)?;
     let warmup: usize = env_or("WARMUP", 2)?;
     let days: u32 = env_or("DAYS", 60)?;
     let area = std::env::var("AREA").unwrap_or_else(|_| "AL224".into());
-    let sizes = quarter::Sizes::from_env()?;
-    // The bench's own signing key and files stay out of the working tree.
-    let data_dir = tempfile::tempdir()?;
-    let mut config = Config { data_dir: data_dir.path().to_path_buf(), ..Config::default() };
-    config.database.url = Some(url.into());
-    config.database.pool_size = 1;
-    config.database.seed_on_start = false;
-    config.log.filter = "warn".into();
-    config.validate()?;
-    let now = quarter::now()?;
-    let state = AppState::prepare(config, Arc::new(ManualClock::new(now.and_utc())), false)?;
+    let filled = quarter::open()?;
+    let (state, now) = (&filled.state, filled.now);
+    anyhow::ensure!(i64::from(days) <= filled.sizes.quarter_days, "DAYS is at most QUARTER_DAYS, the span of the fill");
     let index = state.territory();
     let mut conn = state.db.get()?;
-    quarter::fill_once(&mut conn, &index, &sizes)?;
-    let user = quarter::coordinator(&mut conn)?;
+    let user = acting_as(&mut conn, "tirana.coord")?;
     let (area_index, area_ids) = area_and_below(&index, "area", &area).map_err(|e| anyhow!("{e:?}"))?;
     let from = now - chrono::Duration::days(i64::from(days));
     println!("backend={} area={area} days={days} runs={runs}", state.db.backend.name());

@@ -12,6 +12,10 @@
 //! DATABASE_URL=postgres://terren:terren@127.0.0.1:5432/terren_bench_post cargo bench --bench insert_ceiling
 //! ```
 
+#[macro_use]
+#[expect(dead_code, unused_macros, reason = "inserts go through the pool one row at a time, as the service writes")]
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -27,14 +31,9 @@ use terren_api::identifications::privacy::{age_band, coarse_cell};
 use terren_api::identifications::service::IdentificationRow;
 use terren_api::territory::index::TerritoryIndex;
 
-const NAMES: [&str; 6] = ["Ana", "Xhoni", "Endri", "Besa", "Klea", "Ardit"];
+use support::{env_or, percentile};
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
-    match std::env::var(name) {
-        Ok(text) => text.trim().parse().map_err(|_| anyhow!("{name}={text} is not a valid number")),
-        Err(_) => Ok(default),
-    }
-}
+const NAMES: [&str; 6] = ["Ana", "Xhoni", "Endri", "Besa", "Klea", "Ardit"];
 
 /// xorshift64: deterministic per thread, no dependency.
 struct Rng(u64);
@@ -126,14 +125,6 @@ struct ClientResult {
     first_error: Option<String>,
 }
 
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    f64::from(sorted[rank.clamp(1, sorted.len()) - 1]) / 1000.0
-}
-
 fn count_rows(db: &Database) -> anyhow::Result<i64> {
     let mut conn = db.get()?;
     Ok(identifications::table.count().get_result(&mut conn)?)
@@ -217,15 +208,16 @@ fn main() -> anyhow::Result<()> {
     let rows_after = count_rows(&db)?;
     all.sort_unstable();
     let inserts = all.len();
+    let ms = |p: f64| f64::from(percentile(&all, p)) / 1000.0;
     println!(
         "insert_ceiling backend={} clients={clients} seconds={elapsed:.1} inserts={inserts} rate={:.0}/s \
          p50={:.2}ms p90={:.2}ms p99={:.2}ms max={:.2}ms errors={errors} rows_before={rows_before} rows_after={rows_after}",
         db.backend.name(),
         inserts as f64 / elapsed,
-        percentile(&all, 50.0),
-        percentile(&all, 90.0),
-        percentile(&all, 99.0),
-        percentile(&all, 100.0),
+        ms(50.0),
+        ms(90.0),
+        ms(99.0),
+        ms(100.0),
     );
     if let Some(error) = first_error {
         println!("first error: {error}");

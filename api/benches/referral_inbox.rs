@@ -16,23 +16,25 @@
 //! DATABASE_URL=sqlite:///tmp/benchref/terren.db REFERRALS=100000 OTHERS=100000 RUNS=1000 cargo bench --bench referral_inbox
 //! ```
 
+#[macro_use]
+mod support;
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, anyhow};
 use chrono::{Duration, NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;
-use terren_api::accounts::model;
 use terren_api::app::AppState;
-use terren_api::auth::permissions::permissions_for;
 use terren_api::clock::ManualClock;
-use terren_api::config::Config;
 use terren_api::db::DbConnection;
-use terren_api::db::schema::{agencies, areas, referral_deadlines, referrals, users};
+use terren_api::db::schema::{agencies, areas, referral_deadlines, referrals};
 use terren_api::http::AuthUser;
 use terren_api::referrals::service::{ReferralRow, list};
 use terren_api::territory::index::TerritoryIndex;
 use terren_contract::referrals::{ReferralBox, ReferralListQuery};
+
+use support::{Random, acting_as, agency_id, bench_config, env_or, percentile, user_id};
 
 const PROBLEMS: [&str; 6] =
     ["street_situation", "neglect", "socio_economic", "physical_violence", "trafficking", "unregistered_civil_status"];
@@ -50,44 +52,9 @@ const DECLINES: [&str; 4] = ["not_our_area", "no_capacity", "already_handled", "
 const SITUATIONS: [&str; 4] = ["begging", "selling_items", "working", "with_adult_begging"];
 const CHILD_BANDS: [&str; 5] = ["4-6", "7-9", "10-12", "13-15", "16-18"];
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
-    match std::env::var(name) {
-        Ok(text) => text.trim().parse().map_err(|_| anyhow!("{name}={text} is not a valid number")),
-        Err(_) => Ok(default),
-    }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-/// Deterministic pseudo-random numbers (xorshift), so every fill stores the same data.
-struct Random(u64);
-
 impl Random {
-    fn unit(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        ((self.unit() * n as f64) as usize).min(n - 1)
-    }
-
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[self.below(items.len())]
-    }
-
-    fn uuid(&mut self) -> String {
-        let a = (self.unit() * 2f64.powi(48)) as u64;
-        let b = (self.unit() * 2f64.powi(48)) as u64;
-        format!("{:08x}-{:04x}-7{:03x}-8{:03x}-{:012x}", a >> 16, a & 0xffff, b >> 36, (b >> 24) & 0xfff, b & 0xffffff)
     }
 
     /// A span of `minutes` stretched by a factor between `low` and `high`.
@@ -112,22 +79,6 @@ struct Ids {
     others: Vec<(String, Option<String>)>,
 }
 
-fn agency_id(conn: &mut DbConnection, code: &str) -> anyhow::Result<String> {
-    agencies::table
-        .filter(agencies::code.eq(code))
-        .select(agencies::id)
-        .get_result(conn)
-        .with_context(|| format!("agency {code} (seed the database first)"))
-}
-
-fn user_id(conn: &mut DbConnection, username: &str) -> anyhow::Result<String> {
-    users::table
-        .filter(users::username.eq(username))
-        .select(users::id)
-        .get_result(conn)
-        .with_context(|| format!("demo user {username} (seed with `terren seed --demo`)"))
-}
-
 fn ids(conn: &mut DbConnection) -> anyhow::Result<Ids> {
     let njmf = agency_id(conn, "AL224-NJMF")?;
     let tirana: String =
@@ -149,25 +100,6 @@ fn ids(conn: &mut DbConnection) -> anyhow::Result<Ids> {
         tirana,
         units,
         others,
-    })
-}
-
-/// The reader: a case manager of AL224-NJMF, as the request would carry them.
-fn reader(conn: &mut DbConnection) -> anyhow::Result<AuthUser> {
-    let user = model::find_user_by_username(conn, "tirana.pmf")?.context("demo user tirana.pmf")?;
-    let roles = model::roles_of(conn, &user.id)?;
-    Ok(AuthUser {
-        permissions: permissions_for(&roles),
-        roles,
-        areas: model::agency_area_scope(conn, &user.agency_id)?,
-        agency: model::agency_brief(conn, &user.agency_id)?,
-        user_id: user.id,
-        username: user.username,
-        display_name: user.display_name,
-        session_id: "bench".into(),
-        device_id: "bench".into(),
-        must_change_password: false,
-        ip: "127.0.0.1".into(),
     })
 }
 
@@ -345,17 +277,6 @@ fn referral(random: &mut Random, ids: &Ids, to: &Addressee<'_>, now: NaiveDateTi
     (row, deadlines)
 }
 
-/// Runs a multi-row insert on the concrete connection: the multi-backend connection does not
-/// batch inserts.
-macro_rules! insert_rows {
-    ($conn:expr, $query:expr) => {
-        match $conn {
-            DbConnection::Sqlite(c) => $query.execute(c),
-            DbConnection::Postgres(c) => $query.execute(c),
-        }
-    };
-}
-
 fn fill(conn: &mut DbConnection, ids: &Ids, inbox: usize, others: usize) -> anyhow::Result<()> {
     let now = now()?;
     let mut random = Random(0x5eed_0000_0005_0001);
@@ -439,19 +360,15 @@ fn main() -> anyhow::Result<()> {
     let others: usize = env_or("OTHERS", 100_000)?;
     let runs: usize = env_or("RUNS", 1000)?;
     let deep: usize = env_or("DEEP_PAGES", 200)?;
-    // The bench's own signing key and files stay out of the working tree.
-    let data_dir = tempfile::tempdir()?;
-    let mut config = Config { data_dir: data_dir.path().to_path_buf(), ..Config::default() };
-    config.database.url = Some(url.into());
+    let (_data_dir, mut config) = bench_config(url)?;
     config.database.pool_size = 1;
-    config.database.seed_on_start = false;
-    config.log.filter = "warn".into();
     config.validate()?;
     let state = AppState::prepare(config, Arc::new(ManualClock::new(now()?.and_utc())), false)?;
     let index = state.territory();
     let mut conn = state.db.get()?;
     let ids = ids(&mut conn)?;
-    let user = reader(&mut conn)?;
+    // The reader: a case manager of AL224-NJMF.
+    let user = acting_as(&mut conn, "tirana.pmf")?;
     let stored: i64 = referrals::table.count().get_result(&mut *conn)?;
     if stored == 0 {
         fill(&mut conn, &ids, inbox, others)?;

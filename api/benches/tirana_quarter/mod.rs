@@ -34,21 +34,20 @@
 //!   the rest are planned.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, anyhow};
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday};
 use diesel::prelude::*;
-use terren_api::accounts::model;
-use terren_api::auth::permissions::permissions_for;
+use terren_api::app::AppState;
+use terren_api::clock::ManualClock;
 use terren_api::db::DbConnection;
 use terren_api::db::schema::{
-    agencies, child_profiles, hotspots, identification_links, identifications, round_stops, rounds, team_members,
-    teams, users,
+    child_profiles, hotspots, identification_links, identifications, round_stops, rounds, team_members, teams,
 };
 use terren_api::hotspots::service::HotspotRow;
 use terren_api::hotspots::shape::Shape;
-use terren_api::http::AuthUser;
 use terren_api::identifications::privacy::{age_band, coarse_cell};
 use terren_api::identifications::service::IdentificationRow;
 use terren_api::profiles::service::ProfileRow;
@@ -58,20 +57,7 @@ use terren_api::vocabularies::wire_code;
 use terren_contract::hotspots::HotspotShape;
 use terren_contract::rounds::{RoundStatus, TeamKind};
 
-pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
-    match std::env::var(name) {
-        Ok(text) => text.trim().parse().map_err(|_| anyhow!("{name}={text} is not a valid number")),
-        Err(_) => Ok(default),
-    }
-}
-
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
+use crate::support::{Random, agency_id, bench_config, env_or, percentile, user_id};
 
 /// p50, p95 and max of some timings in milliseconds.
 pub fn summary(times: &mut [f64]) -> String {
@@ -89,21 +75,7 @@ pub fn now() -> anyhow::Result<NaiveDateTime> {
     Ok(Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().context("time")?.naive_utc())
 }
 
-/// Deterministic pseudo-random numbers (xorshift), so every fill stores the same data.
-struct Random(u64);
-
 impl Random {
-    fn unit(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        ((self.unit() * n as f64) as usize).min(n - 1)
-    }
-
     fn between(&mut self, low: f64, high: f64) -> f64 {
         low + self.unit() * (high - low)
     }
@@ -111,12 +83,6 @@ impl Random {
     /// Roughly normal, mean 0, standard deviation 1.
     fn normal(&mut self) -> f64 {
         (0..6).map(|_| self.unit()).sum::<f64>() - 3.0
-    }
-
-    fn uuid(&mut self) -> String {
-        let a = (self.unit() * 2f64.powi(48)) as u64;
-        let b = (self.unit() * 2f64.powi(48)) as u64;
-        format!("{:08x}-{:04x}-7{:03x}-8{:03x}-{:012x}", a >> 16, a & 0xffff, b >> 36, (b >> 24) & 0xfff, b & 0xffffff)
     }
 
     /// A version 7 UUID made at `at`, as a phone makes a sighting's id.
@@ -131,25 +97,6 @@ impl Random {
     fn scatter(&mut self, (lat, lon): (f64, f64), sigma_m: f64) -> (f64, f64) {
         (lat + self.normal() * sigma_m / 111_320.0, lon + self.normal() * sigma_m / 83_600.0)
     }
-}
-
-/// A coordinator of AL224-QKT (which serves Tirana), as the request would carry them.
-pub fn coordinator(conn: &mut DbConnection) -> anyhow::Result<AuthUser> {
-    let user = model::find_user_by_username(conn, "tirana.coord")?.context("demo user tirana.coord")?;
-    let roles = model::roles_of(conn, &user.id)?;
-    Ok(AuthUser {
-        permissions: permissions_for(&roles),
-        roles,
-        areas: model::agency_area_scope(conn, &user.agency_id)?,
-        agency: model::agency_brief(conn, &user.agency_id)?,
-        user_id: user.id,
-        username: user.username,
-        display_name: user.display_name,
-        session_id: "bench".into(),
-        device_id: "bench".into(),
-        must_change_password: false,
-        ip: "127.0.0.1".into(),
-    })
 }
 
 /// Sizes of the fill, from the environment.
@@ -178,8 +125,29 @@ impl Sizes {
     }
 }
 
+/// The bench's database on one connection, filled on the first run, and its clock.
+pub struct Quarter {
+    pub state: AppState,
+    pub sizes: Sizes,
+    pub now: NaiveDateTime,
+    _data_dir: tempfile::TempDir,
+}
+
+/// Opens `DATABASE_URL` and fills it unless it is filled already.
+pub fn open() -> anyhow::Result<Quarter> {
+    let url = std::env::var("DATABASE_URL").context("set DATABASE_URL to sqlite://PATH or postgres://…")?;
+    let sizes = Sizes::from_env()?;
+    let (data_dir, mut config) = bench_config(url)?;
+    config.database.pool_size = 1;
+    config.validate()?;
+    let now = now()?;
+    let state = AppState::prepare(config, Arc::new(ManualClock::new(now.and_utc())), false)?;
+    fill_once(&mut *state.db.get()?, &state.territory(), &sizes)?;
+    Ok(Quarter { state, sizes, now, _data_dir: data_dir })
+}
+
 /// Fills the database unless it already holds the bench's hotspots; refuses a half-filled one.
-pub fn fill_once(conn: &mut DbConnection, index: &TerritoryIndex, sizes: &Sizes) -> anyhow::Result<()> {
+fn fill_once(conn: &mut DbConnection, index: &TerritoryIndex, sizes: &Sizes) -> anyhow::Result<()> {
     let stored_hotspots: i64 = hotspots::table.count().get_result(conn)?;
     let stored_sightings: i64 = identifications::table.count().get_result(conn)?;
     if stored_hotspots > 0 {
@@ -191,17 +159,6 @@ pub fn fill_once(conn: &mut DbConnection, index: &TerritoryIndex, sizes: &Sizes)
         diesel::connection::SimpleConnection::batch_execute(pg, "VACUUM ANALYZE")?;
     }
     Ok(())
-}
-
-/// Runs a multi-row insert on the concrete connection: the multi-backend connection does not
-/// batch inserts.
-macro_rules! insert_rows {
-    ($conn:expr, $query:expr) => {
-        match $conn {
-            DbConnection::Sqlite(c) => $query.execute(c),
-            DbConnection::Postgres(c) => $query.execute(c),
-        }
-    };
 }
 
 /// The rows the fill refers to.
@@ -220,25 +177,8 @@ struct Refs {
     elsewhere: Vec<usize>,
 }
 
-fn agency_id(conn: &mut DbConnection, code: &str) -> anyhow::Result<String> {
-    agencies::table
-        .filter(agencies::code.eq(code))
-        .select(agencies::id)
-        .get_result(conn)
-        .with_context(|| format!("agency {code} (seed the database first)"))
-}
-
 fn user_ids(conn: &mut DbConnection, names: &[&str]) -> anyhow::Result<Vec<String>> {
-    names
-        .iter()
-        .map(|name| {
-            users::table
-                .filter(users::username.eq(name))
-                .select(users::id)
-                .get_result(conn)
-                .with_context(|| format!("demo user {name} (seed with `terren seed --demo`)"))
-        })
-        .collect()
+    names.iter().map(|name| user_id(conn, name)).collect()
 }
 
 fn refs(conn: &mut DbConnection, index: &TerritoryIndex) -> anyhow::Result<Refs> {
@@ -254,7 +194,7 @@ fn refs(conn: &mut DbConnection, index: &TerritoryIndex) -> anyhow::Result<Refs>
     Ok(Refs {
         qkt: agency_id(conn, "AL224-QKT")?,
         njmf: agency_id(conn, "AL224-NJMF")?,
-        coordinator: user_ids(conn, &["tirana.coord"])?.remove(0),
+        coordinator: user_id(conn, "tirana.coord")?,
         qkt_users: user_ids(conn, &["tirana.field", "tirana.duty", "tirana.coord"])?,
         njmf_users: user_ids(conn, &["tirana.pmf", "tirana.admin"])?,
         tirana,
