@@ -168,7 +168,21 @@ pub(super) fn local_window(tz: Tz, starts: NaiveDateTime, ends: NaiveDateTime) -
     if ends - starts > chrono::Duration::hours(MAX_ROUND_HOURS) {
         return Err(ApiError::field("ends_at", "out_of_range", "a round lasts at most 24 hours"));
     }
-    Ok(Window { starts_at: start_instant(tz, starts), ends_at: end_instant(tz, ends), local_date: starts.date() })
+    Ok(window_at(tz, starts, ends))
+}
+
+/// The instants of a local window (`ends` after `starts`), DST-safe as rotas are: a start in a
+/// spring gap moves to the gap's end, an ambiguous autumn hour counts from its first pass to its
+/// second.
+pub(super) fn window_at(tz: Tz, starts: NaiveDateTime, ends: NaiveDateTime) -> Window {
+    let starts_at = start_instant(tz, starts);
+    let mut ends_at = end_instant(tz, ends);
+    if ends_at <= starts_at {
+        // Wholly inside a spring gap the window would shrink to nothing: it keeps its length from
+        // the end of the gap instead.
+        ends_at = starts_at + (ends - starts);
+    }
+    Window { starts_at, ends_at, local_date: starts.date() }
 }
 
 pub(super) fn in_past(window: &Window, now: DateTime<Utc>) -> ApiResult<()> {

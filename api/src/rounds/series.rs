@@ -12,7 +12,7 @@ use terren_contract::rounds::{PutRoundSeries, RoundSeries, RoundStatus, StopInpu
 use terren_contract::schedules::WeekdayCode;
 use uuid::Uuid;
 
-use super::plan::{Stop, Window, busy, check_purpose, conflict, insert_round, new_row, resolve_stops};
+use super::plan::{Stop, Window, busy, check_purpose, conflict, insert_round, new_row, resolve_stops, window_at};
 use super::policy::policy_of;
 use super::teams;
 use crate::accounts::service::parse_uuid;
@@ -24,7 +24,6 @@ use crate::hotspots::service as hotspot_service;
 use crate::http::{ApiError, ApiResult, AuthUser};
 use crate::identifications::service::area_ref;
 use crate::rota::layers::{parse_local_time, weekday};
-use crate::rota::resolve::{end_instant, start_instant};
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::wire_code;
 
@@ -120,11 +119,7 @@ fn occurrences(
     while day <= last {
         if days.contains(&day.weekday()) {
             for (n, (starts, ends)) in windows.iter().enumerate() {
-                let window = Window {
-                    starts_at: start_instant(tz, day.and_time(*starts)),
-                    ends_at: end_instant(tz, day.and_time(*ends)),
-                    local_date: day,
-                };
+                let window = window_at(tz, day.and_time(*starts), day.and_time(*ends));
                 found.push((format!("{series_id}|{day}|{n}"), window));
             }
         }
@@ -360,4 +355,89 @@ pub fn plan_ahead(conn: &mut DbConnection, now: DateTime<Utc>) -> ApiResult<usiz
         planned += plan_series(conn, &row, from, horizon, false, at)?;
     }
     Ok(planned)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn rule(windows: &[(&str, &str)], starts_on: NaiveDate, ends_on: NaiveDate) -> (Rule, Vec<(NaiveTime, NaiveTime)>) {
+        let windows: Vec<TimeWindow> = windows
+            .iter()
+            .map(|(starts, ends)| TimeWindow { starts: (*starts).into(), ends: (*ends).into() })
+            .collect();
+        let parsed = parse_windows(&windows).unwrap();
+        let weekdays = vec![
+            WeekdayCode::Mon,
+            WeekdayCode::Tue,
+            WeekdayCode::Wed,
+            WeekdayCode::Thu,
+            WeekdayCode::Fri,
+            WeekdayCode::Sat,
+            WeekdayCode::Sun,
+        ];
+        (Rule { weekdays, windows, starts_on, ends_on: Some(ends_on) }, parsed)
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+    }
+
+    fn windows_between(windows: &[(&str, &str)], from: NaiveDate, until: NaiveDate) -> Vec<(String, Window)> {
+        let (rule, parsed) = rule(windows, from, until);
+        occurrences("s", &rule, &parsed, chrono_tz::Europe::Tirane, from, until)
+    }
+
+    #[test]
+    fn a_window_keeps_its_local_hours_across_both_clock_changes() {
+        // Clocks go forward on Sunday 28 March 2027 and back on Sunday 25 October 2026.
+        let spring = windows_between(&[("10:00", "14:00")], day(2027, 3, 27), day(2027, 3, 29));
+        let starts: Vec<_> = spring.iter().map(|(_, w)| (w.starts_at, w.ends_at)).collect();
+        assert_eq!(
+            starts,
+            [
+                (utc(2027, 3, 27, 9, 0), utc(2027, 3, 27, 13, 0)),
+                (utc(2027, 3, 28, 8, 0), utc(2027, 3, 28, 12, 0)),
+                (utc(2027, 3, 29, 8, 0), utc(2027, 3, 29, 12, 0)),
+            ]
+        );
+        let autumn = windows_between(&[("10:00", "14:00")], day(2026, 10, 24), day(2026, 10, 26));
+        let starts: Vec<_> = autumn.iter().map(|(_, w)| w.starts_at).collect();
+        assert_eq!(starts, [utc(2026, 10, 24, 8, 0), utc(2026, 10, 25, 9, 0), utc(2026, 10, 26, 9, 0)]);
+        let keys: Vec<_> = autumn.iter().map(|(key, w)| (key.as_str(), w.local_date)).collect();
+        assert_eq!(
+            keys,
+            [
+                ("s|2026-10-24|0", day(2026, 10, 24)),
+                ("s|2026-10-25|0", day(2026, 10, 25)),
+                ("s|2026-10-26|0", day(2026, 10, 26))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_window_in_the_spring_gap_starts_when_the_gap_ends_and_keeps_its_length() {
+        // 02:00–03:00 does not exist on 28 March 2027: 02:15–02:45 runs 03:00–03:30 CEST.
+        let inside = windows_between(&[("02:15", "02:45")], day(2027, 3, 28), day(2027, 3, 28));
+        assert_eq!((inside[0].1.starts_at, inside[0].1.ends_at), (utc(2027, 3, 28, 1, 0), utc(2027, 3, 28, 1, 30)));
+        // Across the gap the window is an hour shorter in real time, as the clocks say.
+        let across = windows_between(&[("01:30", "03:30")], day(2027, 3, 28), day(2027, 3, 28));
+        assert_eq!((across[0].1.starts_at, across[0].1.ends_at), (utc(2027, 3, 28, 0, 30), utc(2027, 3, 28, 1, 30)));
+    }
+
+    #[test]
+    fn a_window_in_the_autumn_repeat_covers_both_passes_of_the_hour() {
+        // 02:00–03:00 happens twice on 25 October 2026 (CEST, then CET).
+        let repeated = windows_between(&[("02:15", "02:45")], day(2026, 10, 25), day(2026, 10, 25));
+        assert_eq!(
+            (repeated[0].1.starts_at, repeated[0].1.ends_at),
+            (utc(2026, 10, 25, 0, 15), utc(2026, 10, 25, 1, 45))
+        );
+    }
 }
