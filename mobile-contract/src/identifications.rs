@@ -116,8 +116,9 @@ pub struct CreateIdentification {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(length(min = 1, max = 200))]
     pub name_as_told: Option<String>,
-    /// The round this sighting was made on; absent: the round you are checked in to at
-    /// `observed_at`, if any.
+    /// The round this sighting was made on (seen from half an hour before it to two hours after
+    /// it, else 422 `outside_round`); absent: the round you are checked in to at `observed_at`,
+    /// if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub round_id: Option<Uuid>,
 }

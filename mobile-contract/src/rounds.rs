@@ -264,6 +264,10 @@ pub struct Round {
     pub checked_out_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<RoundReport>,
+    /// When nobody had checked in by the start plus the agency's grace; kept after a late
+    /// check-in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missed_at: Option<DateTime<Utc>>,
     /// Identifications recorded during the round.
     pub identifications: i64,
     pub version: i32,
@@ -293,7 +297,7 @@ pub struct CheckIn {
     pub reason: Option<String>,
 }
 
-/// Arrive at or leave a stop of the round.
+/// Arrive at or leave a stop of the round (`Idempotency-Key` required).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct StopVisit {
@@ -302,7 +306,7 @@ pub struct StopVisit {
     pub location: Option<GeoFix>,
 }
 
-/// Check out at the end of a round, with the team's report.
+/// Check out at the end of a round, with the team's report (`Idempotency-Key` required).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct CheckOut {

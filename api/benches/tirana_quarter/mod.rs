@@ -578,6 +578,7 @@ fn plan(ctx: &Refs, index: &TerritoryIndex, sizes: &Sizes, spots: &[HotspotRow])
                 cancelled.clone()
             };
             let is_done = status == done && ends_at <= now;
+            let missed_at = (status == missed).then(|| starts_at + Duration::minutes(30));
             let checked_in_at = is_done.then(|| starts_at + Duration::minutes(random.below(20) as i64));
             let checked_out_at = is_done.then(|| ends_at + Duration::minutes(random.below(45) as i64 - 30));
             let count = 3 + random.below(4);
@@ -649,6 +650,9 @@ fn plan(ctx: &Refs, index: &TerritoryIndex, sizes: &Sizes, spots: &[HotspotRow])
                 version: if is_done { 3 } else { 1 },
                 created_at: created,
                 updated_at: checked_out_at.unwrap_or(created),
+                check_out_lat: checked_out_at.map(|_| check_in.0),
+                check_out_lon: checked_out_at.map(|_| check_in.1),
+                missed_at,
             });
             day += Duration::days(1);
         }

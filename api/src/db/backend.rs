@@ -52,6 +52,28 @@ where
     }
 }
 
+/// Runs `f` in a savepoint of the current write transaction, so that its failure undoes its own
+/// writes only. Diesel's nested transactions cannot serve here: on SQLite they do not know of the
+/// transaction `write_transaction` opened.
+pub fn savepoint<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<DieselError>,
+{
+    conn.batch_execute("SAVEPOINT terren_step")?;
+    match f(conn) {
+        Ok(value) => {
+            conn.batch_execute("RELEASE SAVEPOINT terren_step")?;
+            Ok(value)
+        }
+        Err(error) => {
+            conn.batch_execute("ROLLBACK TO SAVEPOINT terren_step")?;
+            conn.batch_execute("RELEASE SAVEPOINT terren_step")?;
+            Err(error)
+        }
+    }
+}
+
 /// Serialises writers of an append-only sequence (the audit chain) inside the current
 /// transaction. SQLite's immediate transaction already excludes other writers.
 pub fn lock_for_append(conn: &mut DbConnection, table: &str) -> QueryResult<()> {

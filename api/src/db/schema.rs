@@ -779,6 +779,9 @@ diesel::table! {
         version -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        check_out_lat -> Nullable<Double>,
+        check_out_lon -> Nullable<Double>,
+        missed_at -> Nullable<Timestamp>,
     }
 }
 

@@ -84,6 +84,30 @@ pub struct IdentificationRow {
     pub round_id: Option<String>,
 }
 
+/// What is wrong with a fix the phone sent, the fields named under `field`.
+pub fn fix_errors(field: &str, fix: &terren_contract::identifications::GeoFix, now: DateTime<Utc>) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let mut push = |name: &str, code: &str, message: &str| {
+        errors.push(FieldError { field: format!("{field}.{name}"), code: code.into(), message: message.into() })
+    };
+    if !fix.lat.is_finite() || !(-90.0..=90.0).contains(&fix.lat) {
+        push("lat", "out_of_range", "latitude must be between -90 and 90");
+    }
+    if !fix.lon.is_finite() || !(-180.0..=180.0).contains(&fix.lon) {
+        push("lon", "out_of_range", "longitude must be between -180 and 180");
+    }
+    if !fix.accuracy_m.is_finite() || fix.accuracy_m <= 0.0 || fix.accuracy_m > 100_000.0 {
+        push("accuracy_m", "out_of_range", "accuracy must be a positive number of metres");
+    }
+    if fix.altitude_m.is_some_and(|a| !a.is_finite() || !(-500.0..=9000.0).contains(&a)) {
+        push("altitude_m", "out_of_range", "altitude must be between -500 and 9000 metres");
+    }
+    if fix.fix_time.is_some_and(|t| t > now + MAX_CLOCK_AHEAD) {
+        push("fix_time", "in_future", "the fix time is in the future");
+    }
+    errors
+}
+
 /// Checks every coded field against the active vocabulary entries and the cross-field rules.
 fn validate(conn: &mut DbConnection, request: &CreateIdentification, now: DateTime<Utc>) -> ApiResult<()> {
     let mut errors = Vec::new();
@@ -145,20 +169,8 @@ fn validate(conn: &mut DbConnection, request: &CreateIdentification, now: DateTi
         _ => {}
     }
     if let Some(fix) = &request.location {
-        if !fix.lat.is_finite() || !(-90.0..=90.0).contains(&fix.lat) {
-            push("location.lat".into(), "out_of_range", "latitude must be between -90 and 90".into());
-        }
-        if !fix.lon.is_finite() || !(-180.0..=180.0).contains(&fix.lon) {
-            push("location.lon".into(), "out_of_range", "longitude must be between -180 and 180".into());
-        }
-        if !fix.accuracy_m.is_finite() || fix.accuracy_m <= 0.0 || fix.accuracy_m > 100_000.0 {
-            push("location.accuracy_m".into(), "out_of_range", "accuracy must be a positive number of metres".into());
-        }
-        if fix.altitude_m.is_some_and(|a| !a.is_finite() || !(-500.0..=9000.0).contains(&a)) {
-            push("location.altitude_m".into(), "out_of_range", "altitude must be between -500 and 9000 metres".into());
-        }
-        if fix.fix_time.is_some_and(|t| t > now + MAX_CLOCK_AHEAD) {
-            push("location.fix_time".into(), "in_future", "the fix time is in the future".into());
+        for error in fix_errors("location", fix, now) {
+            push(error.field, &error.code, error.message);
         }
     }
     if request.observed_at > now + MAX_CLOCK_AHEAD {

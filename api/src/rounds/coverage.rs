@@ -152,8 +152,9 @@ pub fn coverage(
         .load::<(String, String)>(conn)?
         .into_iter()
         .collect();
-    let missed = wire_code(RoundStatus::Missed);
-    let mut missed_rounds: Vec<&RoundRow> = round_rows.iter().filter(|r| in_period(r) && r.status == missed).collect();
+    // A round checked in to late was still missed.
+    let mut missed_rounds: Vec<&RoundRow> =
+        round_rows.iter().filter(|r| in_period(r) && r.missed_at.is_some()).collect();
     missed_rounds.sort_by_key(|r| (r.starts_at, r.id.clone()));
     let stale_before = to - Duration::days(i64::from(stale_days));
 

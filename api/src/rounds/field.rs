@@ -1,7 +1,7 @@
 //! Rounds from the field: the phone's day (everything needed offline), check-in and check-out
 //! with GPS, visits to each stop, sightings linked to the round, and missed rounds.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 use terren_contract::Permission;
@@ -17,13 +17,17 @@ use crate::db::DbConnection;
 use crate::db::schema::{identifications, round_stops, rounds, team_members};
 use crate::hotspots::service as hotspot_service;
 use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
-use crate::identifications::service::area_ref;
+use crate::identifications::service::{area_ref, fix_errors};
 use crate::outbox::{self, kinds};
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::wire_code;
 
 /// Days back the phone is shown who was seen at a stop.
 const RECENT_DAYS: i64 = 30;
+/// How early before its start a team may check in to a round.
+const EARLY_CHECK_IN_MINUTES: i64 = 30;
+/// How long after its planned end a round never checked out still takes the team's sightings.
+const OVERRUN_MINUTES: i64 = 120;
 /// Sightings shown per stop.
 const RECENT_PER_STOP: usize = 20;
 /// When the daily planning of series runs, Tirana time.
@@ -96,11 +100,24 @@ pub fn check_in(
 ) -> ApiResult<terren_contract::rounds::Round> {
     let row = member_round(conn, user, id)?;
     let status = row.status()?;
-    if status == RoundStatus::InProgress && row.checked_in_by.as_deref() == Some(user.user_id.as_str()) {
+    // A teammate got there first, or a check-in queued offline arrives after the round: the
+    // round as it is answers both.
+    if matches!(status, RoundStatus::InProgress | RoundStatus::Done) {
         return plan::view(conn, index, &row);
     }
     if !matches!(status, RoundStatus::Planned | RoundStatus::Missed) {
         return Err(ApiError::conflict(format!("the round is {}", row.status)));
+    }
+    let errors = fix_errors("location", &request.location, to_utc(at));
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
+    }
+    if at < row.starts_at - Duration::minutes(EARLY_CHECK_IN_MINUTES) || at > row.ends_at {
+        return Err(ApiError::field(
+            "round",
+            "outside_window",
+            format!("check in from half an hour before the round starts until it ends ({} UTC)", row.ends_at),
+        ));
     }
     let policy = super::policy::policy_of(conn, &row.agency_id)?;
     let (lat, lon) = (request.location.lat, request.location.lon);
@@ -142,7 +159,7 @@ pub fn check_in(
         "round.check_in",
         "round",
         id,
-        json!({ "distance_m": distance, "far": far.is_some(), "late": status == RoundStatus::Missed }),
+        json!({ "distance_m": distance, "far": far.is_some(), "late": row.missed_at.is_some() }),
     )?;
     plan::reload(conn, index, id)
 }
@@ -167,6 +184,12 @@ pub fn visit(
     let row = member_round(conn, user, id)?;
     if row.status()? != RoundStatus::InProgress {
         return Err(ApiError::conflict(format!("the round is {}; check in first", row.status)));
+    }
+    if let Some(fix) = &request.location {
+        let errors = fix_errors("location", fix, to_utc(at));
+        if !errors.is_empty() {
+            return Err(ApiError::fields(errors));
+        }
     }
     let stop = round_stops::table.filter(round_stops::round_id.eq(id)).filter(round_stops::position.eq(position));
     let found: i64 = stop.count().get_result(conn)?;
@@ -212,6 +235,12 @@ pub fn check_out(
     if row.status()? == RoundStatus::Done {
         return plan::view(conn, index, &row);
     }
+    if let Some(fix) = &request.location {
+        let errors = fix_errors("location", fix, to_utc(at));
+        if !errors.is_empty() {
+            return Err(ApiError::fields(errors));
+        }
+    }
     let report = serde_json::to_string(&request.report).map_err(anyhow::Error::from)?;
     let changed = diesel::update(
         rounds::table.filter(rounds::id.eq(id)).filter(rounds::status.eq(wire_code(RoundStatus::InProgress))),
@@ -220,6 +249,8 @@ pub fn check_out(
         rounds::status.eq(wire_code(RoundStatus::Done)),
         rounds::checked_out_by.eq(&user.user_id),
         rounds::checked_out_at.eq(at),
+        rounds::check_out_lat.eq(request.location.as_ref().map(|l| l.lat)),
+        rounds::check_out_lon.eq(request.location.as_ref().map(|l| l.lon)),
         rounds::report.eq(&report),
         rounds::version.eq(rounds::version + 1),
         rounds::updated_at.eq(at),
@@ -249,19 +280,32 @@ pub fn round_for_sighting(
     observed_at: NaiveDateTime,
 ) -> ApiResult<Option<String>> {
     if let Some(round_id) = named {
-        let team: Option<String> =
-            rounds::table.filter(rounds::id.eq(round_id)).select(rounds::team_id).get_result(conn).optional()?;
-        return match team {
-            Some(team) if teams::is_member(conn, &team, user_id)? => Ok(Some(round_id.to_owned())),
-            _ => Err(ApiError::field("round_id", "unknown_round", "no round of a team you are in")),
+        let round =
+            rounds::table.filter(rounds::id.eq(round_id)).select(RoundRow::as_select()).first(conn).optional()?;
+        let member = match &round {
+            Some(r) => teams::is_member(conn, &r.team_id, user_id)?,
+            None => false,
         };
+        let Some(round) = round.filter(|_| member) else {
+            return Err(ApiError::field("round_id", "unknown_round", "no round of a team you are in"));
+        };
+        let from = round.checked_in_at.unwrap_or(round.starts_at).min(round.starts_at)
+            - Duration::minutes(EARLY_CHECK_IN_MINUTES);
+        let until =
+            round.checked_out_at.unwrap_or(round.ends_at).max(round.ends_at) + Duration::minutes(OVERRUN_MINUTES);
+        if round.status()? == RoundStatus::Cancelled || observed_at < from || observed_at > until {
+            return Err(ApiError::field("round_id", "outside_round", "the sighting was not made during this round"));
+        }
+        return Ok(Some(round.id));
     }
     let my_teams =
         team_members::table.filter(team_members::user_id.eq(user_id.to_owned())).select(team_members::team_id);
     Ok(rounds::table
         .filter(rounds::team_id.eq_any(my_teams))
         .filter(rounds::checked_in_at.le(observed_at))
-        .filter(rounds::checked_out_at.is_null().or(rounds::checked_out_at.ge(observed_at)))
+        .filter(rounds::checked_out_at.ge(observed_at).or(
+            rounds::checked_out_at.is_null().and(rounds::ends_at.ge(observed_at - Duration::minutes(OVERRUN_MINUTES))),
+        ))
         .filter(rounds::status.eq_any([wire_code(RoundStatus::InProgress), wire_code(RoundStatus::Done)]))
         .order(rounds::checked_in_at.desc())
         .select(rounds::id)
@@ -286,6 +330,7 @@ pub fn check_missed(
     )
     .set((
         rounds::status.eq(wire_code(RoundStatus::Missed)),
+        rounds::missed_at.eq(at),
         rounds::version.eq(rounds::version + 1),
         rounds::updated_at.eq(at),
     ))

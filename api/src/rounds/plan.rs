@@ -59,6 +59,10 @@ pub struct RoundRow {
     pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub check_out_lat: Option<f64>,
+    pub check_out_lon: Option<f64>,
+    /// When the missed-round check found nobody checked in; kept after a late check-in.
+    pub missed_at: Option<NaiveDateTime>,
 }
 
 impl RoundRow {
@@ -304,6 +308,7 @@ pub fn create(
     now: DateTime<Utc>,
 ) -> ApiResult<(Round, bool)> {
     let team = teams::planned_by(conn, user, &request.team_id.to_string())?;
+    teams::ensure_active(&team)?;
     let id = request.id.to_string();
     let tz = hotspot_service::agency_zone(conn, &team.agency_id)?;
     let window = local_window(tz, request.starts_at, request.ends_at)?;
@@ -379,6 +384,9 @@ pub(super) fn new_row(
         version: 1,
         created_at: at,
         updated_at: at,
+        check_out_lat: None,
+        check_out_lon: None,
+        missed_at: None,
     }
 }
 
@@ -541,6 +549,7 @@ pub fn views(conn: &mut DbConnection, index: &TerritoryIndex, rows: &[RoundRow])
                 check_in_reason: row.check_in_reason.clone(),
                 checked_out_at: row.checked_out_at.map(to_utc),
                 report,
+                missed_at: row.missed_at.map(to_utc),
                 identifications: counts.get(&row.id).copied().unwrap_or(0),
                 version: row.version,
             })
@@ -558,10 +567,12 @@ pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &RoundRow) -> 
     views(conn, index, std::slice::from_ref(row))?.pop().ok_or_else(|| ApiError::not_found("round"))
 }
 
-/// A round the person may see: of their agency, or of a team they are in.
+/// A round the person may see: of a team they are in, or of their agency with `reference_read`.
 pub fn visible(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<RoundRow> {
     let row = load(conn, id)?;
-    if row.agency_id == user.agency.id || teams::is_member(conn, &row.team_id, &user.user_id)? {
+    if (row.agency_id == user.agency.id && user.can(Permission::ReferenceRead))
+        || teams::is_member(conn, &row.team_id, &user.user_id)?
+    {
         Ok(row)
     } else {
         Err(ApiError::not_found("round"))

@@ -1,5 +1,6 @@
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::NaiveDateTime;
 use terren_contract::problem::Problem;
 use terren_contract::rounds::{
     CheckIn, CheckOut, Coverage, CoverageQuery, CreateRound, MyRounds, MyRoundsQuery, PlanningPolicy, PutRoundSeries,
@@ -9,7 +10,10 @@ use uuid::Uuid;
 
 use super::{coverage, field, plan, teams};
 use crate::app::AppState;
+use crate::db::DbConnection;
+use crate::http::idempotency::{self, IdempotencyKey, Written};
 use crate::http::{ApiResult, AuthUser, ValidJson, audited, with_conn};
+use crate::territory::index::TerritoryIndex;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/teams").route(web::get().to(list_teams)).route(web::post().to(create_team)))
@@ -187,35 +191,48 @@ pub async fn cancel_round(
     Ok(web::Json(audited(&state, move |conn, index, at| plan::cancel(conn, index, &user, &id, at)).await?))
 }
 
-/// Check in to a round of your team, with the phone's location. Farther than the agency allows
-/// from every stop needs a `reason` (422 `too_far`), and is recorded with it. Checking in again
-/// answers the round as it is.
+/// Check in to a round of your team, with the phone's location, from half an hour before it
+/// starts until it ends (422 `outside_window`). Farther than the agency allows from every stop
+/// needs a `reason` (422 `too_far`), and is recorded with it. A repeat with the same
+/// `Idempotency-Key`, or a check-in after a teammate's, answers the round as it is.
 #[utoipa::path(
     post, path = "/api/v1/rounds/{id}/check-in", tag = "rounds",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Round id")),
+    params(
+        ("id" = Uuid, Path, description = "Round id"),
+        ("Idempotency-Key" = String, Header, description = "Made once per check-in by the phone"),
+    ),
     request_body = CheckIn,
     responses(
         (status = 200, description = "In progress", body = Round),
         (status = 403, description = "`not_on_team`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`too_far`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`too_far`, `outside_window`, `out_of_range`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn check_in(
+    req: HttpRequest,
     user: AuthUser,
     state: web::Data<AppState>,
+    key: IdempotencyKey,
     id: web::Path<Uuid>,
     body: ValidJson<CheckIn>,
-) -> ApiResult<web::Json<Round>> {
+) -> ApiResult<HttpResponse> {
     let (request, id) = (body.0, id.into_inner().to_string());
-    Ok(web::Json(audited(&state, move |conn, index, at| field::check_in(conn, index, &user, &id, &request, at)).await?))
+    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
+    phone_write(&req, &state, user.user_id.clone(), key, &value, id, move |conn, index, id, at| {
+        field::check_in(conn, index, &user, id, &request, at)
+    })
+    .await
 }
 
 /// Check out with the team's report. Checking out again answers the round as it is.
 #[utoipa::path(
     post, path = "/api/v1/rounds/{id}/check-out", tag = "rounds",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Round id")),
+    params(
+        ("id" = Uuid, Path, description = "Round id"),
+        ("Idempotency-Key" = String, Header, description = "Made once per check-out by the phone"),
+    ),
     request_body = CheckOut,
     responses(
         (status = 200, description = "Done", body = Round),
@@ -223,65 +240,118 @@ pub async fn check_in(
     )
 )]
 pub async fn check_out(
+    req: HttpRequest,
     user: AuthUser,
     state: web::Data<AppState>,
+    key: IdempotencyKey,
     id: web::Path<Uuid>,
     body: ValidJson<CheckOut>,
-) -> ApiResult<web::Json<Round>> {
+) -> ApiResult<HttpResponse> {
     let (request, id) = (body.0, id.into_inner().to_string());
-    Ok(web::Json(
-        audited(&state, move |conn, index, at| field::check_out(conn, index, &user, &id, &request, at)).await?,
-    ))
+    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
+    phone_write(&req, &state, user.user_id.clone(), key, &value, id, move |conn, index, id, at| {
+        field::check_out(conn, index, &user, id, &request, at)
+    })
+    .await
 }
 
 /// Arrived at a stop (the first arrival counts).
 #[utoipa::path(
     post, path = "/api/v1/rounds/{id}/stops/{position}/arrive", tag = "rounds",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Round id"), ("position" = i32, Path, description = "Stop position, from 0")),
+    params(
+        ("id" = Uuid, Path, description = "Round id"),
+        ("position" = i32, Path, description = "Stop position, from 0"),
+        ("Idempotency-Key" = String, Header, description = "Made once per visit by the phone"),
+    ),
     request_body = StopVisit,
     responses((status = 200, description = "Recorded", body = Round))
 )]
 pub async fn arrive(
+    req: HttpRequest,
     user: AuthUser,
     state: web::Data<AppState>,
+    key: IdempotencyKey,
     path: web::Path<(Uuid, i32)>,
     body: ValidJson<StopVisit>,
-) -> ApiResult<web::Json<Round>> {
-    visit(user, state, path.into_inner(), true, body.0).await
+) -> ApiResult<HttpResponse> {
+    visit(&req, user, &state, key, path.into_inner(), true, body.0).await
 }
 
 /// Left a stop (the first departure counts).
 #[utoipa::path(
     post, path = "/api/v1/rounds/{id}/stops/{position}/leave", tag = "rounds",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Round id"), ("position" = i32, Path, description = "Stop position, from 0")),
+    params(
+        ("id" = Uuid, Path, description = "Round id"),
+        ("position" = i32, Path, description = "Stop position, from 0"),
+        ("Idempotency-Key" = String, Header, description = "Made once per visit by the phone"),
+    ),
     request_body = StopVisit,
     responses((status = 200, description = "Recorded", body = Round))
 )]
 pub async fn leave(
+    req: HttpRequest,
     user: AuthUser,
     state: web::Data<AppState>,
+    key: IdempotencyKey,
     path: web::Path<(Uuid, i32)>,
     body: ValidJson<StopVisit>,
-) -> ApiResult<web::Json<Round>> {
-    visit(user, state, path.into_inner(), false, body.0).await
+) -> ApiResult<HttpResponse> {
+    visit(&req, user, &state, key, path.into_inner(), false, body.0).await
 }
 
 async fn visit(
+    req: &HttpRequest,
     user: AuthUser,
-    state: web::Data<AppState>,
+    state: &AppState,
+    key: IdempotencyKey,
     (id, position): (Uuid, i32),
     arrive: bool,
     request: StopVisit,
-) -> ApiResult<web::Json<Round>> {
-    let id = id.to_string();
-    Ok(web::Json(
-        audited(&state, move |conn, index, at| {
-            field::visit(conn, index, &user, &id, field::StopEvent { position, arrive }, &request, at)
-        })
-        .await?,
-    ))
+) -> ApiResult<HttpResponse> {
+    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
+    phone_write(req, state, user.user_id.clone(), key, &value, id.to_string(), move |conn, index, id, at| {
+        field::visit(conn, index, &user, id, field::StopEvent { position, arrive }, &request, at)
+    })
+    .await
+}
+
+/// A phone's write to a round under its `Idempotency-Key`; a repeat is answered with the round as
+/// it is now.
+async fn phone_write<F>(
+    req: &HttpRequest,
+    state: &AppState,
+    user_id: String,
+    key: IdempotencyKey,
+    request: &serde_json::Value,
+    id: String,
+    write: F,
+) -> ApiResult<HttpResponse>
+where
+    F: FnOnce(&mut DbConnection, &TerritoryIndex, &str, NaiveDateTime) -> ApiResult<Round> + Send + 'static,
+{
+    let (index, at) = (state.territory(), state.clock.now_naive());
+    let replay_index = index.clone();
+    idempotency::respond(
+        req,
+        state,
+        user_id,
+        key,
+        request,
+        |_| Ok(()),
+        move |conn, ()| {
+            let round = write(conn, &index, &id, at)?;
+            let body = serde_json::to_string(&round).map_err(anyhow::Error::from)?;
+            Ok(Written { status: StatusCode::OK, stored: serde_json::json!({ "round_id": round.id }), body })
+        },
+        move |conn, stored| {
+            let id = stored["round_id"].as_str().unwrap_or_default().to_owned();
+            let round = plan::reload(conn, &replay_index, &id)?;
+            Ok(serde_json::to_string(&round).map_err(anyhow::Error::from)?)
+        },
+    )
+    .await
 }
 
 /// Plan rounds from a weekly rule (`planning_manage`): the rounds of the next eight weeks are
@@ -394,11 +464,14 @@ pub async fn get_coverage(
     responses((status = 200, description = "The policy (the default when none was set)", body = PlanningPolicy))
 )]
 pub async fn get_planning_policy(
-    _user: AuthUser,
+    user: AuthUser,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<PlanningPolicy>> {
     let id = id.into_inner().to_string();
+    if id != user.agency.id && !user.national_scope() {
+        return Err(crate::http::ApiError::not_found("agency"));
+    }
     Ok(web::Json(with_conn(&state, move |conn| super::policy::policy_of(conn, &id)).await?))
 }
 

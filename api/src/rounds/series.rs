@@ -19,7 +19,7 @@ use crate::accounts::service::parse_uuid;
 use crate::audit;
 use crate::clock::to_utc;
 use crate::db::DbConnection;
-use crate::db::schema::{round_series, round_stops, rounds};
+use crate::db::schema::{identifications, round_series, round_stops, rounds, teams as team_rows};
 use crate::hotspots::service as hotspot_service;
 use crate::http::{ApiError, ApiResult, AuthUser};
 use crate::identifications::service::area_ref;
@@ -240,6 +240,7 @@ pub fn put_series(
     now: DateTime<Utc>,
 ) -> ApiResult<(RoundSeries, bool)> {
     let team = teams::planned_by(conn, user, &request.team_id.to_string())?;
+    teams::ensure_active(&team)?;
     check_purpose(conn, &request.purpose)?;
     let windows = parse_windows(&request.windows)?;
     let stops = resolve_stops(conn, index, user, &request.stops)?;
@@ -318,6 +319,10 @@ pub fn put_series(
                 .filter(rounds::detached.eq(false))
                 .filter(rounds::status.eq(wire_code(RoundStatus::Planned)))
                 .filter(rounds::starts_at.gt(at))
+                // A round a sighting was already linked to stays, as if edited by hand.
+                .filter(diesel::dsl::not(diesel::dsl::exists(
+                    identifications::table.filter(identifications::round_id.eq(rounds::id.nullable())),
+                )))
                 .select(rounds::id)
                 .load(conn)?;
             diesel::delete(round_stops::table.filter(round_stops::round_id.eq_any(&replaced))).execute(conn)?;
@@ -343,7 +348,10 @@ pub fn put_series(
 /// The daily job: every series plans its rounds up to eight weeks ahead.
 pub fn plan_ahead(conn: &mut DbConnection, now: DateTime<Utc>) -> ApiResult<usize> {
     let at = crate::clock::truncate(now);
-    let all: Vec<SeriesRow> = round_series::table.select(SeriesRow::as_select()).load(conn)?;
+    let all: Vec<SeriesRow> = round_series::table
+        .filter(round_series::team_id.eq_any(team_rows::table.filter(team_rows::active.eq(true)).select(team_rows::id)))
+        .select(SeriesRow::as_select())
+        .load(conn)?;
     let mut planned = 0;
     for row in all {
         let today = local_today(row.tz(), now);
@@ -352,7 +360,14 @@ pub fn plan_ahead(conn: &mut DbConnection, now: DateTime<Utc>) -> ApiResult<usiz
         if from >= horizon || row.rule()?.ends_on.is_some_and(|end| end < from) {
             continue;
         }
-        planned += plan_series(conn, &row, from, horizon, false, at)?;
+        // One series that cannot be planned (a stop since deleted, a rule stored wrong) leaves
+        // the others planned.
+        match crate::db::backend::savepoint(conn, |conn| plan_series(conn, &row, from, horizon, false, at)) {
+            Ok(count) => planned += count,
+            Err(error) => {
+                tracing::warn!(series = %row.id, code = error.code.as_str(), "a round series could not be planned ahead")
+            }
+        }
     }
     Ok(planned)
 }

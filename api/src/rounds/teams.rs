@@ -117,10 +117,10 @@ pub fn get(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, id:
     view(conn, index, &row)
 }
 
-/// A team the person may see: their agency's, or one they are in.
+/// A team the person may see: one they are in, or their agency's with `reference_read`.
 pub fn visible(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<TeamRow> {
     let row = load(conn, id)?;
-    if row.agency_id == user.agency.id || is_member(conn, id, &user.user_id)? {
+    if (row.agency_id == user.agency.id && user.can(Permission::ReferenceRead)) || is_member(conn, id, &user.user_id)? {
         Ok(row)
     } else {
         Err(ApiError::not_found("team"))
@@ -135,6 +135,11 @@ pub fn planned_by(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResu
         return Err(ApiError::not_found("team"));
     }
     Ok(row)
+}
+
+/// New rounds go only to a team still in service.
+pub fn ensure_active(team: &TeamRow) -> ApiResult<()> {
+    if team.active { Ok(()) } else { Err(ApiError::field("team_id", "inactive_team", "the team is no longer active")) }
 }
 
 fn check_members(conn: &mut DbConnection, user: &AuthUser, request: &PutTeam) -> ApiResult<Vec<String>> {

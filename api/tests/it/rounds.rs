@@ -236,20 +236,45 @@ async fn a_round_is_planned_walked_and_reported_from_the_phone() {
     assert_eq!(mine["stops"][0]["recent_sightings"].as_array().unwrap().len(), 1);
     assert_eq!(mine["stops"][1]["area"]["code"], "AL224");
 
+    let path = format!("/api/v1/rounds/{id}");
+    let early = app
+        .post_idempotent(&format!("{path}/check-in"), &field, "check-in-early", &json!({ "location": fix(LIGHTS) }))
+        .await;
+    assert_eq!(
+        error_codes(&early.body),
+        ["outside_window"],
+        "at 10:00 Tirana, an hour before the start: {}",
+        early.body
+    );
     app.clock.advance(Duration::minutes(65));
     let coordinator = app.login("tirana.coord").await;
     let field = app.login("tirana.field").await;
-    let path = format!("/api/v1/rounds/{id}");
-    let outsider = app.post(&format!("{path}/check-in"), Some(&coordinator), &json!({ "location": fix(LIGHTS) })).await;
+    let keyless = app.post(&format!("{path}/check-in"), Some(&field), &json!({ "location": fix(LIGHTS) })).await;
+    assert_eq!(keyless.body["code"], "idempotency_key_required");
+    let nowhere = app
+        .post_idempotent(
+            &format!("{path}/check-in"),
+            &field,
+            "check-in-nowhere",
+            &json!({ "location": fix((95.0, 19.8)) }),
+        )
+        .await;
+    assert_eq!(error_codes(&nowhere.body), ["out_of_range"]);
+    let outsider = app
+        .post_idempotent(&format!("{path}/check-in"), &coordinator, "check-in-1", &json!({ "location": fix(LIGHTS) }))
+        .await;
     assert_eq!(outsider.status, StatusCode::FORBIDDEN);
     assert_eq!(outsider.body["code"], "not_on_team");
     let shkoder = (42.0683, 19.5126);
-    let far = app.post(&format!("{path}/check-in"), Some(&field), &json!({ "location": fix(shkoder) })).await;
+    let far = app
+        .post_idempotent(&format!("{path}/check-in"), &field, "check-in-2", &json!({ "location": fix(shkoder) }))
+        .await;
     assert_eq!(error_codes(&far.body), ["too_far"]);
     let checked_in = app
-        .post(
+        .post_idempotent(
             &format!("{path}/check-in"),
-            Some(&field),
+            &field,
+            "check-in-far",
             &json!({ "location": fix(shkoder), "reason": "car broke down in Shkodër on the way back" }),
         )
         .await;
@@ -257,22 +282,39 @@ async fn a_round_is_planned_walked_and_reported_from_the_phone() {
     assert_eq!(checked_in.body["status"], "in_progress");
     assert!(checked_in.body["check_in_distance_m"].as_f64().unwrap() > 30_000.0);
 
+    let duty = app.login("tirana.duty").await;
+    let teammate = app
+        .post_idempotent(&format!("{path}/check-in"), &duty, "check-in-duty", &json!({ "location": fix(LIGHTS) }))
+        .await;
+    assert_eq!(teammate.status, StatusCode::OK, "a teammate's check-in after the first: {}", teammate.body);
+    assert_eq!(teammate.body["checked_in_by"], checked_in.body["checked_in_by"]);
+
     let during = seen(&app, &field, 2, LIGHTS, "2026-03-02T10:05:00Z").await;
     assert_eq!(during["round_id"], id.as_str(), "a sighting during the round is linked to it");
-    let arrived = app.post(&format!("{path}/stops/0/arrive"), Some(&field), &json!({ "location": fix(LIGHTS) })).await;
+    let mut before = sighting("019a2b3c-4d5e-7f00-8a1b-000000000003");
+    before["observed_at"] = json!("2026-03-01T10:05:00Z");
+    before["location"]["fix_time"] = json!("2026-03-01T10:05:00Z");
+    before["round_id"] = json!(id);
+    let named = app.post_idempotent("/api/v1/identifications", &field, "seen-before", &before).await;
+    assert_eq!(error_codes(&named.body), ["outside_round"], "the day before the round: {}", named.body);
+    let arrived = app
+        .post_idempotent(&format!("{path}/stops/0/arrive"), &field, "arrive-3", &json!({ "location": fix(LIGHTS) }))
+        .await;
     assert_eq!(arrived.body["stops"][0]["arrived_at"], "2026-03-02T10:05:00Z");
     app.clock.advance(Duration::minutes(30));
     let field = app.login("tirana.field").await;
-    app.post(&format!("{path}/stops/0/leave"), Some(&field), &json!({})).await;
+    app.post_idempotent(&format!("{path}/stops/0/leave"), &field, "leave-4", &json!({})).await;
     let report = json!({ "report": { "children_met": 3, "adults_met": 1, "notes": "two girls selling tissues" } });
-    let done = app.post(&format!("{path}/check-out"), Some(&field), &report).await;
+    let done = app.post_idempotent(&format!("{path}/check-out"), &field, "check-out-5", &report).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert_eq!(done.body["status"], "done");
     assert_eq!(done.body["identifications"], 1);
     assert_eq!(done.body["report"]["children_met"], 3);
     assert_eq!(done.body["stops"][0]["left_at"], "2026-03-02T10:35:00Z");
-    let repeat = app.post(&format!("{path}/check-out"), Some(&field), &report).await;
-    assert_eq!(repeat.status, StatusCode::OK, "a retried check-out is answered");
+    let repeat = app.post_idempotent(&format!("{path}/check-out"), &field, "check-out-5", &report).await;
+    assert_eq!((repeat.status, &repeat.body), (StatusCode::OK, &done.body), "a retried check-out is answered again");
+    let again = app.post_idempotent(&format!("{path}/check-out"), &field, "check-out-6", &report).await;
+    assert_eq!(again.status, StatusCode::OK, "a second check-out answers the round as it is");
 }
 
 #[actix_web::test]
@@ -369,6 +411,20 @@ async fn a_series_plans_eight_weeks_ahead_and_an_edited_round_keeps_its_edit() {
     let refused = app.post("/api/v1/round-series", Some(&coordinator), &clash).await;
     assert_eq!(refused.body["code"], "round_conflict");
     assert!(refused.body["detail"].as_str().unwrap().starts_with("2026-03-02"), "{}", refused.body);
+    // A team out of service gets no new rounds.
+    let members = json!([user_id(&app, "tirana.duty").await]);
+    let retired = app
+        .put(
+            &format!("/api/v1/teams/{other_team}"),
+            Some(&coordinator),
+            &json!({ "name": "Skuadra 2", "kind": "squad", "members": members, "active": false, "version": 1 }),
+        )
+        .await;
+    assert_eq!(retired.status, StatusCode::OK, "{}", retired.body);
+    let mut evenings = series(json!([{ "starts": "17:00", "ends": "20:00" }]));
+    evenings["team_id"] = json!(other_team);
+    let inactive = app.post("/api/v1/round-series", Some(&coordinator), &evenings).await;
+    assert_eq!(error_codes(&inactive.body), ["inactive_team"]);
 
     // One occurrence moved by hand, then the series moved an hour earlier.
     let tuesday = rounds.iter().find(|r| r["local_date"] == "2026-03-10").unwrap();
@@ -406,6 +462,31 @@ async fn a_series_plans_eight_weeks_ahead_and_an_edited_round_keeps_its_edit() {
     assert_eq!(read.body["planned_until"], "2026-05-04", "{}", read.body);
     let rounds = listed(&app, &coordinator, &team).await;
     assert_eq!(rounds.as_array().unwrap().len(), 55);
+
+    // A sighting names the round about to start (09:00 Tirana); the series then moves back to
+    // 10:00, and that round stays where the sighting put it.
+    app.clock.set(Utc.with_ymd_and_hms(2026, 3, 9, 7, 40, 0).unwrap());
+    let coordinator = app.login("tirana.coord").await;
+    let field = app.login("tirana.field").await;
+    let monday = by_date_in(&listed(&app, &coordinator, &team).await, "2026-03-09");
+    let mut early = sighting("019a2b3c-4d5e-7f00-8a1b-000000000031");
+    early["observed_at"] = json!("2026-03-09T07:35:00Z");
+    early["location"]["fix_time"] = json!("2026-03-09T07:35:00Z");
+    early["round_id"] = monday["id"].clone();
+    let named = app.post_idempotent("/api/v1/identifications", &field, "seen-early", &early).await;
+    assert_eq!(named.body["round_id"], monday["id"], "{}", named.body);
+    let mut back = series(json!([{ "starts": "10:00", "ends": "14:00" }]));
+    back["version"] = json!(2);
+    let moved_back = app.put(&format!("/api/v1/round-series/{series_id}"), Some(&coordinator), &back).await;
+    assert_eq!(moved_back.status, StatusCode::OK, "{}", moved_back.body);
+    let rounds = listed(&app, &coordinator, &team).await;
+    assert_eq!(by_date_in(&rounds, "2026-03-09")["starts_at"], "2026-03-09T08:00:00Z", "kept for its sighting");
+    assert_eq!(by_date_in(&rounds, "2026-03-11")["starts_at"], "2026-03-11T09:00:00Z", "10:00 in Tirana again");
+    assert_eq!(rounds.as_array().unwrap().len(), 55);
+}
+
+fn by_date_in(rounds: &Value, date: &str) -> Value {
+    rounds.as_array().unwrap().iter().find(|r| r["local_date"] == date).unwrap().clone()
 }
 
 #[actix_web::test]
@@ -456,16 +537,19 @@ async fn coverage_matches_a_hand_counted_week_and_missed_rounds_alert_the_coordi
     app.clock.set(Utc.with_ymd_and_hms(2026, 3, 2, 10, 5, 0).unwrap());
     let field = app.login("tirana.field").await;
     let a_path = format!("/api/v1/rounds/{}", a["id"].as_str().unwrap());
-    let checked = app.post(&format!("{a_path}/check-in"), Some(&field), &json!({ "location": fix(LIGHTS) })).await;
+    let checked = app
+        .post_idempotent(&format!("{a_path}/check-in"), &field, "check-in-7", &json!({ "location": fix(LIGHTS) }))
+        .await;
     assert_eq!(checked.status, StatusCode::OK, "{}", checked.body);
     assert!(checked.body.get("check_in_distance_m").is_none(), "at the stop");
-    app.post(&format!("{a_path}/stops/0/arrive"), Some(&field), &json!({})).await;
+    app.post_idempotent(&format!("{a_path}/stops/0/arrive"), &field, "arrive-8", &json!({})).await;
     app.clock.set(Utc.with_ymd_and_hms(2026, 3, 2, 11, 50, 0).unwrap());
     let field = app.login("tirana.field").await;
     let out = app
-        .post(
+        .post_idempotent(
             &format!("{a_path}/check-out"),
-            Some(&field),
+            &field,
+            "check-out-a",
             &json!({ "report": { "children_met": 2, "adults_met": 0 } }),
         )
         .await;
@@ -541,6 +625,19 @@ async fn coverage_matches_a_hand_counted_week_and_missed_rounds_alert_the_coordi
         .collect();
     assert_eq!(stale, ["Tregu"], "never visited");
     assert_eq!(report.body["missed_rounds"][0]["round_id"], b["id"]);
+
+    // The team turns up at the market late, while round B is still on: it stays missed.
+    let field = app.login("tirana.field").await;
+    let b_path = format!("/api/v1/rounds/{}", b["id"].as_str().unwrap());
+    let late = app
+        .post_idempotent(&format!("{b_path}/check-in"), &field, "check-in-b", &json!({ "location": fix(MARKET) }))
+        .await;
+    assert_eq!(late.body["status"], "in_progress", "{}", late.body);
+    assert_eq!(late.body["missed_at"], "2026-03-02T13:31:00Z", "when the check found it missed");
+    let after = app
+        .get("/api/v1/coverage?area=AL224&from=2026-02-23T00:00:00Z&to=2026-03-09T00:00:00Z", Some(&coordinator))
+        .await;
+    assert_eq!(after.body["missed_rounds"][0]["round_id"], b["id"], "{}", after.body);
 
     let police = app.login("police.tirana").await;
     let theirs =
