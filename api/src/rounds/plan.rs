@@ -205,11 +205,23 @@ pub(super) fn busy(
     policy: &PlanningPolicy,
 ) -> ApiResult<Vec<String>> {
     let members = teams::member_ids(conn, &team.id)?;
+    busy_members(conn, team, &members, window, exclude_round, policy)
+}
+
+/// Which of `members` cannot go out with `team` then, and why.
+pub(super) fn busy_members(
+    conn: &mut DbConnection,
+    team: &TeamRow,
+    members: &[String],
+    window: &Window,
+    exclude_round: Option<&str>,
+    policy: &PlanningPolicy,
+) -> ApiResult<Vec<String>> {
     let (starts, ends) = (crate::clock::truncate(window.starts_at), crate::clock::truncate(window.ends_at));
     let open = [wire_code(RoundStatus::Planned), wire_code(RoundStatus::InProgress)];
     let mut clashes: Vec<(String, String)> = rounds::table
         .inner_join(team_members::table.on(team_members::team_id.eq(rounds::team_id)))
-        .filter(team_members::user_id.eq_any(&members))
+        .filter(team_members::user_id.eq_any(members))
         .filter(rounds::status.eq_any(open))
         .filter(rounds::starts_at.lt(ends))
         .filter(rounds::ends_at.gt(starts))
@@ -224,7 +236,7 @@ pub(super) fn busy(
         for (_, schedule_id, _) in schedules {
             let loaded = crate::rota::service::load(conn, &schedule_id)?;
             for shift in loaded.resolve(conn, window.starts_at, window.ends_at)? {
-                for person in shift.people.iter().filter(|p| members.contains(p)) {
+                for person in shift.people.iter().filter(|p| members.contains(*p)) {
                     clashes.push((person.clone(), "on duty in the rota".into()));
                 }
             }

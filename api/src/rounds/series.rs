@@ -7,16 +7,20 @@ use chrono_tz::Tz;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use terren_contract::alerts::{AlertSource, Severity};
 use terren_contract::problem::FieldError;
 use terren_contract::rounds::{PutRoundSeries, RoundSeries, RoundStatus, StopInput, TimeWindow};
 use terren_contract::schedules::WeekdayCode;
 use uuid::Uuid;
 
-use super::plan::{Stop, Window, busy, check_purpose, conflict, insert_round, new_row, resolve_stops, window_at};
+use super::plan::{
+    RoundRow, Stop, Window, busy, check_purpose, conflict, insert_round, new_row, resolve_stops, window_at,
+};
 use super::policy::policy_of;
 use super::teams;
 use crate::accounts::service::parse_uuid;
-use crate::audit;
+use crate::alerts::service::{NewAlert, raise};
+use crate::audit::{self, Actor};
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{identifications, round_series, round_stops, rounds, teams as team_rows};
@@ -201,18 +205,20 @@ fn plan_series(
         if exists > 0 || window.starts_at < to_utc(at) {
             continue;
         }
-        if strict {
-            let busy = busy(conn, &team, &window, None, &policy)?;
-            if !busy.is_empty() {
-                refusals.push(format!("{}: {}", window.local_date, busy.join(", ")));
-                continue;
-            }
+        let busy = busy(conn, &team, &window, None, &policy)?;
+        if strict && !busy.is_empty() {
+            refusals.push(format!("{}: {}", window.local_date, busy.join(", ")));
+            continue;
         }
         let mut round =
             new_row(&team, Uuid::now_v7().to_string(), &row.created_by, &window, &row.purpose, row.notes.clone(), at);
         round.series_id = Some(row.id.clone());
         round.occurrence_key = Some(key);
         insert_round(conn, &round, &stops, &policy)?;
+        if !busy.is_empty() {
+            // Nobody is planning at this moment: the round is planned and its coordinators told.
+            alert_conflict(conn, &team, &round, &busy, at)?;
+        }
         planned += 1;
     }
     if !refusals.is_empty() {
@@ -223,6 +229,30 @@ fn plan_series(
         .set(round_series::planned_until.eq(until.to_string()))
         .execute(conn)?;
     Ok(planned)
+}
+
+fn alert_conflict(
+    conn: &mut DbConnection,
+    team: &teams::TeamRow,
+    round: &RoundRow,
+    busy: &[String],
+    at: NaiveDateTime,
+) -> ApiResult<()> {
+    let new = NewAlert {
+        severity: Severity::Normal,
+        source: AlertSource::RoundConflict,
+        agency_id: round.agency_id.clone(),
+        area_id: None,
+        title: format!("Përplasje në plan / Round conflict: {}, {}", team.name, round.local_date),
+        details: Some(busy.join("; ")),
+        dedup_key: Some(format!("round:{}:conflict", round.id)),
+        identification_id: None,
+        profile_id: None,
+        referral_id: None,
+        policy: Some(crate::alerts::coverage::coordinators_only()),
+    };
+    raise(conn, &Actor::system(), new, at)?;
+    Ok(())
 }
 
 fn local_today(tz: Tz, now: DateTime<Utc>) -> NaiveDate {

@@ -8,13 +8,15 @@ use serde_json::json;
 use terren_contract::Permission;
 use terren_contract::auth::AgencyRef;
 use terren_contract::problem::FieldError;
-use terren_contract::rounds::{PutTeam, Team, TeamKind, TeamMember, TeamRef};
+use terren_contract::rounds::{PutTeam, RoundStatus, Team, TeamKind, TeamMember, TeamRef};
 use uuid::Uuid;
 
+use super::plan::{self, RoundRow, Window};
 use crate::accounts::service::{agency_ref_of, parse_uuid};
 use crate::audit;
+use crate::clock::to_utc;
 use crate::db::DbConnection;
-use crate::db::schema::{agencies, team_members, teams, users};
+use crate::db::schema::{agencies, rounds, team_members, teams, users};
 use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
 use crate::identifications::service::area_ref;
 use crate::territory::index::TerritoryIndex;
@@ -137,6 +139,46 @@ pub fn planned_by(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResu
     Ok(row)
 }
 
+/// People joining a team must be free for its rounds still to come: not in another round then,
+/// nor on duty when the agency forbids it (409 `round_conflict` naming the days).
+fn free_for_rounds_ahead(
+    conn: &mut DbConnection,
+    team_id: &str,
+    joining: &[String],
+    at: NaiveDateTime,
+) -> ApiResult<()> {
+    if joining.is_empty() {
+        return Ok(());
+    }
+    let team = load(conn, team_id)?;
+    let policy = super::policy::policy_of(conn, &team.agency_id)?;
+    let ahead: Vec<RoundRow> = rounds::table
+        .filter(rounds::team_id.eq(team_id))
+        .filter(rounds::status.eq_any([wire_code(RoundStatus::Planned), wire_code(RoundStatus::InProgress)]))
+        .filter(rounds::ends_at.gt(at))
+        .order(rounds::starts_at.asc())
+        .select(RoundRow::as_select())
+        .load(conn)?;
+    let mut clashes = Vec::new();
+    for round in &ahead {
+        let window = Window {
+            starts_at: to_utc(round.starts_at),
+            ends_at: to_utc(round.ends_at),
+            local_date: round.local_date.parse().unwrap_or_default(),
+        };
+        let busy = plan::busy_members(conn, &team, joining, &window, Some(&round.id), &policy)?;
+        if !busy.is_empty() {
+            clashes.push(format!("{}: {}", round.local_date, busy.join(", ")));
+        }
+    }
+    if clashes.is_empty() {
+        Ok(())
+    } else {
+        clashes.truncate(5);
+        Err(plan::conflict(clashes))
+    }
+}
+
 /// New rounds go only to a team still in service.
 pub fn ensure_active(team: &TeamRow) -> ApiResult<()> {
     if team.active { Ok(()) } else { Err(ApiError::field("team_id", "inactive_team", "the team is no longer active")) }
@@ -181,7 +223,7 @@ pub fn put(
     at: NaiveDateTime,
 ) -> ApiResult<(Team, bool)> {
     user.require(Permission::PlanningManage)?;
-    let member_ids = check_members(conn, user, request)?;
+    let members = check_members(conn, user, request)?;
     let home_area_id = match &request.home_area_code {
         Some(code) => Some(
             index
@@ -192,6 +234,7 @@ pub fn put(
         None => None,
     };
     let name = request.name.trim().to_owned();
+    let mut before = None;
     let (team_id, created) = match id {
         None => {
             let team_id = Uuid::now_v7().to_string();
@@ -234,14 +277,19 @@ pub fn put(
             if changed == 0 {
                 return Err(ApiError::new(ErrorCode::VersionMismatch));
             }
+            before = Some(member_ids(conn, id)?);
             diesel::delete(team_members::table.filter(team_members::team_id.eq(id))).execute(conn)?;
             (id.to_owned(), false)
         }
     };
-    for member in &member_ids {
+    for member in &members {
         diesel::insert_into(team_members::table)
             .values((team_members::team_id.eq(&team_id), team_members::user_id.eq(member)))
             .execute(conn)?;
+    }
+    if let Some(before) = before {
+        let joining: Vec<String> = members.iter().filter(|m| !before.contains(*m)).cloned().collect();
+        free_for_rounds_ahead(conn, &team_id, &joining, at)?;
     }
     audit::record(
         conn,
@@ -250,7 +298,7 @@ pub fn put(
         if created { "team.create" } else { "team.update" },
         "team",
         &team_id,
-        json!({ "name": name, "members": member_ids }),
+        json!({ "name": name, "members": members }),
     )?;
     let row = load(conn, &team_id)?;
     Ok((view(conn, index, &row)?, created))

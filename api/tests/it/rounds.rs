@@ -411,8 +411,29 @@ async fn a_series_plans_eight_weeks_ahead_and_an_edited_round_keeps_its_edit() {
     let refused = app.post("/api/v1/round-series", Some(&coordinator), &clash).await;
     assert_eq!(refused.body["code"], "round_conflict");
     assert!(refused.body["detail"].as_str().unwrap().starts_with("2026-03-02"), "{}", refused.body);
+    // The other team goes out on 4 May, before the series reaches that far.
+    let may = round(7, &other_team, "2026-05-04T09:30:00", "2026-05-04T10:30:00", json!([{ "hotspot_id": lights }]));
+    plan(&app, &coordinator, &may).await;
+    // Someone joining the series' team must be free for its rounds ahead.
+    let duty_team = squad(&app, &coordinator, &["tirana.duty"]).await;
+    plan(
+        &app,
+        &coordinator,
+        &round(8, &duty_team, "2026-03-03T11:00:00", "2026-03-03T12:00:00", json!([{ "hotspot_id": lights }])),
+    )
+    .await;
+    let both = json!([user_id(&app, "tirana.field").await, user_id(&app, "tirana.duty").await]);
+    let joined = app
+        .put(
+            &format!("/api/v1/teams/{team}"),
+            Some(&coordinator),
+            &json!({ "name": "Skuadra 1", "kind": "squad", "members": both, "active": true, "version": 1 }),
+        )
+        .await;
+    assert_eq!(joined.body["code"], "round_conflict", "{}", joined.body);
+    assert!(joined.body["detail"].as_str().unwrap().starts_with("2026-03-03"), "{}", joined.body);
     // A team out of service gets no new rounds.
-    let members = json!([user_id(&app, "tirana.duty").await]);
+    let members = json!([user_id(&app, "tirana.field").await, user_id(&app, "tirana.duty").await]);
     let retired = app
         .put(
             &format!("/api/v1/teams/{other_team}"),
@@ -462,6 +483,13 @@ async fn a_series_plans_eight_weeks_ahead_and_an_edited_round_keeps_its_edit() {
     assert_eq!(read.body["planned_until"], "2026-05-04", "{}", read.body);
     let rounds = listed(&app, &coordinator, &team).await;
     assert_eq!(rounds.as_array().unwrap().len(), 55);
+    let conflicts = app.get("/api/v1/alerts?source=round_conflict", Some(&coordinator)).await;
+    let conflicts = conflicts.body.as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "the 4 May round is planned, and its clash told: {conflicts:?}");
+    assert!(conflicts[0]["title"].as_str().unwrap().ends_with("2026-05-04"), "{}", conflicts[0]);
+    let may_id = may["id"].as_str().unwrap();
+    let cancelled = app.post(&format!("/api/v1/rounds/{may_id}/cancel"), Some(&coordinator), &json!({})).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
 
     // A sighting names the round about to start (09:00 Tirana); the series then moves back to
     // 10:00, and that round stays where the sighting put it.
