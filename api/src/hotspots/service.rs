@@ -202,10 +202,22 @@ pub fn put(
         return Err(ApiError::field("kind", "unknown_code", format!("{} is not a hotspot_kind code", request.kind)));
     }
     let centroid = shape.centroid();
-    let location = index.locate(centroid.y(), centroid.x());
-    let municipality_id = location.municipality.as_ref().map(|r| index.area(r.area).id.clone());
-    let admin_unit_id = location.admin_unit.as_ref().map(|r| index.area(r.area).id.clone());
-    if !within_scope(index, user, &[&municipality_id, &admin_unit_id]) {
+    let area_ids_at = |lat: f64, lon: f64| {
+        let location = index.locate(lat, lon);
+        let id = |r: &Option<crate::territory::index::Resolved>| r.as_ref().map(|r| index.area(r.area).id.clone());
+        (id(&location.municipality), id(&location.admin_unit))
+    };
+    let (municipality_id, admin_unit_id) = area_ids_at(centroid.y(), centroid.x());
+    // A polygon's corners must lie in the agency's areas too, not only its middle.
+    let corners_outside = || {
+        shape.ring().into_iter().any(|[lon, lat]| {
+            let (municipality, unit) = area_ids_at(lat, lon);
+            !within_scope(index, user, &[&municipality, &unit])
+        })
+    };
+    if !within_scope(index, user, &[&municipality_id, &admin_unit_id])
+        || (matches!(request.shape, HotspotShape::Polygon { .. }) && corners_outside())
+    {
         return Err(ApiError::field(
             "shape",
             "outside_agency_area",

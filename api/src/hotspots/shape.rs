@@ -1,7 +1,7 @@
 //! A hotspot's shape: checked, measured (centroid, bounding box) and asked whether a point lies
 //! in it.
 
-use geo::{BoundingRect, Centroid, Contains, Distance, Haversine, LineString, Point, Polygon};
+use geo::{BoundingRect, Centroid, Closest, ClosestPoint, Contains, Distance, Haversine, LineString, Point, Polygon};
 use terren_contract::hotspots::HotspotShape;
 use terren_contract::problem::FieldError;
 
@@ -61,7 +61,17 @@ impl Shape {
                 if area <= 0.0 {
                     return Err(vec![error("shape.coordinates", "invalid_value", "the corners enclose no area")]);
                 }
-                Ok(Shape::Polygon(polygon))
+                let shape = Shape::Polygon(polygon);
+                let (min_lat, min_lon, max_lat, max_lon) = shape.bounds();
+                let across = Haversine.distance(Point::new(min_lon, min_lat), Point::new(max_lon, max_lat));
+                if across > 2.0 * MAX_RADIUS_M {
+                    return Err(vec![error(
+                        "shape.coordinates",
+                        "out_of_range",
+                        "a hotspot is a place, at most 4 km corner to corner; use areas for more",
+                    )]);
+                }
+                Ok(shape)
             }
         }
     }
@@ -123,11 +133,11 @@ impl Shape {
         match self {
             Shape::Circle { center, radius_m } => (Haversine.distance(*center, point) - radius_m).max(0.0),
             Shape::Polygon(polygon) if polygon.contains(&point) => 0.0,
-            Shape::Polygon(polygon) => polygon
-                .exterior()
-                .points()
-                .map(|corner| Haversine.distance(corner, point))
-                .fold(f64::INFINITY, f64::min),
+            // The nearest point of the outline, found in degrees: close enough at a hotspot's size.
+            Shape::Polygon(polygon) => match polygon.exterior().closest_point(&point) {
+                Closest::Intersection(nearest) | Closest::SinglePoint(nearest) => Haversine.distance(nearest, point),
+                Closest::Indeterminate => f64::INFINITY,
+            },
         }
     }
 }
@@ -156,6 +166,19 @@ mod tests {
         assert_eq!((min_lat, min_lon, max_lat, max_lon), (41.3270, 19.8180, 41.3280, 19.8190));
         let (lat, lon) = (polygon.centroid().y(), polygon.centroid().x());
         assert!((lat - 41.3275).abs() < 1e-9 && (lon - 19.8185).abs() < 1e-9);
+    }
+
+    #[test]
+    fn distances_are_to_the_nearest_edge() {
+        let polygon = Shape::parse(&square()).unwrap();
+        assert_eq!(polygon.distance_m(41.3275, 19.8185), 0.0, "inside");
+        // 0.0010° of latitude (about 111 m) north of the middle of the northern edge, whose
+        // corners are about 121 m away.
+        let north = polygon.distance_m(41.3290, 19.8185);
+        assert!((north - 111.2).abs() < 0.5, "{north}");
+        let circle = Shape::parse(&HotspotShape::Circle { lat: 41.3275, lon: 19.8187, radius_m: 100.0 }).unwrap();
+        let beyond = circle.distance_m(41.3295, 19.8187);
+        assert!((beyond - 122.4).abs() < 0.5, "{beyond}");
     }
 
     #[test]
@@ -191,6 +214,11 @@ mod tests {
         };
         assert_eq!(codes(HotspotShape::Circle { lat: 41.3, lon: 19.8, radius_m: 5.0 }), ["out_of_range"]);
         assert_eq!(codes(HotspotShape::Circle { lat: 141.3, lon: 19.8, radius_m: 50.0 }), ["out_of_range"]);
+        assert_eq!(
+            codes(HotspotShape::Polygon { coordinates: vec![[19.8, 41.3], [19.9, 41.3], [19.9, 41.4]] }),
+            ["out_of_range"],
+            "a triangle 8 km across"
+        );
         assert_eq!(
             codes(HotspotShape::Polygon { coordinates: vec![[19.8, 41.3], [19.9, 41.3], [19.8, 41.3]] }),
             ["invalid_value"],

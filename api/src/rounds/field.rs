@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use serde_json::json;
 use terren_contract::Permission;
 use terren_contract::alerts::{AlertSource, Severity};
+use terren_contract::areas::LocateMethod;
 use terren_contract::rounds::{CheckIn, CheckOut, MyRounds, RoundForPhone, RoundStatus, StopForPhone, StopVisit};
 
 use super::plan::{self, MissedCheck, RoundRow};
@@ -64,8 +65,8 @@ fn member_round(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult
     Ok(row)
 }
 
-/// Metres from the nearest stop of the round (hotspot shapes, area centroids), if any stop has a
-/// place.
+/// Metres from the nearest stop of the round (hotspot shapes; an area is 0 inside its boundary,
+/// else the distance to its centroid), if any stop has a place.
 fn distance_to_stops(
     conn: &mut DbConnection,
     index: &TerritoryIndex,
@@ -73,13 +74,20 @@ fn distance_to_stops(
     lat: f64,
     lon: f64,
 ) -> ApiResult<Option<f64>> {
+    let located = index.locate(lat, lon);
+    let inside = |area: usize| {
+        [&located.county, &located.municipality, &located.admin_unit]
+            .into_iter()
+            .flatten()
+            .any(|r| r.area == area && r.method == LocateMethod::Boundary)
+    };
     let mut nearest: Option<f64> = None;
     for stop in plan::stops_of(conn, &[round_id.to_owned()])? {
         let distance = match (&stop.hotspot_id, &stop.area_id) {
             (Some(hotspot), _) => Some(hotspot_service::load(conn, hotspot)?.shape()?.distance_m(lat, lon)),
             (None, Some(area)) => index.find_id(area).map(|a| {
                 use geo::Distance;
-                geo::Haversine.distance(index.area(a).centroid, geo::Point::new(lon, lat))
+                if inside(a) { 0.0 } else { geo::Haversine.distance(index.area(a).centroid, geo::Point::new(lon, lat)) }
             }),
             (None, None) => None,
         };

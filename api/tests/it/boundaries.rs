@@ -27,7 +27,7 @@ async fn boundary_rows(app: &TestApp) -> i64 {
     .unwrap()
 }
 
-async fn import(app: &TestApp, text: String, name: &'static str) -> terren_api::territory::import::ImportReport {
+pub async fn import(app: &TestApp, text: String, name: &'static str) -> terren_api::territory::import::ImportReport {
     let db = app.state.db.clone();
     let at = app.clock_naive();
     let report = actix_web::rt::task::spawn_blocking(move || {

@@ -108,6 +108,14 @@ async fn hotspots_stay_in_the_agency_s_areas_and_clusters_of_sightings_are_sugge
         )
         .await;
     assert_eq!(error_codes(&elbasan.body), ["outside_agency_area"]);
+    // Its middle in Tiranë, its northern corner over the line in Kamëz.
+    let corner = app.get("/api/v1/areas/locate?lat=41.371&lon=19.78", Some(&coordinator)).await;
+    assert_eq!(corner.body["municipality"]["code"], "AL221");
+    let reaching = json!({ "type": "polygon", "coordinates": [[19.775, 41.355], [19.785, 41.355], [19.78, 41.371]] });
+    let straddling = app
+        .post("/api/v1/hotspots", Some(&coordinator), &json!({ "name": "Kufiri", "kind": "market", "shape": reaching }))
+        .await;
+    assert_eq!(error_codes(&straddling.body), ["outside_agency_area"], "{}", straddling.body);
     let bad = app
         .post(
             "/api/v1/hotspots",
@@ -671,4 +679,36 @@ async fn coverage_matches_a_hand_counted_week_and_missed_rounds_alert_the_coordi
     let theirs =
         app.get("/api/v1/coverage?area=AL224&from=2026-02-23T00:00:00Z&to=2026-03-09T00:00:00Z", Some(&police)).await;
     assert_eq!(theirs.status, StatusCode::FORBIDDEN);
+}
+
+#[actix_web::test]
+async fn an_area_stop_is_reached_anywhere_inside_its_boundary() {
+    let app = TestApp::spawn().await;
+    let coordinator = app.login("tirana.coord").await;
+    let team = squad(&app, &coordinator, &["tirana.field"]).await;
+    let me = app.get("/api/v1/me", Some(&coordinator)).await;
+    let agency = me.body["agency"]["id"].as_str().unwrap().to_owned();
+    let strict = json!({ "forbid_rounds_while_on_duty": false, "missed_after_minutes": 30, "far_check_in_km": 1.0 });
+    app.put(&format!("/api/v1/agencies/{agency}/planning-policy"), Some(&coordinator), &strict).await;
+    let planned = plan(
+        &app,
+        &coordinator,
+        &round(1, &team, "2026-03-02T10:15:00", "2026-03-02T12:00:00", json!([{ "area_code": "AL224" }])),
+    )
+    .await;
+    let path = format!("/api/v1/rounds/{}/check-in", planned["id"].as_str().unwrap());
+    let field = app.login("tirana.field").await;
+    // Without a boundary, the square is measured to Tiranë's centroid, more than a kilometre away.
+    let by_centroid = app.post_idempotent(&path, &field, "check-in-1", &json!({ "location": fix(LIGHTS) })).await;
+    assert_eq!(error_codes(&by_centroid.body), ["too_far"], "{}", by_centroid.body);
+
+    let outline = json!({ "type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": { "municipality_name": "TIRANE" },
+        "geometry": { "type": "Polygon", "coordinates": [[[19.70, 41.20], [19.95, 41.20], [19.95, 41.45], [19.70, 41.45], [19.70, 41.20]]] },
+    }] });
+    let report = crate::boundaries::import(&app, outline.to_string(), "tirana.geojson").await;
+    assert_eq!(report.matched.len(), 1, "{:?}", report.unmatched);
+    let inside = app.post_idempotent(&path, &field, "check-in-2", &json!({ "location": fix(LIGHTS) })).await;
+    assert_eq!(inside.status, StatusCode::OK, "{}", inside.body);
+    assert!(inside.body.get("check_in_distance_m").is_none(), "inside the area: {}", inside.body);
 }
