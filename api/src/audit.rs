@@ -73,7 +73,7 @@ pub fn record(
     entity_id: &str,
     details: serde_json::Value,
 ) -> QueryResult<()> {
-    backend::lock_for_append(conn, "audit_log")?;
+    backend::serialise_writers(conn, "audit_log")?;
     // The head by its sequence number rather than `ORDER BY … LIMIT ?`: SQLite plans a statement
     // with a bound LIMIT again on every execution.
     let newest = diesel::alias!(audit_log as newest);

@@ -74,9 +74,11 @@ where
     }
 }
 
-/// Serialises writers of an append-only sequence (the audit chain) inside the current
-/// transaction. SQLite's immediate transaction already excludes other writers.
-pub fn lock_for_append(conn: &mut DbConnection, table: &str) -> QueryResult<()> {
+/// Serialises writers of a table inside the current transaction: of an append-only sequence (the
+/// audit chain, reference counters), or of a check followed by a write (planning rounds, where two
+/// coordinators must not book one person twice). Readers are not held up. SQLite's immediate
+/// transaction already excludes other writers.
+pub fn serialise_writers(conn: &mut DbConnection, table: &str) -> QueryResult<()> {
     match conn {
         DbConnection::Postgres(pg) => pg.batch_execute(&format!("LOCK TABLE {table} IN EXCLUSIVE MODE")),
         DbConnection::Sqlite(_) => Ok(()),

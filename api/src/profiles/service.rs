@@ -262,7 +262,7 @@ fn reference_prefix(conn: &mut DbConnection, municipality_id: Option<&str>) -> Q
 /// The next reference for a prefix and year, e.g. `TR-2026-000123`. Counters are locked for the
 /// transaction, so two workers never get the same number.
 fn next_reference(conn: &mut DbConnection, prefix: &str, year: i32) -> QueryResult<String> {
-    backend::lock_for_append(conn, "profile_reference_counters")?;
+    backend::serialise_writers(conn, "profile_reference_counters")?;
     let counter = format!("{prefix}-{year}");
     let last: Option<i32> = profile_reference_counters::table
         .find(&counter)

@@ -19,7 +19,7 @@ use crate::accounts::service::{agency_ref_of, parse_uuid, person_refs};
 use crate::audit;
 use crate::clock::to_utc;
 use crate::db::DbConnection;
-use crate::db::schema::{hotspots, identifications, round_stops, rounds, team_members};
+use crate::db::schema::{hotspots, identifications, round_stops, rounds, team_members, users};
 use crate::hotspots::service as hotspot_service;
 use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
 use crate::identifications::service::{area_ref, scope_area_ids};
@@ -217,6 +217,9 @@ pub(super) fn busy_members(
     exclude_round: Option<&str>,
     policy: &PlanningPolicy,
 ) -> ApiResult<Vec<String>> {
+    // Held to the commit, so that the round (or membership) written after this check cannot
+    // cross another coordinator's.
+    crate::db::backend::serialise_writers(conn, "rounds")?;
     let (starts, ends) = (crate::clock::truncate(window.starts_at), crate::clock::truncate(window.ends_at));
     let open = [wire_code(RoundStatus::Planned), wire_code(RoundStatus::InProgress)];
     let mut clashes: Vec<(String, String)> = rounds::table
@@ -232,7 +235,13 @@ pub(super) fn busy_members(
         .map(|(user, date): (String, String)| (user, format!("in another round on {date}")))
         .collect();
     if policy.forbid_rounds_while_on_duty {
-        let schedules = crate::rota::service::live_schedules(conn, std::slice::from_ref(&team.agency_id))?;
+        // The rotas of every member's agency: in a joint team, the police officer's own rota.
+        let mut agencies: Vec<String> =
+            users::table.filter(users::id.eq_any(members)).select(users::agency_id).distinct().load(conn)?;
+        agencies.push(team.agency_id.clone());
+        agencies.sort();
+        agencies.dedup();
+        let schedules = crate::rota::service::live_schedules(conn, &agencies)?;
         for (_, schedule_id, _) in schedules {
             let loaded = crate::rota::service::load(conn, &schedule_id)?;
             for shift in loaded.resolve(conn, window.starts_at, window.ends_at)? {

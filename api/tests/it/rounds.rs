@@ -348,9 +348,43 @@ async fn people_on_duty_stay_off_rounds_when_the_agency_says_so() {
     let refused = app.post("/api/v1/rounds", Some(&coordinator), &body).await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
     assert!(refused.body["detail"].as_str().unwrap().contains("on duty in the rota"), "{}", refused.body);
+
+    // In a joint team, each member's own agency's rota counts: the case manager of AL224-NJMF is
+    // on duty there.
+    let njmf_admin = app.login("tirana.admin").await;
+    let pmf = user_id(&app, "tirana.pmf").await;
+    let theirs = app
+        .post(
+            "/api/v1/schedules",
+            Some(&njmf_admin),
+            &json!({ "name": "Kujdestaria NJMF", "layers": [daily_layer(&[&pmf], "08:00", "2026-03-02")] }),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.body);
+    let members = json!([user_id(&app, "tirana.field").await, pmf]);
+    let joint = app
+        .post(
+            "/api/v1/teams",
+            Some(&coordinator),
+            &json!({ "name": "Grupi i përbashkët", "kind": "joint", "members": members }),
+        )
+        .await;
+    assert_eq!(joint.status, StatusCode::CREATED, "{}", joint.body);
+    let joint_round = round(
+        2,
+        joint.body["id"].as_str().unwrap(),
+        "2026-03-02T15:00:00",
+        "2026-03-02T17:00:00",
+        json!([{ "area_code": "AL224" }]),
+    );
+    let refused = app.post("/api/v1/rounds", Some(&coordinator), &joint_round).await;
+    assert_eq!(refused.body["code"], "round_conflict", "{}", refused.body);
+    assert!(refused.body["detail"].as_str().unwrap().contains("on duty in the rota"), "{}", refused.body);
+
     let relaxed = json!({ "forbid_rounds_while_on_duty": false, "missed_after_minutes": 30, "far_check_in_km": 30.0 });
     app.put(&format!("/api/v1/agencies/{agency}/planning-policy"), Some(&coordinator), &relaxed).await;
     plan(&app, &coordinator, &body).await;
+    plan(&app, &coordinator, &joint_round).await;
 }
 
 /// The team's rounds from March to May, by start.
@@ -711,4 +745,23 @@ async fn an_area_stop_is_reached_anywhere_inside_its_boundary() {
     let inside = app.post_idempotent(&path, &field, "check-in-2", &json!({ "location": fix(LIGHTS) })).await;
     assert_eq!(inside.status, StatusCode::OK, "{}", inside.body);
     assert!(inside.body.get("check_in_distance_m").is_none(), "inside the area: {}", inside.body);
+}
+
+#[actix_web::test]
+async fn two_coordinators_planning_at_once_cannot_book_one_person_twice() {
+    let app = TestApp::spawn().await;
+    let coordinator = app.login("tirana.coord").await;
+    let lights = hotspot(&app, &coordinator, "Semaforët", circle(LIGHTS, 100.0)).await;
+    let first = squad(&app, &coordinator, &["tirana.field"]).await;
+    let second = squad(&app, &coordinator, &["tirana.field", "tirana.duty"]).await;
+    let stops = json!([{ "hotspot_id": lights }]);
+    let one = round(1, &first, "2026-03-03T10:00:00", "2026-03-03T12:00:00", stops.clone());
+    let other = round(2, &second, "2026-03-03T11:00:00", "2026-03-03T13:00:00", stops);
+    let (a, b) = futures_util::join!(
+        app.post("/api/v1/rounds", Some(&coordinator), &one),
+        app.post("/api/v1/rounds", Some(&coordinator), &other)
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT], "{} / {}", a.body, b.body);
 }
