@@ -22,6 +22,19 @@ pub enum WeekdayCode {
     Sun,
 }
 
+impl WeekdayCode {
+    /// Monday first.
+    pub const ALL: [WeekdayCode; 7] = [
+        WeekdayCode::Mon,
+        WeekdayCode::Tue,
+        WeekdayCode::Wed,
+        WeekdayCode::Thu,
+        WeekdayCode::Fri,
+        WeekdayCode::Sat,
+        WeekdayCode::Sun,
+    ];
+}
+
 /// The unit of a turn's length. Days and weeks are wall-clock: a daily turn handed over at 08:00
 /// stays at 08:00 across daylight-saving changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -27,15 +27,6 @@ use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::wire_code;
 
 const MAX_DAYS: i64 = 190;
-const WEEKDAYS: [WeekdayCode; 7] = [
-    WeekdayCode::Mon,
-    WeekdayCode::Tue,
-    WeekdayCode::Wed,
-    WeekdayCode::Thu,
-    WeekdayCode::Fri,
-    WeekdayCode::Sat,
-    WeekdayCode::Sun,
-];
 
 /// The cell of the week grid a local instant falls in.
 fn cell_of(at: DateTime<Utc>, tz: Tz) -> usize {
@@ -177,7 +168,7 @@ pub fn coverage(
     }
     let grid = (0..168)
         .map(|cell| CoverageCell {
-            weekday: WEEKDAYS[cell / 24],
+            weekday: WeekdayCode::ALL[cell / 24],
             hour: u32::try_from(cell % 24).unwrap_or(0),
             identifications: sightings_grid[cell],
             team_minutes: team_grid[cell],

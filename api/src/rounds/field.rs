@@ -7,6 +7,7 @@ use serde_json::json;
 use terren_contract::Permission;
 use terren_contract::alerts::{AlertSource, Severity};
 use terren_contract::areas::LocateMethod;
+use terren_contract::identifications::GeoFix;
 use terren_contract::rounds::{CheckIn, CheckOut, MyRounds, RoundForPhone, RoundStatus, StopForPhone, StopVisit};
 
 use super::plan::{self, MissedCheck, RoundRow};
@@ -65,6 +66,12 @@ fn member_round(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult
     Ok(row)
 }
 
+/// A location the phone sent must be a place on Earth, as for sightings.
+fn check_fix(fix: Option<&GeoFix>, at: NaiveDateTime) -> ApiResult<()> {
+    let errors = fix.map(|fix| fix_errors("location", fix, to_utc(at))).unwrap_or_default();
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::fields(errors)) }
+}
+
 /// Metres from the nearest stop of the round (hotspot shapes; an area is 0 inside its boundary,
 /// else the distance to its centroid), if any stop has a place.
 fn distance_to_stops(
@@ -116,10 +123,7 @@ pub fn check_in(
     if !matches!(status, RoundStatus::Planned | RoundStatus::Missed) {
         return Err(ApiError::conflict(format!("the round is {}", row.status)));
     }
-    let errors = fix_errors("location", &request.location, to_utc(at));
-    if !errors.is_empty() {
-        return Err(ApiError::fields(errors));
-    }
+    check_fix(Some(&request.location), at)?;
     if at < row.starts_at - Duration::minutes(EARLY_CHECK_IN_MINUTES) || at > row.ends_at {
         return Err(ApiError::field(
             "round",
@@ -193,12 +197,7 @@ pub fn visit(
     if row.status()? != RoundStatus::InProgress {
         return Err(ApiError::conflict(format!("the round is {}; check in first", row.status)));
     }
-    if let Some(fix) = &request.location {
-        let errors = fix_errors("location", fix, to_utc(at));
-        if !errors.is_empty() {
-            return Err(ApiError::fields(errors));
-        }
-    }
+    check_fix(request.location.as_ref(), at)?;
     let stop = round_stops::table.filter(round_stops::round_id.eq(id)).filter(round_stops::position.eq(position));
     let found: i64 = stop.count().get_result(conn)?;
     if found == 0 {
@@ -243,12 +242,7 @@ pub fn check_out(
     if row.status()? == RoundStatus::Done {
         return plan::view(conn, index, &row);
     }
-    if let Some(fix) = &request.location {
-        let errors = fix_errors("location", fix, to_utc(at));
-        if !errors.is_empty() {
-            return Err(ApiError::fields(errors));
-        }
-    }
+    check_fix(request.location.as_ref(), at)?;
     let report = serde_json::to_string(&request.report).map_err(anyhow::Error::from)?;
     let changed = diesel::update(
         rounds::table.filter(rounds::id.eq(id)).filter(rounds::status.eq(wire_code(RoundStatus::InProgress))),

@@ -414,16 +414,7 @@ mod tests {
             .map(|(starts, ends)| TimeWindow { starts: (*starts).into(), ends: (*ends).into() })
             .collect();
         let parsed = parse_windows(&windows).unwrap();
-        let weekdays = vec![
-            WeekdayCode::Mon,
-            WeekdayCode::Tue,
-            WeekdayCode::Wed,
-            WeekdayCode::Thu,
-            WeekdayCode::Fri,
-            WeekdayCode::Sat,
-            WeekdayCode::Sun,
-        ];
-        (Rule { weekdays, windows, starts_on, ends_on: Some(ends_on) }, parsed)
+        (Rule { weekdays: WeekdayCode::ALL.to_vec(), windows, starts_on, ends_on: Some(ends_on) }, parsed)
     }
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
