@@ -22,7 +22,7 @@ use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, hotspots, identification_links, identifications};
 use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
-use crate::identifications::service::{area_ref, scope_area_ids};
+use crate::identifications::service::{ServedAreas, area_ref};
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::is_active_code;
 
@@ -178,15 +178,6 @@ pub fn get(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, id:
     view(conn, index, &row)
 }
 
-/// Whether the place lies in the areas the person's agency serves.
-fn within_scope(index: &TerritoryIndex, user: &AuthUser, area_ids: &[&Option<String>]) -> bool {
-    if user.national_scope() {
-        return true;
-    }
-    let scope = scope_area_ids(index, user);
-    area_ids.iter().any(|id| id.as_ref().is_some_and(|id| scope.contains(id)))
-}
-
 /// Creates (`id` absent) or replaces a hotspot of the person's agency.
 pub fn put(
     conn: &mut DbConnection,
@@ -209,13 +200,14 @@ pub fn put(
     };
     let (municipality_id, admin_unit_id) = area_ids_at(centroid.y(), centroid.x());
     // A polygon's corners must lie in the agency's areas too, not only its middle.
+    let served = ServedAreas::of(index, user);
     let corners_outside = || {
         shape.ring().into_iter().any(|[lon, lat]| {
             let (municipality, unit) = area_ids_at(lat, lon);
-            !within_scope(index, user, &[&municipality, &unit])
+            !served.cover(&[&municipality, &unit])
         })
     };
-    if !within_scope(index, user, &[&municipality_id, &admin_unit_id])
+    if !served.cover(&[&municipality_id, &admin_unit_id])
         || (matches!(request.shape, HotspotShape::Polygon { .. }) && corners_outside())
     {
         return Err(ApiError::field(
@@ -427,7 +419,7 @@ pub fn suggestions(
     }
     let (area, area_ids) = area_and_below(index, "area", &query.area)?;
     let area_id = Some(index.area(area).id.clone());
-    if !within_scope(index, user, &[&area_id]) {
+    if !ServedAreas::of(index, user).cover(&[&area_id]) {
         return Err(ApiError::forbidden("the area is outside the areas your agency serves"));
     }
     let to = crate::clock::truncate(now);

@@ -417,6 +417,25 @@ pub fn scope_area_ids(index: &TerritoryIndex, user: &AuthUser) -> HashSet<String
         .collect()
 }
 
+/// The areas a person's agency serves (and every area below them), to test places against;
+/// everything, with national scope.
+pub struct ServedAreas {
+    national: bool,
+    areas: HashSet<String>,
+}
+
+impl ServedAreas {
+    pub fn of(index: &TerritoryIndex, user: &AuthUser) -> ServedAreas {
+        let national = user.national_scope();
+        ServedAreas { national, areas: if national { HashSet::new() } else { scope_area_ids(index, user) } }
+    }
+
+    /// Whether any of the areas (a place's municipality, its unit, …) is served.
+    pub fn cover(&self, area_ids: &[&Option<String>]) -> bool {
+        self.national || area_ids.iter().any(|id| id.as_ref().is_some_and(|id| self.areas.contains(id)))
+    }
+}
+
 /// Whether the reader's data scope covers the record: their own agency recorded it, or it lies
 /// in an area their agency serves (or below one).
 pub fn in_scope(index: &TerritoryIndex, user: &AuthUser, row: &IdentificationRow) -> bool {

@@ -22,7 +22,7 @@ use crate::db::schema::{round_stops, rounds, teams};
 use crate::hotspots::cluster;
 use crate::hotspots::service as hotspot_service;
 use crate::http::{ApiError, ApiResult, AuthUser};
-use crate::identifications::service::scope_area_ids;
+use crate::identifications::service::ServedAreas;
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::wire_code;
 
@@ -68,8 +68,7 @@ pub fn coverage(
         return Err(ApiError::field("stale_days", "out_of_range", "1 to 365"));
     }
     let (area, area_ids) = hotspot_service::area_and_below(index, "area", &query.area)?;
-    let area_id = index.area(area).id.clone();
-    if !user.national_scope() && !scope_area_ids(index, user).contains(&area_id) {
+    if !ServedAreas::of(index, user).cover(&[&Some(index.area(area).id.clone())]) {
         return Err(ApiError::forbidden("the area is outside the areas your agency serves"));
     }
     let tz = hotspot_service::agency_zone(conn, &user.agency.id)?;
@@ -84,19 +83,17 @@ pub fn coverage(
     }
     let (profiles, points): (Vec<&Option<String>>, Vec<cluster::Point>) =
         sightings.iter().filter_map(|s| Some((&s.profile_id, s.point?))).unzip();
-    let mut per_hotspot: HashMap<String, (i64, HashSet<String>, i64)> = HashMap::new();
-    for (hotspot, inside) in hotspot_rows.iter().zip(hotspot_service::points_inside_each(&hotspot_rows, &points)?) {
-        let entry = per_hotspot.entry(hotspot.id.clone()).or_default();
-        for i in inside {
-            entry.0 += 1;
-            match profiles[i] {
-                Some(profile) => {
-                    entry.1.insert(profile.clone());
-                }
-                None => entry.2 += 1,
-            }
-        }
-    }
+    // Per hotspot, in `hotspot_rows` order: its sightings, and its distinct children (profiles,
+    // plus each unlinked sighting as one child).
+    let per_hotspot: Vec<(i64, i64)> = hotspot_service::points_inside_each(&hotspot_rows, &points)?
+        .into_iter()
+        .map(|inside| {
+            let linked: HashSet<&String> = inside.iter().filter_map(|&i| profiles[i].as_ref()).collect();
+            let unlinked = inside.iter().filter(|&&i| profiles[i].is_none()).count();
+            let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+            (count(inside.len()), count(linked.len() + unlinked))
+        })
+        .collect();
 
     // Rounds that visit the area: a stop at one of its hotspots or in one of its areas.
     let touching = round_stops::table
@@ -151,16 +148,15 @@ pub fn coverage(
 
     let mut hotspots = Vec::new();
     let mut stale = Vec::new();
-    for hotspot in &hotspot_rows {
+    for (hotspot, (count, children)) in hotspot_rows.iter().zip(per_hotspot) {
         let (planned, done, last) = visits.get(&hotspot.id).copied().unwrap_or_default();
-        let (count, profiles, unlinked) = per_hotspot.remove(&hotspot.id).unwrap_or_default();
         hotspots.push(HotspotCoverage {
             hotspot: hotspot.as_ref()?,
             planned_visits: planned,
             done_visits: done,
             last_visit_at: last.map(to_utc),
             identifications: count,
-            distinct_children: i64::try_from(profiles.len()).unwrap_or(i64::MAX) + unlinked,
+            distinct_children: children,
         });
         if last.is_none_or(|last| last < stale_before) {
             stale.push(StaleHotspot { hotspot: hotspot.as_ref()?, last_visit_at: last.map(to_utc) });

@@ -1,6 +1,8 @@
 //! Rounds from the field: the phone's day (everything needed offline), check-in and check-out
 //! with GPS, visits to each stop, sightings linked to the round, and missed rounds.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
@@ -391,11 +393,16 @@ pub fn my_rounds(
     let views = plan::views(conn, index, &rows)?;
     let since = crate::clock::truncate(now) - chrono::Duration::days(RECENT_DAYS);
     let reads_sightings = user.can(Permission::IdentificationsRead);
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut stops_by_round: HashMap<String, Vec<plan::StopRow>> = HashMap::new();
+    for stop in plan::stops_of(conn, &ids)? {
+        stops_by_round.entry(stop.round_id.clone()).or_default().push(stop);
+    }
     let mut out = Vec::new();
     for (row, round) in rows.iter().zip(views) {
         let team = teams::load(conn, &row.team_id)?;
         let mut stops = Vec::new();
-        for stop in plan::stops_of(conn, std::slice::from_ref(&row.id))? {
+        for stop in stops_by_round.remove(&row.id).unwrap_or_default() {
             let hotspot = match &stop.hotspot_id {
                 Some(id) => Some(hotspot_service::load(conn, id)?),
                 None => None,
@@ -437,7 +444,10 @@ fn recent_at(
         .load(conn)?;
     let mut shown = Vec::new();
     for (id, lat, lon) in candidates {
-        if shown.len() >= RECENT_PER_STOP || !shape.contains(lat, lon) {
+        if shown.len() >= RECENT_PER_STOP {
+            break;
+        }
+        if !shape.contains(lat, lon) {
             continue;
         }
         if let Ok(sighting) = crate::identifications::service::read(conn, index, user, &id, crate::clock::truncate(now))

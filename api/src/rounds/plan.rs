@@ -22,7 +22,7 @@ use crate::db::DbConnection;
 use crate::db::schema::{hotspots, identifications, round_stops, rounds, team_members, users};
 use crate::hotspots::service as hotspot_service;
 use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
-use crate::identifications::service::{area_ref, scope_area_ids};
+use crate::identifications::service::{ServedAreas, area_ref};
 use crate::outbox::{self, kinds};
 use crate::rota::resolve::{end_instant, start_instant};
 use crate::territory::index::TerritoryIndex;
@@ -115,10 +115,7 @@ pub(super) fn resolve_stops(
     user: &AuthUser,
     stops: &[StopInput],
 ) -> ApiResult<Vec<Stop>> {
-    let scope = scope_area_ids(index, user);
-    let in_scope = |ids: &[&Option<String>]| {
-        user.national_scope() || ids.iter().any(|id| id.as_ref().is_some_and(|id| scope.contains(id)))
-    };
+    let served = ServedAreas::of(index, user);
     let mut errors = Vec::new();
     let mut resolved = Vec::new();
     for (i, stop) in stops.iter().enumerate() {
@@ -133,7 +130,7 @@ pub(super) fn resolve_stops(
                     .get_result(conn)
                     .optional()?;
                 match found {
-                    Some((true, municipality, unit)) if in_scope(&[&municipality, &unit]) => {
+                    Some((true, municipality, unit)) if served.cover(&[&municipality, &unit]) => {
                         resolved.push(Stop { hotspot_id: Some(id.to_string()), area_id: None });
                     }
                     Some((true, _, _)) => {
@@ -143,7 +140,7 @@ pub(super) fn resolve_stops(
                 }
             }
             (None, Some(code)) => match index.find_code(code).map(|a| index.area(a).id.clone()) {
-                Some(area_id) if in_scope(&[&Some(area_id.clone())]) => {
+                Some(area_id) if served.cover(&[&Some(area_id.clone())]) => {
                     resolved.push(Stop { hotspot_id: None, area_id: Some(area_id) });
                 }
                 Some(_) => {
