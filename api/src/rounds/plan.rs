@@ -259,7 +259,9 @@ pub(super) fn busy_members(
     Ok(described)
 }
 
-pub(super) fn conflict(described: Vec<String>) -> ApiError {
+pub(super) fn conflict(mut described: Vec<String>) -> ApiError {
+    // The first few say enough; a long series could clash on every day.
+    described.truncate(5);
     ApiError::new(ErrorCode::RoundConflict).with_detail(described.join("; "))
 }
 

@@ -2,6 +2,8 @@
 //! daily job keeps it so); an occurrence edited by hand is detached and left alone when the series
 //! changes.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
@@ -184,7 +186,7 @@ pub fn get_series(
 
 /// Plans a series' rounds on the local days `from..=until` that are not planned yet; with
 /// `strict`, a busy member refuses the whole series (when a person saves it), otherwise the
-/// round is planned anyway and its conflict shows when the team is asked (the daily extension).
+/// round is planned anyway and the coordinators are alerted (the daily extension).
 fn plan_series(
     conn: &mut DbConnection,
     row: &SeriesRow,
@@ -200,9 +202,15 @@ fn plan_series(
     let stops = row.stops();
     let mut planned = 0;
     let mut refusals = Vec::new();
+    let planned_already: HashSet<String> = rounds::table
+        .filter(rounds::series_id.eq(&row.id))
+        .filter(rounds::occurrence_key.is_not_null())
+        .select(rounds::occurrence_key.assume_not_null())
+        .load(conn)?
+        .into_iter()
+        .collect();
     for (key, window) in occurrences(&row.id, &rule, &windows, row.tz(), from, until) {
-        let exists: i64 = rounds::table.filter(rounds::occurrence_key.eq(&key)).count().get_result(conn)?;
-        if exists > 0 || window.starts_at < to_utc(at) {
+        if planned_already.contains(&key) || window.starts_at < to_utc(at) {
             continue;
         }
         let busy = busy(conn, &team, &window, None, &policy)?;
@@ -222,7 +230,6 @@ fn plan_series(
         planned += 1;
     }
     if !refusals.is_empty() {
-        refusals.truncate(5);
         return Err(conflict(refusals));
     }
     diesel::update(round_series::table.filter(round_series::id.eq(&row.id)))

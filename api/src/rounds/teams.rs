@@ -171,12 +171,7 @@ fn free_for_rounds_ahead(
             clashes.push(format!("{}: {}", round.local_date, busy.join(", ")));
         }
     }
-    if clashes.is_empty() {
-        Ok(())
-    } else {
-        clashes.truncate(5);
-        Err(plan::conflict(clashes))
-    }
+    if clashes.is_empty() { Ok(()) } else { Err(plan::conflict(clashes)) }
 }
 
 /// New rounds go only to a team still in service.
