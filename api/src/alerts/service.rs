@@ -11,7 +11,7 @@ use terren_contract::alerts::{
     Alert, AlertAction, AlertListQuery, AlertSource, AlertState, CreateAlert, EscalationPolicyBody, EscalationStatus,
     NotificationAttempt, Severity, TimelineEntry,
 };
-use terren_contract::identifications::{AreaRef, PersonRef};
+use terren_contract::identifications::PersonRef;
 use uuid::Uuid;
 
 use super::{escalation, policy};
@@ -273,10 +273,7 @@ pub fn job_prefix(alert_id: &str) -> String {
 }
 
 pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &AlertRow) -> ApiResult<Alert> {
-    let area = row.area_id.as_ref().and_then(|id| index.find_id(id)).map(|a| {
-        let area = index.area(a);
-        AreaRef { code: area.code.clone(), name: area.name.clone() }
-    });
+    let area = crate::identifications::service::area_ref(index, &row.area_id);
     let next_step_at: Option<NaiveDateTime> = if row.state == wire_code(AlertState::Triggered) {
         outbox_jobs::table
             .filter(outbox_jobs::dedup_key.like(format!("{}%", crate::db::like_literal(&job_prefix(&row.id)))))

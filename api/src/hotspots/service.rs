@@ -22,7 +22,7 @@ use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, hotspots, identification_links, identifications};
 use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
-use crate::identifications::service::{ServedAreas, area_ref};
+use crate::identifications::service::{ServedAreas, area_ref, area_ref_at};
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::is_active_code;
 
@@ -392,28 +392,19 @@ pub fn suggestions(
     let days = query.days.unwrap_or(60);
     let distance_m = query.distance_m.unwrap_or(100.0);
     let min_sightings = query.min_sightings.unwrap_or(5);
-    let mut errors = Vec::new();
-    if !(1..=365).contains(&days) {
-        errors.push(terren_contract::problem::FieldError {
-            field: "days".into(),
-            code: "out_of_range".into(),
-            message: "1 to 365".into(),
-        });
-    }
-    if !(10.0..=1000.0).contains(&distance_m) {
-        errors.push(terren_contract::problem::FieldError {
-            field: "distance_m".into(),
-            code: "out_of_range".into(),
-            message: "10 to 1,000 metres".into(),
-        });
-    }
-    if !(2..=100).contains(&min_sightings) {
-        errors.push(terren_contract::problem::FieldError {
-            field: "min_sightings".into(),
-            code: "out_of_range".into(),
-            message: "2 to 100".into(),
-        });
-    }
+    let out_of_range = |field: &str, message: &str| terren_contract::problem::FieldError {
+        field: field.into(),
+        code: "out_of_range".into(),
+        message: message.into(),
+    };
+    let errors: Vec<_> = [
+        (!(1..=365).contains(&days)).then(|| out_of_range("days", "1 to 365")),
+        (!(10.0..=1000.0).contains(&distance_m)).then(|| out_of_range("distance_m", "10 to 1,000 metres")),
+        (!(2..=100).contains(&min_sightings)).then(|| out_of_range("min_sightings", "2 to 100")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
@@ -478,10 +469,7 @@ pub fn suggestions(
             Some(HotspotSuggestion {
                 centroid: LatLon { lat, lon },
                 radius_m,
-                admin_unit: location.admin_unit.map(|r| {
-                    let a = index.area(r.area);
-                    terren_contract::identifications::AreaRef { code: a.code.clone(), name: a.name.clone() }
-                }),
+                admin_unit: location.admin_unit.map(|r| area_ref_at(index, r.area)),
                 sightings: i64::try_from(indices.len()).unwrap_or(i64::MAX),
                 distinct_children: i64::try_from(profiles.len()).unwrap_or(i64::MAX),
                 unlinked_sightings: unlinked,
@@ -503,10 +491,7 @@ pub fn suggestions(
         json!({ "days": days, "distance_m": distance_m, "min_sightings": min_sightings, "clusters": found.len() }),
     )?;
     Ok(HotspotSuggestions {
-        area: terren_contract::identifications::AreaRef {
-            code: index.area(area).code.clone(),
-            name: index.area(area).name.clone(),
-        },
+        area: area_ref_at(index, area),
         from: to_utc(from),
         to: to_utc(to),
         sightings_considered: i64::try_from(located.len()).unwrap_or(i64::MAX),

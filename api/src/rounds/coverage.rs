@@ -8,7 +8,6 @@ use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Timelike, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
 use terren_contract::Permission;
-use terren_contract::identifications::AreaRef;
 use terren_contract::rounds::{
     Coverage, CoverageCell, CoverageQuery, HotspotCoverage, MissedRound, RoundStatus, StaleHotspot, TeamRef,
 };
@@ -22,7 +21,7 @@ use crate::db::schema::{round_stops, rounds, teams};
 use crate::hotspots::cluster;
 use crate::hotspots::service as hotspot_service;
 use crate::http::{ApiError, ApiResult, AuthUser};
-use crate::identifications::service::ServedAreas;
+use crate::identifications::service::{ServedAreas, area_ref_at};
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::wire_code;
 
@@ -171,7 +170,7 @@ pub fn coverage(
         })
         .collect();
     Ok(Coverage {
-        area: AreaRef { code: index.area(area).code.clone(), name: index.area(area).name.clone() },
+        area: area_ref_at(index, area),
         from: query.from,
         to: query.to,
         time_zone: tz.name().to_owned(),
