@@ -587,16 +587,11 @@ pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &RoundRow) -> 
     views(conn, index, std::slice::from_ref(row))?.pop().ok_or_else(|| ApiError::not_found("round"))
 }
 
-/// A round the person may see: of a team they are in, or of their agency with `reference_read`.
+/// A round the person may see: one of a team they may see.
 pub fn visible(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<RoundRow> {
     let row = load(conn, id)?;
-    if (row.agency_id == user.agency.id && user.can(Permission::ReferenceRead))
-        || teams::is_member(conn, &row.team_id, &user.user_id)?
-    {
-        Ok(row)
-    } else {
-        Err(ApiError::not_found("round"))
-    }
+    teams::visible_for(conn, user, &row.team_id, "round")?;
+    Ok(row)
 }
 
 pub fn get(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, id: &str) -> ApiResult<Round> {

@@ -180,7 +180,7 @@ pub fn get_series(
     id: &str,
 ) -> ApiResult<RoundSeries> {
     let row = load_series(conn, id)?;
-    teams::visible(conn, user, &row.team_id).map_err(|_| ApiError::not_found("round series"))?;
+    teams::visible_for(conn, user, &row.team_id, "round series")?;
     series_view(conn, index, &row)
 }
 

@@ -121,11 +121,17 @@ pub fn get(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, id:
 
 /// A team the person may see: one they are in, or their agency's with `reference_read`.
 pub fn visible(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<TeamRow> {
+    visible_for(conn, user, id, "team")
+}
+
+/// The same, for a record of the team (a round, a series): a team out of sight is reported as
+/// that record not found.
+pub fn visible_for(conn: &mut DbConnection, user: &AuthUser, id: &str, record: &str) -> ApiResult<TeamRow> {
     let row = load(conn, id)?;
     if (row.agency_id == user.agency.id && user.can(Permission::ReferenceRead)) || is_member(conn, id, &user.user_id)? {
         Ok(row)
     } else {
-        Err(ApiError::not_found("team"))
+        Err(ApiError::not_found(record))
     }
 }
 
