@@ -6,6 +6,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
+use terren_contract::referrals::ReferralStatus;
 
 use crate::app::AppState;
 use crate::audit::{self, Actor};
@@ -16,8 +17,6 @@ use crate::identifications::privacy::{COARSE_ACCURACY_M, coarse_cell};
 
 /// Profile statuses that keep precise locations: someone is still acting on the child.
 const OPEN_STATUSES: [&str; 2] = ["referred", "in_case_management"];
-/// Referral statuses that keep the precise location of the sighting referred.
-const OPEN_REFERRALS: [&str; 4] = ["sent", "acknowledged", "accepted", "in_progress"];
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RetentionReport {
@@ -78,7 +77,8 @@ fn coarsen_batch(
         .select(identification_links::identification_id);
     let referred = referrals::table
         .filter(referrals::identification_id.is_not_null())
-        .filter(referrals::status.eq_any(OPEN_REFERRALS))
+        // An open referral keeps the precise location of the sighting referred.
+        .filter(referrals::status.eq_any(ReferralStatus::OPEN.map(crate::vocabularies::wire_code)))
         .select(referrals::identification_id.assume_not_null());
     let due: Vec<DueLocation> = identifications::table
         .filter(identifications::location_coarsened_at.is_null())

@@ -43,12 +43,12 @@ pub enum ReferralStatus {
 }
 
 impl ReferralStatus {
-    /// Still waiting for someone to act.
+    /// The statuses still waiting for someone to act.
+    pub const OPEN: [ReferralStatus; 4] =
+        [ReferralStatus::Sent, ReferralStatus::Acknowledged, ReferralStatus::Accepted, ReferralStatus::InProgress];
+
     pub fn is_open(self) -> bool {
-        matches!(
-            self,
-            ReferralStatus::Sent | ReferralStatus::Acknowledged | ReferralStatus::Accepted | ReferralStatus::InProgress
-        )
+        Self::OPEN.contains(&self)
     }
 }
 

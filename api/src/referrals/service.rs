@@ -500,11 +500,7 @@ pub fn list(
         q = q.filter(referrals::status.eq(wire_code(status)));
     }
     if query.open == Some(true) {
-        let open: Vec<String> =
-            [ReferralStatus::Sent, ReferralStatus::Acknowledged, ReferralStatus::Accepted, ReferralStatus::InProgress]
-                .into_iter()
-                .map(wire_code)
-                .collect();
+        let open: Vec<String> = ReferralStatus::OPEN.into_iter().map(wire_code).collect();
         q = q.filter(referrals::status.eq_any(open));
     }
     match query.overdue {
