@@ -258,7 +258,7 @@ pub fn create(
     user.require(Permission::ReferralsCreate)?;
     let id = request.id.to_string();
     let hash = content_hash(request)?;
-    if let Ok(existing) = load(conn, &id) {
+    if let Some(existing) = super::service::find(conn, &id)? {
         if existing.created_by == user.user_id && existing.content_hash == hash {
             return Ok(Created { referral: view(conn, index, user, &existing, at)?, new: false });
         }

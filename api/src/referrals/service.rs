@@ -123,13 +123,12 @@ impl DeadlineRow {
     }
 }
 
+pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ReferralRow>> {
+    referrals::table.filter(referrals::id.eq(id)).select(ReferralRow::as_select()).get_result(conn).optional()
+}
+
 pub fn load(conn: &mut DbConnection, id: &str) -> ApiResult<ReferralRow> {
-    referrals::table
-        .filter(referrals::id.eq(id))
-        .select(ReferralRow::as_select())
-        .get_result(conn)
-        .optional()?
-        .ok_or_else(|| ApiError::not_found("referral"))
+    find(conn, id)?.ok_or_else(|| ApiError::not_found("referral"))
 }
 
 /// The sending side: the agency that sent it or started its chain, the person who made it or

@@ -284,8 +284,7 @@ pub fn round_for_sighting(
     observed_at: NaiveDateTime,
 ) -> ApiResult<Option<String>> {
     if let Some(round_id) = named {
-        let round =
-            rounds::table.filter(rounds::id.eq(round_id)).select(RoundRow::as_select()).first(conn).optional()?;
+        let round = plan::find(conn, round_id)?;
         let member = match &round {
             Some(r) => teams::is_member(conn, &r.team_id, user_id)?,
             None => false,

@@ -84,13 +84,12 @@ pub struct StopRow {
     pub left_at: Option<NaiveDateTime>,
 }
 
+pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<RoundRow>> {
+    rounds::table.filter(rounds::id.eq(id)).select(RoundRow::as_select()).get_result(conn).optional()
+}
+
 pub fn load(conn: &mut DbConnection, id: &str) -> ApiResult<RoundRow> {
-    rounds::table
-        .filter(rounds::id.eq(id))
-        .select(RoundRow::as_select())
-        .get_result(conn)
-        .optional()?
-        .ok_or_else(|| ApiError::not_found("round"))
+    find(conn, id)?.ok_or_else(|| ApiError::not_found("round"))
 }
 
 pub fn stops_of(conn: &mut DbConnection, round_ids: &[String]) -> QueryResult<Vec<StopRow>> {
@@ -332,7 +331,7 @@ pub fn create(
     let id = request.id.to_string();
     let tz = hotspot_service::agency_zone(conn, &team.agency_id)?;
     let window = local_window(tz, request.starts_at, request.ends_at)?;
-    if let Ok(existing) = load(conn, &id) {
+    if let Some(existing) = find(conn, &id)? {
         // The same person planning the same round again (a retry without its key).
         let same = existing.created_by == user.user_id
             && existing.team_id == team.id
