@@ -168,14 +168,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// How long jobs running at shutdown may finish before their leases are released to the next
+/// process.
+const WORKER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let target = config.database_target()?;
     let state = web_block(move || AppState::prepare_with_system_clock(config, demo)).await?;
     crate::retention::schedule(state.clone());
-    if state.config.alerts.worker {
-        crate::worker::spawn(state.clone());
-    }
-    let application = Application::build(state)?;
+    let worker = state.config.alerts.worker.then(|| crate::worker::spawn(state.clone()));
+    let application = Application::build(state.clone())?;
     let url = application.url.clone();
     println!("Terren is running at {url}");
     println!("  database: {} ({})", target.redacted(), target.backend_name());
@@ -189,6 +191,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         }
     }
     application.run_until_stopped().await?;
+    if let Some(worker) = worker {
+        worker.shutdown(&state, WORKER_GRACE).await;
+    }
     println!("Terren stopped");
     Ok(())
 }

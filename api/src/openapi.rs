@@ -92,6 +92,8 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         alerts::routes::create_webhook_endpoint,
         alerts::routes::list_webhook_endpoints,
         alerts::routes::deactivate_webhook_endpoint,
+        alerts::routes::agency_readiness,
+        alerts::routes::municipality_readiness,
         referrals::routes::create_referral,
         referrals::routes::list_referrals,
         referrals::routes::suggest_route,

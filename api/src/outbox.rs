@@ -9,9 +9,10 @@ use uuid::Uuid;
 use crate::db::DbConnection;
 use crate::db::schema::outbox_jobs;
 
-/// How long a running job is its worker's; the worker extends it as it goes (each message sent),
-/// and after it another worker may take the job over.
-pub const LEASE_SECONDS: i64 = 120;
+/// How long a claimed job is its worker's. A running server renews the leases of its jobs every
+/// second and releases them when it shuts down, so only a process that died holds a job this long
+/// before another takes it over.
+pub const LEASE_SECONDS: i64 = 3;
 
 /// Job kinds, as stored.
 pub mod kinds {
@@ -19,8 +20,14 @@ pub mod kinds {
     pub const IDENTIFICATION_EMERGENCY: &str = "identification.emergency";
     /// The next step of an alert's escalation.
     pub const ALERT_ESCALATE: &str = "alert.escalate";
-    /// An SMS to a person paged by push who has not acknowledged.
+    /// One person, contact or partner system paged for one step, retried until delivered or the
+    /// alert no longer waits.
+    pub const ALERT_PAGE: &str = "alert.page";
+    /// An SMS to a person paged by push who has not acknowledged (queued by earlier versions;
+    /// now an SMS-only page).
     pub const ALERT_SMS_FOLLOWUP: &str = "alert.sms_followup";
+    /// The daily check that every agency emergencies can be routed to can be reached.
+    pub const READINESS_CHECK: &str = "agency.readiness_check";
     /// The daily check that 24/7 rotas have nobody missing ahead.
     pub const COVERAGE_CHECK: &str = "schedule.coverage_check";
     /// A referral deadline falls due: breached unless met, and the receiving agency is alerted.
@@ -31,6 +38,11 @@ pub mod kinds {
     pub const ROUND_MISSED_CHECK: &str = "round.missed_check";
     /// The daily job that plans every round series eight weeks ahead.
     pub const ROUNDS_PLAN_AHEAD: &str = "rounds.plan_ahead";
+
+    /// Jobs on an alert's way to a person, retried quickly while they fail.
+    pub fn pages_people(kind: &str) -> bool {
+        matches!(kind, IDENTIFICATION_EMERGENCY | ALERT_ESCALATE | ALERT_PAGE | ALERT_SMS_FOLLOWUP)
+    }
 }
 
 /// Enqueues a job inside the caller's transaction. A job with the same dedup key is not added

@@ -37,6 +37,8 @@ pub enum AlertSource {
     RoundConflict,
     /// A 24/7 rota with nobody on duty ahead.
     ScheduleGap,
+    /// An agency that emergencies are routed to cannot be reached (the readiness check).
+    AgencyUnreachable,
     /// Raised by a person.
     Manual,
 }
@@ -87,6 +89,11 @@ pub struct EscalationStatus {
     /// When the next step is due, while the alert is unacknowledged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_step_at: Option<DateTime<Utc>>,
+    /// Nobody at all could be paged for this alert: not its steps, not the agency's coordinators
+    /// or administrators, not the raiser's own agency. The raiser must call for help (112,
+    /// ALO 116 111). Set when the alert is raised or when a step finds nobody.
+    #[serde(default)]
+    pub unreachable: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -154,7 +161,10 @@ pub struct AlertListQuery {
 pub struct TimelineEntry {
     pub at: DateTime<Utc>,
     /// `triggered`, `deduplicated`, `acknowledged`, `resolved`, `cancelled`, `step_started`,
-    /// `step_skipped`, `fallback`, `exhausted`, or `notification` (a message sent).
+    /// `step_skipped` (a step outside its hours, or a target it could not reach, with why in
+    /// `note`), `fallback` (a step reached nobody and the alert turned to the level in `note`),
+    /// `unreachable` (nobody at all could be reached), `exhausted`, or `notification` (one send
+    /// to one address).
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<PersonRef>,
@@ -175,14 +185,22 @@ pub struct NotificationAttempt {
     pub recipient: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recipient_user_id: Option<Uuid>,
-    /// `push`, `sms`, `webhook` or `dry_run`.
+    /// `push`, `sms`, `webhook`, or `dry_run` (nothing sent: the service runs in dry-run mode;
+    /// `address_hint` then names the channel it would have used).
     pub channel: String,
     /// The end of the number or token, never all of it.
     pub address_hint: String,
+    /// Which send to this address for this page, from 1: a page not delivered is sent again
+    /// later, and a send cut short by a restart is sent again too.
+    pub attempt: i32,
+    /// HTTP requests within this send (retries of a quick failure).
     pub tries: i32,
-    /// `delivered`, `failed`, `invalid_address`; absent while sending.
+    /// `delivered`, `failed`, `invalid_address`, or `interrupted` (the process stopped during
+    /// the send; it may have been delivered); absent while sending.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_status: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -322,4 +340,55 @@ pub struct WebhookEndpoint {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// How ready an agency is to receive an emergency now.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgencyReadiness {
+    pub agency: AgencyRef,
+    /// No blocking problem: an emergency raised now pages somebody of the agency.
+    pub ready: bool,
+    /// Whether referral routing sends children's emergencies of some place to this agency.
+    pub receives_emergencies: bool,
+    /// People an emergency raised now would page first.
+    pub reachable_now: Vec<PersonRef>,
+    pub problems: Vec<ReadinessProblem>,
+    pub checked_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadinessLevel {
+    /// An emergency would reach nobody of the agency.
+    Blocking,
+    /// An emergency would still reach somebody, but not as the agency intends.
+    Warning,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReadinessProblem {
+    /// `no_reachable_responder`, `unreachable`, `no_rota`, `nobody_on_duty`, `no_policy`,
+    /// `step_unreachable`.
+    pub code: String,
+    pub level: ReadinessLevel,
+    /// In Albanian and English.
+    pub message: String,
+}
+
+/// The agencies a municipality's emergencies are routed to, and how ready each is.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MunicipalityReadiness {
+    pub municipality: AreaRef,
+    /// Every agency is ready, and routing finds one for every area.
+    pub ready: bool,
+    pub agencies: Vec<AgencyReadiness>,
+    /// Areas of the municipality for which routing finds no agency for a child.
+    pub unrouted_areas: Vec<AreaRef>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReadinessQuery {
+    /// A municipality's code, e.g. `AL224`.
+    pub municipality: String,
 }

@@ -1,35 +1,38 @@
-//! Escalation steps as outbox jobs. A step job notifies its targets and schedules the next step
-//! with a due time; the dedup key of each (step, round) makes a second copy impossible, and a
-//! step skips every address it already reached, so a restart resumes without paging twice.
+//! Escalation as outbox jobs. A step job decides, in one transaction, whom its targets reach now
+//! (logging whom they cannot reach and why), falls back at once when they reach nobody, writes one
+//! page job per person, contact or partner system, and schedules the next step. Page jobs send;
+//! a page that was not delivered is retried with backoff until it is, or until the alert no longer
+//! waits. So a later step never waits for an earlier step's sends, and a slow provider or person
+//! holds up only their own page.
 //!
-//! Sending happens outside any transaction: first the plan (who, where) is read, then each
-//! address is written as "sending" before the provider is called and updated with its answer.
-//! If the process dies between the provider's acceptance and that update, the address is sent
-//! to again when the job is retried: paging twice is preferred over not paging.
+//! Sending happens outside any transaction: each send is written as an attempt before the provider
+//! is called and updated with its answer. If the process dies between the provider's acceptance
+//! and that update, the page is sent again when the job is retried, and the timeline shows both
+//! attempts: paging twice is preferred over not paging.
 
-use std::collections::BTreeSet;
+use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use terren_contract::alerts::{AlertState, Severity, Target};
+use terren_contract::alerts::{AlertState, Severity};
 use uuid::Uuid;
 
-use super::policy;
+use super::recipients::{self, Missed, PageTarget, Reach, Recipient};
 use super::service::{self, AlertRow, add_event};
-use crate::db::schema::{
-    agencies, alert_events, alerts, devices, notification_attempts, notification_rules, outbox_jobs, users,
-    webhook_endpoints,
-};
-use crate::db::{Database, DbConnection, backend};
-use crate::http::{ApiResult, with_db};
-use crate::notify::{Address, Delivery, Message, Notifier, Outcome};
+use crate::app::AppState;
+use crate::db::schema::{agencies, alert_events, alerts, devices, notification_attempts, notification_rules, users};
+use crate::db::{DbConnection, backend};
+use crate::http::{ApiError, ApiResult, with_db};
+use crate::notify::{Address, Delivery, Message, Outcome};
 use crate::outbox::{self, kinds};
 use crate::rota::layers;
 use crate::rota::resolve::{self, Restriction};
 use crate::vocabularies::wire_code;
+
+/// A page not delivered within this time after its step is given up (and said so on the timeline).
+const PAGE_RETRY_HOURS: i64 = 12;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepJob {
@@ -55,7 +58,48 @@ pub fn enqueue_step(
     outbox::enqueue(conn, kinds::ALERT_ESCALATE, &json!(job), &key, due, now)
 }
 
-/// A reminder by SMS to one person who was paged by push and has not acknowledged.
+/// What a page tells its recipient.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageKind {
+    /// The alert itself: acknowledge it.
+    #[default]
+    Alert,
+    /// To the raiser: nobody at all could be reached.
+    Unreachable,
+}
+
+/// One page: a target of one step, sent to until delivered or the alert no longer waits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageJob {
+    pub alert_id: String,
+    pub step: i32,
+    pub round: i32,
+    pub target: PageTarget,
+    /// Only by SMS (the reminder after an unanswered push).
+    #[serde(default)]
+    pub sms_only: bool,
+    #[serde(default)]
+    pub kind: PageKind,
+}
+
+impl PageJob {
+    fn dedup_key(&self) -> String {
+        let step = StepJob { alert_id: self.alert_id.clone(), step: self.step, round: self.round }.dedup_key();
+        match (self.kind, self.sms_only) {
+            (PageKind::Unreachable, _) => format!("{step}:unreachable:{}", self.target.key()),
+            (PageKind::Alert, true) => format!("{step}:sms:{}", self.target.key()),
+            (PageKind::Alert, false) => format!("{step}:page:{}", self.target.key()),
+        }
+    }
+
+    fn enqueue(&self, conn: &mut DbConnection, due: NaiveDateTime, now: NaiveDateTime) -> QueryResult<bool> {
+        outbox::enqueue(conn, kinds::ALERT_PAGE, &json!(self), &self.dedup_key(), due, now)
+    }
+}
+
+/// A reminder by SMS to one person who was paged by push and has not acknowledged, as queued by
+/// earlier versions (now an SMS-only [`PageJob`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmsFollowUp {
     pub alert_id: String,
@@ -64,22 +108,17 @@ pub struct SmsFollowUp {
     pub round: i32,
 }
 
-/// Somebody to reach, and where, in order of preference.
-#[derive(Debug, Clone)]
-pub struct Recipient {
-    pub label: String,
-    pub user_id: Option<String>,
-    pub addresses: Vec<Address>,
-    /// Send an SMS this many minutes after a push, if still unacknowledged.
-    pub sms_after_minutes: Option<u32>,
-}
-
-/// What a step job will do, read in one transaction.
-pub struct StepPlan {
-    pub alert: AlertRow,
-    pub recipients: Vec<Recipient>,
-    pub message: Message,
-    pub next: Option<(StepJob, NaiveDateTime)>,
+impl From<SmsFollowUp> for PageJob {
+    fn from(follow: SmsFollowUp) -> PageJob {
+        PageJob {
+            alert_id: follow.alert_id,
+            step: follow.step,
+            round: follow.round,
+            target: PageTarget::User { user_id: follow.user_id },
+            sms_only: true,
+            kind: PageKind::Alert,
+        }
+    }
 }
 
 fn severity_label(severity: &str) -> &'static str {
@@ -91,9 +130,14 @@ fn severity_label(severity: &str) -> &'static str {
 }
 
 /// What people are told. Never a child's name or details: the app shows those after login.
-fn message(conn: &mut DbConnection, alert: &AlertRow, job_id: &str, public_url: &str) -> ApiResult<Message> {
-    let agency: String =
-        agencies::table.filter(agencies::id.eq(&alert.agency_id)).select(agencies::name).get_result(conn)?;
+fn message(
+    conn: &mut DbConnection,
+    alert: &AlertRow,
+    kind: PageKind,
+    job_id: &str,
+    public_url: &str,
+) -> ApiResult<Message> {
+    let agency = recipients::agency_name(conn, &alert.agency_id)?;
     let callback = match &alert.created_by {
         Some(raiser) => {
             let rule: Option<Option<String>> = notification_rules::table
@@ -107,111 +151,32 @@ fn message(conn: &mut DbConnection, alert: &AlertRow, job_id: &str, public_url: 
         }
         None => None,
     };
-    let mut body = format!("{agency}. Konfirmo në Terren / Acknowledge in Terren.");
-    if let Some(phone) = callback {
-        body.push_str(&format!(" Thirr / Call back: {phone}."));
-    }
+    let (title, body) = match kind {
+        PageKind::Alert => {
+            let mut body = format!("{agency}. Konfirmo në Terren / Acknowledge in Terren.");
+            if let Some(phone) = callback {
+                body.push_str(&format!(" Thirr / Call back: {phone}."));
+            }
+            (format!("{}: {}", severity_label(&alert.severity), alert.title), body)
+        }
+        PageKind::Unreachable => (
+            format!("ASKUSH NUK U GJET / NOBODY REACHED: {}", alert.title),
+            format!(
+                "Askush në {agency} nuk mund të njoftohej. Telefononi 112 ose ALO 116 111. / Nobody at {agency} \
+                 could be paged. Call 112 or ALO 116 111."
+            ),
+        ),
+    };
     Ok(Message {
         id: job_id.to_owned(),
         alert_id: alert.id.clone(),
         severity: alert.severity.clone(),
-        title: format!("{}: {}", severity_label(&alert.severity), alert.title),
+        title,
         body,
         // Without `http.public_url` there is no address a phone could open.
         link: (!public_url.is_empty())
             .then(|| format!("{}/api/v1/alerts/{}", public_url.trim_end_matches('/'), alert.id)),
     })
-}
-
-/// How a person is reached: live push tokens first (unless they turned push off), then SMS.
-fn reach_person(conn: &mut DbConnection, user_id: &str) -> QueryResult<Option<Recipient>> {
-    let found: Option<(String, Option<String>)> = users::table
-        .filter(users::id.eq(user_id))
-        .filter(users::disabled_at.is_null())
-        .select((users::display_name, users::phone))
-        .get_result(conn)
-        .optional()?;
-    let Some((label, phone)) = found else { return Ok(None) };
-    let rule: Option<(bool, Option<i32>)> = notification_rules::table
-        .filter(notification_rules::user_id.eq(user_id))
-        .select((notification_rules::push, notification_rules::sms_after_minutes))
-        .get_result(conn)
-        .optional()?;
-    let (push, sms_after) = rule.unwrap_or((true, None));
-    let mut addresses = Vec::new();
-    if push {
-        let tokens: Vec<String> = devices::table
-            .filter(devices::user_id.eq(user_id))
-            .filter(devices::disabled_at.is_null())
-            .order(devices::updated_at.desc())
-            .select(devices::push_token)
-            .load(conn)?;
-        addresses.extend(tokens.into_iter().map(|token| Address::Push { token }));
-    }
-    let pushes = !addresses.is_empty();
-    if let Some(phone) = phone.filter(|p| !p.trim().is_empty()) {
-        addresses.push(Address::Sms { phone });
-    }
-    Ok(Some(Recipient {
-        label,
-        user_id: Some(user_id.to_owned()),
-        addresses,
-        sms_after_minutes: if pushes { sms_after.and_then(|m| u32::try_from(m).ok()) } else { None },
-    }))
-}
-
-/// Everyone the targets reach at `now`, each once.
-pub fn recipients(
-    conn: &mut DbConnection,
-    agency_id: &str,
-    targets: &[Target],
-    now: DateTime<Utc>,
-) -> ApiResult<Vec<Recipient>> {
-    let mut people: BTreeSet<String> = BTreeSet::new();
-    let mut others = Vec::new();
-    for target in targets {
-        match target {
-            Target::OnCall { schedule_id } => {
-                match crate::rota::service::on_duty(conn, &schedule_id.to_string(), now) {
-                    Ok(on_duty) => people.extend(on_duty),
-                    Err(error) if error.code == crate::http::ErrorCode::NotFound => {}
-                    Err(error) => return Err(error),
-                }
-            }
-            Target::User { user_id } => {
-                people.insert(user_id.to_string());
-            }
-            Target::Role { role } => people.extend(policy::with_role(conn, agency_id, *role)?),
-            Target::Contact { name, phone } => others.push(Recipient {
-                label: name.clone(),
-                user_id: None,
-                addresses: vec![Address::Sms { phone: phone.clone() }],
-                sms_after_minutes: None,
-            }),
-            Target::Webhook { webhook_id } => {
-                let endpoint: Option<(String, String, String)> = webhook_endpoints::table
-                    .filter(webhook_endpoints::id.eq(webhook_id.to_string()))
-                    .filter(webhook_endpoints::active.eq(true))
-                    .select((webhook_endpoints::name, webhook_endpoints::url, webhook_endpoints::secret))
-                    .get_result(conn)
-                    .optional()?;
-                if let Some((name, url, secret)) = endpoint {
-                    others.push(Recipient {
-                        label: name,
-                        user_id: None,
-                        addresses: vec![Address::Webhook { url, secret: SecretString::from(secret) }],
-                        sms_after_minutes: None,
-                    });
-                }
-            }
-        }
-    }
-    let mut found = Vec::new();
-    for user_id in people {
-        found.extend(reach_person(conn, &user_id)?);
-    }
-    found.extend(others);
-    Ok(found)
 }
 
 fn in_windows(
@@ -223,28 +188,46 @@ fn in_windows(
     !resolve::windows(tz, &restrictions, now, now + Duration::seconds(1)).is_empty()
 }
 
-fn already_logged(conn: &mut DbConnection, alert_id: &str, kind: &str, job_id: &str) -> QueryResult<bool> {
+fn already_logged(conn: &mut DbConnection, alert_id: &str, job_id: &str) -> QueryResult<bool> {
     let count: i64 = alert_events::table
         .filter(alert_events::alert_id.eq(alert_id))
-        .filter(alert_events::kind.eq(kind))
-        .filter(alert_events::details.like(format!("%{}%", crate::db::like_literal(job_id))))
+        .filter(alert_events::details.like(format!("%\"job_id\":\"{}\"%", crate::db::like_literal(job_id))))
         .count()
         .get_result(conn)?;
     Ok(count > 0)
 }
 
-/// Reads what a step must do, logs that it started, and works out the next step. `None` when the
-/// alert is no longer waiting for anyone.
-pub fn plan(
+fn log_missed(
     conn: &mut DbConnection,
-    job_id: &str,
-    job: &StepJob,
-    now: DateTime<Utc>,
-    public_url: &str,
-) -> ApiResult<Option<StepPlan>> {
+    alert_id: &str,
+    at: NaiveDateTime,
+    details: &serde_json::Value,
+    missed: &[Missed],
+) -> QueryResult<()> {
+    for missed in missed {
+        let mut details = details.clone();
+        details["target"] = json!(missed.target);
+        let note = format!("{}: {}", missed.target, missed.reason);
+        add_event(conn, alert_id, at, "step_skipped", None, Some(&note), details)?;
+    }
+    Ok(())
+}
+
+/// What a step did, for the worker to report.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct StepOutcome {
+    pub pages: usize,
+    /// Nobody at all could be reached: not the step, not any fallback.
+    pub unreachable: bool,
+}
+
+/// Runs one step in the caller's transaction: logs it, writes its pages (or falls back, or records
+/// that nobody can be reached and tells the raiser), and schedules the next step. Does nothing
+/// when the alert no longer waits or the step already ran.
+pub fn step(conn: &mut DbConnection, job_id: &str, job: &StepJob, now: DateTime<Utc>) -> ApiResult<StepOutcome> {
     let alert = service::load(conn, &job.alert_id)?;
-    if alert.state != wire_code(AlertState::Triggered) {
-        return Ok(None);
+    if alert.state != wire_code(AlertState::Triggered) || already_logged(conn, &alert.id, job_id)? {
+        return Ok(StepOutcome::default());
     }
     let at = crate::clock::truncate(now);
     let policy = alert.policy()?;
@@ -254,17 +237,49 @@ pub fn plan(
     let tz = layers::parse_time_zone(&zone).unwrap_or(chrono_tz::Europe::Tirane);
     let details = json!({ "job_id": job_id, "step": job.step, "round": job.round });
     let (targets, wait, kind) = match usize::try_from(job.step).ok().and_then(|s| policy.steps.get(s)) {
-        Some(step) if !step.only_when.is_empty() && !in_windows(tz, &step.only_when, now) => {
-            (Vec::new(), 0, "step_skipped")
-        }
-        Some(step) => (step.targets.clone(), step.wait_minutes, "step_started"),
-        None if policy.fallback.is_empty() => (Vec::new(), 0, "exhausted"),
-        None => (policy.fallback.clone(), 0, "fallback"),
+        Some(step) if !step.only_when.is_empty() && !in_windows(tz, &step.only_when, now) => (None, 0, "step_skipped"),
+        Some(step) => (Some(step.targets.clone()), step.wait_minutes, "step_started"),
+        None if policy.fallback.is_empty() => (None, 0, "exhausted"),
+        None => (Some(policy.fallback.clone()), 0, "fallback"),
     };
-    if !already_logged(conn, &alert.id, kind, job_id)? {
-        add_event(conn, &alert.id, at, kind, None, None, details)?;
+    let note = (kind == "step_skipped").then_some("jashtë orarit të hapit / outside the step's hours");
+    add_event(conn, &alert.id, at, kind, None, note, details.clone())?;
+    let mut outcome = StepOutcome::default();
+    if let Some(targets) = targets {
+        let reach = recipients::reach(conn, &alert.agency_id, &targets, now)?;
+        log_missed(conn, &alert.id, at, &details, &reach.missed)?;
+        let reach = if reach.targets.is_empty() {
+            match recipients::fall_back(conn, &alert.agency_id, alert.created_by.as_deref(), now)? {
+                Some((level, reach)) => {
+                    let mut fell = details.clone();
+                    fell["to"] = json!(level.code());
+                    add_event(conn, &alert.id, at, "fallback", None, Some(level.label()), fell)?;
+                    reach
+                }
+                None => {
+                    outcome.unreachable = true;
+                    mark_unreachable(conn, &alert, job, &details, at)?;
+                    Reach::default()
+                }
+            }
+        } else {
+            reach
+        };
+        for target in reach.targets {
+            let page = PageJob {
+                alert_id: alert.id.clone(),
+                step: job.step,
+                round: job.round,
+                target,
+                sms_only: false,
+                kind: PageKind::Alert,
+            };
+            if page.enqueue(conn, at, at)? {
+                outcome.pages += 1;
+            }
+        }
     }
-    let next_job = match job.step + 1 {
+    let next = match job.step + 1 {
         next if next < steps => Some((next, job.round)),
         next if next == steps && u32::try_from(job.round).unwrap_or(u32::MAX) < policy.repeat => {
             Some((0, job.round + 1))
@@ -272,133 +287,259 @@ pub fn plan(
         // After the last round: the fallback (or the record that nobody answered).
         next if next == steps => Some((steps, job.round)),
         _ => None,
+    };
+    diesel::update(alerts::table.filter(alerts::id.eq(&alert.id)))
+        .set((alerts::escalation_step.eq(job.step), alerts::escalation_round.eq(job.round)))
+        .execute(conn)?;
+    if let Some((step, round)) = next {
+        let next = StepJob { alert_id: alert.id.clone(), step, round };
+        enqueue_step(conn, next, at + Duration::minutes(i64::from(wait)), at)?;
     }
-    .map(|(step, round)| StepJob { alert_id: alert.id.clone(), step, round });
-    let recipients = recipients(conn, &alert.agency_id, &targets, now)?;
-    let message = message(conn, &alert, job_id, public_url)?;
-    Ok(Some(StepPlan {
-        alert,
-        recipients,
-        message,
-        next: next_job.map(|next| (next, at + Duration::minutes(i64::from(wait)))),
-    }))
+    Ok(outcome)
 }
 
-/// Records where the escalation stands and schedules the next step, if the alert still waits.
-pub fn finish(
+/// Nobody at all can be reached: the alert says so, and the raiser is told to call for help.
+fn mark_unreachable(
     conn: &mut DbConnection,
+    alert: &AlertRow,
     job: &StepJob,
-    next: Option<(StepJob, NaiveDateTime)>,
-    now: NaiveDateTime,
+    details: &serde_json::Value,
+    at: NaiveDateTime,
 ) -> ApiResult<()> {
-    let still_waiting = diesel::update(
-        alerts::table.filter(alerts::id.eq(&job.alert_id)).filter(alerts::state.eq(wire_code(AlertState::Triggered))),
-    )
-    .set((alerts::escalation_step.eq(job.step), alerts::escalation_round.eq(job.round)))
-    .execute(conn)?;
-    if still_waiting == 1
-        && let Some((next, due)) = next
-    {
-        enqueue_step(conn, next, due, now)?;
+    let note = "askush nuk mund të arrihej / nobody could be reached";
+    add_event(conn, &alert.id, at, "unreachable", None, Some(note), details.clone())?;
+    diesel::update(alerts::table.filter(alerts::id.eq(&alert.id)).filter(alerts::unreachable_at.is_null()))
+        .set(alerts::unreachable_at.eq(at))
+        .execute(conn)?;
+    tracing::warn!(alert = %alert.id, agency = %alert.agency_id, step = job.step, round = job.round, "alert reaches nobody");
+    if let Some(raiser) = &alert.created_by {
+        let page = PageJob {
+            alert_id: alert.id.clone(),
+            step: job.step,
+            round: job.round,
+            target: PageTarget::User { user_id: raiser.clone() },
+            sms_only: false,
+            kind: PageKind::Unreachable,
+        };
+        page.enqueue(conn, at, at)?;
     }
     Ok(())
 }
 
-#[derive(Debug, Clone)]
-struct AttemptKey {
+/// Runs a step job.
+pub async fn run_step(state: &AppState, job_id: &str, job: StepJob) -> ApiResult<()> {
+    let (id, now) = (job_id.to_owned(), state.clock.now());
+    let outcome =
+        with_db(&state.db, move |conn| backend::write_transaction(conn, |conn| step(conn, &id, &job, now))).await?;
+    if outcome.unreachable {
+        state.metrics.alert_unreachable();
+    }
+    Ok(())
+}
+
+/// What a page job will send, read in one go.
+struct PagePlan {
+    recipient: Recipient,
+    message: Message,
+    /// Addresses this job already delivered to.
+    delivered: bool,
+}
+
+/// Reads what a page must do: `None` when the alert no longer waits, the page was given up, or
+/// its target can no longer be reached (each logged).
+fn plan_page(
+    conn: &mut DbConnection,
+    job_id: &str,
+    page: &PageJob,
+    now: NaiveDateTime,
+    public_url: &str,
+) -> ApiResult<Option<PagePlan>> {
+    let alert = service::load(conn, &page.alert_id)?;
+    // The raiser is told that nobody was reached whatever happens to the alert meanwhile.
+    if page.kind == PageKind::Alert && alert.state != wire_code(AlertState::Triggered) {
+        return Ok(None);
+    }
+    let details = json!({ "page_job_id": job_id, "step": page.step, "round": page.round });
+    let created: NaiveDateTime = crate::db::schema::outbox_jobs::table
+        .filter(crate::db::schema::outbox_jobs::id.eq(job_id))
+        .select(crate::db::schema::outbox_jobs::created_at)
+        .get_result(conn)?;
+    let mut recipient = match recipients::resolve(conn, &page.target)? {
+        Ok(recipient) => recipient,
+        Err(missed) => {
+            log_missed(conn, &alert.id, now, &details, &[missed])?;
+            return Ok(None);
+        }
+    };
+    if now > created + Duration::hours(PAGE_RETRY_HOURS) {
+        let note = format!(
+            "{}: u hoq dorë pas {PAGE_RETRY_HOURS} orësh / given up after {PAGE_RETRY_HOURS} hours",
+            recipient.label
+        );
+        add_event(conn, &alert.id, now, "step_skipped", None, Some(&note), details)?;
+        return Ok(None);
+    }
+    if page.sms_only {
+        recipient.addresses.retain(|a| matches!(a, Address::Sms { .. }));
+        recipient.sms_after_minutes = None;
+        if recipient.addresses.is_empty() {
+            return Ok(None);
+        }
+    }
+    let delivered: i64 = notification_attempts::table
+        .filter(notification_attempts::job_id.eq(job_id))
+        .filter(notification_attempts::outcome.eq(Outcome::Delivered.as_str()))
+        .count()
+        .get_result(conn)?;
+    // A send the process did not live to finish: it may or may not have reached the provider.
+    diesel::update(
+        notification_attempts::table
+            .filter(notification_attempts::job_id.eq(job_id))
+            .filter(notification_attempts::outcome.is_null()),
+    )
+    .set((
+        notification_attempts::outcome.eq(INTERRUPTED),
+        notification_attempts::error.eq("the process stopped during the send; it may have been delivered"),
+    ))
+    .execute(conn)?;
+    let message = message(conn, &alert, page.kind, job_id, public_url)?;
+    Ok(Some(PagePlan { recipient, message, delivered: delivered > 0 }))
+}
+
+/// The outcome of a send the process did not live to finish.
+pub const INTERRUPTED: &str = "interrupted";
+
+/// Runs a page job: sends to the target's addresses in order until one is delivered. Not
+/// delivered while some address may still work: an error, so the job is retried with backoff.
+pub async fn run_page(state: &AppState, job_id: &str, page: PageJob) -> ApiResult<()> {
+    let public_url = state.config.http.public_url.clone().unwrap_or_default();
+    let (id, planned, now) = (job_id.to_owned(), page.clone(), state.clock.now_naive());
+    let plan = with_db(&state.db, move |conn| plan_page(conn, &id, &planned, now, &public_url)).await?;
+    let Some(PagePlan { recipient, message, delivered }) = plan else { return Ok(()) };
+    if delivered {
+        return Ok(());
+    }
+    let mut failures = Vec::new();
+    let mut transient = false;
+    for address in &recipient.addresses {
+        let delivery = send(state, job_id, &page, &recipient, address, &message).await?;
+        match delivery.outcome {
+            Outcome::Delivered => {
+                if let (Address::Push { .. }, Some(minutes), Some(user_id)) =
+                    (address, recipient.sms_after_minutes, &recipient.user_id)
+                {
+                    let follow = PageJob {
+                        target: PageTarget::User { user_id: user_id.clone() },
+                        sms_only: true,
+                        ..page.clone()
+                    };
+                    let at = state.clock.now_naive();
+                    with_db(&state.db, move |conn| {
+                        Ok(follow.enqueue(conn, at + Duration::minutes(i64::from(minutes)), at)?)
+                    })
+                    .await?;
+                }
+                return Ok(());
+            }
+            Outcome::InvalidAddress => failures.push(format!("{address:?}: invalid address")),
+            Outcome::Failed => {
+                transient = true;
+                let error = delivery.attempts.last().and_then(|a| a.error.clone()).unwrap_or_default();
+                failures.push(format!("{address:?}: {error}"));
+            }
+        }
+    }
+    if transient {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "page to {} not delivered, retrying: {}",
+            recipient.label,
+            failures.join("; ")
+        )));
+    }
+    // Every address was refused: only a new token or number can help.
+    let (alert_id, at) = (page.alert_id.clone(), state.clock.now_naive());
+    let note = format!("{}: çdo adresë u refuzua / every address was refused", recipient.label);
+    let details = json!({ "page_job_id": job_id, "step": page.step, "round": page.round });
+    with_db(&state.db, move |conn| Ok(add_event(conn, &alert_id, at, "step_skipped", None, Some(&note), details)?))
+        .await
+}
+
+/// Sends to one address, bounded by the per-send deadline, with the attempt recorded before
+/// and after.
+async fn send(
+    state: &AppState,
+    job_id: &str,
+    page: &PageJob,
+    recipient: &Recipient,
+    address: &Address,
+    message: &Message,
+) -> ApiResult<Delivery> {
+    let dry_run = state.notifier.is_dry_run();
+    let (channel, hint) = if dry_run {
+        ("dry_run".to_owned(), format!("{} {}", address.channel(), address.masked()))
+    } else {
+        (address.channel().to_owned(), address.masked())
+    };
+    let started = state.clock.now_naive();
+    let row_id = {
+        let attempt = NewAttempt {
+            alert_id: page.alert_id.clone(),
+            job_id: job_id.to_owned(),
+            step: page.step,
+            round: page.round,
+            user_id: recipient.user_id.clone(),
+            label: recipient.label.clone(),
+            channel: channel.clone(),
+            hint,
+        };
+        with_db(&state.db, move |conn| Ok(begin_attempt(conn, &attempt, started)?)).await?
+    };
+    let deadline = StdDuration::from_millis(state.config.notify.send_deadline_ms);
+    let delivery = match tokio::time::timeout(deadline, state.notifier.send(address, message)).await {
+        Ok(delivery) => delivery,
+        Err(_) => Delivery::timed_out(address, state.clock.now(), deadline),
+    };
+    for attempt in &delivery.attempts {
+        state.metrics.notification_attempt(&channel, attempt.outcome.as_str());
+        if attempt.try_number > 1 {
+            state.metrics.notification_retried(&channel);
+        }
+    }
+    let finished = state.clock.now_naive();
+    let summary = summary(&delivery);
+    let dead_token = match (address, delivery.outcome) {
+        (Address::Push { token }, Outcome::InvalidAddress) => Some(token.clone()),
+        _ => None,
+    };
+    with_db(&state.db, move |conn| {
+        backend::write_transaction(conn, |conn| {
+            end_attempt(conn, &row_id, &summary, finished)?;
+            if let Some(token) = dead_token {
+                diesel::update(
+                    devices::table.filter(devices::push_token.eq(token)).filter(devices::disabled_at.is_null()),
+                )
+                .set((
+                    devices::disabled_at.eq(finished),
+                    devices::disabled_reason.eq("push service: token no longer valid"),
+                ))
+                .execute(conn)?;
+            }
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(delivery)
+}
+
+struct NewAttempt {
     alert_id: String,
     job_id: String,
     step: i32,
     round: i32,
-}
-
-/// Sends to each recipient's addresses in order until one is delivered, recording every try.
-/// Addresses this job already reached are skipped (a retried job never pages them twice).
-pub async fn deliver(
-    db: &Database,
-    notifier: &Notifier,
-    clock: &crate::clock::SharedClock,
-    key: (&str, &StepJob),
-    message: &Message,
-    recipients: Vec<Recipient>,
-) -> ApiResult<Vec<(Recipient, Outcome)>> {
-    let (job_id, job) = key;
-    let attempt_key =
-        AttemptKey { alert_id: job.alert_id.clone(), job_id: job_id.to_owned(), step: job.step, round: job.round };
-    let reached: BTreeSet<(String, String)> = {
-        let job_id = job_id.to_owned();
-        with_db(db, move |conn| {
-            Ok(notification_attempts::table
-                .filter(notification_attempts::job_id.eq(&job_id))
-                .filter(notification_attempts::outcome.eq(Outcome::Delivered.as_str()))
-                .select((notification_attempts::channel, notification_attempts::address_hint))
-                .load::<(String, String)>(conn)?
-                .into_iter()
-                .collect())
-        })
-        .await?
-    };
-    let mut outcomes = Vec::new();
-    let mut tried_this_run: BTreeSet<(String, String)> = BTreeSet::new();
-    for mut recipient in recipients {
-        let keys: Vec<(String, String)> =
-            recipient.addresses.iter().map(|a| (a.channel().to_owned(), a.masked())).collect();
-        if keys.iter().any(|k| reached.contains(k)) {
-            outcomes.push((recipient, Outcome::Delivered));
-            continue;
-        }
-        let mut outcome = Outcome::Failed;
-        for (address, key) in recipient.addresses.iter().zip(&keys) {
-            // The same number in two targets of one step is messaged once.
-            if !tried_this_run.insert(key.clone()) {
-                continue;
-            }
-            let started = crate::clock::truncate(clock.now());
-            let row_id = {
-                let (attempt_key, key, label, user_id) =
-                    (attempt_key.clone(), key.clone(), recipient.label.clone(), recipient.user_id.clone());
-                with_db(db, move |conn| begin_attempt(conn, &attempt_key, &key, &label, user_id.as_deref(), started))
-                    .await?
-            };
-            let delivery = notifier.send(address, message).await;
-            outcome = delivery.outcome;
-            {
-                let (finished, delivery_summary) = (crate::clock::truncate(clock.now()), summary(&delivery));
-                let dead_token = match (address, delivery.outcome) {
-                    (Address::Push { token }, Outcome::InvalidAddress) => Some(token.clone()),
-                    _ => None,
-                };
-                with_db(db, move |conn| {
-                    backend::write_transaction(conn, |conn| {
-                        end_attempt(conn, &row_id, &delivery_summary, finished)?;
-                        if let Some(token) = dead_token {
-                            diesel::update(
-                                devices::table
-                                    .filter(devices::push_token.eq(token))
-                                    .filter(devices::disabled_at.is_null()),
-                            )
-                            .set((
-                                devices::disabled_at.eq(finished),
-                                devices::disabled_reason.eq("push service: token no longer valid"),
-                            ))
-                            .execute(conn)?;
-                        }
-                        Ok(())
-                    })
-                })
-                .await?;
-            }
-            if outcome == Outcome::Delivered {
-                // A reminder by SMS follows a push only; reached by SMS already, nothing follows.
-                if !matches!(address, Address::Push { .. }) {
-                    recipient.sms_after_minutes = None;
-                }
-                break;
-            }
-        }
-        outcomes.push((recipient, outcome));
-    }
-    Ok(outcomes)
+    user_id: Option<String>,
+    label: String,
+    channel: String,
+    hint: String,
 }
 
 struct Summary {
@@ -423,41 +564,21 @@ fn summary(delivery: &Delivery) -> Summary {
     }
 }
 
-/// Writes (or reopens, on a retried job) the row for one address before it is sent to.
-fn begin_attempt(
-    conn: &mut DbConnection,
-    key: &AttemptKey,
-    (channel, hint): &(String, String),
-    label: &str,
-    user_id: Option<&str>,
-    started: NaiveDateTime,
-) -> ApiResult<String> {
-    let existing: Option<String> = notification_attempts::table
-        .filter(notification_attempts::job_id.eq(&key.job_id))
-        .filter(notification_attempts::channel.eq(channel))
-        .filter(notification_attempts::address_hint.eq(hint))
-        .select(notification_attempts::id)
-        .get_result(conn)
-        .optional()?;
-    // Still at work on this job: keep it ours.
-    diesel::update(outbox_jobs::table.filter(outbox_jobs::id.eq(&key.job_id)))
-        .set(outbox_jobs::locked_until.eq(started + Duration::seconds(outbox::LEASE_SECONDS)))
-        .execute(conn)?;
-    if let Some(id) = existing {
-        return Ok(id);
-    }
+/// Writes the row of one send before the provider is called: every send has its own row, so a
+/// page sent again after a crash shows as a second attempt.
+fn begin_attempt(conn: &mut DbConnection, attempt: &NewAttempt, started: NaiveDateTime) -> QueryResult<String> {
     let id = Uuid::now_v7().to_string();
     diesel::insert_into(notification_attempts::table)
         .values((
             notification_attempts::id.eq(&id),
-            notification_attempts::alert_id.eq(&key.alert_id),
-            notification_attempts::job_id.eq(&key.job_id),
-            notification_attempts::step.eq(key.step),
-            notification_attempts::round.eq(key.round),
-            notification_attempts::recipient_user_id.eq(user_id),
-            notification_attempts::recipient_label.eq(label),
-            notification_attempts::channel.eq(channel),
-            notification_attempts::address_hint.eq(hint),
+            notification_attempts::alert_id.eq(&attempt.alert_id),
+            notification_attempts::job_id.eq(&attempt.job_id),
+            notification_attempts::step.eq(attempt.step),
+            notification_attempts::round.eq(attempt.round),
+            notification_attempts::recipient_user_id.eq(&attempt.user_id),
+            notification_attempts::recipient_label.eq(&attempt.label),
+            notification_attempts::channel.eq(&attempt.channel),
+            notification_attempts::address_hint.eq(&attempt.hint),
             notification_attempts::started_at.eq(started),
             notification_attempts::tries.eq(0),
         ))
@@ -469,7 +590,7 @@ fn end_attempt(conn: &mut DbConnection, id: &str, summary: &Summary, finished: N
     diesel::update(notification_attempts::table.filter(notification_attempts::id.eq(id)))
         .set((
             notification_attempts::finished_at.eq(finished),
-            notification_attempts::tries.eq(notification_attempts::tries + summary.tries),
+            notification_attempts::tries.eq(summary.tries),
             notification_attempts::http_status.eq(summary.http_status),
             notification_attempts::provider_reference.eq(&summary.provider_reference),
             notification_attempts::provider_response.eq(&summary.response),
@@ -480,80 +601,51 @@ fn end_attempt(conn: &mut DbConnection, id: &str, summary: &Summary, finished: N
     Ok(())
 }
 
-/// Schedules an SMS reminder for each person reached by push who asked for one.
-pub fn follow_ups(
-    conn: &mut DbConnection,
-    job: &StepJob,
-    delivered: &[(Recipient, Outcome)],
-    now: NaiveDateTime,
-) -> QueryResult<()> {
-    for (recipient, outcome) in delivered {
-        if let (Outcome::Delivered, Some(minutes), Some(user_id)) =
-            (outcome, recipient.sms_after_minutes, &recipient.user_id)
-        {
-            let follow = SmsFollowUp {
-                alert_id: job.alert_id.clone(),
-                user_id: user_id.clone(),
-                step: job.step,
-                round: job.round,
-            };
-            let key = format!("{}sms:{user_id}", job.dedup_key());
-            outbox::enqueue(
-                conn,
-                kinds::ALERT_SMS_FOLLOWUP,
-                &json!(follow),
-                &key,
-                now + Duration::minutes(i64::from(minutes)),
-                now,
-            )?;
-        }
-    }
-    Ok(())
+/// The job that raises the alert of an emergency sighting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmergencyJob {
+    pub identification_id: String,
 }
 
-/// The people an SMS reminder goes to, if the alert still waits.
-pub fn plan_follow_up(
+/// The agency an emergency sighting's alert goes to: the one referral routing would choose for
+/// this person at this place (the child-protection unit of the territory, per the handbook),
+/// else the 24/7 agency answering for the place, else the recorder's own.
+fn emergency_agency(
     conn: &mut DbConnection,
-    job_id: &str,
-    follow: &SmsFollowUp,
-    public_url: &str,
-) -> ApiResult<Option<(Recipient, Message)>> {
-    let alert = service::load(conn, &follow.alert_id)?;
-    if alert.state != wire_code(AlertState::Triggered) {
-        return Ok(None);
+    index: &crate::territory::index::TerritoryIndex,
+    place: &crate::referrals::routing::Place,
+    subject_type: &str,
+    recorder_agency: &str,
+) -> ApiResult<String> {
+    use crate::referrals::routing;
+    let case = routing::Case { place, subject_type, services: &[] };
+    if let Some(routed) = routing::route(conn, index, case, &[])? {
+        return Ok(routed.agency.id);
     }
-    let found: Option<(String, Option<String>)> = users::table
-        .filter(users::id.eq(&follow.user_id))
-        .select((users::display_name, users::phone))
-        .get_result(conn)
-        .optional()?;
-    let Some((label, Some(phone))) = found else { return Ok(None) };
-    let message = message(conn, &alert, job_id, public_url)?;
-    Ok(Some((
-        Recipient {
-            label,
-            user_id: Some(follow.user_id.clone()),
-            addresses: vec![Address::Sms { phone }],
-            sms_after_minutes: None,
-        },
-        message,
-    )))
+    let area = place.admin_unit_id.as_ref().or(place.municipality_id.as_ref()).and_then(|id| index.find_id(id));
+    let responsible = match area {
+        Some(area) => service::responsible_agency(conn, index, &index.area(area).code)?,
+        None => None,
+    };
+    Ok(responsible.unwrap_or_else(|| recorder_agency.to_owned()))
 }
 
-/// Raises the alert for an emergency identification, for the agency answering for the place.
+/// Raises the alert for an emergency identification, for the agency answering for the child at
+/// that place.
 pub fn raise_for_identification(
     conn: &mut DbConnection,
     index: &crate::territory::index::TerritoryIndex,
-    payload: &serde_json::Value,
+    job: &EmergencyJob,
     at: NaiveDateTime,
 ) -> ApiResult<String> {
-    use crate::db::schema::{identification_links, identifications};
-    let identification_id = payload["identification_id"].as_str().unwrap_or_default().to_owned();
-    let (recorded_by, agency_id, municipality_id, admin_unit_id, risk_level): (
+    use crate::db::schema::{identification_links, identifications, referrals};
+    let identification_id = job.identification_id.clone();
+    let (recorded_by, recorder_agency, municipality_id, admin_unit_id, risk_level, subject_type): (
         String,
         String,
         Option<String>,
         Option<String>,
+        String,
         String,
     ) = identifications::table
         .filter(identifications::id.eq(&identification_id))
@@ -563,15 +655,16 @@ pub fn raise_for_identification(
             identifications::municipality_id,
             identifications::admin_unit_id,
             identifications::risk_level,
+            identifications::subject_type,
         ))
         .get_result(conn)?;
-    let place = admin_unit_id.or(municipality_id);
-    let area = place.as_ref().and_then(|id| index.find_id(id)).map(|a| index.area(a));
-    let place_name = area.map(|a| a.name.clone());
-    let responsible = match area {
-        Some(area) => service::responsible_agency(conn, index, &area.code)?,
-        None => None,
+    let place = crate::referrals::routing::Place {
+        municipality_id: municipality_id.clone(),
+        admin_unit_id: admin_unit_id.clone(),
     };
+    let agency_id = emergency_agency(conn, index, &place, &subject_type, &recorder_agency)?;
+    let area_id = admin_unit_id.or(municipality_id);
+    let place_name = area_id.as_ref().and_then(|id| index.find_id(id)).map(|a| index.area(a).name.clone());
     let profile_id: Option<String> = identification_links::table
         .filter(identification_links::identification_id.eq(&identification_id))
         .select(identification_links::profile_id)
@@ -581,31 +674,30 @@ pub fn raise_for_identification(
         Some(name) => format!("Fëmijë në rrezik / Child at risk — {name}"),
         None => "Fëmijë në rrezik / Child at risk".to_owned(),
     };
-    let agency_id = responsible.unwrap_or(agency_id);
     let actor = crate::audit::Actor { user_id: Some(recorded_by), device_id: None, ip: None };
     // An emergency referral about this sighting may have paged the same agency already.
-    let referral_keys: Vec<String> = crate::db::schema::referrals::table
-        .filter(crate::db::schema::referrals::identification_id.eq(&identification_id))
-        .select(crate::db::schema::referrals::id)
+    let referral_keys: Vec<String> = referrals::table
+        .filter(referrals::identification_id.eq(&identification_id))
+        .select(referrals::id)
         .load::<String>(conn)?
         .into_iter()
         .map(|id| format!("referral:{id}"))
         .collect();
-    let paged: Option<String> = crate::db::schema::alerts::table
-        .filter(crate::db::schema::alerts::open_key.eq_any(&referral_keys))
-        .filter(crate::db::schema::alerts::agency_id.eq(&agency_id))
-        .select(crate::db::schema::alerts::id)
+    let paged: Option<String> = alerts::table
+        .filter(alerts::open_key.eq_any(&referral_keys))
+        .filter(alerts::agency_id.eq(&agency_id))
+        .select(alerts::id)
         .first(conn)
         .optional()?;
     if let Some(alert_id) = paged {
-        service::add_event(
+        add_event(
             conn,
             &alert_id,
             at,
             "identification_linked",
             actor.user_id.as_deref(),
             None,
-            serde_json::json!({ "identification_id": identification_id }),
+            json!({ "identification_id": identification_id }),
         )?;
         return Ok(alert_id);
     }
@@ -613,7 +705,7 @@ pub fn raise_for_identification(
         severity: if risk_level == "emergency" { Severity::Emergency } else { Severity::High },
         source: terren_contract::alerts::AlertSource::FieldIdentification,
         agency_id,
-        area_id: place,
+        area_id,
         title,
         details: None,
         dedup_key: Some(format!("identification:{identification_id}")),
@@ -624,4 +716,57 @@ pub fn raise_for_identification(
     };
     let (id, _) = service::raise(conn, &actor, new, at)?;
     Ok(id)
+}
+
+/// Whether anybody can be reached for an alert of this agency now: the first step that runs now,
+/// else a fallback level. Used to tell a raiser at once that nobody will be paged.
+pub fn anybody_reachable(
+    conn: &mut DbConnection,
+    agency_id: &str,
+    policy: &terren_contract::alerts::EscalationPolicyBody,
+    raiser: Option<&str>,
+    now: DateTime<Utc>,
+) -> ApiResult<bool> {
+    for step in &policy.steps {
+        let reach = recipients::reach(conn, agency_id, &step.targets, now)?;
+        if !reach.targets.is_empty() {
+            return Ok(true);
+        }
+    }
+    if !policy.fallback.is_empty() && !recipients::reach(conn, agency_id, &policy.fallback, now)?.targets.is_empty() {
+        return Ok(true);
+    }
+    Ok(recipients::fall_back(conn, agency_id, raiser, now)?.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_keys_are_unique_per_step_target_and_kind() {
+        let page = PageJob {
+            alert_id: "a".into(),
+            step: 1,
+            round: 0,
+            target: PageTarget::User { user_id: "u".into() },
+            sms_only: false,
+            kind: PageKind::Alert,
+        };
+        let sms = PageJob { sms_only: true, ..page.clone() };
+        let notice = PageJob { kind: PageKind::Unreachable, ..page.clone() };
+        let later = PageJob { round: 1, ..page.clone() };
+        let keys = [page.dedup_key(), sms.dedup_key(), notice.dedup_key(), later.dedup_key()];
+        assert_eq!(keys[0], "alert:a:step:1:round:0:page:user:u");
+        let unique: std::collections::BTreeSet<&String> = keys.iter().collect();
+        assert_eq!(unique.len(), 4);
+    }
+
+    #[test]
+    fn an_old_sms_follow_up_becomes_an_sms_only_page() {
+        let follow = SmsFollowUp { alert_id: "a".into(), user_id: "u".into(), step: 0, round: 0 };
+        let page: PageJob = follow.into();
+        assert!(page.sms_only);
+        assert_eq!(page.target, PageTarget::User { user_id: "u".into() });
+    }
 }

@@ -5,5 +5,7 @@ pub mod coverage;
 pub mod escalation;
 pub mod policy;
 pub mod reach;
+pub mod readiness;
+pub mod recipients;
 pub mod routes;
 pub mod service;

@@ -1,14 +1,15 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use terren_contract::alerts::{
-    Alert, AlertAction, AlertListQuery, CreateAlert, CreateWebhookEndpoint, Device, EscalationPolicy,
-    NotificationRules, PutEscalationPolicy, RegisterDevice, TimelineEntry, WebhookEndpoint,
+    AgencyReadiness, Alert, AlertAction, AlertListQuery, CreateAlert, CreateWebhookEndpoint, Device, EscalationPolicy,
+    MunicipalityReadiness, NotificationRules, PutEscalationPolicy, ReadinessQuery, RegisterDevice, TimelineEntry,
+    WebhookEndpoint,
 };
 use terren_contract::problem::Problem;
 use uuid::Uuid;
 
 use super::service::{self, Transition};
-use super::{policy, reach};
+use super::{policy, reach, readiness};
 use crate::app::AppState;
 use crate::http::idempotency::{self, IdempotencyKey, Written};
 use crate::http::{ApiResult, AuthUser, ValidJson, audited, with_conn};
@@ -37,9 +38,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(list_webhook_endpoints))
                 .route(web::post().to(create_webhook_endpoint)),
         )
-        .service(
-            web::resource("/webhook-endpoints/{id}/deactivate").route(web::post().to(deactivate_webhook_endpoint)),
-        );
+        .service(web::resource("/webhook-endpoints/{id}/deactivate").route(web::post().to(deactivate_webhook_endpoint)))
+        .service(web::resource("/agencies/{id}/readiness").route(web::get().to(agency_readiness)))
+        .service(web::resource("/readiness").route(web::get().to(municipality_readiness)));
 }
 
 /// Raise an alert (`alerts_raise`; `Idempotency-Key` required). Its first escalation step runs at
@@ -360,4 +361,46 @@ pub async fn deactivate_webhook_endpoint(
 ) -> ApiResult<web::Json<WebhookEndpoint>> {
     let id = id.into_inner().to_string();
     Ok(web::Json(audited(&state, move |conn, _, at| reach::deactivate_endpoint(conn, &user, &id, at)).await?))
+}
+
+/// Whether an emergency raised now would reach somebody of the agency, and what is missing
+/// (for the agency's coordinators and admins, and system admins).
+#[utoipa::path(
+    get, path = "/api/v1/agencies/{id}/readiness", tag = "alerts",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Agency id")),
+    responses(
+        (status = 200, description = "The agency's readiness", body = AgencyReadiness),
+        (status = 403, description = "Not a coordinator or admin of the agency", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agency", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn agency_readiness(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<AgencyReadiness>> {
+    let (index, now, id) = (state.territory(), state.clock.now(), id.into_inner().to_string());
+    Ok(web::Json(with_conn(&state, move |conn| readiness::agency(conn, &index, &user, &id, now)).await?))
+}
+
+/// The agencies a municipality's emergencies are routed to and how ready each is, with the
+/// places routing finds no agency for (for coordinators and admins serving it, and system admins).
+#[utoipa::path(
+    get, path = "/api/v1/readiness", tag = "alerts",
+    security(("bearer" = [])),
+    params(ReadinessQuery),
+    responses(
+        (status = 200, description = "The municipality's readiness", body = MunicipalityReadiness),
+        (status = 403, description = "Not serving the municipality", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_area`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn municipality_readiness(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    query: web::Query<ReadinessQuery>,
+) -> ApiResult<web::Json<MunicipalityReadiness>> {
+    let (index, now, code) = (state.territory(), state.clock.now(), query.into_inner().municipality);
+    Ok(web::Json(with_conn(&state, move |conn| readiness::municipality(conn, &index, &user, &code, now)).await?))
 }

@@ -53,6 +53,7 @@ pub struct AlertRow {
     pub closed_at: Option<NaiveDateTime>,
     pub version: i32,
     pub updated_at: NaiveDateTime,
+    pub unreachable_at: Option<NaiveDateTime>,
 }
 
 impl AlertRow {
@@ -125,6 +126,7 @@ pub fn raise(conn: &mut DbConnection, actor: &Actor, new: NewAlert, at: NaiveDat
         Some(policy) => policy,
         None => policy::policy_of(conn, &new.agency_id)?,
     };
+    let reachable = escalation::anybody_reachable(conn, &new.agency_id, &policy, actor.user_id.as_deref(), to_utc(at))?;
     let id = Uuid::now_v7().to_string();
     diesel::insert_into(alerts::table)
         .values((
@@ -148,8 +150,12 @@ pub fn raise(conn: &mut DbConnection, actor: &Actor, new: NewAlert, at: NaiveDat
             alerts::created_at.eq(at),
             alerts::version.eq(1),
             alerts::updated_at.eq(at),
+            alerts::unreachable_at.eq((!reachable).then_some(at)),
         ))
         .execute(conn)?;
+    if !reachable {
+        tracing::warn!(alert = %id, agency = %new.agency_id, "alert raised for an agency nobody can be reached at");
+    }
     add_event(
         conn,
         &id,
@@ -307,6 +313,7 @@ pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &AlertRow) -> 
             step: row.escalation_step,
             round: row.escalation_round,
             next_step_at: next_step_at.map(to_utc),
+            unreachable: row.unreachable_at.is_some(),
         },
         version: row.version,
     })
@@ -333,15 +340,27 @@ fn require_alert_reader(user: &AuthUser) -> ApiResult<()> {
 
 /// People of the alert's agency, its raiser, and whoever was paged for it may see it.
 fn may_see(conn: &mut DbConnection, user: &AuthUser, row: &AlertRow) -> ApiResult<()> {
+    // Whoever was paged may open what they were paged about (a fallback may page an agency's
+    // administrators, who otherwise do not read alerts).
+    if was_notified(conn, &row.id, &user.user_id)? {
+        return Ok(());
+    }
     require_alert_reader(user)?;
-    if user.agency.id == row.agency_id
-        || row.created_by.as_deref() == Some(user.user_id.as_str())
-        || was_notified(conn, &row.id, &user.user_id)?
-    {
+    if user.agency.id == row.agency_id || row.created_by.as_deref() == Some(user.user_id.as_str()) {
         Ok(())
     } else {
         Err(ApiError::not_found("alert"))
     }
+}
+
+/// A coordinator of the agency of the person who raised the alert (who may resolve it: they know
+/// when their worker's emergency is over).
+fn coordinates_raiser(conn: &mut DbConnection, user: &AuthUser, row: &AlertRow) -> ApiResult<bool> {
+    if !user.can(Permission::PlanningManage) || !user.can(Permission::AlertsRespond) {
+        return Ok(false);
+    }
+    let Some(raiser) = &row.created_by else { return Ok(false) };
+    Ok(super::recipients::agency_of(conn, raiser)?.as_deref() == Some(user.agency.id.as_str()))
 }
 
 fn may_respond(conn: &mut DbConnection, user: &AuthUser, row: &AlertRow) -> ApiResult<()> {
@@ -454,7 +473,9 @@ pub fn transition(
     at: NaiveDateTime,
 ) -> ApiResult<Alert> {
     let row = load(conn, id)?;
-    may_respond(conn, user, &row)?;
+    if !(change == Transition::Resolve && coordinates_raiser(conn, user, &row)?) {
+        may_respond(conn, user, &row)?;
+    }
     if change == Transition::Cancel
         && row.created_by.as_deref() != Some(user.user_id.as_str())
         && !(user.can(Permission::PlanningManage) && user.agency.id == row.agency_id)
@@ -566,7 +587,9 @@ struct EventRow {
 
 #[derive(Queryable)]
 struct AttemptRow {
+    job_id: String,
     started_at: NaiveDateTime,
+    finished_at: Option<NaiveDateTime>,
     recipient_user_id: Option<String>,
     recipient_label: String,
     channel: String,
@@ -599,7 +622,9 @@ pub fn timeline(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult
         .filter(notification_attempts::alert_id.eq(id))
         .order((notification_attempts::started_at.asc(), notification_attempts::id.asc()))
         .select((
+            notification_attempts::job_id,
             notification_attempts::started_at,
+            notification_attempts::finished_at,
             notification_attempts::recipient_user_id,
             notification_attempts::recipient_label,
             notification_attempts::channel,
@@ -630,7 +655,13 @@ pub fn timeline(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult
             }
         })
         .collect();
+    let mut sends: std::collections::HashMap<(String, String, String), i32> = std::collections::HashMap::new();
     for attempt in attempts {
+        let nth = sends
+            .entry((attempt.job_id.clone(), attempt.channel.clone(), attempt.address_hint.clone()))
+            .and_modify(|n| *n += 1)
+            .or_insert(1);
+        let nth = *nth;
         entries.push(TimelineEntry {
             at: to_utc(attempt.started_at),
             kind: "notification".into(),
@@ -643,8 +674,10 @@ pub fn timeline(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult
                 recipient_user_id: attempt.recipient_user_id.as_deref().map(parse_uuid).transpose()?,
                 channel: attempt.channel,
                 address_hint: attempt.address_hint,
+                attempt: nth,
                 tries: attempt.tries,
                 outcome: attempt.outcome,
+                finished_at: attempt.finished_at.map(to_utc),
                 http_status: attempt.http_status,
                 provider_reference: attempt.provider_reference,
                 error: attempt.error,

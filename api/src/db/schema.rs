@@ -234,6 +234,7 @@ diesel::table! {
         attempts -> Integer,
         last_error -> Nullable<Text>,
         locked_until -> Nullable<Timestamp>,
+        locked_by -> Nullable<Text>,
         done_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
     }
@@ -534,6 +535,7 @@ diesel::table! {
         version -> Integer,
         updated_at -> Timestamp,
         referral_id -> Nullable<Text>,
+        unreachable_at -> Nullable<Timestamp>,
     }
 }
 

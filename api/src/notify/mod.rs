@@ -1,7 +1,8 @@
 //! Paging people: push (FCM HTTP v1), SMS (Twilio's API) and signed webhooks for partner systems.
 //!
 //! `Notifier::send` makes up to `max_tries` HTTP attempts on one address and records each with
-//! the provider's answer; the escalation walks a person's addresses (push, then SMS) with it. A
+//! the provider's answer; a page walks a person's addresses (push, then SMS) with it, and is sent
+//! again later if none delivered. A
 //! provider that says an address is dead (`InvalidAddress`) is never asked again for that
 //! message. In `dry_run` mode nothing leaves the process: each send is logged and counts as
 //! delivered.
@@ -137,6 +138,23 @@ pub struct Delivery {
     pub attempts: Vec<Attempt>,
 }
 
+impl Delivery {
+    /// A send cut off by the per-send deadline (`notify.send_deadline_ms`): it may be retried.
+    pub fn timed_out(address: &Address, started_at: DateTime<Utc>, deadline: Duration) -> Delivery {
+        let attempt = Attempt {
+            channel: address.channel(),
+            try_number: 1,
+            started_at,
+            http_status: None,
+            provider_reference: None,
+            response: None,
+            error: Some(format!("no answer within the send deadline of {} ms", deadline.as_millis())),
+            outcome: Outcome::Failed,
+        };
+        Delivery { outcome: Outcome::Failed, attempts: vec![attempt] }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NotifyMode {
@@ -151,8 +169,12 @@ pub struct NotifyConfig {
     pub mode: NotifyMode,
     /// Limit for one HTTP attempt, connecting included.
     pub timeout_ms: u64,
-    /// Attempts per address and message.
+    /// Attempts per address in one send (a page that is not delivered is sent again later, with
+    /// backoff, until it is or the alert is acknowledged).
     pub max_tries: u32,
+    /// Longest time one send to one address may take, all its attempts included; then the next
+    /// address of the person is tried.
+    pub send_deadline_ms: u64,
     /// Retry n waits a random time up to min(backoff_max_ms, backoff_base_ms · 2ⁿ), or what a
     /// 429/503 `Retry-After` asks for, never more than backoff_max_ms.
     pub backoff_base_ms: u64,
@@ -200,6 +222,7 @@ impl Default for NotifyConfig {
             mode: NotifyMode::Live,
             timeout_ms: 5000,
             max_tries: 3,
+            send_deadline_ms: 10_000,
             backoff_base_ms: 500,
             backoff_max_ms: 8000,
             fcm: None,
@@ -216,6 +239,9 @@ impl NotifyConfig {
         }
         if !(1..=10).contains(&self.max_tries) {
             return Err("notify.max_tries must be between 1 and 10".into());
+        }
+        if !(100..=600_000).contains(&self.send_deadline_ms) {
+            return Err("notify.send_deadline_ms must be between 100 and 600000".into());
         }
         if self.backoff_base_ms > self.backoff_max_ms || self.backoff_max_ms > 600_000 {
             return Err("notify.backoff_base_ms must be ≤ notify.backoff_max_ms, and that ≤ 600000".into());
@@ -447,6 +473,7 @@ pub(crate) mod testing {
             mode: NotifyMode::Live,
             timeout_ms: 2000,
             max_tries: 3,
+            send_deadline_ms: 10_000,
             backoff_base_ms: 1,
             backoff_max_ms: 1,
             fcm: None,

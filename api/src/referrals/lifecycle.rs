@@ -161,17 +161,20 @@ fn open_alerts(conn: &mut DbConnection, referral_id: &str, prefix: &str) -> Quer
         .load(conn)
 }
 
-/// The open emergency page of the referral: its own, or the sighting's that it joined.
+/// The open emergency page of the referral: its own, or its sighting's.
 fn emergency_alerts(conn: &mut DbConnection, row: &ReferralRow) -> QueryResult<Vec<String>> {
     let mut keys = vec![format!("referral:{}", row.id)];
     if let Some(identification) = &row.identification_id {
         keys.push(format!("identification:{identification}"));
     }
-    alerts::table
-        .filter(alerts::referral_id.eq(&row.id))
-        .filter(alerts::open_key.eq_any(keys))
-        .select(alerts::id)
-        .load(conn)
+    let about = match &row.identification_id {
+        // The sighting's own alert is about the same child at the same place.
+        Some(identification) => alerts::table
+            .filter(alerts::referral_id.eq(&row.id).or(alerts::identification_id.eq(identification)))
+            .into_boxed(),
+        None => alerts::table.filter(alerts::referral_id.eq(&row.id)).into_boxed(),
+    };
+    about.filter(alerts::open_key.eq_any(keys)).select(alerts::id).load(conn)
 }
 
 /// Alerts follow the referral: answering it acknowledges its emergency page; deadlines met or
@@ -195,7 +198,8 @@ fn settle_alerts(
     if target.is_open() {
         alerts_service::settle(conn, &emergency, Transition::Acknowledge, Some(actor), &note, at)?;
     } else {
-        let everything = open_alerts(conn, &row.id, "")?;
+        let mut everything = open_alerts(conn, &row.id, "")?;
+        everything.extend(emergency.into_iter().filter(|id| !everything.contains(id)).collect::<Vec<_>>());
         alerts_service::settle(conn, &everything, Transition::Resolve, Some(actor), &note, at)?;
     }
     Ok(())

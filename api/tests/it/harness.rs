@@ -327,3 +327,34 @@ impl TestApp {
         self.db(move |conn| terren_api::retention::run(conn, &settings, now).expect("retention")).await
     }
 }
+
+/// An empty database for a `terren` process a test starts itself: a new PostgreSQL database when
+/// the suite runs on PostgreSQL (dropped with the value), else the process's own SQLite file under
+/// its data directory (`url` is `None`).
+pub struct ScratchDatabase {
+    pub url: Option<String>,
+    _guard: Option<DbGuard>,
+}
+
+impl ScratchDatabase {
+    pub fn new() -> ScratchDatabase {
+        match postgres_url() {
+            Some(base) => {
+                let admin_url = admin_url_for(&base, "postgres");
+                let name = format!("terren_proc_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = PgConnection::establish(&admin_url).expect("admin connection");
+                admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).expect("create");
+                record_backend("postgres");
+                let dir = tempfile::tempdir().expect("tempdir");
+                ScratchDatabase {
+                    url: Some(admin_url_for(&base, &name)),
+                    _guard: Some(DbGuard::Postgres { admin_url, name, _dir: dir }),
+                }
+            }
+            None => {
+                record_backend("sqlite");
+                ScratchDatabase { url: None, _guard: None }
+            }
+        }
+    }
+}
