@@ -1,8 +1,8 @@
 //! The job worker's lateness: ALERTS open alerts escalating at once, their first steps due over
 //! SPREAD_SECONDS, each step paging one contact by SMS through a local Twilio-shaped stub. The
-//! worker runs as in the server (`worker::run_until_idle` every `alerts.worker_poll_ms`) on the
+//! worker runs as in the server (`worker::spawn`) on the
 //! real clock. Lateness of a step = when its SMS was handed to the provider (the attempt's
-//! start) − the job's due time. Each first step schedules a second one a minute later, so from
+//! start) − when the step was due. Each first step schedules a second one a minute later, so from
 //! the second minute on both kinds run together.
 //!
 //! Needs an already migrated and seeded database (`terren seed --demo`); the alerts go to the
@@ -16,7 +16,6 @@
 #[expect(dead_code, unused_macros, reason = "alerts are raised through the service, as no one")]
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use anyhow::{Context, anyhow};
@@ -27,22 +26,25 @@ use terren_api::alerts::service::{NewAlert, raise};
 use terren_api::app::AppState;
 use terren_api::audit::Actor;
 use terren_api::db::backend;
-use terren_api::db::schema::{notification_attempts, outbox_jobs};
+use terren_api::db::schema::{alerts, notification_attempts};
 use terren_contract::alerts::{AlertSource, EscalationPolicyBody, EscalationStep, Severity, Target};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use support::{agency_id, bench_config, env_or, percentile};
 
-/// Lateness in milliseconds of every step-`step` SMS.
+/// Lateness in milliseconds of every step-`step` SMS: when it was handed to the provider (the
+/// attempt's start) − when the step was due (the alert's time plus one minute per step before).
 fn lateness(state: &AppState, step: i32) -> anyhow::Result<Vec<i64>> {
     let mut conn = state.db.get()?;
     let rows: Vec<(chrono::NaiveDateTime, chrono::NaiveDateTime)> = notification_attempts::table
-        .inner_join(outbox_jobs::table.on(outbox_jobs::id.eq(notification_attempts::job_id)))
+        .inner_join(alerts::table.on(alerts::id.eq(notification_attempts::alert_id)))
         .filter(notification_attempts::step.eq(step))
-        .select((outbox_jobs::due_at, notification_attempts::started_at))
+        .select((alerts::created_at, notification_attempts::started_at))
         .load(&mut conn)?;
-    let mut late: Vec<i64> = rows.iter().map(|(due, started)| (*started - *due).num_milliseconds()).collect();
+    let offset = Duration::minutes(i64::from(step));
+    let mut late: Vec<i64> =
+        rows.iter().map(|(raised, started)| (*started - (*raised + offset)).num_milliseconds()).collect();
     late.sort_unstable();
     Ok(late)
 }
@@ -134,18 +136,17 @@ fn main() -> anyhow::Result<()> {
             setup.elapsed().as_secs_f64()
         );
 
-        let poll = StdDuration::from_millis(state.config.alerts.worker_poll_ms);
         let expected = usize::try_from(alerts * 2)?;
-        let deadline = Instant::now() + StdDuration::from_secs(u64::try_from(spread + 60 + 300)?);
-        let state = Arc::new(state);
+        let deadline = Instant::now() + StdDuration::from_secs(u64::try_from(lead + spread + 60 + 300)?);
+        let worker = terren_api::worker::spawn(state.clone());
         loop {
-            terren_api::worker::run_until_idle(&state).await?;
             let sent = gateway.received_requests().await.map_or(0, |r| r.len());
             if sent >= expected || Instant::now() > deadline {
                 break;
             }
-            actix_web::rt::time::sleep(poll).await;
+            actix_web::rt::time::sleep(StdDuration::from_millis(500)).await;
         }
+        worker.shutdown(&state, StdDuration::from_secs(5)).await;
         report("first steps", &lateness(&state, 0)?);
         report("second steps", &lateness(&state, 1)?);
         Ok(())

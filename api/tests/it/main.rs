@@ -13,6 +13,7 @@ mod harness;
 mod identifications;
 mod ops;
 mod paging;
+mod paging_process;
 mod profiles;
 mod reference;
 mod referrals;
