@@ -236,6 +236,10 @@ pub fn put(
     at: NaiveDateTime,
 ) -> ApiResult<(Team, bool)> {
     user.require(Permission::PlanningManage)?;
+    // Whose it is comes before what is wrong with the request.
+    if let Some(id) = id {
+        planned_by(conn, user, id)?;
+    }
     let members = check_members(conn, user, request)?;
     let home_area_id = match &request.home_area_code {
         Some(code) => Some(

@@ -12,6 +12,7 @@ mod errors;
 mod harness;
 mod identifications;
 mod ops;
+mod permissions;
 mod profiles;
 mod reference;
 mod referrals;
