@@ -578,3 +578,247 @@ async fn every_role_stays_inside_its_remit_on_every_write_endpoint() {
     assert!(walked >= 29 * 20, "{walked}");
     assert!(wrong.is_empty(), "{} of {walked} answers outside the table:\n{}", wrong.len(), wrong.join("\n"));
 }
+
+async fn agency_id(app: &TestApp, token: &str, code: &str) -> String {
+    let res = app.get(&format!("/api/v1/agencies?q={code}&include_inactive=true"), Some(token)).await;
+    res.body.as_array().unwrap().iter().find(|a| a["code"] == code).unwrap()["id"].as_str().unwrap().to_owned()
+}
+
+async fn count_rows(app: &TestApp, table: &'static str) -> i64 {
+    use diesel::prelude::*;
+    use terren_api::db::schema::{alerts, audit_log};
+    app.db(move |conn| match table {
+        "alerts" => alerts::table.count().get_result(conn).unwrap(),
+        _ => audit_log::table.count().get_result(conn).unwrap(),
+    })
+    .await
+}
+
+async fn audited_actions(app: &TestApp, action: &'static str) -> i64 {
+    use diesel::prelude::*;
+    use terren_api::db::schema::audit_log;
+    app.db(move |conn| audit_log::table.filter(audit_log::action.eq(action)).count().get_result(conn).unwrap()).await
+}
+
+#[actix_web::test]
+async fn an_alert_names_only_what_its_raiser_may_see_and_only_its_agency_answers_it() {
+    let app = TestApp::spawn().await;
+    let field = app.login("tirana.field").await;
+    let elbasan_field = app.login("elbasan.squad").await;
+    created(&app, Method::Post, "/api/v1/identifications", &field, "s-1", &sighting(&uuid(1))).await;
+    let link = json!({ "new_profile": { "id": uuid(2) } });
+    created(&app, Method::Post, &format!("/api/v1/identifications/{}/link", uuid(1)), &field, "l-1", &link).await;
+    let before = count_rows(&app, "alerts").await;
+
+    // An unknown profile and one out of the raiser's sight get the same answer; nothing is written.
+    let alert = |profile: String| json!({ "severity": "high", "title": "Fëmijë në rrezik", "profile_id": profile });
+    let unknown = app.post_idempotent("/api/v1/alerts", &elbasan_field, "a-1", &alert(uuid(999))).await;
+    let hidden = app.post_idempotent("/api/v1/alerts", &elbasan_field, "a-2", &alert(uuid(2))).await;
+    for res in [&unknown, &hidden] {
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
+        assert_eq!(res.body["errors"][0]["code"], "unknown_profile", "{}", res.body);
+    }
+    assert_eq!(unknown.body["errors"], hidden.body["errors"]);
+    let hidden_sighting = json!({ "severity": "high", "title": "x", "identification_id": uuid(1) });
+    let res = app.post_idempotent("/api/v1/alerts", &elbasan_field, "a-3", &hidden_sighting).await;
+    assert_eq!(res.body["errors"][0]["code"], "unknown_identification", "{}", res.body);
+    assert_eq!(count_rows(&app, "alerts").await, before);
+    let res = app.post_idempotent("/api/v1/alerts", &field, "a-4", &alert(uuid(2))).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+
+    // Another agency is paged only by those who may route anywhere.
+    let duty_unit = agency_id(&app, &field, "AL213-GADISHMERI").await;
+    let elsewhere = json!({ "severity": "emergency", "title": "Fëmijë në stacion", "agency_id": duty_unit });
+    let res = app.post_idempotent("/api/v1/alerts", &field, "a-5", &elsewhere).await;
+    assert_eq!(
+        (res.status, res.body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("not_your_agency")),
+        "{}",
+        res.body
+    );
+    let coordinator = app.login("tirana.coord").await;
+    let raised = app.post_idempotent("/api/v1/alerts", &coordinator, "a-6", &elsewhere).await;
+    assert_eq!(raised.status, StatusCode::CREATED, "{}", raised.body);
+    let id = raised.body["id"].as_str().unwrap();
+
+    // The raiser still sees it, but stopping Elbasan's escalation is Elbasan's.
+    assert_eq!(app.get(&format!("/api/v1/alerts/{id}"), Some(&coordinator)).await.status, StatusCode::OK);
+    for action in ["acknowledge", "resolve"] {
+        let res = app.post(&format!("/api/v1/alerts/{id}/{action}"), Some(&coordinator), &json!({})).await;
+        assert_eq!(res.body["code"], "not_your_agency", "{action}: {}", res.body);
+    }
+    let police = app.login("police.tirana").await;
+    let res = app.post(&format!("/api/v1/alerts/{id}/acknowledge"), Some(&police), &json!({})).await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "not theirs to see: {}", res.body);
+    let duty = app.login("elbasan.duty").await;
+    let res = app.post(&format!("/api/v1/alerts/{id}/acknowledge"), Some(&duty), &json!({})).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(res.body["state"], "acknowledged");
+}
+
+#[actix_web::test]
+async fn statistics_readers_without_the_records_get_no_small_numbers_and_no_complements() {
+    let app = TestApp::spawn().await;
+    let field = app.login("tirana.field").await;
+    let coordinator = app.login("tirana.coord").await;
+    let spot = json!({ "name": "Semaforët", "kind": "traffic_light_junction",
+                       "shape": { "type": "circle", "lat": 41.3275, "lon": 19.8187, "radius_m": 80.0 } });
+    created(&app, Method::Post, "/api/v1/hotspots", &coordinator, "h-1", &spot).await;
+    for n in 1..=4 {
+        let mut body = sighting(&uuid(n));
+        body["observed_at"] = json!(format!("2026-03-02T0{}:55:00Z", 4 + n));
+        body["location"]["fix_time"] = body["observed_at"].clone();
+        created(&app, Method::Post, "/api/v1/identifications", &field, &format!("s-{n}"), &body).await;
+    }
+    let link = json!({ "new_profile": { "id": uuid(10) } });
+    created(&app, Method::Post, &format!("/api/v1/identifications/{}/link", uuid(1)), &field, "l-1", &link).await;
+
+    // Four sightings, one linked: the linked one is hidden, and so is the unlinked count that
+    // would give it away (4 − 3).
+    let analyst = app.login("ashdmf.analyst").await;
+    let counts = app.get("/api/v1/identifications/counts?area=AL224", Some(&analyst)).await;
+    assert_eq!(counts.status, StatusCode::OK, "{}", counts.body);
+    assert_eq!(counts.body["identifications"], 4);
+    assert_eq!(counts.body["suppressed"], json!(["linked", "unlinked", "distinct_children"]));
+    assert_eq!((counts.body["linked"].as_i64(), counts.body["unlinked"].as_i64()), (Some(0), Some(0)));
+
+    // Coverage: each hour holds one sighting, hidden; the hotspot's four are shown, its one child not.
+    let window = "area=AL224&from=2026-03-02T00:00:00Z&to=2026-03-03T00:00:00Z";
+    let exact = app.get(&format!("/api/v1/coverage?{window}"), Some(&coordinator)).await;
+    assert_eq!(exact.status, StatusCode::OK, "{}", exact.body);
+    assert_eq!(exact.body["min_count"], 1);
+    let hour_counts = |body: &Value| -> Vec<i64> {
+        body["grid"].as_array().unwrap().iter().map(|c| c["identifications"].as_i64().unwrap()).collect()
+    };
+    assert_eq!(hour_counts(&exact.body).iter().sum::<i64>(), 4);
+    assert_eq!(exact.body["hotspots"][0]["distinct_children"], 4);
+    let admin = app.login("tirana.admin").await;
+    for reader in [&analyst, &admin] {
+        let stats = app.get(&format!("/api/v1/coverage?{window}"), Some(reader)).await;
+        assert_eq!(stats.status, StatusCode::OK, "{}", stats.body);
+        assert_eq!(stats.body["min_count"], 3);
+        assert_eq!(hour_counts(&stats.body).iter().sum::<i64>(), 0, "{}", stats.body["grid"]);
+        let hidden = stats.body["grid"].as_array().unwrap().iter().filter(|c| c["identifications_suppressed"] == true);
+        assert_eq!(hidden.count(), 4);
+        assert_eq!(stats.body["hotspots"][0]["identifications"], 4);
+        assert!(stats.body["hotspots"][0].get("suppressed").is_none(), "{}", stats.body["hotspots"]);
+        let odd = app
+            .get("/api/v1/coverage?area=AL224&from=2026-03-02T07:00:00Z&to=2026-03-03T00:00:00Z", Some(reader))
+            .await;
+        assert_eq!(odd.body["errors"][0]["code"], "not_whole_day", "{}", odd.body);
+    }
+
+    // Deadline statistics of one referral: every cell and the total hidden from the analyst.
+    let referral = json!({
+        "id": uuid(20), "identification_id": uuid(2), "priority": "high", "reasons": ["street_situation"],
+        "services": ["child_protection_assessment"], "share": "minimal",
+    });
+    let sent = created(&app, Method::Post, "/api/v1/referrals", &field, "r-1", &referral).await;
+    let to = sent["to_agency"]["code"].as_str().unwrap().to_owned();
+    let period = "from=2026-03-01T00:00:00Z&to=2026-03-04T00:00:00Z";
+    let stats = app.get(&format!("/api/v1/referrals/deadline-statistics?agency={to}&{period}"), Some(&analyst)).await;
+    assert_eq!(stats.status, StatusCode::OK, "{}", stats.body);
+    assert_eq!((stats.body["referrals"].as_i64(), stats.body["min_count"].as_i64()), (Some(0), Some(3)));
+    assert_eq!(stats.body["suppressed"], json!(["referrals"]));
+    for row in stats.body["rows"].as_array().unwrap() {
+        assert_eq!(row["pending"], 0, "{row}");
+    }
+    let hidden: usize =
+        stats.body["rows"].as_array().unwrap().iter().map(|r| r["suppressed"].as_array().map_or(0, Vec::len)).sum();
+    assert!(hidden >= 2, "{}", stats.body);
+}
+
+#[actix_web::test]
+async fn password_guesses_wait_per_account_and_address_and_admins_see_and_lift_the_lockout() {
+    let app = TestApp::spawn().await;
+    let system = app.login("admin").await;
+    let (_, qkt_admin) = person(&app, &system, "qkt.admin", "AL224-QKT", "agency_admin").await;
+    let field = app.login("tirana.field").await;
+    let wrong = json!({ "current_password": "not-my-password", "new_password": "a-new-password-2026" });
+    for _ in 0..5 {
+        let res = app.post("/api/v1/me/password", Some(&field), &wrong).await;
+        assert_eq!(res.body["errors"][0]["code"], "wrong_password", "{}", res.body);
+    }
+    // A stolen session cannot go on guessing the current password.
+    let res = app.post("/api/v1/me/password", Some(&field), &wrong).await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.body);
+    assert!(res.headers.get("retry-after").is_some());
+
+    // Lockouts are listed to the account's own agency admin and to system admins only.
+    let mine = app.get("/api/v1/lockouts", Some(&qkt_admin)).await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
+    assert_eq!(mine.body[0]["username"], "tirana.field", "{}", mine.body);
+    assert_eq!(mine.body[0]["address"], "127.0.0.1");
+    assert_eq!(mine.body[0]["failures"], 5);
+    let njmf_admin = app.login("tirana.admin").await;
+    assert_eq!(app.get("/api/v1/lockouts", Some(&njmf_admin)).await.body, json!([]));
+    assert_eq!(app.get("/api/v1/lockouts", Some(&field)).await.status, StatusCode::FORBIDDEN);
+    let lift = json!({ "username": "tirana.field", "address": "127.0.0.1" });
+    assert_eq!(app.post("/api/v1/lockouts/lift", Some(&njmf_admin), &lift).await.status, StatusCode::NOT_FOUND);
+    let lifted = app.post("/api/v1/lockouts/lift", Some(&qkt_admin), &lift).await;
+    assert_eq!(lifted.status, StatusCode::NO_CONTENT, "{}", lifted.body);
+    assert_eq!(audited_actions(&app, "auth.lockout_lift").await, 1);
+    assert_eq!(audited_actions(&app, "auth.lockouts_read").await, 2);
+    assert_eq!(app.get("/api/v1/lockouts", Some(&system)).await.body, json!([]));
+    let res = app.post("/api/v1/me/password", Some(&field), &wrong).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "lifted: {}", res.body);
+
+    // The wait grows with each further wrong login, and stays with that pair.
+    for _ in 0..4 {
+        app.login_full("tirana.coord", "wrong-password", "d").await;
+    }
+    let res = app.login_full("tirana.coord", "wrong-password", "d").await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    let first_wait: i64 = app
+        .login_full("tirana.coord", PASSWORD, "d")
+        .await
+        .headers
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(first_wait, 15);
+    app.clock.advance(chrono::Duration::seconds(15));
+    assert_eq!(app.login_full("tirana.coord", "wrong-password", "d").await.status, StatusCode::UNAUTHORIZED);
+    let res = app.login_full("tirana.coord", PASSWORD, "d").await;
+    assert_eq!(res.headers.get("retry-after").unwrap().to_str().unwrap(), "30");
+    app.clock.advance(chrono::Duration::seconds(30));
+    assert_eq!(app.login_full("tirana.coord", PASSWORD, "d").await.status, StatusCode::OK);
+
+    // An administrator's own password is changed with the current one, not reset.
+    let me = app.get("/api/v1/me", Some(&qkt_admin)).await;
+    let own = format!("/api/v1/users/{}/reset-password", me.body["id"].as_str().unwrap());
+    let res = app.post(&own, Some(&qkt_admin), &json!({ "password": "temporary-pass-9" })).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
+}
+
+#[actix_web::test]
+async fn a_joint_team_shows_other_agencies_phones_only_to_its_members() {
+    let app = TestApp::spawn().await;
+    let system = app.login("admin").await;
+    let coordinator = app.login("tirana.coord").await;
+    let (_, other_coordinator) = person(&app, &system, "qkt.coord2", "AL224-QKT", "coordinator").await;
+    let (field, pmf) = (user_id(&app, "tirana.field").await, user_id(&app, "tirana.pmf").await);
+    let team = json!({ "name": "Grupi i përbashkët", "kind": "joint", "members": [field, pmf] });
+    let made = created(&app, Method::Post, "/api/v1/teams", &coordinator, "t-1", &team).await;
+    let path = format!("/api/v1/teams/{}", made["id"].as_str().unwrap());
+    let phones = |body: &Value| -> Vec<(String, Option<String>)> {
+        body["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["agency"]["code"].as_str().unwrap().to_owned(), m["phone"].as_str().map(str::to_owned)))
+            .collect()
+    };
+    let member = app.login("tirana.pmf").await;
+    let seen_by_member = phones(&app.get(&path, Some(&member)).await.body);
+    assert!(seen_by_member.iter().all(|(_, phone)| phone.is_some()), "{seen_by_member:?}");
+    for reader in [&coordinator, &other_coordinator] {
+        let seen = phones(&app.get(&path, Some(reader)).await.body);
+        for (agency, phone) in seen {
+            assert_eq!(phone.is_some(), agency == "AL224-QKT", "{agency}");
+        }
+    }
+}
