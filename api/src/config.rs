@@ -80,10 +80,12 @@ pub struct AuthConfig {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
+    /// The longest wait after wrong passwords, and the quiet time that forgives them.
     pub throttle_window_secs: i64,
-    /// Failed logins per account within the window before 429.
+    /// Wrong passwords for one account from one address before it must wait (15 s, doubling).
     pub throttle_max_failures_per_account: u32,
-    /// Failed logins per client IP within the window before 429.
+    /// Wrong passwords from one address within the window before it is held back for accounts
+    /// that never signed in from it.
     pub throttle_max_failures_per_ip: u32,
 }
 

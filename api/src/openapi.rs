@@ -28,6 +28,8 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         accounts::routes::disable_user,
         accounts::routes::enable_user,
         accounts::routes::reset_password,
+        accounts::routes::list_lockouts,
+        accounts::routes::lift_lockout,
         territory::routes::list_areas,
         territory::routes::locate,
         territory::routes::reload,

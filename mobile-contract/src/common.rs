@@ -65,6 +65,10 @@ pub enum Permission {
     ChildrenReadSensitive,
     /// Merge and unmerge child profiles.
     ChildrenMerge,
+    /// Correct a child's profile (sex, birth year, names, contacts): those who work the case.
+    ChildrenEdit,
+    /// Set a child's status (close, reopen): those who manage the case.
+    ChildrenStatusSet,
     /// Make referrals to other agencies.
     ReferralsCreate,
     /// Accept, decline and report outcomes of referrals addressed to the agency.

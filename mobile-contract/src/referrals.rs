@@ -532,6 +532,13 @@ pub struct DeadlineStatistics {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub referrals: i64,
+    /// Readers without access to the agency's referrals get counts below this left out (reported
+    /// as 0 and named in `suppressed`), with further cells of a row or deadline kind hidden so
+    /// that none can be worked out by subtraction; 1 for the agency's own staff.
+    pub min_count: i64,
+    /// `referrals` when that total is left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<String>,
     pub rows: Vec<DeadlineStatisticsRow>,
 }
 
@@ -543,6 +550,9 @@ pub struct DeadlineStatisticsRow {
     pub breached: i64,
     pub pending: i64,
     pub void: i64,
+    /// The cells (`met`, `breached`, `pending`, `void`) left out and reported as 0.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, IntoParams)]

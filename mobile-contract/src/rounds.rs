@@ -392,6 +392,9 @@ pub struct HotspotCoverage {
     /// (sightings not linked to a profile count one each).
     pub identifications: i64,
     pub distinct_children: i64,
+    /// Counts left out for readers without access to sightings (below `min_count`; reported as 0).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<String>,
 }
 
 /// One hour of the week, in the area's local time.
@@ -403,6 +406,10 @@ pub struct CoverageCell {
     pub identifications: i64,
     /// Minutes teams were checked in to rounds in that hour, summed over the period.
     pub team_minutes: i64,
+    /// `identifications` left out (reported as 0): below `min_count`, or hidden with it so that
+    /// it cannot be worked out from the area's total.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub identifications_suppressed: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -425,6 +432,9 @@ pub struct Coverage {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub time_zone: String,
+    /// Readers without access to individual sightings get counts below this left out (1 for
+    /// those who may read the sightings themselves).
+    pub min_count: i64,
     pub hotspots: Vec<HotspotCoverage>,
     /// The 168 hours of the week, Monday 00:00 first.
     pub grid: Vec<CoverageCell>,

@@ -61,3 +61,28 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+/// Password guesses being held back: an account from one address, or (without `username`) an
+/// address trying many accounts, which is held back for accounts that never signed in from it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Lockout {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    pub address: String,
+    /// Wrong passwords counted.
+    pub failures: u32,
+    /// Attempts are refused (429) until then.
+    pub until: DateTime<Utc>,
+}
+
+/// Lift a lockout: the account's failures from that address, or (without `username`) the
+/// address's.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct LiftLockout {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(min = 1, max = 64))]
+    pub username: Option<String>,
+    #[validate(length(min = 1, max = 64))]
+    pub address: String,
+}

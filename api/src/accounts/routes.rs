@@ -1,7 +1,7 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use terren_contract::problem::Problem;
-use terren_contract::users::{CreateUserRequest, ResetPasswordRequest, User};
+use terren_contract::users::{CreateUserRequest, LiftLockout, Lockout, ResetPasswordRequest, User};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -14,7 +14,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/users/{id}").route(web::get().to(get_user)))
         .service(web::resource("/users/{id}/disable").route(web::post().to(disable_user)))
         .service(web::resource("/users/{id}/enable").route(web::post().to(enable_user)))
-        .service(web::resource("/users/{id}/reset-password").route(web::post().to(reset_password)));
+        .service(web::resource("/users/{id}/reset-password").route(web::post().to(reset_password)))
+        .service(web::resource("/lockouts").route(web::get().to(list_lockouts)))
+        .service(web::resource("/lockouts/lift").route(web::post().to(lift_lockout)));
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -120,13 +122,17 @@ async fn set_disabled(
     Ok(web::Json(updated))
 }
 
-/// Set a temporary password; the user's sessions end and they must change it at next login.
+/// Set a temporary password; the user's sessions end and they must change it at next login. Your
+/// own password is changed with `POST /api/v1/me/password` (403 here).
 #[utoipa::path(
     post, path = "/api/v1/users/{id}/reset-password", tag = "users",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id")),
     request_body = ResetPasswordRequest,
-    responses((status = 204, description = "Password reset"))
+    responses(
+        (status = 204, description = "Password reset"),
+        (status = 403, description = "Not permitted, or your own account", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 pub async fn reset_password(
     user: AuthUser,
@@ -137,5 +143,38 @@ pub async fn reset_password(
     let state = state.into_inner();
     let id = id.into_inner().to_string();
     with_conn(&state.clone(), move |conn| service::reset_password(&state, conn, &user, &id, &body.0.password)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Password guesses being held back now (`users_manage`): accounts of your agency per address,
+/// and for system administrators every account and every address held back. Audited.
+#[utoipa::path(
+    get, path = "/api/v1/lockouts", tag = "users",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Current lockouts", body = Vec<Lockout>))
+)]
+pub async fn list_lockouts(user: AuthUser, state: web::Data<AppState>) -> ApiResult<web::Json<Vec<Lockout>>> {
+    let state = state.into_inner();
+    Ok(web::Json(with_conn(&state.clone(), move |conn| service::list_lockouts(&state, conn, &user)).await?))
+}
+
+/// Lift a lockout (`users_manage`; an account of your agency, or any and any address for system
+/// administrators). Audited. 404 when there is nothing of yours to lift.
+#[utoipa::path(
+    post, path = "/api/v1/lockouts/lift", tag = "users",
+    security(("bearer" = [])),
+    request_body = LiftLockout,
+    responses(
+        (status = 204, description = "Lifted"),
+        (status = 404, description = "No such lockout within your agency", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn lift_lockout(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    body: ValidJson<LiftLockout>,
+) -> ApiResult<HttpResponse> {
+    let state = state.into_inner();
+    with_conn(&state.clone(), move |conn| service::lift_lockout(&state, conn, &user, &body.0)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

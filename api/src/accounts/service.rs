@@ -255,6 +255,11 @@ pub fn reset_password(
     let hash = state.passwords.hash(password)?;
     backend::write_transaction(conn, |conn| {
         let row = load_managed_user(conn, actor, user_id)?;
+        // A reset skips the current password: one's own goes through /me/password, which asks
+        // for it (and is throttled), so that a stolen session cannot take over the account.
+        if row.id == actor.user_id {
+            return Err(ApiError::forbidden("change your own password with POST /api/v1/me/password"));
+        }
         diesel::update(users::table.find(&row.id))
             .set((
                 users::password_hash.eq(&hash),
@@ -285,9 +290,14 @@ pub fn change_password(
     request: &ChangePasswordRequest,
 ) -> ApiResult<()> {
     let row = model::find_user(conn, &user.user_id)?.ok_or_else(|| ApiError::not_found("user"))?;
+    // Guessing the current password from a signed-in session is throttled like logging in.
+    let attempted_at = state.clock.now();
+    state.throttle.begin_attempt(&row.username, &user.ip, attempted_at).map_err(crate::auth::throttle::too_many)?;
     if !state.passwords.verify(&request.current_password, &row.password_hash) {
+        tracing::info!(account = %row.username, ip = %user.ip, "wrong current password");
         return Err(ApiError::field("current_password", "wrong_password", "the current password is wrong"));
     }
+    state.throttle.record_success(&row.username, &user.ip, attempted_at);
     if request.new_password == request.current_password {
         return Err(ApiError::field("new_password", "unchanged", "choose a password different from the current one"));
     }
@@ -314,4 +324,77 @@ pub fn change_password(
         audit::record(conn, &user.actor(), at, "user.change_password", "user", &row.id, serde_json::json!({}))?;
         Ok(())
     })
+}
+
+/// Whether a lockout's account is one the administrator manages (any for system administrators;
+/// address-wide lockouts only for them).
+fn manages_lockout(conn: &mut DbConnection, actor: &AuthUser, username: Option<&str>) -> ApiResult<bool> {
+    if actor.is_system_admin() {
+        return Ok(true);
+    }
+    let Some(username) = username else { return Ok(false) };
+    let row = model::find_user_by_username(conn, username)?;
+    Ok(row.is_some_and(|row| row.agency_id == actor.agency.id))
+}
+
+pub fn list_lockouts(
+    state: &AppState,
+    conn: &mut DbConnection,
+    actor: &AuthUser,
+) -> ApiResult<Vec<terren_contract::users::Lockout>> {
+    actor.require(terren_contract::Permission::UsersManage)?;
+    let now = state.clock.now();
+    let mut out = Vec::new();
+    for lockout in state.throttle.lockouts(now) {
+        if manages_lockout(conn, actor, lockout.account.as_deref())? {
+            out.push(terren_contract::users::Lockout {
+                username: lockout.account,
+                address: lockout.address,
+                failures: lockout.failures,
+                until: lockout.until,
+            });
+        }
+    }
+    let count = out.len();
+    backend::write_transaction(conn, |conn| {
+        audit::record(
+            conn,
+            &actor.actor(),
+            crate::clock::truncate(now),
+            "auth.lockouts_read",
+            "lockout",
+            "list",
+            serde_json::json!({ "count": count }),
+        )
+    })?;
+    Ok(out)
+}
+
+pub fn lift_lockout(
+    state: &AppState,
+    conn: &mut DbConnection,
+    actor: &AuthUser,
+    request: &terren_contract::users::LiftLockout,
+) -> ApiResult<()> {
+    actor.require(terren_contract::Permission::UsersManage)?;
+    let username = request.username.as_deref().map(model::normalize_username);
+    if !manages_lockout(conn, actor, username.as_deref())? {
+        return Err(ApiError::not_found("lockout"));
+    }
+    let now = state.clock.now();
+    if !state.throttle.lift(username.as_deref(), &request.address, now) {
+        return Err(ApiError::not_found("lockout"));
+    }
+    backend::write_transaction(conn, |conn| {
+        audit::record(
+            conn,
+            &actor.actor(),
+            crate::clock::truncate(now),
+            "auth.lockout_lift",
+            "lockout",
+            username.as_deref().unwrap_or("address"),
+            serde_json::json!({ "username": username, "address": request.address }),
+        )
+    })?;
+    Ok(())
 }

@@ -11,8 +11,10 @@ use uuid::Uuid;
 use super::service::{self, Transition};
 use super::{policy, reach, readiness};
 use crate::app::AppState;
+use crate::auth::access;
 use crate::http::idempotency::{self, IdempotencyKey, Written};
-use crate::http::{ApiResult, AuthUser, ValidJson, audited, with_conn};
+use crate::http::problem::ErrorCode;
+use crate::http::{ApiError, ApiResult, AuthUser, ValidJson, audited, with_conn};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/alerts").route(web::get().to(list_alerts)).route(web::post().to(create_alert)))
@@ -44,7 +46,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Raise an alert (`alerts_raise`; `Idempotency-Key` required). Its first escalation step runs at
-/// once. With a `dedup_key` an open alert already holds, that alert is answered (200).
+/// once. With a `dedup_key` an open alert already holds, that alert is answered (200). It goes to
+/// your own agency; with an `area_code` only, to the agency responsible for that place (as a
+/// referral would); naming another agency in `agency_id` needs `referrals_route_anywhere`. A
+/// profile or sighting you cannot see is answered as unknown.
 #[utoipa::path(
     post, path = "/api/v1/alerts", tag = "alerts",
     security(("bearer" = [])),
@@ -53,7 +58,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     responses(
         (status = 201, description = "Raised", body = Alert),
         (status = 200, description = "An open alert with the same dedup key", body = Alert),
-        (status = 422, description = "`unknown_area`, `unknown_agency`, `unknown_identification`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_your_agency`: another agency's alert needs `referrals_route_anywhere`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_area`, `unknown_agency`, `unknown_identification`, `unknown_profile` (also for one outside your scope)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_alert(
@@ -76,6 +82,7 @@ pub async fn create_alert(
         &value,
         |_| Ok(()),
         move |conn, ()| {
+            check_subjects(conn, &index, &user, &request)?;
             let (alert, created) = service::create(conn, &index, &user, &request, at)?;
             Ok(Written {
                 status: if created { StatusCode::CREATED } else { StatusCode::OK },
@@ -90,6 +97,39 @@ pub async fn create_alert(
         },
     )
     .await
+}
+
+/// What an alert names must exist for the raiser: a profile or sighting outside their scope is
+/// answered like an unknown one (422), so that its existence is not revealed, and nothing is
+/// written. An explicit agency is the raiser's own unless they may route anywhere.
+fn check_subjects(
+    conn: &mut crate::db::DbConnection,
+    index: &crate::territory::index::TerritoryIndex,
+    user: &AuthUser,
+    request: &CreateAlert,
+) -> ApiResult<()> {
+    if let Some(agency_id) = request.agency_id {
+        access::may_raise_alert_for(user, &agency_id.to_string())?;
+    }
+    if let Some(id) = request.profile_id {
+        match crate::profiles::service::find_visible(conn, index, user, &id.to_string()) {
+            Ok(_) => {}
+            Err(e) if e.code == ErrorCode::NotFound => {
+                return Err(ApiError::field("profile_id", "unknown_profile", "no such child profile"));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(id) = request.identification_id {
+        match crate::identifications::service::find_in_scope(conn, index, user, &id.to_string()) {
+            Ok(_) => {}
+            Err(e) if e.code == ErrorCode::NotFound => {
+                return Err(ApiError::field("identification_id", "unknown_identification", "no such identification"));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Alerts of your agency, that you raised, or that you were paged for; newest first.
@@ -147,11 +187,24 @@ async fn change(
 ) -> ApiResult<web::Json<Alert>> {
     let id = id.to_string();
     Ok(web::Json(
-        audited(&state, move |conn, index, at| service::transition(conn, index, &user, &id, change, &body, at)).await?,
+        audited(&state, move |conn, index, at| {
+            if matches!(change, Transition::Acknowledge | Transition::Resolve) {
+                // 404 first for those who may not see it; then only its own agency (or whom it
+                // paged) answers it.
+                let alert = service::get(conn, index, &user, &id)?;
+                let (paged, raisers_coordinator) = service::answering_from_elsewhere(conn, &user, &id)?;
+                if !(change == Transition::Resolve && raisers_coordinator) {
+                    access::may_answer_alert(&user, &alert.agency.id.to_string(), paged)?;
+                }
+            }
+            service::transition(conn, index, &user, &id, change, &body, at)
+        })
+        .await?,
     ))
 }
 
-/// "I'm on it": stops the escalation. Someone else's acknowledgement is 409
+/// "I'm on it": stops the escalation. Only people of the alert's agency answer it (403
+/// `not_your_agency` for the raiser or someone paged from elsewhere). Someone else's acknowledgement is 409
 /// `alert_already_acknowledged`; a resolved or cancelled alert is 409 `alert_closed`.
 #[utoipa::path(
     post, path = "/api/v1/alerts/{id}/acknowledge", tag = "alerts",
@@ -160,6 +213,7 @@ async fn change(
     request_body = AlertAction,
     responses(
         (status = 200, description = "Acknowledged (also when you had already)", body = Alert),
+        (status = 403, description = "`not_your_agency`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`alert_already_acknowledged` or `alert_closed`", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -172,7 +226,7 @@ pub async fn acknowledge_alert(
     change(state, user, id.into_inner(), Transition::Acknowledge, body.0).await
 }
 
-/// The situation is dealt with.
+/// The situation is dealt with (people of the alert's agency; others 403 `not_your_agency`).
 #[utoipa::path(
     post, path = "/api/v1/alerts/{id}/resolve", tag = "alerts",
     security(("bearer" = [])),
@@ -180,6 +234,7 @@ pub async fn acknowledge_alert(
     request_body = AlertAction,
     responses(
         (status = 200, description = "Resolved", body = Alert),
+        (status = 403, description = "`not_your_agency`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`alert_closed`", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -346,7 +346,10 @@ fn may_see(conn: &mut DbConnection, user: &AuthUser, row: &AlertRow) -> ApiResul
         return Ok(());
     }
     require_alert_reader(user)?;
-    if user.agency.id == row.agency_id || row.created_by.as_deref() == Some(user.user_id.as_str()) {
+    if user.agency.id == row.agency_id
+        || row.created_by.as_deref() == Some(user.user_id.as_str())
+        || coordinates_raiser(conn, user, row)?
+    {
         Ok(())
     } else {
         Err(ApiError::not_found("alert"))
@@ -361,6 +364,14 @@ fn coordinates_raiser(conn: &mut DbConnection, user: &AuthUser, row: &AlertRow) 
     }
     let Some(raiser) = &row.created_by else { return Ok(false) };
     Ok(super::recipients::agency_of(conn, raiser)?.as_deref() == Some(user.agency.id.as_str()))
+}
+
+/// Whether the person was paged for the alert, and whether it is a sighting's alert and they
+/// coordinate the agency of the field worker who found the child (they know when it is over).
+pub fn answering_from_elsewhere(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<(bool, bool)> {
+    let row = load(conn, id)?;
+    let sighting = row.source == wire_code(AlertSource::FieldIdentification);
+    Ok((was_notified(conn, &row.id, &user.user_id)?, sighting && coordinates_raiser(conn, user, &row)?))
 }
 
 fn may_respond(conn: &mut DbConnection, user: &AuthUser, row: &AlertRow) -> ApiResult<()> {
@@ -473,7 +484,8 @@ pub fn transition(
     at: NaiveDateTime,
 ) -> ApiResult<Alert> {
     let row = load(conn, id)?;
-    if !(change == Transition::Resolve && coordinates_raiser(conn, user, &row)?) {
+    let sighting = row.source == wire_code(AlertSource::FieldIdentification);
+    if !(change == Transition::Resolve && sighting && coordinates_raiser(conn, user, &row)?) {
         may_respond(conn, user, &row)?;
     }
     if change == Transition::Cancel

@@ -1,5 +1,6 @@
 //! Logging in and staying logged in: passwords, tokens, sessions, throttling, permissions.
 
+pub mod access;
 pub mod password;
 pub mod permissions;
 pub mod routes;

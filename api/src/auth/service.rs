@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::web;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -30,11 +29,7 @@ pub struct ClientInfo {
 pub async fn login(state: Arc<AppState>, request: LoginRequest, client: ClientInfo) -> ApiResult<TokenResponse> {
     let attempted_at = state.clock.now();
     let account = normalize_username(&request.username);
-    if let Err(wait) = state.throttle.begin_attempt(&account, &client.ip, attempted_at) {
-        return Err(ApiError::new(ErrorCode::TooManyAttempts)
-            .with_detail(format!("too many failed logins; try again in {wait} seconds"))
-            .with_header(header::RETRY_AFTER, HeaderValue::from(wait)));
-    }
+    state.throttle.begin_attempt(&account, &client.ip, attempted_at).map_err(super::throttle::too_many)?;
     let lookup = account.clone();
     let user = with_conn(&state, move |conn| Ok(model::find_user_by_username(conn, &lookup)?)).await?;
     let verifier = state.clone();

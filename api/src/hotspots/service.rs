@@ -188,6 +188,13 @@ pub fn put(
     at: NaiveDateTime,
 ) -> ApiResult<(Hotspot, bool)> {
     user.require(Permission::PlanningManage)?;
+    // Whose it is comes before what is wrong with the request.
+    if let Some(id) = id
+        && load(conn, id)?.agency_id != user.agency.id
+        && !user.is_system_admin()
+    {
+        return Err(ApiError::forbidden("a hotspot is edited by its own agency"));
+    }
     let shape = Shape::parse(&request.shape).map_err(ApiError::fields)?;
     if !is_active_code(conn, "hotspot_kind", &request.kind)? {
         return Err(ApiError::field("kind", "unknown_code", format!("{} is not a hotspot_kind code", request.kind)));

@@ -1093,17 +1093,40 @@ pub fn counts(
     };
     if reach == Reach::National {
         counts.min_count = MIN_PUBLISHED_COUNT;
-        for (name, value) in [
-            ("identifications", &mut counts.identifications),
-            ("linked", &mut counts.linked),
-            ("unlinked", &mut counts.unlinked),
-            ("distinct_children", &mut counts.distinct_children),
-            ("repeat_sightings", &mut counts.repeat_sightings),
-            ("children_seen_more_than_once", &mut counts.children_seen_more_than_once),
-        ] {
-            if (1..MIN_PUBLISHED_COUNT).contains(value) {
-                *value = 0;
-                counts.suppressed.push(name.to_owned());
+        // identifications = linked + unlinked and linked = distinct_children + repeat_sightings:
+        // each is a group whose total is shown, so a hidden count takes another of its group
+        // with it. Children seen more than once never outnumber the distinct children.
+        let names = [
+            "identifications",
+            "linked",
+            "unlinked",
+            "distinct_children",
+            "repeat_sightings",
+            "children_seen_more_than_once",
+        ];
+        let values = [
+            counts.identifications,
+            counts.linked,
+            counts.unlinked,
+            counts.distinct_children,
+            counts.repeat_sightings,
+            counts.children_seen_more_than_once,
+        ];
+        let hidden = crate::auth::access::suppress_groups(&values, &[vec![0, 1, 2], vec![1, 3, 4], vec![5]]);
+        for (i, slot) in [
+            &mut counts.identifications,
+            &mut counts.linked,
+            &mut counts.unlinked,
+            &mut counts.distinct_children,
+            &mut counts.repeat_sightings,
+            &mut counts.children_seen_more_than_once,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if hidden[i] {
+                *slot = 0;
+                counts.suppressed.push(names[i].to_owned());
             }
         }
     }

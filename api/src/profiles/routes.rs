@@ -203,8 +203,10 @@ pub async fn get_profile(
     Ok(web::Json(profile))
 }
 
-/// Edit a profile's stable facts and status, against the `version` you read (412 with the
-/// current profile if it changed). Audited with the names of the changed fields.
+/// Edit a profile's stable facts (`children_edit`: field workers, coordinators, case managers)
+/// and status (`children_status_set`: coordinators, case managers), against the `version` you
+/// read (412 with the current profile if it changed). Others get 403 `not_case_worker`. Audited
+/// with the names of the changed fields.
 #[utoipa::path(
     patch, path = "/api/v1/child-profiles/{id}", tag = "child profiles",
     security(("bearer" = [])),
@@ -212,6 +214,7 @@ pub async fn get_profile(
     request_body = ChildProfileUpdate,
     responses(
         (status = 200, description = "Updated", body = ChildProfile),
+        (status = 403, description = "`not_case_worker`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such profile within your scope", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The profile was merged into another", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since you read it (`version_mismatch`); the body holds the current profile", body = ChildProfile),

@@ -104,7 +104,12 @@ fn find_row(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ProfileRow>
 
 /// A profile the reader may see, or 404: a profile outside the reader's scope does not exist for
 /// them. An accepted referral that shares the child's details opens it to the receiving agency.
-fn find_visible(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, id: &str) -> ApiResult<ProfileRow> {
+pub fn find_visible(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    id: &str,
+) -> ApiResult<ProfileRow> {
     let Some(row) = find_row(conn, id)? else { return Err(ApiError::not_found("child profile")) };
     if visible(index, user, &row) || crate::referrals::service::opens_profile(conn, user, id)? {
         Ok(row)
@@ -985,9 +990,7 @@ pub fn update(
     update: &ChildProfileUpdate,
     at: NaiveDateTime,
 ) -> ApiResult<ChildProfile> {
-    if !user.can(Permission::IdentificationsCreate) && !user.can(Permission::ReferralsRespond) {
-        return Err(ApiError::forbidden("this needs identifications_create or referrals_respond"));
-    }
+    crate::auth::access::may_edit_profile(user, update.status.is_some())?;
     let touches_names = update.given_name.is_some()
         || update.family_name.is_some()
         || update.aliases.is_some()

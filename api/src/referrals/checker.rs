@@ -163,6 +163,11 @@ pub fn deadline_statistics(
     if to - from > chrono::Duration::days(400) {
         return Err(ApiError::field("to", "out_of_range", "at most 400 days"));
     }
+    let statistics_only = !(agency_id == user.agency.id
+        && (user.can(Permission::ReferralsRespond) || user.can(Permission::ReferralsCreate)));
+    if statistics_only && (from.time() != chrono::NaiveTime::MIN || to.time() != chrono::NaiveTime::MIN) {
+        return Err(ApiError::field("from", "not_whole_day", "use midnight UTC (whole days) for statistics"));
+    }
     let rows: Vec<(String, DeadlineRow)> = referral_deadlines::table
         .inner_join(referrals::table)
         .filter(referrals::to_agency_id.eq(&agency_id))
@@ -181,19 +186,59 @@ pub fn deadline_statistics(
         };
         counts.entry((priority.clone(), deadline.kind.clone())).or_default()[slot] += 1;
     }
-    let mut table = Vec::new();
+    // Cells in row order: priority, then kind, then the four states.
+    let mut cells: Vec<i64> = Vec::new();
+    let mut keys = Vec::new();
     for priority in Priority::ALL {
         for kind in DeadlineKind::ALL {
-            let [met, breached, pending, void] =
-                counts.get(&(wire_code(priority), wire_code(kind))).copied().unwrap_or_default();
-            table.push(DeadlineStatisticsRow { priority, kind, met, breached, pending, void });
+            cells.extend(counts.get(&(wire_code(priority), wire_code(kind))).copied().unwrap_or_default());
+            keys.push((priority, kind));
         }
     }
+    let referral_count = i64::try_from(referrals.len()).unwrap_or(i64::MAX);
+    // Those who work the agency's referrals see them one by one anyway; everyone else reads
+    // statistics: small cells are left out, and with them other cells of the same row (a
+    // priority's referrals, known from its other rows) and of the same kind (all referrals).
+    let kind_count = DeadlineKind::ALL.len();
+    let mut hidden = vec![false; cells.len()];
+    if statistics_only {
+        let mut groups: Vec<Vec<usize>> = (0..keys.len()).map(|row| (row * 4..row * 4 + 4).collect()).collect();
+        for kind in 0..kind_count {
+            groups.push(
+                (0..keys.len()).filter(|row| row % kind_count == kind).flat_map(|row| row * 4..row * 4 + 4).collect(),
+            );
+        }
+        hidden = crate::auth::access::suppress_groups(&cells, &groups);
+    }
+    let names = ["met", "breached", "pending", "void"];
+    let table = keys
+        .iter()
+        .enumerate()
+        .map(|(row, &(priority, kind))| {
+            let cell = |state: usize| if hidden[row * 4 + state] { 0 } else { cells[row * 4 + state] };
+            DeadlineStatisticsRow {
+                priority,
+                kind,
+                met: cell(0),
+                breached: cell(1),
+                pending: cell(2),
+                void: cell(3),
+                suppressed: (0..4)
+                    .filter(|state| hidden[row * 4 + state])
+                    .map(|state| names[state].to_owned())
+                    .collect(),
+            }
+        })
+        .collect();
+    let min_count = if statistics_only { crate::auth::access::MIN_PUBLISHED_COUNT } else { 1 };
+    let referrals_hidden = (1..min_count).contains(&referral_count);
     Ok(DeadlineStatistics {
         agency: crate::accounts::service::agency_ref_of(conn, &agency_id)?,
         from: query.from,
         to: query.to,
-        referrals: i64::try_from(referrals.len()).unwrap_or(i64::MAX),
+        referrals: if referrals_hidden { 0 } else { referral_count },
+        min_count,
+        suppressed: if referrals_hidden { vec!["referrals".to_owned()] } else { Vec::new() },
         rows: table,
     })
 }

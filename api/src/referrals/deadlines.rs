@@ -282,8 +282,8 @@ pub fn get(conn: &mut DbConnection, index: &TerritoryIndex, scope: &str) -> ApiR
     })
 }
 
-/// Saves a municipality's policy (`agencies_manage` of an agency in it) or the national default
-/// (`system_admin`). Referrals already sent keep their deadlines.
+/// Saves a municipality's policy (its social services' or child-protection unit's administrators)
+/// or the national default (`system_admin`). Referrals already sent keep their deadlines.
 pub fn put(
     conn: &mut DbConnection,
     index: &TerritoryIndex,
@@ -293,7 +293,7 @@ pub fn put(
     at: NaiveDateTime,
 ) -> ApiResult<DeadlinePolicy> {
     let (key, municipality_id) = scope_of(index, scope)?;
-    super::routing::ensure_may_edit(conn, user, municipality_id.as_deref())?;
+    crate::auth::access::may_manage_municipal_policy(conn, user, municipality_id.as_deref())?;
     let errors = check(&request.policy);
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));

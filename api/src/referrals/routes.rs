@@ -412,13 +412,16 @@ pub async fn list_routing_rules(
     ))
 }
 
-/// Add a rule to a municipality's routing table (or a national one, `system_admin`).
+/// Add a rule to a municipality's routing table (administrators of the municipality's social
+/// services or child-protection unit) or a national one (`system_admin`); others get 403
+/// `not_municipal_authority`.
 #[utoipa::path(
     post, path = "/api/v1/referral-routes", tag = "referrals",
     security(("bearer" = [])),
     request_body = PutRoutingRule,
     responses(
         (status = 201, description = "Added", body = RoutingRule),
+        (status = 403, description = "`not_municipal_authority`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A rule for this municipality, person and service exists (`already_exists`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`unknown_area`, `unknown_code`, `unknown_agency`, `agency_does_not_take_case`, `invalid_value`", body = Problem, content_type = "application/problem+json"),
     )
@@ -434,7 +437,7 @@ pub async fn create_routing_rule(
     Ok(HttpResponse::Created().json(rule))
 }
 
-/// Replace a rule, at the `version` you read.
+/// Replace a rule, at the `version` you read (same people as adding one).
 #[utoipa::path(
     put, path = "/api/v1/referral-routes/{id}", tag = "referrals",
     security(("bearer" = [])),
@@ -442,6 +445,7 @@ pub async fn create_routing_rule(
     request_body = PutRoutingRule,
     responses(
         (status = 200, description = "Saved", body = RoutingRule),
+        (status = 403, description = "`not_municipal_authority`", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since you read it; the body is the current rule", body = RoutingRule),
     )
 )]
@@ -461,7 +465,10 @@ pub async fn replace_routing_rule(
     delete, path = "/api/v1/referral-routes/{id}", tag = "referrals",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Rule id")),
-    responses((status = 204, description = "Removed"))
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "`not_municipal_authority`", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 pub async fn delete_routing_rule(
     user: AuthUser,
@@ -490,8 +497,9 @@ pub async fn get_deadline_policy(
     Ok(web::Json(with_conn(&state, move |conn| deadlines::get(conn, &index, &scope)).await?))
 }
 
-/// Set a municipality's deadlines (`agencies_manage` of one of its agencies) or the national
-/// default (`system_admin`). Referrals already sent keep theirs.
+/// Set a municipality's deadlines (administrators of its social services or child-protection
+/// unit) or the national default (`system_admin`); others get 403 `not_municipal_authority`.
+/// Referrals already sent keep theirs.
 #[utoipa::path(
     put, path = "/api/v1/referral-deadline-policies/{scope}", tag = "referrals",
     security(("bearer" = [])),
@@ -499,6 +507,7 @@ pub async fn get_deadline_policy(
     request_body = PutDeadlinePolicy,
     responses(
         (status = 200, description = "Saved", body = DeadlinePolicy),
+        (status = 403, description = "`not_municipal_authority`", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since you read it; the body is the current policy", body = DeadlinePolicy),
         (status = 422, description = "`invalid_time`, `ends_before_start`, `invalid_format`, `invalid_value`", body = Problem, content_type = "application/problem+json"),
     )

@@ -374,22 +374,6 @@ fn municipality_id(index: &TerritoryIndex, field: &str, code: &str) -> ApiResult
         .ok_or_else(|| ApiError::field(field, "unknown_area", format!("no municipality {code}")))
 }
 
-/// National rules and policies are the system administrator's; a municipality's are edited by the
-/// admins of agencies of that municipality.
-pub fn ensure_may_edit(conn: &mut DbConnection, user: &AuthUser, municipality_id: Option<&str>) -> ApiResult<()> {
-    user.require(Permission::AgenciesManage)?;
-    if user.is_system_admin() {
-        return Ok(());
-    }
-    let own: Option<String> =
-        agencies::table.filter(agencies::id.eq(&user.agency.id)).select(agencies::municipality_id).get_result(conn)?;
-    match municipality_id {
-        Some(id) if own.as_deref() == Some(id) => Ok(()),
-        Some(_) => Err(ApiError::forbidden("you may edit the routing table of your own municipality only")),
-        None => Err(ApiError::forbidden("national routing rules are edited by a system administrator")),
-    }
-}
-
 fn checked_rule(
     conn: &mut DbConnection,
     index: &TerritoryIndex,
@@ -472,7 +456,7 @@ pub fn put(
     at: NaiveDateTime,
 ) -> ApiResult<(RoutingRule, bool)> {
     let (municipality_id, agency_types, agency_id) = checked_rule(conn, index, request)?;
-    ensure_may_edit(conn, user, municipality_id.as_deref())?;
+    crate::auth::access::may_manage_municipal_policy(conn, user, municipality_id.as_deref())?;
     let key = route_key(municipality_id.as_deref(), &request.subject_type, request.service.as_deref());
     let holder: Option<String> = referral_routes::table
         .filter(referral_routes::route_key.eq(&key))
@@ -507,7 +491,7 @@ pub fn put(
         }
         Some(id) => {
             let current = load_rule(conn, id)?;
-            ensure_may_edit(conn, user, current.municipality_id.as_deref())?;
+            crate::auth::access::may_manage_municipal_policy(conn, user, current.municipality_id.as_deref())?;
             if request.version != Some(current.version) {
                 let view = rule_view(conn, index, &current)?;
                 return Err(ApiError::version_mismatch(serde_json::to_value(view).map_err(anyhow::Error::from)?));
@@ -557,7 +541,7 @@ pub fn put(
 
 pub fn delete(conn: &mut DbConnection, user: &AuthUser, id: &str, at: NaiveDateTime) -> ApiResult<()> {
     let current = load_rule(conn, id)?;
-    ensure_may_edit(conn, user, current.municipality_id.as_deref())?;
+    crate::auth::access::may_manage_municipal_policy(conn, user, current.municipality_id.as_deref())?;
     // Referrals it routed keep its key in their `sent` event; their link to it goes.
     diesel::update(referrals::table.filter(referrals::route_id.eq(id)))
         .set(referrals::route_id.eq(None::<String>))

@@ -15,6 +15,7 @@ use terren_contract::schedules::WeekdayCode;
 
 use super::plan::{RoundRow, StopRow, stops_of};
 use crate::accounts::service::parse_uuid;
+use crate::auth::access::{MIN_PUBLISHED_COUNT, suppress_group};
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{round_stops, rounds, teams};
@@ -65,6 +66,24 @@ pub fn coverage(
     let stale_days = query.stale_days.unwrap_or(14);
     if !(1..=365).contains(&stale_days) {
         return Err(ApiError::field("stale_days", "out_of_range", "1 to 365"));
+    }
+    // Statistics without the sightings behind them: whole days only (so that two windows cannot
+    // differ by one sighting's minutes) and small counts left out.
+    let statistics_only = !user.can(Permission::IdentificationsRead);
+    if statistics_only {
+        let mut errors = Vec::new();
+        for (field, time) in [("from", from), ("to", to)] {
+            if time.time() != chrono::NaiveTime::MIN {
+                errors.push(terren_contract::problem::FieldError {
+                    field: field.into(),
+                    code: "not_whole_day".into(),
+                    message: "use midnight UTC (whole days) for statistics".into(),
+                });
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::fields(errors));
+        }
     }
     let (area, area_ids) = hotspot_service::area_and_below(index, "area", &query.area)?;
     if !ServedAreas::of(index, user).cover(&[&Some(index.area(area).id.clone())]) {
@@ -145,28 +164,47 @@ pub fn coverage(
     missed_rounds.sort_by_key(|r| (r.starts_at, r.id.clone()));
     let stale_before = to - Duration::days(i64::from(stale_days));
 
+    let min_count = if statistics_only { MIN_PUBLISHED_COUNT } else { 1 };
+    let small = |n: i64| (1..min_count).contains(&n);
     let mut hotspots = Vec::new();
     let mut stale = Vec::new();
     for (hotspot, (count, children)) in hotspot_rows.iter().zip(per_hotspot) {
         let (planned, done, last) = visits.get(&hotspot.id).copied().unwrap_or_default();
+        // Children never outnumber sightings: a small sighting count hides both.
+        let mut suppressed = Vec::new();
+        if small(count) {
+            suppressed.push("identifications".to_owned());
+        }
+        if small(count) || small(children) {
+            suppressed.push("distinct_children".to_owned());
+        }
+        let shown = |name: &str, value: i64| if suppressed.iter().any(|s| s == name) { 0 } else { value };
         hotspots.push(HotspotCoverage {
             hotspot: hotspot.as_ref()?,
             planned_visits: planned,
             done_visits: done,
             last_visit_at: last.map(to_utc),
-            identifications: count,
-            distinct_children: children,
+            identifications: shown("identifications", count),
+            distinct_children: shown("distinct_children", children),
+            suppressed,
         });
         if last.is_none_or(|last| last < stale_before) {
             stale.push(StaleHotspot { hotspot: hotspot.as_ref()?, last_visit_at: last.map(to_utc) });
         }
     }
+    // The grid adds up to the area's total for the period (which `/identifications/counts` gives),
+    // so one hidden hour takes others with it.
+    let mut hidden = vec![false; sightings_grid.len()];
+    if statistics_only {
+        suppress_group(&sightings_grid, &mut hidden);
+    }
     let grid = (0..168)
         .map(|cell| CoverageCell {
             weekday: WeekdayCode::ALL[cell / 24],
             hour: u32::try_from(cell % 24).unwrap_or(0),
-            identifications: sightings_grid[cell],
+            identifications: if hidden[cell] { 0 } else { sightings_grid[cell] },
             team_minutes: team_grid[cell],
+            identifications_suppressed: hidden[cell],
         })
         .collect();
     Ok(Coverage {
@@ -174,6 +212,7 @@ pub fn coverage(
         from: query.from,
         to: query.to,
         time_zone: tz.name().to_owned(),
+        min_count,
         hotspots,
         grid,
         stale_hotspots: stale,

@@ -87,13 +87,25 @@ pub fn members(conn: &mut DbConnection, team_id: &str) -> ApiResult<Vec<TeamMemb
         .collect()
 }
 
-pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &TeamRow) -> ApiResult<Team> {
+/// The team as the reader sees it. A member's phone number is shown to the team's members, who
+/// must reach each other in the field, and to people of the member's own agency; planners of
+/// another agency reach a joint team through its team phone.
+pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, row: &TeamRow) -> ApiResult<Team> {
+    let mut members = members(conn, &row.id)?;
+    let reader = parse_uuid(&user.user_id)?;
+    if !members.iter().any(|m| m.id == reader) {
+        for member in &mut members {
+            if member.agency.id.to_string() != user.agency.id {
+                member.phone = None;
+            }
+        }
+    }
     Ok(Team {
         id: parse_uuid(&row.id)?,
         agency: agency_ref_of(conn, &row.agency_id)?,
         name: row.name.clone(),
         kind: parse_wire_code(&row.kind)?,
-        members: members(conn, &row.id)?,
+        members,
         home_area: area_ref(index, &row.home_area_id),
         notes: row.notes.clone(),
         phone: row.phone.clone(),
@@ -111,12 +123,12 @@ pub fn list(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser) ->
         .select(TeamRow::as_select())
         .order((teams::name.asc(), teams::id.asc()))
         .load(conn)?;
-    rows.iter().map(|row| view(conn, index, row)).collect()
+    rows.iter().map(|row| view(conn, index, user, row)).collect()
 }
 
 pub fn get(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, id: &str) -> ApiResult<Team> {
     let row = visible(conn, user, id)?;
-    view(conn, index, &row)
+    view(conn, index, user, &row)
 }
 
 /// A team the person may see: one they are in, or their agency's with `reference_read`.
@@ -224,6 +236,10 @@ pub fn put(
     at: NaiveDateTime,
 ) -> ApiResult<(Team, bool)> {
     user.require(Permission::PlanningManage)?;
+    // Whose it is comes before what is wrong with the request.
+    if let Some(id) = id {
+        planned_by(conn, user, id)?;
+    }
     let members = check_members(conn, user, request)?;
     let home_area_id = match &request.home_area_code {
         Some(code) => Some(
@@ -259,7 +275,7 @@ pub fn put(
         Some(id) => {
             let current = planned_by(conn, user, id)?;
             if request.version != Some(current.version) {
-                let now = view(conn, index, &current)?;
+                let now = view(conn, index, user, &current)?;
                 return Err(ApiError::version_mismatch(serde_json::to_value(now).map_err(anyhow::Error::from)?));
             }
             let changed =
@@ -302,5 +318,5 @@ pub fn put(
         json!({ "name": name, "members": members }),
     )?;
     let row = load(conn, &team_id)?;
-    Ok((view(conn, index, &row)?, created))
+    Ok((view(conn, index, user, &row)?, created))
 }

@@ -14,6 +14,7 @@ mod identifications;
 mod ops;
 mod paging;
 mod paging_process;
+mod permissions;
 mod profiles;
 mod reference;
 mod referrals;
