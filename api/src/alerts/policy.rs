@@ -98,6 +98,11 @@ pub fn is_phone(text: &str) -> bool {
     (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Whether people with the role may open and acknowledge the alerts they are paged for.
+fn responds(role: Role) -> bool {
+    crate::auth::permissions::permissions_of(role).contains(&Permission::AlertsRespond)
+}
+
 /// Checks one target; `Ok(false)` means it exists but nobody can be reached through it now.
 fn check_target(conn: &mut DbConnection, agency_id: &str, target: &Target) -> Result<bool, (&'static str, String)> {
     let db = |e: diesel::result::Error| ("internal", e.to_string());
@@ -120,7 +125,21 @@ fn check_target(conn: &mut DbConnection, agency_id: &str, target: &Target) -> Re
             if found == 0 {
                 return Err(("unknown_user", format!("no user {user_id}")));
             }
+            let roles: Vec<String> = user_roles::table
+                .filter(user_roles::user_id.eq(user_id.to_string()))
+                .select(user_roles::role)
+                .load(conn)
+                .map_err(db)?;
+            if !roles.iter().filter_map(|r| Role::parse(r)).any(responds) {
+                return Err((
+                    "cannot_respond",
+                    format!("user {user_id} has no role that may open and acknowledge alerts"),
+                ));
+            }
             reachable_person(conn, &user_id.to_string()).map_err(db)
+        }
+        Target::Role { role } if !responds(*role) => {
+            Err(("cannot_respond", format!("the role {} may not open and acknowledge alerts", role.as_str())))
         }
         Target::Role { role } => {
             let people = with_role(conn, agency_id, *role).map_err(db)?;

@@ -63,7 +63,8 @@ pub(crate) async fn app_with(server: &MockServer) -> TestApp {
 }
 
 /// QKT's rota with the duty officer always on call, and a policy: the on-call, then the
-/// coordinator, then the field worker, five minutes apart, then the police desk.
+/// coordinator, then the child-protection unit's case manager, five minutes apart, then the
+/// police desk.
 pub(crate) async fn three_steps_and_a_fallback(app: &TestApp) -> String {
     let coordinator = app.login("tirana.coord").await;
     let duty = user_id(app, "tirana.duty").await;
@@ -80,7 +81,7 @@ pub(crate) async fn three_steps_and_a_fallback(app: &TestApp) -> String {
         "steps": [
             { "targets": [{ "kind": "on_call", "schedule_id": rota.body["id"] }], "wait_minutes": 5 },
             { "targets": [{ "kind": "user", "user_id": user_id(app, "tirana.coord").await }], "wait_minutes": 5 },
-            { "targets": [{ "kind": "user", "user_id": user_id(app, "tirana.field").await }], "wait_minutes": 5 },
+            { "targets": [{ "kind": "user", "user_id": user_id(app, "tirana.pmf").await }], "wait_minutes": 5 },
         ],
         "fallback": [{ "kind": "contact", "name": "Policia Tiranë", "phone": POLICE_DESK }],
     }});
@@ -148,7 +149,7 @@ async fn a_three_step_escalation_runs_to_the_fallback_when_nobody_acknowledges()
     app.clock.advance(Duration::minutes(5));
     run_worker(&app).await;
     run_worker(&app).await;
-    assert_eq!(texts_to(&gateway).await, ["+355690000002", "+355690000003", "+355690000001", POLICE_DESK]);
+    assert_eq!(texts_to(&gateway).await, ["+355690000002", "+355690000003", "+355690000004", POLICE_DESK]);
     app.clock.advance(Duration::hours(2));
     run_worker(&app).await;
     assert_eq!(texts_to(&gateway).await.len(), 4, "the fallback is the end");
@@ -340,10 +341,18 @@ async fn policies_that_reach_nobody_are_refused() {
             .await
         }
     };
-    // Nobody in the unit is an agency administrator.
+    // Nobody in the unit is a case manager.
+    let res =
+        put(json!({ "steps": [{ "targets": [{ "kind": "role", "role": "case_manager" }], "wait_minutes": 5 }] })).await;
+    assert_eq!(error_codes(&res.body), ["unreachable_step"]);
+    // Targets who could not open or acknowledge what they are paged for: an agency admin, a
+    // field worker.
     let res =
         put(json!({ "steps": [{ "targets": [{ "kind": "role", "role": "agency_admin" }], "wait_minutes": 5 }] })).await;
-    assert_eq!(error_codes(&res.body), ["unreachable_step"]);
+    assert_eq!(error_codes(&res.body), ["cannot_respond", "unreachable_step"]);
+    let field = user_id(&app, "tirana.field").await;
+    let res = put(json!({ "steps": [{ "targets": [{ "kind": "user", "user_id": field }], "wait_minutes": 5 }] })).await;
+    assert_eq!(error_codes(&res.body), ["cannot_respond", "unreachable_step"]);
     let res = put(json!({ "steps": [{ "targets": [{ "kind": "on_call", "schedule_id": "019a2b3c-4d5e-7f00-8a1b-2c3d4e5f6a7b" }], "wait_minutes": 5 }] })).await;
     assert_eq!(error_codes(&res.body), ["unknown_schedule", "unreachable_step"]);
     let res = put(json!({ "steps": [{ "targets": [{ "kind": "contact", "name": "Policia", "phone": "042 000 000" }], "wait_minutes": 5 }] })).await;

@@ -20,8 +20,8 @@ use crate::rotas::user_id;
 
 const MESSAGES: &str = "/2010-04-01/Accounts/AC00000000000000000000000000000001/Messages.json";
 
-/// QKT's policy: the duty officer, then the coordinator, then the field worker, five minutes
-/// apart, once.
+/// QKT's policy: the duty officer, then the coordinator, then the child-protection unit's case
+/// manager, five minutes apart, once.
 async fn three_people(app: &TestApp) {
     let coordinator = app.login("tirana.coord").await;
     let agency = app.get("/api/v1/me", Some(&coordinator)).await.body["agency"]["id"].as_str().unwrap().to_owned();
@@ -29,7 +29,7 @@ async fn three_people(app: &TestApp) {
     let policy = json!({ "policy": { "steps": [
         step(user_id(app, "tirana.duty").await),
         step(user_id(app, "tirana.coord").await),
-        step(user_id(app, "tirana.field").await),
+        step(user_id(app, "tirana.pmf").await),
     ]}});
     let res = app.put(&format!("/api/v1/agencies/{agency}/escalation-policy"), Some(&coordinator), &policy).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
@@ -110,7 +110,7 @@ async fn a_ten_minute_outage_delivers_every_owed_page_once_the_provider_recovers
     }
     let mut texts = texts_to(&gateway).await;
     texts.sort();
-    assert_eq!(texts, ["+355690000001", "+355690000002", "+355690000003"], "each owed page once");
+    assert_eq!(texts, ["+355690000002", "+355690000003", "+355690000004"], "each owed page once");
     let per_job = delivered_per_job(&app).await;
     assert_eq!(per_job.len(), 3);
     assert!(per_job.values().all(|n| *n == 1), "{per_job:?}");
@@ -357,4 +357,63 @@ async fn readiness_shows_coordinators_what_would_stop_an_emergency() {
     let coordinator = app.login("tirana.coord").await;
     let own = app.get("/api/v1/readiness?municipality=AL224", Some(&coordinator)).await;
     assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+}
+
+#[actix_web::test]
+async fn a_sightings_alert_raised_before_its_referral_ends_with_the_referral() {
+    let app = TestApp::spawn().await;
+    let field = app.login("tirana.field").await;
+    let sighting_id = "019a2b3c-4d5e-7f00-8a1b-2c3d4e5f6a7b";
+    let mut sighting = crate::identifications::sighting(sighting_id);
+    sighting["emergency"] = json!(true);
+    sighting["risk_level"] = json!("emergency");
+    let res = app.post_idempotent("/api/v1/identifications", &field, "i-1", &sighting).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    run_worker(&app).await;
+    let alert_id = app.get("/api/v1/alerts?source=field_identification", Some(&field)).await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let referral_id = "019a2b3c-4d5e-7f00-8a1b-2c3d4e5f6000";
+    let body = crate::referrals::referral(referral_id, sighting_id, "emergency");
+    let sent = app.post_idempotent("/api/v1/referrals", &field, "r-1", &body).await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.body);
+    run_worker(&app).await;
+    let pmf = app.login("tirana.pmf").await;
+    let path = format!("/api/v1/referrals/{referral_id}");
+    for (step, body) in [
+        ("acknowledge", json!({})),
+        ("accept", json!({})),
+        ("start", json!({})),
+        ("close", json!({ "outcome": "case_opened" })),
+    ] {
+        let res = app.post(&format!("{path}/{step}"), Some(&pmf), &body).await;
+        assert_eq!(res.status, StatusCode::OK, "{step}: {}", res.body);
+    }
+    let alert = app.get(&format!("/api/v1/alerts/{alert_id}"), Some(&field)).await;
+    assert_eq!(alert.body["state"], "resolved", "{}", alert.body);
+}
+
+#[actix_web::test]
+async fn the_hourly_readiness_check_alerts_an_agency_emergencies_cannot_reach() {
+    let app = TestApp::spawn().await;
+    let state = app.state.clone();
+    app.db(move |conn| worker::schedule_daily_jobs(conn, &state).unwrap()).await;
+    app.clock.advance(Duration::hours(1));
+    run_worker(&app).await;
+    // Tirana's child-protection unit has no coordinator and no rota: its default policy reaches
+    // nobody, so its case manager sees the alert.
+    let pmf = app.login("tirana.pmf").await;
+    let alerts = app.get("/api/v1/alerts?source=agency_unreachable", Some(&pmf)).await;
+    assert_eq!(alerts.status, StatusCode::OK, "{}", alerts.body);
+    let listed = alerts.body.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{}", alerts.body);
+    assert_eq!(listed[0]["agency"]["code"], "AL224-NJMF");
+    // The next hour's check does not raise it again while it is open.
+    app.clock.advance(Duration::hours(1));
+    run_worker(&app).await;
+    let pmf = app.login("tirana.pmf").await;
+    let again = app.get("/api/v1/alerts?source=agency_unreachable", Some(&pmf)).await;
+    assert_eq!(again.body.as_array().unwrap().len(), 1);
 }

@@ -48,7 +48,7 @@ async fn record_sighting(app: &TestApp, field: &str, id: &str, change: impl FnOn
     id.to_owned()
 }
 
-fn referral(id: &str, identification: &str, priority: &str) -> Value {
+pub(crate) fn referral(id: &str, identification: &str, priority: &str) -> Value {
     json!({
         "id": id,
         "identification_id": identification,
