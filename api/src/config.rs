@@ -202,7 +202,7 @@ impl Default for Config {
             territory: TerritoryConfig { max_centroid_distance_km: 40.0 },
             profiles: ProfilesConfig { candidate_radius_m: 1500.0, candidate_window_days: 90, max_candidates: 10 },
             retention: RetentionConfig { precise_location_days: 90, run_every_minutes: 60, batch_size: 500 },
-            alerts: AlertsConfig { worker: true, worker_poll_ms: 200, worker_concurrency: 32, coverage_days: 14 },
+            alerts: AlertsConfig { worker: true, worker_poll_ms: 200, worker_concurrency: 256, coverage_days: 14 },
             notify: crate::notify::NotifyConfig::default(),
         }
     }
