@@ -211,6 +211,8 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     println!("  API docs: {url}/docs/");
     println!("  contract: {url}/api/v1/openapi.json");
     if demo {
+        println!("  DEMO MODE: these accounts and their password are public. Before real use, run");
+        println!("  `terren user disable-demo` (a plain `terren serve` refuses to start until then).");
         println!("  demo logins (password '{}'):", seed::DEMO_PASSWORD);
         for user in seed::demo_users()? {
             let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
