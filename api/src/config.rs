@@ -578,7 +578,7 @@ mod tests {
             assert_eq!(config.ops.metrics_allow_from, vec!["10.0.0.0/8".to_owned(), "127.0.0.1".to_owned()]);
             jail.set_env("TERREN_DATABASE_POOL_SIZE", "many");
             let err = Config::load(None).unwrap_err().to_string();
-            assert!(err.contains("pool_size"), "{err}");
+            assert!(err.to_lowercase().contains("database.pool_size"), "{err}");
             Ok(())
         });
     }
