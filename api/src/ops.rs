@@ -416,7 +416,7 @@ pub async fn access_log(
         status,
         latency_ms,
         request_id = %request_id,
-        user = user.as_deref().unwrap_or("-"),
+        user = %user.as_deref().unwrap_or("-"),
         "request"
     );
     add_response_headers(response.headers_mut(), &request_id);
@@ -512,7 +512,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 /// Metrics in the OpenMetrics text format, for callers with `ops.metrics_token` or from an
 /// address in `ops.metrics_allow_from` (by default the machine itself).
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses(
-    (status = 200, description = "Metrics", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    (status = 200, description = "Metrics (`application/openmetrics-text; version=1.0.0`)", content_type = "application/openmetrics-text"),
     (status = 401, description = "A token is configured and was not sent", body = terren_contract::problem::Problem, content_type = "application/problem+json"),
     (status = 403, description = "The client's address may not read metrics", body = terren_contract::problem::Problem, content_type = "application/problem+json"),
 ))]
@@ -521,7 +521,8 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
     let now = state.clock.now_naive();
     let jobs = crate::http::with_conn(&state, move |conn| Ok(job_queue_stats(conn, now)?)).await;
     if let Err(error) = &jobs {
-        tracing::warn!(cause = ?error.cause, "metrics: the job queue could not be read");
+        let cause = error.cause.as_ref().map_or_else(|| error.code.as_str().to_owned(), |c| format!("{c:#}"));
+        tracing::warn!(cause, "metrics: the job queue could not be read");
     }
     let pool = state.db.pool.state();
     let snapshot = ScrapeSnapshot {

@@ -5,7 +5,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use terren_contract::problem::{FieldError, Problem};
 
 use super::lang::Lang;
@@ -301,9 +301,11 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
 
 fn log_cause(request: &HttpRequest, code: ErrorCode, cause: Option<String>) {
     if code.status().is_server_error() {
+        let request_id = request.extensions().get::<crate::ops::RequestId>().map(|id| id.0.clone());
         tracing::error!(
             method = %request.method(),
             path = %request.path(),
+            request_id = %request_id.as_deref().unwrap_or("-"),
             code = code.as_str(),
             cause = cause.as_deref().unwrap_or("-"),
             "request failed"
