@@ -1,7 +1,7 @@
 //! Seen from outside: liveness, readiness, OpenMetrics, the access log with request ids, the
 //! headers every response carries, and a deadline for request bodies.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -349,9 +349,33 @@ pub struct RequestId(pub String);
 #[derive(Debug, Clone)]
 pub struct RequestUser(pub String);
 
-/// Set when a request body did not arrive within `http.body_read_timeout_ms`.
+/// Set when a request body did not arrive within `http.body_read_timeout_ms`, with the
+/// connection's unread body.
 #[derive(Clone, Default)]
-struct BodyTimedOut(Rc<Cell<bool>>);
+struct BodyTimedOut {
+    flag: Rc<Cell<bool>>,
+    unread: Rc<RefCell<Option<Payload>>>,
+}
+
+/// A 408's body, holding the request's unread body until it has been sent: the server then
+/// closes the connection after the answer instead of waiting to read (drain) the rest of a
+/// chunked body.
+struct WithUnreadBody {
+    body: BoxBody,
+    _unread: Option<Payload>,
+}
+
+impl MessageBody for WithUnreadBody {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
+}
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -380,7 +404,7 @@ pub async fn access_log(
         let deadline = DeadlinePayload {
             inner: payload,
             sleep: Box::pin(actix_web::rt::time::sleep(limit)),
-            timed_out: timed_out.0.clone(),
+            timed_out: timed_out.clone(),
         };
         req.set_payload(Payload::Stream { payload: Box::pin(deadline) });
     }
@@ -395,12 +419,14 @@ pub async fn access_log(
             return Err(error);
         }
     };
-    let mut response: ServiceResponse<EitherBody<_, BoxBody>> = if timed_out.0.get() {
+    let mut response: ServiceResponse<EitherBody<_, WithUnreadBody>> = if timed_out.flag.get() {
         let (request, _) = response.into_parts();
         let mut rendered = actix_web::ResponseError::error_response(
             &ApiError::new(ErrorCode::RequestTimeout).with_detail("the request body did not arrive in time"),
         );
         rendered.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+        let unread = timed_out.unread.borrow_mut().take();
+        let rendered = rendered.map_body(|_, body| WithUnreadBody { body, _unread: unread });
         ServiceResponse::new(request, rendered).map_into_right_body()
     } else {
         response.map_into_left_body()
@@ -443,21 +469,23 @@ fn add_response_headers(headers: &mut HeaderMap, request_id: &str) {
 struct DeadlinePayload {
     inner: Payload,
     sleep: Pin<Box<actix_web::rt::time::Sleep>>,
-    timed_out: Rc<Cell<bool>>,
+    timed_out: BodyTimedOut,
 }
 
 impl Stream for DeadlinePayload {
     type Item = Result<Bytes, PayloadError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.timed_out.get() {
+        if self.timed_out.flag.get() {
             return Poll::Ready(None);
         }
         if let Poll::Ready(item) = Pin::new(&mut self.inner).poll_next(cx) {
             return Poll::Ready(item);
         }
         if self.sleep.as_mut().poll(cx).is_ready() {
-            self.timed_out.set(true);
+            self.timed_out.flag.set(true);
+            let unread = std::mem::replace(&mut self.inner, Payload::None);
+            *self.timed_out.unread.borrow_mut() = Some(unread);
             let error = std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body did not arrive in time");
             return Poll::Ready(Some(Err(PayloadError::Io(error))));
         }

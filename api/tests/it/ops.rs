@@ -319,6 +319,14 @@ async fn a_body_that_stalls_gets_408_and_the_connection_closes() {
     assert!(response.starts_with("HTTP/1.1 408"), "{response}");
     assert!(response.contains("request_timeout"), "{response}");
     assert!(elapsed < std::time::Duration::from_secs(3), "closed after {elapsed:?}");
+    // A chunked body too: the server must not keep the connection to read the rest.
+    let (response, elapsed) = raw_exchange(
+        |c| c.http.body_read_timeout_ms = 300,
+        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"use\r\n",
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(elapsed < std::time::Duration::from_secs(3), "closed after {elapsed:?}");
 }
 
 #[actix_web::test]
