@@ -56,6 +56,11 @@ impl AppState {
         }
     }
 
+    /// The same service speaking to another database (an unreachable one, in outage tests).
+    pub fn with_database(&self, db: Database) -> AppState {
+        AppState { db, ..self.clone() }
+    }
+
     /// Connects, migrates and seeds as configured, and loads the territory index.
     pub fn prepare(config: Config, clock: SharedClock, demo: bool) -> anyhow::Result<AppState> {
         let db = Database::connect(&config)?;
@@ -141,7 +146,7 @@ fn jwt_keys(config: &Config) -> anyhow::Result<Vec<JwtKey>> {
     let secret = match std::fs::read_to_string(&path) {
         Ok(secret) if secret.trim().len() >= 32 => secret.trim().to_owned(),
         _ => {
-            std::fs::create_dir_all(&config.data_dir)?;
+            crate::db::create_private_dir(&config.data_dir)?;
             let secret = generate_secret()?;
             write_private(&path, &secret)?;
             tracing::warn!(path = %path.display(), "no auth.jwt_keys configured: generated a signing key (configure keys when running several instances)");
@@ -185,7 +190,7 @@ pub fn build_app(
         .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::new(ErrorCode::NotFound).into()))
         .wrap(from_fn(ops::record_metrics))
         .wrap(from_fn(problem::problem_details))
-        .wrap(tracing_actix_web::TracingLogger::default())
+        .wrap(from_fn(ops::access_log))
         .configure(ops::configure)
         .service(
             web::resource("/docs").route(
@@ -228,7 +233,11 @@ impl Application {
         let shutdown = state.config.http.shutdown_timeout_secs;
         let workers = state.config.http.workers;
         let app_state = state.clone();
-        let mut server = HttpServer::new(move || build_app(app_state.clone())).shutdown_timeout(shutdown);
+        let header_timeout = std::time::Duration::from_millis(state.config.http.request_header_timeout_ms);
+        let mut server = HttpServer::new(move || build_app(app_state.clone()))
+            .shutdown_timeout(shutdown)
+            .client_request_timeout(header_timeout)
+            .client_disconnect_timeout(std::time::Duration::from_secs(1));
         if let Some(workers) = workers {
             server = server.workers(workers);
         }

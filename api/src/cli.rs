@@ -74,6 +74,9 @@ pub enum Command {
 pub enum UserCommand {
     /// Create an account (e.g. the first system administrator).
     Create(CreateUserArgs),
+    /// Disable the demo accounts (seed/demo) that still have the published demo password: they
+    /// can no longer sign in and their sessions end. `serve` refuses to start until this is done.
+    DisableDemo,
 }
 
 #[derive(Subcommand)]
@@ -138,6 +141,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(UserCommand::Create(args)) => create_user(config, args),
+        Command::User(UserCommand::DisableDemo) => {
+            let state = AppState::prepare_with_system_clock(config, false)?;
+            let mut conn = state.db.get()?;
+            let disabled = seed::disable_demo_accounts(&state, &mut conn)?;
+            if disabled.is_empty() {
+                println!("no demo account has the demo password");
+            } else {
+                println!("disabled {} demo account(s): {}", disabled.len(), disabled.join(", "));
+            }
+            Ok(())
+        }
         Command::ImportAreas { files, level, strict } => import_areas(config, &files, level.as_deref(), strict),
         Command::Openapi => {
             print!("{}", crate::openapi::to_pretty_json()?);
@@ -175,6 +189,21 @@ const WORKER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let target = config.database_target()?;
     let state = web_block(move || AppState::prepare_with_system_clock(config, demo)).await?;
+    if !demo {
+        let guard_state = state.clone();
+        let exposed = web_block(move || {
+            let mut conn = guard_state.db.get()?;
+            seed::demo_password_accounts(&guard_state, &mut conn)
+        })
+        .await?;
+        if !exposed.is_empty() {
+            anyhow::bail!(
+                "refusing to start: the demo account(s) {} still have the published demo password. \
+                 Disable them with `terren user disable-demo`, or run the demo with `terren serve --demo`",
+                exposed.join(", ")
+            );
+        }
+    }
     crate::retention::schedule(state.clone());
     let worker = state.config.alerts.worker.then(|| crate::worker::spawn(state.clone()));
     let application = Application::build(state.clone())?;
@@ -184,6 +213,8 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     println!("  API docs: {url}/docs/");
     println!("  contract: {url}/api/v1/openapi.json");
     if demo {
+        println!("  DEMO MODE: these accounts and their password are public. Before real use, run");
+        println!("  `terren user disable-demo` (a plain `terren serve` refuses to start until then).");
         println!("  demo logins (password '{}'):", seed::DEMO_PASSWORD);
         for user in seed::demo_users()? {
             let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();

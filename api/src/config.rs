@@ -3,14 +3,15 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// Top-level sections; `TERREN_<SECTION>_<KEY>` sets `<section>.<key>`.
-const SECTIONS: [&str; 9] =
-    ["database", "http", "auth", "log", "territory", "profiles", "retention", "alerts", "notify"];
+const SECTIONS: [&str; 10] =
+    ["database", "http", "auth", "log", "territory", "profiles", "retention", "alerts", "notify", "ops"];
 /// Sections with tables of their own: `TERREN_NOTIFY_SMS_FROM` sets `notify.sms.from`.
 const SUBSECTIONS: [(&str, &str); 2] = [("notify", "sms"), ("notify", "fcm")];
 
@@ -29,6 +30,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// How people and partner systems are reached (push, SMS, webhooks).
     pub notify: crate::notify::NotifyConfig,
+    pub ops: OpsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,6 +42,8 @@ pub struct DatabaseConfig {
     pub url: Option<SecretString>,
     pub pool_size: u32,
     pub connect_timeout_secs: u64,
+    /// How long a request waits for a pooled connection before answering 503.
+    pub acquire_timeout_ms: u64,
     /// PostgreSQL `statement_timeout`; SQLite waits this long for a write lock.
     pub statement_timeout_ms: u64,
     pub migrate_on_start: bool,
@@ -62,6 +66,20 @@ pub struct HttpConfig {
     pub trust_forwarded_for: bool,
     /// How long an `Idempotency-Key` and its answer are kept (phones may be offline for days).
     pub idempotency_ttl_hours: i64,
+    /// A client must send the request line and headers within this time (else 408).
+    pub request_header_timeout_ms: u64,
+    /// A client must send the whole body within this time after the headers (else 408).
+    pub body_read_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsConfig {
+    /// `/metrics` answers requests carrying `Authorization: Bearer <token>`.
+    #[serde(serialize_with = "serialize_secret_opt")]
+    pub metrics_token: Option<SecretString>,
+    /// … and requests from these client addresses or networks (`10.0.0.0/8`) without a token.
+    pub metrics_allow_from: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -171,6 +189,7 @@ impl Default for Config {
                 url: None,
                 pool_size: 10,
                 connect_timeout_secs: 5,
+                acquire_timeout_ms: 500,
                 statement_timeout_ms: 10_000,
                 migrate_on_start: true,
                 seed_on_start: true,
@@ -183,6 +202,8 @@ impl Default for Config {
                 shutdown_timeout_secs: 20,
                 trust_forwarded_for: false,
                 idempotency_ttl_hours: 72,
+                request_header_timeout_ms: 5_000,
+                body_read_timeout_ms: 30_000,
             },
             auth: AuthConfig {
                 jwt_keys: Vec::new(),
@@ -204,6 +225,7 @@ impl Default for Config {
             retention: RetentionConfig { precise_location_days: 90, run_every_minutes: 60, batch_size: 500 },
             alerts: AlertsConfig { worker: true, worker_poll_ms: 200, worker_concurrency: 256, coverage_days: 14 },
             notify: crate::notify::NotifyConfig::default(),
+            ops: OpsConfig { metrics_token: None, metrics_allow_from: vec!["127.0.0.1".into(), "::1".into()] },
         }
     }
 }
@@ -297,7 +319,9 @@ impl Config {
                 key != "config" && !key.starts_with("test_") && !key.starts_with("update_")
             })
             .map(|key| section_key(&key.as_str().to_ascii_lowercase()).into());
-        let config: Config = figment.merge(env).extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
+        // Lossy: numbers and booleans given as text (as the environment gives everything) are
+        // read as numbers and booleans where the setting is one.
+        let config: Config = figment.merge(TextEnv(env)).extract_lossy().map_err(|e| ConfigError::Load(Box::new(e)))?;
         config.validate()?;
         Ok(config)
     }
@@ -307,6 +331,26 @@ impl Config {
         self.database_target()?;
         if self.database.pool_size == 0 {
             return invalid("database.pool_size must be at least 1".into());
+        }
+        if !(50..=60_000).contains(&self.database.acquire_timeout_ms) {
+            return invalid("database.acquire_timeout_ms must be between 50 and 60000".into());
+        }
+        if !(100..=300_000).contains(&self.http.request_header_timeout_ms)
+            || !(100..=3_600_000).contains(&self.http.body_read_timeout_ms)
+        {
+            return invalid(
+                "http.request_header_timeout_ms must be 100–300000 and http.body_read_timeout_ms 100–3600000".into(),
+            );
+        }
+        for entry in &self.ops.metrics_allow_from {
+            if crate::ops::AddressRange::parse(entry).is_none() {
+                return invalid(format!(
+                    "ops.metrics_allow_from: '{entry}' is not an address or network like 10.0.0.0/8"
+                ));
+            }
+        }
+        if self.ops.metrics_token.as_ref().is_some_and(|t| t.expose_secret().len() < 16) {
+            return invalid("ops.metrics_token must be at least 16 characters".into());
         }
         if self.http.bind.parse::<SocketAddr>().is_err() {
             return invalid(format!("http.bind '{}' is not an address like 127.0.0.1:8080", self.http.bind));
@@ -375,6 +419,43 @@ impl Config {
 
     pub fn public_url(&self, bound: SocketAddr) -> String {
         self.http.public_url.clone().unwrap_or_else(|| format!("http://{bound}"))
+    }
+}
+
+/// The `TERREN_*` variables, each value kept as the text it is where figment's own parser would
+/// turn it into a number or boolean: `TERREN_NOTIFY_SMS_FROM=+15005550006` is a phone number,
+/// not the integer 15005550006. Lists and tables (`[…]`, `{…}`) are still parsed; settings that
+/// are numbers or booleans read the text through `extract_lossy`.
+struct TextEnv(Env);
+
+impl Provider for TextEnv {
+    fn metadata(&self) -> Metadata {
+        self.0.metadata()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for (key, raw) in self.0.iter() {
+            let parsed: Value = match raw.parse::<Value>() {
+                Ok(value @ (Value::Array(..) | Value::Dict(..) | Value::String(..))) => value,
+                _ => Value::from(raw),
+            };
+            if let Some(nested) = figment::util::nest(key.as_str(), parsed).into_dict() {
+                merge_dict(&mut dict, nested);
+            }
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+fn merge_dict(into: &mut Dict, from: Dict) {
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (Some(Value::Dict(_, existing)), Value::Dict(_, nested)) => merge_dict(existing, nested),
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
     }
 }
 
@@ -466,6 +547,40 @@ mod tests {
             jail.set_env("TERREN_DATABASE_URL", "mysql://x");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("unsupported scheme"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(clippy::result_large_err, reason = "figment::Jail's signature")]
+    fn numbers_in_text_settings_stay_text_and_numbers_still_parse() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("TERREN_NOTIFY_SMS_FROM", "+15005550006");
+            jail.set_env("TERREN_NOTIFY_SMS_ACCOUNT_SID", "12345");
+            jail.set_env("TERREN_NOTIFY_SMS_AUTH_TOKEN", "987654321");
+            jail.set_env("TERREN_OPS_METRICS_TOKEN", "1234567890123456");
+            jail.set_env("TERREN_AUTH_ISSUER", "2026");
+            jail.set_env("TERREN_DATABASE_POOL_SIZE", "7");
+            jail.set_env("TERREN_HTTP_TRUST_FORWARDED_FOR", "true");
+            jail.set_env("TERREN_HTTP_WORKERS", "3");
+            jail.set_env("TERREN_TERRITORY_MAX_CENTROID_DISTANCE_KM", "12.5");
+            jail.set_env("TERREN_OPS_METRICS_ALLOW_FROM", "[\"10.0.0.0/8\", \"127.0.0.1\"]");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            let sms = config.notify.sms.as_ref().ok_or("sms settings missing")?;
+            assert_eq!(sms.from.as_deref(), Some("+15005550006"));
+            assert_eq!(config.auth.issuer, "2026");
+            assert_eq!(
+                config.ops.metrics_token.as_ref().map(|t| t.expose_secret().to_owned()).as_deref(),
+                Some("1234567890123456")
+            );
+            assert_eq!(config.database.pool_size, 7);
+            assert!(config.http.trust_forwarded_for);
+            assert_eq!(config.http.workers, Some(3));
+            assert!((config.territory.max_centroid_distance_km - 12.5).abs() < f64::EPSILON);
+            assert_eq!(config.ops.metrics_allow_from, vec!["10.0.0.0/8".to_owned(), "127.0.0.1".to_owned()]);
+            jail.set_env("TERREN_DATABASE_POOL_SIZE", "many");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.to_lowercase().contains("database.pool_size"), "{err}");
             Ok(())
         });
     }

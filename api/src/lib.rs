@@ -19,7 +19,6 @@ pub mod identifications;
 pub mod notify;
 pub mod openapi;
 pub mod ops;
-mod ops_paging;
 pub mod outbox;
 pub mod profiles;
 pub mod referrals;

@@ -310,3 +310,70 @@ pub fn seed_demo_users(state: &AppState, conn: &mut DbConnection) -> anyhow::Res
     }
     Ok(created)
 }
+
+/// Demo accounts (by the usernames in `seed/demo`) that still accept the published
+/// `DEMO_PASSWORD`, with their ids and versions. Each stored hash is verified, so an account
+/// whose password was changed is not listed.
+fn demo_accounts_with_demo_password(state: &AppState, conn: &mut DbConnection) -> anyhow::Result<Vec<DemoAccount>> {
+    let names: Vec<String> = demo_users()?.into_iter().map(|u| u.username).collect();
+    let rows: Vec<(String, String, String, i32, Option<NaiveDateTime>)> = users::table
+        .filter(users::username.eq_any(&names))
+        .select((users::id, users::username, users::password_hash, users::version, users::disabled_at))
+        .order(users::username.asc())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, _, hash, _, _)| state.passwords.verify(DEMO_PASSWORD, hash))
+        .map(|(id, username, _, version, disabled_at)| DemoAccount { id, username, version, disabled_at })
+        .collect())
+}
+
+struct DemoAccount {
+    id: String,
+    username: String,
+    version: i32,
+    disabled_at: Option<NaiveDateTime>,
+}
+
+/// Usernames of demo accounts that anyone who read the README could sign in to.
+pub fn demo_password_accounts(state: &AppState, conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
+    Ok(demo_accounts_with_demo_password(state, conn)?.into_iter().map(|a| a.username).collect())
+}
+
+/// Disables every demo account that still has the demo password: it can no longer sign in (its
+/// password is replaced by a random one nobody knows), its sessions end, and the audit log
+/// records each. Returns the usernames.
+pub fn disable_demo_accounts(state: &AppState, conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
+    let accounts = demo_accounts_with_demo_password(state, conn)?;
+    let mut hashes = Vec::with_capacity(accounts.len());
+    for _ in &accounts {
+        hashes.push(state.passwords.hash(&crate::auth::tokens::generate_secret()?)?);
+    }
+    let at = state.clock.now_naive();
+    backend::write_transaction(conn, |conn| {
+        for (DemoAccount { id, username, version, disabled_at }, hash) in accounts.iter().zip(&hashes) {
+            diesel::update(users::table.find(id))
+                .set((
+                    users::password_hash.eq(hash),
+                    users::must_change_password.eq(true),
+                    users::disabled_at.eq(disabled_at.or(Some(at))),
+                    users::password_changed_at.eq(at),
+                    users::updated_at.eq(at),
+                    users::version.eq(version + 1),
+                ))
+                .execute(conn)?;
+            let ended = crate::accounts::model::revoke_user_sessions(conn, id, "user_disabled", at)?;
+            audit::record(
+                conn,
+                &Actor::system(),
+                at,
+                "user.disable_demo",
+                "user",
+                id,
+                serde_json::json!({ "username": username, "sessions_ended": ended }),
+            )?;
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(accounts.into_iter().map(|a| a.username).collect())
+}

@@ -151,6 +151,8 @@ pub type PooledConn = r2d2::PooledConnection<ConnectionManager>;
 pub struct Database {
     pub pool: Pool,
     pub backend: Backend,
+    /// How long `get` waits for a connection (`database.acquire_timeout_ms`).
+    pub acquire_timeout: Duration,
 }
 
 impl Database {
@@ -164,9 +166,11 @@ impl Database {
             DatabaseTarget::Postgres(_) => Backend::Postgres,
             DatabaseTarget::Sqlite(ref path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
+                    create_private_dir(dir)
                         .map_err(|e| anyhow::anyhow!("cannot create the database directory {}: {e}", dir.display()))?;
                 }
+                create_private_file(path)
+                    .map_err(|e| anyhow::anyhow!("cannot create the database file {}: {e}", path.display()))?;
                 Backend::Sqlite
             }
         };
@@ -177,10 +181,44 @@ impl Database {
             .connection_timeout(Duration::from_secs(config.database.connect_timeout_secs))
             .build(manager)
             .map_err(|e| anyhow::anyhow!("cannot connect to the database at {shown}: {e}"))?;
-        Ok(Database { pool, backend })
+        let acquire_timeout = Duration::from_millis(config.database.acquire_timeout_ms);
+        Ok(Database { pool, backend, acquire_timeout })
     }
 
+    /// A pooled connection, waiting at most `database.acquire_timeout_ms`: while the database is
+    /// down, requests fail fast (503) instead of queueing behind connection attempts.
     pub fn get(&self) -> Result<PooledConn, r2d2::PoolError> {
-        self.pool.get()
+        self.pool.get_timeout(self.acquire_timeout)
     }
+}
+
+/// Creates `dir` (and missing parents) readable by the service user only; an existing directory
+/// keeps its mode.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates the SQLite file with mode 0600 before SQLite opens it (SQLite gives its `-wal` and
+/// `-shm` files the database file's mode), and takes group and world access away from an
+/// existing one.
+fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(mode & 0o700))?;
+            tracing::warn!(path = %path.display(), "the database file was readable by other users: access restricted to the service user");
+        }
+    }
+    Ok(())
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use terren_contract::{Permission, Role};
 
@@ -96,6 +96,7 @@ impl FromRequest for AuthUser {
         let token = bearer_token(req);
         let path = req.path().to_owned();
         let ip = state.as_ref().map(|s| client_ip(req, s.config.http.trust_forwarded_for)).unwrap_or_default();
+        let request = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
             let token = token.ok_or_else(|| {
@@ -131,6 +132,7 @@ impl FromRequest for AuthUser {
                 })
             })
             .await?;
+            request.extensions_mut().insert(crate::ops::RequestUser(user.user_id.clone()));
             if user.must_change_password && !ALLOWED_BEFORE_PASSWORD_CHANGE.contains(&path.as_str()) {
                 return Err(ApiError::new(ErrorCode::PasswordChangeRequired)
                     .with_detail("change the temporary password with POST /api/v1/me/password"));

@@ -5,6 +5,7 @@ pub mod cursor;
 pub mod idempotency;
 pub mod json;
 pub mod lang;
+pub mod outage;
 pub mod problem;
 
 pub use auth::AuthUser;

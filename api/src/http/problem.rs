@@ -5,7 +5,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use terren_contract::problem::{FieldError, Problem};
 
 use super::lang::Lang;
@@ -73,6 +73,7 @@ error_codes! {
     ReferralEnded => ("referral_ended", 409, "The referral has already ended", "Referimi ka përfunduar tashmë"),
     InvalidTransition => ("invalid_transition", 409, "Not possible in the referral's current state", "Ky hap nuk është i mundur në gjendjen aktuale të referimit"),
     IdempotencyRequestInFlight => ("idempotency_request_in_flight", 409, "The same request is still being processed", "E njëjta kërkesë është ende në përpunim"),
+    RequestTimeout => ("request_timeout", 408, "The request did not arrive in time", "Kërkesa nuk mbërriti në kohë"),
     CalendarFeedRevoked => ("calendar_feed_revoked", 410, "This calendar link was revoked", "Kjo lidhje kalendari është revokuar"),
     VersionMismatch => ("version_mismatch", 412, "The record changed since you read it", "Të dhënat ndryshuan që kur i lexuat"),
     PayloadTooLarge => ("payload_too_large", 413, "Request body too large", "Kërkesa është shumë e madhe"),
@@ -141,8 +142,11 @@ impl ApiError {
         ApiError { current: Some(current), ..ApiError::new(ErrorCode::VersionMismatch) }
     }
 
+    /// A server error; one caused by the database being unreachable or out of space is a 503.
     pub fn internal(cause: impl Into<anyhow::Error>) -> ApiError {
-        ApiError { cause: Some(cause.into()), ..ApiError::new(ErrorCode::Internal) }
+        let cause = cause.into();
+        let code = if super::outage::is_outage(&cause) { ErrorCode::Unavailable } else { ErrorCode::Internal };
+        ApiError { cause: Some(cause), ..ApiError::new(code) }
     }
 
     pub fn to_problem(&self, lang: Lang) -> Problem {
@@ -158,6 +162,12 @@ impl ApiError {
 
     fn render(&self, lang: Lang) -> HttpResponse {
         let mut builder = HttpResponse::build(self.code.status());
+        if let Some(challenge) = super::outage::challenge(self.code) {
+            builder.insert_header((header::WWW_AUTHENTICATE, challenge));
+        }
+        if self.code == ErrorCode::Unavailable {
+            builder.insert_header((header::RETRY_AFTER, "5"));
+        }
         for (name, value) in &self.headers {
             builder.insert_header((name.clone(), value.clone()));
         }
@@ -199,6 +209,7 @@ impl From<diesel::result::Error> for ApiError {
 impl From<diesel::r2d2::PoolError> for ApiError {
     fn from(error: diesel::r2d2::PoolError) -> ApiError {
         ApiError { cause: Some(error.into()), ..ApiError::new(ErrorCode::Unavailable) }
+            .with_detail("the database is not reachable")
     }
 }
 
@@ -222,6 +233,7 @@ fn code_for_status(status: StatusCode) -> ErrorCode {
         403 => ErrorCode::Forbidden,
         404 => ErrorCode::NotFound,
         405 => ErrorCode::MethodNotAllowed,
+        408 => ErrorCode::RequestTimeout,
         409 => ErrorCode::Conflict,
         412 => ErrorCode::VersionMismatch,
         413 => ErrorCode::PayloadTooLarge,
@@ -292,9 +304,11 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
 
 fn log_cause(request: &HttpRequest, code: ErrorCode, cause: Option<String>) {
     if code.status().is_server_error() {
+        let request_id = request.extensions().get::<crate::ops::RequestId>().map(|id| id.0.clone());
         tracing::error!(
             method = %request.method(),
             path = %request.path(),
+            request_id = %request_id.as_deref().unwrap_or("-"),
             code = code.as_str(),
             cause = cause.as_deref().unwrap_or("-"),
             "request failed"

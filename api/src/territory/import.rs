@@ -5,7 +5,13 @@
 //! of its external codes (ISO 3166-2, LAU, HASC, geoBoundaries shape id) — and by name second
 //! (diacritics and case ignored, aliases included). A feature names its own area and usually its
 //! parents too (an administrative unit carries its municipality's code): the most specific level
-//! wins. Several areas may share one feature (Tirana's urban units and the city outline).
+//! wins. Several areas may share one feature only when they share the code it carries (Tirana's
+//! urban units and the city outline).
+//!
+//! A file is refused as a whole, with nothing written, when one feature would be written onto
+//! areas it names by different codes, when several features would be written onto one area, or
+//! when `--level` is given and a feature's own code (or declared `shapeType`) is of another
+//! level: a municipality file imported as counties must not overwrite every county.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -154,6 +160,47 @@ impl Matcher {
         }
     }
 
+    /// Why the feature cannot be written at level `only`: its declared level or its own codes
+    /// (the id, and properties whose key names no level) say it is of another level.
+    fn level_conflict(&self, feature: &Feature, only: AreaLevel) -> Option<String> {
+        let values = feature_strings(feature);
+        if let Some(declared) = declared_level(feature)
+            && declared != only
+        {
+            return Some(format!("the feature declares itself a {}, not a {}", declared.as_str(), only.as_str()));
+        }
+        let mut own: Vec<(&str, usize)> = values
+            .iter()
+            .filter(|(hint, _)| hint.is_none())
+            .flat_map(|(_, v)| self.by_code.get(&v.to_uppercase()).into_iter().flatten().map(move |i| (v.as_str(), *i)))
+            .collect();
+        own.dedup();
+        if own.is_empty() || own.iter().any(|(_, i)| level_of(&self.areas[*i]) == only) {
+            return None;
+        }
+        let (code, i) = own[0];
+        Some(format!(
+            "its own code {code} is the code of {} {} ({}), not of a {}",
+            level_of(&self.areas[i]).as_str(),
+            self.areas[i].code,
+            self.areas[i].name,
+            only.as_str()
+        ))
+    }
+
+    /// Several targets are one shared outline only when one code the feature carries names all
+    /// of them.
+    fn share_one_code(&self, feature: &Feature, targets: &[usize]) -> bool {
+        feature_strings(feature).iter().any(|(_, v)| {
+            let named = self.by_code.get(&v.to_uppercase());
+            named.is_some_and(|named| targets.iter().all(|t| named.contains(t)))
+        })
+    }
+
+    fn describe(&self, i: usize) -> String {
+        format!("{} {}", self.areas[i].code, self.areas[i].name)
+    }
+
     /// Where several areas fit, those whose parent the feature also names.
     fn prefer_named_parent(&self, found: Vec<usize>, context: &BTreeSet<usize>) -> Vec<usize> {
         if found.len() <= 1 {
@@ -180,7 +227,12 @@ fn feature_id(feature: &Feature) -> Option<String> {
 /// The level a feature describes: a `shapeType`/`level` value (`ADM1`…`ADM3`), else the most
 /// specific level any of its keys hints at (`adm3_name` over `municipality_name` over `county`).
 fn feature_level(feature: &Feature, values: &[(Option<AreaLevel>, String)]) -> Option<AreaLevel> {
-    let declared = ["shapeType", "shape_type", "level", "admin_level"]
+    declared_level(feature).or_else(|| values.iter().filter_map(|(hint, _)| *hint).max())
+}
+
+/// The level a `shapeType`/`level` property declares.
+fn declared_level(feature: &Feature) -> Option<AreaLevel> {
+    ["shapeType", "shape_type", "level", "admin_level"]
         .iter()
         .filter_map(|key| feature.property(key).and_then(|v| v.as_str()))
         .find_map(|value| match value.to_ascii_uppercase().as_str() {
@@ -188,8 +240,7 @@ fn feature_level(feature: &Feature, values: &[(Option<AreaLevel>, String)]) -> O
             "ADM2" | "MUNICIPALITY" | "BASHKI" => Some(AreaLevel::Municipality),
             "ADM3" | "ADMIN_UNIT" | "NJESI" => Some(AreaLevel::AdminUnit),
             _ => None,
-        });
-    declared.or_else(|| values.iter().filter_map(|(hint, _)| *hint).max())
+        })
 }
 
 /// The feature's id and every scalar property, as text, each with the level its key suggests
@@ -236,7 +287,8 @@ fn feature_label(feature: &Feature, position: usize) -> String {
 }
 
 /// Imports a GeoJSON FeatureCollection in one transaction. Nothing is written when the file is
-/// not valid GeoJSON; features that match nothing are reported and skipped.
+/// not valid GeoJSON or is refused (see the module's description); features that match nothing
+/// are reported and skipped.
 pub fn import_geojson(
     conn: &mut DbConnection,
     text: &str,
@@ -255,7 +307,10 @@ pub fn import_geojson(
     backend::write_transaction(conn, |conn| {
         let matcher = Matcher::load(conn)?;
         let mut report = ImportReport { features: features.len(), ..ImportReport::default() };
-        let mut levels = BTreeSet::new();
+        // First decide where every feature goes; write only when the whole file is consistent.
+        let mut planned = Vec::new();
+        let mut refusals: Vec<String> = Vec::new();
+        let mut writers: HashMap<usize, Vec<String>> = HashMap::new();
         for (position, feature) in features.iter().enumerate() {
             let label = feature_label(feature, position);
             let Some(geometry) = &feature.geometry else {
@@ -269,6 +324,10 @@ pub fn import_geojson(
                     continue;
                 }
             };
+            if let Some(reason) = only.and_then(|level| matcher.level_conflict(feature, level)) {
+                refusals.push(format!("{label}: {reason}"));
+                continue;
+            }
             let targets = match matcher.match_feature(feature, only) {
                 Ok(targets) if !targets.is_empty() => targets,
                 Ok(_) => {
@@ -280,6 +339,33 @@ pub fn import_geojson(
                     continue;
                 }
             };
+            if targets.len() > 1 && !matcher.share_one_code(feature, &targets) {
+                refusals.push(format!(
+                    "{label}: would be written onto several areas it names by different codes ({})",
+                    targets.iter().map(|i| matcher.describe(*i)).collect::<Vec<_>>().join(", ")
+                ));
+                continue;
+            }
+            for target in &targets {
+                writers.entry(*target).or_default().push(label.clone());
+            }
+            planned.push((label, feature, geometry, multi, targets));
+        }
+        let mut crowded: Vec<(&usize, &Vec<String>)> = writers.iter().filter(|(_, labels)| labels.len() > 1).collect();
+        crowded.sort();
+        for (area, labels) in crowded {
+            refusals.push(format!(
+                "{}: several features would be written onto it ({})",
+                matcher.describe(*area),
+                labels.join("; ")
+            ));
+        }
+        if !refusals.is_empty() {
+            let hint = if only.is_some() { " (is --level right for this file?)" } else { "" };
+            anyhow::bail!("{source_name}: refused, nothing was written{hint}:\n  {}", refusals.join("\n  "));
+        }
+        let mut levels = BTreeSet::new();
+        for (label, feature, geometry, multi, targets) in planned {
             let level = level_of(&matcher.areas[targets[0]]);
             levels.insert(level);
             let Some(rect) = multi.bounding_rect() else { continue };

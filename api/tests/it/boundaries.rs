@@ -179,3 +179,87 @@ async fn invalid_geojson_writes_nothing() {
     let field = app.login("tirana.field").await;
     assert_eq!(app.post("/api/v1/areas/reload", Some(&field), &json!({})).await.status, StatusCode::FORBIDDEN);
 }
+
+async fn import_at_level(
+    app: &TestApp,
+    collection: &serde_json::Value,
+    level: Option<terren_contract::areas::AreaLevel>,
+) -> anyhow::Result<terren_api::territory::import::ImportReport> {
+    let db = app.state.db.clone();
+    let at = app.clock_naive();
+    let text = collection.to_string();
+    actix_web::rt::task::spawn_blocking(move || {
+        let mut conn = db.get().unwrap();
+        terren_api::territory::import::import_geojson(&mut conn, &text, "fixture.geojson", level, at)
+    })
+    .await
+    .unwrap()
+}
+
+fn polygon(x0: f64, y0: f64) -> serde_json::Value {
+    json!({"type": "Polygon", "coordinates": [[[x0, y0], [x0 + 0.1, y0], [x0 + 0.1, y0 + 0.1], [x0, y0 + 0.1], [x0, y0]]]})
+}
+
+#[actix_web::test]
+async fn a_file_of_another_level_is_refused_and_nothing_is_written() {
+    use terren_contract::areas::AreaLevel;
+    let app = TestApp::spawn().await;
+    // Municipalities, as the municipality file carries them: their own code and their county's.
+    let municipalities = json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "AL224", "properties": {"municipality_name": "Tiranë", "county_iso_3166_2": "AL-11"}, "geometry": polygon(19.7, 41.3)},
+        {"type": "Feature", "id": "AL221", "properties": {"municipality_name": "Kamëz", "county_iso_3166_2": "AL-11"}, "geometry": polygon(19.7, 41.4)},
+    ]});
+    let err = import_at_level(&app, &municipalities, Some(AreaLevel::County)).await.unwrap_err().to_string();
+    assert!(err.contains("nothing was written"), "{err}");
+    assert!(err.contains("AL224") && err.contains("municipality") && err.contains("not of a county"), "{err}");
+    assert_eq!(boundary_rows(&app).await, 0);
+
+    // Same without ids: the LAU code property is the feature's own code.
+    let by_property = json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"lau_code": "AL213", "county_iso_3166_2": "AL-03"}, "geometry": polygon(20.0, 41.1)},
+    ]});
+    let err = import_at_level(&app, &by_property, Some(AreaLevel::County)).await.unwrap_err().to_string();
+    assert!(err.contains("AL213"), "{err}");
+    // A declared shapeType of another level.
+    let declared = json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"shapeName": "Elbasan", "shapeType": "ADM2"}, "geometry": polygon(20.0, 41.1)},
+    ]});
+    let err = import_at_level(&app, &declared, Some(AreaLevel::County)).await.unwrap_err().to_string();
+    assert!(err.contains("declares itself a municipality"), "{err}");
+    assert_eq!(boundary_rows(&app).await, 0);
+
+    // At the right level the same file is written.
+    let report = import_at_level(&app, &municipalities, Some(AreaLevel::Municipality)).await.unwrap();
+    assert_eq!(report.matched.len(), 2);
+    assert_eq!(boundary_rows(&app).await, 2);
+}
+
+#[actix_web::test]
+async fn one_feature_onto_several_areas_or_several_onto_one_is_refused() {
+    use terren_contract::areas::AreaLevel;
+    let app = TestApp::spawn().await;
+    let two_onto_one = json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "AL221", "properties": {"name": "Kamëz"}, "geometry": polygon(19.7, 41.4)},
+        {"type": "Feature", "id": "AL224", "properties": {"name": "Tiranë"}, "geometry": polygon(19.8, 41.3)},
+        {"type": "Feature", "properties": {"municipality_name": "Kamez"}, "geometry": polygon(19.6, 41.4)},
+    ]});
+    let err = import_at_level(&app, &two_onto_one, None).await.unwrap_err().to_string();
+    assert!(err.contains("AL221") && err.contains("several features would be written onto it"), "{err}");
+    assert!(!err.contains("AL224 "), "Tiranë alone is fine: {err}");
+    assert_eq!(boundary_rows(&app).await, 0, "nothing written, not even Tiranë");
+
+    let one_onto_two = json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"lau_code": "AL221", "other_code": "AL224"}, "geometry": polygon(19.7, 41.4)},
+    ]});
+    let err = import_at_level(&app, &one_onto_two, Some(AreaLevel::Municipality)).await.unwrap_err().to_string();
+    assert!(err.contains("onto several areas"), "{err}");
+    assert_eq!(boundary_rows(&app).await, 0);
+
+    // Areas that share the feature's code share its outline (Tirana's urban units).
+    let shared = json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "ALB-ADM3-75397710B54036192", "properties": {"adm3_name": "Tiranë"}, "geometry": polygon(19.8, 41.3)},
+    ]});
+    let report = import_at_level(&app, &shared, Some(AreaLevel::AdminUnit)).await.unwrap();
+    assert_eq!(report.matched.len(), 1);
+    assert_eq!(report.matched[0].1.len(), 14, "{:?}", report.matched);
+}

@@ -54,7 +54,7 @@ fn an_operator_migrates_seeds_creates_the_first_admin_imports_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let migrate = terren(dir.path(), &["migrate"], None);
     assert!(migrate.status.success(), "{}", text(&migrate));
-    assert!(text(&migrate).contains("8 migration(s) applied"), "{}", text(&migrate));
+    assert!(text(&migrate).contains("9 migration(s) applied"), "{}", text(&migrate));
     let again = terren(dir.path(), &["migrate"], None);
     assert!(text(&again).contains("0 migration(s) applied"), "{}", text(&again));
 
@@ -124,4 +124,92 @@ fn bad_configuration_stops_with_a_clear_message() {
         .unwrap();
     assert!(!output.status.success(), "a misspelt variable is an error, not ignored");
     assert!(String::from_utf8_lossy(&output.stderr).contains("bidn"), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// `terren serve` with the extra arguments, stopped as soon as it prints a line containing
+/// `until`; returns whether it got there and what it printed. A refusal to start ends the process by itself.
+fn serve_briefly(data_dir: &std::path::Path, args: &[&str], until: &str) -> (bool, String) {
+    use std::io::BufRead;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_terren"));
+    command
+        .arg("serve")
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TERREN_DATA_DIR", data_dir)
+        .env("TERREN_HTTP_BIND", "127.0.0.1:0")
+        .env("TERREN_ALERTS_WORKER", "false")
+        .env("TERREN_AUTH_ARGON2_MEMORY_KIB", "64")
+        .env("TERREN_AUTH_ARGON2_ITERATIONS", "1")
+        .env("TERREN_LOG_FILTER", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("terren runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    let mut printed = String::new();
+    let mut started = false;
+    while let Ok(line) = receiver.recv_timeout(std::time::Duration::from_secs(60)) {
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.contains(until) {
+            started = true;
+            break;
+        }
+    }
+    if started {
+        child.kill().expect("kill");
+    }
+    let output = child.wait_with_output().expect("terren ends");
+    printed.push_str(&String::from_utf8_lossy(&output.stderr));
+    (started, printed)
+}
+
+#[test]
+fn a_plain_serve_refuses_demo_accounts_until_they_are_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = terren(dir.path(), &["seed", "--demo"], None);
+    assert!(seed.status.success(), "{}", text(&seed));
+
+    let (started, printed) = serve_briefly(dir.path(), &[], "API docs");
+    assert!(!started, "{printed}");
+    assert!(printed.contains("demo password"), "{printed}");
+    assert!(printed.contains("admin"), "{printed}");
+    assert!(printed.contains("terren user disable-demo"), "{printed}");
+
+    let (started, printed) = serve_briefly(dir.path(), &["--demo"], "demo logins");
+    assert!(started, "the demo itself still runs: {printed}");
+    assert!(printed.contains("DEMO MODE"), "{printed}");
+
+    let disable = terren(dir.path(), &["user", "disable-demo"], None);
+    assert!(disable.status.success(), "{}", text(&disable));
+    assert!(text(&disable).contains("disabled 11 demo account(s)"), "{}", text(&disable));
+    let again = terren(dir.path(), &["user", "disable-demo"], None);
+    assert!(text(&again).contains("no demo account has the demo password"), "{}", text(&again));
+
+    let (started, printed) = serve_briefly(dir.path(), &[], "API docs");
+    assert!(started, "{printed}");
+    let verify = terren(dir.path(), &["audit", "verify"], None);
+    assert!(verify.status.success(), "{}", text(&verify));
+}
+
+#[cfg(unix)]
+#[test]
+fn numbers_in_text_settings_do_not_stop_the_boot() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_terren"))
+        .args(["migrate"])
+        .env_clear()
+        .env("TERREN_DATA_DIR", dir.path())
+        .env("TERREN_NOTIFY_SMS_FROM", "+15005550006")
+        .env("TERREN_NOTIFY_SMS_ACCOUNT_SID", "AC0123")
+        .env("TERREN_NOTIFY_SMS_AUTH_TOKEN", "123456")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
