@@ -7,8 +7,8 @@
 //! Allowed means the request got past the permission and scope checks: 2xx, or 409/412 because an
 //! earlier allowed request already changed the record. Refused means 403, or 404 (or 422
 //! `unknown_identification`) where the record's existence is not revealed. Endpoints for one's
-//! own things are walked too; team members' own steps (check-out, stops) and swaps, which depend
-//! on who is on duty, are checked in `rounds.rs` and `rotas.rs`.
+//! own things are walked too; that a team member may work the round, and rota swaps (which
+//! depend on who is on duty), are checked in `rounds.rs` and `rota_publishing.rs`.
 
 use actix_web::http::StatusCode;
 use actix_web::test;
@@ -96,6 +96,14 @@ struct World {
     device: String,
     member_username: String,
     forward_to: String,
+    series: String,
+}
+
+/// A weekly series of the owning agency's team.
+fn series(w: &World, version: Option<i32>) -> Value {
+    json!({ "team_id": w.team, "weekdays": ["mon"], "windows": [{ "starts": "10:00", "ends": "12:00" }],
+            "starts_on": "2026-03-09", "ends_on": "2026-03-20", "purpose": "patrol",
+            "stops": [{ "area_code": "AL224" }], "version": version })
 }
 
 /// Whether a successful request uses its record up, so that it is made again for the next.
@@ -635,6 +643,51 @@ fn cases() -> Vec<Case> {
             also: None,
         },
         Case {
+            name: "POST /round-series (the owning agency's team)",
+            expect: "--o--o--",
+            method: Post,
+            path: |_| "/api/v1/round-series".into(),
+            body: |w, _, _| series(w, None),
+            fresh: Fresh::No,
+            also: None,
+        },
+        Case {
+            name: "PUT /round-series/{id}",
+            expect: "--o--o--",
+            method: Put,
+            path: |w| format!("/api/v1/round-series/{}", w.series),
+            body: |w, _, _| series(w, Some(1)),
+            fresh: Fresh::No,
+            also: None,
+        },
+        Case {
+            name: "POST /rounds/{id}/stops/{position}/arrive (team members only)",
+            expect: "--------",
+            method: Post,
+            path: |w| format!("/api/v1/rounds/{}/stops/0/arrive", w.round),
+            body: |_, _, _| json!({}),
+            fresh: Fresh::No,
+            also: None,
+        },
+        Case {
+            name: "POST /rounds/{id}/stops/{position}/leave (team members only)",
+            expect: "--------",
+            method: Post,
+            path: |w| format!("/api/v1/rounds/{}/stops/0/leave", w.round),
+            body: |_, _, _| json!({}),
+            fresh: Fresh::No,
+            also: None,
+        },
+        Case {
+            name: "POST /rounds/{id}/check-out (team members only)",
+            expect: "--------",
+            method: Post,
+            path: |w| format!("/api/v1/rounds/{}/check-out", w.round),
+            body: |_, _, _| json!({ "report": { "children_met": 1, "adults_met": 0 } }),
+            fresh: Fresh::No,
+            also: None,
+        },
+        Case {
             name: "POST /rounds/{id}/cancel",
             expect: "--o--o--",
             method: Post,
@@ -876,6 +929,11 @@ async fn every_role_stays_inside_its_remit_on_every_write_endpoint() {
     let device = json!({ "platform": "android", "push_token": "fcm-token-of-the-pmf-phone-000001" });
     world.device =
         created(&app, Method::Post, "/api/v1/devices", &pmf, "fx-16", &device).await["id"].as_str().unwrap().to_owned();
+    world.series = created(&app, Method::Post, "/api/v1/round-series", &coordinator, "fx-17", &series(&world, None))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     lock_out(&app, &world.member_username).await;
 
     let mut wrong = Vec::new();
