@@ -7,8 +7,8 @@
 //! Allowed means the request got past the permission and scope checks: 2xx, or 409/412 because an
 //! earlier allowed request already changed the record. Refused means 403, or 404 (or 422
 //! `unknown_identification`) where the record's existence is not revealed. Endpoints for one's
-//! own things are walked too; that a team member may work the round, and rota swaps (which
-//! depend on who is on duty), are checked in `rounds.rs` and `rota_publishing.rs`.
+//! own things are walked too; that a team member may work the round, and who may offer a swap
+//! (which depends on who is on duty), are checked in `rounds.rs` and `rota_publishing.rs`.
 
 use actix_web::http::StatusCode;
 use actix_web::test;
@@ -97,6 +97,7 @@ struct World {
     member_username: String,
     forward_to: String,
     series: String,
+    swap: String,
 }
 
 /// A weekly series of the owning agency's team.
@@ -594,6 +595,51 @@ fn cases() -> Vec<Case> {
             also: None,
         },
         Case {
+            name: "POST /schedules/{id}/swaps (members of its agency; 422 when not on duty then)",
+            expect: "oooooo--",
+            method: Post,
+            path: |w| format!("/api/v1/schedules/{}/swaps", w.schedule),
+            body: |_, _, _| json!({ "starts_at": "2026-03-12T07:00:00Z", "ends_at": "2026-03-13T07:00:00Z" }),
+            fresh: Fresh::No,
+            also: Some(422),
+        },
+        Case {
+            name: "POST /schedules/{id}/swaps/{swap_id}/take",
+            expect: "oooooo--",
+            method: Post,
+            path: |w| format!("/api/v1/schedules/{}/swaps/{}/take", w.schedule, w.swap),
+            body: |_, _, _| json!({ "version": 1 }),
+            fresh: Fresh::No,
+            also: None,
+        },
+        Case {
+            name: "POST /schedules/{id}/swaps/{swap_id}/approve",
+            expect: "--o--o--",
+            method: Post,
+            path: |w| format!("/api/v1/schedules/{}/swaps/{}/approve", w.schedule, w.swap),
+            body: |_, _, _| json!({ "version": 2 }),
+            fresh: Fresh::No,
+            also: None,
+        },
+        Case {
+            name: "POST /schedules/{id}/swaps/{swap_id}/decline",
+            expect: "--o--o--",
+            method: Post,
+            path: |w| format!("/api/v1/schedules/{}/swaps/{}/decline", w.schedule, w.swap),
+            body: |_, _, _| json!({ "version": 2 }),
+            fresh: Fresh::No,
+            also: None,
+        },
+        Case {
+            name: "POST /schedules/{id}/swaps/{swap_id}/cancel (the offerer only)",
+            expect: "--------",
+            method: Post,
+            path: |w| format!("/api/v1/schedules/{}/swaps/{}/cancel", w.schedule, w.swap),
+            body: |_, _, _| json!({ "version": 2 }),
+            fresh: Fresh::No,
+            also: None,
+        },
+        Case {
             name: "POST /schedules/{id}/calendar-feeds",
             expect: "--o--o--",
             method: Post,
@@ -934,6 +980,9 @@ async fn every_role_stays_inside_its_remit_on_every_write_endpoint() {
         .as_str()
         .unwrap()
         .to_owned();
+    let offer = json!({ "starts_at": "2026-03-10T07:00:00Z", "ends_at": "2026-03-11T07:00:00Z" });
+    let path = format!("/api/v1/schedules/{}/swaps", world.schedule);
+    world.swap = created(&app, Method::Post, &path, &pmf, "fx-18", &offer).await["id"].as_str().unwrap().to_owned();
     lock_out(&app, &world.member_username).await;
 
     let mut wrong = Vec::new();
