@@ -204,8 +204,9 @@ async fn change(
 }
 
 /// "I'm on it": stops the escalation. Only people of the alert's agency answer it (403
-/// `not_your_agency` for the raiser or someone paged from elsewhere). Someone else's acknowledgement is 409
-/// `alert_already_acknowledged`; a resolved or cancelled alert is 409 `alert_closed`.
+/// `not_your_agency` for the raiser or someone paged from elsewhere). Someone else's
+/// acknowledgement is 409 `alert_already_acknowledged`; a resolved or cancelled alert is 409
+/// `alert_closed`.
 #[utoipa::path(
     post, path = "/api/v1/alerts/{id}/acknowledge", tag = "alerts",
     security(("bearer" = [])),

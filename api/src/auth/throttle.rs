@@ -3,11 +3,11 @@
 //!
 //! A pair (account, address) that reaches `throttle_max_failures_per_account` failures must wait
 //! before its next attempt (15 s), and twice as long after each further failure, up to
-//! `throttle_window_secs`; a quiet window after the last wait forgives the failures. A guesser therefore slows down only their own pair: the duty officer
-//! signing in from another address, or from the same one after a success there, is not locked
-//! out. An address that fails more than `throttle_max_failures_per_ip` times within the window
-//! (one address trying many accounts) is held back for accounts that have not signed in from it
-//! before; a shared address behind a NAT keeps working for the people who use it.
+//! `throttle_window_secs`; a quiet window after the last wait forgives the failures. A guesser
+//! therefore slows down only their own pair: the duty officer signing in from another address is
+//! not locked out. An address that fails more than `throttle_max_failures_per_ip` times within the
+//! window (one address trying many accounts) is held back for accounts that have not signed in from
+//! it before; a shared address behind a NAT keeps working for the people who use it.
 //!
 //! Counters live in the process: with several instances behind a load balancer each enforces
 //! its own limit, which still bounds guessing to limit × instances.
