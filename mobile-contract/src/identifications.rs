@@ -262,7 +262,8 @@ pub struct IdentificationListQuery {
     pub linked: Option<bool>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
-    /// 1–200, default 50.
+    /// How many: a page of 1–200 (default 50) for the list; 1–2000 (default 1000) for
+    /// `/identifications/geojson`; unused by `/identifications/grid`.
     pub limit: Option<u32>,
 }
 

@@ -6,6 +6,7 @@ pub mod idempotency;
 pub mod json;
 pub mod lang;
 pub mod problem;
+pub mod query;
 
 pub use auth::AuthUser;
 pub use json::ValidJson;

@@ -11,6 +11,7 @@ mod contract;
 mod errors;
 mod harness;
 mod identifications;
+mod input_hygiene;
 mod ops;
 mod profiles;
 mod reference;
