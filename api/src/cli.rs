@@ -134,6 +134,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut seed_config = config;
             seed_config.database.seed_on_start = true;
             let state = AppState::prepare_with_system_clock(seed_config, demo)?;
+            if demo {
+                seed_demo_duty(&state)?;
+            }
             println!("reference data is loaded ({} areas)", state.territory().len());
             Ok(())
         }
@@ -170,7 +173,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let target = config.database_target()?;
-    let state = web_block(move || AppState::prepare_with_system_clock(config, demo)).await?;
+    let state = web_block(move || {
+        let state = AppState::prepare_with_system_clock(config, demo)?;
+        if demo {
+            seed_demo_duty(&state)?;
+        }
+        Ok(state)
+    })
+    .await?;
     crate::retention::schedule(state.clone());
     if state.config.alerts.worker {
         crate::worker::spawn(state.clone());
@@ -187,9 +197,20 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
             let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
             println!("    {:<16} {:<26} {}", user.username, user.agency, roles.join(", "));
         }
+        println!("  notifications are dry-run: nothing leaves this machine; see an alert's timeline");
     }
     application.run_until_stopped().await?;
     println!("Terren stopped");
+    Ok(())
+}
+
+/// The demo's rotas, escalation policies and push tokens (the accounts exist by now).
+fn seed_demo_duty(state: &AppState) -> anyhow::Result<()> {
+    let mut conn = state.db.get()?;
+    let report = seed::demo::seed_duty(state, &mut conn)?;
+    if report != seed::demo::DutyReport::default() {
+        tracing::info!(?report, "demo rotas, escalation policies and push tokens loaded");
+    }
     Ok(())
 }
 

@@ -8,6 +8,7 @@ mod auth;
 mod boundaries;
 mod cli;
 mod contract;
+mod demo;
 mod errors;
 mod harness;
 mod identifications;
