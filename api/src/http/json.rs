@@ -275,6 +275,19 @@ mod tests {
             "merge_profiles_request.json" => profiles::MergeProfiles,
             "unmerge_profiles_request.json" => profiles::UnmergeProfiles,
         }
+        // Tags after the fields they select, and times in both forms.
+        every_cut::<hotspots::PutHotspot>(
+            "tag last",
+            r#"{"name": "Sheshi", "kind": "square", "shape": {"radius_m": 120.5, "lon": 19.8187, "lat": 41.3275, "type": "circle"}}"#,
+        );
+        every_cut::<alerts::PutEscalationPolicy>(
+            "kind last",
+            r#"{"policy": {"steps": [{"wait_minutes": 5, "targets": [{"role": "coordinator", "kind": "role"}]}], "repeat": 0}}"#,
+        );
+        every_cut::<rounds::UpdateRound>(
+            "round times",
+            r#"{"version": 2, "starts_at": "2026-03-03T13:00:00Z", "ends_at": "2026-03-03T17:00:00+01:00", "notes": "Fëmijë 🙂"}"#,
+        );
     }
 
     #[test]
