@@ -230,8 +230,11 @@ pub struct OnCallQuery {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ShiftsQuery {
+    /// RFC 3339 instant with `Z` or an offset (send `+` as `%2B`).
+    #[serde(deserialize_with = "crate::time::instant_param::from")]
     pub from: DateTime<Utc>,
     /// At most 100 days after `from`.
+    #[serde(deserialize_with = "crate::time::instant_param::to")]
     pub to: DateTime<Utc>,
 }
 

@@ -74,10 +74,29 @@ pub mod instant_param {
         optional("at", deserializer)
     }
 
+    pub fn from_opt<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        optional("from", deserializer)
+    }
+
+    pub fn to_opt<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        optional("to", deserializer)
+    }
+
+    pub fn from<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+        parse("from", &String::deserialize(deserializer)?)
+    }
+
+    pub fn to<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+        parse("to", &String::deserialize(deserializer)?)
+    }
+
     fn optional<'de, D: Deserializer<'de>>(name: &str, deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-        let Some(text) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
-        DateTime::parse_from_rfc3339(text.trim()).map(|at| Some(at.with_timezone(&Utc))).map_err(|_| {
-            serde::de::Error::custom(format!(
+        Option::<String>::deserialize(deserializer)?.map(|text| parse(name, &text)).transpose()
+    }
+
+    fn parse<E: serde::de::Error>(name: &str, text: &str) -> Result<DateTime<Utc>, E> {
+        DateTime::parse_from_rfc3339(text.trim()).map(|at| at.with_timezone(&Utc)).map_err(|_| {
+            E::custom(format!(
                 "`{name}`: expected an RFC 3339 instant with `Z` or an offset, e.g. 2026-07-06T16:00:00Z or \
                  2026-07-06T18:00:00%2B02:00 (a `+` must be sent as %2B), got {text:?}"
             ))

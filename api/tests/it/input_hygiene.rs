@@ -175,6 +175,18 @@ async fn an_on_call_time_without_offset_is_a_problem_naming_the_parameter() {
         let res = app.get(&format!("/api/v1/on-call?at={good}"), Some(&field)).await;
         assert_eq!(res.status, StatusCode::OK, "{good}: {}", res.body);
     }
+    // The same for the bounds of shifts and of the sightings list.
+    let res = app.get("/api/v1/identifications?from=2026-03-01", Some(&field)).await;
+    assert_eq!(
+        (res.status, &res.body["errors"][0]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("from")),
+        "{}",
+        res.body
+    );
+    let res = app
+        .get("/api/v1/schedules/019a2b3c-4d5e-7f00-8a1b-2c3d4e5f6a7b/shifts?from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00%201:00", Some(&field))
+        .await;
+    assert_eq!((res.status, &res.body["errors"][0]["field"]), (StatusCode::BAD_REQUEST, &json!("to")), "{}", res.body);
 }
 
 #[actix_web::test]
