@@ -37,12 +37,13 @@ struct DemoRota {
     turn_unit: TurnUnit,
 }
 
-/// Who the second step pages, and the number the fallback texts.
+/// Who the second step pages: a role of the agency or one person.
 enum SecondStep {
     Role(Role),
     User(&'static str),
 }
 
+/// An agency's policy: its rota's on-call, then `second`, once more, then a desk texted by SMS.
 struct DemoPolicy {
     agency: &'static str,
     rota: &'static str,
