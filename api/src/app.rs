@@ -183,11 +183,9 @@ pub fn build_app(
     App::new()
         .app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(max_body))
-        .app_data(
-            web::QueryConfig::default()
-                .error_handler(|err, _| ApiError::new(ErrorCode::InvalidQuery).with_detail(err.to_string()).into()),
-        )
+        .app_data(web::QueryConfig::default().error_handler(|err, _| crate::http::query::query_error(err).into()))
         .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::new(ErrorCode::NotFound).into()))
+        .wrap(from_fn(crate::http::query::reject_nul))
         .wrap(from_fn(ops::record_metrics))
         .wrap(from_fn(problem::problem_details))
         .wrap(from_fn(ops::access_log))

@@ -137,6 +137,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut seed_config = config;
             seed_config.database.seed_on_start = true;
             let state = AppState::prepare_with_system_clock(seed_config, demo)?;
+            if demo {
+                seed_demo_duty(&state)?;
+            }
             println!("reference data is loaded ({} areas)", state.territory().len());
             Ok(())
         }
@@ -188,7 +191,14 @@ const WORKER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let target = config.database_target()?;
-    let state = web_block(move || AppState::prepare_with_system_clock(config, demo)).await?;
+    let state = web_block(move || {
+        let state = AppState::prepare_with_system_clock(config, demo)?;
+        if demo {
+            seed_demo_duty(&state)?;
+        }
+        Ok(state)
+    })
+    .await?;
     if !demo {
         let guard_state = state.clone();
         let exposed = web_block(move || {
@@ -220,12 +230,23 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
             let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
             println!("    {:<16} {:<26} {}", user.username, user.agency, roles.join(", "));
         }
+        println!("  notifications are dry-run: nothing leaves this machine; see an alert's timeline");
     }
     application.run_until_stopped().await?;
     if let Some(worker) = worker {
         worker.shutdown(&state, WORKER_GRACE).await;
     }
     println!("Terren stopped");
+    Ok(())
+}
+
+/// The demo's rotas, escalation policies and push tokens (the accounts exist by now).
+fn seed_demo_duty(state: &AppState) -> anyhow::Result<()> {
+    let mut conn = state.db.get()?;
+    let report = seed::demo::seed_duty(state, &mut conn)?;
+    if report != seed::demo::DutyReport::default() {
+        tracing::info!(?report, "demo rotas, escalation policies and push tokens loaded");
+    }
     Ok(())
 }
 

@@ -2,6 +2,8 @@
 //! binary carries them. Loading is idempotent: rows are inserted only when their code is missing,
 //! so edits made by administrators survive every restart.
 
+pub mod demo;
+
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;

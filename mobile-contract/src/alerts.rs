@@ -232,6 +232,7 @@ pub struct EscalationStep {
     pub targets: Vec<Target>,
     /// How long to wait for an acknowledgement before the next step.
     #[validate(range(min = 1, max = 1440))]
+    #[schema(minimum = 1, maximum = 1440)]
     pub wait_minutes: u32,
     /// Run the step only within these windows of the agency's local time (empty: always).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -248,6 +249,7 @@ pub struct EscalationPolicyBody {
     pub steps: Vec<EscalationStep>,
     #[serde(default)]
     #[validate(range(max = 10))]
+    #[schema(maximum = 10)]
     pub repeat: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[validate(length(max = 10))]
@@ -312,6 +314,7 @@ pub struct NotificationRules {
     pub push: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(range(min = 1, max = 120))]
+    #[schema(minimum = 1, maximum = 120)]
     pub sms_after_minutes: Option<u32>,
     /// The number people should call you back on, told in the alerts you raise (defaults to your
     /// phone).

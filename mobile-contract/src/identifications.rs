@@ -247,9 +247,11 @@ pub struct IdentificationListQuery {
     /// `min_lon,min_lat,max_lon,max_lat` (WGS84). For readers who see coarse locations the box
     /// is widened to whole ~500 m cells.
     pub bbox: Option<String>,
-    /// Seen at or after this time.
+    /// Seen at or after this time (RFC 3339 with `Z` or an offset; send `+` as `%2B`).
+    #[serde(default, deserialize_with = "crate::time::instant_param::from_opt")]
     pub from: Option<DateTime<Utc>>,
     /// Seen before this time.
+    #[serde(default, deserialize_with = "crate::time::instant_param::to_opt")]
     pub to: Option<DateTime<Utc>>,
     pub subject_type: Option<String>,
     pub risk_level: Option<String>,
@@ -262,7 +264,8 @@ pub struct IdentificationListQuery {
     pub linked: Option<bool>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
-    /// 1–200, default 50.
+    /// How many: a page of 1–200 (default 50) for the list; 1–2000 (default 1000) for
+    /// `/identifications/geojson`; unused by `/identifications/grid`.
     pub limit: Option<u32>,
 }
 

@@ -1,7 +1,7 @@
 //! Field rounds: teams, planned rounds (one-off or from a weekly rule), check-in and check-out
 //! from the field, and coverage of hotspots and hours.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -11,6 +11,7 @@ use crate::auth::AgencyRef;
 use crate::hotspots::{Hotspot, HotspotRef};
 use crate::identifications::{AreaRef, GeoFix, Identification, PersonRef};
 use crate::schedules::WeekdayCode;
+use crate::time::LocalOrInstant;
 
 /// `squad`, `mobile_unit`, or `joint` (with the police: members may come from other agencies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -102,10 +103,13 @@ pub struct StopInput {
 pub struct CreateRound {
     pub id: Uuid,
     pub team_id: Uuid,
-    /// Local start, e.g. `2026-07-06T18:00:00`.
-    pub starts_at: NaiveDateTime,
-    /// Local end, after the start and at most 24 hours later.
-    pub ends_at: NaiveDateTime,
+    /// Start: a local time in the agency's time zone without offset (`2026-07-06T18:00:00`), or
+    /// an RFC 3339 instant with `Z` or an offset (`2026-07-06T16:00:00Z`, as rounds are read).
+    #[schema(value_type = String, example = "2026-07-06T18:00:00")]
+    pub starts_at: LocalOrInstant,
+    /// End, in either form: after the start and at most 24 hours later.
+    #[schema(value_type = String, example = "2026-07-06T21:00:00")]
+    pub ends_at: LocalOrInstant,
     /// `round_purpose` code: `patrol`, `child_follow_up`, `joint_operation`, `school_outreach`.
     #[validate(length(min = 1, max = 64))]
     pub purpose: String,
@@ -123,10 +127,13 @@ pub struct CreateRound {
 #[serde(deny_unknown_fields)]
 pub struct UpdateRound {
     pub version: i32,
+    /// A local time without offset or an RFC 3339 instant, as in `CreateRound`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub starts_at: Option<NaiveDateTime>,
+    #[schema(value_type = Option<String>, example = "2026-07-06T18:00:00")]
+    pub starts_at: Option<LocalOrInstant>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ends_at: Option<NaiveDateTime>,
+    #[schema(value_type = Option<String>, example = "2026-07-06T21:00:00")]
+    pub ends_at: Option<LocalOrInstant>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(length(min = 1, max = 64))]
     pub purpose: Option<String>,

@@ -210,7 +210,8 @@ pub struct OnCall {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AtQuery {
-    /// RFC 3339 instant; defaults to now.
+    /// RFC 3339 instant with `Z` or an offset (send `+` as `%2B`); defaults to now.
+    #[serde(default, deserialize_with = "crate::time::instant_param::at")]
     pub at: Option<DateTime<Utc>>,
 }
 
@@ -221,15 +222,19 @@ pub struct OnCallQuery {
     pub agency: Option<String>,
     /// Area code: the agencies serving this place (with 24/7 duty first).
     pub area: Option<String>,
-    /// RFC 3339 instant; defaults to now.
+    /// RFC 3339 instant with `Z` or an offset (send `+` as `%2B`); defaults to now.
+    #[serde(default, deserialize_with = "crate::time::instant_param::at")]
     pub at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ShiftsQuery {
+    /// RFC 3339 instant with `Z` or an offset (send `+` as `%2B`).
+    #[serde(deserialize_with = "crate::time::instant_param::from")]
     pub from: DateTime<Utc>,
     /// At most 100 days after `from`.
+    #[serde(deserialize_with = "crate::time::instant_param::to")]
     pub to: DateTime<Utc>,
 }
 

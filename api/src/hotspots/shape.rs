@@ -107,7 +107,8 @@ impl Shape {
     }
 
     /// The outline as a closed GeoJSON ring of `[lon, lat]`: a polygon's corners, or a circle as a
-    /// 32-gon (RFC 7946 has no circles).
+    /// 32-gon (RFC 7946 has no circles). Counterclockwise, as RFC 7946 wants exterior rings,
+    /// whichever way the corners were drawn.
     pub fn ring(&self) -> Vec<[f64; 2]> {
         let mut ring: Vec<[f64; 2]> = match self {
             Shape::Circle { center, radius_m } => (0..CIRCLE_CORNERS)
@@ -123,6 +124,9 @@ impl Shape {
             && let Some(first) = ring.first().copied()
         {
             ring.push(first);
+        }
+        if signed_area(&ring) < 0.0 {
+            ring.reverse();
         }
         ring
     }
@@ -142,6 +146,11 @@ impl Shape {
     }
 }
 
+/// Twice the signed area of a closed ring (shoelace): positive when it runs counterclockwise.
+fn signed_area(ring: &[[f64; 2]]) -> f64 {
+    ring.windows(2).map(|pair| pair[0][0] * pair[1][1] - pair[1][0] * pair[0][1]).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +159,23 @@ mod tests {
         // About 110 m × 85 m around the Skanderbeg Square lights.
         HotspotShape::Polygon {
             coordinates: vec![[19.8180, 41.3270], [19.8190, 41.3270], [19.8190, 41.3280], [19.8180, 41.3280]],
+        }
+    }
+
+    #[test]
+    fn rings_run_counterclockwise_however_they_were_drawn() {
+        let circle = Shape::parse(&HotspotShape::Circle { lat: 41.3275, lon: 19.8187, radius_m: 100.0 }).unwrap();
+        let HotspotShape::Polygon { coordinates } = square() else { unreachable!() };
+        let mut clockwise = coordinates.clone();
+        clockwise.reverse();
+        for shape in [
+            circle,
+            Shape::parse(&square()).unwrap(),
+            Shape::parse(&HotspotShape::Polygon { coordinates: clockwise }).unwrap(),
+        ] {
+            let ring = shape.ring();
+            assert_eq!(ring.first(), ring.last(), "closed");
+            assert!(signed_area(&ring) > 0.0, "counterclockwise: {ring:?}");
         }
     }
 

@@ -7,6 +7,7 @@ pub mod json;
 pub mod lang;
 pub mod outage;
 pub mod problem;
+pub mod query;
 
 pub use auth::AuthUser;
 pub use json::ValidJson;

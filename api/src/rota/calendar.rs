@@ -461,10 +461,11 @@ fn inert(cell: String) -> String {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}") } else { cell }
 }
 
-/// The rota as CSV (RFC 4180, CRLF), local times in `tz`. Starts with a UTF-8 byte-order mark so
-/// that spreadsheets read the Albanian letters right.
+/// The rota as CSV (RFC 4180, CRLF), local times in `tz` with their UTC offset, so that the hour
+/// the clocks repeat in autumn reads as two different times (`02:00 +02:00`, then `02:00 +01:00`).
+/// Starts with a UTF-8 byte-order mark so that spreadsheets read the Albanian letters right.
 pub fn render_csv(tz: Tz, shifts: &[ShiftView]) -> ApiResult<String> {
-    let local = |at: DateTime<Utc>| at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
+    let local = |at: DateTime<Utc>| at.with_timezone(&tz).format("%Y-%m-%d %H:%M %:z").to_string();
     let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     let failed = |e: csv::Error| ApiError::internal(anyhow::anyhow!("writing the CSV failed: {e}"));
     writer.write_record(CSV_HEADER).map_err(failed)?;
@@ -617,10 +618,25 @@ mod tests {
         assert_eq!(
             text,
             "\u{feff}Fillimi / Start,Mbarimi / End,Në gadishmëri / On duty,Telefoni / Phone\r\n\
-             2026-03-28 08:00,2026-03-29 08:00,\"Ana \"\"Xhoi\"\", Tiranë + Ben\",+355690000001 + +355690000002\r\n\
-             2026-03-29 08:00,2026-03-29 20:00,PA MBULIM / NOT COVERED,\r\n\
-             2026-03-29 20:00,2026-03-30 08:00,\"'=HYPERLINK(\"\"x\"\")\",\r\n"
+             2026-03-28 08:00 +01:00,2026-03-29 08:00 +02:00,\"Ana \"\"Xhoi\"\", Tiranë + Ben\",+355690000001 + +355690000002\r\n\
+             2026-03-29 08:00 +02:00,2026-03-29 20:00 +02:00,PA MBULIM / NOT COVERED,\r\n\
+             2026-03-29 20:00 +02:00,2026-03-30 08:00 +02:00,\"'=HYPERLINK(\"\"x\"\")\",\r\n"
         );
+    }
+
+    #[test]
+    fn csv_tells_the_repeated_autumn_hour_apart() {
+        let tz: Tz = chrono_tz::Europe::Tirane;
+        let shift = |h: u32, name: &str| ShiftView {
+            start: Utc.with_ymd_and_hms(2027, 10, 31, h, 0, 0).unwrap(),
+            end: Utc.with_ymd_and_hms(2027, 10, 31, h + 1, 0, 0).unwrap(),
+            people: vec![person(name, None)],
+            sources: Vec::new(),
+        };
+        let text = render_csv(tz, &[shift(0, "A"), shift(1, "B")]).unwrap();
+        let rows: Vec<&str> = text.split("\r\n").skip(1).collect();
+        assert_eq!(rows[0], "2027-10-31 02:00 +02:00,2027-10-31 02:00 +01:00,A,");
+        assert_eq!(rows[1], "2027-10-31 02:00 +01:00,2027-10-31 03:00 +01:00,B,");
     }
 
     #[test]

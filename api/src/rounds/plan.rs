@@ -13,6 +13,7 @@ use terren_contract::problem::FieldError;
 use terren_contract::rounds::{
     CreateRound, PlanningPolicy, Round, RoundListQuery, RoundReport, RoundStatus, RoundStop, StopInput, UpdateRound,
 };
+use terren_contract::time::LocalOrInstant;
 
 use super::teams::{self, TeamRow};
 use crate::accounts::service::{agency_ref_of, parse_uuid, person_refs};
@@ -161,7 +162,7 @@ pub struct Window {
     pub local_date: NaiveDate,
 }
 
-pub(super) fn local_window(tz: Tz, starts: NaiveDateTime, ends: NaiveDateTime) -> ApiResult<Window> {
+fn local_window(tz: Tz, starts: NaiveDateTime, ends: NaiveDateTime) -> ApiResult<Window> {
     if ends <= starts {
         return Err(ApiError::field("ends_at", "ends_before_start", "the round ends after it starts"));
     }
@@ -169,6 +170,28 @@ pub(super) fn local_window(tz: Tz, starts: NaiveDateTime, ends: NaiveDateTime) -
         return Err(ApiError::field("ends_at", "out_of_range", "a round lasts at most 24 hours"));
     }
     Ok(window_at(tz, starts, ends))
+}
+
+/// The window of a round as the client sent it: local wall-clock times, or instants with an
+/// offset (kept exactly, so that a round read from the API can be written back unchanged), or
+/// one of each.
+pub(super) fn round_window(tz: Tz, starts: LocalOrInstant, ends: LocalOrInstant) -> ApiResult<Window> {
+    if let (LocalOrInstant::Local(starts), LocalOrInstant::Local(ends)) = (starts, ends) {
+        return local_window(tz, starts, ends);
+    }
+    let instant = |time: LocalOrInstant, local: fn(Tz, NaiveDateTime) -> DateTime<Utc>| match time {
+        LocalOrInstant::Local(wall) => local(tz, wall),
+        LocalOrInstant::Instant(at) => at.with_timezone(&Utc),
+    };
+    let starts_at = instant(starts, start_instant);
+    let ends_at = instant(ends, end_instant);
+    if ends_at <= starts_at {
+        return Err(ApiError::field("ends_at", "ends_before_start", "the round ends after it starts"));
+    }
+    if ends_at - starts_at > chrono::Duration::hours(MAX_ROUND_HOURS) {
+        return Err(ApiError::field("ends_at", "out_of_range", "a round lasts at most 24 hours"));
+    }
+    Ok(Window { starts_at, ends_at, local_date: starts_at.with_timezone(&tz).date_naive() })
 }
 
 /// The instants of a local window (`ends` after `starts`), DST-safe as rotas are: a start in a
@@ -330,7 +353,7 @@ pub fn create(
     teams::ensure_active(&team)?;
     let id = request.id.to_string();
     let tz = hotspot_service::agency_zone(conn, &team.agency_id)?;
-    let window = local_window(tz, request.starts_at, request.ends_at)?;
+    let window = round_window(tz, request.starts_at, request.ends_at)?;
     if let Some(existing) = find(conn, &id)? {
         // The same person planning the same round again (a retry without its key).
         let same = existing.created_by == user.user_id
@@ -436,11 +459,11 @@ pub fn update(
         check_purpose(conn, purpose)?;
     }
     let tz = hotspot_service::agency_zone(conn, &team.agency_id)?;
-    let local = |t: NaiveDateTime| to_utc(t).with_timezone(&tz).naive_local();
-    let window = local_window(
+    let unchanged = |t: NaiveDateTime| LocalOrInstant::from(to_utc(t));
+    let window = round_window(
         tz,
-        request.starts_at.unwrap_or_else(|| local(row.starts_at)),
-        request.ends_at.unwrap_or_else(|| local(row.ends_at)),
+        request.starts_at.unwrap_or_else(|| unchanged(row.starts_at)),
+        request.ends_at.unwrap_or_else(|| unchanged(row.ends_at)),
     )?;
     in_past(&window, now)?;
     let policy = super::policy::policy_of(conn, &team.agency_id)?;

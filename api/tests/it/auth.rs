@@ -32,7 +32,8 @@ async fn wrong_password_unknown_user_and_disabled_user_look_the_same() {
     let app = TestApp::spawn().await;
     let admin = app.login("admin").await;
     let target = app.get("/api/v1/users?agency=AL213-GADISHMERI", Some(&admin)).await;
-    let id = target.body[0]["id"].as_str().unwrap().to_owned();
+    let duty = target.body.as_array().unwrap().iter().find(|u| u["username"] == "elbasan.duty").unwrap();
+    let id = duty["id"].as_str().unwrap().to_owned();
     let res = app.post(&format!("/api/v1/users/{id}/disable"), Some(&admin), &json!({})).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
 

@@ -1,52 +1,94 @@
-//! Demo accounts are public knowledge: they are found and disabled before real use.
+//! The demo's safety net (`serve --demo`): rotas around the clock, escalation policies and push
+//! tokens, so that an emergency sighting pages the person on duty and can be acknowledged.
 
 use actix_web::http::StatusCode;
+use chrono::Duration;
+use serde_json::{Value, json};
+use terren_api::seed::demo::{DutyReport, ON_CALL_WAIT_MINUTES, seed_duty};
+use terren_api::worker;
 
-use crate::harness::{PASSWORD, TestApp};
+use crate::harness::TestApp;
+use crate::identifications::sighting;
+use crate::rotas::user_id;
+
+async fn seed(app: &TestApp) -> DutyReport {
+    let state = app.state.clone();
+    app.db(move |conn| seed_duty(&state, conn).unwrap()).await
+}
+
+/// The timeline entries that are notifications naming `user_id` anywhere (recipient, ids).
+fn pages_to(timeline: &Value, user_id: &str) -> usize {
+    timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["kind"] == "notification" && entry.to_string().contains(user_id))
+        .count()
+}
 
 #[actix_web::test]
-async fn demo_accounts_with_the_published_password_are_found_and_disabled() {
+async fn the_demo_rotas_cover_every_hour_and_seeding_twice_adds_nothing() {
     let app = TestApp::spawn().await;
-    let state = app.state.clone();
-    let token = app.login("tirana.field").await;
-    let exposed = app.db(move |conn| terren_api::seed::demo_password_accounts(&state, conn).unwrap()).await;
-    assert_eq!(exposed.len(), 11, "{exposed:?}");
-    assert!(exposed.contains(&"admin".to_owned()));
+    assert_eq!(seed(&app).await, DutyReport { schedules: 3, policies: 3, devices: 10 });
+    assert_eq!(seed(&app).await, DutyReport::default(), "a second start adds nothing");
 
-    // An account whose password was changed is no longer the public one.
-    let coord = app.login("tirana.coord").await;
-    let changed = app
-        .post(
-            "/api/v1/me/password",
-            Some(&coord),
-            &serde_json::json!({ "current_password": PASSWORD, "new_password": "a private passphrase 2026" }),
-        )
-        .await;
-    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.body);
+    for (planner, agency) in
+        [("tirana.coord", "AL224-QKT"), ("tirana.admin", "AL224-NJMF"), ("elbasan.coord", "AL213-GADISHMERI")]
+    {
+        let token = app.login(planner).await;
+        let schedules = app.get("/api/v1/schedules", Some(&token)).await.body;
+        let schedules = schedules.as_array().unwrap();
+        assert_eq!(schedules.len(), 1, "{agency}: {schedules:?}");
+        let id = schedules[0]["id"].as_str().unwrap();
+        let gaps = app.get(&format!("/api/v1/schedules/{id}/gaps?days=100"), Some(&token)).await;
+        assert_eq!(gaps.status, StatusCode::OK, "{}", gaps.body);
+        assert_eq!(gaps.body.as_array().map(Vec::len), Some(0), "{agency} is covered 24/7: {}", gaps.body);
+        let on_call = app.get(&format!("/api/v1/schedules/{id}/on-call"), Some(&token)).await.body;
+        assert_eq!(on_call["on_duty"].as_array().unwrap().len(), 1, "{on_call}");
+        let me = app.get("/api/v1/me", Some(&token)).await.body;
+        let policy = app
+            .get(&format!("/api/v1/agencies/{}/escalation-policy", me["agency"]["id"].as_str().unwrap()), Some(&token))
+            .await;
+        assert_eq!(policy.status, StatusCode::OK, "{agency}: {}", policy.body);
+        assert_eq!(policy.body["policy"]["steps"][0]["targets"][0]["kind"], "on_call");
+        assert_eq!(policy.body["policy"]["repeat"], 1);
+    }
+}
 
-    let state = app.state.clone();
-    let disabled = app.db(move |conn| terren_api::seed::disable_demo_accounts(&state, conn).unwrap()).await;
-    assert_eq!(disabled.len(), 10, "{disabled:?}");
-    assert!(!disabled.contains(&"tirana.coord".to_owned()));
-    let state = app.state.clone();
-    let left = app.db(move |conn| terren_api::seed::demo_password_accounts(&state, conn).unwrap()).await;
-    assert!(left.is_empty(), "{left:?}");
+#[actix_web::test]
+async fn an_emergency_sighting_in_the_demo_pages_the_duty_officer_who_acknowledges() {
+    let app = TestApp::spawn().await;
+    seed(&app).await;
+    let duty_id = user_id(&app, "tirana.duty").await;
+    let coordinator_id = user_id(&app, "tirana.coord").await;
 
-    let login = app.login_full("admin", PASSWORD, "attacker").await;
-    assert_eq!(login.status, StatusCode::UNAUTHORIZED);
-    let session = app.get("/api/v1/me", Some(&token)).await;
-    assert_eq!(session.status, StatusCode::UNAUTHORIZED, "sessions of disabled demo accounts end");
-    let still = app.login_full("tirana.coord", "a private passphrase 2026", "phone").await;
-    assert_eq!(still.status, StatusCode::OK);
+    // The field worker sees a small child alone at Skanderbeg Square.
+    let field = app.login("tirana.field").await;
+    let mut body = sighting("019a2b3c-4d5e-7f00-8a1b-0000000de001");
+    body["emergency"] = json!(true);
+    body["risk_level"] = json!("emergency");
+    let res = app.post_idempotent("/api/v1/identifications", &field, "demo-1", &body).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    worker::run_until_idle(&app.state).await.unwrap();
 
-    let audited: i64 = app
-        .db(|conn| {
-            use diesel::prelude::*;
-            use terren_api::db::schema::audit_log;
-            audit_log::table.filter(audit_log::action.eq("user.disable_demo")).count().get_result(conn).unwrap()
-        })
-        .await;
-    assert_eq!(audited, 10);
-    let chain = app.db(|conn| terren_api::audit::verify_chain(conn).unwrap()).await;
-    assert!(chain.is_ok());
+    let duty = app.login("tirana.duty").await;
+    let alerts = app.get("/api/v1/alerts?source=field_identification", Some(&duty)).await.body;
+    let alerts = alerts.as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["agency"]["code"], "AL224-QKT", "the 24/7 unit of central Tirana");
+    let id = alerts[0]["id"].as_str().unwrap().to_owned();
+    let timeline = app.get(&format!("/api/v1/alerts/{id}/timeline"), Some(&duty)).await.body;
+    assert!(pages_to(&timeline, &duty_id) >= 1, "the duty officer on call is paged: {timeline}");
+    assert_eq!(pages_to(&timeline, &coordinator_id), 0, "nobody else yet: {timeline}");
+
+    // Nobody answers: after the on-call's minutes the coordinators are paged.
+    app.clock.advance(Duration::minutes(i64::from(ON_CALL_WAIT_MINUTES)));
+    worker::run_until_idle(&app.state).await.unwrap();
+    let timeline = app.get(&format!("/api/v1/alerts/{id}/timeline"), Some(&duty)).await.body;
+    assert!(pages_to(&timeline, &coordinator_id) >= 1, "escalated to the coordinator: {timeline}");
+
+    let ack = app.post(&format!("/api/v1/alerts/{id}/acknowledge"), Some(&duty), &json!({ "note": "po shkoj" })).await;
+    assert_eq!(ack.status, StatusCode::OK, "{}", ack.body);
+    assert_eq!(ack.body["state"], "acknowledged");
+    assert_eq!(ack.body["acknowledged_by"]["id"], duty_id.as_str());
 }

@@ -554,13 +554,17 @@ async fn the_rota_csv_has_bilingual_headers_local_times_pairs_and_gaps() {
         reader.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect::<Vec<_>>();
     let names: Vec<&str> = rows[0][2].split(" + ").collect();
     let phones: Vec<&str> = rows[0][3].split(" + ").collect();
-    assert_eq!((rows[0][0].as_str(), rows[0][1].as_str()), ("2026-03-02 10:00", "2026-03-02 20:00"), "{rows:?}");
+    assert_eq!(
+        (rows[0][0].as_str(), rows[0][1].as_str()),
+        ("2026-03-02 10:00 +01:00", "2026-03-02 20:00 +01:00"),
+        "{rows:?}"
+    );
     let mut pair: Vec<(&str, &str)> = names.into_iter().zip(phones).collect();
     pair.sort_unstable();
     assert_eq!(pair, [(DUTY, "+355690000002"), (FIELD, "+355690000001")], "a pair, names and phones in one order");
-    assert_eq!(rows[1], ["2026-03-02 20:00", "2026-03-03 08:00", "PA MBULIM / NOT COVERED", ""]);
-    assert_eq!(rows[2], ["2026-03-03 08:00", "2026-03-03 20:00", COORD, "+355690000003"]);
-    assert_eq!(rows[3], ["2026-03-03 20:00", "2026-03-04 01:00", "PA MBULIM / NOT COVERED", ""]);
+    assert_eq!(rows[1], ["2026-03-02 20:00 +01:00", "2026-03-03 08:00 +01:00", "PA MBULIM / NOT COVERED", ""]);
+    assert_eq!(rows[2], ["2026-03-03 08:00 +01:00", "2026-03-03 20:00 +01:00", COORD, "+355690000003"]);
+    assert_eq!(rows[3], ["2026-03-03 20:00 +01:00", "2026-03-04 01:00 +01:00", "PA MBULIM / NOT COVERED", ""]);
     assert_eq!(rows.len(), 4, "nothing before the rota applies");
 
     let long = format!("/api/v1/schedules/{id}/rota.csv?from=2026-03-02T00:00:00Z&to=2026-07-02T00:00:00Z");
