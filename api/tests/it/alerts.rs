@@ -296,8 +296,7 @@ async fn an_emergency_identification_alerts_the_unit_answering_for_the_place() {
     let res = app.post_idempotent("/api/v1/identifications", &field, "i-1", &sighting).await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
     run_worker(&app).await;
-    let coordinator = app.login("tirana.coord").await;
-    let alerts = app.get("/api/v1/alerts?source=field_identification", Some(&coordinator)).await;
+    let alerts = app.get("/api/v1/alerts?source=field_identification", Some(&field)).await;
     assert_eq!(alerts.body.as_array().unwrap().len(), 1, "{}", alerts.body);
     let alert = &alerts.body[0];
     assert_eq!(alert["agency"]["code"], "AL224-NJMF", "the child-protection unit referral routing chooses");
@@ -305,10 +304,10 @@ async fn an_emergency_identification_alerts_the_unit_answering_for_the_place() {
     assert_eq!(alert["identification_id"], "019a2b3c-4d5e-7f00-8a1b-2c3d4e5f6a7b");
     assert!(!alert["title"].as_str().unwrap().contains("Ana"), "no child's name in what is sent");
     assert_eq!(alert["escalation"]["unreachable"], false);
-    // The unit has no coordinator and its admin no phone: the step says so and the alert falls
-    // back at once to the raiser's own agency, whose duty officer is on call.
+    // The unit has no coordinator: the step says so and the alert falls back at once to the
+    // unit's administrator.
     let id = alert["id"].as_str().unwrap();
-    let timeline = app.get(&format!("/api/v1/alerts/{id}/timeline"), Some(&coordinator)).await.body;
+    let timeline = app.get(&format!("/api/v1/alerts/{id}/timeline"), Some(&field)).await.body;
     let skipped: Vec<&str> = timeline
         .as_array()
         .unwrap()
@@ -318,10 +317,32 @@ async fn an_emergency_identification_alerts_the_unit_answering_for_the_place() {
         .collect();
     assert!(skipped.iter().any(|n| n.contains("nobody has this role")), "{timeline}");
     let fallback = timeline.as_array().unwrap().iter().find(|e| e["kind"] == "fallback").expect("a fallback");
-    assert!(fallback["note"].as_str().unwrap().contains("the raiser's agency"), "{fallback}");
+    assert!(fallback["note"].as_str().unwrap().contains("the agency's administrators"), "{fallback}");
+    assert_eq!(texts_to(&gateway).await, ["+355690000009"], "the unit's administrator is paged");
+
+    // Without the administrator's phone, the next emergency falls back to the finder's own
+    // agency: its duty officer on call and its coordinator.
+    app.db(|conn| {
+        use terren_api::db::schema::users;
+        diesel::update(users::table.filter(users::username.eq("tirana.admin")))
+            .set(users::phone.eq(None::<String>))
+            .execute(conn)
+            .unwrap()
+    })
+    .await;
+    let mut second = crate::identifications::sighting("019a2b3c-4d5e-7f00-8a1b-2c3d4e5f6a7c");
+    second["emergency"] = json!(true);
+    second["risk_level"] = json!("emergency");
+    let res = app.post_idempotent("/api/v1/identifications", &field, "i-2", &second).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    run_worker(&app).await;
     let mut texts = texts_to(&gateway).await;
     texts.sort();
-    assert_eq!(texts, ["+355690000002", "+355690000003"], "the duty officer on call and the coordinator are paged");
+    assert_eq!(
+        texts,
+        ["+355690000002", "+355690000003", "+355690000009"],
+        "the duty officer on call and the coordinator are paged"
+    );
 }
 
 #[actix_web::test]

@@ -188,7 +188,7 @@ fn a_plain_serve_refuses_demo_accounts_until_they_are_disabled() {
 
     let disable = terren(dir.path(), &["user", "disable-demo"], None);
     assert!(disable.status.success(), "{}", text(&disable));
-    assert!(text(&disable).contains("disabled 11 demo account(s)"), "{}", text(&disable));
+    assert!(text(&disable).contains("disabled 12 demo account(s)"), "{}", text(&disable));
     let again = terren(dir.path(), &["user", "disable-demo"], None);
     assert!(text(&again).contains("no demo account has the demo password"), "{}", text(&again));
 

@@ -56,10 +56,10 @@ async fn the_demo_rotas_cover_every_hour_and_seeding_twice_adds_nothing() {
 }
 
 #[actix_web::test]
-async fn an_emergency_sighting_in_the_demo_pages_the_duty_officer_who_acknowledges() {
+async fn an_emergency_sighting_in_the_demo_pages_the_person_on_call_who_acknowledges() {
     let app = TestApp::spawn().await;
     seed(&app).await;
-    let duty_id = user_id(&app, "tirana.duty").await;
+    let duty_id = user_id(&app, "tirana.pmf").await;
     let coordinator_id = user_id(&app, "tirana.coord").await;
 
     // The field worker sees a small child alone at Skanderbeg Square.
@@ -71,17 +71,17 @@ async fn an_emergency_sighting_in_the_demo_pages_the_duty_officer_who_acknowledg
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
     worker::run_until_idle(&app.state).await.unwrap();
 
-    let duty = app.login("tirana.duty").await;
+    let duty = app.login("tirana.pmf").await;
     let alerts = app.get("/api/v1/alerts?source=field_identification", Some(&duty)).await.body;
     let alerts = alerts.as_array().unwrap();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
-    assert_eq!(alerts[0]["agency"]["code"], "AL224-QKT", "the 24/7 unit of central Tirana");
+    assert_eq!(alerts[0]["agency"]["code"], "AL224-NJMF", "the child-protection unit of central Tirana");
     let id = alerts[0]["id"].as_str().unwrap().to_owned();
     let timeline = app.get(&format!("/api/v1/alerts/{id}/timeline"), Some(&duty)).await.body;
-    assert!(pages_to(&timeline, &duty_id) >= 1, "the duty officer on call is paged: {timeline}");
+    assert!(pages_to(&timeline, &duty_id) >= 1, "the case manager on call is paged: {timeline}");
     assert_eq!(pages_to(&timeline, &coordinator_id), 0, "nobody else yet: {timeline}");
 
-    // Nobody answers: after the on-call's minutes the coordinators are paged.
+    // Nobody answers: after the on-call's minutes the field centre's coordinator is paged.
     app.clock.advance(Duration::minutes(i64::from(ON_CALL_WAIT_MINUTES)));
     worker::run_until_idle(&app.state).await.unwrap();
     let timeline = app.get(&format!("/api/v1/alerts/{id}/timeline"), Some(&duty)).await.body;
