@@ -261,6 +261,7 @@ async fn an_unreachable_database_answers_503_within_a_second() {
         pool,
         backend: terren_api::db::Backend::Postgres,
         acquire_timeout: std::time::Duration::from_millis(app.state.config.database.acquire_timeout_ms),
+        busy_timeout: std::time::Duration::from_secs(app.state.config.database.connect_timeout_secs),
     };
     let state = app.state.with_database(down);
     let login =
@@ -372,4 +373,30 @@ fn the_sqlite_database_is_readable_by_the_service_user_only() {
     config.database.url = Some(secrecy::SecretString::from(format!("sqlite://{}", old.display())));
     drop(terren_api::db::Database::connect(&config).unwrap());
     assert_eq!(mode(&old), 0o600, "an existing world-readable file is made private");
+}
+
+/// A pool that is merely busy (every connection open and in use) makes a request wait for a
+/// connection beyond `acquire_timeout_ms`, unlike a pool that cannot open any.
+#[test]
+fn a_busy_pool_waits_longer_than_an_unreachable_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = terren_api::config::Config { data_dir: dir.path().to_path_buf(), ..Default::default() };
+    config.database.pool_size = 1;
+    config.database.acquire_timeout_ms = 50;
+    let db = terren_api::db::Database::connect(&config).unwrap();
+    let held = db.get().unwrap();
+    let waiting = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let conn = db.get();
+            (conn.is_ok(), started.elapsed())
+        })
+    };
+    // Hold the only connection well past the acquire timeout, then give it back.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(held);
+    let (got, waited) = waiting.join().unwrap();
+    assert!(got, "the busy pool's connection came back within connect_timeout_secs");
+    assert!(waited >= std::time::Duration::from_millis(250), "{waited:?}");
 }
