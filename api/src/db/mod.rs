@@ -151,8 +151,10 @@ pub type PooledConn = r2d2::PooledConnection<ConnectionManager>;
 pub struct Database {
     pub pool: Pool,
     pub backend: Backend,
-    /// How long `get` waits for a connection (`database.acquire_timeout_ms`).
+    /// How long `get` waits for a connection the pool cannot open (`database.acquire_timeout_ms`).
     pub acquire_timeout: Duration,
+    /// How much longer it waits when every connection is open and in use.
+    pub busy_timeout: Duration,
 }
 
 impl Database {
@@ -182,13 +184,21 @@ impl Database {
             .build(manager)
             .map_err(|e| anyhow::anyhow!("cannot connect to the database at {shown}: {e}"))?;
         let acquire_timeout = Duration::from_millis(config.database.acquire_timeout_ms);
-        Ok(Database { pool, backend, acquire_timeout })
+        let busy_timeout = Duration::from_secs(config.database.connect_timeout_secs).saturating_sub(acquire_timeout);
+        Ok(Database { pool, backend, acquire_timeout, busy_timeout })
     }
 
-    /// A pooled connection, waiting at most `database.acquire_timeout_ms`: while the database is
-    /// down, requests fail fast (503) instead of queueing behind connection attempts.
+    /// A pooled connection. While the pool cannot open connections (the database is down) this
+    /// fails after `database.acquire_timeout_ms`, so requests answer 503 at once instead of
+    /// queueing behind connection attempts; when every connection is open and merely busy, it
+    /// waits up to `database.connect_timeout_secs` in all, as a burst of requests should.
     pub fn get(&self) -> Result<PooledConn, r2d2::PoolError> {
-        self.pool.get_timeout(self.acquire_timeout)
+        match self.pool.get_timeout(self.acquire_timeout) {
+            Err(_) if !self.busy_timeout.is_zero() && self.pool.state().connections >= self.pool.max_size() => {
+                self.pool.get_timeout(self.busy_timeout)
+            }
+            result => result,
+        }
     }
 }
 

@@ -213,3 +213,78 @@ fn numbers_in_text_settings_do_not_stop_the_boot() {
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
+
+/// Sends one HTTP/1.1 request and returns the answer's head.
+fn http_get(address: &str, path: &str, extra: &str) -> String {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra}\r\n").expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response.split("\r\n\r\n").next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn the_access_log_has_one_line_per_request() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let seed = terren(dir.path(), &["seed"], None);
+    assert!(seed.status.success(), "{}", text(&seed));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_terren"))
+        .args(["serve", "--log-json"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TERREN_DATA_DIR", dir.path())
+        .env("TERREN_HTTP_BIND", "127.0.0.1:0")
+        .env("TERREN_ALERTS_WORKER", "false")
+        .env("TERREN_RETENTION_RUN_EVERY_MINUTES", "0")
+        .env("TERREN_LOG_FILTER", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    let wait = std::time::Duration::from_secs(60);
+    let address = loop {
+        let line = receiver.recv_timeout(wait).expect("the server starts");
+        if let Some(url) = line.strip_prefix("Terren is running at http://") {
+            break url.trim().to_owned();
+        }
+    };
+    let healthz = http_get(&address, "/healthz", "X-Request-Id: probe-1\r\n");
+    let agency = http_get(&address, &format!("/api/v1/agencies/{}", uuid::Uuid::now_v7()), "");
+    let nowhere = http_get(&address, "/nowhere", "");
+    let mut access = Vec::new();
+    while access.len() < 3 {
+        let line = receiver.recv_timeout(wait).expect("access log lines");
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line)
+            && value["message"] == "request"
+        {
+            access.push(value);
+        }
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let more: Vec<String> = receiver.try_iter().filter(|l| l.contains("\"message\":\"request\"")).collect();
+    assert!(more.is_empty(), "one line per request: {more:?}");
+
+    assert!(healthz.to_ascii_lowercase().contains("x-request-id: probe-1"), "{healthz}");
+    assert_eq!(access[0]["method"], "GET");
+    assert_eq!(access[0]["route"], "/healthz");
+    assert_eq!(access[0]["status"], 200);
+    assert_eq!(access[0]["request_id"], "probe-1");
+    assert_eq!(access[0]["user"], "-");
+    assert!(access[0]["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{}", access[0]);
+    assert_eq!(access[1]["route"], "/api/v1/agencies/{id}", "the route pattern, never the raw path");
+    assert_eq!(access[1]["status"], 401);
+    let id = agency.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("x-request-id: ").map(str::to_owned));
+    assert_eq!(access[1]["request_id"].as_str(), id.as_deref(), "{agency}");
+    assert_eq!(access[2]["route"], "unmatched");
+    assert_eq!(access[2]["status"], 404, "{nowhere}");
+}

@@ -102,60 +102,6 @@ async fn every_response_carries_a_request_id_and_privacy_headers() {
     assert!(header(&js, "content-type").contains("javascript"), "{:?}", js.headers);
 }
 
-/// Captures what the service logs, as JSON lines, on this thread.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[actix_web::test]
-async fn one_access_log_line_per_request() {
-    let app = TestApp::spawn().await;
-    let token = app.login("tirana.field").await;
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_writer(move || writer.clone())
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
-    let user_id = app.get("/api/v1/me", Some(&token)).await.body["id"].as_str().unwrap().to_owned();
-    let areas = app.get(&format!("/api/v1/agencies/{}", uuid::Uuid::now_v7()), Some(&token)).await;
-    for _ in 0..3 {
-        app.get("/healthz", None).await;
-    }
-    drop(guard);
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|l| l["message"] == "request")
-        .collect();
-    assert_eq!(lines.len(), 5, "{text}");
-    let me = &lines[0];
-    assert_eq!(me["method"], "GET");
-    assert_eq!(me["route"], "/api/v1/me");
-    assert_eq!(me["status"], 200);
-    assert_eq!(me["user"], user_id.as_str());
-    assert!(me["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{me}");
-    let missing = &lines[1];
-    assert_eq!(missing["route"], "/api/v1/agencies/{id}", "the route pattern, never the raw path");
-    assert_eq!(missing["status"], areas.status.as_u16());
-    assert_eq!(missing["request_id"], header(&areas, "x-request-id"));
-    assert_eq!(lines[4]["route"], "/healthz");
-    assert_eq!(lines[4]["user"], "-");
-}
-
 async fn insert_job(app: &TestApp, due_in_secs: i64, locked_for_secs: Option<i64>, error: Option<&str>, done: bool) {
     use diesel::prelude::*;
     use terren_api::db::schema::outbox_jobs;
@@ -261,6 +207,7 @@ async fn an_unreachable_database_answers_503_within_a_second() {
         pool,
         backend: terren_api::db::Backend::Postgres,
         acquire_timeout: std::time::Duration::from_millis(app.state.config.database.acquire_timeout_ms),
+        busy_timeout: std::time::Duration::from_secs(app.state.config.database.connect_timeout_secs),
     };
     let state = app.state.with_database(down);
     let login =
@@ -372,4 +319,30 @@ fn the_sqlite_database_is_readable_by_the_service_user_only() {
     config.database.url = Some(secrecy::SecretString::from(format!("sqlite://{}", old.display())));
     drop(terren_api::db::Database::connect(&config).unwrap());
     assert_eq!(mode(&old), 0o600, "an existing world-readable file is made private");
+}
+
+/// A pool that is merely busy (every connection open and in use) makes a request wait for a
+/// connection beyond `acquire_timeout_ms`, unlike a pool that cannot open any.
+#[test]
+fn a_busy_pool_waits_longer_than_an_unreachable_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = terren_api::config::Config { data_dir: dir.path().to_path_buf(), ..Default::default() };
+    config.database.pool_size = 1;
+    config.database.acquire_timeout_ms = 50;
+    let db = terren_api::db::Database::connect(&config).unwrap();
+    let held = db.get().unwrap();
+    let waiting = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let conn = db.get();
+            (conn.is_ok(), started.elapsed())
+        })
+    };
+    // Hold the only connection well past the acquire timeout, then give it back.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(held);
+    let (got, waited) = waiting.join().unwrap();
+    assert!(got, "the busy pool's connection came back within connect_timeout_secs");
+    assert!(waited >= std::time::Duration::from_millis(250), "{waited:?}");
 }
