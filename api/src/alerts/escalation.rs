@@ -341,8 +341,10 @@ pub async fn run_step(state: &AppState, job_id: &str, job: StepJob) -> ApiResult
 struct PagePlan {
     recipient: Recipient,
     message: Message,
-    /// Addresses this job already delivered to.
+    /// This job already delivered.
     delivered: bool,
+    /// This job sent before (a failed or interrupted send): this is a retry.
+    resend: bool,
 }
 
 /// Reads what a page must do: `None` when the alert no longer waits, the page was given up, or
@@ -391,6 +393,8 @@ fn plan_page(
         .filter(notification_attempts::outcome.eq(Outcome::Delivered.as_str()))
         .count()
         .get_result(conn)?;
+    let sent_before: i64 =
+        notification_attempts::table.filter(notification_attempts::job_id.eq(job_id)).count().get_result(conn)?;
     // A send the process did not live to finish: it may or may not have reached the provider.
     diesel::update(
         notification_attempts::table
@@ -403,7 +407,7 @@ fn plan_page(
     ))
     .execute(conn)?;
     let message = message(conn, &alert, page.kind, job_id, public_url)?;
-    Ok(Some(PagePlan { recipient, message, delivered: delivered > 0 }))
+    Ok(Some(PagePlan { recipient, message, delivered: delivered > 0, resend: sent_before > 0 }))
 }
 
 /// The outcome of a send the process did not live to finish.
@@ -415,9 +419,12 @@ pub async fn run_page(state: &AppState, job_id: &str, page: PageJob) -> ApiResul
     let public_url = state.config.http.public_url.clone().unwrap_or_default();
     let (id, planned, now) = (job_id.to_owned(), page.clone(), state.clock.now_naive());
     let plan = with_db(&state.db, move |conn| plan_page(conn, &id, &planned, now, &public_url)).await?;
-    let Some(PagePlan { recipient, message, delivered }) = plan else { return Ok(()) };
+    let Some(PagePlan { recipient, message, delivered, resend }) = plan else { return Ok(()) };
     if delivered {
         return Ok(());
+    }
+    if resend && let Some(first) = recipient.addresses.first() {
+        state.metrics.notification_retried(channel_of(state, first));
     }
     let mut failures = Vec::new();
     let mut transient = false;
@@ -464,6 +471,11 @@ pub async fn run_page(state: &AppState, job_id: &str, page: PageJob) -> ApiResul
         .await
 }
 
+/// The channel a send is recorded under: `dry_run` when nothing leaves the process.
+fn channel_of(state: &AppState, address: &Address) -> &'static str {
+    if state.notifier.is_dry_run() { "dry_run" } else { address.channel() }
+}
+
 /// Sends to one address, bounded by the per-send deadline, with the attempt recorded before
 /// and after.
 async fn send(
@@ -474,11 +486,11 @@ async fn send(
     address: &Address,
     message: &Message,
 ) -> ApiResult<Delivery> {
-    let dry_run = state.notifier.is_dry_run();
-    let (channel, hint) = if dry_run {
-        ("dry_run".to_owned(), format!("{} {}", address.channel(), address.masked()))
+    let channel = channel_of(state, address).to_owned();
+    let hint = if state.notifier.is_dry_run() {
+        format!("{} {}", address.channel(), address.masked())
     } else {
-        (address.channel().to_owned(), address.masked())
+        address.masked()
     };
     let started = state.clock.now_naive();
     let row_id = {
