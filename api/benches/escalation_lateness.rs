@@ -31,7 +31,7 @@ use terren_contract::alerts::{AlertSource, EscalationPolicyBody, EscalationStep,
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use support::{agency_id, bench_config, env_or, percentile};
+use support::{agency_id, bench_config, env_or, report_ms};
 
 /// Lateness in milliseconds of every step-`step` SMS: when it was handed to the provider (the
 /// attempt's start) − when the step was due (the alert's time plus one minute per step before).
@@ -47,17 +47,6 @@ fn lateness(state: &AppState, step: i32) -> anyhow::Result<Vec<i64>> {
         rows.iter().map(|(raised, started)| (*started - (*raised + offset)).num_milliseconds()).collect();
     late.sort_unstable();
     Ok(late)
-}
-
-fn report(label: &str, late: &[i64]) {
-    println!(
-        "{label}: {} sent; lateness ms p50 {} p90 {} p99 {} max {}",
-        late.len(),
-        percentile(late, 50.0),
-        percentile(late, 90.0),
-        percentile(late, 99.0),
-        late.last().copied().unwrap_or(0)
-    );
 }
 
 fn main() -> anyhow::Result<()> {
@@ -147,8 +136,8 @@ fn main() -> anyhow::Result<()> {
             actix_web::rt::time::sleep(StdDuration::from_millis(500)).await;
         }
         worker.shutdown(&state, StdDuration::from_secs(5)).await;
-        report("first steps", &lateness(&state, 0)?);
-        report("second steps", &lateness(&state, 1)?);
+        report_ms("first steps", "sent; lateness ms", &lateness(&state, 0)?);
+        report_ms("second steps", "sent; lateness ms", &lateness(&state, 1)?);
         Ok(())
     })
 }

@@ -31,7 +31,7 @@ use terren_contract::alerts::{AlertSource, EscalationPolicyBody, EscalationStep,
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use support::{agency_id, bench_config, env_or, percentile};
+use support::{agency_id, bench_config, env_or, report_ms};
 
 const HANGING: &str = "+355690000777";
 const ANSWERING: &str = "+355690000888";
@@ -47,17 +47,6 @@ fn latencies(state: &AppState, hint: &str) -> anyhow::Result<Vec<i64>> {
     let mut late: Vec<i64> = rows.iter().map(|(raised, started)| (*started - *raised).num_milliseconds()).collect();
     late.sort_unstable();
     Ok(late)
-}
-
-fn report(label: &str, late: &[i64]) {
-    println!(
-        "{label}: {} pages; ms from raise to send p50 {} p90 {} p99 {} max {}",
-        late.len(),
-        percentile(late, 50.0),
-        percentile(late, 90.0),
-        percentile(late, 99.0),
-        late.last().copied().unwrap_or(0)
-    );
 }
 
 fn main() -> anyhow::Result<()> {
@@ -148,8 +137,8 @@ fn main() -> anyhow::Result<()> {
             }
             actix_web::rt::time::sleep(StdDuration::from_millis(100)).await;
         }
-        report("answering provider", &latencies(&state, "…0888")?);
-        report("hanging provider", &latencies(&state, "…0777")?);
+        report_ms("answering provider", "pages; ms from raise to send", &latencies(&state, "…0888")?);
+        report_ms("hanging provider", "pages; ms from raise to send", &latencies(&state, "…0777")?);
         worker.shutdown(&state, StdDuration::ZERO).await;
         Ok(())
     })

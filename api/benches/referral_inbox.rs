@@ -17,6 +17,7 @@
 //! ```
 
 #[macro_use]
+#[expect(dead_code, reason = "its figures are printed in its own form, not with `report_ms`")]
 mod support;
 
 use std::sync::Arc;

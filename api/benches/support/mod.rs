@@ -26,6 +26,18 @@ pub fn percentile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// Prints `label: N what; ms ... p50 … p90 … p99 … max …` for sorted milliseconds.
+pub fn report_ms(label: &str, what: &str, sorted: &[i64]) {
+    println!(
+        "{label}: {} {what} p50 {} p90 {} p99 {} max {}",
+        sorted.len(),
+        percentile(sorted, 50.0),
+        percentile(sorted, 90.0),
+        percentile(sorted, 99.0),
+        sorted.last().copied().unwrap_or(0)
+    );
+}
+
 /// A configuration for the database at `url`, which the bench has prepared (no seeding on
 /// start), logging warnings only. Its files, the signing key among them, live in the returned
 /// temporary directory, out of the working tree, until it is dropped.

@@ -114,6 +114,27 @@ pub(crate) async fn events_of_kind(app: &TestApp, alert_id: &str, kind: &'static
     .await
 }
 
+/// Records an emergency sighting as `token`'s phone would.
+pub(crate) async fn emergency_sighting(app: &TestApp, token: &str, id: &str, key: &str) {
+    let mut sighting = crate::identifications::sighting(id);
+    sighting["emergency"] = json!(true);
+    sighting["risk_level"] = json!("emergency");
+    let res = app.post_idempotent("/api/v1/identifications", token, key, &sighting).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+}
+
+/// Takes a demo person's phone number away.
+pub(crate) async fn without_phone(app: &TestApp, username: &'static str) {
+    app.db(move |conn| {
+        use terren_api::db::schema::users;
+        diesel::update(users::table.filter(users::username.eq(username)))
+            .set(users::phone.eq(None::<String>))
+            .execute(conn)
+            .unwrap()
+    })
+    .await;
+}
+
 pub(crate) async fn run_worker(app: &TestApp) -> usize {
     worker::run_until_idle(&app.state).await.unwrap()
 }
@@ -290,11 +311,7 @@ async fn an_emergency_identification_alerts_the_unit_answering_for_the_place() {
     let app = app_with(&gateway).await;
     three_steps_and_a_fallback(&app).await;
     let field = app.login("tirana.field").await;
-    let mut sighting = crate::identifications::sighting("019a2b3c-4d5e-7f00-8a1b-2c3d4e5f6a7b");
-    sighting["emergency"] = json!(true);
-    sighting["risk_level"] = json!("emergency");
-    let res = app.post_idempotent("/api/v1/identifications", &field, "i-1", &sighting).await;
-    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    emergency_sighting(&app, &field, "019a2b3c-4d5e-7f00-8a1b-2c3d4e5f6a7b", "i-1").await;
     run_worker(&app).await;
     let alerts = app.get("/api/v1/alerts?source=field_identification", Some(&field)).await;
     assert_eq!(alerts.body.as_array().unwrap().len(), 1, "{}", alerts.body);
@@ -322,19 +339,8 @@ async fn an_emergency_identification_alerts_the_unit_answering_for_the_place() {
 
     // Without the administrator's phone, the next emergency falls back to the finder's own
     // agency: its duty officer on call and its coordinator.
-    app.db(|conn| {
-        use terren_api::db::schema::users;
-        diesel::update(users::table.filter(users::username.eq("tirana.admin")))
-            .set(users::phone.eq(None::<String>))
-            .execute(conn)
-            .unwrap()
-    })
-    .await;
-    let mut second = crate::identifications::sighting("019a2b3c-4d5e-7f00-8a1b-2c3d4e5f6a7c");
-    second["emergency"] = json!(true);
-    second["risk_level"] = json!("emergency");
-    let res = app.post_idempotent("/api/v1/identifications", &field, "i-2", &second).await;
-    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    without_phone(&app, "tirana.admin").await;
+    emergency_sighting(&app, &field, "019a2b3c-4d5e-7f00-8a1b-2c3d4e5f6a7c", "i-2").await;
     run_worker(&app).await;
     let mut texts = texts_to(&gateway).await;
     texts.sort();

@@ -14,7 +14,7 @@ use terren_api::worker;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::alerts::{app_with, raise, run_worker, sms_gateway, texts_to};
+use crate::alerts::{app_with, emergency_sighting, raise, run_worker, sms_gateway, texts_to, without_phone};
 use crate::harness::TestApp;
 use crate::rotas::user_id;
 
@@ -309,11 +309,7 @@ async fn dry_run_pages_are_shown_as_dry_run() {
 async fn the_raisers_coordinator_may_resolve_a_sightings_alert_raised_for_another_agency() {
     let app = TestApp::spawn().await;
     let field = app.login("tirana.field").await;
-    let mut sighting = crate::identifications::sighting("019a2b3c-4d5e-7f00-8a1b-2c3d4e5f6a7b");
-    sighting["emergency"] = json!(true);
-    sighting["risk_level"] = json!("emergency");
-    let res = app.post_idempotent("/api/v1/identifications", &field, "i-1", &sighting).await;
-    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    emergency_sighting(&app, &field, "019a2b3c-4d5e-7f00-8a1b-2c3d4e5f6a7b", "i-1").await;
     run_worker(&app).await;
     let alerts = app.get("/api/v1/alerts?source=field_identification", Some(&field)).await;
     let alert = &alerts.body[0];
@@ -364,11 +360,7 @@ async fn a_sightings_alert_raised_before_its_referral_ends_with_the_referral() {
     let app = TestApp::spawn().await;
     let field = app.login("tirana.field").await;
     let sighting_id = "019a2b3c-4d5e-7f00-8a1b-2c3d4e5f6a7b";
-    let mut sighting = crate::identifications::sighting(sighting_id);
-    sighting["emergency"] = json!(true);
-    sighting["risk_level"] = json!("emergency");
-    let res = app.post_idempotent("/api/v1/identifications", &field, "i-1", &sighting).await;
-    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    emergency_sighting(&app, &field, sighting_id, "i-1").await;
     run_worker(&app).await;
     let alert_id = app.get("/api/v1/alerts?source=field_identification", Some(&field)).await.body[0]["id"]
         .as_str()
@@ -400,14 +392,7 @@ async fn the_hourly_readiness_check_alerts_an_agency_emergencies_cannot_reach() 
     let app = TestApp::spawn().await;
     // Tirana's child-protection unit has no coordinator and no rota, and its administrator no
     // phone here: its default policy reaches nobody.
-    app.db(|conn| {
-        use terren_api::db::schema::users;
-        diesel::update(users::table.filter(users::username.eq("tirana.admin")))
-            .set(users::phone.eq(None::<String>))
-            .execute(conn)
-            .unwrap()
-    })
-    .await;
+    without_phone(&app, "tirana.admin").await;
     let state = app.state.clone();
     app.db(move |conn| worker::schedule_daily_jobs(conn, &state).unwrap()).await;
     app.clock.advance(Duration::hours(1));
