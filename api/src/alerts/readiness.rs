@@ -226,7 +226,7 @@ pub fn municipality(
         })
     });
     let manages = user.can(Permission::PlanningManage) || user.can(Permission::UsersManage);
-    if !user.is_system_admin() && !(serves && manages) {
+    if !(user.is_system_admin() || (serves && manages)) {
         return Err(ApiError::forbidden("a municipality's readiness is for coordinators and admins serving it"));
     }
     let (ids, unrouted) = routed_agencies(conn, index, area)?;

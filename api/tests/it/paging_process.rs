@@ -156,7 +156,7 @@ fn terren(data_dir: &Path, database: &ScratchDatabase, provider: &Provider) -> C
 
 /// Starts `terren serve` and waits until it is ready; returns the process and when it was ready.
 fn serve(data_dir: &Path, database: &ScratchDatabase, provider: &Provider, port: u16) -> (Child, Instant) {
-    let child = terren(data_dir, database, provider)
+    let mut child = terren(data_dir, database, provider)
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
         .spawn()
         .expect("terren starts");
@@ -167,6 +167,8 @@ fn serve(data_dir: &Path, database: &ScratchDatabase, provider: &Provider, port:
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("terren did not become ready");
 }
 
