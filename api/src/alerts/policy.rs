@@ -11,7 +11,7 @@ use crate::accounts::service::{agency_ref_of, person_ref};
 use crate::audit;
 use crate::clock::to_utc;
 use crate::db::DbConnection;
-use crate::db::schema::{devices, escalation_policies, schedules, user_roles, users, webhook_endpoints};
+use crate::db::schema::{escalation_policies, schedules, user_roles, users, webhook_endpoints};
 use crate::http::{ApiError, ApiResult, AuthUser};
 use crate::rota::layers::window_errors;
 
@@ -72,24 +72,10 @@ pub fn with_role(conn: &mut DbConnection, agency_id: &str, role: Role) -> QueryR
         .load(conn)
 }
 
-/// Whether a person can be reached at all: a phone number or a live push token.
+/// Whether a person can be reached at all, the way a page would reach them (a live push token
+/// or a phone number).
 fn reachable_person(conn: &mut DbConnection, user_id: &str) -> QueryResult<bool> {
-    let phone: Option<Option<String>> = users::table
-        .filter(users::id.eq(user_id))
-        .filter(users::disabled_at.is_null())
-        .select(users::phone)
-        .get_result(conn)
-        .optional()?;
-    let Some(phone) = phone else { return Ok(false) };
-    if phone.is_some_and(|p| !p.trim().is_empty()) {
-        return Ok(true);
-    }
-    let live: i64 = devices::table
-        .filter(devices::user_id.eq(user_id))
-        .filter(devices::disabled_at.is_null())
-        .count()
-        .get_result(conn)?;
-    Ok(live > 0)
+    Ok(super::recipients::reach_person(conn, user_id)?.is_some_and(|person| !person.addresses.is_empty()))
 }
 
 /// A phone number in international form: `+` and 8 to 15 digits.

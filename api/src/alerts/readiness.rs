@@ -3,7 +3,7 @@
 //! phone, a policy that reaches nobody), per agency and per municipality; an hourly check alerts
 //! the coordinators of an agency that emergencies are routed to when it cannot be reached.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, DurationRound, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -131,6 +131,7 @@ fn check_agency(
     }
     let policy = policy::policy_of(conn, agency_id)?;
     let mut reachable_now = Vec::new();
+    let mut a_step_reaches = false;
     for (index, step) in policy.steps.iter().enumerate() {
         let reach = recipients::reach(conn, agency_id, &step.targets, now)?;
         if reach.targets.is_empty() {
@@ -140,7 +141,8 @@ fn check_agency(
                 ReadinessLevel::Warning,
                 format!("Hapi {} nuk arrin askënd / Step {} reaches nobody ({})", index + 1, index + 1, why.join("; ")),
             ));
-        } else if reachable_now.is_empty() {
+        } else if !a_step_reaches {
+            a_step_reaches = true;
             for target in reach.targets {
                 if let PageTarget::User { user_id } = target {
                     reachable_now.push(person_ref(conn, &user_id)?);
@@ -148,7 +150,8 @@ fn check_agency(
             }
         }
     }
-    if !escalation::anybody_reachable(conn, agency_id, &policy, None, now)? {
+    // The steps were resolved above; only when none reaches anybody do the fallbacks matter.
+    if !a_step_reaches && !escalation::anybody_reachable(conn, agency_id, &policy, None, now)? {
         problems.push(problem(
             "unreachable",
             ReadinessLevel::Blocking,
@@ -264,14 +267,12 @@ pub fn run_check(conn: &mut DbConnection, index: &TerritoryIndex, now: DateTime<
     let at = crate::clock::truncate(now);
     let municipalities: Vec<usize> =
         (0..index.len()).filter(|a| index.area(*a).level == AreaLevel::Municipality).collect();
-    let mut routed_to: BTreeMap<String, ()> = BTreeMap::new();
+    let mut routed_to = BTreeSet::new();
     for municipality in municipalities {
-        for agency in routed_agencies(conn, index, municipality)?.0 {
-            routed_to.insert(agency, ());
-        }
+        routed_to.extend(routed_agencies(conn, index, municipality)?.0);
     }
     let mut raised = 0;
-    for agency_id in routed_to.into_keys() {
+    for agency_id in routed_to {
         let readiness = check_agency(conn, &agency_id, true, now)?;
         if readiness.ready {
             continue;

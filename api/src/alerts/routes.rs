@@ -187,19 +187,7 @@ async fn change(
 ) -> ApiResult<web::Json<Alert>> {
     let id = id.to_string();
     Ok(web::Json(
-        audited(&state, move |conn, index, at| {
-            if matches!(change, Transition::Acknowledge | Transition::Resolve) {
-                // 404 first for those who may not see it; then only its own agency (or whom it
-                // paged) answers it.
-                let alert = service::get(conn, index, &user, &id)?;
-                let (paged, raisers_coordinator) = service::answering_from_elsewhere(conn, &user, &id)?;
-                if !(change == Transition::Resolve && raisers_coordinator) {
-                    access::may_answer_alert(&user, &alert.agency.id.to_string(), paged)?;
-                }
-            }
-            service::transition(conn, index, &user, &id, change, &body, at)
-        })
-        .await?,
+        audited(&state, move |conn, index, at| service::transition(conn, index, &user, &id, change, &body, at)).await?,
     ))
 }
 

@@ -356,27 +356,14 @@ fn may_see(conn: &mut DbConnection, user: &AuthUser, row: &AlertRow) -> ApiResul
     }
 }
 
-/// A coordinator of the agency of the person who raised the alert (who may resolve it: they know
-/// when their worker's emergency is over).
+/// A coordinator of the agency of the person who raised the alert: they may read it, and resolve
+/// a sighting's alert (they know when their worker's emergency is over).
 fn coordinates_raiser(conn: &mut DbConnection, user: &AuthUser, row: &AlertRow) -> ApiResult<bool> {
     if !user.can(Permission::PlanningManage) || !user.can(Permission::AlertsRespond) {
         return Ok(false);
     }
     let Some(raiser) = &row.created_by else { return Ok(false) };
     Ok(super::recipients::agency_of(conn, raiser)?.as_deref() == Some(user.agency.id.as_str()))
-}
-
-/// Whether the person was paged for the alert, and whether it is a sighting's alert and they
-/// coordinate the agency of the field worker who found the child (they know when it is over).
-pub fn answering_from_elsewhere(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<(bool, bool)> {
-    let row = load(conn, id)?;
-    let sighting = row.source == wire_code(AlertSource::FieldIdentification);
-    Ok((was_notified(conn, &row.id, &user.user_id)?, sighting && coordinates_raiser(conn, user, &row)?))
-}
-
-fn may_respond(conn: &mut DbConnection, user: &AuthUser, row: &AlertRow) -> ApiResult<()> {
-    may_see(conn, user, row)?;
-    user.require(Permission::AlertsRespond)
 }
 
 pub fn get(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, id: &str) -> ApiResult<Alert> {
@@ -484,9 +471,20 @@ pub fn transition(
     at: NaiveDateTime,
 ) -> ApiResult<Alert> {
     let row = load(conn, id)?;
-    let sighting = row.source == wire_code(AlertSource::FieldIdentification);
-    if !(change == Transition::Resolve && sighting && coordinates_raiser(conn, user, &row)?) {
-        may_respond(conn, user, &row)?;
+    // 404 first for those who may not see it.
+    may_see(conn, user, &row)?;
+    match change {
+        Transition::Acknowledge | Transition::Resolve => {
+            let finders_coordinator = change == Transition::Resolve
+                && row.source == wire_code(AlertSource::FieldIdentification)
+                && coordinates_raiser(conn, user, &row)?;
+            if !finders_coordinator {
+                let paged = was_notified(conn, &row.id, &user.user_id)?;
+                crate::auth::access::may_answer_alert(user, &row.agency_id, paged)?;
+                user.require(Permission::AlertsRespond)?;
+            }
+        }
+        Transition::Cancel => user.require(Permission::AlertsRespond)?,
     }
     if change == Transition::Cancel
         && row.created_by.as_deref() != Some(user.user_id.as_str())
