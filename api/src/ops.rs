@@ -294,14 +294,14 @@ pub fn process_stats() -> ProcessStats {
 /// The job queue as the worker sees it at `now`.
 pub fn job_queue_stats(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<JobQueueStats> {
     let open = || outbox_jobs::table.filter(outbox_jobs::done_at.is_null());
-    let not_leased = outbox_jobs::locked_until.is_null().or(outbox_jobs::locked_until.le(now));
+    let not_leased = outbox_jobs::locked_until.is_null().or(outbox_jobs::locked_until.lt(now));
     let due: i64 = open().filter(outbox_jobs::due_at.le(now)).filter(not_leased).count().get_result(conn)?;
     let oldest: Option<NaiveDateTime> = open()
         .filter(outbox_jobs::due_at.le(now))
         .filter(not_leased)
         .select(diesel::dsl::min(outbox_jobs::due_at))
         .first(conn)?;
-    let running: i64 = open().filter(outbox_jobs::locked_until.gt(now)).count().get_result(conn)?;
+    let running: i64 = open().filter(outbox_jobs::locked_until.ge(now)).count().get_result(conn)?;
     let failed: i64 = open().filter(outbox_jobs::last_error.is_not_null()).count().get_result(conn)?;
     let oldest_due_age_seconds = oldest.map_or(0.0, |due_at| (now - due_at).num_milliseconds().max(0) as f64 / 1000.0);
     Ok(JobQueueStats { due, running, failed, oldest_due_age_seconds })

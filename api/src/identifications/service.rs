@@ -1183,5 +1183,5 @@ pub const MAX_GRID_ZOOM: u8 = 15;
 /// National aggregates stop at ~5 km cells.
 pub const MAX_NATIONAL_GRID_ZOOM: u8 = 12;
 /// National aggregates leave out cells with fewer sightings than this, so that a single child
-/// seen at one junction cannot be picked out.
-pub const MIN_PUBLISHED_COUNT: i64 = 3;
+/// seen at one junction cannot be picked out (the floor of every published count).
+pub use crate::auth::access::MIN_PUBLISHED_COUNT;

@@ -167,14 +167,8 @@ fn emergency_alerts(conn: &mut DbConnection, row: &ReferralRow) -> QueryResult<V
     if let Some(identification) = &row.identification_id {
         keys.push(format!("identification:{identification}"));
     }
-    let about = match &row.identification_id {
-        // The sighting's own alert is about the same child at the same place.
-        Some(identification) => alerts::table
-            .filter(alerts::referral_id.eq(&row.id).or(alerts::identification_id.eq(identification)))
-            .into_boxed(),
-        None => alerts::table.filter(alerts::referral_id.eq(&row.id)).into_boxed(),
-    };
-    about.filter(alerts::open_key.eq_any(keys)).select(alerts::id).load(conn)
+    // Open keys are unique: these name the referral's own page and its sighting's.
+    alerts::table.filter(alerts::open_key.eq_any(keys)).select(alerts::id).load(conn)
 }
 
 /// Alerts follow the referral: answering it acknowledges its emergency page; deadlines met or
@@ -199,7 +193,8 @@ fn settle_alerts(
         alerts_service::settle(conn, &emergency, Transition::Acknowledge, Some(actor), &note, at)?;
     } else {
         let mut everything = open_alerts(conn, &row.id, "")?;
-        everything.extend(emergency.into_iter().filter(|id| !everything.contains(id)).collect::<Vec<_>>());
+        // Settling an alert twice changes nothing: the second finds it closed.
+        everything.extend(emergency);
         alerts_service::settle(conn, &everything, Transition::Resolve, Some(actor), &note, at)?;
     }
     Ok(())
