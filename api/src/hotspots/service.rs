@@ -189,8 +189,9 @@ pub fn put(
 ) -> ApiResult<(Hotspot, bool)> {
     user.require(Permission::PlanningManage)?;
     // Whose it is comes before what is wrong with the request.
-    if let Some(id) = id
-        && load(conn, id)?.agency_id != user.agency.id
+    let existing = id.map(|id| load(conn, id)).transpose()?;
+    if let Some(current) = &existing
+        && current.agency_id != user.agency.id
         && !user.is_system_admin()
     {
         return Err(ApiError::forbidden("a hotspot is edited by its own agency"));
@@ -254,10 +255,7 @@ pub fn put(
             (hotspot_id, true)
         }
         Some(id) => {
-            let current = load(conn, id)?;
-            if current.agency_id != user.agency.id && !user.is_system_admin() {
-                return Err(ApiError::forbidden("a hotspot is edited by its own agency"));
-            }
+            let current = existing.ok_or_else(|| ApiError::not_found("hotspot"))?;
             if request.version != Some(current.version) {
                 let now = view(conn, index, &current)?;
                 return Err(ApiError::version_mismatch(serde_json::to_value(now).map_err(anyhow::Error::from)?));

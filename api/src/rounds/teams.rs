@@ -237,9 +237,7 @@ pub fn put(
 ) -> ApiResult<(Team, bool)> {
     user.require(Permission::PlanningManage)?;
     // Whose it is comes before what is wrong with the request.
-    if let Some(id) = id {
-        planned_by(conn, user, id)?;
-    }
+    let existing = id.map(|id| planned_by(conn, user, id)).transpose()?;
     let members = check_members(conn, user, request)?;
     let home_area_id = match &request.home_area_code {
         Some(code) => Some(
@@ -273,7 +271,7 @@ pub fn put(
             (team_id, true)
         }
         Some(id) => {
-            let current = planned_by(conn, user, id)?;
+            let current = existing.ok_or_else(|| ApiError::not_found("team"))?;
             if request.version != Some(current.version) {
                 let now = view(conn, index, user, &current)?;
                 return Err(ApiError::version_mismatch(serde_json::to_value(now).map_err(anyhow::Error::from)?));
