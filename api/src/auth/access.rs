@@ -89,6 +89,20 @@ pub fn may_answer_alert(user: &AuthUser, alert_agency_id: &str, paged: bool) -> 
     }
 }
 
+/// Statistics-only readers count whole days, so that two windows cannot differ by one
+/// sighting's minutes: every window edge off midnight UTC is refused (`not_whole_day`).
+pub fn off_midnight(edges: &[(&str, Option<chrono::NaiveTime>)]) -> Vec<terren_contract::problem::FieldError> {
+    edges
+        .iter()
+        .filter(|(_, time)| time.is_some_and(|t| t != chrono::NaiveTime::MIN))
+        .map(|(field, _)| terren_contract::problem::FieldError {
+            field: (*field).to_owned(),
+            code: "not_whole_day".into(),
+            message: "use midnight UTC (whole days) for statistics".into(),
+        })
+        .collect()
+}
+
 /// Suppresses small counts within a group of cells whose total is published or can be worked
 /// out: every count of 1 or 2 is hidden, then, if anything was hidden, the smallest other
 /// non-zero cells too until at least two are hidden and they add up to at least the floor, so

@@ -1164,15 +1164,10 @@ fn national_filters_only(query: &IdentificationListQuery) -> ApiResult<()> {
             });
         }
     }
-    for (field, time) in [("from", query.from), ("to", query.to)] {
-        if time.is_some_and(|t| t.time() != chrono::NaiveTime::MIN) {
-            errors.push(FieldError {
-                field: field.into(),
-                code: "not_whole_day".into(),
-                message: "use midnight UTC (whole days) for national statistics".into(),
-            });
-        }
-    }
+    errors.extend(crate::auth::access::off_midnight(&[
+        ("from", query.from.map(|t| t.time())),
+        ("to", query.to.map(|t| t.time())),
+    ]));
     if errors.is_empty() { Ok(()) } else { Err(ApiError::fields(errors)) }
 }
 

@@ -165,8 +165,11 @@ pub fn deadline_statistics(
     }
     let statistics_only = !(agency_id == user.agency.id
         && (user.can(Permission::ReferralsRespond) || user.can(Permission::ReferralsCreate)));
-    if statistics_only && (from.time() != chrono::NaiveTime::MIN || to.time() != chrono::NaiveTime::MIN) {
-        return Err(ApiError::field("from", "not_whole_day", "use midnight UTC (whole days) for statistics"));
+    if statistics_only {
+        let errors = crate::auth::access::off_midnight(&[("from", Some(from.time())), ("to", Some(to.time()))]);
+        if !errors.is_empty() {
+            return Err(ApiError::fields(errors));
+        }
     }
     let rows: Vec<(String, DeadlineRow)> = referral_deadlines::table
         .inner_join(referrals::table)

@@ -71,16 +71,7 @@ pub fn coverage(
     // differ by one sighting's minutes) and small counts left out.
     let statistics_only = !user.can(Permission::IdentificationsRead);
     if statistics_only {
-        let mut errors = Vec::new();
-        for (field, time) in [("from", from), ("to", to)] {
-            if time.time() != chrono::NaiveTime::MIN {
-                errors.push(terren_contract::problem::FieldError {
-                    field: field.into(),
-                    code: "not_whole_day".into(),
-                    message: "use midnight UTC (whole days) for statistics".into(),
-                });
-            }
-        }
+        let errors = crate::auth::access::off_midnight(&[("from", Some(from.time())), ("to", Some(to.time()))]);
         if !errors.is_empty() {
             return Err(ApiError::fields(errors));
         }
