@@ -23,18 +23,18 @@ use std::time::Instant;
 use chrono::{Duration, NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;
 use secrecy::SecretString;
-use terren_api::app::AppState;
+use terren_api::access::AuthUser;
 use terren_api::clock::ManualClock;
 use terren_api::config::Config;
 use terren_api::db::DbConnection;
 use terren_api::db::schema::{
     agencies, child_profile_name_keys, child_profile_names, child_profiles, identification_links, identifications,
 };
-use terren_api::http::AuthUser;
 use terren_api::identifications::privacy::{age_band, coarse_cell};
 use terren_api::identifications::service::IdentificationRow;
 use terren_api::profiles::names::sound_keys;
 use terren_api::profiles::service::ProfileRow;
+use terren_api::state::AppState;
 use terren_api::territory::index::TerritoryIndex;
 
 use support::{Random, acting_as, env_or, percentile};

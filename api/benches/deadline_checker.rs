@@ -35,7 +35,6 @@ use anyhow::Context;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
-use terren_api::app::AppState;
 use terren_api::clock::{ManualClock, truncate};
 use terren_api::db::DbConnection;
 use terren_api::db::schema::{
@@ -44,6 +43,7 @@ use terren_api::db::schema::{
 use terren_api::notify::NotifyMode;
 use terren_api::outbox::kinds;
 use terren_api::referrals::service::ReferralRow;
+use terren_api::state::AppState;
 use terren_api::worker::run_due;
 use terren_contract::referrals::DeadlineKind;
 

@@ -67,7 +67,7 @@ fn make_row(rng: &mut Rng, seq: u64, who: &Who, index: &TerritoryIndex) -> Ident
         |r: &Option<terren_api::territory::index::Resolved>| r.as_ref().map(|r| index.area(r.area).id.clone());
     let list = |codes: &[&str]| serde_json::to_string(codes).unwrap_or_else(|_| "[]".into());
     IdentificationRow {
-        content_hash: terren_api::auth::tokens::hex(&Sha256::digest(id.as_bytes())),
+        content_hash: terren_api::digest::hex(&Sha256::digest(id.as_bytes())),
         id,
         recorded_by: who.user_id.clone(),
         agency_id: who.agency_id.clone(),

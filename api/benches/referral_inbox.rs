@@ -26,12 +26,12 @@ use std::time::Instant;
 use anyhow::{Context, anyhow};
 use chrono::{Duration, NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;
-use terren_api::app::AppState;
+use terren_api::access::AuthUser;
 use terren_api::clock::ManualClock;
 use terren_api::db::DbConnection;
 use terren_api::db::schema::{agencies, areas, referral_deadlines, referrals};
-use terren_api::http::AuthUser;
 use terren_api::referrals::service::{ReferralRow, list};
+use terren_api::state::AppState;
 use terren_api::territory::index::TerritoryIndex;
 use terren_contract::referrals::{ReferralBox, ReferralListQuery};
 

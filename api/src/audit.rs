@@ -5,9 +5,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::auth::tokens::hex;
 use crate::db::schema::audit_log;
 use crate::db::{DbConnection, backend};
+use crate::digest::hex;
 
 /// Who is acting, from where.
 #[derive(Debug, Clone, Default)]

@@ -8,10 +8,12 @@ use terren_contract::Role;
 use terren_contract::areas::AreaLevel;
 use terren_contract::users::CreateUserRequest;
 
-use crate::app::{AppState, Application};
+use crate::app::Application;
+
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::Database;
+use crate::state::AppState;
 use crate::{seed, telemetry};
 
 #[derive(Parser)]

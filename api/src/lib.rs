@@ -3,6 +3,7 @@
 //! `app` assembles the service; each capability lives in its own module with `routes`
 //! (handlers and their OpenAPI description) and `service` (rules and transactions).
 
+pub mod access;
 pub mod accounts;
 pub mod agencies;
 pub mod alerts;
@@ -13,9 +14,11 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod digest;
 pub mod hotspots;
 pub mod http;
 pub mod identifications;
+pub mod ids;
 pub mod notify;
 pub mod openapi;
 pub mod ops;
@@ -26,6 +29,7 @@ pub mod retention;
 pub mod rota;
 pub mod rounds;
 pub mod seed;
+pub mod state;
 pub mod telemetry;
 pub mod territory;
 pub mod vocabularies;

@@ -29,10 +29,10 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
-use crate::app::AppState;
 use crate::db::DbConnection;
 use crate::db::schema::outbox_jobs;
 use crate::http::{ApiError, ErrorCode};
+use crate::state::AppState;
 
 /// What `/metrics` answers with: the OpenMetrics text format `prometheus-client` writes.
 pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

@@ -8,12 +8,12 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use terren_contract::referrals::ReferralStatus;
 
-use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::config::RetentionConfig;
 use crate::db::schema::{child_profiles, identification_links, identifications, referrals};
 use crate::db::{DbConnection, backend};
 use crate::identifications::privacy::{COARSE_ACCURACY_M, coarse_cell};
+use crate::state::AppState;
 
 /// Profile statuses that keep precise locations: someone is still acting on the child.
 const OPEN_STATUSES: [&str; 2] = ["referred", "in_case_management"];

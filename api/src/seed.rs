@@ -13,10 +13,10 @@ use terren_contract::Role;
 use terren_contract::users::CreateUserRequest;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::db::schema::{agencies, agency_areas, area_aliases, areas, users, vocabulary_entries};
 use crate::db::{DbConnection, backend};
+use crate::state::AppState;
 use crate::territory::fold::fold;
 use crate::territory::service::AreaRow;
 

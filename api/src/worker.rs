@@ -19,13 +19,13 @@ use tokio::sync::{Notify, Semaphore};
 use uuid::Uuid;
 
 use crate::alerts::{coverage, escalation, readiness};
-use crate::app::AppState;
 use crate::clock::truncate;
 use crate::db::schema::outbox_jobs;
 use crate::db::{DbConnection, backend};
 use crate::http::{ApiError, ApiResult, with_db};
 use crate::outbox::{self, kinds};
 use crate::referrals::checker as referrals;
+use crate::state::AppState;
 
 /// Due jobs read per round by [`run_due`].
 const BATCH: i64 = 1000;

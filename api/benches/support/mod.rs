@@ -2,11 +2,11 @@
 //! configuration for the bench's database, the person a query runs as, and batched inserts.
 
 use anyhow::{Context, anyhow};
+use terren_api::access::AuthUser;
 use terren_api::accounts::model;
 use terren_api::auth::permissions::permissions_for;
 use terren_api::config::Config;
 use terren_api::db::DbConnection;
-use terren_api::http::AuthUser;
 
 /// A number from the environment, or `default` when it is not set.
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {

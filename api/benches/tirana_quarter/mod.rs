@@ -40,7 +40,6 @@ use std::time::Instant;
 use anyhow::{Context, anyhow};
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday};
 use diesel::prelude::*;
-use terren_api::app::AppState;
 use terren_api::clock::ManualClock;
 use terren_api::db::DbConnection;
 use terren_api::db::schema::{
@@ -52,6 +51,7 @@ use terren_api::identifications::privacy::{age_band, coarse_cell};
 use terren_api::identifications::service::IdentificationRow;
 use terren_api::profiles::service::ProfileRow;
 use terren_api::rounds::plan::RoundRow;
+use terren_api::state::AppState;
 use terren_api::territory::index::TerritoryIndex;
 use terren_api::vocabularies::wire_code;
 use terren_contract::hotspots::HotspotShape;

@@ -6,8 +6,9 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::service;
-use crate::app::AppState;
-use crate::http::{ApiResult, AuthUser, ValidJson, with_conn};
+use crate::access::AuthUser;
+use crate::http::{ApiResult, ValidJson, with_conn};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/users").route(web::get().to(list_users)).route(web::post().to(create_user)))

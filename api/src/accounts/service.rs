@@ -8,18 +8,17 @@ use terren_contract::identifications::PersonRef;
 use terren_contract::users::{ChangePasswordRequest, CreateUserRequest, User};
 use uuid::Uuid;
 
+use crate::ids::parse_uuid;
+
 use super::model::{self, AgencyBrief, UserRow, normalize_username};
-use crate::app::AppState;
+use crate::access::AuthUser;
 use crate::audit::{self, Actor};
 use crate::auth::permissions::is_privileged;
 use crate::clock::to_utc;
 use crate::db::schema::{agencies, sessions, user_roles, users};
 use crate::db::{DbConnection, backend};
-use crate::http::{ApiError, ApiResult, AuthUser};
-
-pub fn parse_uuid(id: &str) -> ApiResult<Uuid> {
-    id.parse().map_err(|e| ApiError::internal(anyhow::anyhow!("stored id {id} is not a UUID: {e}")))
-}
+use crate::http::{ApiError, ApiResult};
+use crate::state::AppState;
 
 pub fn agency_ref(brief: &AgencyBrief) -> ApiResult<AgencyRef> {
     Ok(AgencyRef { id: parse_uuid(&brief.id)?, code: brief.code.clone(), name: brief.name.clone() })

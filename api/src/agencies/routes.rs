@@ -4,8 +4,9 @@ use terren_contract::problem::Problem;
 use uuid::Uuid;
 
 use super::service;
-use crate::app::AppState;
-use crate::http::{ApiResult, AuthUser, ValidJson, with_conn};
+use crate::access::AuthUser;
+use crate::http::{ApiResult, ValidJson, with_conn};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/agencies").route(web::get().to(list_agencies)).route(web::post().to(create_agency)))

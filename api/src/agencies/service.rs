@@ -7,12 +7,13 @@ use terren_contract::agencies::{Agency, AgencyListQuery, AgencyUpdate, CreateAge
 use terren_contract::problem::FieldError;
 use uuid::Uuid;
 
-use crate::accounts::service::parse_uuid;
+use crate::access::AuthUser;
 use crate::audit;
 use crate::clock::to_utc;
 use crate::db::schema::{agencies, agency_areas, areas};
 use crate::db::{DbConnection, backend};
-use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
+use crate::http::{ApiError, ApiResult, ErrorCode};
+use crate::ids::parse_uuid;
 use crate::seed::DEFAULT_TIME_ZONE;
 use crate::territory::fold::fold;
 use crate::territory::index::TerritoryIndex;

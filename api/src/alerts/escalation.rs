@@ -21,7 +21,6 @@ use uuid::Uuid;
 
 use super::recipients::{self, Missed, PageTarget, Reach, Recipient};
 use super::service::{self, AlertRow, add_event};
-use crate::app::AppState;
 use crate::db::schema::{agencies, alert_events, alerts, devices, notification_attempts, notification_rules, users};
 use crate::db::{DbConnection, backend};
 use crate::http::{ApiError, ApiResult, with_db};
@@ -29,6 +28,7 @@ use crate::notify::{Address, Delivery, Message, Outcome};
 use crate::outbox::{self, kinds};
 use crate::rota::layers;
 use crate::rota::resolve::{self, Restriction};
+use crate::state::AppState;
 use crate::vocabularies::wire_code;
 
 /// A page not delivered within this time after its step is given up (and said so on the timeline).

@@ -7,12 +7,13 @@ use terren_contract::alerts::{EscalationPolicy, EscalationPolicyBody, Escalation
 use terren_contract::problem::FieldError;
 use terren_contract::{Permission, Role};
 
+use crate::access::AuthUser;
 use crate::accounts::service::{agency_ref_of, person_ref};
 use crate::audit;
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{escalation_policies, schedules, user_roles, users, webhook_endpoints};
-use crate::http::{ApiError, ApiResult, AuthUser};
+use crate::http::{ApiError, ApiResult};
 use crate::rota::layers::window_errors;
 
 /// Minutes each step of the default policy waits.

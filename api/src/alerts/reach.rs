@@ -8,12 +8,13 @@ use terren_contract::alerts::{CreateWebhookEndpoint, Device, NotificationRules, 
 use uuid::Uuid;
 
 use super::policy::is_phone;
-use crate::accounts::service::parse_uuid;
+use crate::access::AuthUser;
 use crate::audit;
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{devices, notification_rules, users, webhook_endpoints};
-use crate::http::{ApiError, ApiResult, AuthUser};
+use crate::http::{ApiError, ApiResult};
+use crate::ids::parse_uuid;
 use crate::vocabularies::{parse_wire_code, wire_code};
 
 #[derive(Queryable, Selectable)]

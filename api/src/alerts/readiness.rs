@@ -16,12 +16,13 @@ use terren_contract::{Permission, Role};
 use super::recipients::{self, PageTarget};
 use super::service::{self, NewAlert};
 use super::{coverage, escalation, policy};
+use crate::access::AuthUser;
 use crate::accounts::service::{agency_ref_of, person_ref};
 use crate::audit::Actor;
 use crate::auth::permissions::permissions_of;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, agency_areas, escalation_policies, user_roles, users};
-use crate::http::{ApiError, ApiResult, AuthUser};
+use crate::http::{ApiError, ApiResult};
 use crate::outbox::{self, kinds};
 use crate::referrals::routing::{self, Case, Place};
 use crate::territory::index::TerritoryIndex;
@@ -238,9 +239,9 @@ pub fn municipality(
         agencies.push(check_agency(conn, &id, true, now)?);
     }
     let unrouted_areas =
-        unrouted.into_iter().map(|a| crate::identifications::service::area_ref_at(index, a)).collect::<Vec<_>>();
+        unrouted.into_iter().map(|a| crate::territory::refs::area_ref_at(index, a)).collect::<Vec<_>>();
     Ok(MunicipalityReadiness {
-        municipality: crate::identifications::service::area_ref_at(index, area),
+        municipality: crate::territory::refs::area_ref_at(index, area),
         ready: unrouted_areas.is_empty() && agencies.iter().all(|a| a.ready),
         agencies,
         unrouted_areas,

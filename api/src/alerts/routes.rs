@@ -10,11 +10,12 @@ use uuid::Uuid;
 
 use super::service::{self, Transition};
 use super::{policy, reach, readiness};
-use crate::app::AppState;
-use crate::auth::access;
+use crate::access;
+use crate::access::AuthUser;
 use crate::http::idempotency::{self, IdempotencyKey, Written};
 use crate::http::problem::ErrorCode;
-use crate::http::{ApiError, ApiResult, AuthUser, ValidJson, audited, with_conn};
+use crate::http::{ApiError, ApiResult, ValidJson, audited, with_conn};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/alerts").route(web::get().to(list_alerts)).route(web::post().to(create_alert)))

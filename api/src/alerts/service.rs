@@ -15,14 +15,16 @@ use terren_contract::identifications::PersonRef;
 use uuid::Uuid;
 
 use super::{escalation, policy};
-use crate::accounts::service::{agency_ref_of, parse_uuid, person_ref, person_refs};
+use crate::access::AuthUser;
+use crate::accounts::service::{agency_ref_of, person_ref, person_refs};
 use crate::audit::{self, Actor};
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{
     agencies, alert_events, alerts, escalation_policies, identifications, notification_attempts, outbox_jobs,
 };
-use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
+use crate::http::{ApiError, ApiResult, ErrorCode};
+use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::{parse_wire_code, wire_code};
 
@@ -279,7 +281,7 @@ pub fn job_prefix(alert_id: &str) -> String {
 }
 
 pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &AlertRow) -> ApiResult<Alert> {
-    let area = crate::identifications::service::area_ref(index, &row.area_id);
+    let area = crate::territory::refs::area_ref(index, &row.area_id);
     let next_step_at: Option<NaiveDateTime> = if row.state == wire_code(AlertState::Triggered) {
         outbox_jobs::table
             .filter(outbox_jobs::dedup_key.like(format!("{}%", crate::db::like_literal(&job_prefix(&row.id)))))
@@ -480,7 +482,7 @@ pub fn transition(
                 && coordinates_raiser(conn, user, &row)?;
             if !finders_coordinator {
                 let paged = was_notified(conn, &row.id, &user.user_id)?;
-                crate::auth::access::may_answer_alert(user, &row.agency_id, paged)?;
+                crate::access::may_answer_alert(user, &row.agency_id, paged)?;
                 user.require(Permission::AlertsRespond)?;
             }
         }

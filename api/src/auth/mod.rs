@@ -1,6 +1,5 @@
 //! Logging in and staying logged in: passwords, tokens, sessions, throttling, permissions.
 
-pub mod access;
 pub mod password;
 pub mod permissions;
 pub mod routes;

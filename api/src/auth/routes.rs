@@ -4,10 +4,11 @@ use terren_contract::problem::Problem;
 use terren_contract::users::ChangePasswordRequest;
 
 use super::service::{self, ClientInfo};
+use crate::access::AuthUser;
 use crate::accounts;
-use crate::app::AppState;
 use crate::http::auth::client_ip;
-use crate::http::{ApiResult, AuthUser, ValidJson, with_conn};
+use crate::http::{ApiResult, ValidJson, with_conn};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/auth/login").route(web::post().to(login)))

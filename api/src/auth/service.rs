@@ -9,13 +9,13 @@ use terren_contract::auth::{LoginRequest, TokenResponse};
 use uuid::Uuid;
 
 use crate::accounts::model::{self, SessionRow, normalize_username};
-use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::auth::tokens::{hash_refresh_token, new_refresh_token};
 use crate::clock::to_utc;
 use crate::db::schema::{refresh_tokens, sessions};
 use crate::db::{DbConnection, backend};
 use crate::http::{ApiError, ApiResult, ErrorCode, with_conn};
+use crate::state::AppState;
 
 /// Where a request came from, for sessions, throttling and the audit log.
 #[derive(Debug, Clone)]

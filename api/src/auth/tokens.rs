@@ -1,5 +1,6 @@
 //! Access tokens (short-lived HS256 JWTs with a `kid`) and opaque refresh tokens.
 
+use crate::digest::hex;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -117,10 +118,6 @@ pub fn random_token() -> anyhow::Result<String> {
 /// What is stored for a bearer secret: its SHA-256, hex.
 pub fn hash_token(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A random secret for deployments that do not configure one.

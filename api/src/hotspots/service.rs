@@ -16,14 +16,17 @@ use uuid::Uuid;
 
 use super::cluster;
 use super::shape::Shape;
-use crate::accounts::service::{agency_ref_of, parse_uuid};
+use crate::access::AuthUser;
+use crate::access::ServedAreas;
+use crate::accounts::service::agency_ref_of;
 use crate::audit;
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, hotspots, identification_links, identifications};
-use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
-use crate::identifications::service::{ServedAreas, area_ref, area_ref_at};
+use crate::http::{ApiError, ApiResult, ErrorCode};
+use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
+use crate::territory::refs::{area_ref, area_ref_at};
 use crate::vocabularies::is_active_code;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -1,72 +1,20 @@
-//! `AuthUser`: the signed-in person behind a request, checked against the database on every
-//! request so that disabling a user or ending a session takes effect at once.
-
-use std::collections::BTreeSet;
+//! Reading the signed-in person behind a request ([`AuthUser`]) from its bearer token, checked
+//! against the database on every request so that disabling a user or ending a session takes
+//! effect at once.
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
-use terren_contract::{Permission, Role};
 
 use super::problem::{ApiError, ErrorCode};
-use crate::accounts::model::{self, AgencyBrief};
-use crate::app::AppState;
-use crate::audit::Actor;
-use crate::auth::permissions::{has_national_scope, permissions_for};
+use crate::access::AuthUser;
+use crate::accounts::model;
+use crate::auth::permissions::permissions_for;
+use crate::state::AppState;
 
 /// Paths a person who must change their password may still use.
 const ALLOWED_BEFORE_PASSWORD_CHANGE: [&str; 3] = ["/api/v1/me", "/api/v1/me/password", "/api/v1/auth/logout"];
-
-#[derive(Debug, Clone)]
-pub struct AuthUser {
-    pub user_id: String,
-    pub username: String,
-    pub display_name: String,
-    pub agency: AgencyBrief,
-    pub roles: BTreeSet<Role>,
-    pub permissions: BTreeSet<Permission>,
-    /// Areas the agency serves (ids, codes).
-    pub areas: Vec<(String, String)>,
-    pub session_id: String,
-    pub device_id: String,
-    pub must_change_password: bool,
-    pub ip: String,
-}
-
-impl AuthUser {
-    pub fn can(&self, permission: Permission) -> bool {
-        self.permissions.contains(&permission)
-    }
-
-    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
-        if self.can(permission) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!("this needs the permission {}", permission_name(permission))))
-        }
-    }
-
-    pub fn national_scope(&self) -> bool {
-        has_national_scope(&self.roles)
-    }
-
-    pub fn is_system_admin(&self) -> bool {
-        self.roles.contains(&Role::SystemAdmin)
-    }
-
-    pub fn actor(&self) -> Actor {
-        Actor {
-            user_id: Some(self.user_id.clone()),
-            device_id: Some(self.device_id.clone()),
-            ip: Some(self.ip.clone()),
-        }
-    }
-}
-
-pub fn permission_name(permission: Permission) -> String {
-    crate::vocabularies::wire_code(permission)
-}
 
 /// The client address used for throttling and audit: the peer, or, behind one trusted proxy,
 /// the address that proxy appended to `X-Forwarded-For`. Only the right-most entry is the

@@ -18,9 +18,9 @@ use sha2::{Digest, Sha256};
 
 use super::lang::Lang;
 use super::problem::{ApiError, ErrorCode};
-use crate::auth::tokens::hex;
 use crate::db::schema::idempotency_keys;
 use crate::db::{DbConnection, backend};
+use crate::digest::hex;
 
 pub const HEADER: &str = "Idempotency-Key";
 
@@ -236,7 +236,7 @@ pub struct Written {
 #[expect(clippy::too_many_arguments, reason = "the request, its key, and the three steps of the write")]
 pub async fn respond<P, T, W, R>(
     req: &HttpRequest,
-    state: &crate::app::AppState,
+    state: &crate::state::AppState,
     user_id: String,
     key: IdempotencyKey,
     request: &serde_json::Value,
@@ -319,7 +319,7 @@ where
 }
 
 async fn replay_stored<R>(
-    state: &crate::app::AppState,
+    state: &crate::state::AppState,
     status: u16,
     body: String,
     lang: Lang,

@@ -9,7 +9,6 @@ pub mod outage;
 pub mod problem;
 pub mod query;
 
-pub use auth::AuthUser;
 pub use json::ValidJson;
 pub use problem::{ApiError, ApiResult, ErrorCode};
 
@@ -17,8 +16,8 @@ use actix_web::web;
 
 use chrono::NaiveDateTime;
 
-use crate::app::AppState;
 use crate::db::{Database, DbConnection, PooledConn, backend};
+use crate::state::AppState;
 use crate::territory::index::TerritoryIndex;
 
 /// Runs blocking database work off the async executor with a pooled connection.

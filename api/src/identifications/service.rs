@@ -5,23 +5,27 @@ use diesel::prelude::*;
 use terren_contract::Permission;
 use terren_contract::areas::LocateMethod;
 use terren_contract::identifications::{
-    AreaRef, CreateIdentification, GridCell, Identification, IdentificationGrid, IdentificationListQuery,
-    IdentificationPage, LocationPrecision, LocationView, PersonRef, ResolvedAreas,
+    CreateIdentification, GridCell, Identification, IdentificationGrid, IdentificationListQuery, IdentificationPage,
+    LocationPrecision, LocationView, PersonRef, ResolvedAreas,
 };
 use terren_contract::problem::FieldError;
 use terren_contract::profiles::{ProfileCandidate, ProfileRef, SightingCounts};
 
 use super::privacy::{COARSE_ACCURACY_M, age_band, coarse_cell, shown_point};
+use crate::access::AuthUser;
+use crate::access::scope_area_ids;
 use crate::accounts::model::AgencyBrief;
-use crate::accounts::service::{agency_ref, parse_uuid};
+use crate::accounts::service::agency_ref;
 use crate::audit;
 use crate::clock::to_utc;
 use crate::config::ProfilesConfig;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, child_profiles, identification_links, identifications, users, vocabulary_entries};
-use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode, cursor};
+use crate::http::{ApiError, ApiResult, ErrorCode, cursor};
+use crate::ids::parse_uuid;
 use crate::outbox;
 use crate::territory::index::TerritoryIndex;
+use crate::territory::refs::area_ref;
 
 /// A device clock may run this far ahead of the server's before `observed_at` is refused.
 const MAX_CLOCK_AHEAD: Duration = Duration::minutes(15);
@@ -407,35 +411,6 @@ pub fn find_row(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Identif
     identifications::table.find(id).select(IdentificationRow::as_select()).get_result(conn).optional()
 }
 
-/// Ids of the areas the reader's agency serves and every area below them.
-pub fn scope_area_ids(index: &TerritoryIndex, user: &AuthUser) -> HashSet<String> {
-    user.areas
-        .iter()
-        .filter_map(|(id, _)| index.find_id(id))
-        .flat_map(|root| index.descendants(root))
-        .map(|a| index.area(a).id.clone())
-        .collect()
-}
-
-/// The areas a person's agency serves (and every area below them), to test places against;
-/// everything, with national scope.
-pub struct ServedAreas {
-    national: bool,
-    areas: HashSet<String>,
-}
-
-impl ServedAreas {
-    pub fn of(index: &TerritoryIndex, user: &AuthUser) -> ServedAreas {
-        let national = user.national_scope();
-        ServedAreas { national, areas: if national { HashSet::new() } else { scope_area_ids(index, user) } }
-    }
-
-    /// Whether any of the areas (a place's municipality, its unit, …) is served.
-    pub fn cover(&self, area_ids: &[&Option<String>]) -> bool {
-        self.national || area_ids.iter().any(|id| id.as_ref().is_some_and(|id| self.areas.contains(id)))
-    }
-}
-
 /// Whether the reader's data scope covers the record: their own agency recorded it, or it lies
 /// in an area their agency serves (or below one).
 pub fn in_scope(index: &TerritoryIndex, user: &AuthUser, row: &IdentificationRow) -> bool {
@@ -457,7 +432,7 @@ pub fn find_in_scope(
     id: &str,
 ) -> ApiResult<IdentificationRow> {
     let Some(row) = find_row(conn, id)? else { return Err(ApiError::not_found("identification")) };
-    if in_scope(index, user, &row) || crate::referrals::service::opens_identification(conn, user, id)? {
+    if in_scope(index, user, &row) || crate::access::opens_identification(conn, user, id)? {
         Ok(row)
     } else {
         Err(ApiError::not_found("identification"))
@@ -569,17 +544,6 @@ fn view(
 }
 
 /// The record as this reader may see it.
-/// An area by id, as records name it.
-pub fn area_ref(index: &TerritoryIndex, id: &Option<String>) -> Option<AreaRef> {
-    id.as_ref().and_then(|id| index.find_id(id)).map(|a| area_ref_at(index, a))
-}
-
-/// The area at `area` in the territory index, as the wire names it.
-pub fn area_ref_at(index: &TerritoryIndex, area: usize) -> AreaRef {
-    let area = index.area(area);
-    AreaRef { code: area.code.clone(), name: area.name.clone() }
-}
-
 /// Whether the reader is shown this sighting's exact location. After the retention period the
 /// stored location is the coarse one, for everyone.
 fn shows_exact(user: &AuthUser, row: &IdentificationRow) -> bool {
@@ -1112,7 +1076,7 @@ pub fn counts(
             counts.repeat_sightings,
             counts.children_seen_more_than_once,
         ];
-        let hidden = crate::auth::access::suppress_groups(&values, &[vec![0, 1, 2], vec![1, 3, 4], vec![5]]);
+        let hidden = crate::access::suppress_groups(&values, &[vec![0, 1, 2], vec![1, 3, 4], vec![5]]);
         for (i, slot) in [
             &mut counts.identifications,
             &mut counts.linked,
@@ -1164,7 +1128,7 @@ fn national_filters_only(query: &IdentificationListQuery) -> ApiResult<()> {
             });
         }
     }
-    errors.extend(crate::auth::access::off_midnight(&[
+    errors.extend(crate::access::off_midnight(&[
         ("from", query.from.map(|t| t.time())),
         ("to", query.to.map(|t| t.time())),
     ]));
@@ -1179,4 +1143,4 @@ pub const MAX_GRID_ZOOM: u8 = 15;
 pub const MAX_NATIONAL_GRID_ZOOM: u8 = 12;
 /// National aggregates leave out cells with fewer sightings than this, so that a single child
 /// seen at one junction cannot be picked out (the floor of every published count).
-pub use crate::auth::access::MIN_PUBLISHED_COUNT;
+pub use crate::access::MIN_PUBLISHED_COUNT;

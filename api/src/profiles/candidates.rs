@@ -12,14 +12,15 @@ use terren_contract::profiles::{CandidateReason, ProfileCandidate, ProfileRef};
 
 use super::names;
 use super::service::{ProfileRow, visible_within};
-use crate::accounts::service::parse_uuid;
+use crate::access::AuthUser;
 use crate::clock::to_utc;
 use crate::config::ProfilesConfig;
 use crate::db::DbConnection;
 use crate::db::schema::{child_profile_name_keys, child_profile_names, child_profiles, identification_links};
-use crate::http::{ApiResult, AuthUser};
+use crate::http::ApiResult;
 use crate::identifications::privacy::{age_band, cells_around};
-use crate::identifications::service::{self as sightings, IdentificationRow};
+use crate::identifications::service::IdentificationRow;
+use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
 
 /// Weights of the signals; a full match on all of them scores 1.
@@ -157,7 +158,7 @@ pub fn for_sighting(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let scope = sightings::scope_area_ids(index, user);
+    let scope = crate::access::scope_area_ids(index, user);
     let latest_first_seen = sighting.observed_at + window;
     let profiles: Vec<ProfileRow> = child_profiles::table
         .filter(child_profiles::id.eq_any(ids))

@@ -9,9 +9,10 @@ use terren_contract::profiles::{
 use uuid::Uuid;
 
 use super::service;
-use crate::app::AppState;
+use crate::access::AuthUser;
 use crate::http::idempotency::{self, IdempotencyKey, Written};
-use crate::http::{ApiResult, AuthUser, ValidJson, audited};
+use crate::http::{ApiResult, ValidJson, audited};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/identifications/{id}/candidates").route(web::get().to(identification_candidates)))

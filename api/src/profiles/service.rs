@@ -12,8 +12,9 @@ use terren_contract::profiles::{
 use uuid::Uuid;
 
 use super::names;
+use crate::access::AuthUser;
 use crate::accounts::model::AgencyBrief;
-use crate::accounts::service::{agency_ref, parse_uuid};
+use crate::accounts::service::agency_ref;
 use crate::audit;
 use crate::clock::to_utc;
 use crate::config::ProfilesConfig;
@@ -22,12 +23,14 @@ use crate::db::schema::{
     identification_links, identifications, profile_reference_counters, users,
 };
 use crate::db::{DbConnection, backend};
-use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode, cursor};
+use crate::http::{ApiError, ApiResult, ErrorCode, cursor};
 use crate::identifications::privacy::age_band;
 use crate::identifications::service::{
-    self as sightings, IdentificationRow, Lookups, area_ref, check_nationality_and_languages, codes, parse_codes,
+    self as sightings, IdentificationRow, Lookups, check_nationality_and_languages, codes, parse_codes,
 };
+use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
+use crate::territory::refs::area_ref;
 use crate::vocabularies::is_active_code;
 
 type Backend = <DbConnection as diesel::Connection>::Backend;
@@ -75,7 +78,7 @@ const MAX_MERGE_CHAIN: usize = 32;
 /// Whether the reader may see the profile: their agency made it, or the child was first seen in
 /// an area their agency serves.
 pub fn visible(index: &TerritoryIndex, user: &AuthUser, row: &ProfileRow) -> bool {
-    visible_within(&sightings::scope_area_ids(index, user), user, row)
+    visible_within(&crate::access::scope_area_ids(index, user), user, row)
 }
 
 /// [`visible`], with the reader's scope (area ids) worked out once for many profiles.
@@ -89,7 +92,7 @@ pub fn visible_filter(
     index: &TerritoryIndex,
     user: &AuthUser,
 ) -> Box<dyn BoxableExpression<child_profiles::table, Backend, SqlType = diesel::sql_types::Bool>> {
-    let scope: Vec<String> = sightings::scope_area_ids(index, user).into_iter().collect();
+    let scope: Vec<String> = crate::access::scope_area_ids(index, user).into_iter().collect();
     Box::new(
         child_profiles::agency_id
             .eq(user.agency.id.clone())
@@ -111,7 +114,7 @@ pub fn find_visible(
     id: &str,
 ) -> ApiResult<ProfileRow> {
     let Some(row) = find_row(conn, id)? else { return Err(ApiError::not_found("child profile")) };
-    if visible(index, user, &row) || crate::referrals::service::opens_profile(conn, user, id)? {
+    if visible(index, user, &row) || crate::access::opens_profile(conn, user, id)? {
         Ok(row)
     } else {
         Err(ApiError::not_found("child profile"))
@@ -713,7 +716,7 @@ pub fn history(
         .order((identifications::observed_at.asc(), identifications::id.asc()))
         .load(conn)?;
     let lookups = Lookups::load(conn, &rows)?;
-    let scope = sightings::scope_area_ids(index, user);
+    let scope = crate::access::scope_area_ids(index, user);
     let mut shown = Vec::new();
     let mut entries = Vec::with_capacity(rows.len());
     for sighting in &rows {
@@ -990,7 +993,7 @@ pub fn update(
     update: &ChildProfileUpdate,
     at: NaiveDateTime,
 ) -> ApiResult<ChildProfile> {
-    crate::auth::access::may_edit_profile(user, update.status.is_some())?;
+    crate::access::may_edit_profile(user, update.status.is_some())?;
     let touches_names = update.given_name.is_some()
         || update.family_name.is_some()
         || update.aliases.is_some()

@@ -12,11 +12,12 @@ use terren_contract::referrals::{DeadlineKind, DeadlineState, Priority};
 use super::deadlines::{self};
 use super::lifecycle::severity_of;
 use super::service::{DeadlineRow, add_event, agency_filter, deadline_job_key, load};
+use crate::access::AuthUser;
 use crate::alerts::service::{self as alerts_service, NewAlert};
 use crate::audit::{self, Actor};
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, referral_deadlines, referrals};
-use crate::http::{ApiError, ApiResult, AuthUser};
+use crate::http::{ApiError, ApiResult};
 use crate::outbox::{self, kinds};
 use crate::vocabularies::wire_code;
 
@@ -166,7 +167,7 @@ pub fn deadline_statistics(
     let statistics_only = !(agency_id == user.agency.id
         && (user.can(Permission::ReferralsRespond) || user.can(Permission::ReferralsCreate)));
     if statistics_only {
-        let errors = crate::auth::access::off_midnight(&[("from", Some(from.time())), ("to", Some(to.time()))]);
+        let errors = crate::access::off_midnight(&[("from", Some(from.time())), ("to", Some(to.time()))]);
         if !errors.is_empty() {
             return Err(ApiError::fields(errors));
         }
@@ -211,7 +212,7 @@ pub fn deadline_statistics(
                 (0..keys.len()).filter(|row| row % kind_count == kind).flat_map(|row| row * 4..row * 4 + 4).collect(),
             );
         }
-        hidden = crate::auth::access::suppress_groups(&cells, &groups);
+        hidden = crate::access::suppress_groups(&cells, &groups);
     }
     let names = ["met", "breached", "pending", "void"];
     let table = keys
@@ -233,7 +234,7 @@ pub fn deadline_statistics(
             }
         })
         .collect();
-    let min_count = if statistics_only { crate::auth::access::MIN_PUBLISHED_COUNT } else { 1 };
+    let min_count = if statistics_only { crate::access::MIN_PUBLISHED_COUNT } else { 1 };
     let referrals_hidden = (1..min_count).contains(&referral_count);
     Ok(DeadlineStatistics {
         agency: crate::accounts::service::agency_ref_of(conn, &agency_id)?,

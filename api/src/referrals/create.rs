@@ -14,17 +14,19 @@ use uuid::Uuid;
 use super::deadlines::{self, Calendar};
 use super::routing::{self, Case, Place};
 use super::service::{ReferralRow, add_event, deadline_job_key, load, view};
-use crate::accounts::service::parse_uuid;
+use crate::access::AuthUser;
 use crate::alerts::service::{self as alerts_service, NewAlert};
 use crate::audit::{self, Actor};
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, alerts, referral_deadlines, referrals};
-use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
+use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::identifications::privacy::age_band;
-use crate::identifications::service::{area_ref, codes, parse_codes};
+use crate::identifications::service::{codes, parse_codes};
+use crate::ids::parse_uuid;
 use crate::outbox::{self, kinds};
 use crate::territory::index::TerritoryIndex;
+use crate::territory::refs::area_ref;
 use crate::vocabularies::{is_active_code, wire_code};
 
 /// Who the referral is about, from its sighting or profile.
@@ -118,7 +120,7 @@ fn check_codes(
 
 fn content_hash(request: &CreateReferral) -> ApiResult<String> {
     let body = serde_json::to_vec(request).map_err(anyhow::Error::from)?;
-    Ok(crate::auth::tokens::hex(&Sha256::digest(&body)))
+    Ok(crate::digest::hex(&Sha256::digest(&body)))
 }
 
 /// Everything a new referral starts with besides its own fields.

@@ -15,15 +15,16 @@ use terren_contract::referrals::{
 };
 use terren_contract::schedules::WeekdayCode;
 
+use crate::access::AuthUser;
 use crate::audit;
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::referral_deadline_policies;
-use crate::http::{ApiError, ApiResult, AuthUser};
-use crate::identifications::service::area_ref;
+use crate::http::{ApiError, ApiResult};
 use crate::rota::layers::{parse_local_time, weekday};
 use crate::rota::resolve::start_instant;
 use crate::territory::index::TerritoryIndex;
+use crate::territory::refs::area_ref;
 
 /// The scope key of the national default policy.
 pub const DEFAULT_SCOPE: &str = "*";
@@ -293,7 +294,7 @@ pub fn put(
     at: NaiveDateTime,
 ) -> ApiResult<DeadlinePolicy> {
     let (key, municipality_id) = scope_of(index, scope)?;
-    crate::auth::access::may_manage_municipal_policy(conn, user, municipality_id.as_deref())?;
+    crate::access::may_manage_municipal_policy(conn, user, municipality_id.as_deref())?;
     let errors = check(&request.policy);
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));

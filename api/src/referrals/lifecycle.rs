@@ -16,12 +16,13 @@ use uuid::Uuid;
 use super::create::{Start, open};
 use super::routing::{self, Case};
 use super::service::{DeadlineRow, ReferralRow, add_event, deadline_job_key, find_visible, load, sender_side, view};
+use crate::access::AuthUser;
 use crate::alerts::service::{self as alerts_service, NewAlert, Transition};
 use crate::audit::{self, Actor};
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, alerts, referral_deadlines, referrals};
-use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
+use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::{is_active_code, wire_code};
 

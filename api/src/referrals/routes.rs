@@ -12,9 +12,10 @@ use uuid::Uuid;
 use super::lifecycle::{self, Step};
 use super::{checker, create, service};
 use super::{deadlines, routing};
-use crate::app::AppState;
+use crate::access::AuthUser;
 use crate::http::idempotency::{self, IdempotencyKey, Written};
-use crate::http::{ApiResult, AuthUser, ValidJson, audited, with_conn};
+use crate::http::{ApiResult, ValidJson, audited, with_conn};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(

@@ -9,18 +9,19 @@ use diesel::prelude::*;
 use serde_json::json;
 use terren_contract::Permission;
 use terren_contract::auth::AgencyRef;
-use terren_contract::identifications::AreaRef;
 use terren_contract::problem::FieldError;
 use terren_contract::referrals::{PutRoutingRule, ReferralStatus, RoutingRule};
 use uuid::Uuid;
 
-use crate::accounts::service::parse_uuid;
+use crate::access::AuthUser;
 use crate::audit;
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, agency_areas, referral_routes, referrals};
-use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
+use crate::http::{ApiError, ApiResult, ErrorCode};
+use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
+use crate::territory::refs::area_ref;
 use crate::vocabularies::{is_active_code, wire_code};
 
 /// The service that asks for a shelter place.
@@ -318,10 +319,6 @@ pub fn seed_default_rules(conn: &mut DbConnection, at: NaiveDateTime) -> QueryRe
     Ok(added)
 }
 
-fn area_ref(index: &TerritoryIndex, id: &Option<String>) -> Option<AreaRef> {
-    crate::identifications::service::area_ref(index, id)
-}
-
 fn rule_view(conn: &mut DbConnection, index: &TerritoryIndex, row: &RuleRow) -> ApiResult<RoutingRule> {
     Ok(RoutingRule {
         id: parse_uuid(&row.id)?,
@@ -456,7 +453,7 @@ pub fn put(
     at: NaiveDateTime,
 ) -> ApiResult<(RoutingRule, bool)> {
     let (municipality_id, agency_types, agency_id) = checked_rule(conn, index, request)?;
-    crate::auth::access::may_manage_municipal_policy(conn, user, municipality_id.as_deref())?;
+    crate::access::may_manage_municipal_policy(conn, user, municipality_id.as_deref())?;
     let key = route_key(municipality_id.as_deref(), &request.subject_type, request.service.as_deref());
     let holder: Option<String> = referral_routes::table
         .filter(referral_routes::route_key.eq(&key))
@@ -491,7 +488,7 @@ pub fn put(
         }
         Some(id) => {
             let current = load_rule(conn, id)?;
-            crate::auth::access::may_manage_municipal_policy(conn, user, current.municipality_id.as_deref())?;
+            crate::access::may_manage_municipal_policy(conn, user, current.municipality_id.as_deref())?;
             if request.version != Some(current.version) {
                 let view = rule_view(conn, index, &current)?;
                 return Err(ApiError::version_mismatch(serde_json::to_value(view).map_err(anyhow::Error::from)?));
@@ -541,7 +538,7 @@ pub fn put(
 
 pub fn delete(conn: &mut DbConnection, user: &AuthUser, id: &str, at: NaiveDateTime) -> ApiResult<()> {
     let current = load_rule(conn, id)?;
-    crate::auth::access::may_manage_municipal_policy(conn, user, current.municipality_id.as_deref())?;
+    crate::access::may_manage_municipal_policy(conn, user, current.municipality_id.as_deref())?;
     // Referrals it routed keep its key in their `sent` event; their link to it goes.
     diesel::update(referrals::table.filter(referrals::route_id.eq(id)))
         .set(referrals::route_id.eq(None::<String>))

@@ -15,14 +15,17 @@ use terren_contract::referrals::{
 use uuid::Uuid;
 
 use super::routing::Place;
-use crate::accounts::service::{parse_uuid, person_refs};
+use crate::access::AuthUser;
+use crate::accounts::service::person_refs;
 use crate::audit::{self};
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, child_profiles, referral_deadlines, referral_events, referrals};
-use crate::http::{ApiError, ApiResult, AuthUser, cursor};
-use crate::identifications::service::{area_ref, parse_codes};
+use crate::http::{ApiError, ApiResult, cursor};
+use crate::identifications::service::parse_codes;
+use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
+use crate::territory::refs::area_ref;
 use crate::vocabularies::{parse_wire_code, wire_code};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -159,38 +162,6 @@ fn shows_person(user: &AuthUser, row: &ReferralRow) -> bool {
 pub(super) fn find_visible(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<ReferralRow> {
     let row = load(conn, id)?;
     if may_see(user, &row) { Ok(row) } else { Err(ApiError::not_found("referral")) }
-}
-
-fn opens(
-    conn: &mut DbConnection,
-    user: &AuthUser,
-    identification: Option<&str>,
-    profile: Option<&str>,
-) -> ApiResult<bool> {
-    let mut q = referrals::table
-        .filter(referrals::to_agency_id.eq(&user.agency.id))
-        .filter(referrals::share.eq(wire_code(Share::Details)))
-        .filter(referrals::responded_at.is_not_null())
-        .filter(referrals::decline_reason.is_null())
-        .into_boxed();
-    if let Some(id) = identification {
-        q = q.filter(referrals::identification_id.eq(id.to_owned()));
-    }
-    if let Some(id) = profile {
-        q = q.filter(referrals::profile_id.eq(id.to_owned()));
-    }
-    let count: i64 = q.count().get_result(conn)?;
-    Ok(count > 0)
-}
-
-/// Whether an accepted referral that shares details opens this sighting to the reader's agency.
-pub fn opens_identification(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<bool> {
-    opens(conn, user, Some(id), None)
-}
-
-/// Whether an accepted referral that shares details opens this profile to the reader's agency.
-pub fn opens_profile(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<bool> {
-    opens(conn, user, None, Some(id))
 }
 
 pub fn add_event(

@@ -12,9 +12,10 @@ use terren_contract::schedules::{OnCall, OnDutyPerson};
 
 use super::resolve::Shift;
 use super::service::{self, on_duty_list, people, source_view};
-use crate::accounts::service::{agency_ref_of, parse_uuid};
+use crate::accounts::service::agency_ref_of;
 use crate::db::DbConnection;
 use crate::http::ApiResult;
+use crate::ids::parse_uuid;
 
 /// How long names and phone numbers are answered from memory.
 const PEOPLE_TTL_SECONDS: i64 = 60;

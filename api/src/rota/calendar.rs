@@ -15,13 +15,15 @@ use terren_contract::schedules::{CalendarFeed, OnDutyPerson, Shift as ShiftView}
 use uuid::Uuid;
 
 use super::service::{self, Loaded};
-use crate::accounts::service::parse_uuid;
+use crate::access::AuthUser;
 use crate::audit;
-use crate::auth::tokens::{hash_token, hex, random_token};
+use crate::auth::tokens::{hash_token, random_token};
 use crate::clock::to_utc;
 use crate::db::schema::{agencies, calendar_feeds, users};
 use crate::db::{DbConnection, backend};
-use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
+use crate::digest::hex;
+use crate::http::{ApiError, ApiResult, ErrorCode};
+use crate::ids::parse_uuid;
 
 /// A feed shows the shifts that overlap this many days before now …
 pub const FEED_DAYS_BACK: i64 = 30;

@@ -10,8 +10,9 @@ use uuid::Uuid;
 
 use super::swaps::Action;
 use super::{calendar, service, swaps};
-use crate::app::AppState;
-use crate::http::{ApiResult, AuthUser, ValidJson, audited, with_conn};
+use crate::access::AuthUser;
+use crate::http::{ApiResult, ValidJson, audited, with_conn};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(

@@ -17,12 +17,14 @@ use uuid::Uuid;
 use super::cache::OnCallCache;
 use super::layers;
 use super::resolve::{self, Cover, Revision, Shift, Source};
-use crate::accounts::service::{agency_ref_of, parse_uuid, person_ref};
+use crate::access::AuthUser;
+use crate::accounts::service::{agency_ref_of, person_ref};
 use crate::audit;
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, schedule_overrides, schedule_revisions, schedules, users};
-use crate::http::{ApiError, ApiResult, AuthUser};
+use crate::http::{ApiError, ApiResult};
+use crate::ids::parse_uuid;
 
 /// The longest span `shifts` answers for, and the longest override.
 pub const MAX_SPAN_DAYS: i64 = 100;

@@ -13,12 +13,14 @@ use uuid::Uuid;
 
 use super::resolve::{Shift, Source};
 use super::service::{self, Loaded, NewOverride};
-use crate::accounts::service::{parse_uuid, person_ref};
+use crate::access::AuthUser;
+use crate::accounts::service::person_ref;
 use crate::audit;
 use crate::clock::{to_utc, truncate};
 use crate::db::DbConnection;
 use crate::db::schema::swap_requests;
-use crate::http::{ApiError, ApiResult, AuthUser};
+use crate::http::{ApiError, ApiResult};
+use crate::ids::parse_uuid;
 use crate::vocabularies::{parse_wire_code, wire_code};
 
 /// The reason written on the overrides an approved swap makes.

@@ -14,16 +14,18 @@ use terren_contract::rounds::{
 use terren_contract::schedules::WeekdayCode;
 
 use super::plan::{RoundRow, StopRow, stops_of};
-use crate::accounts::service::parse_uuid;
-use crate::auth::access::{MIN_PUBLISHED_COUNT, suppress_group};
+use crate::access::AuthUser;
+use crate::access::ServedAreas;
+use crate::access::{MIN_PUBLISHED_COUNT, suppress_group};
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{round_stops, rounds, teams};
 use crate::hotspots::cluster;
 use crate::hotspots::service as hotspot_service;
-use crate::http::{ApiError, ApiResult, AuthUser};
-use crate::identifications::service::{ServedAreas, area_ref_at};
+use crate::http::{ApiError, ApiResult};
+use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
+use crate::territory::refs::area_ref_at;
 use crate::vocabularies::wire_code;
 
 const MAX_DAYS: i64 = 190;
@@ -71,7 +73,7 @@ pub fn coverage(
     // differ by one sighting's minutes) and small counts left out.
     let statistics_only = !user.can(Permission::IdentificationsRead);
     if statistics_only {
-        let errors = crate::auth::access::off_midnight(&[("from", Some(from.time())), ("to", Some(to.time()))]);
+        let errors = crate::access::off_midnight(&[("from", Some(from.time())), ("to", Some(to.time()))]);
         if !errors.is_empty() {
             return Err(ApiError::fields(errors));
         }

@@ -14,16 +14,18 @@ use terren_contract::rounds::{CheckIn, CheckOut, MyRounds, RoundForPhone, RoundS
 
 use super::plan::{self, MissedCheck, RoundRow};
 use super::teams;
+use crate::access::AuthUser;
 use crate::alerts::service::{NewAlert, raise};
 use crate::audit::{self, Actor};
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{identifications, round_stops, rounds, team_members};
 use crate::hotspots::service as hotspot_service;
-use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
-use crate::identifications::service::{area_ref, fix_errors};
+use crate::http::{ApiError, ApiResult, ErrorCode};
+use crate::identifications::service::fix_errors;
 use crate::outbox::{self, kinds};
 use crate::territory::index::TerritoryIndex;
+use crate::territory::refs::area_ref;
 use crate::vocabularies::wire_code;
 
 /// Days back the phone is shown who was seen at a stop.

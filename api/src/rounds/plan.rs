@@ -16,17 +16,20 @@ use terren_contract::rounds::{
 use terren_contract::time::LocalOrInstant;
 
 use super::teams::{self, TeamRow};
-use crate::accounts::service::{agency_ref_of, parse_uuid, person_refs};
+use crate::access::AuthUser;
+use crate::access::ServedAreas;
+use crate::accounts::service::{agency_ref_of, person_refs};
 use crate::audit;
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{hotspots, identifications, round_stops, rounds, team_members, users};
 use crate::hotspots::service as hotspot_service;
-use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
-use crate::identifications::service::{ServedAreas, area_ref};
+use crate::http::{ApiError, ApiResult, ErrorCode};
+use crate::ids::parse_uuid;
 use crate::outbox::{self, kinds};
 use crate::rota::resolve::{end_instant, start_instant};
 use crate::territory::index::TerritoryIndex;
+use crate::territory::refs::area_ref;
 use crate::vocabularies::{is_active_code, parse_wire_code, wire_code};
 
 /// The longest round.

@@ -7,10 +7,11 @@ use serde_json::json;
 use terren_contract::Permission;
 use terren_contract::rounds::PlanningPolicy;
 
+use crate::access::AuthUser;
 use crate::audit;
 use crate::db::DbConnection;
 use crate::db::schema::planning_policies;
-use crate::http::{ApiError, ApiResult, AuthUser};
+use crate::http::{ApiError, ApiResult};
 
 pub fn default_policy() -> PlanningPolicy {
     PlanningPolicy { forbid_rounds_while_on_duty: false, missed_after_minutes: 30, far_check_in_km: 30.0 }

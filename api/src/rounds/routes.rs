@@ -9,10 +9,11 @@ use terren_contract::rounds::{
 use uuid::Uuid;
 
 use super::{coverage, field, plan, teams};
-use crate::app::AppState;
+use crate::access::AuthUser;
 use crate::db::DbConnection;
 use crate::http::idempotency::{self, IdempotencyKey, Written};
-use crate::http::{ApiResult, AuthUser, ValidJson, audited, with_conn};
+use crate::http::{ApiResult, ValidJson, audited, with_conn};
+use crate::state::AppState;
 use crate::territory::index::TerritoryIndex;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -20,17 +20,18 @@ use super::plan::{
 };
 use super::policy::policy_of;
 use super::teams;
-use crate::accounts::service::parse_uuid;
+use crate::access::AuthUser;
 use crate::alerts::service::{NewAlert, raise};
 use crate::audit::{self, Actor};
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{identifications, round_series, round_stops, rounds, teams as team_rows};
 use crate::hotspots::service as hotspot_service;
-use crate::http::{ApiError, ApiResult, AuthUser};
-use crate::identifications::service::area_ref;
+use crate::http::{ApiError, ApiResult};
+use crate::ids::parse_uuid;
 use crate::rota::layers::{parse_local_time, weekday};
 use crate::territory::index::TerritoryIndex;
+use crate::territory::refs::area_ref;
 use crate::vocabularies::wire_code;
 
 /// How far ahead a series plans its rounds.

@@ -12,14 +12,16 @@ use terren_contract::rounds::{PutTeam, RoundStatus, Team, TeamKind, TeamMember, 
 use uuid::Uuid;
 
 use super::plan::{self, RoundRow, Window};
-use crate::accounts::service::{agency_ref_of, parse_uuid};
+use crate::access::AuthUser;
+use crate::accounts::service::agency_ref_of;
 use crate::audit;
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, rounds, team_members, teams, users};
-use crate::http::{ApiError, ApiResult, AuthUser, ErrorCode};
-use crate::identifications::service::area_ref;
+use crate::http::{ApiError, ApiResult, ErrorCode};
+use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
+use crate::territory::refs::area_ref;
 use crate::vocabularies::{parse_wire_code, wire_code};
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -14,11 +14,12 @@ use terren_contract::alerts::{
 use terren_contract::schedules::{CreateSchedule, Layer, TurnUnit};
 use uuid::Uuid;
 
+use crate::access::AuthUser;
 use crate::accounts::model;
-use crate::app::AppState;
 use crate::auth::permissions::permissions_for;
 use crate::db::{DbConnection, backend};
-use crate::http::{ApiError, AuthUser};
+use crate::http::ApiError;
+use crate::state::AppState;
 
 /// Minutes the on-call has to acknowledge before the next step.
 pub const ON_CALL_WAIT_MINUTES: u32 = 3;

@@ -4,5 +4,6 @@
 pub mod fold;
 pub mod import;
 pub mod index;
+pub mod refs;
 pub mod routes;
 pub mod service;

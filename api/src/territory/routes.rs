@@ -4,8 +4,9 @@ use terren_contract::areas::{Area, AreaListQuery, LocateQuery, LocateResponse};
 use terren_contract::problem::Problem;
 
 use super::service;
-use crate::app::AppState;
-use crate::http::{ApiResult, AuthUser, with_conn};
+use crate::access::AuthUser;
+use crate::http::{ApiResult, with_conn};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/areas").route(web::get().to(list_areas)))

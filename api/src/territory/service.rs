@@ -6,10 +6,10 @@ use terren_contract::areas::{Area, AreaLevel, AreaListQuery, LatLon, LocateRespo
 
 use super::fold::fold;
 use super::index::{AreaInput, BoundaryInput, Location, Resolved, TerritoryIndex};
-use crate::accounts::service::parse_uuid;
 use crate::db::DbConnection;
 use crate::db::schema::{area_aliases, area_boundaries, areas};
 use crate::http::{ApiError, ApiResult};
+use crate::ids::parse_uuid;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = areas)]

@@ -8,11 +8,12 @@ use sha2::{Digest, Sha256};
 use terren_contract::Permission;
 use terren_contract::vocabularies::{Vocabularies, Vocabulary, VocabularyEntry};
 
-use crate::app::AppState;
-use crate::auth::tokens::hex;
+use crate::access::AuthUser;
 use crate::db::DbConnection;
 use crate::db::schema::vocabulary_entries;
-use crate::http::{ApiResult, AuthUser, with_conn};
+use crate::digest::hex;
+use crate::http::{ApiResult, with_conn};
+use crate::state::AppState;
 
 /// The code of a contract enum as it is sent and stored (`snake_case`, from its serde name).
 pub fn wire_code<T: serde::Serialize>(value: T) -> String {

@@ -15,10 +15,11 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use secrecy::SecretString;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use terren_api::app::{AppState, build_app};
+use terren_api::app::build_app;
 use terren_api::clock::ManualClock;
 use terren_api::config::{Config, JwtKey};
 use terren_api::seed::DEMO_PASSWORD;
+use terren_api::state::AppState;
 
 pub const PASSWORD: &str = DEMO_PASSWORD;
 

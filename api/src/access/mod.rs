@@ -9,7 +9,15 @@ use terren_contract::Permission;
 use crate::db::DbConnection;
 use crate::db::schema::agencies;
 use crate::http::problem::ErrorCode;
-use crate::http::{ApiError, ApiResult, AuthUser};
+use crate::http::{ApiError, ApiResult};
+
+pub mod areas;
+pub mod caller;
+pub mod shared_records;
+
+pub use areas::{ServedAreas, scope_area_ids};
+pub use caller::AuthUser;
+pub use shared_records::{opens_identification, opens_profile};
 
 /// Agency types that make up a municipality's social-services / child-protection administration:
 /// the municipal directorate of social services and the child-protection unit (NJMF).

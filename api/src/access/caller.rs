@@ -1,0 +1,61 @@
+//! The person behind a request, as every rule sees them: who they are, their agency, roles,
+//! permissions and the areas their agency serves. `http::auth` reads them from the bearer token.
+
+use std::collections::BTreeSet;
+
+use terren_contract::{Permission, Role};
+
+use crate::accounts::model::AgencyBrief;
+use crate::audit::Actor;
+use crate::auth::permissions::has_national_scope;
+use crate::http::{ApiError, ApiResult};
+
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user_id: String,
+    pub username: String,
+    pub display_name: String,
+    pub agency: AgencyBrief,
+    pub roles: BTreeSet<Role>,
+    pub permissions: BTreeSet<Permission>,
+    /// Areas the agency serves (ids, codes).
+    pub areas: Vec<(String, String)>,
+    pub session_id: String,
+    pub device_id: String,
+    pub must_change_password: bool,
+    pub ip: String,
+}
+
+impl AuthUser {
+    pub fn can(&self, permission: Permission) -> bool {
+        self.permissions.contains(&permission)
+    }
+
+    pub fn require(&self, permission: Permission) -> ApiResult<()> {
+        if self.can(permission) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("this needs the permission {}", permission_name(permission))))
+        }
+    }
+
+    pub fn national_scope(&self) -> bool {
+        has_national_scope(&self.roles)
+    }
+
+    pub fn is_system_admin(&self) -> bool {
+        self.roles.contains(&Role::SystemAdmin)
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: Some(self.user_id.clone()),
+            device_id: Some(self.device_id.clone()),
+            ip: Some(self.ip.clone()),
+        }
+    }
+}
+
+pub fn permission_name(permission: Permission) -> String {
+    crate::vocabularies::wire_code(permission)
+}
