@@ -34,9 +34,9 @@ pub fn build_app(
         .app_data(web::QueryConfig::default().error_handler(|err, _| crate::http::query::query_error(err).into()))
         .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::new(ErrorCode::NotFound).into()))
         .wrap(from_fn(crate::http::query::reject_nul))
-        .wrap(from_fn(ops::record_metrics))
+        .wrap(from_fn(ops::middleware::record_metrics))
         .wrap(from_fn(problem::problem_details))
-        .wrap(from_fn(ops::access_log))
+        .wrap(from_fn(ops::middleware::access_log))
         .configure(ops::configure)
         .service(
             web::resource("/docs").route(

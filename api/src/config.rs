@@ -343,7 +343,7 @@ impl Config {
             );
         }
         for entry in &self.ops.metrics_allow_from {
-            if crate::ops::AddressRange::parse(entry).is_none() {
+            if crate::ops::address::AddressRange::parse(entry).is_none() {
                 return invalid(format!(
                     "ops.metrics_allow_from: '{entry}' is not an address or network like 10.0.0.0/8"
                 ));

@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use crate::http::{ApiError, ApiResult};
+use crate::http::problem::{ApiError, ApiResult};
 
 pub fn parse_uuid(id: &str) -> ApiResult<Uuid> {
     id.parse().map_err(|e| ApiError::internal(anyhow::anyhow!("stored id {id} is not a UUID: {e}")))

@@ -29,6 +29,7 @@ pub mod retention;
 pub mod rota;
 pub mod rounds;
 pub mod seed;
+pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod territory;

@@ -19,7 +19,7 @@ use actix_web::http::header::{self, HeaderValue};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::config::AuthConfig;
-use crate::http::{ApiError, ErrorCode};
+use crate::http::problem::{ApiError, ErrorCode};
 
 /// The wait at the limit; each further failure doubles it.
 const FIRST_DELAY_SECS: i64 = 15;

@@ -80,7 +80,7 @@ impl FromRequest for AuthUser {
                 })
             })
             .await?;
-            request.extensions_mut().insert(crate::ops::RequestUser(user.user_id.clone()));
+            request.extensions_mut().insert(crate::ops::request_context::RequestUser(user.user_id.clone()));
             if user.must_change_password && !ALLOWED_BEFORE_PASSWORD_CHANGE.contains(&path.as_str()) {
                 return Err(ApiError::new(ErrorCode::PasswordChangeRequired)
                     .with_detail("change the temporary password with POST /api/v1/me/password"));

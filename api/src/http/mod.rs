@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod cursor;
 pub mod idempotency;
+pub mod in_flight;
 pub mod json;
 pub mod lang;
 pub mod outage;

@@ -304,7 +304,7 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
 
 fn log_cause(request: &HttpRequest, code: ErrorCode, cause: Option<String>) {
     if code.status().is_server_error() {
-        let request_id = request.extensions().get::<crate::ops::RequestId>().map(|id| id.0.clone());
+        let request_id = request.extensions().get::<crate::ops::request_context::RequestId>().map(|id| id.0.clone());
         tracing::error!(
             method = %request.method(),
             path = %request.path(),

@@ -3,81 +3,32 @@
 //! and the version is read on every request, so all instances see a change at once). Names and
 //! phone numbers are kept for at most [`PEOPLE_TTL_SECONDS`]. Paging never uses this cache.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use terren_contract::auth::AgencyRef;
-use terren_contract::schedules::{OnCall, OnDutyPerson};
+use terren_contract::schedules::OnDutyPerson;
 
 use super::resolve::Shift;
-use super::service::{self, on_duty_list, people, source_view};
-use crate::accounts::service::agency_ref_of;
-use crate::db::DbConnection;
-use crate::http::ApiResult;
-use crate::ids::parse_uuid;
 
 /// How long names and phone numbers are answered from memory.
-const PEOPLE_TTL_SECONDS: i64 = 60;
+pub(super) const PEOPLE_TTL_SECONDS: i64 = 60;
 /// The stretches kept: from this long before the instant asked about …
-const BEFORE_DAYS: i64 = 2;
+pub(super) const BEFORE_DAYS: i64 = 2;
 /// … to this long after it.
-const AFTER_DAYS: i64 = 3;
+pub(super) const AFTER_DAYS: i64 = 3;
 
-struct Entry {
-    version: i32,
-    built_at: DateTime<Utc>,
-    from: DateTime<Utc>,
-    shifts: Vec<Shift>,
-    known: HashMap<String, OnDutyPerson>,
-    schedule_id: uuid::Uuid,
-    schedule_name: String,
-    agency: AgencyRef,
-    time_zone: String,
-}
-
-impl Entry {
-    fn build(conn: &mut DbConnection, id: &str, at: DateTime<Utc>, now: DateTime<Utc>) -> ApiResult<Entry> {
-        let loaded = service::load(conn, id)?;
-        let (from, to) = (at - Duration::days(BEFORE_DAYS), at + Duration::days(AFTER_DAYS));
-        let shifts = loaded.resolve(conn, from, to)?;
-        let everyone: BTreeSet<String> = shifts.iter().flat_map(|s| s.people.iter().cloned()).collect();
-        Ok(Entry {
-            version: loaded.row.version,
-            built_at: now,
-            from,
-            known: people(conn, &everyone)?,
-            shifts,
-            schedule_id: parse_uuid(&loaded.row.id)?,
-            schedule_name: loaded.row.name.clone(),
-            agency: agency_ref_of(conn, &loaded.row.agency_id)?,
-            time_zone: loaded.row.time_zone.clone(),
-        })
-    }
-
-    /// The answer at `at`, when the stretches kept show both when the current one began and the
-    /// next handoff.
-    fn answer(&self, at: DateTime<Utc>) -> Option<ApiResult<OnCall>> {
-        let index = self.shifts.iter().position(|s| s.start <= at && at < s.end)?;
-        let (current, next) = (&self.shifts[index], self.shifts.get(index + 1)?);
-        // A stretch that began at the window's start may have begun earlier.
-        if current.start <= self.from {
-            return None;
-        }
-        let is_gap = current.people.is_empty() && current.sources.is_empty();
-        Some(current.sources.iter().map(source_view).collect::<ApiResult<Vec<_>>>().map(|sources| OnCall {
-            schedule_id: self.schedule_id,
-            schedule_name: self.schedule_name.clone(),
-            agency: self.agency.clone(),
-            time_zone: self.time_zone.clone(),
-            at,
-            on_duty: on_duty_list(&current.people, &self.known),
-            sources,
-            since: if is_gap { None } else { Some(current.start) },
-            next_handoff: Some(next.start),
-            next_on_duty: on_duty_list(&next.people, &self.known),
-        }))
-    }
+pub(super) struct Entry {
+    pub(super) version: i32,
+    pub(super) built_at: DateTime<Utc>,
+    pub(super) from: DateTime<Utc>,
+    pub(super) shifts: Vec<Shift>,
+    pub(super) known: HashMap<String, OnDutyPerson>,
+    pub(super) schedule_id: uuid::Uuid,
+    pub(super) schedule_name: String,
+    pub(super) agency: AgencyRef,
+    pub(super) time_zone: String,
 }
 
 #[derive(Default)]
@@ -86,7 +37,7 @@ pub struct OnCallCache {
 }
 
 impl OnCallCache {
-    fn fresh(&self, id: &str, version: i32, now: DateTime<Utc>) -> Option<Arc<Entry>> {
+    pub(super) fn fresh(&self, id: &str, version: i32, now: DateTime<Utc>) -> Option<Arc<Entry>> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
             .get(id)
@@ -94,28 +45,7 @@ impl OnCallCache {
             .cloned()
     }
 
-    /// Who is on duty at `at` in schedule `id`, whose current version is `version`.
-    pub fn on_call(
-        &self,
-        conn: &mut DbConnection,
-        id: &str,
-        version: i32,
-        at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> ApiResult<OnCall> {
-        if let Some(answer) = self.fresh(id, version, now).and_then(|entry| entry.answer(at)) {
-            return answer;
-        }
-        let entry = Arc::new(Entry::build(conn, id, at, now)?);
-        let answer = entry.answer(at);
+    pub(super) fn keep(&self, id: &str, entry: Arc<Entry>) {
         self.entries.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned(), entry);
-        match answer {
-            Some(answer) => answer,
-            // A stretch longer than the days kept: resolve further, without keeping it.
-            None => {
-                let loaded = service::load(conn, id)?;
-                service::on_call_of(conn, &loaded, at)
-            }
-        }
     }
 }

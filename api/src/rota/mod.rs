@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod calendar;
 pub mod layers;
+pub mod on_call;
 pub mod resolve;
 pub mod routes;
 pub mod service;

@@ -147,7 +147,7 @@ async fn metrics_speak_openmetrics_and_show_the_job_queue_pool_and_process() {
     insert_job(&app, -600, None, None, true).await;
     let res = app.get("/metrics", None).await;
     assert_eq!(res.status, StatusCode::OK);
-    assert_eq!(header(&res, "content-type"), terren_api::ops::OPENMETRICS_CONTENT_TYPE);
+    assert_eq!(header(&res, "content-type"), terren_api::ops::metrics::OPENMETRICS_CONTENT_TYPE);
     let text = res.body.as_str().unwrap();
     assert!(text.ends_with("# EOF\n"), "{text}");
     assert_eq!(queued(text), [base[0] + 1.0, base[1] + 1.0, base[2] + 1.0], "{text}");

@@ -1,0 +1,86 @@
+//! "Who is on call now", answered from [`OnCallCache`] while a schedule's version is unchanged
+//! and resolved afresh otherwise.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use terren_contract::schedules::OnCall;
+
+use super::cache::{AFTER_DAYS, BEFORE_DAYS, Entry, OnCallCache};
+use super::service::{self, on_duty_list, people, source_view};
+use crate::accounts::service::agency_ref_of;
+use crate::db::DbConnection;
+use crate::http::ApiResult;
+use crate::ids::parse_uuid;
+
+impl Entry {
+    fn build(conn: &mut DbConnection, id: &str, at: DateTime<Utc>, now: DateTime<Utc>) -> ApiResult<Entry> {
+        let loaded = service::load(conn, id)?;
+        let (from, to) = (at - Duration::days(BEFORE_DAYS), at + Duration::days(AFTER_DAYS));
+        let shifts = loaded.resolve(conn, from, to)?;
+        let everyone: BTreeSet<String> = shifts.iter().flat_map(|s| s.people.iter().cloned()).collect();
+        Ok(Entry {
+            version: loaded.row.version,
+            built_at: now,
+            from,
+            known: people(conn, &everyone)?,
+            shifts,
+            schedule_id: parse_uuid(&loaded.row.id)?,
+            schedule_name: loaded.row.name.clone(),
+            agency: agency_ref_of(conn, &loaded.row.agency_id)?,
+            time_zone: loaded.row.time_zone.clone(),
+        })
+    }
+
+    /// The answer at `at`, when the stretches kept show both when the current one began and the
+    /// next handoff.
+    fn answer(&self, at: DateTime<Utc>) -> Option<ApiResult<OnCall>> {
+        let index = self.shifts.iter().position(|s| s.start <= at && at < s.end)?;
+        let (current, next) = (&self.shifts[index], self.shifts.get(index + 1)?);
+        // A stretch that began at the window's start may have begun earlier.
+        if current.start <= self.from {
+            return None;
+        }
+        let is_gap = current.people.is_empty() && current.sources.is_empty();
+        Some(current.sources.iter().map(source_view).collect::<ApiResult<Vec<_>>>().map(|sources| OnCall {
+            schedule_id: self.schedule_id,
+            schedule_name: self.schedule_name.clone(),
+            agency: self.agency.clone(),
+            time_zone: self.time_zone.clone(),
+            at,
+            on_duty: on_duty_list(&current.people, &self.known),
+            sources,
+            since: if is_gap { None } else { Some(current.start) },
+            next_handoff: Some(next.start),
+            next_on_duty: on_duty_list(&next.people, &self.known),
+        }))
+    }
+}
+
+impl OnCallCache {
+    /// Who is on duty at `at` in schedule `id`, whose current version is `version`.
+    pub fn on_call(
+        &self,
+        conn: &mut DbConnection,
+        id: &str,
+        version: i32,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> ApiResult<OnCall> {
+        if let Some(answer) = self.fresh(id, version, now).and_then(|entry| entry.answer(at)) {
+            return answer;
+        }
+        let entry = Arc::new(Entry::build(conn, id, at, now)?);
+        let answer = entry.answer(at);
+        self.keep(id, entry);
+        match answer {
+            Some(answer) => answer,
+            // A stretch longer than the days kept: resolve further, without keeping it.
+            None => {
+                let loaded = service::load(conn, id)?;
+                service::on_call_of(conn, &loaded, at)
+            }
+        }
+    }
+}
