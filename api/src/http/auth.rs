@@ -29,7 +29,8 @@ pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> String {
     req.peer_addr().map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string())
 }
 
-fn bearer_token(req: &HttpRequest) -> Option<String> {
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer_token(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned()).filter(|t| !t.is_empty())

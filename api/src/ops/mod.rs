@@ -8,7 +8,6 @@ pub mod request_context;
 
 use std::net::IpAddr;
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -78,13 +77,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
 fn metrics_allowed(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     let ops = &state.config.ops;
     if let Some(expected) = &ops.metrics_token {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim());
+        let given = crate::http::auth::bearer_token(req);
         // Digests compared, so the comparison takes as long whatever the token.
         if given.is_some_and(|t| Sha256::digest(t.as_bytes()) == Sha256::digest(expected.expose_secret().as_bytes())) {
             return Ok(());
