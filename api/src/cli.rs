@@ -165,6 +165,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(AuditCommand::Verify) => {
             let db = Database::connect(&config)?;
             let mut conn = db.get()?;
+            // Records a server wrote but had not sealed yet (it stopped a moment after a change)
+            // are part of the log too.
+            crate::audit::sealer::seal_pending(&mut conn)?;
             match crate::audit::verify_chain(&mut conn)? {
                 Ok(count) => {
                     println!("audit chain intact: {count} record(s)");
@@ -217,6 +220,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         }
     }
     crate::retention::schedule(state.clone());
+    crate::audit::sealer::spawn(state.clone());
     let worker = state.config.alerts.worker.then(|| crate::worker::spawn(state.clone()));
     let application = Application::build(state.clone())?;
     let url = application.url.clone();
@@ -237,6 +241,15 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     application.run_until_stopped().await?;
     if let Some(worker) = worker {
         worker.shutdown(&state, WORKER_GRACE).await;
+    }
+    let db = state.db.clone();
+    if let Err(error) = web_block(move || {
+        let mut conn = db.get()?;
+        Ok(crate::audit::sealer::seal_pending(&mut conn)?)
+    })
+    .await
+    {
+        tracing::error!(error = %error, "the last audit records could not be sealed; the next start seals them");
     }
     println!("Terren stopped");
     Ok(())

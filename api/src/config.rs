@@ -10,8 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// Top-level sections; `TERREN_<SECTION>_<KEY>` sets `<section>.<key>`.
-const SECTIONS: [&str; 10] =
-    ["database", "http", "auth", "log", "territory", "profiles", "retention", "alerts", "notify", "ops"];
+const SECTIONS: [&str; 11] =
+    ["database", "http", "auth", "log", "territory", "profiles", "retention", "audit", "alerts", "notify", "ops"];
 /// Sections with tables of their own: `TERREN_NOTIFY_SMS_FROM` sets `notify.sms.from`.
 const SUBSECTIONS: [(&str, &str); 2] = [("notify", "sms"), ("notify", "fcm")];
 
@@ -27,6 +27,7 @@ pub struct Config {
     pub territory: TerritoryConfig,
     pub profiles: ProfilesConfig,
     pub retention: RetentionConfig,
+    pub audit: AuditConfig,
     pub alerts: AlertsConfig,
     /// How people and partner systems are reached (push, SMS, webhooks).
     pub notify: crate::notify::NotifyConfig,
@@ -168,6 +169,13 @@ pub struct RetentionConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// How often the server seals new audit records into the hash chain.
+    pub seal_every_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
     /// Run escalation steps, notifications and the coverage check in this process. Turn off on
     /// instances that should only answer requests (any number of instances may run it: jobs are
@@ -223,6 +231,7 @@ impl Default for Config {
             territory: TerritoryConfig { max_centroid_distance_km: 40.0 },
             profiles: ProfilesConfig { candidate_radius_m: 1500.0, candidate_window_days: 90, max_candidates: 10 },
             retention: RetentionConfig { precise_location_days: 90, run_every_minutes: 60, batch_size: 500 },
+            audit: AuditConfig { seal_every_ms: 200 },
             alerts: AlertsConfig { worker: true, worker_poll_ms: 200, worker_concurrency: 256, coverage_days: 14 },
             notify: crate::notify::NotifyConfig::default(),
             ops: OpsConfig { metrics_token: None, metrics_allow_from: vec!["127.0.0.1".into(), "::1".into()] },
@@ -402,6 +411,9 @@ impl Config {
         }
         if !(1..=3650).contains(&profiles.candidate_window_days) || !(1..=50).contains(&profiles.max_candidates) {
             return invalid("profiles.candidate_window_days must be 1–3650 and profiles.max_candidates 1–50".into());
+        }
+        if !(10..=60_000).contains(&self.audit.seal_every_ms) {
+            return invalid("audit.seal_every_ms must be 10–60000".into());
         }
         let retention = &self.retention;
         if retention.precise_location_days < 1 || !(1..=10_000).contains(&retention.batch_size) {

@@ -30,6 +30,8 @@ pub struct AppState {
     pub notifier: Arc<Notifier>,
     /// Resolved rotas for "who is on call now".
     pub on_call_cache: Arc<crate::rota::cache::OnCallCache>,
+    /// Roles and area scopes behind every request, checked against their versions.
+    pub callers: Arc<crate::access::caller::CallerCache>,
     territory: Arc<RwLock<Arc<TerritoryIndex>>>,
 }
 
@@ -42,6 +44,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             in_flight: Arc::default(),
             on_call_cache: Arc::default(),
+            callers: Arc::default(),
             ..self.clone()
         }
     }
@@ -63,6 +66,7 @@ impl AppState {
         Ok(AppState {
             notifier: Arc::new(notifier),
             on_call_cache: Arc::default(),
+            callers: Arc::default(),
             tokens: Arc::new(TokenKeys::new(keys, &config.auth)?),
             passwords: Arc::new(Passwords::new(&config.auth)?),
             throttle: Arc::new(LoginThrottle::new(&config.auth)),

@@ -87,16 +87,22 @@ pub fn agency_area_scope(conn: &mut DbConnection, agency_id: &str) -> QueryResul
         .load(conn)
 }
 
-/// A session with its user and the user's agency, in one query (every authenticated request).
+/// A session with its user, the user's agency and the agency's version, in one query (every
+/// authenticated request).
 pub fn find_session_with_user(
     conn: &mut DbConnection,
     session_id: &str,
-) -> QueryResult<Option<(SessionRow, UserRow, AgencyBrief)>> {
+) -> QueryResult<Option<(SessionRow, UserRow, AgencyBrief, i32)>> {
     sessions::table
         .inner_join(users::table)
         .inner_join(agencies::table.on(agencies::id.eq(users::agency_id)))
         .filter(sessions::id.eq(session_id))
-        .select((SessionRow::as_select(), UserRow::as_select(), (agencies::id, agencies::code, agencies::name)))
+        .select((
+            SessionRow::as_select(),
+            UserRow::as_select(),
+            (agencies::id, agencies::code, agencies::name),
+            agencies::version,
+        ))
         .get_result(conn)
         .optional()
 }

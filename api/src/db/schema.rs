@@ -140,6 +140,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_pending (id) {
+        id -> Text,
+        occurred_at -> Timestamp,
+        actor_user_id -> Nullable<Text>,
+        actor_device_id -> Nullable<Text>,
+        actor_ip -> Nullable<Text>,
+        action -> Text,
+        entity_type -> Text,
+        entity_id -> Text,
+        details -> Text,
+    }
+}
+
+diesel::table! {
     audit_log (id) {
         id -> Text,
         seq -> BigInt,
@@ -177,6 +191,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     refresh_tokens,
     audit_log,
+    audit_pending,
     idempotency_keys,
     outbox_jobs,
     identifications,

@@ -1,6 +1,7 @@
 //! Reading the signed-in person behind a request ([`AuthUser`]) from its bearer token, checked
-//! against the database on every request so that disabling a user or ending a session takes
-//! effect at once.
+//! against the database on every request (one query: the session, its user and agency) so that
+//! disabling a user or ending a session takes effect at once; roles and areas come from
+//! [`crate::access::caller::CallerCache`] while their versions are unchanged.
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
@@ -56,20 +57,22 @@ impl FromRequest for AuthUser {
                 .verify(&token, state.clock.now())
                 .map_err(|e| ApiError::new(ErrorCode::InvalidToken).with_detail(e.to_string()))?;
             let now = state.clock.now_naive();
+            let callers = state.callers.clone();
             let user = super::with_conn(&state, move |conn| {
                 let invalid = || ApiError::new(ErrorCode::InvalidToken);
-                let (session, user, agency) = model::find_session_with_user(conn, &claims.sid)?.ok_or_else(invalid)?;
+                let (session, user, agency, agency_version) =
+                    model::find_session_with_user(conn, &claims.sid)?.ok_or_else(invalid)?;
                 if session.user_id != claims.sub || session.revoked_at.is_some() || session.expires_at <= now {
                     return Err(invalid().with_detail("the session has ended"));
                 }
                 if user.disabled_at.is_some() {
                     return Err(invalid().with_detail("the account is disabled"));
                 }
-                let roles = model::roles_of(conn, &user.id)?;
+                let roles = callers.roles(conn, &user.id, user.version)?;
                 Ok(AuthUser {
                     permissions: permissions_for(&roles),
-                    roles,
-                    areas: model::agency_area_scope(conn, &user.agency_id)?,
+                    roles: (*roles).clone(),
+                    areas: (*callers.areas(conn, &agency.id, agency_version)?).clone(),
                     agency,
                     user_id: user.id,
                     username: user.username,

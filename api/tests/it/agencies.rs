@@ -112,20 +112,19 @@ async fn agency_edits_are_versioned_scoped_and_audited() {
     assert_eq!(unchanged.body["version"], cleared.body["version"], "nothing half-written");
 
     // Every accepted edit is in the audit log, with who made it.
-    let db = app.state.db.clone();
     let agency_id = id.to_owned();
-    let audited: Vec<(String, Option<String>)> = actix_web::rt::task::spawn_blocking(move || {
-        use diesel::prelude::*;
-        use terren_api::db::schema::audit_log;
-        audit_log::table
-            .filter(audit_log::entity_id.eq(agency_id))
-            .order(audit_log::seq.asc())
-            .select((audit_log::action, audit_log::actor_user_id))
-            .load(&mut db.get().unwrap())
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let audited: Vec<(String, Option<String>)> = app
+        .db(move |conn| {
+            use diesel::prelude::*;
+            use terren_api::db::schema::audit_log;
+            audit_log::table
+                .filter(audit_log::entity_id.eq(agency_id))
+                .order(audit_log::seq.asc())
+                .select((audit_log::action, audit_log::actor_user_id))
+                .load(conn)
+                .unwrap()
+        })
+        .await;
     let admin_id = app.get("/api/v1/me", Some(&admin)).await.body["id"].as_str().unwrap().to_owned();
     assert_eq!(
         audited,

@@ -318,7 +318,15 @@ impl TestApp {
         f: impl FnOnce(&mut terren_api::db::PooledConn) -> T + Send + 'static,
     ) -> T {
         let db = self.state.db.clone();
-        actix_web::rt::task::spawn_blocking(move || f(&mut db.get().expect("connection"))).await.expect("join")
+        actix_web::rt::task::spawn_blocking(move || {
+            let mut conn = db.get().expect("connection");
+            // What the server's sealer does a moment after every commit, so that a test reads the
+            // audit chain as it would be by then.
+            terren_api::audit::sealer::seal_pending(&mut conn).expect("seal the audit records");
+            f(&mut conn)
+        })
+        .await
+        .expect("join")
     }
 
     /// Runs the retention job once, at the injected clock's time.

@@ -4,6 +4,7 @@
 
 mod agencies;
 mod alerts;
+mod audit;
 mod auth;
 mod boundaries;
 mod cli;

@@ -100,27 +100,25 @@ async fn every_account_change_is_in_an_intact_audit_chain() {
     let id = created.body["id"].as_str().unwrap().to_owned();
     app.post(&format!("/api/v1/users/{id}/disable"), Some(&admin), &json!({})).await;
 
-    let db = app.state.db.clone();
-    let (actions, chain) = actix_web::rt::task::spawn_blocking(move || {
-        use diesel::prelude::*;
-        use terren_api::db::schema::audit_log;
-        let mut conn = db.get().unwrap();
-        let actions: Vec<String> = audit_log::table
-            .filter(audit_log::entity_id.eq(&id))
-            .order(audit_log::seq.asc())
-            .select(audit_log::action)
-            .load(&mut conn)
-            .unwrap();
-        let chain = terren_api::audit::verify_chain(&mut conn).unwrap();
-        // The log is append-only in the database itself.
-        let tamper = diesel::sql_query("UPDATE audit_log SET action = 'x'").execute(&mut conn);
-        assert!(tamper.is_err(), "audit rows must not be updatable");
-        let delete = diesel::sql_query("DELETE FROM audit_log").execute(&mut conn);
-        assert!(delete.is_err(), "audit rows must not be deletable");
-        (actions, chain)
-    })
-    .await
-    .unwrap();
+    let (actions, chain) = app
+        .db(move |conn| {
+            use diesel::prelude::*;
+            use terren_api::db::schema::audit_log;
+            let actions: Vec<String> = audit_log::table
+                .filter(audit_log::entity_id.eq(&id))
+                .order(audit_log::seq.asc())
+                .select(audit_log::action)
+                .load(conn)
+                .unwrap();
+            let chain = terren_api::audit::verify_chain(conn).unwrap();
+            // The log is append-only in the database itself.
+            let tamper = diesel::sql_query("UPDATE audit_log SET action = 'x'").execute(conn);
+            assert!(tamper.is_err(), "audit rows must not be updatable");
+            let delete = diesel::sql_query("DELETE FROM audit_log").execute(conn);
+            assert!(delete.is_err(), "audit rows must not be deletable");
+            (actions, chain)
+        })
+        .await;
     assert_eq!(actions, vec!["user.create", "user.disable"]);
     assert!(matches!(chain, Ok(n) if n >= 3), "{chain:?}");
 }

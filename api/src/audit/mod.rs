@@ -1,12 +1,18 @@
-//! Append-only, hash-chained audit log. Every change is written in the same transaction as the
-//! audit row, so there is never a change without its record.
+//! Append-only, hash-chained audit log. Every change writes its audit record in its own
+//! transaction, so there is never a change without its record; the record waits in
+//! `audit_pending` until the sealer ([`sealer`]) gives it its place in the chain, a moment after
+//! the commit. Writers therefore never wait for each other on the chain's head, and the chain's
+//! order is the order in which records became visible, which later readers can follow with a
+//! cursor on `seq`.
+
+pub mod sealer;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::db::schema::audit_log;
-use crate::db::{DbConnection, backend};
+use crate::db::DbConnection;
+use crate::db::schema::{audit_log, audit_pending};
 use crate::digest::hex;
 
 /// Who is acting, from where.
@@ -40,9 +46,9 @@ pub struct AuditRow {
     pub hash: String,
 }
 
-const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-fn chain_hash(row: &AuditRow) -> String {
+pub(crate) fn chain_hash(row: &AuditRow) -> String {
     let mut hasher = Sha256::new();
     for part in [
         row.prev_hash.as_str(),
@@ -63,7 +69,23 @@ fn chain_hash(row: &AuditRow) -> String {
     hex(&hasher.finalize())
 }
 
-/// Appends one record. Call inside the transaction that makes the change.
+/// A record not yet in the chain, as the change wrote it.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_pending)]
+pub(crate) struct PendingRow {
+    pub id: String,
+    pub occurred_at: NaiveDateTime,
+    pub actor_user_id: Option<String>,
+    pub actor_device_id: Option<String>,
+    pub actor_ip: Option<String>,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub details: String,
+}
+
+/// Writes one record. Call inside the transaction that makes the change: the record commits or
+/// rolls back with it, and is sealed into the chain shortly after it commits.
 pub fn record(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -73,20 +95,8 @@ pub fn record(
     entity_id: &str,
     details: serde_json::Value,
 ) -> QueryResult<()> {
-    backend::serialise_writers(conn, "audit_log")?;
-    // The head by its sequence number rather than `ORDER BY … LIMIT ?`: SQLite plans a statement
-    // with a bound LIMIT again on every execution.
-    let newest = diesel::alias!(audit_log as newest);
-    let head = newest.select(diesel::dsl::max(newest.field(audit_log::seq))).single_value();
-    let last: Option<(i64, String)> = audit_log::table
-        .filter(audit_log::seq.nullable().eq(head))
-        .select((audit_log::seq, audit_log::hash))
-        .get_result(conn)
-        .optional()?;
-    let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS.to_owned()));
-    let mut row = AuditRow {
+    let row = PendingRow {
         id: uuid::Uuid::now_v7().to_string(),
-        seq: prev_seq + 1,
         occurred_at: at,
         actor_user_id: actor.user_id.clone(),
         actor_device_id: actor.device_id.clone(),
@@ -95,15 +105,13 @@ pub fn record(
         entity_type: entity_type.to_owned(),
         entity_id: entity_id.to_owned(),
         details: details.to_string(),
-        prev_hash,
-        hash: String::new(),
     };
-    row.hash = chain_hash(&row);
-    diesel::insert_into(audit_log::table).values(&row).execute(conn)?;
+    diesel::insert_into(audit_pending::table).values(&row).execute(conn)?;
     Ok(())
 }
 
-/// Walks the whole chain; returns the number of records, or the first broken sequence number.
+/// Walks the whole sealed chain; returns the number of records, or the first broken sequence
+/// number. Records not sealed yet are not part of it ([`sealer::seal_pending`] first).
 pub fn verify_chain(conn: &mut DbConnection) -> QueryResult<Result<usize, i64>> {
     let rows: Vec<AuditRow> = audit_log::table.select(AuditRow::as_select()).order(audit_log::seq.asc()).load(conn)?;
     let mut prev = GENESIS.to_owned();
