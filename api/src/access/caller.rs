@@ -57,5 +57,5 @@ impl AuthUser {
 }
 
 pub fn permission_name(permission: Permission) -> String {
-    crate::vocabularies::wire_code(permission)
+    crate::vocabularies::codes::wire_code(permission)
 }

@@ -122,7 +122,7 @@ fn check_subjects(
         }
     }
     if let Some(id) = request.identification_id {
-        match crate::identifications::service::find_in_scope(conn, index, user, &id.to_string()) {
+        match crate::identifications::read::find_in_scope(conn, index, user, &id.to_string()) {
             Ok(_) => {}
             Err(e) if e.code == ErrorCode::NotFound => {
                 return Err(ApiError::field("identification_id", "unknown_identification", "no such identification"));

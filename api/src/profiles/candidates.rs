@@ -19,7 +19,7 @@ use crate::db::DbConnection;
 use crate::db::schema::{child_profile_name_keys, child_profile_names, child_profiles, identification_links};
 use crate::http::ApiResult;
 use crate::identifications::privacy::{age_band, cells_around};
-use crate::identifications::service::IdentificationRow;
+use crate::identifications::store::IdentificationRow;
 use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
 

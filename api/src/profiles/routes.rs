@@ -155,9 +155,10 @@ pub async fn count_identifications(
     state: web::Data<AppState>,
     query: web::Query<IdentificationListQuery>,
 ) -> ApiResult<web::Json<SightingCounts>> {
-    let counts =
-        audited(&state, move |conn, index, at| crate::identifications::service::counts(conn, index, &user, &query, at))
-            .await?;
+    let counts = audited(&state, move |conn, index, at| {
+        crate::identifications::statistics::counts(conn, index, &user, &query, at)
+    })
+    .await?;
     Ok(web::Json(counts))
 }
 

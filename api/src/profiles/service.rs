@@ -25,9 +25,9 @@ use crate::db::schema::{
 use crate::db::{DbConnection, backend};
 use crate::http::{ApiError, ApiResult, ErrorCode, cursor};
 use crate::identifications::privacy::age_band;
-use crate::identifications::service::{
-    self as sightings, IdentificationRow, Lookups, check_nationality_and_languages, codes, parse_codes,
-};
+use crate::identifications::read as sightings;
+use crate::identifications::store::{IdentificationRow, Lookups, codes, parse_codes};
+use crate::identifications::validate::check_nationality_and_languages;
 use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;

@@ -22,7 +22,7 @@ use crate::db::DbConnection;
 use crate::db::schema::{agencies, alerts, referral_deadlines, referrals};
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::identifications::privacy::age_band;
-use crate::identifications::service::{codes, parse_codes};
+use crate::identifications::store::{codes, parse_codes};
 use crate::ids::parse_uuid;
 use crate::outbox::{self, kinds};
 use crate::territory::index::TerritoryIndex;
@@ -52,7 +52,7 @@ fn subject_of(
     use chrono::Datelike;
     let sighting = match identification_id {
         Some(id) => {
-            Some(crate::identifications::service::find_in_scope(conn, index, user, &id.to_string()).map_err(|_| {
+            Some(crate::identifications::read::find_in_scope(conn, index, user, &id.to_string()).map_err(|_| {
                 ApiError::field("identification_id", "unknown_identification", "no such sighting within your scope")
             })?)
         }

@@ -22,7 +22,7 @@ use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, child_profiles, referral_deadlines, referral_events, referrals};
 use crate::http::{ApiError, ApiResult, cursor};
-use crate::identifications::service::parse_codes;
+use crate::identifications::store::parse_codes;
 use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
