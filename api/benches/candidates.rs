@@ -33,7 +33,7 @@ use terren_api::db::schema::{
 use terren_api::identifications::privacy::{age_band, coarse_cell};
 use terren_api::identifications::store::IdentificationRow;
 use terren_api::profiles::names::sound_keys;
-use terren_api::profiles::service::ProfileRow;
+use terren_api::profiles::store::ProfileRow;
 use terren_api::state::AppState;
 use terren_api::territory::index::TerritoryIndex;
 

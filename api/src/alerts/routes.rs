@@ -113,7 +113,7 @@ fn check_subjects(
         access::may_raise_alert_for(user, &agency_id.to_string())?;
     }
     if let Some(id) = request.profile_id {
-        match crate::profiles::service::find_visible(conn, index, user, &id.to_string()) {
+        match crate::profiles::visibility::find_visible(conn, index, user, &id.to_string()) {
             Ok(_) => {}
             Err(e) if e.code == ErrorCode::NotFound => {
                 return Err(ApiError::field("profile_id", "unknown_profile", "no such child profile"));

@@ -11,7 +11,8 @@ use terren_contract::Permission;
 use terren_contract::profiles::{CandidateReason, ProfileCandidate, ProfileRef};
 
 use super::names;
-use super::service::{ProfileRow, visible_within};
+use super::store::ProfileRow;
+use super::visibility::visible_within;
 use crate::access::AuthUser;
 use crate::clock::to_utc;
 use crate::config::ProfilesConfig;
@@ -256,7 +257,7 @@ fn score(
 ) -> Option<(f64, Vec<CandidateReason>)> {
     let mut total = 0.0;
     let mut reasons = Vec::new();
-    if super::service::sexes_conflict(&sighting.sex, &profile.sex) {
+    if super::store::sexes_conflict(&sighting.sex, &profile.sex) {
         return None;
     }
     if sighting.sex == profile.sex && sighting.sex != "unknown" {

@@ -59,12 +59,12 @@ fn subject_of(
         None => None,
     };
     let linked = match &sighting {
-        Some(row) => crate::profiles::service::linked_profile(conn, &row.id)?.map(|p| p.id.to_string()),
+        Some(row) => crate::profiles::store::linked_profile(conn, &row.id)?.map(|p| p.id.to_string()),
         None => None,
     };
     let profile = match profile_id.map(|id| id.to_string()).or(linked.clone()) {
         Some(id) => Some(
-            crate::profiles::service::find_for_referral(conn, index, user, &id)
+            crate::profiles::visibility::find_for_referral(conn, index, user, &id)
                 .map_err(|_| ApiError::field("profile_id", "unknown_profile", "no such profile within your scope"))?,
         ),
         None => None,
@@ -184,7 +184,7 @@ pub(super) fn open(conn: &mut DbConnection, index: &TerritoryIndex, actor: &Acto
         }),
     )?;
     if let Some(profile) = &row.profile_id {
-        crate::profiles::service::advance_status(conn, actor, profile, "referred", &row.id, at)?;
+        crate::profiles::update::advance_status(conn, actor, profile, "referred", &row.id, at)?;
     }
     if row.priority == wire_code(Priority::Emergency) {
         alert_emergency(conn, index, actor, &row)?;
