@@ -110,10 +110,10 @@ fn check_subjects(
     request: &CreateAlert,
 ) -> ApiResult<()> {
     if let Some(agency_id) = request.agency_id {
-        access::may_raise_alert_for(user, &agency_id.to_string())?;
+        access::alerts::may_raise_alert_for(user, &agency_id.to_string())?;
     }
     if let Some(id) = request.profile_id {
-        match crate::profiles::visibility::find_visible(conn, index, user, &id.to_string()) {
+        match crate::access::profiles::find_visible(conn, index, user, &id.to_string()) {
             Ok(_) => {}
             Err(e) if e.code == ErrorCode::NotFound => {
                 return Err(ApiError::field("profile_id", "unknown_profile", "no such child profile"));
@@ -122,7 +122,7 @@ fn check_subjects(
         }
     }
     if let Some(id) = request.identification_id {
-        match crate::identifications::read::find_in_scope(conn, index, user, &id.to_string()) {
+        match crate::access::identifications::find_in_scope(conn, index, user, &id.to_string()) {
             Ok(_) => {}
             Err(e) if e.code == ErrorCode::NotFound => {
                 return Err(ApiError::field("identification_id", "unknown_identification", "no such identification"));

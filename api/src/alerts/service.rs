@@ -331,15 +331,6 @@ fn was_notified(conn: &mut DbConnection, alert_id: &str, user_id: &str) -> Query
     Ok(count > 0)
 }
 
-/// Alerts are read by those who raise or answer them.
-fn require_alert_reader(user: &AuthUser) -> ApiResult<()> {
-    if user.can(Permission::AlertsRespond) || user.can(Permission::AlertsRaise) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("this needs the permission alerts_respond or alerts_raise"))
-    }
-}
-
 /// People of the alert's agency, its raiser, and whoever was paged for it may see it.
 fn may_see(conn: &mut DbConnection, user: &AuthUser, row: &AlertRow) -> ApiResult<()> {
     // Whoever was paged may open what they were paged about (a fallback may page an agency's
@@ -347,7 +338,7 @@ fn may_see(conn: &mut DbConnection, user: &AuthUser, row: &AlertRow) -> ApiResul
     if was_notified(conn, &row.id, &user.user_id)? {
         return Ok(());
     }
-    require_alert_reader(user)?;
+    crate::access::alerts::require_alert_reader(user)?;
     if user.agency.id == row.agency_id
         || row.created_by.as_deref() == Some(user.user_id.as_str())
         || coordinates_raiser(conn, user, row)?
@@ -380,7 +371,7 @@ pub fn list(
     user: &AuthUser,
     query: &AlertListQuery,
 ) -> ApiResult<Vec<Alert>> {
-    require_alert_reader(user)?;
+    crate::access::alerts::require_alert_reader(user)?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::field("limit", "out_of_range", "1 to 200"));
@@ -482,7 +473,7 @@ pub fn transition(
                 && coordinates_raiser(conn, user, &row)?;
             if !finders_coordinator {
                 let paged = was_notified(conn, &row.id, &user.user_id)?;
-                crate::access::may_answer_alert(user, &row.agency_id, paged)?;
+                crate::access::alerts::may_answer_alert(user, &row.agency_id, paged)?;
                 user.require(Permission::AlertsRespond)?;
             }
         }

@@ -8,10 +8,10 @@ use terren_contract::identifications::{IdentificationListQuery, IdentificationPa
 use terren_contract::problem::FieldError;
 
 use super::privacy::shown_point;
-use super::read::{shows_exact, view_with};
+use super::read::view_with;
 use super::store::{Backend, IdentificationRow, Lookups, located_in};
 use crate::access::AuthUser;
-use crate::access::scope_area_ids;
+use crate::access::identifications::{Reach, scope_filter, search_box, shows_exact};
 use crate::audit;
 use crate::clock::to_utc;
 use crate::db::DbConnection;
@@ -99,14 +99,6 @@ pub(super) fn parse_filters(
     if errors.is_empty() { Ok(Filters { limit, area, bbox, cursor }) } else { Err(ApiError::fields(errors)) }
 }
 
-/// Which sightings a query may reach: the reader's scope, or the whole country for national
-/// statistics (aggregates only).
-#[derive(Clone, Copy, PartialEq)]
-pub(super) enum Reach {
-    Scope,
-    National,
-}
-
 /// The sightings matching the filters within the reader's reach, as a query to refine further.
 pub(super) fn filtered(
     index: &TerritoryIndex,
@@ -117,16 +109,14 @@ pub(super) fn filtered(
 ) -> identifications::BoxedQuery<'static, Backend> {
     let mut q = identifications::table.into_boxed();
     if reach == Reach::Scope {
-        let scope: Vec<String> = scope_area_ids(index, user).into_iter().collect();
-        q = q.filter(identifications::agency_id.eq(user.agency.id.clone()).or(located_in(scope)));
+        q = q.filter(scope_filter(index, user));
     }
     if let Some(area) = filters.area {
         let ids: Vec<String> = index.descendants(area).into_iter().map(|a| index.area(a).id.clone()).collect();
         q = q.filter(located_in(ids));
     }
     if let Some(bbox) = filters.bbox {
-        let (min_lon, min_lat, max_lon, max_lat) =
-            if user.can(Permission::LocationsReadPrecise) { bbox } else { super::privacy::widen_to_cells(bbox) };
+        let (min_lon, min_lat, max_lon, max_lat) = search_box(user, bbox);
         q = q
             .filter(identifications::lat.between(min_lat, max_lat).assume_not_null())
             .filter(identifications::lon.between(min_lon, max_lon).assume_not_null());

@@ -1,8 +1,6 @@
 //! One sighting, as the reader may see it: found within their scope (or 404), shown with the
 //! location and fields their permissions allow, and the read audited.
 
-use std::collections::HashSet;
-
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use terren_contract::Permission;
@@ -10,9 +8,9 @@ use terren_contract::areas::LocateMethod;
 use terren_contract::identifications::{Identification, LocationPrecision, LocationView, PersonRef, ResolvedAreas};
 
 use super::privacy::{COARSE_ACCURACY_M, shown_point};
-use super::store::{IdentificationRow, Lookups, find_row, parse_codes};
+use super::store::{IdentificationRow, Lookups, parse_codes};
 use crate::access::AuthUser;
-use crate::access::scope_area_ids;
+use crate::access::identifications::{Shown, find_in_scope, shown, shows_exact};
 use crate::accounts::service::agency_ref;
 use crate::audit;
 use crate::clock::to_utc;
@@ -21,34 +19,6 @@ use crate::http::{ApiError, ApiResult};
 use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
-
-/// Whether the reader's data scope covers the record: their own agency recorded it, or it lies
-/// in an area their agency serves (or below one).
-pub fn in_scope(index: &TerritoryIndex, user: &AuthUser, row: &IdentificationRow) -> bool {
-    row.agency_id == user.agency.id || in_scope_within(&scope_area_ids(index, user), user, row)
-}
-
-/// `in_scope` with the reader's scope worked out once, for many sightings.
-pub fn in_scope_within(scope: &HashSet<String>, user: &AuthUser, row: &IdentificationRow) -> bool {
-    row.agency_id == user.agency.id
-        || [&row.county_id, &row.municipality_id, &row.admin_unit_id].into_iter().flatten().any(|id| scope.contains(id))
-}
-
-/// One sighting the reader may see, or 404 (never 403: others' records are not confirmed). An
-/// accepted referral that shares the details opens it to the receiving agency.
-pub fn find_in_scope(
-    conn: &mut DbConnection,
-    index: &TerritoryIndex,
-    user: &AuthUser,
-    id: &str,
-) -> ApiResult<IdentificationRow> {
-    let Some(row) = find_row(conn, id)? else { return Err(ApiError::not_found("identification")) };
-    if in_scope(index, user, &row) || crate::access::opens_identification(conn, user, id)? {
-        Ok(row)
-    } else {
-        Err(ApiError::not_found("identification"))
-    }
-}
 
 /// Reads one sighting, if the reader may; the read itself is audited.
 pub fn read(
@@ -95,12 +65,6 @@ pub(super) fn view(
 }
 
 /// The record as this reader may see it.
-/// Whether the reader is shown this sighting's exact location. After the retention period the
-/// stored location is the coarse one, for everyone.
-pub(super) fn shows_exact(user: &AuthUser, row: &IdentificationRow) -> bool {
-    user.can(Permission::LocationsReadPrecise) && row.location_coarsened_at.is_none()
-}
-
 pub fn view_with(
     lookups: &Lookups,
     index: &TerritoryIndex,
@@ -109,9 +73,7 @@ pub fn view_with(
 ) -> ApiResult<Identification> {
     let recorder_name = lookups.people.get(&row.recorded_by).cloned().unwrap_or_default();
     let agency = lookups.agencies.get(&row.agency_id).ok_or_else(|| ApiError::not_found("agency"))?;
-    let precise = user.can(Permission::LocationsReadPrecise);
-    let names = user.can(Permission::ChildrenReadNames);
-    let sensitive = user.can(Permission::ChildrenReadSensitive);
+    let Shown { precise, names, sensitive } = shown(user);
     let mut withheld = Vec::new();
     if !precise {
         withheld.push("location".to_owned());

@@ -5,14 +5,14 @@ use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use terren_contract::Permission;
 use terren_contract::identifications::{GridCell, IdentificationGrid, IdentificationListQuery};
 use terren_contract::problem::FieldError;
 use terren_contract::profiles::SightingCounts;
 
-use super::lists::{Reach, filtered, parse_filters};
+use super::lists::{filtered, parse_filters};
 use super::privacy::shown_point;
 use crate::access::AuthUser;
+use crate::access::identifications::{Reach, shown, statistics_reach};
 use crate::audit;
 use crate::db::DbConnection;
 use crate::db::schema::{identification_links, identifications};
@@ -52,7 +52,7 @@ pub fn grid(
     let cell_deg = 180.0 / f64::from(1u32 << zoom);
     // Without precise locations, count each sighting at its coarse cell's centre: grid cells do
     // not line up with coarse cells, and counting exact points would narrow a sighting down.
-    let precise = reach == Reach::Scope && user.can(Permission::LocationsReadPrecise);
+    let precise = reach == Reach::Scope && shown(user).precise;
     let mut counts: HashMap<(i64, i64), i64> = HashMap::new();
     for (lat, lon) in points {
         if let (Some(lat), Some(lon)) = (lat, lon) {
@@ -84,18 +84,6 @@ pub fn grid(
         serde_json::json!({ "zoom": zoom, "cells": cells.len(), "counted": total, "national": reach == Reach::National }),
     )?;
     Ok(IdentificationGrid { zoom, cell_size_deg: cell_deg, min_count: threshold, cells })
-}
-
-/// Readers of sightings count within their scope; holders of national statistics count the
-/// whole country.
-fn statistics_reach(user: &AuthUser) -> ApiResult<Reach> {
-    if user.can(Permission::IdentificationsRead) {
-        Ok(Reach::Scope)
-    } else if user.can(Permission::StatisticsRead) && user.national_scope() {
-        Ok(Reach::National)
-    } else {
-        Err(ApiError::forbidden("this needs identifications_read, or statistics_read with national scope"))
-    }
 }
 
 /// Sightings counted two ways, so that repeat sightings and distinct children are both known:

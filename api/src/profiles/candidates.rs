@@ -12,8 +12,8 @@ use terren_contract::profiles::{CandidateReason, ProfileCandidate, ProfileRef};
 
 use super::names;
 use super::store::ProfileRow;
-use super::visibility::visible_within;
 use crate::access::AuthUser;
+use crate::access::profiles::visible_within;
 use crate::clock::to_utc;
 use crate::config::ProfilesConfig;
 use crate::db::DbConnection;

@@ -13,14 +13,13 @@ use super::store::{
 };
 use super::stored_names::{add_name, check_names, full_name, rebuild_sound_keys};
 use super::views::{audit_profile_read, view_at};
-use super::visibility::{find_visible, visible};
 use crate::access::AuthUser;
+use crate::access::profiles::{find_visible, visible};
 use crate::audit;
 use crate::config::ProfilesConfig;
 use crate::db::DbConnection;
 use crate::db::schema::{child_profiles, identification_links};
 use crate::http::{ApiError, ApiResult, ErrorCode};
-use crate::identifications::read as sightings;
 use crate::identifications::store::IdentificationRow;
 use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
@@ -109,7 +108,7 @@ pub fn link(
     at: NaiveDateTime,
 ) -> ApiResult<(LinkResult, bool)> {
     user.require(Permission::IdentificationsCreate)?;
-    let sighting = sightings::find_in_scope(conn, index, user, identification_id)?;
+    let sighting = crate::access::identifications::find_in_scope(conn, index, user, identification_id)?;
     let existing: Option<String> = identification_links::table
         .find(identification_id)
         .select(identification_links::profile_id)
@@ -230,7 +229,7 @@ pub fn unlink(
     at: NaiveDateTime,
 ) -> ApiResult<()> {
     user.require(Permission::ChildrenMerge)?;
-    let sighting = sightings::find_in_scope(conn, index, user, identification_id)?;
+    let sighting = crate::access::identifications::find_in_scope(conn, index, user, identification_id)?;
     let profile_id: String = identification_links::table
         .find(&sighting.id)
         .select(identification_links::profile_id)
@@ -262,7 +261,7 @@ pub fn candidates(
     at: NaiveDateTime,
 ) -> ApiResult<CandidateList> {
     user.require(Permission::IdentificationsRead)?;
-    let sighting = sightings::find_in_scope(conn, index, user, identification_id)?;
+    let sighting = crate::access::identifications::find_in_scope(conn, index, user, identification_id)?;
     let linked_profile = linked_profile(conn, &sighting.id)?;
     let linked_id = linked_profile.as_ref().map(|p| p.id.to_string());
     let candidates = super::candidates::for_sighting(conn, index, user, settings, &sighting, linked_id.as_deref())?;

@@ -9,8 +9,8 @@ use terren_contract::profiles::{ProfileListQuery, ProfilePage};
 
 use super::store::ProfileRow;
 use super::views::{ProfileLookups, view_with};
-use super::visibility::visible_filter;
 use crate::access::AuthUser;
+use crate::access::profiles::visible_filter;
 use crate::audit;
 use crate::db::DbConnection;
 use crate::db::schema::{child_profile_names, child_profiles, identification_links, identifications};

@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use super::store::{find_row, not_merged, refresh_sightings, sexes_conflict, source};
 use super::stored_names::{add_name, rebuild_sound_keys};
-use super::visibility::find_visible;
 use crate::access::AuthUser;
+use crate::access::profiles::find_visible;
 use crate::audit;
 use crate::clock::to_utc;
 use crate::db::DbConnection;

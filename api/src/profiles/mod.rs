@@ -16,4 +16,3 @@ pub mod store;
 pub mod stored_names;
 pub mod update;
 pub mod views;
-pub mod visibility;

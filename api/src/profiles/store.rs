@@ -54,7 +54,7 @@ pub(super) mod source {
 /// How far merges are followed before the chain is considered broken.
 pub(super) const MAX_MERGE_CHAIN: usize = 32;
 
-pub(super) fn find_row(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ProfileRow>> {
+pub(crate) fn find_row(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ProfileRow>> {
     child_profiles::table.find(id).select(ProfileRow::as_select()).get_result(conn).optional()
 }
 

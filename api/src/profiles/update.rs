@@ -10,8 +10,8 @@ use terren_contract::profiles::{ChildProfile, ChildProfileUpdate};
 use super::store::{find_row, not_merged, source};
 use super::stored_names::{add_name, blank_name, check_aliases, full_name, is_blank_name, rebuild_sound_keys};
 use super::views::view_at;
-use super::visibility::find_visible;
 use crate::access::AuthUser;
+use crate::access::profiles::find_visible;
 use crate::audit;
 use crate::db::DbConnection;
 use crate::db::schema::{child_profile_names, child_profiles};
@@ -31,7 +31,7 @@ pub fn update(
     update: &ChildProfileUpdate,
     at: NaiveDateTime,
 ) -> ApiResult<ChildProfile> {
-    crate::access::may_edit_profile(user, update.status.is_some())?;
+    crate::access::profiles::may_edit_profile(user, update.status.is_some())?;
     let touches_names = update.given_name.is_some()
         || update.family_name.is_some()
         || update.aliases.is_some()

@@ -9,9 +9,9 @@ use terren_contract::Permission;
 use terren_contract::profiles::{ChildProfile, HistoryEntry, ProfileHistory, ProfileRef};
 
 use super::merge::merges_of;
-use super::store::{ProfileRow, source};
-use super::visibility::find_visible;
+use super::store::{ProfileRow, follow_merges, source};
 use crate::access::AuthUser;
+use crate::access::profiles::find_visible;
 use crate::accounts::model::AgencyBrief;
 use crate::accounts::service::agency_ref;
 use crate::audit;
@@ -199,7 +199,7 @@ pub fn history(
     let mut shown = Vec::new();
     let mut entries = Vec::with_capacity(rows.len());
     for sighting in &rows {
-        let identification = if sightings::in_scope_within(&scope, user, sighting) {
+        let identification = if crate::access::identifications::in_scope_within(&scope, user, sighting) {
             shown.push(sighting.id.clone());
             Some(sightings::view_with(&lookups, index, user, sighting)?)
         } else {
@@ -224,4 +224,15 @@ pub fn history(
         serde_json::json!({ "identifications_shown": shown, "withheld": profile.withheld }),
     )?;
     Ok(ProfileHistory { profile, sightings: entries, merges })
+}
+
+/// The profile a referral is about: one the reader may see, followed through merges.
+pub fn find_for_referral(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    id: &str,
+) -> ApiResult<ProfileRow> {
+    let row = find_visible(conn, index, user, id)?;
+    follow_merges(conn, row)
 }

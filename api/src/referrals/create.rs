@@ -52,7 +52,7 @@ fn subject_of(
     use chrono::Datelike;
     let sighting = match identification_id {
         Some(id) => {
-            Some(crate::identifications::read::find_in_scope(conn, index, user, &id.to_string()).map_err(|_| {
+            Some(crate::access::identifications::find_in_scope(conn, index, user, &id.to_string()).map_err(|_| {
                 ApiError::field("identification_id", "unknown_identification", "no such sighting within your scope")
             })?)
         }
@@ -64,7 +64,7 @@ fn subject_of(
     };
     let profile = match profile_id.map(|id| id.to_string()).or(linked.clone()) {
         Some(id) => Some(
-            crate::profiles::visibility::find_for_referral(conn, index, user, &id)
+            crate::profiles::views::find_for_referral(conn, index, user, &id)
                 .map_err(|_| ApiError::field("profile_id", "unknown_profile", "no such profile within your scope"))?,
         ),
         None => None,
