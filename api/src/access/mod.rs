@@ -8,6 +8,8 @@
 //! - `identifications`: which sightings a reader may see (one, or as a list filter), precise or
 //!   coarse location, names and sensitive fields, and the reach of statistics.
 //! - `profiles`: which child profiles a reader may see, and who may change them.
+//! - `referrals`: which referrals a reader may see (one, or as a list filter), and whether they
+//!   are shown the person the referral is about.
 //! - `shared_records`: sightings and profiles an accepted referral opened to another agency.
 //! - `alerts`: who may raise, read and answer alerts.
 //! - here: municipal policy authority, and the floor and suppression of published counts.
@@ -25,6 +27,7 @@ pub mod areas;
 pub mod caller;
 pub mod identifications;
 pub mod profiles;
+pub mod referrals;
 pub mod shared_records;
 
 pub use areas::{ServedAreas, scope_area_ids};

@@ -15,8 +15,9 @@ use uuid::Uuid;
 
 use super::create::{Start, open};
 use super::routing::{self, Case};
-use super::service::{DeadlineRow, ReferralRow, add_event, deadline_job_key, find_visible, load, sender_side, view};
+use super::service::{DeadlineRow, ReferralRow, add_event, deadline_job_key, load, view};
 use crate::access::AuthUser;
+use crate::access::referrals::{find_visible, sender_side};
 use crate::alerts::service::{self as alerts_service, NewAlert, Transition};
 use crate::audit::{self, Actor};
 use crate::clock::to_utc;
