@@ -1,9 +1,14 @@
-//! Who may raise, read and answer an alert. Reading a given alert also depends on who was paged
-//! for it and who raised it (`alerts::service::may_see`, which starts from these rules).
+//! Who may raise, read and answer an alert: people of the alert's agency, its raiser, whoever was
+//! paged for it, and a coordinator of the raiser's agency.
 
 use terren_contract::Permission;
 
+use diesel::prelude::*;
+
 use crate::access::AuthUser;
+use crate::alerts::store::AlertRow;
+use crate::db::DbConnection;
+use crate::db::schema::notification_attempts;
 use crate::http::problem::ErrorCode;
 use crate::http::{ApiError, ApiResult};
 
@@ -36,6 +41,44 @@ pub fn may_answer_alert(user: &AuthUser, alert_agency_id: &str, paged: bool) -> 
     } else {
         Err(ApiError::new(ErrorCode::NotYourAgency).with_detail("alerts are answered by the agency they page"))
     }
+}
+
+/// Whether the person was paged for this alert.
+pub fn was_notified(conn: &mut DbConnection, alert_id: &str, user_id: &str) -> QueryResult<bool> {
+    let count: i64 = notification_attempts::table
+        .filter(notification_attempts::alert_id.eq(alert_id))
+        .filter(notification_attempts::recipient_user_id.eq(user_id))
+        .count()
+        .get_result(conn)?;
+    Ok(count > 0)
+}
+
+/// People of the alert's agency, its raiser, and whoever was paged for it may see it.
+pub fn may_see(conn: &mut DbConnection, user: &AuthUser, row: &AlertRow) -> ApiResult<()> {
+    // Whoever was paged may open what they were paged about (a fallback may page an agency's
+    // administrators, who otherwise do not read alerts).
+    if was_notified(conn, &row.id, &user.user_id)? {
+        return Ok(());
+    }
+    require_alert_reader(user)?;
+    if user.agency.id == row.agency_id
+        || row.created_by.as_deref() == Some(user.user_id.as_str())
+        || coordinates_raiser(conn, user, row)?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("alert"))
+    }
+}
+
+/// A coordinator of the agency of the person who raised the alert: they may read it, and resolve
+/// a sighting's alert (they know when their worker's emergency is over).
+pub fn coordinates_raiser(conn: &mut DbConnection, user: &AuthUser, row: &AlertRow) -> ApiResult<bool> {
+    if !user.can(Permission::PlanningManage) || !user.can(Permission::AlertsRespond) {
+        return Ok(false);
+    }
+    let Some(raiser) = &row.created_by else { return Ok(false) };
+    Ok(crate::alerts::recipients::agency_of(conn, raiser)?.as_deref() == Some(user.agency.id.as_str()))
 }
 
 #[cfg(test)]

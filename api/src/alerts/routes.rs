@@ -9,6 +9,7 @@ use terren_contract::problem::Problem;
 use uuid::Uuid;
 
 use super::service::{self, Transition};
+use super::timeline;
 use super::{policy, reach, readiness};
 use crate::access;
 use crate::access::AuthUser;
@@ -176,7 +177,7 @@ pub async fn alert_timeline(
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<Vec<TimelineEntry>>> {
     let id = id.into_inner().to_string();
-    Ok(web::Json(with_conn(&state, move |conn| service::timeline(conn, &user, &id)).await?))
+    Ok(web::Json(with_conn(&state, move |conn| timeline::timeline(conn, &user, &id)).await?))
 }
 
 async fn change(
