@@ -2,7 +2,7 @@
 //! one place. Permissions (`auth::permissions`) say what a role may do at all; the rules here add
 //! the scope (own agency, the areas it serves, its municipality, the country) and how much of a
 //! record is shown. `docs/security.md` holds the same rules as one table, and the permission-walk
-//! test (`api/tests/it/permissions.rs`) checks them over HTTP.
+//! test (`api/tests/it/permissions/`) checks them over HTTP.
 //!
 //! - `caller`: the person behind a request (`AuthUser`); `areas`: the areas their agency serves.
 //! - `identifications`: which sightings a reader may see (one, or as a list filter), precise or
