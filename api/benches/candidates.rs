@@ -31,9 +31,9 @@ use terren_api::db::schema::{
     agencies, child_profile_name_keys, child_profile_names, child_profiles, identification_links, identifications,
 };
 use terren_api::identifications::privacy::{age_band, coarse_cell};
-use terren_api::identifications::service::IdentificationRow;
+use terren_api::identifications::store::IdentificationRow;
 use terren_api::profiles::names::sound_keys;
-use terren_api::profiles::service::ProfileRow;
+use terren_api::profiles::store::ProfileRow;
 use terren_api::state::AppState;
 use terren_api::territory::index::TerritoryIndex;
 

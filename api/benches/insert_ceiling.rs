@@ -28,7 +28,7 @@ use terren_api::config::Config;
 use terren_api::db::schema::{identifications, users};
 use terren_api::db::{Database, backend};
 use terren_api::identifications::privacy::{age_band, coarse_cell};
-use terren_api::identifications::service::IdentificationRow;
+use terren_api::identifications::store::IdentificationRow;
 use terren_api::territory::index::TerritoryIndex;
 
 use support::{env_or, percentile};

@@ -48,8 +48,8 @@ use terren_api::db::schema::{
 use terren_api::hotspots::service::HotspotRow;
 use terren_api::hotspots::shape::Shape;
 use terren_api::identifications::privacy::{age_band, coarse_cell};
-use terren_api::identifications::service::IdentificationRow;
-use terren_api::profiles::service::ProfileRow;
+use terren_api::identifications::store::IdentificationRow;
+use terren_api::profiles::store::ProfileRow;
 use terren_api::rounds::plan::RoundRow;
 use terren_api::state::AppState;
 use terren_api::territory::index::TerritoryIndex;

@@ -61,7 +61,7 @@ impl AuthUser {
 }
 
 pub fn permission_name(permission: Permission) -> String {
-    crate::vocabularies::wire_code(permission)
+    crate::vocabularies::codes::wire_code(permission)
 }
 
 /// A user's roles and an agency's areas, kept in memory per process. Every request reads its

@@ -1,7 +1,18 @@
-//! The remit of each role: what it may change, and where. Permissions (`permissions.rs`) say what
-//! a role may do at all; the checks here add the scope (own agency, the areas it serves, its
-//! municipality, the country). `docs/security.md` holds the same rules as one table, and the
-//! permission-walk test (`api/tests/it/permissions.rs`) checks it over HTTP.
+//! Access: who the caller is and what they may see and change, for every kind of record, in
+//! one place. Permissions (`auth::permissions`) say what a role may do at all; the rules here add
+//! the scope (own agency, the areas it serves, its municipality, the country) and how much of a
+//! record is shown. `docs/security.md` holds the same rules as one table, and the permission-walk
+//! test (`api/tests/it/permissions/`) checks them over HTTP.
+//!
+//! - `caller`: the person behind a request (`AuthUser`); `areas`: the areas their agency serves.
+//! - `identifications`: which sightings a reader may see (one, or as a list filter), precise or
+//!   coarse location, names and sensitive fields, and the reach of statistics.
+//! - `profiles`: which child profiles a reader may see, and who may change them.
+//! - `referrals`: which referrals a reader may see (one, or as a list filter), and whether they
+//!   are shown the person the referral is about.
+//! - `shared_records`: sightings and profiles an accepted referral opened to another agency.
+//! - `alerts`: who may raise, read and answer alerts.
+//! - here: municipal policy authority, and the floor and suppression of published counts.
 
 use diesel::prelude::*;
 use terren_contract::Permission;
@@ -11,8 +22,12 @@ use crate::db::schema::agencies;
 use crate::http::problem::ErrorCode;
 use crate::http::{ApiError, ApiResult};
 
+pub mod alerts;
 pub mod areas;
 pub mod caller;
+pub mod identifications;
+pub mod profiles;
+pub mod referrals;
 pub mod shared_records;
 
 pub use areas::{ServedAreas, scope_area_ids};
@@ -57,43 +72,6 @@ pub fn may_manage_municipal_policy(
         Ok(())
     } else {
         refuse("only the administrators of the municipality's social services or child-protection unit may")
-    }
-}
-
-/// A child's record is changed by those who work the case: the facts by those who record or
-/// manage it (`children_edit`), the status by those who manage it (`children_status_set`). The
-/// profile itself must be one the person may see; that is checked where it is loaded.
-pub fn may_edit_profile(user: &AuthUser, changes_status: bool) -> ApiResult<()> {
-    if !user.can(Permission::ChildrenEdit) {
-        return Err(ApiError::new(ErrorCode::NotCaseWorker)
-            .with_detail("a child's record is changed by those who record or manage the case"));
-    }
-    if changes_status && !user.can(Permission::ChildrenStatusSet) {
-        return Err(ApiError::new(ErrorCode::NotCaseWorker)
-            .with_detail("a child's status is set by the case manager or coordinator"));
-    }
-    Ok(())
-}
-
-/// An alert pages the agency it belongs to: raising one for another agency needs
-/// `referrals_route_anywhere` (coordinators, case managers), as referring outside the place does.
-pub fn may_raise_alert_for(user: &AuthUser, agency_id: &str) -> ApiResult<()> {
-    if agency_id == user.agency.id || user.can(Permission::ReferralsRouteAnywhere) {
-        Ok(())
-    } else {
-        Err(ApiError::new(ErrorCode::NotYourAgency).with_detail("raise alerts for your own agency"))
-    }
-}
-
-/// Acknowledging stops an agency's escalation, so only people of that agency answer its alerts,
-/// and those it paged from elsewhere (a step that reached nobody of the agency falls back to the
-/// raiser's own agency, whose duty officer must be able to say "I'm on it"). The raiser may still
-/// read it, and a coordinator of the raiser's agency may resolve it.
-pub fn may_answer_alert(user: &AuthUser, alert_agency_id: &str, paged: bool) -> ApiResult<()> {
-    if alert_agency_id == user.agency.id || paged {
-        Ok(())
-    } else {
-        Err(ApiError::new(ErrorCode::NotYourAgency).with_detail("alerts are answered by the agency they page"))
     }
 }
 
@@ -157,6 +135,31 @@ pub fn suppress_groups(values: &[i64], groups: &[Vec<usize>]) -> Vec<bool> {
         }
         if hidden == before {
             return hidden;
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use terren_contract::{Permission, Role};
+
+    use super::AuthUser;
+    use crate::accounts::model::AgencyBrief;
+
+    /// A caller of the agency `agency-1` with these roles and permissions.
+    pub(crate) fn user(roles: &[Role], permissions: &[Permission]) -> AuthUser {
+        AuthUser {
+            user_id: "user-1".into(),
+            username: "user".into(),
+            display_name: "User".into(),
+            agency: AgencyBrief { id: "agency-1".into(), code: "A1".into(), name: "Agency".into() },
+            roles: roles.iter().copied().collect(),
+            permissions: permissions.iter().copied().collect(),
+            areas: Vec::new(),
+            session_id: "session-1".into(),
+            device_id: "device-1".into(),
+            must_change_password: false,
+            ip: "127.0.0.1".into(),
         }
     }
 }

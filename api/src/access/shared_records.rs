@@ -8,7 +8,7 @@ use crate::access::AuthUser;
 use crate::db::DbConnection;
 use crate::db::schema::referrals;
 use crate::http::ApiResult;
-use crate::vocabularies::wire_code;
+use crate::vocabularies::codes::wire_code;
 
 fn opens(
     conn: &mut DbConnection,

@@ -9,3 +9,5 @@ pub mod readiness;
 pub mod recipients;
 pub mod routes;
 pub mod service;
+pub mod store;
+pub mod timeline;

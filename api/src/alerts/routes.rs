@@ -9,6 +9,7 @@ use terren_contract::problem::Problem;
 use uuid::Uuid;
 
 use super::service::{self, Transition};
+use super::timeline;
 use super::{policy, reach, readiness};
 use crate::access;
 use crate::access::AuthUser;
@@ -110,10 +111,10 @@ fn check_subjects(
     request: &CreateAlert,
 ) -> ApiResult<()> {
     if let Some(agency_id) = request.agency_id {
-        access::may_raise_alert_for(user, &agency_id.to_string())?;
+        access::alerts::may_raise_alert_for(user, &agency_id.to_string())?;
     }
     if let Some(id) = request.profile_id {
-        match crate::profiles::service::find_visible(conn, index, user, &id.to_string()) {
+        match crate::access::profiles::find_visible(conn, index, user, &id.to_string()) {
             Ok(_) => {}
             Err(e) if e.code == ErrorCode::NotFound => {
                 return Err(ApiError::field("profile_id", "unknown_profile", "no such child profile"));
@@ -122,7 +123,7 @@ fn check_subjects(
         }
     }
     if let Some(id) = request.identification_id {
-        match crate::identifications::service::find_in_scope(conn, index, user, &id.to_string()) {
+        match crate::access::identifications::find_in_scope(conn, index, user, &id.to_string()) {
             Ok(_) => {}
             Err(e) if e.code == ErrorCode::NotFound => {
                 return Err(ApiError::field("identification_id", "unknown_identification", "no such identification"));
@@ -176,7 +177,7 @@ pub async fn alert_timeline(
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<Vec<TimelineEntry>>> {
     let id = id.into_inner().to_string();
-    Ok(web::Json(with_conn(&state, move |conn| service::timeline(conn, &user, &id)).await?))
+    Ok(web::Json(with_conn(&state, move |conn| timeline::timeline(conn, &user, &id)).await?))
 }
 
 async fn change(

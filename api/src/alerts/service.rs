@@ -1,4 +1,5 @@
-//! Alerts: raising (one open alert per dedup key), atomic state changes, views and timelines.
+//! Alerts: raising (one open alert per dedup key), atomic state changes and views. The row is in
+//! `store`, the timeline in `timeline`, who may read and answer one in `access::alerts`.
 
 use std::collections::BTreeSet;
 
@@ -9,14 +10,16 @@ use terren_contract::Permission;
 use terren_contract::agencies::AgencyListQuery;
 use terren_contract::alerts::{
     Alert, AlertAction, AlertListQuery, AlertSource, AlertState, CreateAlert, EscalationPolicyBody, EscalationStatus,
-    NotificationAttempt, Severity, TimelineEntry,
+    Severity,
 };
 use terren_contract::identifications::PersonRef;
 use uuid::Uuid;
 
+pub use super::store::{AlertRow, load};
 use super::{escalation, policy};
 use crate::access::AuthUser;
-use crate::accounts::service::{agency_ref_of, person_ref, person_refs};
+use crate::access::alerts::{coordinates_raiser, may_see, was_notified};
+use crate::accounts::service::{agency_ref_of, person_ref};
 use crate::audit::{self, Actor};
 use crate::clock::to_utc;
 use crate::db::DbConnection;
@@ -27,52 +30,6 @@ use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::{parse_wire_code, wire_code};
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = alerts)]
-pub struct AlertRow {
-    pub id: String,
-    pub agency_id: String,
-    pub area_id: Option<String>,
-    pub severity: String,
-    pub source: String,
-    pub state: String,
-    pub title: String,
-    pub details: Option<String>,
-    pub dedup_key: Option<String>,
-    pub open_key: Option<String>,
-    pub identification_id: Option<String>,
-    pub profile_id: Option<String>,
-    pub referral_id: Option<String>,
-    pub policy: String,
-    pub escalation_step: i32,
-    pub escalation_round: i32,
-    pub created_by: Option<String>,
-    pub created_at: NaiveDateTime,
-    pub acknowledged_by: Option<String>,
-    pub acknowledged_at: Option<NaiveDateTime>,
-    pub closed_by: Option<String>,
-    pub closed_at: Option<NaiveDateTime>,
-    pub version: i32,
-    pub updated_at: NaiveDateTime,
-    pub unreachable_at: Option<NaiveDateTime>,
-}
-
-impl AlertRow {
-    pub fn policy(&self) -> ApiResult<EscalationPolicyBody> {
-        serde_json::from_str(&self.policy)
-            .map_err(|e| ApiError::internal(anyhow::anyhow!("stored policy of alert {} is invalid: {e}", self.id)))
-    }
-}
-
-pub fn load(conn: &mut DbConnection, id: &str) -> ApiResult<AlertRow> {
-    alerts::table
-        .filter(alerts::id.eq(id))
-        .select(AlertRow::as_select())
-        .get_result(conn)
-        .optional()?
-        .ok_or_else(|| ApiError::not_found("alert"))
-}
 
 /// What a new alert is about, from a person or from the system.
 pub struct NewAlert {
@@ -321,53 +278,6 @@ pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &AlertRow) -> 
     })
 }
 
-/// Whether the person was paged for this alert.
-fn was_notified(conn: &mut DbConnection, alert_id: &str, user_id: &str) -> QueryResult<bool> {
-    let count: i64 = notification_attempts::table
-        .filter(notification_attempts::alert_id.eq(alert_id))
-        .filter(notification_attempts::recipient_user_id.eq(user_id))
-        .count()
-        .get_result(conn)?;
-    Ok(count > 0)
-}
-
-/// Alerts are read by those who raise or answer them.
-fn require_alert_reader(user: &AuthUser) -> ApiResult<()> {
-    if user.can(Permission::AlertsRespond) || user.can(Permission::AlertsRaise) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("this needs the permission alerts_respond or alerts_raise"))
-    }
-}
-
-/// People of the alert's agency, its raiser, and whoever was paged for it may see it.
-fn may_see(conn: &mut DbConnection, user: &AuthUser, row: &AlertRow) -> ApiResult<()> {
-    // Whoever was paged may open what they were paged about (a fallback may page an agency's
-    // administrators, who otherwise do not read alerts).
-    if was_notified(conn, &row.id, &user.user_id)? {
-        return Ok(());
-    }
-    require_alert_reader(user)?;
-    if user.agency.id == row.agency_id
-        || row.created_by.as_deref() == Some(user.user_id.as_str())
-        || coordinates_raiser(conn, user, row)?
-    {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("alert"))
-    }
-}
-
-/// A coordinator of the agency of the person who raised the alert: they may read it, and resolve
-/// a sighting's alert (they know when their worker's emergency is over).
-fn coordinates_raiser(conn: &mut DbConnection, user: &AuthUser, row: &AlertRow) -> ApiResult<bool> {
-    if !user.can(Permission::PlanningManage) || !user.can(Permission::AlertsRespond) {
-        return Ok(false);
-    }
-    let Some(raiser) = &row.created_by else { return Ok(false) };
-    Ok(super::recipients::agency_of(conn, raiser)?.as_deref() == Some(user.agency.id.as_str()))
-}
-
 pub fn get(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, id: &str) -> ApiResult<Alert> {
     let row = load(conn, id)?;
     may_see(conn, user, &row)?;
@@ -380,7 +290,7 @@ pub fn list(
     user: &AuthUser,
     query: &AlertListQuery,
 ) -> ApiResult<Vec<Alert>> {
-    require_alert_reader(user)?;
+    crate::access::alerts::require_alert_reader(user)?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::field("limit", "out_of_range", "1 to 200"));
@@ -482,7 +392,7 @@ pub fn transition(
                 && coordinates_raiser(conn, user, &row)?;
             if !finders_coordinator {
                 let paged = was_notified(conn, &row.id, &user.user_id)?;
-                crate::access::may_answer_alert(user, &row.agency_id, paged)?;
+                crate::access::alerts::may_answer_alert(user, &row.agency_id, paged)?;
                 user.require(Permission::AlertsRespond)?;
             }
         }
@@ -586,116 +496,4 @@ pub fn settle(
         }
     }
     Ok(settled)
-}
-
-#[derive(Queryable)]
-struct EventRow {
-    occurred_at: NaiveDateTime,
-    kind: String,
-    actor_user_id: Option<String>,
-    note: Option<String>,
-    details: String,
-}
-
-#[derive(Queryable)]
-struct AttemptRow {
-    job_id: String,
-    started_at: NaiveDateTime,
-    finished_at: Option<NaiveDateTime>,
-    recipient_user_id: Option<String>,
-    recipient_label: String,
-    channel: String,
-    address_hint: String,
-    tries: i32,
-    http_status: Option<i32>,
-    provider_reference: Option<String>,
-    error: Option<String>,
-    outcome: Option<String>,
-    step: i32,
-    round: i32,
-}
-
-/// Every state change, escalation step and message of an alert, in order.
-pub fn timeline(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<Vec<TimelineEntry>> {
-    let row = load(conn, id)?;
-    may_see(conn, user, &row)?;
-    let events: Vec<EventRow> = alert_events::table
-        .filter(alert_events::alert_id.eq(id))
-        .order((alert_events::occurred_at.asc(), alert_events::id.asc()))
-        .select((
-            alert_events::occurred_at,
-            alert_events::kind,
-            alert_events::actor_user_id,
-            alert_events::note,
-            alert_events::details,
-        ))
-        .load(conn)?;
-    let attempts: Vec<AttemptRow> = notification_attempts::table
-        .filter(notification_attempts::alert_id.eq(id))
-        .order((notification_attempts::started_at.asc(), notification_attempts::id.asc()))
-        .select((
-            notification_attempts::job_id,
-            notification_attempts::started_at,
-            notification_attempts::finished_at,
-            notification_attempts::recipient_user_id,
-            notification_attempts::recipient_label,
-            notification_attempts::channel,
-            notification_attempts::address_hint,
-            notification_attempts::tries,
-            notification_attempts::http_status,
-            notification_attempts::provider_reference,
-            notification_attempts::error,
-            notification_attempts::outcome,
-            notification_attempts::step,
-            notification_attempts::round,
-        ))
-        .load(conn)?;
-    let actors: BTreeSet<String> = events.iter().filter_map(|e| e.actor_user_id.clone()).collect();
-    let names = person_refs(conn, &actors)?;
-    let mut entries: Vec<TimelineEntry> = events
-        .into_iter()
-        .map(|event| {
-            let details: serde_json::Value = serde_json::from_str(&event.details).unwrap_or_default();
-            TimelineEntry {
-                at: to_utc(event.occurred_at),
-                kind: event.kind,
-                actor: event.actor_user_id.and_then(|a| names.get(&a).cloned()),
-                note: event.note,
-                step: details["step"].as_i64().and_then(|s| i32::try_from(s).ok()),
-                round: details["round"].as_i64().and_then(|s| i32::try_from(s).ok()),
-                notification: None,
-            }
-        })
-        .collect();
-    let mut sends: std::collections::HashMap<(String, String, String), i32> = std::collections::HashMap::new();
-    for attempt in attempts {
-        let nth = sends
-            .entry((attempt.job_id.clone(), attempt.channel.clone(), attempt.address_hint.clone()))
-            .and_modify(|n| *n += 1)
-            .or_insert(1);
-        let nth = *nth;
-        entries.push(TimelineEntry {
-            at: to_utc(attempt.started_at),
-            kind: "notification".into(),
-            actor: None,
-            note: None,
-            step: Some(attempt.step),
-            round: Some(attempt.round),
-            notification: Some(NotificationAttempt {
-                recipient: attempt.recipient_label,
-                recipient_user_id: attempt.recipient_user_id.as_deref().map(parse_uuid).transpose()?,
-                channel: attempt.channel,
-                address_hint: attempt.address_hint,
-                attempt: nth,
-                tries: attempt.tries,
-                outcome: attempt.outcome,
-                finished_at: attempt.finished_at.map(to_utc),
-                http_status: attempt.http_status,
-                provider_reference: attempt.provider_reference,
-                error: attempt.error,
-            }),
-        });
-    }
-    entries.sort_by_key(|e| e.at);
-    Ok(entries)
 }

@@ -8,7 +8,7 @@ use terren_contract::problem::Problem;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::service;
+use super::{create, lists, read, statistics};
 use crate::access::AuthUser;
 use crate::http::idempotency::{self, IdempotencyKey, Written};
 use crate::http::{ApiResult, ValidJson, audited};
@@ -66,10 +66,10 @@ pub async fn create_identification(
         &value,
         move |conn| {
             let (user, index, settings) = preparer;
-            service::prepare(conn, &index, &user, &settings, &request, now)
+            create::prepare(conn, &index, &user, &settings, &request, now)
         },
         move |conn, prepared| {
-            let created = service::create(conn, &index, &user, prepared)?;
+            let created = create::create(conn, &index, &user, prepared)?;
             Ok(Written {
                 status: if created.new { StatusCode::CREATED } else { StatusCode::OK },
                 body: serde_json::to_string(&created.identification).map_err(anyhow::Error::from)?,
@@ -79,7 +79,7 @@ pub async fn create_identification(
         move |conn, stored| {
             let (user, index, settings) = replayer;
             let id = stored["identification_id"].as_str().unwrap_or_default().to_owned();
-            let view = service::replay(conn, &index, &user, &settings, &id, crate::clock::truncate(now))?;
+            let view = create::replay(conn, &index, &user, &settings, &id, crate::clock::truncate(now))?;
             Ok(serde_json::to_string(&view).map_err(anyhow::Error::from)?)
         },
     )
@@ -104,7 +104,7 @@ pub async fn get_identification(
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<Identification>> {
     let id = id.into_inner().to_string();
-    let view = audited(&state, move |conn, index, at| service::read(conn, index, &user, &id, at)).await?;
+    let view = audited(&state, move |conn, index, at| read::read(conn, index, &user, &id, at)).await?;
     Ok(web::Json(view))
 }
 
@@ -125,7 +125,7 @@ pub async fn list_identifications(
     state: web::Data<AppState>,
     query: web::Query<IdentificationListQuery>,
 ) -> ApiResult<web::Json<IdentificationPage>> {
-    let page = audited(&state, move |conn, index, at| service::list(conn, index, &user, &query, at)).await?;
+    let page = audited(&state, move |conn, index, at| lists::list(conn, index, &user, &query, at)).await?;
     Ok(web::Json(page))
 }
 
@@ -147,7 +147,7 @@ pub async fn identifications_geojson(
     query: web::Query<IdentificationListQuery>,
 ) -> ApiResult<HttpResponse> {
     let collection =
-        audited(&state, move |conn, index, at| service::feature_collection(conn, index, &user, &query, at)).await?;
+        audited(&state, move |conn, index, at| lists::feature_collection(conn, index, &user, &query, at)).await?;
     Ok(HttpResponse::Ok().content_type("application/geo+json").json(collection))
 }
 
@@ -177,6 +177,6 @@ pub async fn identifications_grid(
     query: web::Query<IdentificationListQuery>,
 ) -> ApiResult<web::Json<IdentificationGrid>> {
     let zoom = grid.zoom;
-    let cells = audited(&state, move |conn, index, at| service::grid(conn, index, &user, &query, zoom, at)).await?;
+    let cells = audited(&state, move |conn, index, at| statistics::grid(conn, index, &user, &query, zoom, at)).await?;
     Ok(web::Json(cells))
 }

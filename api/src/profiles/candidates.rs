@@ -11,15 +11,16 @@ use terren_contract::Permission;
 use terren_contract::profiles::{CandidateReason, ProfileCandidate, ProfileRef};
 
 use super::names;
-use super::service::{ProfileRow, visible_within};
+use super::store::ProfileRow;
 use crate::access::AuthUser;
+use crate::access::profiles::visible_within;
 use crate::clock::to_utc;
 use crate::config::ProfilesConfig;
 use crate::db::DbConnection;
 use crate::db::schema::{child_profile_name_keys, child_profile_names, child_profiles, identification_links};
 use crate::http::ApiResult;
 use crate::identifications::privacy::{age_band, cells_around};
-use crate::identifications::service::IdentificationRow;
+use crate::identifications::store::IdentificationRow;
 use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
 
@@ -256,7 +257,7 @@ fn score(
 ) -> Option<(f64, Vec<CandidateReason>)> {
     let mut total = 0.0;
     let mut reasons = Vec::new();
-    if super::service::sexes_conflict(&sighting.sex, &profile.sex) {
+    if super::store::sexes_conflict(&sighting.sex, &profile.sex) {
         return None;
     }
     if sighting.sex == profile.sex && sighting.sex != "unknown" {

@@ -8,7 +8,7 @@ use terren_contract::profiles::{
 };
 use uuid::Uuid;
 
-use super::service;
+use super::{linking, lists, merge, update, views};
 use crate::access::AuthUser;
 use crate::http::idempotency::{self, IdempotencyKey, Written};
 use crate::http::{ApiResult, ValidJson, audited};
@@ -52,7 +52,7 @@ pub async fn identification_candidates(
     let id = id.into_inner().to_string();
     let settings = state.config.profiles.clone();
     let list =
-        audited(&state, move |conn, index, at| service::candidates(conn, index, &user, &settings, &id, at)).await?;
+        audited(&state, move |conn, index, at| linking::candidates(conn, index, &user, &settings, &id, at)).await?;
     Ok(web::Json(list))
 }
 
@@ -97,7 +97,7 @@ pub async fn link_identification(
         &value,
         |_| Ok(()),
         move |conn, ()| {
-            let (result, new) = service::link(conn, &index, &user, &id, &request, at)?;
+            let (result, new) = linking::link(conn, &index, &user, &id, &request, at)?;
             Ok(Written {
                 status: if new { StatusCode::CREATED } else { StatusCode::OK },
                 body: serde_json::to_string(&result).map_err(anyhow::Error::from)?,
@@ -110,7 +110,7 @@ pub async fn link_identification(
         },
         move |conn, stored| {
             let (user, index) = replayer;
-            let result = service::replayed_link(conn, &index, &user, &stored, at)?;
+            let result = linking::replayed_link(conn, &index, &user, &stored, at)?;
             Ok(serde_json::to_string(&result).map_err(anyhow::Error::from)?)
         },
     )
@@ -134,7 +134,7 @@ pub async fn unlink_identification(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner().to_string();
-    audited(&state, move |conn, index, at| service::unlink(conn, index, &user, &id, at)).await?;
+    audited(&state, move |conn, index, at| linking::unlink(conn, index, &user, &id, at)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -155,9 +155,10 @@ pub async fn count_identifications(
     state: web::Data<AppState>,
     query: web::Query<IdentificationListQuery>,
 ) -> ApiResult<web::Json<SightingCounts>> {
-    let counts =
-        audited(&state, move |conn, index, at| crate::identifications::service::counts(conn, index, &user, &query, at))
-            .await?;
+    let counts = audited(&state, move |conn, index, at| {
+        crate::identifications::statistics::counts(conn, index, &user, &query, at)
+    })
+    .await?;
     Ok(web::Json(counts))
 }
 
@@ -179,7 +180,7 @@ pub async fn list_profiles(
     state: web::Data<AppState>,
     query: web::Query<ProfileListQuery>,
 ) -> ApiResult<web::Json<ProfilePage>> {
-    let page = audited(&state, move |conn, index, at| service::list(conn, index, &user, &query, at)).await?;
+    let page = audited(&state, move |conn, index, at| lists::list(conn, index, &user, &query, at)).await?;
     Ok(web::Json(page))
 }
 
@@ -200,7 +201,7 @@ pub async fn get_profile(
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<ChildProfile>> {
     let id = id.into_inner().to_string();
-    let profile = audited(&state, move |conn, index, at| service::read(conn, index, &user, &id, at)).await?;
+    let profile = audited(&state, move |conn, index, at| views::read(conn, index, &user, &id, at)).await?;
     Ok(web::Json(profile))
 }
 
@@ -230,7 +231,7 @@ pub async fn update_profile(
 ) -> ApiResult<web::Json<ChildProfile>> {
     let id = id.into_inner().to_string();
     let update = body.0;
-    let profile = audited(&state, move |conn, index, at| service::update(conn, index, &user, &id, &update, at)).await?;
+    let profile = audited(&state, move |conn, index, at| update::update(conn, index, &user, &id, &update, at)).await?;
     Ok(web::Json(profile))
 }
 
@@ -251,7 +252,7 @@ pub async fn profile_history(
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<ProfileHistory>> {
     let id = id.into_inner().to_string();
-    let history = audited(&state, move |conn, index, at| service::history(conn, index, &user, &id, at)).await?;
+    let history = audited(&state, move |conn, index, at| views::history(conn, index, &user, &id, at)).await?;
     Ok(web::Json(history))
 }
 
@@ -278,7 +279,7 @@ pub async fn merge_profiles(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner().to_string();
     let request = body.0;
-    let merge = audited(&state, move |conn, index, at| service::merge(conn, index, &user, &id, &request, at)).await?;
+    let merge = audited(&state, move |conn, index, at| merge::merge(conn, index, &user, &id, &request, at)).await?;
     Ok(HttpResponse::Created().json(merge))
 }
 
@@ -303,6 +304,6 @@ pub async fn unmerge_profiles(
 ) -> ApiResult<web::Json<ProfileMerge>> {
     let id = id.into_inner().to_string();
     let request = body.0;
-    let merge = audited(&state, move |conn, index, at| service::unmerge(conn, index, &user, &id, &request, at)).await?;
+    let merge = audited(&state, move |conn, index, at| merge::unmerge(conn, index, &user, &id, &request, at)).await?;
     Ok(web::Json(merge))
 }

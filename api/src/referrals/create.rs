@@ -22,7 +22,7 @@ use crate::db::DbConnection;
 use crate::db::schema::{agencies, alerts, referral_deadlines, referrals};
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::identifications::privacy::age_band;
-use crate::identifications::service::{codes, parse_codes};
+use crate::identifications::store::{codes, parse_codes};
 use crate::ids::parse_uuid;
 use crate::outbox::{self, kinds};
 use crate::territory::index::TerritoryIndex;
@@ -52,19 +52,19 @@ fn subject_of(
     use chrono::Datelike;
     let sighting = match identification_id {
         Some(id) => {
-            Some(crate::identifications::service::find_in_scope(conn, index, user, &id.to_string()).map_err(|_| {
+            Some(crate::access::identifications::find_in_scope(conn, index, user, &id.to_string()).map_err(|_| {
                 ApiError::field("identification_id", "unknown_identification", "no such sighting within your scope")
             })?)
         }
         None => None,
     };
     let linked = match &sighting {
-        Some(row) => crate::profiles::service::linked_profile(conn, &row.id)?.map(|p| p.id.to_string()),
+        Some(row) => crate::profiles::store::linked_profile(conn, &row.id)?.map(|p| p.id.to_string()),
         None => None,
     };
     let profile = match profile_id.map(|id| id.to_string()).or(linked.clone()) {
         Some(id) => Some(
-            crate::profiles::service::find_for_referral(conn, index, user, &id)
+            crate::profiles::views::find_for_referral(conn, index, user, &id)
                 .map_err(|_| ApiError::field("profile_id", "unknown_profile", "no such profile within your scope"))?,
         ),
         None => None,
@@ -184,7 +184,7 @@ pub(super) fn open(conn: &mut DbConnection, index: &TerritoryIndex, actor: &Acto
         }),
     )?;
     if let Some(profile) = &row.profile_id {
-        crate::profiles::service::advance_status(conn, actor, profile, "referred", &row.id, at)?;
+        crate::profiles::update::advance_status(conn, actor, profile, "referred", &row.id, at)?;
     }
     if row.priority == wire_code(Priority::Emergency) {
         alert_emergency(conn, index, actor, &row)?;

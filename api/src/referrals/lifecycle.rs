@@ -15,8 +15,9 @@ use uuid::Uuid;
 
 use super::create::{Start, open};
 use super::routing::{self, Case};
-use super::service::{DeadlineRow, ReferralRow, add_event, deadline_job_key, find_visible, load, sender_side, view};
+use super::service::{DeadlineRow, ReferralRow, add_event, deadline_job_key, load, view};
 use crate::access::AuthUser;
+use crate::access::referrals::{find_visible, sender_side};
 use crate::alerts::service::{self as alerts_service, NewAlert, Transition};
 use crate::audit::{self, Actor};
 use crate::clock::to_utc;
@@ -424,7 +425,7 @@ pub fn transition(
             if let Some(profile) = &row.profile_id
                 && close.outcome.as_deref().is_some_and(|o| CASE_MANAGEMENT_OUTCOMES.contains(&o))
             {
-                crate::profiles::service::advance_status(conn, &user.actor(), profile, "in_case_management", id, at)?;
+                crate::profiles::update::advance_status(conn, &user.actor(), profile, "in_case_management", id, at)?;
             }
         }
         Step::Start(_) => details["contacted_at"] = json!(to_utc(met_at)),

@@ -9,3 +9,4 @@ pub mod lifecycle;
 pub mod routes;
 pub mod routing;
 pub mod service;
+pub mod store;

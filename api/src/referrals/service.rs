@@ -1,5 +1,5 @@
-//! Referrals as stored and shown: who may see one and what of the person it shows, lists, comments
-//! and timelines.
+//! Referrals as shown: one or a list, comments and timelines. The row is in `store`; who may see
+//! a referral and what of the person it shows is decided in `access::referrals`.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -9,160 +9,26 @@ use serde_json::json;
 use terren_contract::Permission;
 use terren_contract::profiles::ProfileRef;
 use terren_contract::referrals::{
-    CreateReferralComment, Deadline, DeadlineKind, DeadlineState, Priority, Referral, ReferralBox, ReferralEvent,
-    ReferralListQuery, ReferralPage, ReferralStatus, ReferralSubject, Routing, Share,
+    CreateReferralComment, Deadline, DeadlineKind, Referral, ReferralBox, ReferralEvent, ReferralListQuery,
+    ReferralPage, ReferralStatus, ReferralSubject, Routing,
 };
 use uuid::Uuid;
 
-use super::routing::Place;
 use crate::access::AuthUser;
+use crate::access::referrals::{find_visible, list_filter, may_see, shows_person};
 use crate::accounts::service::person_refs;
 use crate::audit::{self};
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, child_profiles, referral_deadlines, referral_events, referrals};
 use crate::http::{ApiError, ApiResult, cursor};
-use crate::identifications::service::parse_codes;
+use crate::identifications::store::parse_codes;
 use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
 use crate::vocabularies::{parse_wire_code, wire_code};
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = referrals)]
-pub struct ReferralRow {
-    pub id: String,
-    pub chain_id: String,
-    pub origin_agency_id: String,
-    pub origin_user_id: String,
-    pub forwarded_from: Option<String>,
-    pub forwarded_to: Option<String>,
-    pub identification_id: Option<String>,
-    pub profile_id: Option<String>,
-    pub subject_type: String,
-    pub age_band: String,
-    pub sex: String,
-    pub municipality_id: Option<String>,
-    pub admin_unit_id: Option<String>,
-    pub street_situations: String,
-    pub risk_level: Option<String>,
-    pub from_agency_id: String,
-    pub to_agency_id: String,
-    pub routing_method: String,
-    pub route_id: Option<String>,
-    pub priority: String,
-    pub reasons: String,
-    pub services: String,
-    pub notes: Option<String>,
-    pub share: String,
-    pub consent_given_by: Option<String>,
-    pub consent_override_reason: Option<String>,
-    pub status: String,
-    pub outcome: Option<String>,
-    pub decline_reason: Option<String>,
-    pub suggested_agency_id: Option<String>,
-    pub created_by: String,
-    pub device_id: String,
-    pub made_at: Option<NaiveDateTime>,
-    pub sent_at: NaiveDateTime,
-    pub acknowledged_by: Option<String>,
-    pub acknowledged_at: Option<NaiveDateTime>,
-    pub responded_by: Option<String>,
-    pub responded_at: Option<NaiveDateTime>,
-    pub contacted_at: Option<NaiveDateTime>,
-    pub ended_by: Option<String>,
-    pub ended_at: Option<NaiveDateTime>,
-    pub next_due_at: Option<NaiveDateTime>,
-    pub content_hash: String,
-    pub version: i32,
-    pub updated_at: NaiveDateTime,
-}
-
-impl ReferralRow {
-    pub(super) fn status(&self) -> ApiResult<ReferralStatus> {
-        parse_wire_code(&self.status)
-    }
-
-    pub(super) fn priority(&self) -> ApiResult<Priority> {
-        parse_wire_code(&self.priority)
-    }
-
-    pub(super) fn services(&self) -> Vec<String> {
-        parse_codes(&self.services)
-    }
-
-    pub(super) fn place(&self) -> Place {
-        Place { municipality_id: self.municipality_id.clone(), admin_unit_id: self.admin_unit_id.clone() }
-    }
-
-    /// Accepted at some point (a forwarded or closed referral may have been).
-    pub(super) fn was_accepted(&self) -> bool {
-        self.responded_at.is_some() && self.decline_reason.is_none()
-    }
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = referral_deadlines)]
-pub struct DeadlineRow {
-    pub referral_id: String,
-    pub kind: String,
-    pub due_at: NaiveDateTime,
-    pub met_at: Option<NaiveDateTime>,
-    pub breached_at: Option<NaiveDateTime>,
-    pub void_at: Option<NaiveDateTime>,
-}
-
-impl DeadlineRow {
-    /// Met late, or not met by its time (the referral still open or ended after it), is a
-    /// breach, whether or not the checker ran yet.
-    pub fn state(&self, now: NaiveDateTime) -> DeadlineState {
-        let by_then = |at: NaiveDateTime, state| if at <= self.due_at { state } else { DeadlineState::Breached };
-        match (self.met_at, self.breached_at, self.void_at) {
-            (_, Some(_), _) => DeadlineState::Breached,
-            (Some(met), None, _) => by_then(met, DeadlineState::Met),
-            (None, None, Some(void)) => by_then(void, DeadlineState::Void),
-            (None, None, None) => by_then(now, DeadlineState::Pending),
-        }
-    }
-}
-
-pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ReferralRow>> {
-    referrals::table.filter(referrals::id.eq(id)).select(ReferralRow::as_select()).get_result(conn).optional()
-}
-
-pub fn load(conn: &mut DbConnection, id: &str) -> ApiResult<ReferralRow> {
-    find(conn, id)?.ok_or_else(|| ApiError::not_found("referral"))
-}
-
-/// The sending side: the agency that sent it or started its chain, the person who made it or
-/// started the chain.
-pub(super) fn sender_side(user: &AuthUser, row: &ReferralRow) -> bool {
-    row.created_by == user.user_id
-        || row.origin_user_id == user.user_id
-        || ((row.from_agency_id == user.agency.id || row.origin_agency_id == user.agency.id)
-            && user.can(Permission::ReferralsCreate))
-}
-
-pub(super) fn receiving_side(user: &AuthUser, row: &ReferralRow) -> bool {
-    row.to_agency_id == user.agency.id
-        && (user.can(Permission::ReferralsRespond) || user.can(Permission::ReferralsCreate))
-}
-
-pub(super) fn may_see(user: &AuthUser, row: &ReferralRow) -> bool {
-    sender_side(user, row) || receiving_side(user, row)
-}
-
-/// Whether the reader sees who the person is (the sighting and the profile): the sender's side
-/// always, the receiving agency once it accepted a referral that shares details.
-fn shows_person(user: &AuthUser, row: &ReferralRow) -> bool {
-    sender_side(user, row)
-        || (receiving_side(user, row) && row.share == wire_code(Share::Details) && row.was_accepted())
-}
-
-pub(super) fn find_visible(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<ReferralRow> {
-    let row = load(conn, id)?;
-    if may_see(user, &row) { Ok(row) } else { Err(ApiError::not_found("referral")) }
-}
+pub use super::store::{DeadlineRow, ReferralRow, find, load};
 
 pub fn add_event(
     conn: &mut DbConnection,
@@ -414,9 +280,6 @@ pub(super) fn agency_filter(conn: &mut DbConnection, field: &str, code_or_id: &s
         .map_err(|_| ApiError::field(field, "unknown_agency", format!("no agency {code_or_id}")))
 }
 
-type Backend = <DbConnection as diesel::Connection>::Backend;
-type VisibleFilter = Box<dyn BoxableExpression<referrals::table, Backend, SqlType = diesel::sql_types::Bool>>;
-
 pub fn list(
     conn: &mut DbConnection,
     index: &TerritoryIndex,
@@ -432,7 +295,6 @@ pub fn list(
         return Err(ApiError::field("limit", "out_of_range", "1 to 200"));
     }
     let mine = user.agency.id.clone();
-    let responds = user.can(Permission::ReferralsRespond) || user.can(Permission::ReferralsCreate);
     let sends = user.can(Permission::ReferralsCreate);
     let mut q = referrals::table.select(ReferralRow::as_select()).into_boxed();
     q = match query.r#box {
@@ -443,22 +305,7 @@ pub fn list(
         Some(ReferralBox::Outbox) | Some(ReferralBox::Mine) => q.filter(
             referrals::created_by.eq(user.user_id.clone()).or(referrals::origin_user_id.eq(user.user_id.clone())),
         ),
-        None => {
-            let mut visible: VisibleFilter = Box::new(
-                referrals::created_by.eq(user.user_id.clone()).or(referrals::origin_user_id.eq(user.user_id.clone())),
-            );
-            if responds {
-                visible = Box::new(visible.or(referrals::to_agency_id.eq(mine.clone())));
-            }
-            if sends {
-                visible = Box::new(
-                    visible
-                        .or(referrals::from_agency_id.eq(mine.clone()))
-                        .or(referrals::origin_agency_id.eq(mine.clone())),
-                );
-            }
-            q.filter(visible)
-        }
+        None => q.filter(list_filter(user)),
     };
     if let Some(code) = &query.to_agency {
         q = q.filter(referrals::to_agency_id.eq(agency_filter(conn, "to_agency", code)?));
@@ -512,6 +359,8 @@ pub fn list(
 #[cfg(test)]
 mod tests {
     use chrono::NaiveDate;
+
+    use terren_contract::referrals::DeadlineState;
 
     use super::*;
 

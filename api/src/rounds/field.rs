@@ -22,7 +22,7 @@ use crate::db::DbConnection;
 use crate::db::schema::{identifications, round_stops, rounds, team_members};
 use crate::hotspots::service as hotspot_service;
 use crate::http::{ApiError, ApiResult, ErrorCode};
-use crate::identifications::service::fix_errors;
+use crate::identifications::validate::fix_errors;
 use crate::outbox::{self, kinds};
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
@@ -451,8 +451,7 @@ fn recent_at(
         if !shape.contains(lat, lon) {
             continue;
         }
-        if let Ok(sighting) = crate::identifications::service::read(conn, index, user, &id, crate::clock::truncate(now))
-        {
+        if let Ok(sighting) = crate::identifications::read::read(conn, index, user, &id, crate::clock::truncate(now)) {
             shown.push(sighting);
         }
     }

@@ -15,16 +15,9 @@ use crate::digest::hex;
 use crate::http::{ApiResult, with_conn};
 use crate::state::AppState;
 
-/// The code of a contract enum as it is sent and stored (`snake_case`, from its serde name).
-pub fn wire_code<T: serde::Serialize>(value: T) -> String {
-    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
+pub mod codes;
 
-/// A stored code read back into its contract enum; an unknown code is an internal error.
-pub fn parse_wire_code<T: serde::de::DeserializeOwned>(code: &str) -> crate::http::ApiResult<T> {
-    serde_json::from_value(serde_json::Value::from(code))
-        .map_err(|e| crate::http::ApiError::internal(anyhow::anyhow!("stored code {code}: {e}")))
-}
+pub use codes::{parse_wire_code, wire_code};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/vocabularies").route(web::get().to(get_vocabularies)));

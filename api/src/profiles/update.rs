@@ -1,0 +1,205 @@
+//! Edits of a profile's stable facts against the version the editor read, and the status a
+//! referral moves it on to.
+
+use chrono::{Datelike, NaiveDateTime};
+use diesel::prelude::*;
+use terren_contract::Permission;
+use terren_contract::problem::FieldError;
+use terren_contract::profiles::{ChildProfile, ChildProfileUpdate};
+
+use super::store::{find_row, not_merged, source};
+use super::stored_names::{add_name, blank_name, check_aliases, full_name, is_blank_name, rebuild_sound_keys};
+use super::views::view_at;
+use crate::access::AuthUser;
+use crate::access::profiles::find_visible;
+use crate::audit;
+use crate::db::DbConnection;
+use crate::db::schema::{child_profile_names, child_profiles};
+use crate::http::{ApiError, ApiResult};
+use crate::identifications::store::codes;
+use crate::identifications::validate::check_nationality_and_languages;
+use crate::territory::index::TerritoryIndex;
+use crate::vocabularies::is_active_code;
+
+/// Edits the stable facts of a profile, against the version the editor read. Audited with the
+/// names of the fields that changed (not their values).
+pub fn update(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    id: &str,
+    update: &ChildProfileUpdate,
+    at: NaiveDateTime,
+) -> ApiResult<ChildProfile> {
+    crate::access::profiles::may_edit_profile(user, update.status.is_some())?;
+    let touches_names = update.given_name.is_some()
+        || update.family_name.is_some()
+        || update.aliases.is_some()
+        || update.family_contacts.is_some();
+    if touches_names && !user.can(Permission::ChildrenReadNames) {
+        return Err(ApiError::forbidden("names and family contacts need the permission children_read_names"));
+    }
+    let row = find_visible(conn, index, user, id)?;
+    not_merged(&row)?;
+    if update.version != row.version {
+        let current = view_at(conn, index, user, &row, at)?;
+        return Err(ApiError::version_mismatch(serde_json::to_value(current).unwrap_or_default()));
+    }
+    let mut errors = Vec::new();
+    let mut unknown = |field: &str, vocabulary: &str, code: &str| {
+        errors.push(FieldError {
+            field: field.into(),
+            code: "unknown_code".into(),
+            message: format!("{code} is not in the {vocabulary} vocabulary"),
+        })
+    };
+    for (field, vocabulary, value) in [
+        ("sex", "sex", update.sex.as_deref()),
+        ("status", "child_status", update.status.as_deref()),
+        ("residence_origin", "residence_origin", update.residence_origin.as_ref().and_then(|v| v.as_deref())),
+    ] {
+        if let Some(code) = value
+            && !is_active_code(conn, vocabulary, code)?
+        {
+            unknown(field, vocabulary, code);
+        }
+    }
+    if update.birth_year.flatten().is_some_and(|year| year > at.year()) {
+        errors.push(FieldError {
+            field: "birth_year".into(),
+            code: "in_future".into(),
+            message: "the birth year is in the future".into(),
+        });
+    }
+    check_nationality_and_languages(
+        update.nationality.as_ref().and_then(|n| n.as_deref()),
+        update.languages.as_deref().unwrap_or_default(),
+        &mut errors,
+    );
+    for (field, value) in [("given_name", &update.given_name), ("family_name", &update.family_name)] {
+        if value.as_ref().and_then(|v| v.as_deref()).is_some_and(is_blank_name) {
+            errors.push(blank_name(field.to_owned()));
+        }
+    }
+    check_aliases("aliases", update.aliases.as_deref().unwrap_or_default(), &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
+    }
+    let trimmed = |value: &Option<Option<String>>| value.clone().map(|v| v.map(|s| s.trim().to_owned()));
+    let given_name = trimmed(&update.given_name).unwrap_or_else(|| row.given_name.clone());
+    let family_name = trimmed(&update.family_name).unwrap_or_else(|| row.family_name.clone());
+    let changed: Vec<&str> = [
+        ("given_name", update.given_name.is_some()),
+        ("family_name", update.family_name.is_some()),
+        ("aliases", update.aliases.is_some()),
+        ("sex", update.sex.is_some()),
+        ("birth_year", update.birth_year.is_some()),
+        ("birth_year_estimated", update.birth_year_estimated.is_some()),
+        ("nationality", update.nationality.is_some()),
+        ("languages", update.languages.is_some()),
+        ("residence_origin", update.residence_origin.is_some()),
+        ("family_contacts", update.family_contacts.is_some()),
+        ("status", update.status.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, present)| present.then_some(field))
+    .collect();
+    let updated = diesel::update(child_profiles::table.find(&row.id).filter(child_profiles::version.eq(row.version)))
+        .set((
+            child_profiles::given_name.eq(&given_name),
+            child_profiles::family_name.eq(&family_name),
+            child_profiles::sex.eq(update.sex.as_ref().unwrap_or(&row.sex)),
+            child_profiles::birth_year.eq(update.birth_year.unwrap_or(row.birth_year)),
+            child_profiles::birth_year_estimated.eq(update.birth_year_estimated.unwrap_or(row.birth_year_estimated)),
+            child_profiles::nationality.eq(update.nationality.clone().unwrap_or_else(|| row.nationality.clone())),
+            child_profiles::languages.eq(update.languages.as_deref().map_or_else(|| row.languages.clone(), codes)),
+            child_profiles::residence_origin
+                .eq(update.residence_origin.clone().unwrap_or_else(|| row.residence_origin.clone())),
+            child_profiles::family_contacts
+                .eq(update.family_contacts.clone().unwrap_or_else(|| row.family_contacts.clone())),
+            child_profiles::status.eq(update.status.as_ref().unwrap_or(&row.status)),
+            child_profiles::version.eq(row.version + 1),
+            child_profiles::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    if updated != 1 {
+        let current = find_row(conn, &row.id)?.ok_or_else(|| ApiError::not_found("child profile"))?;
+        let current = view_at(conn, index, user, &current, at)?;
+        return Err(ApiError::version_mismatch(serde_json::to_value(current).unwrap_or_default()));
+    }
+    if update.given_name.is_some() || update.family_name.is_some() {
+        diesel::delete(
+            child_profile_names::table
+                .filter(child_profile_names::profile_id.eq(&row.id))
+                .filter(child_profile_names::source.eq(source::GIVEN)),
+        )
+        .execute(conn)?;
+        if let Some(name) = full_name(given_name.as_deref(), family_name.as_deref()) {
+            add_name(conn, &row.id, &name, source::GIVEN, at)?;
+        }
+    }
+    if let Some(aliases) = &update.aliases {
+        diesel::delete(
+            child_profile_names::table
+                .filter(child_profile_names::profile_id.eq(&row.id))
+                .filter(child_profile_names::source.eq(source::ALIAS)),
+        )
+        .execute(conn)?;
+        for alias in aliases {
+            add_name(conn, &row.id, alias, source::ALIAS, at)?;
+        }
+    }
+    if update.given_name.is_some() || update.family_name.is_some() || update.aliases.is_some() {
+        rebuild_sound_keys(conn, &row.id)?;
+    }
+    audit::record(
+        conn,
+        &user.actor(),
+        at,
+        "child_profile.update",
+        "child_profile",
+        &row.id,
+        serde_json::json!({ "fields": changed, "status": update.status }),
+    )?;
+    let current = find_row(conn, &row.id)?.ok_or_else(|| ApiError::not_found("child profile"))?;
+    view_at(conn, index, user, &current, at)
+}
+
+/// Moves a child's status on when a referral does (`referred` when one is made,
+/// `in_case_management` when one ends with a case opened), never backwards from case management;
+/// audited like an edit of the status.
+pub fn advance_status(
+    conn: &mut DbConnection,
+    actor: &audit::Actor,
+    profile_id: &str,
+    to: &str,
+    referral_id: &str,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    let from: &[&str] = match to {
+        "referred" => &["identified", "closed"],
+        "in_case_management" => &["identified", "referred", "closed"],
+        _ => &[],
+    };
+    let changed = diesel::update(
+        child_profiles::table.filter(child_profiles::id.eq(profile_id)).filter(child_profiles::status.eq_any(from)),
+    )
+    .set((
+        child_profiles::status.eq(to),
+        child_profiles::version.eq(child_profiles::version + 1),
+        child_profiles::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    if changed == 1 {
+        audit::record(
+            conn,
+            actor,
+            at,
+            "child_profile.update",
+            "child_profile",
+            profile_id,
+            serde_json::json!({ "fields": ["status"], "status": to, "referral_id": referral_id }),
+        )?;
+    }
+    Ok(changed == 1)
+}
