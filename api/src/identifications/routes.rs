@@ -4,13 +4,13 @@ use serde::Deserialize;
 use terren_contract::identifications::{
     CreateIdentification, Identification, IdentificationGrid, IdentificationListQuery, IdentificationPage,
 };
-use terren_contract::problem::Problem;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::service;
 use crate::access::AuthUser;
 use crate::http::idempotency::{self, IdempotencyKey, Written};
+use crate::http::paths::IdentificationPath;
 use crate::http::{ApiResult, ValidJson, audited};
 use crate::state::AppState;
 
@@ -29,21 +29,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/identifications/{id}").route(web::get().to(get_identification)));
 }
 
+/// This capability's operations in the published contract (merged in `crate::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create_identification,
+    get_identification,
+    list_identifications,
+    identifications_geojson,
+    identifications_grid
+))]
+pub struct IdentificationsApi;
+
 /// Record a sighting from the field. Idempotent: send an `Idempotency-Key`; a retry with the same
 /// key and body gets the first answer again (`Idempotent-Replayed: true`), never a second record.
 /// The server resolves the county, municipality and administrative unit from the location.
 /// An `emergency` sighting returns at once and queues the alert to the responsible duty rota.
 #[utoipa::path(
     post, path = "/api/v1/identifications", tag = "identifications",
-    security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header, description = "Made once per record by the phone, e.g. a UUID")),
     request_body = CreateIdentification,
     responses(
         (status = 201, description = "Recorded", body = Identification),
         (status = 200, description = "You already recorded this id with the same content: the record as it is", body = Identification),
-        (status = 400, description = "No `Idempotency-Key` (`idempotency_key_required`)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The first request with this key is still running (`idempotency_request_in_flight`), or this id already holds another record (`already_exists`): different content is never applied", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid field (codes such as `unknown_code`, `out_of_range`, `in_future`, `required`), or the key was used for another body (`idempotency_key_reused`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "No `Idempotency-Key` (`idempotency_key_required`)"),
+        (status = 409, description = "The first request with this key is still running (`idempotency_request_in_flight`), or this id already holds another record (`already_exists`): different content is never applied"),
+        (status = 422, description = "Invalid field (codes such as `unknown_code`, `out_of_range`, `in_future`, `required`), or the key was used for another body (`idempotency_key_reused`)"),
     )
 )]
 pub async fn create_identification(
@@ -91,11 +101,10 @@ pub async fn create_identification(
 /// `children_read_sensitive` are withheld (listed in `withheld`). Every read is audited.
 #[utoipa::path(
     get, path = "/api/v1/identifications/{id}", tag = "identifications",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Identification id")),
+    params(IdentificationPath),
     responses(
         (status = 200, description = "The sighting", body = Identification),
-        (status = 404, description = "No such sighting within your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such sighting within your scope"),
     )
 )]
 pub async fn get_identification(
@@ -113,11 +122,10 @@ pub async fn get_identification(
 /// to you. Page with `next_cursor`.
 #[utoipa::path(
     get, path = "/api/v1/identifications", tag = "identifications",
-    security(("bearer" = [])),
     params(IdentificationListQuery),
     responses(
         (status = 200, description = "A page of sightings", body = IdentificationPage),
-        (status = 422, description = "Bad filter (`unknown_area`, `invalid_format`, `invalid_cursor`, `out_of_range`, `before_from`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad filter (`unknown_area`, `invalid_format`, `invalid_cursor`, `out_of_range`, `before_from`)"),
     )
 )]
 pub async fn list_identifications(
@@ -134,11 +142,10 @@ pub async fn list_identifications(
 /// matched. Audited like a list.
 #[utoipa::path(
     get, path = "/api/v1/identifications/geojson", tag = "identifications",
-    security(("bearer" = [])),
     params(IdentificationListQuery),
     responses(
         (status = 200, description = "FeatureCollection of Point features", content_type = "application/geo+json"),
-        (status = 422, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad filter"),
     )
 )]
 pub async fn identifications_geojson(
@@ -163,11 +170,10 @@ pub struct GridQuery {
 /// with fewer than 3 sightings. Takes the list's filters (`cursor` and `limit` do not apply).
 #[utoipa::path(
     get, path = "/api/v1/identifications/grid", tag = "identifications",
-    security(("bearer" = [])),
     params(GridQuery, IdentificationListQuery),
     responses(
         (status = 200, description = "Counts per cell", body = IdentificationGrid),
-        (status = 422, description = "Bad zoom or filter", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad zoom or filter"),
     )
 )]
 pub async fn identifications_grid(

@@ -1,7 +1,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use terren_contract::identifications::IdentificationListQuery;
-use terren_contract::problem::Problem;
 use terren_contract::profiles::{
     CandidateList, ChildProfile, ChildProfileUpdate, LinkIdentification, LinkResult, MergeProfiles, ProfileHistory,
     ProfileListQuery, ProfileMerge, ProfilePage, SightingCounts, UnmergeProfiles,
@@ -11,6 +10,7 @@ use uuid::Uuid;
 use super::service;
 use crate::access::AuthUser;
 use crate::http::idempotency::{self, IdempotencyKey, Written};
+use crate::http::paths::{IdentificationPath, MergedIntoProfilePath, ProfilePath, SurvivingProfilePath};
 use crate::http::{ApiResult, ValidJson, audited};
 use crate::state::AppState;
 
@@ -32,16 +32,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/child-profiles/{id}/unmerge").route(web::post().to(unmerge_profiles)));
 }
 
+/// This capability's operations in the published contract (merged in `crate::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    identification_candidates,
+    link_identification,
+    unlink_identification,
+    count_identifications,
+    list_profiles,
+    get_profile,
+    update_profile,
+    profile_history,
+    merge_profiles,
+    unmerge_profiles
+))]
+pub struct ProfilesApi;
+
 /// Profiles that may be the same person as this sighting, best first, with a score (0–1, for
 /// ranking) and the reasons: near in place and time, a name that sounds alike, the same age and
 /// sex, the same companions. Profiles of another sex or an age too far apart are never proposed.
 #[utoipa::path(
     get, path = "/api/v1/identifications/{id}/candidates", tag = "child profiles",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Identification id")),
+    params(IdentificationPath),
     responses(
         (status = 200, description = "Ranked candidates", body = CandidateList),
-        (status = 404, description = "No such sighting within your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such sighting within your scope"),
     )
 )]
 pub async fn identification_candidates(
@@ -62,18 +77,17 @@ pub async fn identification_candidates(
 /// the same profile changes nothing.
 #[utoipa::path(
     post, path = "/api/v1/identifications/{id}/link", tag = "child profiles",
-    security(("bearer" = [])),
     params(
-        ("id" = Uuid, Path, description = "Identification id"),
+        IdentificationPath,
         ("Idempotency-Key" = String, Header, description = "Made once per link by the phone, e.g. a UUID"),
     ),
     request_body = LinkIdentification,
     responses(
         (status = 201, description = "Linked", body = LinkResult),
         (status = 200, description = "Already linked to this profile", body = LinkResult),
-        (status = 404, description = "No such sighting or profile within your scope", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Linked to another profile already (`already_linked`), or a profile with the new id exists (`already_exists`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Neither or both of `profile_id` and `new_profile` (`one_of_required`), another sex (`sex_mismatch`), a blank name", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such sighting or profile within your scope"),
+        (status = 409, description = "Linked to another profile already (`already_linked`), or a profile with the new id exists (`already_exists`)"),
+        (status = 422, description = "Neither or both of `profile_id` and `new_profile` (`one_of_required`), another sex (`sex_mismatch`), a blank name"),
     )
 )]
 pub async fn link_identification(
@@ -121,11 +135,10 @@ pub async fn link_identification(
 /// brought to the profile stay. Audited.
 #[utoipa::path(
     delete, path = "/api/v1/identifications/{id}/link", tag = "child profiles",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Identification id")),
+    params(IdentificationPath),
     responses(
         (status = 204, description = "Unlinked"),
-        (status = 404, description = "No such sighting within your scope, or it is not linked", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such sighting within your scope, or it is not linked"),
     )
 )]
 pub async fn unlink_identification(
@@ -143,11 +156,10 @@ pub async fn unlink_identification(
 /// days, and counts below 3 are reported as 0 and named in `suppressed`.
 #[utoipa::path(
     get, path = "/api/v1/identifications/counts", tag = "child profiles",
-    security(("bearer" = [])),
     params(IdentificationListQuery),
     responses(
         (status = 200, description = "Counts", body = SightingCounts),
-        (status = 422, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad filter"),
     )
 )]
 pub async fn count_identifications(
@@ -166,12 +178,11 @@ pub async fn count_identifications(
 /// status and sex. Most recently seen first; page with `next_cursor`. Audited.
 #[utoipa::path(
     get, path = "/api/v1/child-profiles", tag = "child profiles",
-    security(("bearer" = [])),
     params(ProfileListQuery),
     responses(
         (status = 200, description = "A page of profiles", body = ProfilePage),
-        (status = 403, description = "Searching by name without `children_read_names`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad filter (`too_short`, `unknown_area`, `unknown_code`, `invalid_cursor`, `out_of_range`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Searching by name without `children_read_names`"),
+        (status = 422, description = "Bad filter (`too_short`, `unknown_area`, `unknown_code`, `invalid_cursor`, `out_of_range`)"),
     )
 )]
 pub async fn list_profiles(
@@ -187,11 +198,10 @@ pub async fn list_profiles(
 /// with `merged_into`. Audited.
 #[utoipa::path(
     get, path = "/api/v1/child-profiles/{id}", tag = "child profiles",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Profile id")),
+    params(ProfilePath),
     responses(
         (status = 200, description = "The profile", body = ChildProfile),
-        (status = 404, description = "No such profile within your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such profile within your scope"),
     )
 )]
 pub async fn get_profile(
@@ -210,16 +220,15 @@ pub async fn get_profile(
 /// with the names of the changed fields.
 #[utoipa::path(
     patch, path = "/api/v1/child-profiles/{id}", tag = "child profiles",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Profile id")),
+    params(ProfilePath),
     request_body = ChildProfileUpdate,
     responses(
         (status = 200, description = "Updated", body = ChildProfile),
-        (status = 403, description = "`not_case_worker`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such profile within your scope", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The profile was merged into another", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_case_worker`"),
+        (status = 404, description = "No such profile within your scope"),
+        (status = 409, description = "The profile was merged into another"),
         (status = 412, description = "Changed since you read it (`version_mismatch`); the body holds the current profile", body = ChildProfile),
-        (status = 422, description = "Invalid field (`unknown_code`, `blank`, `in_future`, `invalid_format`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field (`unknown_code`, `blank`, `in_future`, `invalid_format`)"),
     )
 )]
 pub async fn update_profile(
@@ -238,11 +247,10 @@ pub async fn update_profile(
 /// your scope show only when and which municipality), and the profile's merges. Audited.
 #[utoipa::path(
     get, path = "/api/v1/child-profiles/{id}/history", tag = "child profiles",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Profile id")),
+    params(ProfilePath),
     responses(
         (status = 200, description = "The history", body = ProfileHistory),
-        (status = 404, description = "No such profile within your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such profile within your scope"),
     )
 )]
 pub async fn profile_history(
@@ -260,14 +268,13 @@ pub async fn profile_history(
 /// facts and status. Recorded so that it can be undone; audited on both profiles.
 #[utoipa::path(
     post, path = "/api/v1/child-profiles/{id}/merge", tag = "child profiles",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The profile that stays")),
+    params(SurvivingProfilePath),
     request_body = MergeProfiles,
     responses(
         (status = 201, description = "Merged", body = ProfileMerge),
-        (status = 404, description = "A profile is not within your scope", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A profile was merged already", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The same profile (`same_profile`) or another sex (`sex_mismatch`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "A profile is not within your scope"),
+        (status = 409, description = "A profile was merged already"),
+        (status = 422, description = "The same profile (`same_profile`) or another sex (`sex_mismatch`)"),
     )
 )]
 pub async fn merge_profiles(
@@ -286,13 +293,12 @@ pub async fn merge_profiles(
 /// back, the names it brought are removed, and the merged profile stands on its own again.
 #[utoipa::path(
     post, path = "/api/v1/child-profiles/{id}/unmerge", tag = "child profiles",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The profile that was merged into")),
+    params(MergedIntoProfilePath),
     request_body = UnmergeProfiles,
     responses(
         (status = 200, description = "Undone", body = ProfileMerge),
-        (status = 404, description = "No such merge into this profile", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Undone already, or this profile was merged into another since", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such merge into this profile"),
+        (status = 409, description = "Undone already, or this profile was merged into another since"),
     )
 )]
 pub async fn unmerge_profiles(

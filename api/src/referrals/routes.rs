@@ -1,6 +1,5 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use terren_contract::problem::Problem;
 use terren_contract::referrals::{
     CloseReferral, CreateReferral, CreateReferralComment, DeadlinePolicy, DeadlineStatistics, DeadlineStatisticsQuery,
     DeclineReferral, ForwardReferral, PutDeadlinePolicy, PutOccupancy, PutRoutingRule, Referral, ReferralAction,
@@ -14,6 +13,7 @@ use super::{checker, create, service};
 use super::{deadlines, routing};
 use crate::access::AuthUser;
 use crate::http::idempotency::{self, IdempotencyKey, Written};
+use crate::http::paths::{AgencyPath, PolicyScopePath, ReferralPath, RoutingRulePath};
 use crate::http::{ApiResult, ValidJson, audited, with_conn};
 use crate::state::AppState;
 
@@ -52,21 +52,47 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/agencies/{id}/occupancy").route(web::put().to(put_occupancy)));
 }
 
+/// This capability's operations in the published contract (merged in `crate::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create_referral,
+    list_referrals,
+    suggest_route,
+    deadline_statistics,
+    get_referral,
+    referral_timeline,
+    comment_referral,
+    acknowledge_referral,
+    accept_referral,
+    decline_referral,
+    start_referral,
+    close_referral,
+    cancel_referral,
+    forward_referral,
+    list_routing_rules,
+    create_routing_rule,
+    replace_routing_rule,
+    delete_routing_rule,
+    get_deadline_policy,
+    put_deadline_policy,
+    put_occupancy
+))]
+pub struct ReferralsApi;
+
 /// Refer a person to the agency that must act (`referrals_create`). Idempotent like a sighting:
 /// the phone makes the `id` and an `Idempotency-Key`; a retry gets the first answer. Without
 /// `to_agency_id` the routing table of the place chooses. Deadlines start when the server gets
 /// it; an `emergency` referral pages the receiving agency's duty rota at once.
 #[utoipa::path(
     post, path = "/api/v1/referrals", tag = "referrals",
-    security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header, description = "Made once per referral by the phone, e.g. a UUID")),
     request_body = CreateReferral,
     responses(
         (status = 201, description = "Sent", body = Referral),
         (status = 200, description = "You already sent this id with the same content", body = Referral),
-        (status = 403, description = "Details shared without consent, without `referrals_override_consent`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`shelter_full`, or this id holds another referral (`already_exists`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`consent_required`, `agency_does_not_take_case`, `agency_outside_area`, `no_responsible_agency`, `unknown_agency`, `unknown_identification`, `unknown_profile`, `profile_mismatch`, `unknown_code`, `required`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Details shared without consent, without `referrals_override_consent`"),
+        (status = 409, description = "`shelter_full`, or this id holds another referral (`already_exists`)"),
+        (status = 422, description = "`consent_required`, `agency_does_not_take_case`, `agency_outside_area`, `no_responsible_agency`, `unknown_agency`, `unknown_identification`, `unknown_profile`, `profile_mismatch`, `unknown_code`, `required`"),
     )
 )]
 pub async fn create_referral(
@@ -110,11 +136,10 @@ pub async fn create_referral(
 /// ended). `overdue=true` lists those with a deadline passed unmet.
 #[utoipa::path(
     get, path = "/api/v1/referrals", tag = "referrals",
-    security(("bearer" = [])),
     params(ReferralListQuery),
     responses(
         (status = 200, description = "A page of referrals", body = ReferralPage),
-        (status = 422, description = "`unknown_agency`, `invalid_cursor`, `out_of_range`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_agency`, `invalid_cursor`, `out_of_range`"),
     )
 )]
 pub async fn list_referrals(
@@ -130,7 +155,6 @@ pub async fn list_referrals(
 /// rule), and other agencies serving the place that take this kind of case.
 #[utoipa::path(
     get, path = "/api/v1/referrals/route", tag = "referrals",
-    security(("bearer" = [])),
     params(RouteQuery),
     responses((status = 200, description = "The suggestion", body = RouteSuggestion))
 )]
@@ -148,11 +172,10 @@ pub async fn suggest_route(
 /// with national scope). Counts only.
 #[utoipa::path(
     get, path = "/api/v1/referrals/deadline-statistics", tag = "referrals",
-    security(("bearer" = [])),
     params(DeadlineStatisticsQuery),
     responses(
         (status = 200, description = "The counts", body = DeadlineStatistics),
-        (status = 422, description = "`before_from`, `out_of_range`, `unknown_agency`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`before_from`, `out_of_range`, `unknown_agency`"),
     )
 )]
 pub async fn deadline_statistics(
@@ -168,11 +191,10 @@ pub async fn deadline_statistics(
 /// sees the sighting and profile only once it accepted a referral that shares details.
 #[utoipa::path(
     get, path = "/api/v1/referrals/{id}", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Referral id")),
+    params(ReferralPath),
     responses(
         (status = 200, description = "The referral", body = Referral),
-        (status = 404, description = "No such referral, or not yours to see", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such referral, or not yours to see"),
     )
 )]
 pub async fn get_referral(
@@ -187,8 +209,7 @@ pub async fn get_referral(
 /// Every step, comment, deadline met or breached and alert raised, in order.
 #[utoipa::path(
     get, path = "/api/v1/referrals/{id}/timeline", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Referral id")),
+    params(ReferralPath),
     responses((status = 200, description = "The timeline", body = Vec<ReferralEvent>))
 )]
 pub async fn referral_timeline(
@@ -203,9 +224,8 @@ pub async fn referral_timeline(
 /// A comment both sides see (`Idempotency-Key` required).
 #[utoipa::path(
     post, path = "/api/v1/referrals/{id}/comments", tag = "referrals",
-    security(("bearer" = [])),
     params(
-        ("id" = Uuid, Path, description = "Referral id"),
+        ReferralPath,
         ("Idempotency-Key" = String, Header, description = "Made once per comment by the phone"),
     ),
     request_body = CreateReferralComment,
@@ -250,12 +270,11 @@ async fn step(state: web::Data<AppState>, user: AuthUser, id: Uuid, step: Step) 
 /// acknowledges the emergency page about it.
 #[utoipa::path(
     post, path = "/api/v1/referrals/{id}/acknowledge", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Referral id")),
+    params(ReferralPath),
     request_body = ReferralAction,
     responses(
         (status = 200, description = "Acknowledged (also when you had already)", body = Referral),
-        (status = 409, description = "`invalid_transition` or `referral_ended`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition` or `referral_ended`"),
     )
 )]
 pub async fn acknowledge_referral(
@@ -272,12 +291,11 @@ pub async fn acknowledge_referral(
 /// profile to the agency.
 #[utoipa::path(
     post, path = "/api/v1/referrals/{id}/accept", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Referral id")),
+    params(ReferralPath),
     request_body = ReferralAction,
     responses(
         (status = 200, description = "Accepted", body = Referral),
-        (status = 409, description = "`invalid_transition`, `referral_ended` (e.g. already declined), `shelter_full`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition`, `referral_ended` (e.g. already declined), `shelter_full`"),
     )
 )]
 pub async fn accept_referral(
@@ -293,13 +311,12 @@ pub async fn accept_referral(
 /// suggestion or the routing table's next agency as `suggested_agency`.
 #[utoipa::path(
     post, path = "/api/v1/referrals/{id}/decline", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Referral id")),
+    params(ReferralPath),
     request_body = DeclineReferral,
     responses(
         (status = 200, description = "Declined", body = Referral),
-        (status = 409, description = "`invalid_transition` or `referral_ended`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`unknown_code`, `unknown_agency`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition` or `referral_ended`"),
+        (status = 422, description = "`unknown_code`, `unknown_agency`"),
     )
 )]
 pub async fn decline_referral(
@@ -314,13 +331,12 @@ pub async fn decline_referral(
 /// Work started: the person was reached (`contacted_at`), which meets the first-contact deadline.
 #[utoipa::path(
     post, path = "/api/v1/referrals/{id}/start", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Referral id")),
+    params(ReferralPath),
     request_body = StartReferral,
     responses(
         (status = 200, description = "In progress", body = Referral),
-        (status = 409, description = "`invalid_transition` (accept first) or `referral_ended`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`in_future`, `before_sent`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition` (accept first) or `referral_ended`"),
+        (status = 422, description = "`in_future`, `before_sent`"),
     )
 )]
 pub async fn start_referral(
@@ -335,13 +351,12 @@ pub async fn start_referral(
 /// Close with a `referral_outcome` (from `accepted` or `in_progress`). The sender sees it.
 #[utoipa::path(
     post, path = "/api/v1/referrals/{id}/close", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Referral id")),
+    params(ReferralPath),
     request_body = CloseReferral,
     responses(
         (status = 200, description = "Closed", body = Referral),
-        (status = 409, description = "`invalid_transition` or `referral_ended`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`outcome_required`, `unknown_code`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition` or `referral_ended`"),
+        (status = 422, description = "`outcome_required`, `unknown_code`"),
     )
 )]
 pub async fn close_referral(
@@ -356,12 +371,11 @@ pub async fn close_referral(
 /// Withdraw a referral still open (its sender).
 #[utoipa::path(
     post, path = "/api/v1/referrals/{id}/cancel", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Referral id")),
+    params(ReferralPath),
     request_body = ReferralAction,
     responses(
         (status = 200, description = "Cancelled", body = Referral),
-        (status = 409, description = "`referral_ended`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`referral_ended`"),
     )
 )]
 pub async fn cancel_referral(
@@ -377,13 +391,12 @@ pub async fn cancel_referral(
 /// one (`forwarded_to`), which keeps the chain and starts its own deadlines.
 #[utoipa::path(
     post, path = "/api/v1/referrals/{id}/forward", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Referral id")),
+    params(ReferralPath),
     request_body = ForwardReferral,
     responses(
         (status = 200, description = "Forwarded", body = Referral),
-        (status = 409, description = "`referral_ended`, `shelter_full`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`agency_does_not_take_case`, `agency_outside_area`, `unknown_agency`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`referral_ended`, `shelter_full`"),
+        (status = 422, description = "`agency_does_not_take_case`, `agency_outside_area`, `unknown_agency`"),
     )
 )]
 pub async fn forward_referral(
@@ -398,7 +411,6 @@ pub async fn forward_referral(
 /// The national routing rules, and a municipality's own when `municipality` is given.
 #[utoipa::path(
     get, path = "/api/v1/referral-routes", tag = "referrals",
-    security(("bearer" = [])),
     params(RoutingRuleQuery),
     responses((status = 200, description = "Rules, the municipality's first", body = Vec<RoutingRule>))
 )]
@@ -418,13 +430,12 @@ pub async fn list_routing_rules(
 /// `not_municipal_authority`.
 #[utoipa::path(
     post, path = "/api/v1/referral-routes", tag = "referrals",
-    security(("bearer" = [])),
     request_body = PutRoutingRule,
     responses(
         (status = 201, description = "Added", body = RoutingRule),
-        (status = 403, description = "`not_municipal_authority`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A rule for this municipality, person and service exists (`already_exists`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`unknown_area`, `unknown_code`, `unknown_agency`, `agency_does_not_take_case`, `invalid_value`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_municipal_authority`"),
+        (status = 409, description = "A rule for this municipality, person and service exists (`already_exists`)"),
+        (status = 422, description = "`unknown_area`, `unknown_code`, `unknown_agency`, `agency_does_not_take_case`, `invalid_value`"),
     )
 )]
 pub async fn create_routing_rule(
@@ -441,12 +452,11 @@ pub async fn create_routing_rule(
 /// Replace a rule, at the `version` you read (same people as adding one).
 #[utoipa::path(
     put, path = "/api/v1/referral-routes/{id}", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Rule id")),
+    params(RoutingRulePath),
     request_body = PutRoutingRule,
     responses(
         (status = 200, description = "Saved", body = RoutingRule),
-        (status = 403, description = "`not_municipal_authority`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_municipal_authority`"),
         (status = 412, description = "Changed since you read it; the body is the current rule", body = RoutingRule),
     )
 )]
@@ -464,11 +474,10 @@ pub async fn replace_routing_rule(
 
 #[utoipa::path(
     delete, path = "/api/v1/referral-routes/{id}", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Rule id")),
+    params(RoutingRulePath),
     responses(
         (status = 204, description = "Removed"),
-        (status = 403, description = "`not_municipal_authority`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_municipal_authority`"),
     )
 )]
 pub async fn delete_routing_rule(
@@ -485,8 +494,7 @@ pub async fn delete_routing_rule(
 /// (`inherited` when the national default does).
 #[utoipa::path(
     get, path = "/api/v1/referral-deadline-policies/{scope}", tag = "referrals",
-    security(("bearer" = [])),
-    params(("scope" = String, Path, description = "Municipality code, or `default`")),
+    params(PolicyScopePath),
     responses((status = 200, description = "The policy", body = DeadlinePolicy))
 )]
 pub async fn get_deadline_policy(
@@ -503,14 +511,13 @@ pub async fn get_deadline_policy(
 /// Referrals already sent keep theirs.
 #[utoipa::path(
     put, path = "/api/v1/referral-deadline-policies/{scope}", tag = "referrals",
-    security(("bearer" = [])),
-    params(("scope" = String, Path, description = "Municipality code, or `default`")),
+    params(PolicyScopePath),
     request_body = PutDeadlinePolicy,
     responses(
         (status = 200, description = "Saved", body = DeadlinePolicy),
-        (status = 403, description = "`not_municipal_authority`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_municipal_authority`"),
         (status = 412, description = "Changed since you read it; the body is the current policy", body = DeadlinePolicy),
-        (status = 422, description = "`invalid_time`, `ends_before_start`, `invalid_format`, `invalid_value`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_time`, `ends_before_start`, `invalid_format`, `invalid_value`"),
     )
 )]
 pub async fn put_deadline_policy(
@@ -528,12 +535,11 @@ pub async fn put_deadline_policy(
 /// A shelter reports how many of its places are in use (its own staff).
 #[utoipa::path(
     put, path = "/api/v1/agencies/{id}/occupancy", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Agency id")),
+    params(AgencyPath),
     request_body = PutOccupancy,
     responses(
         (status = 204, description = "Saved"),
-        (status = 422, description = "`invalid_value` (not a shelter), `out_of_range`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_value` (not a shelter), `out_of_range`"),
     )
 )]
 pub async fn put_occupancy(
