@@ -1,5 +1,9 @@
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
 use terren_contract::alerts::{
     AgencyReadiness, Alert, AlertAction, AlertListQuery, CreateAlert, CreateWebhookEndpoint, Device, EscalationPolicy,
     MunicipalityReadiness, NotificationRules, PutEscalationPolicy, ReadinessQuery, RegisterDevice, TimelineEntry,
@@ -11,11 +15,13 @@ use super::service::{self, Transition};
 use super::{policy, reach, readiness};
 use crate::access;
 use crate::access::AuthUser;
-use crate::http::idempotency::{self, IdempotencyKey, Written};
+use crate::db::DbConnection;
+use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
 use crate::http::paths::{AgencyPath, AlertPath, DevicePath, WebhookEndpointPath};
 use crate::http::problem::ErrorCode;
 use crate::http::{ApiError, ApiResult, ValidJson, audited, with_conn};
 use crate::state::AppState;
+use crate::territory::index::TerritoryIndex;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/alerts").route(web::get().to(list_alerts)).route(web::post().to(create_alert)))
@@ -94,34 +100,52 @@ pub async fn create_alert(
     key: IdempotencyKey,
     body: ValidJson<CreateAlert>,
 ) -> ApiResult<HttpResponse> {
-    let request = body.0;
-    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
-    let (index, at) = (state.territory(), state.clock.now_naive());
-    let replay_index = index.clone();
-    let replayer = user.clone();
-    idempotency::respond(
-        &req,
-        &state,
-        user.user_id.clone(),
-        key,
-        &value,
-        |_| Ok(()),
-        move |conn, ()| {
-            check_subjects(conn, &index, &user, &request)?;
-            let (alert, created) = service::create(conn, &index, &user, &request, at)?;
-            Ok(Written {
-                status: if created { StatusCode::CREATED } else { StatusCode::OK },
-                body: serde_json::to_string(&alert).map_err(anyhow::Error::from)?,
-                stored: serde_json::json!({ "alert_id": alert.id }),
-            })
-        },
-        move |conn, stored| {
-            let id = stored["alert_id"].as_str().unwrap_or_default().to_owned();
-            let alert = service::get(conn, &replay_index, &replayer, &id)?;
-            Ok(serde_json::to_string(&alert).map_err(anyhow::Error::from)?)
-        },
-    )
-    .await
+    let write =
+        RaiseAlert { request: body.0, user: user.clone(), index: state.territory(), at: state.clock.now_naive() };
+    idempotency::respond(&req, &state, user.user_id, key, write).await
+}
+
+/// Raising an alert from a phone.
+struct RaiseAlert {
+    request: CreateAlert,
+    user: AuthUser,
+    index: Arc<TerritoryIndex>,
+    at: NaiveDateTime,
+}
+
+/// What a raised alert keeps for repeats.
+#[derive(Serialize, Deserialize)]
+struct KeptAlert {
+    alert_id: Uuid,
+}
+
+impl PhoneWrite for RaiseAlert {
+    type Request = CreateAlert;
+    type Prepared = ();
+    type Answer = Alert;
+    type Kept = KeptAlert;
+
+    fn request(&self) -> &CreateAlert {
+        &self.request
+    }
+
+    fn prepare(&self, _: &mut DbConnection) -> ApiResult<()> {
+        Ok(())
+    }
+
+    fn apply(&self, conn: &mut DbConnection, (): ()) -> ApiResult<Written<Self>> {
+        check_subjects(conn, &self.index, &self.user, &self.request)?;
+        let (alert, created) = service::create(conn, &self.index, &self.user, &self.request, self.at)?;
+        Ok(Written {
+            status: if created { StatusCode::CREATED } else { StatusCode::OK },
+            kept: KeptAlert { alert_id: alert.id },
+            answer: alert,
+        })
+    }
+
+    fn replay(&self, conn: &mut DbConnection, kept: KeptAlert) -> ApiResult<Alert> {
+        service::get(conn, &self.index, &self.user, &kept.alert_id.to_string())
+    }
 }
 
 /// What an alert names must exist for the raiser: a profile or sighting outside their scope is

@@ -1,6 +1,9 @@
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use terren_contract::identifications::{
     CreateIdentification, Identification, IdentificationGrid, IdentificationListQuery, IdentificationPage,
 };
@@ -9,10 +12,13 @@ use uuid::Uuid;
 
 use super::service;
 use crate::access::AuthUser;
-use crate::http::idempotency::{self, IdempotencyKey, Written};
+use crate::config::ProfilesConfig;
+use crate::db::DbConnection;
+use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
 use crate::http::paths::IdentificationPath;
 use crate::http::{ApiResult, ValidJson, audited};
 use crate::state::AppState;
+use crate::territory::index::TerritoryIndex;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -63,37 +69,58 @@ pub async fn create_identification(
     key: IdempotencyKey,
     body: ValidJson<CreateIdentification>,
 ) -> ApiResult<HttpResponse> {
-    let request = body.0;
-    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
-    let (index, settings, now) = (state.territory(), state.config.profiles.clone(), state.clock.now());
-    let replayer = (user.clone(), index.clone(), settings.clone());
-    let preparer = (user.clone(), index.clone(), settings.clone());
-    idempotency::respond(
-        &req,
-        &state,
-        user.user_id.clone(),
-        key,
-        &value,
-        move |conn| {
-            let (user, index, settings) = preparer;
-            service::prepare(conn, &index, &user, &settings, &request, now)
-        },
-        move |conn, prepared| {
-            let created = service::create(conn, &index, &user, prepared)?;
-            Ok(Written {
-                status: if created.new { StatusCode::CREATED } else { StatusCode::OK },
-                body: serde_json::to_string(&created.identification).map_err(anyhow::Error::from)?,
-                stored: serde_json::json!({ "identification_id": created.identification.id }),
-            })
-        },
-        move |conn, stored| {
-            let (user, index, settings) = replayer;
-            let id = stored["identification_id"].as_str().unwrap_or_default().to_owned();
-            let view = service::replay(conn, &index, &user, &settings, &id, crate::clock::truncate(now))?;
-            Ok(serde_json::to_string(&view).map_err(anyhow::Error::from)?)
-        },
-    )
-    .await
+    let write = RecordSighting {
+        request: body.0,
+        user: user.clone(),
+        index: state.territory(),
+        settings: state.config.profiles.clone(),
+        now: state.clock.now(),
+    };
+    idempotency::respond(&req, &state, user.user_id, key, write).await
+}
+
+/// Recording a sighting from a phone.
+struct RecordSighting {
+    request: CreateIdentification,
+    user: AuthUser,
+    index: Arc<TerritoryIndex>,
+    settings: ProfilesConfig,
+    now: DateTime<Utc>,
+}
+
+/// What a recorded sighting keeps for repeats.
+#[derive(Serialize, Deserialize)]
+struct KeptSighting {
+    identification_id: Uuid,
+}
+
+impl PhoneWrite for RecordSighting {
+    type Request = CreateIdentification;
+    type Prepared = service::Prepared;
+    type Answer = Identification;
+    type Kept = KeptSighting;
+
+    fn request(&self) -> &CreateIdentification {
+        &self.request
+    }
+
+    fn prepare(&self, conn: &mut DbConnection) -> ApiResult<service::Prepared> {
+        service::prepare(conn, &self.index, &self.user, &self.settings, &self.request, self.now)
+    }
+
+    fn apply(&self, conn: &mut DbConnection, prepared: service::Prepared) -> ApiResult<Written<Self>> {
+        let created = service::create(conn, &self.index, &self.user, prepared)?;
+        Ok(Written {
+            status: if created.new { StatusCode::CREATED } else { StatusCode::OK },
+            kept: KeptSighting { identification_id: created.identification.id },
+            answer: created.identification,
+        })
+    }
+
+    fn replay(&self, conn: &mut DbConnection, kept: KeptSighting) -> ApiResult<Identification> {
+        let id = kept.identification_id.to_string();
+        service::replay(conn, &self.index, &self.user, &self.settings, &id, crate::clock::truncate(self.now))
+    }
 }
 
 /// One sighting, as the reader may see it: location coarsened to ~500 m without

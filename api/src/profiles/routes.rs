@@ -1,5 +1,9 @@
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
 use terren_contract::identifications::IdentificationListQuery;
 use terren_contract::profiles::{
     CandidateList, ChildProfile, ChildProfileUpdate, LinkIdentification, LinkResult, MergeProfiles, ProfileHistory,
@@ -9,10 +13,12 @@ use uuid::Uuid;
 
 use super::service;
 use crate::access::AuthUser;
-use crate::http::idempotency::{self, IdempotencyKey, Written};
+use crate::db::DbConnection;
+use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
 use crate::http::paths::{IdentificationPath, MergedIntoProfilePath, ProfilePath, SurvivingProfilePath};
 use crate::http::{ApiResult, ValidJson, audited};
 use crate::state::AppState;
+use crate::territory::index::TerritoryIndex;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/identifications/{id}/candidates").route(web::get().to(identification_candidates)))
@@ -98,37 +104,65 @@ pub async fn link_identification(
     id: web::Path<Uuid>,
     body: ValidJson<LinkIdentification>,
 ) -> ApiResult<HttpResponse> {
-    let request = body.0;
-    let id = id.into_inner().to_string();
-    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
-    let (index, at) = (state.territory(), state.clock.now_naive());
-    let replayer = (user.clone(), index.clone());
-    idempotency::respond(
-        &req,
-        &state,
-        user.user_id.clone(),
-        key,
-        &value,
-        |_| Ok(()),
-        move |conn, ()| {
-            let (result, new) = service::link(conn, &index, &user, &id, &request, at)?;
-            Ok(Written {
-                status: if new { StatusCode::CREATED } else { StatusCode::OK },
-                body: serde_json::to_string(&result).map_err(anyhow::Error::from)?,
-                stored: serde_json::json!({
-                    "identification_id": result.identification_id,
-                    "profile_id": result.profile.id,
-                    "created_profile": result.created_profile,
-                }),
-            })
-        },
-        move |conn, stored| {
-            let (user, index) = replayer;
-            let result = service::replayed_link(conn, &index, &user, &stored, at)?;
-            Ok(serde_json::to_string(&result).map_err(anyhow::Error::from)?)
-        },
-    )
-    .await
+    let write = Link {
+        request: body.0,
+        identification_id: id.into_inner().to_string(),
+        user: user.clone(),
+        index: state.territory(),
+        at: state.clock.now_naive(),
+    };
+    idempotency::respond(&req, &state, user.user_id, key, write).await
+}
+
+/// Linking a sighting to a profile from a phone.
+struct Link {
+    request: LinkIdentification,
+    identification_id: String,
+    user: AuthUser,
+    index: Arc<TerritoryIndex>,
+    at: NaiveDateTime,
+}
+
+/// What a link keeps for repeats.
+#[derive(Serialize, Deserialize)]
+struct KeptLink {
+    identification_id: Uuid,
+    profile_id: Uuid,
+    created_profile: bool,
+}
+
+impl PhoneWrite for Link {
+    type Request = LinkIdentification;
+    type Prepared = ();
+    type Answer = LinkResult;
+    type Kept = KeptLink;
+
+    fn request(&self) -> &LinkIdentification {
+        &self.request
+    }
+
+    fn prepare(&self, _: &mut DbConnection) -> ApiResult<()> {
+        Ok(())
+    }
+
+    fn apply(&self, conn: &mut DbConnection, (): ()) -> ApiResult<Written<Self>> {
+        let (result, new) =
+            service::link(conn, &self.index, &self.user, &self.identification_id, &self.request, self.at)?;
+        Ok(Written {
+            status: if new { StatusCode::CREATED } else { StatusCode::OK },
+            kept: KeptLink {
+                identification_id: result.identification_id,
+                profile_id: result.profile.id,
+                created_profile: result.created_profile,
+            },
+            answer: result,
+        })
+    }
+
+    fn replay(&self, conn: &mut DbConnection, kept: KeptLink) -> ApiResult<LinkResult> {
+        let profile = service::replayed_link(conn, &self.index, &self.user, &kept.profile_id.to_string(), self.at)?;
+        Ok(LinkResult { identification_id: kept.identification_id, profile, created_profile: kept.created_profile })
+    }
 }
 
 /// Remove a wrong link (coordinators, `children_merge`). The sighting becomes unlinked; names it

@@ -498,18 +498,13 @@ pub fn replayed_link(
     conn: &mut DbConnection,
     index: &TerritoryIndex,
     user: &AuthUser,
-    stored: &serde_json::Value,
+    profile_id: &str,
     at: NaiveDateTime,
-) -> ApiResult<LinkResult> {
-    let field = |name: &str| stored[name].as_str().unwrap_or_default().to_owned();
-    let row = find_visible(conn, index, user, &field("profile_id"))?;
+) -> ApiResult<ChildProfile> {
+    let row = find_visible(conn, index, user, profile_id)?;
     let profile = view_at(conn, index, user, &row, at)?;
     audit_profile_read(conn, user, at, "identification.link.replay", &profile)?;
-    Ok(LinkResult {
-        identification_id: parse_uuid(&field("identification_id"))?,
-        profile,
-        created_profile: stored["created_profile"].as_bool().unwrap_or(false),
-    })
+    Ok(profile)
 }
 
 /// Two recorded sexes that rule out the same child: both known and different.

@@ -1,5 +1,9 @@
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
 use terren_contract::referrals::{
     CloseReferral, CreateReferral, CreateReferralComment, DeadlinePolicy, DeadlineStatistics, DeadlineStatisticsQuery,
     DeclineReferral, ForwardReferral, PutDeadlinePolicy, PutOccupancy, PutRoutingRule, Referral, ReferralAction,
@@ -12,10 +16,12 @@ use super::lifecycle::{self, Step};
 use super::{checker, create, service};
 use super::{deadlines, routing};
 use crate::access::AuthUser;
-use crate::http::idempotency::{self, IdempotencyKey, Written};
+use crate::db::DbConnection;
+use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
 use crate::http::paths::{AgencyPath, PolicyScopePath, ReferralPath, RoutingRulePath};
 use crate::http::{ApiResult, ValidJson, audited, with_conn};
 use crate::state::AppState;
+use crate::territory::index::TerritoryIndex;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -102,33 +108,51 @@ pub async fn create_referral(
     key: IdempotencyKey,
     body: ValidJson<CreateReferral>,
 ) -> ApiResult<HttpResponse> {
-    let request = body.0;
-    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
-    let (index, at) = (state.territory(), state.clock.now_naive());
-    let replayer = (user.clone(), index.clone());
-    idempotency::respond(
-        &req,
-        &state,
-        user.user_id.clone(),
-        key,
-        &value,
-        |_| Ok(()),
-        move |conn, ()| {
-            let created = create::create(conn, &index, &user, &request, at)?;
-            Ok(Written {
-                status: if created.new { StatusCode::CREATED } else { StatusCode::OK },
-                body: serde_json::to_string(&created.referral).map_err(anyhow::Error::from)?,
-                stored: serde_json::json!({ "referral_id": created.referral.id }),
-            })
-        },
-        move |conn, stored| {
-            let (user, index) = replayer;
-            let id = stored["referral_id"].as_str().unwrap_or_default().to_owned();
-            let referral = service::get(conn, &index, &user, &id, at)?;
-            Ok(serde_json::to_string(&referral).map_err(anyhow::Error::from)?)
-        },
-    )
-    .await
+    let write =
+        SendReferral { request: body.0, user: user.clone(), index: state.territory(), at: state.clock.now_naive() };
+    idempotency::respond(&req, &state, user.user_id, key, write).await
+}
+
+/// Sending a referral from a phone.
+struct SendReferral {
+    request: CreateReferral,
+    user: AuthUser,
+    index: Arc<TerritoryIndex>,
+    at: NaiveDateTime,
+}
+
+/// What a sent referral keeps for repeats.
+#[derive(Serialize, Deserialize)]
+struct KeptReferral {
+    referral_id: Uuid,
+}
+
+impl PhoneWrite for SendReferral {
+    type Request = CreateReferral;
+    type Prepared = ();
+    type Answer = Referral;
+    type Kept = KeptReferral;
+
+    fn request(&self) -> &CreateReferral {
+        &self.request
+    }
+
+    fn prepare(&self, _: &mut DbConnection) -> ApiResult<()> {
+        Ok(())
+    }
+
+    fn apply(&self, conn: &mut DbConnection, (): ()) -> ApiResult<Written<Self>> {
+        let created = create::create(conn, &self.index, &self.user, &self.request, self.at)?;
+        Ok(Written {
+            status: if created.new { StatusCode::CREATED } else { StatusCode::OK },
+            kept: KeptReferral { referral_id: created.referral.id },
+            answer: created.referral,
+        })
+    }
+
+    fn replay(&self, conn: &mut DbConnection, kept: KeptReferral) -> ApiResult<Referral> {
+        service::get(conn, &self.index, &self.user, &kept.referral_id.to_string(), self.at)
+    }
 }
 
 /// Referrals you may see, newest sent first: `box=inbox` (to your agency), `outbox` (sent by
@@ -239,24 +263,48 @@ pub async fn comment_referral(
     id: web::Path<Uuid>,
     body: ValidJson<CreateReferralComment>,
 ) -> ApiResult<HttpResponse> {
-    let (request, id) = (body.0, id.into_inner().to_string());
-    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
-    let at = state.clock.now_naive();
-    idempotency::respond(
-        &req,
-        &state,
-        user.user_id.clone(),
-        key,
-        &value,
-        |_| Ok(()),
-        move |conn, ()| {
-            let event = service::comment(conn, &user, &id, &request, at)?;
-            let body = serde_json::to_string(&event).map_err(anyhow::Error::from)?;
-            Ok(Written { status: StatusCode::CREATED, stored: serde_json::json!({ "event": event }), body })
-        },
-        move |_, stored| Ok(stored["event"].to_string()),
-    )
-    .await
+    let write =
+        Comment { request: body.0, user: user.clone(), id: id.into_inner().to_string(), at: state.clock.now_naive() };
+    idempotency::respond(&req, &state, user.user_id, key, write).await
+}
+
+/// A comment on a referral from a phone.
+struct Comment {
+    request: CreateReferralComment,
+    user: AuthUser,
+    id: String,
+    at: NaiveDateTime,
+}
+
+/// A comment keeps its timeline entry for repeats (the entry holds no more than the timeline
+/// shows to whoever may comment).
+#[derive(Serialize, Deserialize)]
+struct KeptComment {
+    event: ReferralEvent,
+}
+
+impl PhoneWrite for Comment {
+    type Request = CreateReferralComment;
+    type Prepared = ();
+    type Answer = ReferralEvent;
+    type Kept = KeptComment;
+
+    fn request(&self) -> &CreateReferralComment {
+        &self.request
+    }
+
+    fn prepare(&self, _: &mut DbConnection) -> ApiResult<()> {
+        Ok(())
+    }
+
+    fn apply(&self, conn: &mut DbConnection, (): ()) -> ApiResult<Written<Self>> {
+        let event = service::comment(conn, &self.user, &self.id, &self.request, self.at)?;
+        Ok(Written { status: StatusCode::CREATED, kept: KeptComment { event: event.clone() }, answer: event })
+    }
+
+    fn replay(&self, _: &mut DbConnection, kept: KeptComment) -> ApiResult<ReferralEvent> {
+        Ok(kept.event)
+    }
 }
 
 async fn step(state: web::Data<AppState>, user: AuthUser, id: Uuid, step: Step) -> ApiResult<web::Json<Referral>> {

@@ -1,6 +1,9 @@
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
 use terren_contract::rounds::{
     CheckIn, CheckOut, Coverage, CoverageQuery, CreateRound, MyRounds, MyRoundsQuery, PlanningPolicy, PutRoundSeries,
     PutTeam, Round, RoundListQuery, RoundSeries, StopVisit, Team, UpdateRound,
@@ -10,7 +13,7 @@ use uuid::Uuid;
 use super::{coverage, field, plan, teams};
 use crate::access::AuthUser;
 use crate::db::DbConnection;
-use crate::http::idempotency::{self, IdempotencyKey, Written};
+use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
 use crate::http::paths::{AgencyPath, RoundPath, RoundStopPath, SeriesPath, TeamPath};
 use crate::http::{ApiResult, ValidJson, audited, with_conn};
 use crate::state::AppState;
@@ -235,9 +238,8 @@ pub async fn check_in(
     body: ValidJson<CheckIn>,
 ) -> ApiResult<HttpResponse> {
     let (request, id) = (body.0, id.into_inner().to_string());
-    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
-    phone_write(&req, &state, user.user_id.clone(), key, &value, id, move |conn, index, id, at| {
-        field::check_in(conn, index, &user, id, &request, at)
+    phone_write(&req, &state, user.user_id.clone(), key, request, id, move |conn, index, id, request, at| {
+        field::check_in(conn, index, &user, id, request, at)
     })
     .await
 }
@@ -264,9 +266,8 @@ pub async fn check_out(
     body: ValidJson<CheckOut>,
 ) -> ApiResult<HttpResponse> {
     let (request, id) = (body.0, id.into_inner().to_string());
-    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
-    phone_write(&req, &state, user.user_id.clone(), key, &value, id, move |conn, index, id, at| {
-        field::check_out(conn, index, &user, id, &request, at)
+    phone_write(&req, &state, user.user_id.clone(), key, request, id, move |conn, index, id, request, at| {
+        field::check_out(conn, index, &user, id, request, at)
     })
     .await
 }
@@ -322,48 +323,72 @@ async fn visit(
     arrive: bool,
     request: StopVisit,
 ) -> ApiResult<HttpResponse> {
-    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
-    phone_write(req, state, user.user_id.clone(), key, &value, id.to_string(), move |conn, index, id, at| {
-        field::visit(conn, index, &user, id, field::StopEvent { position, arrive }, &request, at)
+    phone_write(req, state, user.user_id.clone(), key, request, id.to_string(), move |conn, index, id, request, at| {
+        field::visit(conn, index, &user, id, field::StopEvent { position, arrive }, request, at)
     })
     .await
 }
 
 /// A phone's write to a round under its `Idempotency-Key`; a repeat is answered with the round as
 /// it is now.
-async fn phone_write<F>(
+async fn phone_write<Rq, F>(
     req: &HttpRequest,
     state: &AppState,
     user_id: String,
     key: IdempotencyKey,
-    request: &serde_json::Value,
-    id: String,
-    write: F,
+    request: Rq,
+    round_id: String,
+    apply: F,
 ) -> ApiResult<HttpResponse>
 where
-    F: FnOnce(&mut DbConnection, &TerritoryIndex, &str, NaiveDateTime) -> ApiResult<Round> + Send + 'static,
+    Rq: Serialize + Send + Sync + 'static,
+    F: Fn(&mut DbConnection, &TerritoryIndex, &str, &Rq, NaiveDateTime) -> ApiResult<Round> + Send + Sync + 'static,
 {
-    let (index, at) = (state.territory(), state.clock.now_naive());
-    let replay_index = index.clone();
-    idempotency::respond(
-        req,
-        state,
-        user_id,
-        key,
-        request,
-        |_| Ok(()),
-        move |conn, ()| {
-            let round = write(conn, &index, &id, at)?;
-            let body = serde_json::to_string(&round).map_err(anyhow::Error::from)?;
-            Ok(Written { status: StatusCode::OK, stored: serde_json::json!({ "round_id": round.id }), body })
-        },
-        move |conn, stored| {
-            let id = stored["round_id"].as_str().unwrap_or_default().to_owned();
-            let round = plan::reload(conn, &replay_index, &id)?;
-            Ok(serde_json::to_string(&round).map_err(anyhow::Error::from)?)
-        },
-    )
-    .await
+    let write = RoundWrite { request, round_id, index: state.territory(), at: state.clock.now_naive(), apply };
+    idempotency::respond(req, state, user_id, key, write).await
+}
+
+/// A write to one round from a phone: check-in, check-out, a stop's arrival or departure.
+struct RoundWrite<Rq, F> {
+    request: Rq,
+    round_id: String,
+    index: Arc<TerritoryIndex>,
+    at: NaiveDateTime,
+    apply: F,
+}
+
+/// What a round write keeps for repeats.
+#[derive(Serialize, Deserialize)]
+struct KeptRound {
+    round_id: Uuid,
+}
+
+impl<Rq, F> PhoneWrite for RoundWrite<Rq, F>
+where
+    Rq: Serialize + Send + Sync + 'static,
+    F: Fn(&mut DbConnection, &TerritoryIndex, &str, &Rq, NaiveDateTime) -> ApiResult<Round> + Send + Sync + 'static,
+{
+    type Request = Rq;
+    type Prepared = ();
+    type Answer = Round;
+    type Kept = KeptRound;
+
+    fn request(&self) -> &Rq {
+        &self.request
+    }
+
+    fn prepare(&self, _: &mut DbConnection) -> ApiResult<()> {
+        Ok(())
+    }
+
+    fn apply(&self, conn: &mut DbConnection, (): ()) -> ApiResult<Written<Self>> {
+        let round = (self.apply)(conn, &self.index, &self.round_id, &self.request, self.at)?;
+        Ok(Written { status: StatusCode::OK, kept: KeptRound { round_id: round.id }, answer: round })
+    }
+
+    fn replay(&self, conn: &mut DbConnection, kept: KeptRound) -> ApiResult<Round> {
+        plan::reload(conn, &self.index, &kept.round_id.to_string())
+    }
 }
 
 /// Plan rounds from a weekly rule (`planning_manage`): the rounds of the next eight weeks are
