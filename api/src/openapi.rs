@@ -1,6 +1,14 @@
 //! The published contract: OpenAPI 3.1 generated from the handlers and wire types.
+//!
+//! Each capability lists its own operations (`routes::…Api`); this module merges them and declares
+//! what holds for every operation once:
+//! - bearer security for the whole document (public operations say `security(())`);
+//! - every error response (4xx and 5xx) without a body of its own is a problem document
+//!   (`application/problem+json`, the `Problem` schema), so handlers name only status and meaning;
+//! - path parameters are the structs in `crate::http::paths`.
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, PathItem, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
@@ -16,138 +24,8 @@ use crate::{
 Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`; titles follow \
 `Accept-Language` (`sq` default, `en`). Times are RFC 3339 in UTC."
     ),
-    paths(
-        auth::routes::login,
-        auth::routes::refresh,
-        auth::routes::logout,
-        auth::routes::me,
-        auth::routes::change_password,
-        accounts::routes::create_user,
-        accounts::routes::list_users,
-        accounts::routes::get_user,
-        accounts::routes::disable_user,
-        accounts::routes::enable_user,
-        accounts::routes::reset_password,
-        accounts::routes::list_lockouts,
-        accounts::routes::lift_lockout,
-        territory::routes::list_areas,
-        territory::routes::locate,
-        territory::routes::reload,
-        agencies::routes::list_agencies,
-        agencies::routes::get_agency,
-        agencies::routes::create_agency,
-        agencies::routes::update_agency,
-        vocabularies::get_vocabularies,
-        identifications::routes::create_identification,
-        identifications::routes::list_identifications,
-        identifications::routes::identifications_geojson,
-        identifications::routes::identifications_grid,
-        identifications::routes::get_identification,
-        profiles::routes::identification_candidates,
-        profiles::routes::link_identification,
-        profiles::routes::unlink_identification,
-        profiles::routes::count_identifications,
-        profiles::routes::list_profiles,
-        profiles::routes::get_profile,
-        profiles::routes::update_profile,
-        profiles::routes::profile_history,
-        profiles::routes::merge_profiles,
-        profiles::routes::unmerge_profiles,
-        rota::routes::list_schedules,
-        rota::routes::create_schedule,
-        rota::routes::get_schedule,
-        rota::routes::update_schedule,
-        rota::routes::schedule_on_call,
-        rota::routes::schedule_shifts,
-        rota::routes::schedule_gaps,
-        rota::routes::list_overrides,
-        rota::routes::create_override,
-        rota::routes::cancel_override,
-        rota::routes::list_swaps,
-        rota::routes::create_swap,
-        rota::routes::take_swap,
-        rota::routes::approve_swap,
-        rota::routes::decline_swap,
-        rota::routes::cancel_swap,
-        rota::routes::create_schedule_feed,
-        rota::routes::list_schedule_feeds,
-        rota::routes::create_my_feed,
-        rota::routes::list_my_feeds,
-        rota::routes::revoke_feed,
-        rota::routes::calendar_feed,
-        rota::routes::rota_csv,
-        rota::routes::on_call,
-        alerts::routes::create_alert,
-        alerts::routes::list_alerts,
-        alerts::routes::get_alert,
-        alerts::routes::alert_timeline,
-        alerts::routes::acknowledge_alert,
-        alerts::routes::resolve_alert,
-        alerts::routes::cancel_alert,
-        alerts::routes::get_escalation_policy,
-        alerts::routes::put_escalation_policy,
-        alerts::routes::register_device,
-        alerts::routes::list_devices,
-        alerts::routes::remove_device,
-        alerts::routes::get_notification_rules,
-        alerts::routes::put_notification_rules,
-        alerts::routes::create_webhook_endpoint,
-        alerts::routes::list_webhook_endpoints,
-        alerts::routes::deactivate_webhook_endpoint,
-        alerts::routes::agency_readiness,
-        alerts::routes::municipality_readiness,
-        referrals::routes::create_referral,
-        referrals::routes::list_referrals,
-        referrals::routes::suggest_route,
-        referrals::routes::deadline_statistics,
-        referrals::routes::get_referral,
-        referrals::routes::referral_timeline,
-        referrals::routes::comment_referral,
-        referrals::routes::acknowledge_referral,
-        referrals::routes::accept_referral,
-        referrals::routes::decline_referral,
-        referrals::routes::start_referral,
-        referrals::routes::close_referral,
-        referrals::routes::cancel_referral,
-        referrals::routes::forward_referral,
-        referrals::routes::list_routing_rules,
-        referrals::routes::create_routing_rule,
-        referrals::routes::replace_routing_rule,
-        referrals::routes::delete_routing_rule,
-        referrals::routes::get_deadline_policy,
-        referrals::routes::put_deadline_policy,
-        referrals::routes::put_occupancy,
-        hotspots::routes::list_hotspots,
-        hotspots::routes::hotspots_geojson,
-        hotspots::routes::create_hotspot,
-        hotspots::routes::get_hotspot,
-        hotspots::routes::replace_hotspot,
-        hotspots::routes::suggest_hotspots,
-        rounds::routes::list_teams,
-        rounds::routes::create_team,
-        rounds::routes::get_team,
-        rounds::routes::replace_team,
-        rounds::routes::list_rounds,
-        rounds::routes::create_round,
-        rounds::routes::get_round,
-        rounds::routes::update_round,
-        rounds::routes::cancel_round,
-        rounds::routes::check_in,
-        rounds::routes::check_out,
-        rounds::routes::arrive,
-        rounds::routes::leave,
-        rounds::routes::create_series,
-        rounds::routes::get_series,
-        rounds::routes::replace_series,
-        rounds::routes::my_rounds,
-        rounds::routes::get_coverage,
-        rounds::routes::get_planning_policy,
-        rounds::routes::put_planning_policy,
-        ops::healthz,
-        ops::readyz,
-        ops::metrics,
-    ),
     components(schemas(terren_contract::problem::Problem, terren_contract::problem::FieldError)),
+    security(("bearer" = [])),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Logging in, tokens and the signed-in person"),
@@ -178,9 +56,69 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The media type of every error body.
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// Gives every error response that declares no body the problem body.
+struct ProblemResponses;
+
+impl Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations_mut(item) {
+                for (status, response) in &mut operation.responses.responses {
+                    let RefOr::T(response) = response else { continue };
+                    if status.starts_with(['4', '5']) && response.content.is_empty() {
+                        let problem = Content::new(Some(Ref::from_schema_name("Problem")));
+                        response.content.insert(PROBLEM_CONTENT_TYPE.to_owned(), RefOr::T(problem));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.options.as_mut(),
+        item.head.as_mut(),
+        item.patch.as_mut(),
+        item.trace.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Every capability's operations, in the order the router mounts them.
+fn capabilities() -> [utoipa::openapi::OpenApi; 13] {
+    [
+        auth::routes::AuthApi::openapi(),
+        accounts::routes::AccountsApi::openapi(),
+        territory::routes::TerritoryApi::openapi(),
+        agencies::routes::AgenciesApi::openapi(),
+        vocabularies::VocabulariesApi::openapi(),
+        identifications::routes::IdentificationsApi::openapi(),
+        profiles::routes::ProfilesApi::openapi(),
+        rota::routes::RotaApi::openapi(),
+        alerts::routes::AlertsApi::openapi(),
+        referrals::routes::ReferralsApi::openapi(),
+        hotspots::routes::HotspotsApi::openapi(),
+        rounds::routes::RoundsApi::openapi(),
+        ops::OpsApi::openapi(),
+    ]
+}
+
 /// The document as committed in `mobile-contract/openapi.json`.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
+    for capability in capabilities() {
+        doc.merge(capability);
+    }
+    ProblemResponses.modify(&mut doc);
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc
 }

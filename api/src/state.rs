@@ -31,7 +31,7 @@ pub struct AppState {
     /// Resolved rotas for "who is on call now".
     pub on_call_cache: Arc<crate::rota::cache::OnCallCache>,
     /// Roles and area scopes behind every request, checked against their versions.
-    pub callers: Arc<crate::access::caller::CallerCache>,
+    pub callers: Arc<crate::access::caller_cache::CallerCache>,
     territory: Arc<RwLock<Arc<TerritoryIndex>>>,
 }
 

@@ -25,6 +25,7 @@ use crate::http::{ApiError, ApiResult};
 pub mod alerts;
 pub mod areas;
 pub mod caller;
+pub mod caller_cache;
 pub mod identifications;
 pub mod profiles;
 pub mod referrals;

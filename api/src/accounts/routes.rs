@@ -1,12 +1,12 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use terren_contract::problem::Problem;
 use terren_contract::users::{CreateUserRequest, LiftLockout, Lockout, ResetPasswordRequest, User};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::service;
 use crate::access::AuthUser;
+use crate::http::paths::UserPath;
 use crate::http::{ApiResult, ValidJson, with_conn};
 use crate::state::AppState;
 
@@ -20,6 +20,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/lockouts/lift").route(web::post().to(lift_lockout)));
 }
 
+/// This capability's operations in the published contract (merged in `crate::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create_user,
+    list_users,
+    get_user,
+    disable_user,
+    enable_user,
+    reset_password,
+    list_lockouts,
+    lift_lockout
+))]
+pub struct AccountsApi;
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserListQuery {
@@ -31,13 +45,12 @@ pub struct UserListQuery {
 /// `system_admin` and `national_viewer` may only be granted by a system administrator.
 #[utoipa::path(
     post, path = "/api/v1/users", tag = "users",
-    security(("bearer" = [])),
     request_body = CreateUserRequest,
     responses(
         (status = 201, description = "Created; the user must change the password at first login", body = User),
-        (status = 403, description = "Not permitted", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Username taken (`already_exists`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not permitted"),
+        (status = 409, description = "Username taken (`already_exists`)"),
+        (status = 422, description = "Invalid request"),
     )
 )]
 pub async fn create_user(
@@ -54,7 +67,6 @@ pub async fn create_user(
 /// List users (own agency for agency admins).
 #[utoipa::path(
     get, path = "/api/v1/users", tag = "users",
-    security(("bearer" = [])),
     params(UserListQuery),
     responses((status = 200, description = "Users", body = Vec<User>))
 )]
@@ -69,11 +81,10 @@ pub async fn list_users(
 
 #[utoipa::path(
     get, path = "/api/v1/users/{id}", tag = "users",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "User id")),
+    params(UserPath),
     responses(
         (status = 200, description = "The user", body = User),
-        (status = 404, description = "No such user in your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user in your scope"),
     )
 )]
 pub async fn get_user(user: AuthUser, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<web::Json<User>> {
@@ -84,8 +95,7 @@ pub async fn get_user(user: AuthUser, state: web::Data<AppState>, id: web::Path<
 /// Disable a user: every session ends at once and access tokens stop working.
 #[utoipa::path(
     post, path = "/api/v1/users/{id}/disable", tag = "users",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "User id")),
+    params(UserPath),
     responses((status = 200, description = "Disabled", body = User))
 )]
 pub async fn disable_user(
@@ -98,8 +108,7 @@ pub async fn disable_user(
 
 #[utoipa::path(
     post, path = "/api/v1/users/{id}/enable", tag = "users",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "User id")),
+    params(UserPath),
     responses((status = 200, description = "Enabled", body = User))
 )]
 pub async fn enable_user(
@@ -127,12 +136,11 @@ async fn set_disabled(
 /// own password is changed with `POST /api/v1/me/password` (403 here).
 #[utoipa::path(
     post, path = "/api/v1/users/{id}/reset-password", tag = "users",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "User id")),
+    params(UserPath),
     request_body = ResetPasswordRequest,
     responses(
         (status = 204, description = "Password reset"),
-        (status = 403, description = "Not permitted, or your own account", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not permitted, or your own account"),
     )
 )]
 pub async fn reset_password(
@@ -151,7 +159,6 @@ pub async fn reset_password(
 /// and for system administrators every account and every address held back. Audited.
 #[utoipa::path(
     get, path = "/api/v1/lockouts", tag = "users",
-    security(("bearer" = [])),
     responses((status = 200, description = "Current lockouts", body = Vec<Lockout>))
 )]
 pub async fn list_lockouts(user: AuthUser, state: web::Data<AppState>) -> ApiResult<web::Json<Vec<Lockout>>> {
@@ -163,11 +170,10 @@ pub async fn list_lockouts(user: AuthUser, state: web::Data<AppState>) -> ApiRes
 /// administrators). Audited. 404 when there is nothing of yours to lift.
 #[utoipa::path(
     post, path = "/api/v1/lockouts/lift", tag = "users",
-    security(("bearer" = [])),
     request_body = LiftLockout,
     responses(
         (status = 204, description = "Lifted"),
-        (status = 404, description = "No such lockout within your agency", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such lockout within your agency"),
     )
 )]
 pub async fn lift_lockout(

@@ -1,10 +1,10 @@
 use actix_web::{HttpResponse, web};
 use terren_contract::agencies::{Agency, AgencyListQuery, AgencyUpdate, CreateAgencyRequest};
-use terren_contract::problem::Problem;
 use uuid::Uuid;
 
 use super::service;
 use crate::access::AuthUser;
+use crate::http::paths::AgencyPath;
 use crate::http::{ApiResult, ValidJson, with_conn};
 use crate::state::AppState;
 
@@ -15,14 +15,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// This capability's operations in the published contract (merged in `crate::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list_agencies, get_agency, create_agency, update_agency))]
+pub struct AgenciesApi;
+
 /// The agency directory, filtered by type, area served, municipality, 24/7 or name.
 #[utoipa::path(
     get, path = "/api/v1/agencies", tag = "agencies",
-    security(("bearer" = [])),
     params(AgencyListQuery),
     responses(
         (status = 200, description = "Agencies", body = Vec<Agency>),
-        (status = 422, description = "Unknown area code", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown area code"),
     )
 )]
 pub async fn list_agencies(
@@ -37,11 +41,10 @@ pub async fn list_agencies(
 
 #[utoipa::path(
     get, path = "/api/v1/agencies/{id}", tag = "agencies",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Agency id")),
+    params(AgencyPath),
     responses(
         (status = 200, description = "The agency", body = Agency),
-        (status = 404, description = "No such agency", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agency"),
     )
 )]
 pub async fn get_agency(
@@ -57,12 +60,11 @@ pub async fn get_agency(
 /// Create an agency (system administrators).
 #[utoipa::path(
     post, path = "/api/v1/agencies", tag = "agencies",
-    security(("bearer" = [])),
     request_body = CreateAgencyRequest,
     responses(
         (status = 201, description = "Created", body = Agency),
-        (status = 409, description = "Code taken (`already_exists`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown type, area, parent or time zone", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Code taken (`already_exists`)"),
+        (status = 422, description = "Unknown type, area, parent or time zone"),
     )
 )]
 pub async fn create_agency(
@@ -79,14 +81,13 @@ pub async fn create_agency(
 /// stale version is refused with 412 and the current agency in the body.
 #[utoipa::path(
     patch, path = "/api/v1/agencies/{id}", tag = "agencies",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Agency id")),
+    params(AgencyPath),
     request_body = AgencyUpdate,
     responses(
         (status = 200, description = "Updated", body = Agency),
-        (status = 403, description = "Not your agency", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not your agency"),
         (status = 412, description = "Changed since you read it; the body is the current agency", body = Agency),
-        (status = 422, description = "Invalid change", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid change"),
     )
 )]
 pub async fn update_agency(

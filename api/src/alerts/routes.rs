@@ -1,11 +1,14 @@
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
 use terren_contract::alerts::{
     AgencyReadiness, Alert, AlertAction, AlertListQuery, CreateAlert, CreateWebhookEndpoint, Device, EscalationPolicy,
     MunicipalityReadiness, NotificationRules, PutEscalationPolicy, ReadinessQuery, RegisterDevice, TimelineEntry,
     WebhookEndpoint,
 };
-use terren_contract::problem::Problem;
 use uuid::Uuid;
 
 use super::service::{self, Transition};
@@ -13,10 +16,13 @@ use super::timeline;
 use super::{policy, reach, readiness};
 use crate::access;
 use crate::access::AuthUser;
-use crate::http::idempotency::{self, IdempotencyKey, Written};
+use crate::db::DbConnection;
+use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
+use crate::http::paths::{AgencyPath, AlertPath, DevicePath, WebhookEndpointPath};
 use crate::http::problem::ErrorCode;
 use crate::http::{ApiError, ApiResult, ValidJson, audited, with_conn};
 use crate::state::AppState;
+use crate::territory::index::TerritoryIndex;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/alerts").route(web::get().to(list_alerts)).route(web::post().to(create_alert)))
@@ -47,6 +53,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/readiness").route(web::get().to(municipality_readiness)));
 }
 
+/// This capability's operations in the published contract (merged in `crate::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create_alert,
+    list_alerts,
+    get_alert,
+    alert_timeline,
+    acknowledge_alert,
+    resolve_alert,
+    cancel_alert,
+    get_escalation_policy,
+    put_escalation_policy,
+    register_device,
+    list_devices,
+    remove_device,
+    get_notification_rules,
+    put_notification_rules,
+    create_webhook_endpoint,
+    list_webhook_endpoints,
+    deactivate_webhook_endpoint,
+    agency_readiness,
+    municipality_readiness
+))]
+pub struct AlertsApi;
+
 /// Raise an alert (`alerts_raise`; `Idempotency-Key` required). Its first escalation step runs at
 /// once. With a `dedup_key` an open alert already holds, that alert is answered (200). It goes to
 /// your own agency; with an `area_code` only, to the agency responsible for that place (as a
@@ -54,14 +85,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// profile or sighting you cannot see is answered as unknown.
 #[utoipa::path(
     post, path = "/api/v1/alerts", tag = "alerts",
-    security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header, description = "A UUID the phone makes once per alert")),
     request_body = CreateAlert,
     responses(
         (status = 201, description = "Raised", body = Alert),
         (status = 200, description = "An open alert with the same dedup key", body = Alert),
-        (status = 403, description = "`not_your_agency`: another agency's alert needs `referrals_route_anywhere`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`unknown_area`, `unknown_agency`, `unknown_identification`, `unknown_profile` (also for one outside your scope)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_your_agency`: another agency's alert needs `referrals_route_anywhere`"),
+        (status = 422, description = "`unknown_area`, `unknown_agency`, `unknown_identification`, `unknown_profile` (also for one outside your scope)"),
     )
 )]
 pub async fn create_alert(
@@ -71,34 +101,52 @@ pub async fn create_alert(
     key: IdempotencyKey,
     body: ValidJson<CreateAlert>,
 ) -> ApiResult<HttpResponse> {
-    let request = body.0;
-    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
-    let (index, at) = (state.territory(), state.clock.now_naive());
-    let replay_index = index.clone();
-    let replayer = user.clone();
-    idempotency::respond(
-        &req,
-        &state,
-        user.user_id.clone(),
-        key,
-        &value,
-        |_| Ok(()),
-        move |conn, ()| {
-            check_subjects(conn, &index, &user, &request)?;
-            let (alert, created) = service::create(conn, &index, &user, &request, at)?;
-            Ok(Written {
-                status: if created { StatusCode::CREATED } else { StatusCode::OK },
-                body: serde_json::to_string(&alert).map_err(anyhow::Error::from)?,
-                stored: serde_json::json!({ "alert_id": alert.id }),
-            })
-        },
-        move |conn, stored| {
-            let id = stored["alert_id"].as_str().unwrap_or_default().to_owned();
-            let alert = service::get(conn, &replay_index, &replayer, &id)?;
-            Ok(serde_json::to_string(&alert).map_err(anyhow::Error::from)?)
-        },
-    )
-    .await
+    let write =
+        RaiseAlert { request: body.0, user: user.clone(), index: state.territory(), at: state.clock.now_naive() };
+    idempotency::respond(&req, &state, user.user_id, key, write).await
+}
+
+/// Raising an alert from a phone.
+struct RaiseAlert {
+    request: CreateAlert,
+    user: AuthUser,
+    index: Arc<TerritoryIndex>,
+    at: NaiveDateTime,
+}
+
+/// What a raised alert keeps for repeats.
+#[derive(Serialize, Deserialize)]
+struct KeptAlert {
+    alert_id: Uuid,
+}
+
+impl PhoneWrite for RaiseAlert {
+    type Request = CreateAlert;
+    type Prepared = ();
+    type Answer = Alert;
+    type Kept = KeptAlert;
+
+    fn request(&self) -> &CreateAlert {
+        &self.request
+    }
+
+    fn prepare(&self, _: &mut DbConnection) -> ApiResult<()> {
+        Ok(())
+    }
+
+    fn apply(&self, conn: &mut DbConnection, (): ()) -> ApiResult<Written<Self>> {
+        check_subjects(conn, &self.index, &self.user, &self.request)?;
+        let (alert, created) = service::create(conn, &self.index, &self.user, &self.request, self.at)?;
+        Ok(Written {
+            status: if created { StatusCode::CREATED } else { StatusCode::OK },
+            kept: KeptAlert { alert_id: alert.id },
+            answer: alert,
+        })
+    }
+
+    fn replay(&self, conn: &mut DbConnection, kept: KeptAlert) -> ApiResult<Alert> {
+        service::get(conn, &self.index, &self.user, &kept.alert_id.to_string())
+    }
 }
 
 /// What an alert names must exist for the raiser: a profile or sighting outside their scope is
@@ -137,7 +185,6 @@ fn check_subjects(
 /// Alerts of your agency, that you raised, or that you were paged for; newest first.
 #[utoipa::path(
     get, path = "/api/v1/alerts", tag = "alerts",
-    security(("bearer" = [])),
     params(AlertListQuery),
     responses((status = 200, description = "Alerts", body = Vec<Alert>))
 )]
@@ -152,11 +199,10 @@ pub async fn list_alerts(
 
 #[utoipa::path(
     get, path = "/api/v1/alerts/{id}", tag = "alerts",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Alert id")),
+    params(AlertPath),
     responses(
         (status = 200, description = "The alert", body = Alert),
-        (status = 404, description = "No such alert, or not yours to see", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such alert, or not yours to see"),
     )
 )]
 pub async fn get_alert(user: AuthUser, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<web::Json<Alert>> {
@@ -167,8 +213,7 @@ pub async fn get_alert(user: AuthUser, state: web::Data<AppState>, id: web::Path
 /// Every state change, escalation step and message sent (with the provider's answer), in order.
 #[utoipa::path(
     get, path = "/api/v1/alerts/{id}/timeline", tag = "alerts",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Alert id")),
+    params(AlertPath),
     responses((status = 200, description = "The timeline", body = Vec<TimelineEntry>))
 )]
 pub async fn alert_timeline(
@@ -199,13 +244,12 @@ async fn change(
 /// `alert_closed`.
 #[utoipa::path(
     post, path = "/api/v1/alerts/{id}/acknowledge", tag = "alerts",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Alert id")),
+    params(AlertPath),
     request_body = AlertAction,
     responses(
         (status = 200, description = "Acknowledged (also when you had already)", body = Alert),
-        (status = 403, description = "`not_your_agency`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`alert_already_acknowledged` or `alert_closed`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_your_agency`"),
+        (status = 409, description = "`alert_already_acknowledged` or `alert_closed`"),
     )
 )]
 pub async fn acknowledge_alert(
@@ -220,13 +264,12 @@ pub async fn acknowledge_alert(
 /// The situation is dealt with (people of the alert's agency; others 403 `not_your_agency`).
 #[utoipa::path(
     post, path = "/api/v1/alerts/{id}/resolve", tag = "alerts",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Alert id")),
+    params(AlertPath),
     request_body = AlertAction,
     responses(
         (status = 200, description = "Resolved", body = Alert),
-        (status = 403, description = "`not_your_agency`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`alert_closed`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_your_agency`"),
+        (status = 409, description = "`alert_closed`"),
     )
 )]
 pub async fn resolve_alert(
@@ -241,12 +284,11 @@ pub async fn resolve_alert(
 /// Raised by mistake (whoever raised it, or a coordinator of its agency).
 #[utoipa::path(
     post, path = "/api/v1/alerts/{id}/cancel", tag = "alerts",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Alert id")),
+    params(AlertPath),
     request_body = AlertAction,
     responses(
         (status = 200, description = "Cancelled", body = Alert),
-        (status = 409, description = "`alert_closed`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`alert_closed`"),
     )
 )]
 pub async fn cancel_alert(
@@ -260,11 +302,10 @@ pub async fn cancel_alert(
 
 #[utoipa::path(
     get, path = "/api/v1/agencies/{id}/escalation-policy", tag = "alerts",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Agency id")),
+    params(AgencyPath),
     responses(
         (status = 200, description = "The policy", body = EscalationPolicy),
-        (status = 404, description = "The agency uses the default policy", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The agency uses the default policy"),
     )
 )]
 pub async fn get_escalation_policy(
@@ -279,13 +320,12 @@ pub async fn get_escalation_policy(
 /// Set your agency's escalation policy (`planning_manage`). Alerts already raised keep theirs.
 #[utoipa::path(
     put, path = "/api/v1/agencies/{id}/escalation-policy", tag = "alerts",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Agency id")),
+    params(AgencyPath),
     request_body = PutEscalationPolicy,
     responses(
         (status = 200, description = "Saved", body = EscalationPolicy),
         (status = 412, description = "Changed since you read it; the body is the current policy", body = EscalationPolicy),
-        (status = 422, description = "`unreachable_step`, `unknown_schedule`, `unknown_user`, `unknown_webhook`, `invalid_phone`, `invalid_time`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`unreachable_step`, `unknown_schedule`, `unknown_user`, `unknown_webhook`, `invalid_phone`, `invalid_time`"),
     )
 )]
 pub async fn put_escalation_policy(
@@ -301,7 +341,6 @@ pub async fn put_escalation_policy(
 /// Register this device's push token (repeating it is harmless).
 #[utoipa::path(
     post, path = "/api/v1/devices", tag = "alerts",
-    security(("bearer" = [])),
     request_body = RegisterDevice,
     responses((status = 201, description = "Registered", body = Device), (status = 200, description = "Updated", body = Device))
 )]
@@ -317,7 +356,6 @@ pub async fn register_device(
 
 #[utoipa::path(
     get, path = "/api/v1/devices", tag = "alerts",
-    security(("bearer" = [])),
     responses((status = 200, description = "Your devices", body = Vec<Device>))
 )]
 pub async fn list_devices(user: AuthUser, state: web::Data<AppState>) -> ApiResult<web::Json<Vec<Device>>> {
@@ -326,9 +364,8 @@ pub async fn list_devices(user: AuthUser, state: web::Data<AppState>) -> ApiResu
 
 #[utoipa::path(
     delete, path = "/api/v1/devices/{id}", tag = "alerts",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Device id")),
-    responses((status = 204, description = "Removed"), (status = 404, description = "Not your device", body = Problem, content_type = "application/problem+json"))
+    params(DevicePath),
+    responses((status = 204, description = "Removed"), (status = 404, description = "Not your device"))
 )]
 pub async fn remove_device(user: AuthUser, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     let id = id.into_inner().to_string();
@@ -338,7 +375,6 @@ pub async fn remove_device(user: AuthUser, state: web::Data<AppState>, id: web::
 
 #[utoipa::path(
     get, path = "/api/v1/me/notification-rules", tag = "alerts",
-    security(("bearer" = [])),
     responses((status = 200, description = "How you are reached", body = NotificationRules))
 )]
 pub async fn get_notification_rules(
@@ -350,11 +386,10 @@ pub async fn get_notification_rules(
 
 #[utoipa::path(
     put, path = "/api/v1/me/notification-rules", tag = "alerts",
-    security(("bearer" = [])),
     request_body = NotificationRules,
     responses(
         (status = 200, description = "Saved", body = NotificationRules),
-        (status = 422, description = "`invalid_phone`, or `unreachable` (no push and no phone)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_phone`, or `unreachable` (no push and no phone)"),
     )
 )]
 pub async fn put_notification_rules(
@@ -369,7 +404,6 @@ pub async fn put_notification_rules(
 /// The signing secret is shown once, in this answer.
 #[utoipa::path(
     post, path = "/api/v1/webhook-endpoints", tag = "alerts",
-    security(("bearer" = [])),
     request_body = CreateWebhookEndpoint,
     responses((status = 201, description = "Created", body = WebhookEndpoint))
 )]
@@ -384,7 +418,6 @@ pub async fn create_webhook_endpoint(
 
 #[utoipa::path(
     get, path = "/api/v1/webhook-endpoints", tag = "alerts",
-    security(("bearer" = [])),
     responses((status = 200, description = "Your agency's endpoints", body = Vec<WebhookEndpoint>))
 )]
 pub async fn list_webhook_endpoints(
@@ -396,8 +429,7 @@ pub async fn list_webhook_endpoints(
 
 #[utoipa::path(
     post, path = "/api/v1/webhook-endpoints/{id}/deactivate", tag = "alerts",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Endpoint id")),
+    params(WebhookEndpointPath),
     responses((status = 200, description = "Deactivated", body = WebhookEndpoint))
 )]
 pub async fn deactivate_webhook_endpoint(
@@ -413,12 +445,11 @@ pub async fn deactivate_webhook_endpoint(
 /// (for the agency's coordinators and admins, and system admins).
 #[utoipa::path(
     get, path = "/api/v1/agencies/{id}/readiness", tag = "alerts",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Agency id")),
+    params(AgencyPath),
     responses(
         (status = 200, description = "The agency's readiness", body = AgencyReadiness),
-        (status = 403, description = "Not a coordinator or admin of the agency", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such agency", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a coordinator or admin of the agency"),
+        (status = 404, description = "No such agency"),
     )
 )]
 pub async fn agency_readiness(
@@ -434,12 +465,11 @@ pub async fn agency_readiness(
 /// places routing finds no agency for (for coordinators and admins serving it, and system admins).
 #[utoipa::path(
     get, path = "/api/v1/readiness", tag = "alerts",
-    security(("bearer" = [])),
     params(ReadinessQuery),
     responses(
         (status = 200, description = "The municipality's readiness", body = MunicipalityReadiness),
-        (status = 403, description = "Not serving the municipality", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`unknown_area`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not serving the municipality"),
+        (status = 422, description = "`unknown_area`"),
     )
 )]
 pub async fn municipality_readiness(

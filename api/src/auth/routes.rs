@@ -1,6 +1,5 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use terren_contract::auth::{LoginRequest, LogoutRequest, Me, RefreshRequest, TokenResponse};
-use terren_contract::problem::Problem;
 use terren_contract::users::ChangePasswordRequest;
 
 use super::service::{self, ClientInfo};
@@ -18,6 +17,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/me/password").route(web::post().to(change_password)));
 }
 
+/// This capability's operations in the published contract (merged in `crate::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(login, refresh, logout, me, change_password))]
+pub struct AuthApi;
+
 fn client_info(req: &HttpRequest, state: &AppState) -> ClientInfo {
     ClientInfo {
         ip: client_ip(req, state.config.http.trust_forwarded_for),
@@ -32,13 +36,13 @@ fn client_info(req: &HttpRequest, state: &AppState) -> ClientInfo {
 /// Log in with username and password; returns an access token (≤ 15 min) and a single-use
 /// refresh token bound to this device.
 #[utoipa::path(
-    post, path = "/api/v1/auth/login", tag = "auth",
+    post, path = "/api/v1/auth/login", tag = "auth", security(()),
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
-        (status = 401, description = "Wrong username or password, or account disabled (`invalid_credentials`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed attempts (`too_many_attempts`, see `Retry-After`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong username or password, or account disabled (`invalid_credentials`)"),
+        (status = 422, description = "Invalid request"),
+        (status = 429, description = "Too many failed attempts (`too_many_attempts`, see `Retry-After`)"),
     )
 )]
 pub async fn login(
@@ -53,11 +57,11 @@ pub async fn login(
 /// Exchange a refresh token for a new pair. Each refresh token works once; presenting a used
 /// one ends the session (`refresh_token_reused`).
 #[utoipa::path(
-    post, path = "/api/v1/auth/refresh", tag = "auth",
+    post, path = "/api/v1/auth/refresh", tag = "auth", security(()),
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "New tokens", body = TokenResponse),
-        (status = 401, description = "`invalid_token` or `refresh_token_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`invalid_token` or `refresh_token_reused`"),
     )
 )]
 pub async fn refresh(
@@ -74,7 +78,7 @@ pub async fn refresh(
 
 /// End the session of this refresh token. Logging out twice is not an error.
 #[utoipa::path(
-    post, path = "/api/v1/auth/logout", tag = "auth",
+    post, path = "/api/v1/auth/logout", tag = "auth", security(()),
     request_body = LogoutRequest,
     responses((status = 204, description = "Session ended"))
 )]
@@ -92,10 +96,9 @@ pub async fn logout(
 /// Who am I: account, agency, roles, permissions and data scope.
 #[utoipa::path(
     get, path = "/api/v1/me", tag = "auth",
-    security(("bearer" = [])),
     responses(
         (status = 200, description = "The signed-in person", body = Me),
-        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid or expired token"),
     )
 )]
 pub async fn me(user: AuthUser) -> ApiResult<web::Json<Me>> {
@@ -105,11 +108,10 @@ pub async fn me(user: AuthUser) -> ApiResult<web::Json<Me>> {
 /// Change my password. Other sessions of mine end; this one stays.
 #[utoipa::path(
     post, path = "/api/v1/me/password", tag = "auth",
-    security(("bearer" = [])),
     request_body = ChangePasswordRequest,
     responses(
         (status = 204, description = "Password changed"),
-        (status = 422, description = "Wrong current password (`current_password`) or weak new one", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Wrong current password (`current_password`) or weak new one"),
     )
 )]
 pub async fn change_password(

@@ -1,10 +1,10 @@
 use actix_web::{HttpResponse, web};
 use terren_contract::hotspots::{Hotspot, HotspotListQuery, HotspotSuggestions, PutHotspot, SuggestionQuery};
-use terren_contract::problem::Problem;
 use uuid::Uuid;
 
 use super::service;
 use crate::access::AuthUser;
+use crate::http::paths::HotspotPath;
 use crate::http::{ApiResult, ValidJson, audited, with_conn};
 use crate::state::AppState;
 
@@ -18,10 +18,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// This capability's operations in the published contract (merged in `crate::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list_hotspots, hotspots_geojson, create_hotspot, get_hotspot, replace_hotspot, suggest_hotspots))]
+pub struct HotspotsApi;
+
 /// Hotspots in an area (and below it), or your agency's.
 #[utoipa::path(
     get, path = "/api/v1/hotspots", tag = "rounds",
-    security(("bearer" = [])),
     params(HotspotListQuery),
     responses((status = 200, description = "Hotspots by name", body = Vec<Hotspot>))
 )]
@@ -38,7 +42,6 @@ pub async fn list_hotspots(
 /// maps.
 #[utoipa::path(
     get, path = "/api/v1/hotspots/geojson", tag = "rounds",
-    security(("bearer" = [])),
     params(HotspotListQuery),
     responses((status = 200, description = "FeatureCollection of Polygon features", content_type = "application/geo+json"))
 )]
@@ -55,11 +58,10 @@ pub async fn hotspots_geojson(
 /// Add a hotspot (`planning_manage`): a circle or a polygon inside the areas your agency serves.
 #[utoipa::path(
     post, path = "/api/v1/hotspots", tag = "rounds",
-    security(("bearer" = [])),
     request_body = PutHotspot,
     responses(
         (status = 201, description = "Added", body = Hotspot),
-        (status = 422, description = "`outside_agency_area`, `unknown_code`, `out_of_range`, `invalid_value`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`outside_agency_area`, `unknown_code`, `out_of_range`, `invalid_value`"),
     )
 )]
 pub async fn create_hotspot(
@@ -75,8 +77,7 @@ pub async fn create_hotspot(
 
 #[utoipa::path(
     get, path = "/api/v1/hotspots/{id}", tag = "rounds",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Hotspot id")),
+    params(HotspotPath),
     responses((status = 200, description = "The hotspot", body = Hotspot))
 )]
 pub async fn get_hotspot(
@@ -91,8 +92,7 @@ pub async fn get_hotspot(
 /// Replace a hotspot of your agency, at the `version` you read (`active: false` retires it).
 #[utoipa::path(
     put, path = "/api/v1/hotspots/{id}", tag = "rounds",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Hotspot id")),
+    params(HotspotPath),
     request_body = PutHotspot,
     responses(
         (status = 200, description = "Saved", body = Hotspot),
@@ -116,11 +116,10 @@ pub async fn replace_hotspot(
 /// many sightings and children, and the hours and weekdays they were seen. Audited.
 #[utoipa::path(
     get, path = "/api/v1/hotspots/suggestions", tag = "rounds",
-    security(("bearer" = [])),
     params(SuggestionQuery),
     responses(
         (status = 200, description = "Clusters, largest first", body = HotspotSuggestions),
-        (status = 422, description = "`unknown_area`, `out_of_range`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_area`, `out_of_range`"),
     )
 )]
 pub async fn suggest_hotspots(

@@ -1,7 +1,7 @@
 //! Reading the signed-in person behind a request ([`AuthUser`]) from its bearer token, checked
 //! against the database on every request (one query: the session, its user and agency) so that
 //! disabling a user or ending a session takes effect at once; roles and areas come from
-//! [`crate::access::caller::CallerCache`] while their versions are unchanged.
+//! [`crate::access::caller_cache::CallerCache`] while their versions are unchanged.
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;

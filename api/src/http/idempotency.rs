@@ -14,10 +14,13 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use futures_util::future::{Ready, ready};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 use super::lang::Lang;
-use super::problem::{ApiError, ErrorCode};
+use super::problem::{ApiError, ApiResult, ErrorCode};
 use crate::db::schema::idempotency_keys;
 use crate::db::{DbConnection, backend};
 use crate::digest::hex;
@@ -192,45 +195,67 @@ fn remember_refusal(
     })
 }
 
-/// What an idempotent write answers now, and what is kept for replays: only ids, so that no
-/// personal data sits in the idempotency table and a replay re-reads the record as the reader
-/// may see it then.
-pub struct Written {
-    pub status: StatusCode,
-    pub body: String,
-    pub stored: serde_json::Value,
+/// A write from a phone, run under its `Idempotency-Key` by [`respond`]: the request, what it
+/// reads before the write, how it is applied, and how a repeat reads the record back.
+///
+/// What a write keeps for repeats ([`PhoneWrite::Kept`]) is the record's ids, serialized with
+/// serde, so that no personal data sits in the idempotency table and a repeat re-reads the record
+/// as the reader may see it then.
+pub trait PhoneWrite: Send + Sync + 'static {
+    /// The body, as it is fingerprinted.
+    type Request: Serialize;
+    /// What [`PhoneWrite::prepare`] reads for the write.
+    type Prepared: Send + 'static;
+    /// What the write answers, and a repeat answers again.
+    type Answer: Serialize;
+    /// What is kept for repeats: the ids of what was written.
+    type Kept: Serialize + DeserializeOwned + Send + 'static;
+
+    fn request(&self) -> &Self::Request;
+
+    /// Reads only, outside any transaction, so that writers do not wait for it.
+    fn prepare(&self, conn: &mut DbConnection) -> ApiResult<Self::Prepared>;
+
+    /// The change, in the write transaction that also takes the key and stores what is kept.
+    fn apply(&self, conn: &mut DbConnection, prepared: Self::Prepared) -> ApiResult<Written<Self>>;
+
+    /// A repeat: the record again, as the reader may see it now (in a write transaction, so that
+    /// the read can be audited).
+    fn replay(&self, conn: &mut DbConnection, kept: Self::Kept) -> ApiResult<Self::Answer>;
 }
 
-/// Runs a phone write under its `Idempotency-Key`: checks the key, runs `prepare` (reads only,
-/// outside any transaction, so that writers do not wait for it), then `write` with what it
-/// prepared in one write transaction that also takes the key and stores the answer. On a repeat
-/// it runs `replay` on what was stored (in a write transaction too, so that a replay's read is
-/// audited). A refused write (4xx, from either step) is remembered and answered the same way
-/// again; a server failure leaves the key free for a retry.
-#[expect(clippy::too_many_arguments, reason = "the request, its key, and the three steps of the write")]
-pub async fn respond<P, T, W, R>(
+/// What an idempotent write answers now, and what it keeps for repeats.
+pub struct Written<W: PhoneWrite + ?Sized> {
+    pub status: StatusCode,
+    pub answer: W::Answer,
+    pub kept: W::Kept,
+}
+
+fn to_json(value: &impl Serialize) -> ApiResult<String> {
+    Ok(serde_json::to_string(value).map_err(anyhow::Error::from)?)
+}
+
+/// Runs a phone write under its `Idempotency-Key`: checks the key, prepares (reads only, outside
+/// any transaction), then applies what was prepared in one write transaction that also takes the
+/// key and stores what is kept. On a repeat it replays what was kept (in a write transaction too,
+/// so that a replay's read is audited). A refused write (4xx, from either step) is remembered and
+/// answered the same way again; a server failure leaves the key free for a retry.
+pub async fn respond<W: PhoneWrite>(
     req: &HttpRequest,
     state: &crate::state::AppState,
     user_id: String,
     key: IdempotencyKey,
-    request: &serde_json::Value,
-    prepare: P,
     write: W,
-    replay: R,
-) -> Result<HttpResponse, ApiError>
-where
-    P: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
-    T: Send + 'static,
-    W: FnOnce(&mut DbConnection, T) -> Result<Written, ApiError> + Send + 'static,
-    R: FnOnce(&mut DbConnection, serde_json::Value) -> Result<String, ApiError> + Send + 'static,
-{
+) -> Result<HttpResponse, ApiError> {
+    let request = serde_json::to_value(write.request()).map_err(anyhow::Error::from)?;
     let used = KeyUse {
-        request_hash: fingerprint(req.method().as_str(), req.path(), request),
+        request_hash: fingerprint(req.method().as_str(), req.path(), &request),
         now: state.clock.now_naive(),
         ttl: Duration::hours(state.config.http.idempotency_ttl_hours),
         user_id,
         key: key.0,
     };
+    let write = Arc::new(write);
     let lang = Lang::from_request(req);
     let Some(_running) = state.in_flight.enter(&used.user_id, &used.key) else {
         return Err(in_flight());
@@ -242,28 +267,29 @@ where
     }
     // The key's check and the preparation share one connection.
     let before = {
-        let used = used.clone();
+        let (used, write) = (used.clone(), write.clone());
         super::with_conn(state, move |conn| {
             Ok(match lookup(conn, &used)? {
                 Claim::Replay { status, body } => Before::Replay(status, body),
-                Claim::Fresh => Before::Prepared(prepare(conn)),
+                Claim::Fresh => Before::Prepared(write.prepare(conn)),
             })
         })
         .await?
     };
     let prepared = match before {
-        Before::Replay(status, body) => return replay_stored(state, status, body, lang, replay).await,
+        Before::Replay(status, body) => return replay_stored(state, status, body, lang, write).await,
         Before::Prepared(prepared) => prepared,
     };
     let outcome = match prepared {
         Ok(prepared) => {
-            let used = used.clone();
+            let (used, write) = (used.clone(), write.clone());
             super::with_conn(state, move |conn| {
                 backend::write_transaction(conn, |conn| {
                     take(conn, &used)?;
-                    let written = write(conn, prepared)?;
-                    complete(conn, &used, written.status.as_u16(), &written.stored.to_string())?;
-                    Ok::<_, ApiError>(written)
+                    let written = write.apply(conn, prepared)?;
+                    let body = to_json(&written.answer)?;
+                    complete(conn, &used, written.status.as_u16(), &to_json(&written.kept)?)?;
+                    Ok::<_, ApiError>((written.status, body))
                 })
             })
             .await
@@ -271,12 +297,12 @@ where
         Err(error) => Err(error),
     };
     match outcome {
-        Ok(written) => Ok(HttpResponse::build(written.status).content_type("application/json").body(written.body)),
+        Ok((status, body)) => Ok(HttpResponse::build(status).content_type("application/json").body(body)),
         Err(error) if error.code == ErrorCode::IdempotencyRequestInFlight => {
             // A twin at another instance stored the key first: answer as it did.
             let known = super::with_conn(state, move |conn| lookup(conn, &used)).await?;
             match known {
-                Claim::Replay { status, body } => replay_stored(state, status, body, lang, replay).await,
+                Claim::Replay { status, body } => replay_stored(state, status, body, lang, write).await,
                 Claim::Fresh => Err(error),
             }
         }
@@ -292,23 +318,24 @@ where
     }
 }
 
-async fn replay_stored<R>(
+async fn replay_stored<W: PhoneWrite>(
     state: &crate::state::AppState,
     status: u16,
     body: String,
     lang: Lang,
-    replay: R,
-) -> Result<HttpResponse, ApiError>
-where
-    R: FnOnce(&mut DbConnection, serde_json::Value) -> Result<String, ApiError> + Send + 'static,
-{
-    let stored = serde_json::from_str::<serde_json::Value>(&body).ok().filter(|_| (200..300).contains(&status));
-    let Some(stored) = stored else {
+    write: Arc<W>,
+) -> Result<HttpResponse, ApiError> {
+    let kept = serde_json::from_str::<serde_json::Value>(&body).ok().filter(|_| (200..300).contains(&status));
+    let Some(kept) = kept else {
         // A stored refusal: the same answer again.
         return Ok(Claim::replay_response(status, body, lang));
     };
-    let body =
-        super::with_conn(state, move |conn| backend::write_transaction(conn, |conn| replay(conn, stored))).await?;
+    let kept: W::Kept = serde_json::from_value(kept)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("a kept idempotent answer does not read back: {e}")))?;
+    let body = super::with_conn(state, move |conn| {
+        backend::write_transaction(conn, |conn| to_json(&write.replay(conn, kept)?))
+    })
+    .await?;
     Ok(Claim::replay_response(status, body, lang))
 }
 

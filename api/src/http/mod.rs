@@ -7,6 +7,7 @@ pub mod in_flight;
 pub mod json;
 pub mod lang;
 pub mod outage;
+pub mod paths;
 pub mod problem;
 pub mod query;
 

@@ -1,18 +1,24 @@
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use terren_contract::identifications::{
     CreateIdentification, Identification, IdentificationGrid, IdentificationListQuery, IdentificationPage,
 };
-use terren_contract::problem::Problem;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::{create, lists, read, statistics};
 use crate::access::AuthUser;
-use crate::http::idempotency::{self, IdempotencyKey, Written};
+use crate::config::ProfilesConfig;
+use crate::db::DbConnection;
+use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
+use crate::http::paths::IdentificationPath;
 use crate::http::{ApiResult, ValidJson, audited};
 use crate::state::AppState;
+use crate::territory::index::TerritoryIndex;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -29,21 +35,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/identifications/{id}").route(web::get().to(get_identification)));
 }
 
+/// This capability's operations in the published contract (merged in `crate::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create_identification,
+    get_identification,
+    list_identifications,
+    identifications_geojson,
+    identifications_grid
+))]
+pub struct IdentificationsApi;
+
 /// Record a sighting from the field. Idempotent: send an `Idempotency-Key`; a retry with the same
 /// key and body gets the first answer again (`Idempotent-Replayed: true`), never a second record.
 /// The server resolves the county, municipality and administrative unit from the location.
 /// An `emergency` sighting returns at once and queues the alert to the responsible duty rota.
 #[utoipa::path(
     post, path = "/api/v1/identifications", tag = "identifications",
-    security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header, description = "Made once per record by the phone, e.g. a UUID")),
     request_body = CreateIdentification,
     responses(
         (status = 201, description = "Recorded", body = Identification),
         (status = 200, description = "You already recorded this id with the same content: the record as it is", body = Identification),
-        (status = 400, description = "No `Idempotency-Key` (`idempotency_key_required`)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The first request with this key is still running (`idempotency_request_in_flight`), or this id already holds another record (`already_exists`): different content is never applied", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid field (codes such as `unknown_code`, `out_of_range`, `in_future`, `required`), or the key was used for another body (`idempotency_key_reused`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "No `Idempotency-Key` (`idempotency_key_required`)"),
+        (status = 409, description = "The first request with this key is still running (`idempotency_request_in_flight`), or this id already holds another record (`already_exists`): different content is never applied"),
+        (status = 422, description = "Invalid field (codes such as `unknown_code`, `out_of_range`, `in_future`, `required`), or the key was used for another body (`idempotency_key_reused`)"),
     )
 )]
 pub async fn create_identification(
@@ -53,37 +69,58 @@ pub async fn create_identification(
     key: IdempotencyKey,
     body: ValidJson<CreateIdentification>,
 ) -> ApiResult<HttpResponse> {
-    let request = body.0;
-    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
-    let (index, settings, now) = (state.territory(), state.config.profiles.clone(), state.clock.now());
-    let replayer = (user.clone(), index.clone(), settings.clone());
-    let preparer = (user.clone(), index.clone(), settings.clone());
-    idempotency::respond(
-        &req,
-        &state,
-        user.user_id.clone(),
-        key,
-        &value,
-        move |conn| {
-            let (user, index, settings) = preparer;
-            create::prepare(conn, &index, &user, &settings, &request, now)
-        },
-        move |conn, prepared| {
-            let created = create::create(conn, &index, &user, prepared)?;
-            Ok(Written {
-                status: if created.new { StatusCode::CREATED } else { StatusCode::OK },
-                body: serde_json::to_string(&created.identification).map_err(anyhow::Error::from)?,
-                stored: serde_json::json!({ "identification_id": created.identification.id }),
-            })
-        },
-        move |conn, stored| {
-            let (user, index, settings) = replayer;
-            let id = stored["identification_id"].as_str().unwrap_or_default().to_owned();
-            let view = create::replay(conn, &index, &user, &settings, &id, crate::clock::truncate(now))?;
-            Ok(serde_json::to_string(&view).map_err(anyhow::Error::from)?)
-        },
-    )
-    .await
+    let write = RecordSighting {
+        request: body.0,
+        user: user.clone(),
+        index: state.territory(),
+        settings: state.config.profiles.clone(),
+        now: state.clock.now(),
+    };
+    idempotency::respond(&req, &state, user.user_id, key, write).await
+}
+
+/// Recording a sighting from a phone.
+struct RecordSighting {
+    request: CreateIdentification,
+    user: AuthUser,
+    index: Arc<TerritoryIndex>,
+    settings: ProfilesConfig,
+    now: DateTime<Utc>,
+}
+
+/// What a recorded sighting keeps for repeats.
+#[derive(Serialize, Deserialize)]
+struct KeptSighting {
+    identification_id: Uuid,
+}
+
+impl PhoneWrite for RecordSighting {
+    type Request = CreateIdentification;
+    type Prepared = create::Prepared;
+    type Answer = Identification;
+    type Kept = KeptSighting;
+
+    fn request(&self) -> &CreateIdentification {
+        &self.request
+    }
+
+    fn prepare(&self, conn: &mut DbConnection) -> ApiResult<create::Prepared> {
+        create::prepare(conn, &self.index, &self.user, &self.settings, &self.request, self.now)
+    }
+
+    fn apply(&self, conn: &mut DbConnection, prepared: create::Prepared) -> ApiResult<Written<Self>> {
+        let created = create::create(conn, &self.index, &self.user, prepared)?;
+        Ok(Written {
+            status: if created.new { StatusCode::CREATED } else { StatusCode::OK },
+            kept: KeptSighting { identification_id: created.identification.id },
+            answer: created.identification,
+        })
+    }
+
+    fn replay(&self, conn: &mut DbConnection, kept: KeptSighting) -> ApiResult<Identification> {
+        let id = kept.identification_id.to_string();
+        create::replay(conn, &self.index, &self.user, &self.settings, &id, crate::clock::truncate(self.now))
+    }
 }
 
 /// One sighting, as the reader may see it: location coarsened to ~500 m without
@@ -91,11 +128,10 @@ pub async fn create_identification(
 /// `children_read_sensitive` are withheld (listed in `withheld`). Every read is audited.
 #[utoipa::path(
     get, path = "/api/v1/identifications/{id}", tag = "identifications",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Identification id")),
+    params(IdentificationPath),
     responses(
         (status = 200, description = "The sighting", body = Identification),
-        (status = 404, description = "No such sighting within your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such sighting within your scope"),
     )
 )]
 pub async fn get_identification(
@@ -113,11 +149,10 @@ pub async fn get_identification(
 /// to you. Page with `next_cursor`.
 #[utoipa::path(
     get, path = "/api/v1/identifications", tag = "identifications",
-    security(("bearer" = [])),
     params(IdentificationListQuery),
     responses(
         (status = 200, description = "A page of sightings", body = IdentificationPage),
-        (status = 422, description = "Bad filter (`unknown_area`, `invalid_format`, `invalid_cursor`, `out_of_range`, `before_from`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad filter (`unknown_area`, `invalid_format`, `invalid_cursor`, `out_of_range`, `before_from`)"),
     )
 )]
 pub async fn list_identifications(
@@ -134,11 +169,10 @@ pub async fn list_identifications(
 /// matched. Audited like a list.
 #[utoipa::path(
     get, path = "/api/v1/identifications/geojson", tag = "identifications",
-    security(("bearer" = [])),
     params(IdentificationListQuery),
     responses(
         (status = 200, description = "FeatureCollection of Point features", content_type = "application/geo+json"),
-        (status = 422, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad filter"),
     )
 )]
 pub async fn identifications_geojson(
@@ -163,11 +197,10 @@ pub struct GridQuery {
 /// with fewer than 3 sightings. Takes the list's filters (`cursor` and `limit` do not apply).
 #[utoipa::path(
     get, path = "/api/v1/identifications/grid", tag = "identifications",
-    security(("bearer" = [])),
     params(GridQuery, IdentificationListQuery),
     responses(
         (status = 200, description = "Counts per cell", body = IdentificationGrid),
-        (status = 422, description = "Bad zoom or filter", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad zoom or filter"),
     )
 )]
 pub async fn identifications_grid(

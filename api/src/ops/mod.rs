@@ -24,16 +24,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics));
 }
 
+/// This capability's operations in the published contract (merged in `crate::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(healthz, readyz, metrics))]
+pub struct OpsApi;
+
 /// The process is alive.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()), responses((status = 200, description = "Alive")))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
 /// The database answers and every migration is applied.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()), responses(
     (status = 200, description = "Ready"),
-    (status = 503, description = "Database unreachable or migrations pending", body = terren_contract::problem::Problem, content_type = "application/problem+json"),
+    (status = 503, description = "Database unreachable or migrations pending"),
 ))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let backend = state.db.backend.name();
@@ -48,10 +53,10 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 
 /// Metrics in the OpenMetrics text format, for callers with `ops.metrics_token` or from an
 /// address in `ops.metrics_allow_from` (by default the machine itself).
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()), responses(
     (status = 200, description = "Metrics (`application/openmetrics-text; version=1.0.0`)", content_type = "application/openmetrics-text"),
-    (status = 401, description = "A token is configured and was not sent", body = terren_contract::problem::Problem, content_type = "application/problem+json"),
-    (status = 403, description = "The client's address may not read metrics", body = terren_contract::problem::Problem, content_type = "application/problem+json"),
+    (status = 401, description = "A token is configured and was not sent"),
+    (status = 403, description = "The client's address may not read metrics"),
 ))]
 pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     metrics_allowed(&req, &state)?;

@@ -5,7 +5,7 @@ use chrono::{Datelike, NaiveDateTime};
 use diesel::prelude::*;
 use terren_contract::Permission;
 use terren_contract::problem::FieldError;
-use terren_contract::profiles::{CandidateList, LinkIdentification, LinkResult, NewChildProfile};
+use terren_contract::profiles::{CandidateList, ChildProfile, LinkIdentification, LinkResult, NewChildProfile};
 
 use super::store::{
     ProfileRow, find_row, follow_merges, linked_profile, next_reference, reference_prefix, refresh_sightings,
@@ -206,18 +206,13 @@ pub fn replayed_link(
     conn: &mut DbConnection,
     index: &TerritoryIndex,
     user: &AuthUser,
-    stored: &serde_json::Value,
+    profile_id: &str,
     at: NaiveDateTime,
-) -> ApiResult<LinkResult> {
-    let field = |name: &str| stored[name].as_str().unwrap_or_default().to_owned();
-    let row = find_visible(conn, index, user, &field("profile_id"))?;
+) -> ApiResult<ChildProfile> {
+    let row = find_visible(conn, index, user, profile_id)?;
     let profile = view_at(conn, index, user, &row, at)?;
     audit_profile_read(conn, user, at, "identification.link.replay", &profile)?;
-    Ok(LinkResult {
-        identification_id: parse_uuid(&field("identification_id"))?,
-        profile,
-        created_profile: stored["created_profile"].as_bool().unwrap_or(false),
-    })
+    Ok(profile)
 }
 
 /// Removes a sighting's link (a coordinator correcting a wrong link). Audited.

@@ -1,7 +1,10 @@
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
 use terren_contract::identifications::IdentificationListQuery;
-use terren_contract::problem::Problem;
 use terren_contract::profiles::{
     CandidateList, ChildProfile, ChildProfileUpdate, LinkIdentification, LinkResult, MergeProfiles, ProfileHistory,
     ProfileListQuery, ProfileMerge, ProfilePage, SightingCounts, UnmergeProfiles,
@@ -10,9 +13,12 @@ use uuid::Uuid;
 
 use super::{linking, lists, merge, update, views};
 use crate::access::AuthUser;
-use crate::http::idempotency::{self, IdempotencyKey, Written};
+use crate::db::DbConnection;
+use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
+use crate::http::paths::{IdentificationPath, MergedIntoProfilePath, ProfilePath, SurvivingProfilePath};
 use crate::http::{ApiResult, ValidJson, audited};
 use crate::state::AppState;
+use crate::territory::index::TerritoryIndex;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/identifications/{id}/candidates").route(web::get().to(identification_candidates)))
@@ -32,16 +38,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/child-profiles/{id}/unmerge").route(web::post().to(unmerge_profiles)));
 }
 
+/// This capability's operations in the published contract (merged in `crate::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    identification_candidates,
+    link_identification,
+    unlink_identification,
+    count_identifications,
+    list_profiles,
+    get_profile,
+    update_profile,
+    profile_history,
+    merge_profiles,
+    unmerge_profiles
+))]
+pub struct ProfilesApi;
+
 /// Profiles that may be the same person as this sighting, best first, with a score (0–1, for
 /// ranking) and the reasons: near in place and time, a name that sounds alike, the same age and
 /// sex, the same companions. Profiles of another sex or an age too far apart are never proposed.
 #[utoipa::path(
     get, path = "/api/v1/identifications/{id}/candidates", tag = "child profiles",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Identification id")),
+    params(IdentificationPath),
     responses(
         (status = 200, description = "Ranked candidates", body = CandidateList),
-        (status = 404, description = "No such sighting within your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such sighting within your scope"),
     )
 )]
 pub async fn identification_candidates(
@@ -62,18 +83,17 @@ pub async fn identification_candidates(
 /// the same profile changes nothing.
 #[utoipa::path(
     post, path = "/api/v1/identifications/{id}/link", tag = "child profiles",
-    security(("bearer" = [])),
     params(
-        ("id" = Uuid, Path, description = "Identification id"),
+        IdentificationPath,
         ("Idempotency-Key" = String, Header, description = "Made once per link by the phone, e.g. a UUID"),
     ),
     request_body = LinkIdentification,
     responses(
         (status = 201, description = "Linked", body = LinkResult),
         (status = 200, description = "Already linked to this profile", body = LinkResult),
-        (status = 404, description = "No such sighting or profile within your scope", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Linked to another profile already (`already_linked`), or a profile with the new id exists (`already_exists`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Neither or both of `profile_id` and `new_profile` (`one_of_required`), another sex (`sex_mismatch`), a blank name", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such sighting or profile within your scope"),
+        (status = 409, description = "Linked to another profile already (`already_linked`), or a profile with the new id exists (`already_exists`)"),
+        (status = 422, description = "Neither or both of `profile_id` and `new_profile` (`one_of_required`), another sex (`sex_mismatch`), a blank name"),
     )
 )]
 pub async fn link_identification(
@@ -84,48 +104,75 @@ pub async fn link_identification(
     id: web::Path<Uuid>,
     body: ValidJson<LinkIdentification>,
 ) -> ApiResult<HttpResponse> {
-    let request = body.0;
-    let id = id.into_inner().to_string();
-    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
-    let (index, at) = (state.territory(), state.clock.now_naive());
-    let replayer = (user.clone(), index.clone());
-    idempotency::respond(
-        &req,
-        &state,
-        user.user_id.clone(),
-        key,
-        &value,
-        |_| Ok(()),
-        move |conn, ()| {
-            let (result, new) = linking::link(conn, &index, &user, &id, &request, at)?;
-            Ok(Written {
-                status: if new { StatusCode::CREATED } else { StatusCode::OK },
-                body: serde_json::to_string(&result).map_err(anyhow::Error::from)?,
-                stored: serde_json::json!({
-                    "identification_id": result.identification_id,
-                    "profile_id": result.profile.id,
-                    "created_profile": result.created_profile,
-                }),
-            })
-        },
-        move |conn, stored| {
-            let (user, index) = replayer;
-            let result = linking::replayed_link(conn, &index, &user, &stored, at)?;
-            Ok(serde_json::to_string(&result).map_err(anyhow::Error::from)?)
-        },
-    )
-    .await
+    let write = Link {
+        request: body.0,
+        identification_id: id.into_inner().to_string(),
+        user: user.clone(),
+        index: state.territory(),
+        at: state.clock.now_naive(),
+    };
+    idempotency::respond(&req, &state, user.user_id, key, write).await
+}
+
+/// Linking a sighting to a profile from a phone.
+struct Link {
+    request: LinkIdentification,
+    identification_id: String,
+    user: AuthUser,
+    index: Arc<TerritoryIndex>,
+    at: NaiveDateTime,
+}
+
+/// What a link keeps for repeats.
+#[derive(Serialize, Deserialize)]
+struct KeptLink {
+    identification_id: Uuid,
+    profile_id: Uuid,
+    created_profile: bool,
+}
+
+impl PhoneWrite for Link {
+    type Request = LinkIdentification;
+    type Prepared = ();
+    type Answer = LinkResult;
+    type Kept = KeptLink;
+
+    fn request(&self) -> &LinkIdentification {
+        &self.request
+    }
+
+    fn prepare(&self, _: &mut DbConnection) -> ApiResult<()> {
+        Ok(())
+    }
+
+    fn apply(&self, conn: &mut DbConnection, (): ()) -> ApiResult<Written<Self>> {
+        let (result, new) =
+            linking::link(conn, &self.index, &self.user, &self.identification_id, &self.request, self.at)?;
+        Ok(Written {
+            status: if new { StatusCode::CREATED } else { StatusCode::OK },
+            kept: KeptLink {
+                identification_id: result.identification_id,
+                profile_id: result.profile.id,
+                created_profile: result.created_profile,
+            },
+            answer: result,
+        })
+    }
+
+    fn replay(&self, conn: &mut DbConnection, kept: KeptLink) -> ApiResult<LinkResult> {
+        let profile = linking::replayed_link(conn, &self.index, &self.user, &kept.profile_id.to_string(), self.at)?;
+        Ok(LinkResult { identification_id: kept.identification_id, profile, created_profile: kept.created_profile })
+    }
 }
 
 /// Remove a wrong link (coordinators, `children_merge`). The sighting becomes unlinked; names it
 /// brought to the profile stay. Audited.
 #[utoipa::path(
     delete, path = "/api/v1/identifications/{id}/link", tag = "child profiles",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Identification id")),
+    params(IdentificationPath),
     responses(
         (status = 204, description = "Unlinked"),
-        (status = 404, description = "No such sighting within your scope, or it is not linked", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such sighting within your scope, or it is not linked"),
     )
 )]
 pub async fn unlink_identification(
@@ -143,11 +190,10 @@ pub async fn unlink_identification(
 /// days, and counts below 3 are reported as 0 and named in `suppressed`.
 #[utoipa::path(
     get, path = "/api/v1/identifications/counts", tag = "child profiles",
-    security(("bearer" = [])),
     params(IdentificationListQuery),
     responses(
         (status = 200, description = "Counts", body = SightingCounts),
-        (status = 422, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad filter"),
     )
 )]
 pub async fn count_identifications(
@@ -167,12 +213,11 @@ pub async fn count_identifications(
 /// status and sex. Most recently seen first; page with `next_cursor`. Audited.
 #[utoipa::path(
     get, path = "/api/v1/child-profiles", tag = "child profiles",
-    security(("bearer" = [])),
     params(ProfileListQuery),
     responses(
         (status = 200, description = "A page of profiles", body = ProfilePage),
-        (status = 403, description = "Searching by name without `children_read_names`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad filter (`too_short`, `unknown_area`, `unknown_code`, `invalid_cursor`, `out_of_range`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Searching by name without `children_read_names`"),
+        (status = 422, description = "Bad filter (`too_short`, `unknown_area`, `unknown_code`, `invalid_cursor`, `out_of_range`)"),
     )
 )]
 pub async fn list_profiles(
@@ -188,11 +233,10 @@ pub async fn list_profiles(
 /// with `merged_into`. Audited.
 #[utoipa::path(
     get, path = "/api/v1/child-profiles/{id}", tag = "child profiles",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Profile id")),
+    params(ProfilePath),
     responses(
         (status = 200, description = "The profile", body = ChildProfile),
-        (status = 404, description = "No such profile within your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such profile within your scope"),
     )
 )]
 pub async fn get_profile(
@@ -211,16 +255,15 @@ pub async fn get_profile(
 /// with the names of the changed fields.
 #[utoipa::path(
     patch, path = "/api/v1/child-profiles/{id}", tag = "child profiles",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Profile id")),
+    params(ProfilePath),
     request_body = ChildProfileUpdate,
     responses(
         (status = 200, description = "Updated", body = ChildProfile),
-        (status = 403, description = "`not_case_worker`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such profile within your scope", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The profile was merged into another", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_case_worker`"),
+        (status = 404, description = "No such profile within your scope"),
+        (status = 409, description = "The profile was merged into another"),
         (status = 412, description = "Changed since you read it (`version_mismatch`); the body holds the current profile", body = ChildProfile),
-        (status = 422, description = "Invalid field (`unknown_code`, `blank`, `in_future`, `invalid_format`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field (`unknown_code`, `blank`, `in_future`, `invalid_format`)"),
     )
 )]
 pub async fn update_profile(
@@ -239,11 +282,10 @@ pub async fn update_profile(
 /// your scope show only when and which municipality), and the profile's merges. Audited.
 #[utoipa::path(
     get, path = "/api/v1/child-profiles/{id}/history", tag = "child profiles",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Profile id")),
+    params(ProfilePath),
     responses(
         (status = 200, description = "The history", body = ProfileHistory),
-        (status = 404, description = "No such profile within your scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such profile within your scope"),
     )
 )]
 pub async fn profile_history(
@@ -261,14 +303,13 @@ pub async fn profile_history(
 /// facts and status. Recorded so that it can be undone; audited on both profiles.
 #[utoipa::path(
     post, path = "/api/v1/child-profiles/{id}/merge", tag = "child profiles",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The profile that stays")),
+    params(SurvivingProfilePath),
     request_body = MergeProfiles,
     responses(
         (status = 201, description = "Merged", body = ProfileMerge),
-        (status = 404, description = "A profile is not within your scope", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A profile was merged already", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The same profile (`same_profile`) or another sex (`sex_mismatch`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "A profile is not within your scope"),
+        (status = 409, description = "A profile was merged already"),
+        (status = 422, description = "The same profile (`same_profile`) or another sex (`sex_mismatch`)"),
     )
 )]
 pub async fn merge_profiles(
@@ -287,13 +328,12 @@ pub async fn merge_profiles(
 /// back, the names it brought are removed, and the merged profile stands on its own again.
 #[utoipa::path(
     post, path = "/api/v1/child-profiles/{id}/unmerge", tag = "child profiles",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The profile that was merged into")),
+    params(MergedIntoProfilePath),
     request_body = UnmergeProfiles,
     responses(
         (status = 200, description = "Undone", body = ProfileMerge),
-        (status = 404, description = "No such merge into this profile", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Undone already, or this profile was merged into another since", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such merge into this profile"),
+        (status = 409, description = "Undone already, or this profile was merged into another since"),
     )
 )]
 pub async fn unmerge_profiles(

@@ -1,6 +1,9 @@
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use terren_contract::problem::Problem;
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
 use terren_contract::referrals::{
     CloseReferral, CreateReferral, CreateReferralComment, DeadlinePolicy, DeadlineStatistics, DeadlineStatisticsQuery,
     DeclineReferral, ForwardReferral, PutDeadlinePolicy, PutOccupancy, PutRoutingRule, Referral, ReferralAction,
@@ -13,9 +16,12 @@ use super::lifecycle::{self, Step};
 use super::{checker, create, service};
 use super::{deadlines, routing};
 use crate::access::AuthUser;
-use crate::http::idempotency::{self, IdempotencyKey, Written};
+use crate::db::DbConnection;
+use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
+use crate::http::paths::{AgencyPath, PolicyScopePath, ReferralPath, RoutingRulePath};
 use crate::http::{ApiResult, ValidJson, audited, with_conn};
 use crate::state::AppState;
+use crate::territory::index::TerritoryIndex;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -52,21 +58,47 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/agencies/{id}/occupancy").route(web::put().to(put_occupancy)));
 }
 
+/// This capability's operations in the published contract (merged in `crate::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create_referral,
+    list_referrals,
+    suggest_route,
+    deadline_statistics,
+    get_referral,
+    referral_timeline,
+    comment_referral,
+    acknowledge_referral,
+    accept_referral,
+    decline_referral,
+    start_referral,
+    close_referral,
+    cancel_referral,
+    forward_referral,
+    list_routing_rules,
+    create_routing_rule,
+    replace_routing_rule,
+    delete_routing_rule,
+    get_deadline_policy,
+    put_deadline_policy,
+    put_occupancy
+))]
+pub struct ReferralsApi;
+
 /// Refer a person to the agency that must act (`referrals_create`). Idempotent like a sighting:
 /// the phone makes the `id` and an `Idempotency-Key`; a retry gets the first answer. Without
 /// `to_agency_id` the routing table of the place chooses. Deadlines start when the server gets
 /// it; an `emergency` referral pages the receiving agency's duty rota at once.
 #[utoipa::path(
     post, path = "/api/v1/referrals", tag = "referrals",
-    security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header, description = "Made once per referral by the phone, e.g. a UUID")),
     request_body = CreateReferral,
     responses(
         (status = 201, description = "Sent", body = Referral),
         (status = 200, description = "You already sent this id with the same content", body = Referral),
-        (status = 403, description = "Details shared without consent, without `referrals_override_consent`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`shelter_full`, or this id holds another referral (`already_exists`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`consent_required`, `agency_does_not_take_case`, `agency_outside_area`, `no_responsible_agency`, `unknown_agency`, `unknown_identification`, `unknown_profile`, `profile_mismatch`, `unknown_code`, `required`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Details shared without consent, without `referrals_override_consent`"),
+        (status = 409, description = "`shelter_full`, or this id holds another referral (`already_exists`)"),
+        (status = 422, description = "`consent_required`, `agency_does_not_take_case`, `agency_outside_area`, `no_responsible_agency`, `unknown_agency`, `unknown_identification`, `unknown_profile`, `profile_mismatch`, `unknown_code`, `required`"),
     )
 )]
 pub async fn create_referral(
@@ -76,33 +108,51 @@ pub async fn create_referral(
     key: IdempotencyKey,
     body: ValidJson<CreateReferral>,
 ) -> ApiResult<HttpResponse> {
-    let request = body.0;
-    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
-    let (index, at) = (state.territory(), state.clock.now_naive());
-    let replayer = (user.clone(), index.clone());
-    idempotency::respond(
-        &req,
-        &state,
-        user.user_id.clone(),
-        key,
-        &value,
-        |_| Ok(()),
-        move |conn, ()| {
-            let created = create::create(conn, &index, &user, &request, at)?;
-            Ok(Written {
-                status: if created.new { StatusCode::CREATED } else { StatusCode::OK },
-                body: serde_json::to_string(&created.referral).map_err(anyhow::Error::from)?,
-                stored: serde_json::json!({ "referral_id": created.referral.id }),
-            })
-        },
-        move |conn, stored| {
-            let (user, index) = replayer;
-            let id = stored["referral_id"].as_str().unwrap_or_default().to_owned();
-            let referral = service::get(conn, &index, &user, &id, at)?;
-            Ok(serde_json::to_string(&referral).map_err(anyhow::Error::from)?)
-        },
-    )
-    .await
+    let write =
+        SendReferral { request: body.0, user: user.clone(), index: state.territory(), at: state.clock.now_naive() };
+    idempotency::respond(&req, &state, user.user_id, key, write).await
+}
+
+/// Sending a referral from a phone.
+struct SendReferral {
+    request: CreateReferral,
+    user: AuthUser,
+    index: Arc<TerritoryIndex>,
+    at: NaiveDateTime,
+}
+
+/// What a sent referral keeps for repeats.
+#[derive(Serialize, Deserialize)]
+struct KeptReferral {
+    referral_id: Uuid,
+}
+
+impl PhoneWrite for SendReferral {
+    type Request = CreateReferral;
+    type Prepared = ();
+    type Answer = Referral;
+    type Kept = KeptReferral;
+
+    fn request(&self) -> &CreateReferral {
+        &self.request
+    }
+
+    fn prepare(&self, _: &mut DbConnection) -> ApiResult<()> {
+        Ok(())
+    }
+
+    fn apply(&self, conn: &mut DbConnection, (): ()) -> ApiResult<Written<Self>> {
+        let created = create::create(conn, &self.index, &self.user, &self.request, self.at)?;
+        Ok(Written {
+            status: if created.new { StatusCode::CREATED } else { StatusCode::OK },
+            kept: KeptReferral { referral_id: created.referral.id },
+            answer: created.referral,
+        })
+    }
+
+    fn replay(&self, conn: &mut DbConnection, kept: KeptReferral) -> ApiResult<Referral> {
+        service::get(conn, &self.index, &self.user, &kept.referral_id.to_string(), self.at)
+    }
 }
 
 /// Referrals you may see, newest sent first: `box=inbox` (to your agency), `outbox` (sent by
@@ -110,11 +160,10 @@ pub async fn create_referral(
 /// ended). `overdue=true` lists those with a deadline passed unmet.
 #[utoipa::path(
     get, path = "/api/v1/referrals", tag = "referrals",
-    security(("bearer" = [])),
     params(ReferralListQuery),
     responses(
         (status = 200, description = "A page of referrals", body = ReferralPage),
-        (status = 422, description = "`unknown_agency`, `invalid_cursor`, `out_of_range`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_agency`, `invalid_cursor`, `out_of_range`"),
     )
 )]
 pub async fn list_referrals(
@@ -130,7 +179,6 @@ pub async fn list_referrals(
 /// rule), and other agencies serving the place that take this kind of case.
 #[utoipa::path(
     get, path = "/api/v1/referrals/route", tag = "referrals",
-    security(("bearer" = [])),
     params(RouteQuery),
     responses((status = 200, description = "The suggestion", body = RouteSuggestion))
 )]
@@ -148,11 +196,10 @@ pub async fn suggest_route(
 /// with national scope). Counts only.
 #[utoipa::path(
     get, path = "/api/v1/referrals/deadline-statistics", tag = "referrals",
-    security(("bearer" = [])),
     params(DeadlineStatisticsQuery),
     responses(
         (status = 200, description = "The counts", body = DeadlineStatistics),
-        (status = 422, description = "`before_from`, `out_of_range`, `unknown_agency`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`before_from`, `out_of_range`, `unknown_agency`"),
     )
 )]
 pub async fn deadline_statistics(
@@ -168,11 +215,10 @@ pub async fn deadline_statistics(
 /// sees the sighting and profile only once it accepted a referral that shares details.
 #[utoipa::path(
     get, path = "/api/v1/referrals/{id}", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Referral id")),
+    params(ReferralPath),
     responses(
         (status = 200, description = "The referral", body = Referral),
-        (status = 404, description = "No such referral, or not yours to see", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such referral, or not yours to see"),
     )
 )]
 pub async fn get_referral(
@@ -187,8 +233,7 @@ pub async fn get_referral(
 /// Every step, comment, deadline met or breached and alert raised, in order.
 #[utoipa::path(
     get, path = "/api/v1/referrals/{id}/timeline", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Referral id")),
+    params(ReferralPath),
     responses((status = 200, description = "The timeline", body = Vec<ReferralEvent>))
 )]
 pub async fn referral_timeline(
@@ -203,9 +248,8 @@ pub async fn referral_timeline(
 /// A comment both sides see (`Idempotency-Key` required).
 #[utoipa::path(
     post, path = "/api/v1/referrals/{id}/comments", tag = "referrals",
-    security(("bearer" = [])),
     params(
-        ("id" = Uuid, Path, description = "Referral id"),
+        ReferralPath,
         ("Idempotency-Key" = String, Header, description = "Made once per comment by the phone"),
     ),
     request_body = CreateReferralComment,
@@ -219,24 +263,48 @@ pub async fn comment_referral(
     id: web::Path<Uuid>,
     body: ValidJson<CreateReferralComment>,
 ) -> ApiResult<HttpResponse> {
-    let (request, id) = (body.0, id.into_inner().to_string());
-    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
-    let at = state.clock.now_naive();
-    idempotency::respond(
-        &req,
-        &state,
-        user.user_id.clone(),
-        key,
-        &value,
-        |_| Ok(()),
-        move |conn, ()| {
-            let event = service::comment(conn, &user, &id, &request, at)?;
-            let body = serde_json::to_string(&event).map_err(anyhow::Error::from)?;
-            Ok(Written { status: StatusCode::CREATED, stored: serde_json::json!({ "event": event }), body })
-        },
-        move |_, stored| Ok(stored["event"].to_string()),
-    )
-    .await
+    let write =
+        Comment { request: body.0, user: user.clone(), id: id.into_inner().to_string(), at: state.clock.now_naive() };
+    idempotency::respond(&req, &state, user.user_id, key, write).await
+}
+
+/// A comment on a referral from a phone.
+struct Comment {
+    request: CreateReferralComment,
+    user: AuthUser,
+    id: String,
+    at: NaiveDateTime,
+}
+
+/// A comment keeps its timeline entry for repeats (the entry holds no more than the timeline
+/// shows to whoever may comment).
+#[derive(Serialize, Deserialize)]
+struct KeptComment {
+    event: ReferralEvent,
+}
+
+impl PhoneWrite for Comment {
+    type Request = CreateReferralComment;
+    type Prepared = ();
+    type Answer = ReferralEvent;
+    type Kept = KeptComment;
+
+    fn request(&self) -> &CreateReferralComment {
+        &self.request
+    }
+
+    fn prepare(&self, _: &mut DbConnection) -> ApiResult<()> {
+        Ok(())
+    }
+
+    fn apply(&self, conn: &mut DbConnection, (): ()) -> ApiResult<Written<Self>> {
+        let event = service::comment(conn, &self.user, &self.id, &self.request, self.at)?;
+        Ok(Written { status: StatusCode::CREATED, kept: KeptComment { event: event.clone() }, answer: event })
+    }
+
+    fn replay(&self, _: &mut DbConnection, kept: KeptComment) -> ApiResult<ReferralEvent> {
+        Ok(kept.event)
+    }
 }
 
 async fn step(state: web::Data<AppState>, user: AuthUser, id: Uuid, step: Step) -> ApiResult<web::Json<Referral>> {
@@ -250,12 +318,11 @@ async fn step(state: web::Data<AppState>, user: AuthUser, id: Uuid, step: Step) 
 /// acknowledges the emergency page about it.
 #[utoipa::path(
     post, path = "/api/v1/referrals/{id}/acknowledge", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Referral id")),
+    params(ReferralPath),
     request_body = ReferralAction,
     responses(
         (status = 200, description = "Acknowledged (also when you had already)", body = Referral),
-        (status = 409, description = "`invalid_transition` or `referral_ended`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition` or `referral_ended`"),
     )
 )]
 pub async fn acknowledge_referral(
@@ -272,12 +339,11 @@ pub async fn acknowledge_referral(
 /// profile to the agency.
 #[utoipa::path(
     post, path = "/api/v1/referrals/{id}/accept", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Referral id")),
+    params(ReferralPath),
     request_body = ReferralAction,
     responses(
         (status = 200, description = "Accepted", body = Referral),
-        (status = 409, description = "`invalid_transition`, `referral_ended` (e.g. already declined), `shelter_full`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition`, `referral_ended` (e.g. already declined), `shelter_full`"),
     )
 )]
 pub async fn accept_referral(
@@ -293,13 +359,12 @@ pub async fn accept_referral(
 /// suggestion or the routing table's next agency as `suggested_agency`.
 #[utoipa::path(
     post, path = "/api/v1/referrals/{id}/decline", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Referral id")),
+    params(ReferralPath),
     request_body = DeclineReferral,
     responses(
         (status = 200, description = "Declined", body = Referral),
-        (status = 409, description = "`invalid_transition` or `referral_ended`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`unknown_code`, `unknown_agency`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition` or `referral_ended`"),
+        (status = 422, description = "`unknown_code`, `unknown_agency`"),
     )
 )]
 pub async fn decline_referral(
@@ -314,13 +379,12 @@ pub async fn decline_referral(
 /// Work started: the person was reached (`contacted_at`), which meets the first-contact deadline.
 #[utoipa::path(
     post, path = "/api/v1/referrals/{id}/start", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Referral id")),
+    params(ReferralPath),
     request_body = StartReferral,
     responses(
         (status = 200, description = "In progress", body = Referral),
-        (status = 409, description = "`invalid_transition` (accept first) or `referral_ended`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`in_future`, `before_sent`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition` (accept first) or `referral_ended`"),
+        (status = 422, description = "`in_future`, `before_sent`"),
     )
 )]
 pub async fn start_referral(
@@ -335,13 +399,12 @@ pub async fn start_referral(
 /// Close with a `referral_outcome` (from `accepted` or `in_progress`). The sender sees it.
 #[utoipa::path(
     post, path = "/api/v1/referrals/{id}/close", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Referral id")),
+    params(ReferralPath),
     request_body = CloseReferral,
     responses(
         (status = 200, description = "Closed", body = Referral),
-        (status = 409, description = "`invalid_transition` or `referral_ended`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`outcome_required`, `unknown_code`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition` or `referral_ended`"),
+        (status = 422, description = "`outcome_required`, `unknown_code`"),
     )
 )]
 pub async fn close_referral(
@@ -356,12 +419,11 @@ pub async fn close_referral(
 /// Withdraw a referral still open (its sender).
 #[utoipa::path(
     post, path = "/api/v1/referrals/{id}/cancel", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Referral id")),
+    params(ReferralPath),
     request_body = ReferralAction,
     responses(
         (status = 200, description = "Cancelled", body = Referral),
-        (status = 409, description = "`referral_ended`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`referral_ended`"),
     )
 )]
 pub async fn cancel_referral(
@@ -377,13 +439,12 @@ pub async fn cancel_referral(
 /// one (`forwarded_to`), which keeps the chain and starts its own deadlines.
 #[utoipa::path(
     post, path = "/api/v1/referrals/{id}/forward", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Referral id")),
+    params(ReferralPath),
     request_body = ForwardReferral,
     responses(
         (status = 200, description = "Forwarded", body = Referral),
-        (status = 409, description = "`referral_ended`, `shelter_full`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`agency_does_not_take_case`, `agency_outside_area`, `unknown_agency`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`referral_ended`, `shelter_full`"),
+        (status = 422, description = "`agency_does_not_take_case`, `agency_outside_area`, `unknown_agency`"),
     )
 )]
 pub async fn forward_referral(
@@ -398,7 +459,6 @@ pub async fn forward_referral(
 /// The national routing rules, and a municipality's own when `municipality` is given.
 #[utoipa::path(
     get, path = "/api/v1/referral-routes", tag = "referrals",
-    security(("bearer" = [])),
     params(RoutingRuleQuery),
     responses((status = 200, description = "Rules, the municipality's first", body = Vec<RoutingRule>))
 )]
@@ -418,13 +478,12 @@ pub async fn list_routing_rules(
 /// `not_municipal_authority`.
 #[utoipa::path(
     post, path = "/api/v1/referral-routes", tag = "referrals",
-    security(("bearer" = [])),
     request_body = PutRoutingRule,
     responses(
         (status = 201, description = "Added", body = RoutingRule),
-        (status = 403, description = "`not_municipal_authority`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A rule for this municipality, person and service exists (`already_exists`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`unknown_area`, `unknown_code`, `unknown_agency`, `agency_does_not_take_case`, `invalid_value`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_municipal_authority`"),
+        (status = 409, description = "A rule for this municipality, person and service exists (`already_exists`)"),
+        (status = 422, description = "`unknown_area`, `unknown_code`, `unknown_agency`, `agency_does_not_take_case`, `invalid_value`"),
     )
 )]
 pub async fn create_routing_rule(
@@ -441,12 +500,11 @@ pub async fn create_routing_rule(
 /// Replace a rule, at the `version` you read (same people as adding one).
 #[utoipa::path(
     put, path = "/api/v1/referral-routes/{id}", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Rule id")),
+    params(RoutingRulePath),
     request_body = PutRoutingRule,
     responses(
         (status = 200, description = "Saved", body = RoutingRule),
-        (status = 403, description = "`not_municipal_authority`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_municipal_authority`"),
         (status = 412, description = "Changed since you read it; the body is the current rule", body = RoutingRule),
     )
 )]
@@ -464,11 +522,10 @@ pub async fn replace_routing_rule(
 
 #[utoipa::path(
     delete, path = "/api/v1/referral-routes/{id}", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Rule id")),
+    params(RoutingRulePath),
     responses(
         (status = 204, description = "Removed"),
-        (status = 403, description = "`not_municipal_authority`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_municipal_authority`"),
     )
 )]
 pub async fn delete_routing_rule(
@@ -485,8 +542,7 @@ pub async fn delete_routing_rule(
 /// (`inherited` when the national default does).
 #[utoipa::path(
     get, path = "/api/v1/referral-deadline-policies/{scope}", tag = "referrals",
-    security(("bearer" = [])),
-    params(("scope" = String, Path, description = "Municipality code, or `default`")),
+    params(PolicyScopePath),
     responses((status = 200, description = "The policy", body = DeadlinePolicy))
 )]
 pub async fn get_deadline_policy(
@@ -503,14 +559,13 @@ pub async fn get_deadline_policy(
 /// Referrals already sent keep theirs.
 #[utoipa::path(
     put, path = "/api/v1/referral-deadline-policies/{scope}", tag = "referrals",
-    security(("bearer" = [])),
-    params(("scope" = String, Path, description = "Municipality code, or `default`")),
+    params(PolicyScopePath),
     request_body = PutDeadlinePolicy,
     responses(
         (status = 200, description = "Saved", body = DeadlinePolicy),
-        (status = 403, description = "`not_municipal_authority`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_municipal_authority`"),
         (status = 412, description = "Changed since you read it; the body is the current policy", body = DeadlinePolicy),
-        (status = 422, description = "`invalid_time`, `ends_before_start`, `invalid_format`, `invalid_value`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_time`, `ends_before_start`, `invalid_format`, `invalid_value`"),
     )
 )]
 pub async fn put_deadline_policy(
@@ -528,12 +583,11 @@ pub async fn put_deadline_policy(
 /// A shelter reports how many of its places are in use (its own staff).
 #[utoipa::path(
     put, path = "/api/v1/agencies/{id}/occupancy", tag = "referrals",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Agency id")),
+    params(AgencyPath),
     request_body = PutOccupancy,
     responses(
         (status = 204, description = "Saved"),
-        (status = 422, description = "`invalid_value` (not a shelter), `out_of_range`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_value` (not a shelter), `out_of_range`"),
     )
 )]
 pub async fn put_occupancy(

@@ -1,7 +1,6 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use terren_contract::agencies::AgencyListQuery;
-use terren_contract::problem::Problem;
 use terren_contract::schedules::{
     AtQuery, CalendarFeed, CreateOverride, CreateSchedule, CreateSwapRequest, Gap, GapsQuery, OnCall, OnCallQuery,
     Override, Schedule, Shift, ShiftsQuery, SwapAction, SwapListQuery, SwapRequest, UpdateSchedule,
@@ -11,6 +10,7 @@ use uuid::Uuid;
 use super::swaps::Action;
 use super::{calendar, service, swaps};
 use crate::access::AuthUser;
+use crate::http::paths::{CalendarFeedPath, CalendarTokenPath, OverridePath, SchedulePath, SwapPath};
 use crate::http::{ApiResult, ValidJson, audited, with_conn};
 use crate::state::AppState;
 
@@ -47,6 +47,36 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/on-call").route(web::get().to(on_call)));
 }
 
+/// This capability's operations in the published contract (merged in `crate::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list_schedules,
+    create_schedule,
+    get_schedule,
+    update_schedule,
+    schedule_on_call,
+    schedule_shifts,
+    schedule_gaps,
+    list_overrides,
+    create_override,
+    cancel_override,
+    on_call,
+    list_swaps,
+    create_swap,
+    take_swap,
+    approve_swap,
+    decline_swap,
+    cancel_swap,
+    create_schedule_feed,
+    list_schedule_feeds,
+    create_my_feed,
+    list_my_feeds,
+    revoke_feed,
+    calendar_feed,
+    rota_csv
+))]
+pub struct RotaApi;
+
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ScheduleListQuery {
@@ -57,7 +87,6 @@ pub struct ScheduleListQuery {
 /// The schedules of an agency.
 #[utoipa::path(
     get, path = "/api/v1/schedules", tag = "rotas",
-    security(("bearer" = [])),
     params(ScheduleListQuery),
     responses((status = 200, description = "Schedules", body = Vec<Schedule>))
 )]
@@ -75,12 +104,11 @@ pub async fn list_schedules(
 /// uncovered stretches of the next 30 days in `coverage_gaps`.
 #[utoipa::path(
     post, path = "/api/v1/schedules", tag = "rotas",
-    security(("bearer" = [])),
     request_body = CreateSchedule,
     responses(
         (status = 201, description = "Created", body = Schedule),
-        (status = 403, description = "Not your agency, or no `planning_manage`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid layers: `invalid_time`, `nonexistent_local_time`, `zero_length`, `overlapping_layers`, `unknown_participant`, `unknown_time_zone`, `in_past`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not your agency, or no `planning_manage`"),
+        (status = 422, description = "Invalid layers: `invalid_time`, `nonexistent_local_time`, `zero_length`, `overlapping_layers`, `unknown_participant`, `unknown_time_zone`, `in_past`"),
     )
 )]
 pub async fn create_schedule(
@@ -95,11 +123,10 @@ pub async fn create_schedule(
 /// A schedule: the layers in force, revisions to come, and (24/7 agencies) coverage gaps.
 #[utoipa::path(
     get, path = "/api/v1/schedules/{id}", tag = "rotas",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Schedule id")),
+    params(SchedulePath),
     responses(
         (status = 200, description = "The schedule", body = Schedule),
-        (status = 404, description = "No such schedule", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such schedule"),
     )
 )]
 pub async fn get_schedule(
@@ -115,13 +142,12 @@ pub async fn get_schedule(
 /// new revision; shifts before it never change.
 #[utoipa::path(
     put, path = "/api/v1/schedules/{id}", tag = "rotas",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Schedule id")),
+    params(SchedulePath),
     request_body = UpdateSchedule,
     responses(
         (status = 200, description = "Updated", body = Schedule),
         (status = 412, description = "Changed since you read it; the body is the current schedule", body = Schedule),
-        (status = 422, description = "Invalid layers, or `effective_from` in the past", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid layers, or `effective_from` in the past"),
     )
 )]
 pub async fn update_schedule(
@@ -137,11 +163,10 @@ pub async fn update_schedule(
 /// Who is on duty at `at` (default now), with phone numbers, since when, and the next handoff.
 #[utoipa::path(
     get, path = "/api/v1/schedules/{id}/on-call", tag = "rotas",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Schedule id"), AtQuery),
+    params(SchedulePath, AtQuery),
     responses(
         (status = 200, description = "Who is on duty", body = OnCall),
-        (status = 404, description = "No such schedule", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such schedule"),
     )
 )]
 pub async fn schedule_on_call(
@@ -161,11 +186,10 @@ pub async fn schedule_on_call(
 /// resolved into consecutive stretches.
 #[utoipa::path(
     get, path = "/api/v1/schedules/{id}/shifts", tag = "rotas",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Schedule id"), ShiftsQuery),
+    params(SchedulePath, ShiftsQuery),
     responses(
         (status = 200, description = "Shifts in order; a shift with no people is a gap", body = Vec<Shift>),
-        (status = 422, description = "`to` before `from`, or a span over 100 days", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`to` before `from`, or a span over 100 days"),
     )
 )]
 pub async fn schedule_shifts(
@@ -182,11 +206,10 @@ pub async fn schedule_shifts(
 /// Uncovered stretches in the next `days` (default 30).
 #[utoipa::path(
     get, path = "/api/v1/schedules/{id}/gaps", tag = "rotas",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Schedule id"), GapsQuery),
+    params(SchedulePath, GapsQuery),
     responses(
         (status = 200, description = "Gaps, earliest first", body = Vec<Gap>),
-        (status = 422, description = "`days` out of 1–100", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`days` out of 1–100"),
     )
 )]
 pub async fn schedule_gaps(
@@ -202,8 +225,7 @@ pub async fn schedule_gaps(
 /// Overrides that have not ended.
 #[utoipa::path(
     get, path = "/api/v1/schedules/{id}/overrides", tag = "rotas",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Schedule id")),
+    params(SchedulePath),
     responses((status = 200, description = "Overrides, earliest first", body = Vec<Override>))
 )]
 pub async fn list_overrides(
@@ -218,12 +240,11 @@ pub async fn list_overrides(
 /// One person covers a span, whatever the layers say (`planning_manage`).
 #[utoipa::path(
     post, path = "/api/v1/schedules/{id}/overrides", tag = "rotas",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Schedule id")),
+    params(SchedulePath),
     request_body = CreateOverride,
     responses(
         (status = 201, description = "Created", body = Override),
-        (status = 422, description = "`ends_before_start`, `in_past`, `span_too_long`, `unknown_participant`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`ends_before_start`, `in_past`, `span_too_long`, `unknown_participant`"),
     )
 )]
 pub async fn create_override(
@@ -240,11 +261,10 @@ pub async fn create_override(
 /// Cancel an override from now on; the part already served stays.
 #[utoipa::path(
     post, path = "/api/v1/schedules/{id}/overrides/{override_id}/cancel", tag = "rotas",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Schedule id"), ("override_id" = Uuid, Path, description = "Override id")),
+    params(OverridePath),
     responses(
         (status = 200, description = "Cancelled", body = Override),
-        (status = 409, description = "Already cancelled or ended", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already cancelled or ended"),
     )
 )]
 pub async fn cancel_override(
@@ -263,12 +283,11 @@ pub async fn cancel_override(
 /// number to call for a child found there. Agencies with 24/7 duty come first.
 #[utoipa::path(
     get, path = "/api/v1/on-call", tag = "rotas",
-    security(("bearer" = [])),
     params(OnCallQuery),
     responses(
         (status = 200, description = "One entry per schedule", body = Vec<OnCall>),
-        (status = 404, description = "Unknown agency", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown area code", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown agency"),
+        (status = 422, description = "Unknown area code"),
     )
 )]
 pub async fn on_call(
@@ -307,11 +326,10 @@ pub async fn on_call(
 /// Swap requests of a schedule, earliest span first (members of the schedule's agency).
 #[utoipa::path(
     get, path = "/api/v1/schedules/{id}/swaps", tag = "rotas",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Schedule id"), SwapListQuery),
+    params(SchedulePath, SwapListQuery),
     responses(
         (status = 200, description = "Swap requests", body = Vec<SwapRequest>),
-        (status = 403, description = "Not a member of the schedule's agency", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member of the schedule's agency"),
     )
 )]
 pub async fn list_swaps(
@@ -328,14 +346,13 @@ pub async fn list_swaps(
 /// whole span; it starts now or later and lasts at most 100 days.
 #[utoipa::path(
     post, path = "/api/v1/schedules/{id}/swaps", tag = "rotas",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Schedule id")),
+    params(SchedulePath),
     request_body = CreateSwapRequest,
     responses(
         (status = 201, description = "Offered", body = SwapRequest),
-        (status = 403, description = "Not a member of the schedule's agency", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "You already offered part of this span in an open swap", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`not_on_duty`, `ends_before_start`, `in_past`, `span_too_long`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member of the schedule's agency"),
+        (status = 409, description = "You already offered part of this span in an open swap"),
+        (status = 422, description = "`not_on_duty`, `ends_before_start`, `in_past`, `span_too_long`"),
     )
 )]
 pub async fn create_swap(
@@ -367,15 +384,14 @@ async fn swap_action(
 /// the offer needs no approval the swap is approved at once and you are on duty for the span.
 #[utoipa::path(
     post, path = "/api/v1/schedules/{id}/swaps/{swap_id}/take", tag = "rotas",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Schedule id"), ("swap_id" = Uuid, Path, description = "Swap request id")),
+    params(SwapPath),
     request_body = SwapAction,
     responses(
         (status = 200, description = "Taken (or approved, without approval)", body = SwapRequest),
-        (status = 403, description = "Not an active member of the schedule's agency", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not `offered` any more (the detail names its state), or the rota changed", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an active member of the schedule's agency"),
+        (status = 409, description = "Not `offered` any more (the detail names its state), or the rota changed"),
         (status = 412, description = "Changed since you read it (someone else took it); the body is the current swap request", body = SwapRequest),
-        (status = 422, description = "`own_swap` (you offered it), `already_on_duty`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`own_swap` (you offered it), `already_on_duty`"),
     )
 )]
 pub async fn take_swap(
@@ -391,13 +407,12 @@ pub async fn take_swap(
 /// (an override), and whoever shared the offerer's duty stays on.
 #[utoipa::path(
     post, path = "/api/v1/schedules/{id}/swaps/{swap_id}/approve", tag = "rotas",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Schedule id"), ("swap_id" = Uuid, Path, description = "Swap request id")),
+    params(SwapPath),
     request_body = SwapAction,
     responses(
         (status = 200, description = "Approved", body = SwapRequest),
-        (status = 403, description = "No `planning_manage` for the schedule's agency", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not `taken` (the detail names its state), the span has passed, or the rota changed", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "No `planning_manage` for the schedule's agency"),
+        (status = 409, description = "Not `taken` (the detail names its state), the span has passed, or the rota changed"),
         (status = 412, description = "Changed since you read it; the body is the current swap request", body = SwapRequest),
     )
 )]
@@ -413,13 +428,12 @@ pub async fn approve_swap(
 /// Decline a taken swap (`planning_manage` of the agency); the rota stays as it was.
 #[utoipa::path(
     post, path = "/api/v1/schedules/{id}/swaps/{swap_id}/decline", tag = "rotas",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Schedule id"), ("swap_id" = Uuid, Path, description = "Swap request id")),
+    params(SwapPath),
     request_body = SwapAction,
     responses(
         (status = 200, description = "Declined", body = SwapRequest),
-        (status = 403, description = "No `planning_manage` for the schedule's agency", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not `taken` (the detail names its state)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "No `planning_manage` for the schedule's agency"),
+        (status = 409, description = "Not `taken` (the detail names its state)"),
         (status = 412, description = "Changed since you read it; the body is the current swap request", body = SwapRequest),
     )
 )]
@@ -435,13 +449,12 @@ pub async fn decline_swap(
 /// Withdraw your offer before it is approved.
 #[utoipa::path(
     post, path = "/api/v1/schedules/{id}/swaps/{swap_id}/cancel", tag = "rotas",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Schedule id"), ("swap_id" = Uuid, Path, description = "Swap request id")),
+    params(SwapPath),
     request_body = SwapAction,
     responses(
         (status = 200, description = "Cancelled", body = SwapRequest),
-        (status = 403, description = "Not your offer", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already approved, declined or cancelled (the detail names its state)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not your offer"),
+        (status = 409, description = "Already approved, declined or cancelled (the detail names its state)"),
         (status = 412, description = "Changed since you read it; the body is the current swap request", body = SwapRequest),
     )
 )]
@@ -477,11 +490,10 @@ fn base_url(state: &AppState, req: &HttpRequest) -> String {
 /// holds the secret link; it is shown only here.
 #[utoipa::path(
     post, path = "/api/v1/schedules/{id}/calendar-feeds", tag = "rotas",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Schedule id")),
+    params(SchedulePath),
     responses(
         (status = 201, description = "Created, with its `url`", body = CalendarFeed),
-        (status = 403, description = "No `planning_manage` for the schedule's agency", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "No `planning_manage` for the schedule's agency"),
     )
 )]
 pub async fn create_schedule_feed(
@@ -498,11 +510,10 @@ pub async fn create_schedule_feed(
 /// The schedule's calendar subscriptions, without their links (`planning_manage` of its agency).
 #[utoipa::path(
     get, path = "/api/v1/schedules/{id}/calendar-feeds", tag = "rotas",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Schedule id")),
+    params(SchedulePath),
     responses(
         (status = 200, description = "Feeds, oldest first", body = Vec<CalendarFeed>),
-        (status = 403, description = "No `planning_manage` for the schedule's agency", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "No `planning_manage` for the schedule's agency"),
     )
 )]
 pub async fn list_schedule_feeds(
@@ -518,7 +529,6 @@ pub async fn list_schedule_feeds(
 /// holds the secret link; it is shown only here.
 #[utoipa::path(
     post, path = "/api/v1/me/calendar-feeds", tag = "rotas",
-    security(("bearer" = [])),
     responses((status = 201, description = "Created, with its `url`", body = CalendarFeed))
 )]
 pub async fn create_my_feed(user: AuthUser, state: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
@@ -530,7 +540,6 @@ pub async fn create_my_feed(user: AuthUser, state: web::Data<AppState>, req: Htt
 /// Your personal calendar subscriptions, without their links.
 #[utoipa::path(
     get, path = "/api/v1/me/calendar-feeds", tag = "rotas",
-    security(("bearer" = [])),
     responses((status = 200, description = "Feeds, oldest first", body = Vec<CalendarFeed>))
 )]
 pub async fn list_my_feeds(user: AuthUser, state: web::Data<AppState>) -> ApiResult<web::Json<Vec<CalendarFeed>>> {
@@ -541,13 +550,12 @@ pub async fn list_my_feeds(user: AuthUser, state: web::Data<AppState>) -> ApiRes
 /// (`planning_manage`) one showing your agency's rota.
 #[utoipa::path(
     post, path = "/api/v1/calendar-feeds/{feed_id}/revoke", tag = "rotas",
-    security(("bearer" = [])),
-    params(("feed_id" = Uuid, Path, description = "Calendar feed id")),
+    params(CalendarFeedPath),
     responses(
         (status = 200, description = "Revoked", body = CalendarFeed),
-        (status = 403, description = "Not yours to revoke", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such feed", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already revoked", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not yours to revoke"),
+        (status = 404, description = "No such feed"),
+        (status = 409, description = "Already revoked"),
     )
 )]
 pub async fn revoke_feed(
@@ -562,12 +570,12 @@ pub async fn revoke_feed(
 /// The iCalendar (RFC 5545) feed behind a secret link, for calendar apps: no bearer token, the
 /// link is the credential. Shifts overlapping 30 days back to 90 days ahead, times in UTC.
 #[utoipa::path(
-    get, path = "/api/v1/calendar/{token}.ics", tag = "rotas",
-    params(("token" = String, Path, description = "The secret token from the feed's `url`")),
+    get, path = "/api/v1/calendar/{token}.ics", tag = "rotas", security(()),
+    params(CalendarTokenPath),
     responses(
         (status = 200, description = "The calendar", body = String, content_type = "text/calendar"),
-        (status = 404, description = "Unknown link", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "`calendar_feed_revoked`: the link was revoked (or its account disabled, or its schedule archived)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown link"),
+        (status = 410, description = "`calendar_feed_revoked`: the link was revoked (or its account disabled, or its schedule archived)"),
     )
 )]
 pub async fn calendar_feed(state: web::Data<AppState>, token: web::Path<String>) -> ApiResult<HttpResponse> {
@@ -583,12 +591,11 @@ pub async fn calendar_feed(state: web::Data<AppState>, token: web::Path<String>)
 /// the court and ASHDMF: local times, names and phone numbers, gaps as `PA MBULIM / NOT COVERED`.
 #[utoipa::path(
     get, path = "/api/v1/schedules/{id}/rota.csv", tag = "rotas",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Schedule id"), ShiftsQuery),
+    params(SchedulePath, ShiftsQuery),
     responses(
         (status = 200, description = "The rota, UTF-8 with a byte-order mark, header row in Albanian and English", body = String, content_type = "text/csv"),
-        (status = 404, description = "No such schedule", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`to` before `from`, or a span over 100 days", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such schedule"),
+        (status = 422, description = "`to` before `from`, or a span over 100 days"),
     )
 )]
 pub async fn rota_csv(

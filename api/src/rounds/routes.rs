@@ -1,7 +1,9 @@
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDateTime;
-use terren_contract::problem::Problem;
+use serde::{Deserialize, Serialize};
 use terren_contract::rounds::{
     CheckIn, CheckOut, Coverage, CoverageQuery, CreateRound, MyRounds, MyRoundsQuery, PlanningPolicy, PutRoundSeries,
     PutTeam, Round, RoundListQuery, RoundSeries, StopVisit, Team, UpdateRound,
@@ -11,7 +13,8 @@ use uuid::Uuid;
 use super::{coverage, field, plan, teams};
 use crate::access::AuthUser;
 use crate::db::DbConnection;
-use crate::http::idempotency::{self, IdempotencyKey, Written};
+use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
+use crate::http::paths::{AgencyPath, RoundPath, RoundStopPath, SeriesPath, TeamPath};
 use crate::http::{ApiResult, ValidJson, audited, with_conn};
 use crate::state::AppState;
 use crate::territory::index::TerritoryIndex;
@@ -39,10 +42,35 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// This capability's operations in the published contract (merged in `crate::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list_teams,
+    create_team,
+    get_team,
+    replace_team,
+    list_rounds,
+    create_round,
+    get_round,
+    update_round,
+    cancel_round,
+    check_in,
+    check_out,
+    arrive,
+    leave,
+    create_series,
+    get_series,
+    replace_series,
+    my_rounds,
+    get_coverage,
+    get_planning_policy,
+    put_planning_policy
+))]
+pub struct RoundsApi;
+
 /// Teams of your agency, and joint teams you are in.
 #[utoipa::path(
     get, path = "/api/v1/teams", tag = "rounds",
-    security(("bearer" = [])),
     responses((status = 200, description = "Teams", body = Vec<Team>))
 )]
 pub async fn list_teams(user: AuthUser, state: web::Data<AppState>) -> ApiResult<web::Json<Vec<Team>>> {
@@ -54,11 +82,10 @@ pub async fn list_teams(user: AuthUser, state: web::Data<AppState>) -> ApiResult
 /// `joint` team.
 #[utoipa::path(
     post, path = "/api/v1/teams", tag = "rounds",
-    security(("bearer" = [])),
     request_body = PutTeam,
     responses(
         (status = 201, description = "Added", body = Team),
-        (status = 422, description = "`unknown_user`, `other_agency`, `unknown_area`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_user`, `other_agency`, `unknown_area`"),
     )
 )]
 pub async fn create_team(
@@ -73,8 +100,7 @@ pub async fn create_team(
 
 #[utoipa::path(
     get, path = "/api/v1/teams/{id}", tag = "rounds",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Team id")),
+    params(TeamPath),
     responses((status = 200, description = "The team", body = Team))
 )]
 pub async fn get_team(user: AuthUser, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<web::Json<Team>> {
@@ -85,8 +111,7 @@ pub async fn get_team(user: AuthUser, state: web::Data<AppState>, id: web::Path<
 /// Replace a team, at the `version` you read.
 #[utoipa::path(
     put, path = "/api/v1/teams/{id}", tag = "rounds",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Team id")),
+    params(TeamPath),
     request_body = PutTeam,
     responses(
         (status = 200, description = "Saved", body = Team),
@@ -108,7 +133,6 @@ pub async fn replace_team(
 /// Rounds of your agency and of teams you are in, by start (default from a week ago, five weeks).
 #[utoipa::path(
     get, path = "/api/v1/rounds", tag = "rounds",
-    security(("bearer" = [])),
     params(RoundListQuery),
     responses((status = 200, description = "Rounds", body = Vec<Round>))
 )]
@@ -124,13 +148,12 @@ pub async fn list_rounds(
 /// Plan one round (`planning_manage`). The `id` is yours: sending it again gives the round back.
 #[utoipa::path(
     post, path = "/api/v1/rounds", tag = "rounds",
-    security(("bearer" = [])),
     request_body = CreateRound,
     responses(
         (status = 201, description = "Planned", body = Round),
         (status = 200, description = "You planned this round already", body = Round),
-        (status = 409, description = "`round_conflict` (a member is in another round then, or on duty when the agency forbids it), `already_exists`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`ends_before_start`, `in_past`, `out_of_range`, `outside_agency_area`, `unknown_hotspot`, `unknown_area`, `unknown_code`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`round_conflict` (a member is in another round then, or on duty when the agency forbids it), `already_exists`"),
+        (status = 422, description = "`ends_before_start`, `in_past`, `out_of_range`, `outside_agency_area`, `unknown_hotspot`, `unknown_area`, `unknown_code`"),
     )
 )]
 pub async fn create_round(
@@ -146,8 +169,7 @@ pub async fn create_round(
 
 #[utoipa::path(
     get, path = "/api/v1/rounds/{id}", tag = "rounds",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Round id")),
+    params(RoundPath),
     responses((status = 200, description = "The round", body = Round))
 )]
 pub async fn get_round(user: AuthUser, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<web::Json<Round>> {
@@ -158,12 +180,11 @@ pub async fn get_round(user: AuthUser, state: web::Data<AppState>, id: web::Path
 /// Change a planned round, at the `version` you read. A round of a series is detached from it.
 #[utoipa::path(
     patch, path = "/api/v1/rounds/{id}", tag = "rounds",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Round id")),
+    params(RoundPath),
     request_body = UpdateRound,
     responses(
         (status = 200, description = "Saved", body = Round),
-        (status = 409, description = "`round_conflict`, or the round is no longer planned (`conflict`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`round_conflict`, or the round is no longer planned (`conflict`)"),
         (status = 412, description = "Changed since you read it; the body is the current round", body = Round),
     )
 )]
@@ -179,8 +200,7 @@ pub async fn update_round(
 
 #[utoipa::path(
     post, path = "/api/v1/rounds/{id}/cancel", tag = "rounds",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Round id")),
+    params(RoundPath),
     responses((status = 200, description = "Cancelled", body = Round))
 )]
 pub async fn cancel_round(
@@ -198,16 +218,15 @@ pub async fn cancel_round(
 /// `Idempotency-Key`, or a check-in after a teammate's, answers the round as it is.
 #[utoipa::path(
     post, path = "/api/v1/rounds/{id}/check-in", tag = "rounds",
-    security(("bearer" = [])),
     params(
-        ("id" = Uuid, Path, description = "Round id"),
+        RoundPath,
         ("Idempotency-Key" = String, Header, description = "Made once per check-in by the phone"),
     ),
     request_body = CheckIn,
     responses(
         (status = 200, description = "In progress", body = Round),
-        (status = 403, description = "`not_on_team`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`too_far`, `outside_window`, `out_of_range`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_on_team`"),
+        (status = 422, description = "`too_far`, `outside_window`, `out_of_range`"),
     )
 )]
 pub async fn check_in(
@@ -219,9 +238,8 @@ pub async fn check_in(
     body: ValidJson<CheckIn>,
 ) -> ApiResult<HttpResponse> {
     let (request, id) = (body.0, id.into_inner().to_string());
-    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
-    phone_write(&req, &state, user.user_id.clone(), key, &value, id, move |conn, index, id, at| {
-        field::check_in(conn, index, &user, id, &request, at)
+    phone_write(&req, &state, user.user_id.clone(), key, request, id, move |conn, index, id, request, at| {
+        field::check_in(conn, index, &user, id, request, at)
     })
     .await
 }
@@ -229,15 +247,14 @@ pub async fn check_in(
 /// Check out with the team's report. Checking out again answers the round as it is.
 #[utoipa::path(
     post, path = "/api/v1/rounds/{id}/check-out", tag = "rounds",
-    security(("bearer" = [])),
     params(
-        ("id" = Uuid, Path, description = "Round id"),
+        RoundPath,
         ("Idempotency-Key" = String, Header, description = "Made once per check-out by the phone"),
     ),
     request_body = CheckOut,
     responses(
         (status = 200, description = "Done", body = Round),
-        (status = 403, description = "`not_on_team`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_on_team`"),
     )
 )]
 pub async fn check_out(
@@ -249,9 +266,8 @@ pub async fn check_out(
     body: ValidJson<CheckOut>,
 ) -> ApiResult<HttpResponse> {
     let (request, id) = (body.0, id.into_inner().to_string());
-    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
-    phone_write(&req, &state, user.user_id.clone(), key, &value, id, move |conn, index, id, at| {
-        field::check_out(conn, index, &user, id, &request, at)
+    phone_write(&req, &state, user.user_id.clone(), key, request, id, move |conn, index, id, request, at| {
+        field::check_out(conn, index, &user, id, request, at)
     })
     .await
 }
@@ -259,10 +275,8 @@ pub async fn check_out(
 /// Arrived at a stop (the first arrival counts).
 #[utoipa::path(
     post, path = "/api/v1/rounds/{id}/stops/{position}/arrive", tag = "rounds",
-    security(("bearer" = [])),
     params(
-        ("id" = Uuid, Path, description = "Round id"),
-        ("position" = i32, Path, description = "Stop position, from 0"),
+        RoundStopPath,
         ("Idempotency-Key" = String, Header, description = "Made once per visit by the phone"),
     ),
     request_body = StopVisit,
@@ -282,10 +296,8 @@ pub async fn arrive(
 /// Left a stop (the first departure counts).
 #[utoipa::path(
     post, path = "/api/v1/rounds/{id}/stops/{position}/leave", tag = "rounds",
-    security(("bearer" = [])),
     params(
-        ("id" = Uuid, Path, description = "Round id"),
-        ("position" = i32, Path, description = "Stop position, from 0"),
+        RoundStopPath,
         ("Idempotency-Key" = String, Header, description = "Made once per visit by the phone"),
     ),
     request_body = StopVisit,
@@ -311,60 +323,83 @@ async fn visit(
     arrive: bool,
     request: StopVisit,
 ) -> ApiResult<HttpResponse> {
-    let value = serde_json::to_value(&request).map_err(anyhow::Error::from)?;
-    phone_write(req, state, user.user_id.clone(), key, &value, id.to_string(), move |conn, index, id, at| {
-        field::visit(conn, index, &user, id, field::StopEvent { position, arrive }, &request, at)
+    phone_write(req, state, user.user_id.clone(), key, request, id.to_string(), move |conn, index, id, request, at| {
+        field::visit(conn, index, &user, id, field::StopEvent { position, arrive }, request, at)
     })
     .await
 }
 
 /// A phone's write to a round under its `Idempotency-Key`; a repeat is answered with the round as
 /// it is now.
-async fn phone_write<F>(
+async fn phone_write<Rq, F>(
     req: &HttpRequest,
     state: &AppState,
     user_id: String,
     key: IdempotencyKey,
-    request: &serde_json::Value,
-    id: String,
-    write: F,
+    request: Rq,
+    round_id: String,
+    apply: F,
 ) -> ApiResult<HttpResponse>
 where
-    F: FnOnce(&mut DbConnection, &TerritoryIndex, &str, NaiveDateTime) -> ApiResult<Round> + Send + 'static,
+    Rq: Serialize + Send + Sync + 'static,
+    F: Fn(&mut DbConnection, &TerritoryIndex, &str, &Rq, NaiveDateTime) -> ApiResult<Round> + Send + Sync + 'static,
 {
-    let (index, at) = (state.territory(), state.clock.now_naive());
-    let replay_index = index.clone();
-    idempotency::respond(
-        req,
-        state,
-        user_id,
-        key,
-        request,
-        |_| Ok(()),
-        move |conn, ()| {
-            let round = write(conn, &index, &id, at)?;
-            let body = serde_json::to_string(&round).map_err(anyhow::Error::from)?;
-            Ok(Written { status: StatusCode::OK, stored: serde_json::json!({ "round_id": round.id }), body })
-        },
-        move |conn, stored| {
-            let id = stored["round_id"].as_str().unwrap_or_default().to_owned();
-            let round = plan::reload(conn, &replay_index, &id)?;
-            Ok(serde_json::to_string(&round).map_err(anyhow::Error::from)?)
-        },
-    )
-    .await
+    let write = RoundWrite { request, round_id, index: state.territory(), at: state.clock.now_naive(), apply };
+    idempotency::respond(req, state, user_id, key, write).await
+}
+
+/// A write to one round from a phone: check-in, check-out, a stop's arrival or departure.
+struct RoundWrite<Rq, F> {
+    request: Rq,
+    round_id: String,
+    index: Arc<TerritoryIndex>,
+    at: NaiveDateTime,
+    apply: F,
+}
+
+/// What a round write keeps for repeats.
+#[derive(Serialize, Deserialize)]
+struct KeptRound {
+    round_id: Uuid,
+}
+
+impl<Rq, F> PhoneWrite for RoundWrite<Rq, F>
+where
+    Rq: Serialize + Send + Sync + 'static,
+    F: Fn(&mut DbConnection, &TerritoryIndex, &str, &Rq, NaiveDateTime) -> ApiResult<Round> + Send + Sync + 'static,
+{
+    type Request = Rq;
+    type Prepared = ();
+    type Answer = Round;
+    type Kept = KeptRound;
+
+    fn request(&self) -> &Rq {
+        &self.request
+    }
+
+    fn prepare(&self, _: &mut DbConnection) -> ApiResult<()> {
+        Ok(())
+    }
+
+    fn apply(&self, conn: &mut DbConnection, (): ()) -> ApiResult<Written<Self>> {
+        let round = (self.apply)(conn, &self.index, &self.round_id, &self.request, self.at)?;
+        Ok(Written { status: StatusCode::OK, kept: KeptRound { round_id: round.id }, answer: round })
+    }
+
+    fn replay(&self, conn: &mut DbConnection, kept: KeptRound) -> ApiResult<Round> {
+        plan::reload(conn, &self.index, &kept.round_id.to_string())
+    }
 }
 
 /// Plan rounds from a weekly rule (`planning_manage`): the rounds of the next eight weeks are
 /// planned at once, later ones daily.
 #[utoipa::path(
     post, path = "/api/v1/round-series", tag = "rounds",
-    security(("bearer" = [])),
     request_body = PutRoundSeries,
     responses(
         (status = 201, description = "Planned", body = RoundSeries),
-        (status = 409, description = "`round_conflict`, naming the days", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`generates_nothing`, `ends_before_start`, `overlapping_windows`, `invalid_time`, `in_past`, `outside_agency_area`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`round_conflict`, naming the days"),
+        (status = 422, description = "`generates_nothing`, `ends_before_start`, `overlapping_windows`, `invalid_time`, `in_past`, `outside_agency_area`"),
     )
 )]
 pub async fn create_series(
@@ -381,8 +416,7 @@ pub async fn create_series(
 
 #[utoipa::path(
     get, path = "/api/v1/round-series/{id}", tag = "rounds",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Series id")),
+    params(SeriesPath),
     responses((status = 200, description = "The series", body = RoundSeries))
 )]
 pub async fn get_series(
@@ -398,8 +432,7 @@ pub async fn get_series(
 /// planned again.
 #[utoipa::path(
     put, path = "/api/v1/round-series/{id}", tag = "rounds",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Series id")),
+    params(SeriesPath),
     request_body = PutRoundSeries,
     responses(
         (status = 200, description = "Saved", body = RoundSeries),
@@ -423,7 +456,6 @@ pub async fn replace_series(
 /// hotspot shape, and the sightings there in the last 30 days that you may see (audited).
 #[utoipa::path(
     get, path = "/api/v1/me/rounds", tag = "rounds",
-    security(("bearer" = [])),
     params(MyRoundsQuery),
     responses((status = 200, description = "The day's rounds", body = MyRounds))
 )]
@@ -442,11 +474,10 @@ pub async fn my_rounds(
 /// missed.
 #[utoipa::path(
     get, path = "/api/v1/coverage", tag = "rounds",
-    security(("bearer" = [])),
     params(CoverageQuery),
     responses(
         (status = 200, description = "The report", body = Coverage),
-        (status = 422, description = "`unknown_area`, `before_from`, `out_of_range`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_area`, `before_from`, `out_of_range`"),
     )
 )]
 pub async fn get_coverage(
@@ -460,8 +491,7 @@ pub async fn get_coverage(
 
 #[utoipa::path(
     get, path = "/api/v1/agencies/{id}/planning-policy", tag = "rounds",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Agency id")),
+    params(AgencyPath),
     responses((status = 200, description = "The policy (the default when none was set)", body = PlanningPolicy))
 )]
 pub async fn get_planning_policy(
@@ -479,8 +509,7 @@ pub async fn get_planning_policy(
 /// Set your agency's rules for rounds (`planning_manage`).
 #[utoipa::path(
     put, path = "/api/v1/agencies/{id}/planning-policy", tag = "rounds",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Agency id")),
+    params(AgencyPath),
     request_body = PlanningPolicy,
     responses((status = 200, description = "Saved", body = PlanningPolicy))
 )]

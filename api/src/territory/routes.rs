@@ -1,7 +1,6 @@
 use actix_web::{HttpResponse, web};
 use terren_contract::Permission;
 use terren_contract::areas::{Area, AreaListQuery, LocateQuery, LocateResponse};
-use terren_contract::problem::Problem;
 
 use super::service;
 use crate::access::AuthUser;
@@ -14,10 +13,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/areas/reload").route(web::post().to(reload)));
 }
 
+/// This capability's operations in the published contract (merged in `crate::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list_areas, locate, reload))]
+pub struct TerritoryApi;
+
 /// Counties, municipalities and administrative units, flat or as a tree.
 #[utoipa::path(
     get, path = "/api/v1/areas", tag = "reference",
-    security(("bearer" = [])),
     params(AreaListQuery),
     responses((status = 200, description = "Areas", body = Vec<Area>))
 )]
@@ -35,12 +38,11 @@ pub async fn list_areas(
 /// areas for a point outside Albania (e.g. at sea).
 #[utoipa::path(
     get, path = "/api/v1/areas/locate", tag = "reference",
-    security(("bearer" = [])),
     params(LocateQuery),
     responses(
         (status = 200, description = "Where the point is", body = LocateResponse),
-        (status = 400, description = "`lat` or `lon` missing or not a number (`invalid_query`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Coordinates out of range, NaN or infinite (`validation_failed`, field codes `out_of_range`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`lat` or `lon` missing or not a number (`invalid_query`)"),
+        (status = 422, description = "Coordinates out of range, NaN or infinite (`validation_failed`, field codes `out_of_range`)"),
     )
 )]
 pub async fn locate(
@@ -55,7 +57,6 @@ pub async fn locate(
 /// Rebuild the in-memory index after `terren import-areas` ran against this database.
 #[utoipa::path(
     post, path = "/api/v1/areas/reload", tag = "reference",
-    security(("bearer" = [])),
     responses((status = 204, description = "Reloaded"))
 )]
 pub async fn reload(user: AuthUser, state: web::Data<AppState>) -> ApiResult<HttpResponse> {

@@ -15,6 +15,7 @@ mod errors;
 mod harness;
 mod identifications;
 mod input_hygiene;
+mod openapi_routes;
 mod ops;
 mod paging;
 mod paging_process;
