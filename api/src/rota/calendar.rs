@@ -15,6 +15,7 @@ use terren_contract::schedules::{CalendarFeed, OnDutyPerson, Shift as ShiftView}
 use uuid::Uuid;
 
 use super::service::{self, Loaded};
+use super::shifts;
 use crate::access::AuthUser;
 use crate::audit;
 use crate::auth::tokens::{hash_token, random_token};
@@ -334,7 +335,7 @@ fn shifts_in(
         return Ok(Vec::new());
     }
     let resolved = loaded.resolve(conn, start, to)?;
-    let mut views = service::shift_views(conn, &resolved)?;
+    let mut views = shifts::shift_views(conn, &resolved)?;
     views.retain(|shift| shift.end > from);
     Ok(views)
 }
@@ -494,7 +495,7 @@ pub fn rota_csv(
     to: DateTime<Utc>,
 ) -> ApiResult<RotaCsv> {
     user.require(Permission::ReferenceRead)?;
-    service::check_span(from, to)?;
+    shifts::check_span(from, to)?;
     let loaded = service::load(conn, schedule_id)?;
     let shifts = shifts_in(conn, &loaded, (from, to), Duration::zero())?;
     Ok(RotaCsv { filename: csv_filename(&loaded.row.name), body: render_csv(loaded.tz, &shifts)? })

@@ -8,7 +8,7 @@ use terren_contract::schedules::{
 use uuid::Uuid;
 
 use super::swaps::Action;
-use super::{calendar, service, swaps};
+use super::{calendar, overrides, service, shifts, swaps};
 use crate::access::AuthUser;
 use crate::http::paths::{CalendarFeedPath, CalendarTokenPath, OverridePath, SchedulePath, SwapPath};
 use crate::http::{ApiResult, ValidJson, audited, with_conn};
@@ -179,7 +179,7 @@ pub async fn schedule_on_call(
     let at = query.at.unwrap_or_else(|| state.clock.now());
     let cache = state.on_call_cache.clone();
     let now = state.clock.now();
-    Ok(web::Json(with_conn(&state, move |conn| service::on_call(conn, &cache, &user, &id, at, now)).await?))
+    Ok(web::Json(with_conn(&state, move |conn| shifts::on_call(conn, &cache, &user, &id, at, now)).await?))
 }
 
 /// The final schedule between `from` and `to` (at most 100 days): layers, overrides and gaps
@@ -200,7 +200,7 @@ pub async fn schedule_shifts(
 ) -> ApiResult<web::Json<Vec<Shift>>> {
     let id = id.into_inner().to_string();
     let (from, to) = (query.from, query.to);
-    Ok(web::Json(with_conn(&state, move |conn| service::shifts(conn, &user, &id, from, to)).await?))
+    Ok(web::Json(with_conn(&state, move |conn| shifts::shifts(conn, &user, &id, from, to)).await?))
 }
 
 /// Uncovered stretches in the next `days` (default 30).
@@ -219,7 +219,7 @@ pub async fn schedule_gaps(
     query: web::Query<GapsQuery>,
 ) -> ApiResult<web::Json<Vec<Gap>>> {
     let (id, now, days) = (id.into_inner().to_string(), state.clock.now(), query.days);
-    Ok(web::Json(with_conn(&state, move |conn| service::gaps(conn, &user, &id, days, now)).await?))
+    Ok(web::Json(with_conn(&state, move |conn| shifts::gaps(conn, &user, &id, days, now)).await?))
 }
 
 /// Overrides that have not ended.
@@ -234,7 +234,7 @@ pub async fn list_overrides(
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<Vec<Override>>> {
     let (id, now) = (id.into_inner().to_string(), state.clock.now());
-    Ok(web::Json(with_conn(&state, move |conn| service::list_overrides(conn, &user, &id, now)).await?))
+    Ok(web::Json(with_conn(&state, move |conn| overrides::list_overrides(conn, &user, &id, now)).await?))
 }
 
 /// One person covers a span, whatever the layers say (`planning_manage`).
@@ -254,7 +254,7 @@ pub async fn create_override(
     body: ValidJson<CreateOverride>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner().to_string();
-    let created = audited(&state, move |conn, _, at| service::create_override(conn, &user, &id, &body.0, at)).await?;
+    let created = audited(&state, move |conn, _, at| overrides::create_override(conn, &user, &id, &body.0, at)).await?;
     Ok(HttpResponse::Created().json(created))
 }
 
@@ -275,7 +275,7 @@ pub async fn cancel_override(
     let (id, override_id) = path.into_inner();
     let (id, override_id) = (id.to_string(), override_id.to_string());
     Ok(web::Json(
-        audited(&state, move |conn, _, at| service::cancel_override(conn, &user, &id, &override_id, at)).await?,
+        audited(&state, move |conn, _, at| overrides::cancel_override(conn, &user, &id, &override_id, at)).await?,
     ))
 }
 
