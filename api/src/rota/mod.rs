@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod calendar;
+pub mod ical;
 pub mod layers;
 pub mod on_call;
 pub mod overrides;
@@ -10,4 +11,5 @@ pub mod resolve;
 pub mod routes;
 pub mod service;
 pub mod shifts;
+pub mod spreadsheet;
 pub mod swaps;
