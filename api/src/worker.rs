@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use tokio::sync::{Notify, Semaphore};
 use uuid::Uuid;
 
-use crate::alerts::{coverage, escalation, readiness};
+use crate::alerts::{coverage, emergency, escalation, paging, readiness};
 use crate::clock::truncate;
 use crate::db::schema::outbox_jobs;
 use crate::db::{DbConnection, backend};
@@ -141,20 +141,20 @@ fn payload_of<T: serde::de::DeserializeOwned>(job: &Claimed) -> ApiResult<T> {
 async fn dispatch(state: &AppState, job: &Claimed) -> ApiResult<()> {
     match job.kind.as_str() {
         kinds::IDENTIFICATION_EMERGENCY => {
-            let emergency: escalation::EmergencyJob = payload_of(job)?;
+            let emergency: emergency::EmergencyJob = payload_of(job)?;
             let (index, at) = (state.territory(), state.clock.now_naive());
             with_db(&state.db, move |conn| {
                 backend::write_transaction(conn, |conn| {
-                    escalation::raise_for_identification(conn, &index, &emergency, at).map(|_| ())
+                    emergency::raise_for_identification(conn, &index, &emergency, at).map(|_| ())
                 })
             })
             .await
         }
         kinds::ALERT_ESCALATE => escalation::run_step(state, &job.id, payload_of(job)?).await,
-        kinds::ALERT_PAGE => escalation::run_page(state, &job.id, payload_of(job)?).await,
+        kinds::ALERT_PAGE => paging::run_page(state, &job.id, payload_of(job)?).await,
         kinds::ALERT_SMS_FOLLOWUP => {
-            let follow: escalation::SmsFollowUp = payload_of(job)?;
-            escalation::run_page(state, &job.id, follow.into()).await
+            let follow: paging::SmsFollowUp = payload_of(job)?;
+            paging::run_page(state, &job.id, follow.into()).await
         }
         kinds::COVERAGE_CHECK => {
             let (now, days) = (state.clock.now(), state.config.alerts.coverage_days);

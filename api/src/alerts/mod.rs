@@ -2,7 +2,9 @@
 //! step through the outbox until somebody acknowledges, with every message recorded.
 
 pub mod coverage;
+pub mod emergency;
 pub mod escalation;
+pub mod paging;
 pub mod policy;
 pub mod reach;
 pub mod readiness;

@@ -3,9 +3,13 @@
 
 pub mod cache;
 pub mod calendar;
+pub mod ical;
 pub mod layers;
 pub mod on_call;
+pub mod overrides;
 pub mod resolve;
 pub mod routes;
 pub mod service;
+pub mod shifts;
+pub mod spreadsheet;
 pub mod swaps;

@@ -8,7 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 use terren_contract::schedules::OnCall;
 
 use super::cache::{AFTER_DAYS, BEFORE_DAYS, Entry, OnCallCache};
-use super::service::{self, on_duty_list, people, source_view};
+use super::service::{self, people};
+use super::shifts::{self, on_duty_list, source_view};
 use crate::accounts::service::agency_ref_of;
 use crate::db::DbConnection;
 use crate::http::ApiResult;
@@ -79,7 +80,7 @@ impl OnCallCache {
             // A stretch longer than the days kept: resolve further, without keeping it.
             None => {
                 let loaded = service::load(conn, id)?;
-                service::on_call_of(conn, &loaded, at)
+                shifts::on_call_of(conn, &loaded, at)
             }
         }
     }

@@ -1,4 +1,5 @@
-//! Schedules, their revisions and overrides in the database; who is on duty when.
+//! Schedules and their revisions in the database: loading one for resolution, creating, listing,
+//! changing; who is on duty at an instant. Overrides are in `overrides`, read-outs in `shifts`.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -7,22 +8,20 @@ use chrono_tz::Tz;
 use diesel::prelude::*;
 use serde_json::json;
 use terren_contract::Permission;
-use terren_contract::problem::FieldError;
 use terren_contract::schedules::{
-    CreateOverride, CreateSchedule, Gap, Layer as LayerSpec, OnCall, OnDutyPerson, Override, Schedule,
-    ScheduleRevision, Shift as ShiftView, ShiftSource, UpdateSchedule,
+    CreateSchedule, Gap, Layer as LayerSpec, OnDutyPerson, Schedule, ScheduleRevision, UpdateSchedule,
 };
 use uuid::Uuid;
 
-use super::cache::OnCallCache;
 use super::layers;
-use super::resolve::{self, Cover, Revision, Shift, Source};
+use super::overrides;
+use super::resolve::{self, Revision, Shift};
 use crate::access::AuthUser;
 use crate::accounts::service::{agency_ref_of, person_ref};
 use crate::audit;
 use crate::clock::to_utc;
 use crate::db::DbConnection;
-use crate::db::schema::{agencies, schedule_overrides, schedule_revisions, schedules, users};
+use crate::db::schema::{agencies, schedule_revisions, schedules, users};
 use crate::http::{ApiError, ApiResult};
 use crate::ids::parse_uuid;
 
@@ -30,8 +29,6 @@ use crate::ids::parse_uuid;
 pub const MAX_SPAN_DAYS: i64 = 100;
 /// How far ahead a 24/7 schedule is checked for holes when it is saved.
 pub const COVERAGE_DAYS: i64 = 30;
-/// How far ahead `on-call` looks for the next handoff.
-const NEXT_HANDOFF_DAYS: i64 = 60;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = schedules)]
@@ -55,21 +52,6 @@ struct RevisionRow {
     layers: String,
     created_by: String,
     created_at: NaiveDateTime,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = schedule_overrides)]
-struct OverrideRow {
-    id: String,
-    schedule_id: String,
-    user_id: String,
-    starts_at: NaiveDateTime,
-    ends_at: NaiveDateTime,
-    reason: Option<String>,
-    swap_request_id: Option<String>,
-    created_by: String,
-    created_at: NaiveDateTime,
-    cancelled_at: Option<NaiveDateTime>,
 }
 
 /// A schedule with what its resolution needs.
@@ -97,7 +79,7 @@ impl Loaded {
 
     /// The final schedule over `[from, to)`.
     pub fn resolve(&self, conn: &mut DbConnection, from: DateTime<Utc>, to: DateTime<Utc>) -> ApiResult<Vec<Shift>> {
-        let covers = covers(conn, &self.row.id, from, to)?;
+        let covers = overrides::covers(conn, &self.row.id, from, to)?;
         Ok(resolve::resolve(self.tz, &self.engine_revisions(), &covers, from, to))
     }
 }
@@ -139,26 +121,6 @@ pub fn load(conn: &mut DbConnection, id: &str) -> ApiResult<Loaded> {
         })
         .collect::<ApiResult<Vec<_>>>()?;
     Ok(Loaded { row, tz, revisions })
-}
-
-/// Overrides touching `[from, to)`; a cancelled one still counts up to its cancellation (the past
-/// does not change).
-fn covers(conn: &mut DbConnection, schedule_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> ApiResult<Vec<Cover>> {
-    let rows: Vec<OverrideRow> = schedule_overrides::table
-        .filter(schedule_overrides::schedule_id.eq(schedule_id))
-        .filter(schedule_overrides::ends_at.gt(from.naive_utc()))
-        .filter(schedule_overrides::starts_at.lt(to.naive_utc()))
-        .select(OverrideRow::as_select())
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|row| Cover {
-            start: to_utc(row.starts_at),
-            end: to_utc(row.cancelled_at.map_or(row.ends_at, |cancelled| cancelled.min(row.ends_at))),
-            id: row.id,
-            user_id: row.user_id,
-        })
-        .collect())
 }
 
 /// Active people of an agency: who may be on its rota.
@@ -257,7 +219,7 @@ fn layers_json(specs: &[LayerSpec]) -> ApiResult<String> {
 }
 
 /// Before now, with a minute's grace for the phone's and the server's clocks.
-fn in_past(at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+pub(super) fn in_past(at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
     at < now - Duration::minutes(1)
 }
 
@@ -408,132 +370,6 @@ pub fn update(
     view(conn, &loaded, now)
 }
 
-pub(crate) fn source_view(source: &Source) -> ApiResult<ShiftSource> {
-    Ok(match source {
-        Source::Layer(name) => ShiftSource::Layer { name: name.clone() },
-        Source::Override(id) => ShiftSource::Override { id: parse_uuid(id)? },
-    })
-}
-
-pub(crate) fn on_duty_list(people: &BTreeSet<String>, known: &HashMap<String, OnDutyPerson>) -> Vec<OnDutyPerson> {
-    people.iter().filter_map(|id| known.get(id).cloned()).collect()
-}
-
-/// The final schedule over `[from, to)` with names and phone numbers.
-pub fn shifts(
-    conn: &mut DbConnection,
-    user: &AuthUser,
-    id: &str,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> ApiResult<Vec<ShiftView>> {
-    user.require(Permission::ReferenceRead)?;
-    check_span(from, to)?;
-    let loaded = load(conn, id)?;
-    let resolved = loaded.resolve(conn, from, to)?;
-    shift_views(conn, &resolved)
-}
-
-pub fn shift_views(conn: &mut DbConnection, resolved: &[Shift]) -> ApiResult<Vec<ShiftView>> {
-    let everyone: BTreeSet<String> = resolved.iter().flat_map(|s| s.people.iter().cloned()).collect();
-    let known = people(conn, &everyone)?;
-    resolved
-        .iter()
-        .map(|shift| {
-            Ok(ShiftView {
-                start: shift.start,
-                end: shift.end,
-                people: on_duty_list(&shift.people, &known),
-                sources: shift.sources.iter().map(source_view).collect::<ApiResult<_>>()?,
-            })
-        })
-        .collect()
-}
-
-pub fn check_span(from: DateTime<Utc>, to: DateTime<Utc>) -> ApiResult<()> {
-    if to <= from {
-        return Err(ApiError::field("to", "ends_before_start", "`to` must be after `from`"));
-    }
-    if to - from > Duration::days(MAX_SPAN_DAYS) {
-        return Err(ApiError::field("to", "span_too_long", format!("at most {MAX_SPAN_DAYS} days at once")));
-    }
-    Ok(())
-}
-
-pub fn gaps(
-    conn: &mut DbConnection,
-    user: &AuthUser,
-    id: &str,
-    days: Option<u32>,
-    now: DateTime<Utc>,
-) -> ApiResult<Vec<Gap>> {
-    user.require(Permission::ReferenceRead)?;
-    let days = i64::from(days.unwrap_or(30));
-    if !(1..=MAX_SPAN_DAYS).contains(&days) {
-        return Err(ApiError::field("days", "out_of_range", format!("1 to {MAX_SPAN_DAYS} days")));
-    }
-    let loaded = load(conn, id)?;
-    gaps_ahead(conn, &loaded, now, days)
-}
-
-/// Who is on duty at `at`: the current stretch and the next handoff.
-pub fn on_call_of(conn: &mut DbConnection, loaded: &Loaded, at: DateTime<Utc>) -> ApiResult<OnCall> {
-    // Most rotas hand over within two days; look further only when they do not.
-    let mut resolved = loaded.resolve(conn, at, at + Duration::days(2))?;
-    if resolved.len() < 2 {
-        resolved = loaded.resolve(conn, at, at + Duration::days(NEXT_HANDOFF_DAYS))?;
-    }
-    let current = resolved.first();
-    let next = resolved.get(1);
-    let mut everyone: BTreeSet<String> = current.map(|s| s.people.clone()).unwrap_or_default();
-    everyone.extend(next.map(|s| s.people.clone()).unwrap_or_default());
-    let known = people(conn, &everyone)?;
-    let since = match current {
-        // The stretch began before `at`: find when.
-        Some(shift) if !shift.people.is_empty() || !shift.sources.is_empty() => {
-            let mut since = None;
-            for days in [2, NEXT_HANDOFF_DAYS] {
-                let from = at - Duration::days(days);
-                let earlier = loaded.resolve(conn, from, at + Duration::seconds(1))?;
-                since = earlier.iter().rev().find(|s| s.start <= at).map(|s| s.start);
-                if since.is_some_and(|start| start > from) {
-                    break;
-                }
-            }
-            since
-        }
-        _ => None,
-    };
-    Ok(OnCall {
-        schedule_id: parse_uuid(&loaded.row.id)?,
-        schedule_name: loaded.row.name.clone(),
-        agency: agency_ref_of(conn, &loaded.row.agency_id)?,
-        time_zone: loaded.row.time_zone.clone(),
-        at,
-        on_duty: current.map(|s| on_duty_list(&s.people, &known)).unwrap_or_default(),
-        sources: current
-            .map(|s| s.sources.iter().map(source_view).collect::<ApiResult<_>>())
-            .transpose()?
-            .unwrap_or_default(),
-        since,
-        next_handoff: next.map(|s| s.start),
-        next_on_duty: next.map(|s| on_duty_list(&s.people, &known)).unwrap_or_default(),
-    })
-}
-
-pub fn on_call(
-    conn: &mut DbConnection,
-    cache: &OnCallCache,
-    user: &AuthUser,
-    id: &str,
-    at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> ApiResult<OnCall> {
-    user.require(Permission::ReferenceRead)?;
-    let version = version_of(conn, id)?;
-    cache.on_call(conn, id, version, at, now)
-}
-
 /// The people on duty for a schedule at an instant (for paging).
 pub fn on_duty(conn: &mut DbConnection, schedule_id: &str, at: DateTime<Utc>) -> ApiResult<BTreeSet<String>> {
     let loaded = load(conn, schedule_id)?;
@@ -559,250 +395,6 @@ pub fn version_of(conn: &mut DbConnection, id: &str) -> ApiResult<i32> {
         .get_result(conn)
         .optional()?
         .ok_or_else(|| ApiError::not_found("schedule"))
-}
-
-fn override_view(conn: &mut DbConnection, row: OverrideRow) -> ApiResult<Override> {
-    let known = people(conn, &BTreeSet::from([row.user_id.clone()]))?;
-    let person = known.get(&row.user_id).cloned().ok_or_else(|| ApiError::not_found("user"))?;
-    Ok(Override {
-        id: parse_uuid(&row.id)?,
-        schedule_id: parse_uuid(&row.schedule_id)?,
-        person,
-        starts_at: to_utc(row.starts_at),
-        ends_at: to_utc(row.ends_at),
-        reason: row.reason,
-        swap_request_id: row.swap_request_id.as_deref().map(parse_uuid).transpose()?,
-        created_by: person_ref(conn, &row.created_by)?,
-        created_at: to_utc(row.created_at),
-        cancelled_at: row.cancelled_at.map(to_utc),
-    })
-}
-
-fn load_override(conn: &mut DbConnection, schedule_id: &str, id: &str) -> ApiResult<OverrideRow> {
-    schedule_overrides::table
-        .filter(schedule_overrides::id.eq(id))
-        .filter(schedule_overrides::schedule_id.eq(schedule_id))
-        .select(OverrideRow::as_select())
-        .get_result(conn)
-        .optional()?
-        .ok_or_else(|| ApiError::not_found("override"))
-}
-
-/// Marks a schedule changed by an override: its version moves on, so that cached answers and
-/// stale edits see it.
-fn touch(conn: &mut DbConnection, schedule_id: &str, at: NaiveDateTime) -> QueryResult<()> {
-    diesel::update(schedules::table.filter(schedules::id.eq(schedule_id)))
-        .set((schedules::version.eq(schedules::version + 1), schedules::updated_at.eq(at)))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// An override about to be written.
-pub struct NewOverride<'a> {
-    pub schedule_id: &'a str,
-    pub user_id: &'a str,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub reason: Option<&'a str>,
-    pub swap_request_id: Option<&'a str>,
-}
-
-/// Writes an override and its audit record; used directly and by approved swaps.
-pub fn insert_override(
-    conn: &mut DbConnection,
-    new: &NewOverride<'_>,
-    actor: &AuthUser,
-    at: NaiveDateTime,
-) -> ApiResult<String> {
-    let id = Uuid::now_v7().to_string();
-    touch(conn, new.schedule_id, at)?;
-    diesel::insert_into(schedule_overrides::table)
-        .values((
-            schedule_overrides::id.eq(&id),
-            schedule_overrides::schedule_id.eq(new.schedule_id),
-            schedule_overrides::user_id.eq(new.user_id),
-            schedule_overrides::starts_at.eq(crate::clock::truncate(new.starts_at)),
-            schedule_overrides::ends_at.eq(crate::clock::truncate(new.ends_at)),
-            schedule_overrides::reason.eq(new.reason),
-            schedule_overrides::swap_request_id.eq(new.swap_request_id),
-            schedule_overrides::created_by.eq(&actor.user_id),
-            schedule_overrides::created_at.eq(at),
-        ))
-        .execute(conn)?;
-    audit::record(
-        conn,
-        &actor.actor(),
-        at,
-        "schedule.override.create",
-        "schedule",
-        new.schedule_id,
-        json!({
-            "override_id": id,
-            "user_id": new.user_id,
-            "starts_at": new.starts_at,
-            "ends_at": new.ends_at,
-            "swap_request_id": new.swap_request_id,
-        }),
-    )?;
-    Ok(id)
-}
-
-/// Takes `user_id` off every override of theirs in `[start, end)` (`start` now or later): each such
-/// override is cancelled and its parts outside the span are written again, so that only the span
-/// changes. Used when a swap hands over duty that came from an override.
-pub fn carve_out(
-    conn: &mut DbConnection,
-    schedule_id: &str,
-    user_id: &str,
-    (start, end): (DateTime<Utc>, DateTime<Utc>),
-    actor: &AuthUser,
-    at: NaiveDateTime,
-) -> ApiResult<()> {
-    let now = to_utc(at);
-    let rows: Vec<OverrideRow> = schedule_overrides::table
-        .filter(schedule_overrides::schedule_id.eq(schedule_id))
-        .filter(schedule_overrides::user_id.eq(user_id))
-        .filter(schedule_overrides::cancelled_at.is_null())
-        .filter(schedule_overrides::ends_at.gt(crate::clock::truncate(start)))
-        .filter(schedule_overrides::starts_at.lt(crate::clock::truncate(end)))
-        .select(OverrideRow::as_select())
-        .load(conn)?;
-    for row in rows {
-        touch(conn, schedule_id, at)?;
-        diesel::update(schedule_overrides::table.filter(schedule_overrides::id.eq(&row.id)))
-            .set((schedule_overrides::cancelled_at.eq(at), schedule_overrides::cancelled_by.eq(&actor.user_id)))
-            .execute(conn)?;
-        audit::record(
-            conn,
-            &actor.actor(),
-            at,
-            "schedule.override.cancel",
-            "schedule",
-            schedule_id,
-            json!({ "override_id": row.id, "span": { "starts_at": start, "ends_at": end } }),
-        )?;
-        // The cancelled override still covers what was served before now.
-        let (row_start, row_end) = (to_utc(row.starts_at).max(now), to_utc(row.ends_at));
-        for (part_start, part_end) in [(row_start, start.min(row_end)), (end.max(row_start), row_end)] {
-            if part_start < part_end {
-                let part = NewOverride {
-                    schedule_id,
-                    user_id,
-                    starts_at: part_start,
-                    ends_at: part_end,
-                    reason: row.reason.as_deref(),
-                    swap_request_id: row.swap_request_id.as_deref(),
-                };
-                insert_override(conn, &part, actor, at)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Checks a span of duty that starts now or later and ends after it starts.
-pub fn check_future_span(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>, now: DateTime<Utc>) -> ApiResult<()> {
-    let mut errors = Vec::new();
-    if ends_at <= starts_at {
-        errors.push(FieldError {
-            field: "ends_at".into(),
-            code: "ends_before_start".into(),
-            message: "must end after it starts".into(),
-        });
-    } else if ends_at - starts_at > Duration::days(MAX_SPAN_DAYS) {
-        errors.push(FieldError {
-            field: "ends_at".into(),
-            code: "span_too_long".into(),
-            message: format!("at most {MAX_SPAN_DAYS} days"),
-        });
-    }
-    if in_past(starts_at, now) {
-        errors.push(FieldError {
-            field: "starts_at".into(),
-            code: "in_past".into(),
-            message: "past shifts cannot change".into(),
-        });
-    }
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::fields(errors)) }
-}
-
-pub fn create_override(
-    conn: &mut DbConnection,
-    user: &AuthUser,
-    schedule_id: &str,
-    request: &CreateOverride,
-    at: NaiveDateTime,
-) -> ApiResult<Override> {
-    let loaded = load(conn, schedule_id)?;
-    can_manage(user, &loaded.row.agency_id)?;
-    check_future_span(request.starts_at, request.ends_at, to_utc(at))?;
-    let person = request.user_id.to_string();
-    if !members(conn, &loaded.row.agency_id)?.contains(&person) {
-        return Err(ApiError::field("user_id", "unknown_participant", "not an active member of the schedule's agency"));
-    }
-    let new = NewOverride {
-        schedule_id,
-        user_id: &person,
-        starts_at: request.starts_at,
-        ends_at: request.ends_at,
-        reason: request.reason.as_deref(),
-        swap_request_id: None,
-    };
-    let id = insert_override(conn, &new, user, at)?;
-    let row = load_override(conn, schedule_id, &id)?;
-    override_view(conn, row)
-}
-
-pub fn list_overrides(
-    conn: &mut DbConnection,
-    user: &AuthUser,
-    schedule_id: &str,
-    now: DateTime<Utc>,
-) -> ApiResult<Vec<Override>> {
-    user.require(Permission::ReferenceRead)?;
-    load(conn, schedule_id)?;
-    let rows: Vec<OverrideRow> = schedule_overrides::table
-        .filter(schedule_overrides::schedule_id.eq(schedule_id))
-        .filter(schedule_overrides::ends_at.gt(now.naive_utc()))
-        .filter(schedule_overrides::cancelled_at.is_null())
-        .order(schedule_overrides::starts_at.asc())
-        .select(OverrideRow::as_select())
-        .load(conn)?;
-    rows.into_iter().map(|row| override_view(conn, row)).collect()
-}
-
-/// Cancels an override from now on: the part already served stays in the schedule.
-pub fn cancel_override(
-    conn: &mut DbConnection,
-    user: &AuthUser,
-    schedule_id: &str,
-    id: &str,
-    at: NaiveDateTime,
-) -> ApiResult<Override> {
-    let loaded = load(conn, schedule_id)?;
-    can_manage(user, &loaded.row.agency_id)?;
-    let row = load_override(conn, schedule_id, id)?;
-    if row.cancelled_at.is_some() {
-        return Err(ApiError::conflict("the override is already cancelled"));
-    }
-    if row.ends_at <= at {
-        return Err(ApiError::conflict("the override has ended; past shifts cannot change"));
-    }
-    touch(conn, schedule_id, at)?;
-    diesel::update(schedule_overrides::table.filter(schedule_overrides::id.eq(id)))
-        .set((schedule_overrides::cancelled_at.eq(at), schedule_overrides::cancelled_by.eq(&user.user_id)))
-        .execute(conn)?;
-    audit::record(
-        conn,
-        &user.actor(),
-        at,
-        "schedule.override.cancel",
-        "schedule",
-        schedule_id,
-        json!({ "override_id": id }),
-    )?;
-    let row = load_override(conn, schedule_id, id)?;
-    override_view(conn, row)
 }
 
 #[cfg(test)]

@@ -11,8 +11,9 @@ use terren_contract::Permission;
 use terren_contract::schedules::{CreateSwapRequest, SwapRequest, SwapState};
 use uuid::Uuid;
 
+use super::overrides::{self, NewOverride};
 use super::resolve::{Shift, Source};
-use super::service::{self, Loaded, NewOverride};
+use super::service::{self, Loaded};
 use crate::access::AuthUser;
 use crate::accounts::service::person_ref;
 use crate::audit;
@@ -135,7 +136,7 @@ pub fn create(
 ) -> ApiResult<SwapRequest> {
     let loaded = service::load(conn, schedule_id)?;
     member_of(user, &loaded)?;
-    service::check_future_span(request.starts_at, request.ends_at, to_utc(at))?;
+    overrides::check_future_span(request.starts_at, request.ends_at, to_utc(at))?;
     let shifts = loaded.resolve(conn, request.starts_at, request.ends_at)?;
     if !on_duty_throughout(&shifts, &user.user_id) {
         return Err(ApiError::field(
@@ -369,7 +370,7 @@ fn hand_over(
         return Err(ApiError::conflict("the rota changed: the taker is now on duty during part of the span"));
     }
     let covers = coworker_covers(&shifts, &row.offered_by, taker);
-    service::carve_out(conn, &row.schedule_id, &row.offered_by, (start, end), actor, at)?;
+    overrides::carve_out(conn, &row.schedule_id, &row.offered_by, (start, end), actor, at)?;
     let mut write = |user_id: &str, starts_at: DateTime<Utc>, ends_at: DateTime<Utc>| {
         let new = NewOverride {
             schedule_id: &row.schedule_id,
@@ -379,7 +380,7 @@ fn hand_over(
             reason: Some(SWAP_REASON),
             swap_request_id: Some(&row.id),
         };
-        service::insert_override(conn, &new, actor, at).map(|_| ())
+        overrides::insert_override(conn, &new, actor, at).map(|_| ())
     };
     write(taker, start, end)?;
     for (coworker, starts_at, ends_at) in covers {

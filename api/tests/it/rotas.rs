@@ -342,7 +342,7 @@ async fn on_call_from_memory_is_the_resolved_answer_and_sees_an_override_at_once
         let resolved = app
             .db(move |conn| {
                 let loaded = terren_api::rota::service::load(conn, &schedule).unwrap();
-                serde_json::to_value(terren_api::rota::service::on_call_of(conn, &loaded, at).unwrap()).unwrap()
+                serde_json::to_value(terren_api::rota::shifts::on_call_of(conn, &loaded, at).unwrap()).unwrap()
             })
             .await;
         assert_eq!(answer.body, resolved, "at {at}");

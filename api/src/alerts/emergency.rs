@@ -1,0 +1,130 @@
+//! The emergency job: the alert an emergency sighting raises, for the agency that answers for the
+//! child at that place.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use terren_contract::alerts::Severity;
+
+use super::service::{self, add_event};
+use crate::db::DbConnection;
+use crate::db::schema::alerts;
+use crate::http::ApiResult;
+
+/// The job that raises the alert of an emergency sighting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmergencyJob {
+    pub identification_id: String,
+}
+
+/// The agency an emergency sighting's alert goes to: the one referral routing would choose for
+/// this person at this place (the child-protection unit of the territory, per the handbook),
+/// else the 24/7 agency answering for the place, else the recorder's own.
+fn emergency_agency(
+    conn: &mut DbConnection,
+    index: &crate::territory::index::TerritoryIndex,
+    place: &crate::referrals::routing::Place,
+    subject_type: &str,
+    recorder_agency: &str,
+) -> ApiResult<String> {
+    use crate::referrals::routing;
+    let case = routing::Case { place, subject_type, services: &[] };
+    if let Some(routed) = routing::route(conn, index, case, &[])? {
+        return Ok(routed.agency.id);
+    }
+    let area = place.admin_unit_id.as_ref().or(place.municipality_id.as_ref()).and_then(|id| index.find_id(id));
+    let responsible = match area {
+        Some(area) => service::responsible_agency(conn, index, &index.area(area).code)?,
+        None => None,
+    };
+    Ok(responsible.unwrap_or_else(|| recorder_agency.to_owned()))
+}
+
+/// Raises the alert for an emergency identification, for the agency answering for the child at
+/// that place.
+pub fn raise_for_identification(
+    conn: &mut DbConnection,
+    index: &crate::territory::index::TerritoryIndex,
+    job: &EmergencyJob,
+    at: NaiveDateTime,
+) -> ApiResult<String> {
+    use crate::db::schema::{identification_links, identifications, referrals};
+    let identification_id = job.identification_id.clone();
+    let (recorded_by, recorder_agency, municipality_id, admin_unit_id, risk_level, subject_type): (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+    ) = identifications::table
+        .filter(identifications::id.eq(&identification_id))
+        .select((
+            identifications::recorded_by,
+            identifications::agency_id,
+            identifications::municipality_id,
+            identifications::admin_unit_id,
+            identifications::risk_level,
+            identifications::subject_type,
+        ))
+        .get_result(conn)?;
+    let place = crate::referrals::routing::Place {
+        municipality_id: municipality_id.clone(),
+        admin_unit_id: admin_unit_id.clone(),
+    };
+    let agency_id = emergency_agency(conn, index, &place, &subject_type, &recorder_agency)?;
+    let area_id = admin_unit_id.or(municipality_id);
+    let place_name = area_id.as_ref().and_then(|id| index.find_id(id)).map(|a| index.area(a).name.clone());
+    let profile_id: Option<String> = identification_links::table
+        .filter(identification_links::identification_id.eq(&identification_id))
+        .select(identification_links::profile_id)
+        .get_result(conn)
+        .optional()?;
+    let title = match &place_name {
+        Some(name) => format!("Fëmijë në rrezik / Child at risk — {name}"),
+        None => "Fëmijë në rrezik / Child at risk".to_owned(),
+    };
+    let actor = crate::audit::Actor { user_id: Some(recorded_by), device_id: None, ip: None };
+    // An emergency referral about this sighting may have paged the same agency already.
+    let referral_keys: Vec<String> = referrals::table
+        .filter(referrals::identification_id.eq(&identification_id))
+        .select(referrals::id)
+        .load::<String>(conn)?
+        .into_iter()
+        .map(|id| format!("referral:{id}"))
+        .collect();
+    let paged: Option<String> = alerts::table
+        .filter(alerts::open_key.eq_any(&referral_keys))
+        .filter(alerts::agency_id.eq(&agency_id))
+        .select(alerts::id)
+        .first(conn)
+        .optional()?;
+    if let Some(alert_id) = paged {
+        add_event(
+            conn,
+            &alert_id,
+            at,
+            "identification_linked",
+            actor.user_id.as_deref(),
+            None,
+            json!({ "identification_id": identification_id }),
+        )?;
+        return Ok(alert_id);
+    }
+    let new = service::NewAlert {
+        severity: if risk_level == "emergency" { Severity::Emergency } else { Severity::High },
+        source: terren_contract::alerts::AlertSource::FieldIdentification,
+        agency_id,
+        area_id,
+        title,
+        details: None,
+        dedup_key: Some(format!("identification:{identification_id}")),
+        identification_id: Some(identification_id),
+        profile_id,
+        referral_id: None,
+        policy: None,
+    };
+    let (id, _) = service::raise(conn, &actor, new, at)?;
+    Ok(id)
+}
