@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # "Who is on call now" under load: a release server on a fresh database (SQLite by default,
 # PostgreSQL when DATABASE_URL is set), a daily rota for AL224-QKT, then wrk with 32 connections
-# for 30 s against GET /api/v1/on-call?agency=AL224-QKT.
+# for 30 s against GET /healthz (the framework's floor: no token, no database) and then against
+# GET /api/v1/on-call?agency=AL224-QKT, in the same run.
 #   api/benches/http/on_call.sh                                  # SQLite
 #   DATABASE_URL=postgres://terren:terren@127.0.0.1:5432/terren_bench_oncall api/benches/http/on_call.sh
 set -euo pipefail
@@ -29,5 +30,8 @@ curl -sf -X POST localhost:$port/api/v1/schedules -H "authorization: Bearer $coo
     -d "{\"name\":\"Gadishmëria\",\"layers\":[{\"name\":\"main\",\"participants\":[[\"$duty\"],[\"$field\"]],\"turn_every\":1,\"turn_unit\":\"days\",\"handoff_time\":\"08:00\",\"starts_on\":\"$today\"}]}" >/dev/null
 token=$(login tirana.field)
 curl -sf "localhost:$port/api/v1/on-call?agency=AL224-QKT" -H "authorization: Bearer $token" | head -c 300; echo
+echo "== GET /healthz"
+wrk -t2 -c32 -d30s --latency "http://127.0.0.1:$port/healthz" | grep -E "Requests/sec|50%|90%|99%|Non-2xx|Socket errors"
+echo "== GET /api/v1/on-call"
 wrk -t2 -c32 -d30s --latency -H "authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/on-call?agency=AL224-QKT" \
     | grep -E "Requests/sec|50%|90%|99%|Non-2xx|Socket errors"

@@ -14,10 +14,10 @@ use super::resolve::Shift;
 
 /// How long names and phone numbers are answered from memory.
 pub(super) const PEOPLE_TTL_SECONDS: i64 = 60;
-/// The stretches kept: from this long before the instant asked about …
-pub(super) const BEFORE_DAYS: i64 = 2;
-/// … to this long after it.
-pub(super) const AFTER_DAYS: i64 = 3;
+/// The stretches kept, in days before and after the instant asked about: the first window that
+/// shows when the current stretch began and the next handoff (a daily rota needs the first, a
+/// weekly one the second, a monthly one the last).
+pub(super) const WINDOWS_DAYS: [(i64, i64); 3] = [(2, 3), (8, 8), (35, 35)];
 
 pub(super) struct Entry {
     pub(super) version: i32,
@@ -43,6 +43,10 @@ impl OnCallCache {
             .get(id)
             .filter(|e| e.version == version && now - e.built_at < Duration::seconds(PEOPLE_TTL_SECONDS))
             .cloned()
+    }
+
+    pub(super) fn kept(&self, id: &str) -> Option<Arc<Entry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
     }
 
     pub(super) fn keep(&self, id: &str, entry: Arc<Entry>) {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use terren_contract::schedules::OnCall;
 
-use super::cache::{AFTER_DAYS, BEFORE_DAYS, Entry, OnCallCache};
-use super::service::{self, people};
+use super::cache::{Entry, OnCallCache, WINDOWS_DAYS};
+use super::service::{self, Loaded, people};
 use super::shifts::{self, on_duty_list, source_view};
 use crate::accounts::service::agency_ref_of;
 use crate::db::DbConnection;
@@ -16,9 +16,14 @@ use crate::http::ApiResult;
 use crate::ids::parse_uuid;
 
 impl Entry {
-    fn build(conn: &mut DbConnection, id: &str, at: DateTime<Utc>, now: DateTime<Utc>) -> ApiResult<Entry> {
-        let loaded = service::load(conn, id)?;
-        let (from, to) = (at - Duration::days(BEFORE_DAYS), at + Duration::days(AFTER_DAYS));
+    fn build(
+        conn: &mut DbConnection,
+        loaded: &Loaded,
+        (before_days, after_days): (i64, i64),
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> ApiResult<Entry> {
+        let (from, to) = (at - Duration::days(before_days), at + Duration::days(after_days));
         let shifts = loaded.resolve(conn, from, to)?;
         let everyone: BTreeSet<String> = shifts.iter().flat_map(|s| s.people.iter().cloned()).collect();
         Ok(Entry {
@@ -60,6 +65,11 @@ impl Entry {
 }
 
 impl OnCallCache {
+    /// Whether what is kept for schedule `id`, whatever its version and age, answers for `at`.
+    pub fn answers_from_memory(&self, id: &str, at: DateTime<Utc>) -> bool {
+        self.kept(id).is_some_and(|entry| entry.answer(at).is_some())
+    }
+
     /// Who is on duty at `at` in schedule `id`, whose current version is `version`.
     pub fn on_call(
         &self,
@@ -72,16 +82,15 @@ impl OnCallCache {
         if let Some(answer) = self.fresh(id, version, now).and_then(|entry| entry.answer(at)) {
             return answer;
         }
-        let entry = Arc::new(Entry::build(conn, id, at, now)?);
-        let answer = entry.answer(at);
-        self.keep(id, entry);
-        match answer {
-            Some(answer) => answer,
-            // A stretch longer than the days kept: resolve further, without keeping it.
-            None => {
-                let loaded = service::load(conn, id)?;
-                shifts::on_call_of(conn, &loaded, at)
+        let loaded = service::load(conn, id)?;
+        for window in WINDOWS_DAYS {
+            let entry = Arc::new(Entry::build(conn, &loaded, window, at, now)?);
+            if let Some(answer) = entry.answer(at) {
+                self.keep(id, entry);
+                return answer;
             }
         }
+        // A stretch longer than the widest window: resolve further, without keeping it.
+        shifts::on_call_of(conn, &loaded, at)
     }
 }

@@ -359,3 +359,34 @@ async fn on_call_from_memory_is_the_resolved_answer_and_sees_an_override_at_once
     let by_agency = app.get("/api/v1/on-call?agency=AL224-QKT", Some(&coordinator)).await;
     assert_eq!(names(&by_agency.body[0]["on_duty"]), ["Koordinatore QKT (demo)"]);
 }
+
+#[actix_web::test]
+async fn weekly_and_four_weekly_rotas_are_answered_from_memory_as_resolved() {
+    let app = TestApp::spawn().await;
+    let coordinator = app.login("tirana.coord").await;
+    let (field, duty) = (user_id(&app, "tirana.field").await, user_id(&app, "tirana.duty").await);
+    for (name, unit, every) in [("Javore", "weeks", 1), ("Katër javë", "weeks", 4)] {
+        let mut layer = daily_layer(&[&field, &duty], "08:00", "2026-02-02");
+        layer["turn_unit"] = json!(unit);
+        layer["turn_every"] = json!(every);
+        let res = app.post("/api/v1/schedules", Some(&coordinator), &json!({ "name": name, "layers": [layer] })).await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+        let id = res.body["id"].as_str().unwrap().to_owned();
+        for step in 0..60 {
+            let at = chrono::Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap() + Duration::hours(13 * step);
+            let answer = app
+                .get(&format!("/api/v1/schedules/{id}/on-call?at={}", at.format("%Y-%m-%dT%H:%M:%SZ")), Some(&coordinator))
+                .await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+            assert!(app.state.on_call_cache.answers_from_memory(&id, at), "{name}: the answer at {at} is kept");
+            let schedule = id.clone();
+            let resolved = app
+                .db(move |conn| {
+                    let loaded = terren_api::rota::service::load(conn, &schedule).unwrap();
+                    serde_json::to_value(terren_api::rota::shifts::on_call_of(conn, &loaded, at).unwrap()).unwrap()
+                })
+                .await;
+            assert_eq!(answer.body, resolved, "{name} at {at}");
+        }
+    }
+}
