@@ -11,18 +11,21 @@ use terren_contract::auth::AgencyRef;
 use terren_contract::schedules::OnDutyPerson;
 
 use super::resolve::Shift;
+use super::shifts::NEXT_HANDOFF_DAYS;
 
 /// How long names and phone numbers are answered from memory.
 pub(super) const PEOPLE_TTL_SECONDS: i64 = 60;
 /// The stretches kept, in days before and after the instant asked about: the first window that
 /// shows when the current stretch began and the next handoff (a daily rota needs the first, a
-/// weekly one the second, a monthly one the last).
-pub(super) const WINDOWS_DAYS: [(i64, i64); 3] = [(2, 3), (8, 8), (35, 35)];
+/// weekly one the second, a rota whose stretches outlast a month the last: it reaches as far as
+/// an answer looks back and ahead, and a day further so that it serves for a day).
+pub(super) const WINDOWS_DAYS: [(i64, i64); 3] = [(2, 3), (8, 8), (NEXT_HANDOFF_DAYS, NEXT_HANDOFF_DAYS + 1)];
 
 pub(super) struct Entry {
     pub(super) version: i32,
     pub(super) built_at: DateTime<Utc>,
     pub(super) from: DateTime<Utc>,
+    pub(super) to: DateTime<Utc>,
     pub(super) shifts: Vec<Shift>,
     pub(super) known: HashMap<String, OnDutyPerson>,
     pub(super) schedule_id: uuid::Uuid,

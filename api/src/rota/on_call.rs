@@ -9,7 +9,7 @@ use terren_contract::schedules::OnCall;
 
 use super::cache::{Entry, OnCallCache, WINDOWS_DAYS};
 use super::service::{self, Loaded, people};
-use super::shifts::{self, on_duty_list, source_view};
+use super::shifts::{self, NEXT_HANDOFF_DAYS, on_duty_list, source_view};
 use crate::accounts::service::agency_ref_of;
 use crate::db::DbConnection;
 use crate::http::ApiResult;
@@ -30,6 +30,7 @@ impl Entry {
             version: loaded.row.version,
             built_at: now,
             from,
+            to,
             known: people(conn, &everyone)?,
             shifts,
             schedule_id: parse_uuid(&loaded.row.id)?,
@@ -39,15 +40,26 @@ impl Entry {
         })
     }
 
-    /// The answer at `at`, when the stretches kept show both when the current one began and the
-    /// next handoff.
+    /// The answer at `at`, when the stretches kept show what [`shifts::on_call_of`] would: when
+    /// the current stretch began (or that it began before the furthest it looks back) and the
+    /// next handoff (or that there is none as far as it looks ahead).
     fn answer(&self, at: DateTime<Utc>) -> Option<ApiResult<OnCall>> {
+        let horizon = Duration::days(NEXT_HANDOFF_DAYS);
         let index = self.shifts.iter().position(|s| s.start <= at && at < s.end)?;
-        let (current, next) = (&self.shifts[index], self.shifts.get(index + 1)?);
+        let current = &self.shifts[index];
+        let next = match self.shifts.get(index + 1) {
+            Some(next) if next.start < at + horizon => Some(next),
+            _ if self.to >= at + horizon => None,
+            _ => return None,
+        };
         // A stretch that began at the window's start may have begun earlier.
-        if current.start <= self.from {
+        let began = if current.start > self.from {
+            current.start.max(at - horizon)
+        } else if self.from <= at - horizon {
+            at - horizon
+        } else {
             return None;
-        }
+        };
         let is_gap = current.people.is_empty() && current.sources.is_empty();
         Some(current.sources.iter().map(source_view).collect::<ApiResult<Vec<_>>>().map(|sources| OnCall {
             schedule_id: self.schedule_id,
@@ -57,9 +69,9 @@ impl Entry {
             at,
             on_duty: on_duty_list(&current.people, &self.known),
             sources,
-            since: if is_gap { None } else { Some(current.start) },
-            next_handoff: Some(next.start),
-            next_on_duty: on_duty_list(&next.people, &self.known),
+            since: if is_gap { None } else { Some(began) },
+            next_handoff: next.map(|next| next.start),
+            next_on_duty: next.map(|next| on_duty_list(&next.people, &self.known)).unwrap_or_default(),
         }))
     }
 }

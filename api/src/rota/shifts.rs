@@ -16,7 +16,7 @@ use crate::http::{ApiError, ApiResult};
 use crate::ids::parse_uuid;
 
 /// How far ahead `on-call` looks for the next handoff.
-const NEXT_HANDOFF_DAYS: i64 = 60;
+pub(super) const NEXT_HANDOFF_DAYS: i64 = 60;
 
 pub(crate) fn source_view(source: &Source) -> ApiResult<ShiftSource> {
     Ok(match source {
