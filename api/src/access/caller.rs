@@ -5,9 +5,10 @@ use std::collections::BTreeSet;
 
 use terren_contract::{Permission, Role};
 
-use crate::accounts::model::AgencyBrief;
+use crate::accounts::model::{self, AgencyBrief};
 use crate::audit::Actor;
-use crate::auth::permissions::has_national_scope;
+use crate::auth::permissions::{has_national_scope, permissions_for};
+use crate::db::DbConnection;
 use crate::http::{ApiError, ApiResult};
 
 #[derive(Debug, Clone)]
@@ -27,6 +28,27 @@ pub struct AuthUser {
 }
 
 impl AuthUser {
+    /// A person as a request of theirs would see them, for work done on their behalf without one
+    /// (the demo data, fixtures): their roles and their agency's areas as stored now, under a
+    /// session and device named `on_behalf`.
+    pub fn acting_as(conn: &mut DbConnection, username: &str, on_behalf: &str) -> ApiResult<AuthUser> {
+        let user = model::find_user_by_username(conn, username)?.ok_or_else(|| ApiError::not_found("user"))?;
+        let roles = model::roles_of(conn, &user.id)?;
+        Ok(AuthUser {
+            permissions: permissions_for(&roles),
+            roles,
+            areas: model::agency_area_scope(conn, &user.agency_id)?,
+            agency: model::agency_brief(conn, &user.agency_id)?,
+            user_id: user.id,
+            username: user.username,
+            display_name: user.display_name,
+            session_id: on_behalf.to_owned(),
+            device_id: on_behalf.to_owned(),
+            must_change_password: false,
+            ip: "127.0.0.1".to_owned(),
+        })
+    }
+
     pub fn can(&self, permission: Permission) -> bool {
         self.permissions.contains(&permission)
     }

@@ -16,7 +16,6 @@ use uuid::Uuid;
 
 use crate::access::AuthUser;
 use crate::accounts::model;
-use crate::auth::permissions::permissions_for;
 use crate::db::{DbConnection, backend};
 use crate::http::ApiError;
 use crate::state::AppState;
@@ -252,22 +251,7 @@ fn failed(what: &str, error: ApiError) -> anyhow::Error {
 
 /// The demo person as the API would see them signed in.
 fn acting_as(conn: &mut DbConnection, username: &str) -> anyhow::Result<AuthUser> {
-    let user = model::find_user_by_username(conn, username)?
-        .ok_or_else(|| anyhow::anyhow!("demo account {username} is missing"))?;
-    let roles = model::roles_of(conn, &user.id)?;
-    Ok(AuthUser {
-        permissions: permissions_for(&roles),
-        roles,
-        areas: model::agency_area_scope(conn, &user.agency_id)?,
-        agency: model::agency_brief(conn, &user.agency_id)?,
-        user_id: user.id,
-        username: user.username,
-        display_name: user.display_name,
-        session_id: "demo-seed".to_owned(),
-        device_id: "demo-seed".to_owned(),
-        must_change_password: false,
-        ip: "127.0.0.1".to_owned(),
-    })
+    AuthUser::acting_as(conn, username, "demo-seed").map_err(|e| failed(username, e))
 }
 
 fn user_uuid(conn: &mut DbConnection, username: &str) -> anyhow::Result<Uuid> {

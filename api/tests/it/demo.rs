@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 use terren_api::seed::demo::{DutyReport, ON_CALL_WAIT_MINUTES, seed_duty};
 use terren_api::worker;
 
+use crate::fixtures::sighting;
+use crate::fixtures::user_id;
 use crate::harness::TestApp;
-use crate::identifications::sighting;
-use crate::rotas::user_id;
 
 async fn seed(app: &TestApp) -> DutyReport {
     let state = app.state.clone();

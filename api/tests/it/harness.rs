@@ -5,6 +5,7 @@
 //! (the URL's database is only used to create and drop the per-test databases).
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 
 use actix_web::http::StatusCode;
@@ -12,7 +13,9 @@ use actix_web::test;
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, RunQueryDsl};
+use futures_util::future::LocalBoxFuture;
 use secrecy::SecretString;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use terren_api::app::build_app;
@@ -167,13 +170,49 @@ fn record_backend(backend: &str) {
 pub struct TestApp {
     pub state: AppState,
     pub clock: ManualClock,
+    /// The application, built once per test.
+    service: Service,
     _db: DbGuard,
 }
+
+/// A built application: takes a request, gives its response.
+type Service = Rc<dyn Fn(actix_http::Request) -> LocalBoxFuture<'static, Response>>;
 
 pub struct Response {
     pub status: StatusCode,
     pub headers: actix_web::http::header::HeaderMap,
     pub body: Value,
+}
+
+impl Response {
+    /// The body read into a type of the contract, after checking the status.
+    #[track_caller]
+    pub fn read<T: DeserializeOwned>(&self, expected: StatusCode) -> T {
+        assert_eq!(self.status, expected, "{}", self.body);
+        serde_json::from_value(self.body.clone())
+            .unwrap_or_else(|e| panic!("the body is not a {}: {e}\n{}", std::any::type_name::<T>(), self.body))
+    }
+}
+
+/// Builds the application on `state` once; every request of a test goes through it.
+async fn build_service(state: &AppState) -> Service {
+    let app = Rc::new(test::init_service(build_app(state.clone())).await);
+    Rc::new(move |req| {
+        let app = app.clone();
+        Box::pin(async move { into_response(test::call_service(&*app, req).await).await })
+    })
+}
+
+async fn into_response<B: actix_web::body::MessageBody>(res: actix_web::dev::ServiceResponse<B>) -> Response {
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = test::read_body(res).await;
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    Response { status, headers, body }
 }
 
 impl TestApp {
@@ -210,11 +249,12 @@ impl TestApp {
             .await
             .expect("join")
             .expect("prepare");
-        TestApp { clock, state, _db: guard }
+        let service = build_service(&state).await;
+        TestApp { clock, state, service, _db: guard }
     }
 
     pub async fn request(&self, req: test::TestRequest) -> Response {
-        request_on(&self.state, req).await
+        (self.service)(req.peer_addr(PEER.parse().expect("address")).to_request()).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
@@ -271,33 +311,26 @@ fn with_token(req: test::TestRequest, token: Option<&str>) -> test::TestRequest 
     }
 }
 
-/// Sends a request to the service running on `state`.
+/// Where test requests come from.
+const PEER: &str = "127.0.0.1:50000";
+
+/// Sends a request to a new application on `state` (for a second instance of the service on the
+/// same database; a test's own requests go through [`TestApp::request`]).
 pub async fn request_on(state: &AppState, req: test::TestRequest) -> Response {
-    let app = test::init_service(build_app(state.clone())).await;
-    let req = req.peer_addr("127.0.0.1:50000".parse().expect("address"));
-    let res = test::call_service(&app, req.to_request()).await;
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = test::read_body(res).await;
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-    };
-    Response { status, headers, body }
+    build_service(state).await(req.peer_addr(PEER.parse().expect("address")).to_request()).await
 }
 
 /// POSTs JSON with an `Idempotency-Key` to the service running on `state`.
 pub async fn post_idempotent_on(state: &AppState, path: &str, token: &str, key: &str, body: &Value) -> Response {
-    request_on(
-        state,
-        test::TestRequest::post()
-            .uri(path)
-            .insert_header(("Authorization", format!("Bearer {token}")))
-            .insert_header(("Idempotency-Key", key.to_owned()))
-            .set_json(body),
-    )
-    .await
+    request_on(state, idempotent_post(path, token, key, body)).await
+}
+
+fn idempotent_post(path: &str, token: &str, key: &str, body: &Value) -> test::TestRequest {
+    test::TestRequest::post()
+        .uri(path)
+        .insert_header(("Authorization", format!("Bearer {token}")))
+        .insert_header(("Idempotency-Key", key.to_owned()))
+        .set_json(body)
 }
 
 impl TestApp {
@@ -309,7 +342,7 @@ impl TestApp {
 
     /// POSTs JSON with an `Idempotency-Key`, as the phone does.
     pub async fn post_idempotent(&self, path: &str, token: &str, key: &str, body: &Value) -> Response {
-        post_idempotent_on(&self.state, path, token, key, body).await
+        self.request(idempotent_post(path, token, key, body)).await
     }
 
     /// Runs blocking database work against this test's database.

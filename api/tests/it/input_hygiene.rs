@@ -6,9 +6,9 @@ use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use serde_json::{Value, json};
 
+use crate::fixtures::sighting;
+use crate::fixtures::{daily_layer, user_id};
 use crate::harness::{PASSWORD, TestApp};
-use crate::identifications::sighting;
-use crate::rotas::{daily_layer, user_id};
 
 fn assert_nul_refused(res: &crate::harness::Response, field: &str) {
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);

@@ -12,6 +12,7 @@ mod contract;
 mod demo;
 mod demo_accounts;
 mod errors;
+mod fixtures;
 mod harness;
 mod identifications;
 mod input_hygiene;

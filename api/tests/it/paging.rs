@@ -14,9 +14,9 @@ use terren_api::worker;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::alerts::{app_with, emergency_sighting, raise, run_worker, sms_gateway, texts_to, without_phone};
+use crate::fixtures::paging::{app_with, emergency_sighting, raise, run_worker, sms_gateway, texts_to, without_phone};
+use crate::fixtures::user_id;
 use crate::harness::TestApp;
-use crate::rotas::user_id;
 
 const MESSAGES: &str = "/2010-04-01/Accounts/AC00000000000000000000000000000001/Messages.json";
 
@@ -368,7 +368,7 @@ async fn a_sightings_alert_raised_before_its_referral_ends_with_the_referral() {
         .to_owned();
 
     let referral_id = "019a2b3c-4d5e-7f00-8a1b-2c3d4e5f6000";
-    let body = crate::referrals::referral(referral_id, sighting_id, "emergency");
+    let body = crate::fixtures::referral(referral_id, sighting_id, "emergency");
     let sent = app.post_idempotent("/api/v1/referrals", &field, "r-1", &body).await;
     assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.body);
     run_worker(&app).await;

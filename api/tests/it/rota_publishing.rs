@@ -7,8 +7,8 @@ use icalendar::{CalendarDateTime, Component, DatePerhapsTime};
 use serde_json::{Value, json};
 use terren_api::db::schema::{audit_log, calendar_feeds, schedule_overrides};
 
+use crate::fixtures::{daily_layer, error_codes, qkt_rota, user_id};
 use crate::harness::{Response, TestApp};
-use crate::rotas::{daily_layer, error_codes, qkt_rota, user_id};
 
 const FIELD: &str = "Punonjëse terreni QKT (demo)";
 const DUTY: &str = "Punonjës në gadishmëri QKT (demo)";

@@ -4,51 +4,22 @@ use actix_web::http::StatusCode;
 use chrono::{Duration, TimeZone, Utc};
 use diesel::prelude::*;
 use serde_json::{Value, json};
-use terren_api::db::schema::users;
 
+use terren_contract::schedules::{OnCall, OnDutyPerson, ShiftSource};
+
+use crate::fixtures::{daily_layer, error_codes, qkt_rota, user_id};
 use crate::harness::TestApp;
 
-pub async fn user_id(app: &TestApp, username: &'static str) -> String {
-    app.db(move |conn| users::table.filter(users::username.eq(username)).select(users::id).get_result(conn).unwrap())
-        .await
+fn at(instant: &str) -> chrono::DateTime<Utc> {
+    instant.parse().unwrap()
 }
 
-pub fn daily_layer(people: &[&str], handoff: &str, starts_on: &str) -> Value {
-    json!({
-        "name": "main",
-        "participants": people.iter().map(|p| vec![*p]).collect::<Vec<_>>(),
-        "turn_every": 1,
-        "turn_unit": "days",
-        "handoff_time": handoff,
-        "starts_on": starts_on,
-    })
+fn on_duty(people: &[OnDutyPerson]) -> Vec<&str> {
+    people.iter().map(|p| p.display_name.as_str()).collect()
 }
 
 fn names(people: &Value) -> Vec<String> {
     people.as_array().unwrap().iter().map(|p| p["display_name"].as_str().unwrap().to_owned()).collect()
-}
-
-pub fn error_codes(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{body}"))
-        .iter()
-        .map(|e| e["code"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-/// The QKT coordinator makes a daily rota of the field worker and the duty officer.
-pub async fn qkt_rota(app: &TestApp, coordinator: &str) -> Value {
-    let (field, duty) = (user_id(app, "tirana.field").await, user_id(app, "tirana.duty").await);
-    let res = app
-        .post(
-            "/api/v1/schedules",
-            Some(coordinator),
-            &json!({ "name": "Gadishmëria QKT", "layers": [daily_layer(&[&field, &duty], "08:00", "2026-03-02")] }),
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
-    res.body
 }
 
 #[actix_web::test]
@@ -63,13 +34,13 @@ async fn who_is_on_duty_with_phone_and_next_handoff_across_the_spring_change() {
 
     let field_worker = app.login("tirana.field").await;
     // 2026-03-02 09:00 UTC is 10:00 in Tirana: the first turn (field worker) runs until 08:00 on the 3rd.
-    let now = app.get(&format!("/api/v1/schedules/{id}/on-call"), Some(&field_worker)).await;
-    assert_eq!(now.status, StatusCode::OK, "{}", now.body);
-    assert_eq!(names(&now.body["on_duty"]), ["Punonjëse terreni QKT (demo)"]);
-    assert_eq!(now.body["on_duty"][0]["phone"], "+355690000001");
-    assert_eq!(now.body["since"], "2026-03-02T09:00:00Z", "the rota applies from when it was made");
-    assert_eq!(now.body["next_handoff"], "2026-03-03T07:00:00Z");
-    assert_eq!(names(&now.body["next_on_duty"]), ["Punonjës në gadishmëri QKT (demo)"]);
+    let now: OnCall =
+        app.get(&format!("/api/v1/schedules/{id}/on-call"), Some(&field_worker)).await.read(StatusCode::OK);
+    assert_eq!(on_duty(&now.on_duty), ["Punonjëse terreni QKT (demo)"]);
+    assert_eq!(now.on_duty[0].phone.as_deref(), Some("+355690000001"));
+    assert_eq!(now.since, Some(at("2026-03-02T09:00:00Z")), "the rota applies from when it was made");
+    assert_eq!(now.next_handoff, Some(at("2026-03-03T07:00:00Z")));
+    assert_eq!(on_duty(&now.next_on_duty), ["Punonjës në gadishmëri QKT (demo)"]);
 
     // Clocks go forward on 29 March 2026: handoffs stay at 08:00 local, 06:00 UTC from then on.
     let shifts = app
@@ -271,11 +242,14 @@ async fn an_override_wins_and_cancelling_it_keeps_the_part_served() {
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
     let override_id = res.body["id"].as_str().unwrap().to_owned();
 
-    let during = app.get(&format!("/api/v1/schedules/{id}/on-call?at=2026-03-02T13:00:00Z"), Some(&coordinator)).await;
-    assert_eq!(names(&during.body["on_duty"]), ["Koordinatore QKT (demo)"]);
-    assert_eq!(during.body["sources"][0]["kind"], "override");
-    assert_eq!(during.body["next_handoff"], "2026-03-02T18:00:00Z");
-    assert_eq!(names(&during.body["next_on_duty"]), ["Punonjëse terreni QKT (demo)"]);
+    let during: OnCall = app
+        .get(&format!("/api/v1/schedules/{id}/on-call?at=2026-03-02T13:00:00Z"), Some(&coordinator))
+        .await
+        .read(StatusCode::OK);
+    assert_eq!(on_duty(&during.on_duty), ["Koordinatore QKT (demo)"]);
+    assert!(matches!(during.sources[..], [ShiftSource::Override { .. }]), "{:?}", during.sources);
+    assert_eq!(during.next_handoff, Some(at("2026-03-02T18:00:00Z")));
+    assert_eq!(on_duty(&during.next_on_duty), ["Punonjëse terreni QKT (demo)"]);
 
     app.clock.set(Utc.with_ymd_and_hms(2026, 3, 2, 14, 0, 0).unwrap());
     let coordinator = app.login("tirana.coord").await;
@@ -347,35 +321,44 @@ async fn on_call_from_memory_is_the_resolved_answer_and_sees_an_override_at_once
             .await;
         assert_eq!(answer.body, resolved, "at {at}");
     }
-    let before = app.get(&format!("/api/v1/schedules/{id}/on-call"), Some(&coordinator)).await;
-    assert_eq!(names(&before.body["on_duty"]), ["Punonjëse terreni QKT (demo)"]);
+    let before: OnCall =
+        app.get(&format!("/api/v1/schedules/{id}/on-call"), Some(&coordinator)).await.read(StatusCode::OK);
+    assert_eq!(on_duty(&before.on_duty), ["Punonjëse terreni QKT (demo)"]);
     let cover = json!({ "user_id": coord, "starts_at": "2026-03-02T09:00:00Z", "ends_at": "2026-03-02T12:00:00Z" });
     assert_eq!(
         app.post(&format!("/api/v1/schedules/{id}/overrides"), Some(&coordinator), &cover).await.status,
         StatusCode::CREATED
     );
-    let after = app.get(&format!("/api/v1/schedules/{id}/on-call"), Some(&coordinator)).await;
-    assert_eq!(names(&after.body["on_duty"]), ["Koordinatore QKT (demo)"], "no stale answer after a change");
-    let by_agency = app.get("/api/v1/on-call?agency=AL224-QKT", Some(&coordinator)).await;
-    assert_eq!(names(&by_agency.body[0]["on_duty"]), ["Koordinatore QKT (demo)"]);
+    let after: OnCall =
+        app.get(&format!("/api/v1/schedules/{id}/on-call"), Some(&coordinator)).await.read(StatusCode::OK);
+    assert_eq!(on_duty(&after.on_duty), ["Koordinatore QKT (demo)"], "no stale answer after a change");
+    let by_agency: Vec<OnCall> =
+        app.get("/api/v1/on-call?agency=AL224-QKT", Some(&coordinator)).await.read(StatusCode::OK);
+    assert_eq!(on_duty(&by_agency[0].on_duty), ["Koordinatore QKT (demo)"]);
 }
 
 #[actix_web::test]
-async fn weekly_and_four_weekly_rotas_are_answered_from_memory_as_resolved() {
+async fn weekly_four_weekly_and_single_person_rotas_are_answered_from_memory_as_resolved() {
     let app = TestApp::spawn().await;
     let coordinator = app.login("tirana.coord").await;
     let (field, duty) = (user_id(&app, "tirana.field").await, user_id(&app, "tirana.duty").await);
-    for (name, unit, every) in [("Javore", "weeks", 1), ("Katër javë", "weeks", 4)] {
-        let mut layer = daily_layer(&[&field, &duty], "08:00", "2026-02-02");
+    let (pair, alone) = (vec![field.as_str(), duty.as_str()], vec![duty.as_str()]);
+    for (name, people, unit, every) in
+        [("Javore", &pair, "weeks", 1), ("Katër javë", &pair, "weeks", 4), ("Një roje", &alone, "weeks", 1)]
+    {
+        let mut layer = daily_layer(people, "08:00", "2026-02-02");
         layer["turn_unit"] = json!(unit);
         layer["turn_every"] = json!(every);
         let res = app.post("/api/v1/schedules", Some(&coordinator), &json!({ "name": name, "layers": [layer] })).await;
         assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
         let id = res.body["id"].as_str().unwrap().to_owned();
-        for step in 0..60 {
-            let at = chrono::Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap() + Duration::hours(13 * step);
+        for step in 0..80 {
+            let at = chrono::Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap() + Duration::hours(23 * step);
             let answer = app
-                .get(&format!("/api/v1/schedules/{id}/on-call?at={}", at.format("%Y-%m-%dT%H:%M:%SZ")), Some(&coordinator))
+                .get(
+                    &format!("/api/v1/schedules/{id}/on-call?at={}", at.format("%Y-%m-%dT%H:%M:%SZ")),
+                    Some(&coordinator),
+                )
                 .await;
             assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
             assert!(app.state.on_call_cache.answers_from_memory(&id, at), "{name}: the answer at {at} is kept");

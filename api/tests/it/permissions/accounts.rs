@@ -6,7 +6,7 @@ use super::*;
 async fn password_guesses_wait_per_account_and_address_and_admins_see_and_lift_the_lockout() {
     let app = TestApp::spawn().await;
     let system = app.login("admin").await;
-    let (_, qkt_admin) = person(&app, &system, "qkt.admin", "AL224-QKT", "agency_admin").await;
+    let (_, qkt_admin) = person(&app, "qkt.admin", "AL224-QKT", "agency_admin").await;
     let field = app.login("tirana.field").await;
     let wrong = json!({ "current_password": "not-my-password", "new_password": "a-new-password-2026" });
     for _ in 0..5 {
@@ -71,9 +71,8 @@ async fn password_guesses_wait_per_account_and_address_and_admins_see_and_lift_t
 #[actix_web::test]
 async fn a_joint_team_shows_other_agencies_phones_only_to_its_members() {
     let app = TestApp::spawn().await;
-    let system = app.login("admin").await;
     let coordinator = app.login("tirana.coord").await;
-    let (_, other_coordinator) = person(&app, &system, "qkt.coord2", "AL224-QKT", "coordinator").await;
+    let (_, other_coordinator) = person(&app, "qkt.coord2", "AL224-QKT", "coordinator").await;
     let (field, pmf) = (user_id(&app, "tirana.field").await, user_id(&app, "tirana.pmf").await);
     let team = json!({ "name": "Grupi i përbashkët", "kind": "joint", "members": [field, pmf] });
     let made = created(&app, Method::Post, "/api/v1/teams", &coordinator, "t-1", &team).await;

@@ -14,9 +14,9 @@ use actix_web::http::StatusCode;
 use actix_web::test;
 use serde_json::{Value, json};
 
+use crate::fixtures::sighting;
+use crate::fixtures::{daily_layer, user_id};
 use crate::harness::{PASSWORD, Response, TestApp};
-use crate::identifications::sighting;
-use crate::rotas::{daily_layer, user_id};
 
 /// Columns of every expectation, in this order.
 const ROLES: [&str; 8] = [
@@ -185,28 +185,11 @@ fn refused(res: &Response) -> bool {
     res.status == StatusCode::FORBIDDEN || res.status == StatusCode::NOT_FOUND || as_unknown
 }
 
-/// A signed-in user with one role in an agency, password already changed.
-async fn person(app: &TestApp, system: &str, username: &str, agency: &str, role: &str) -> (String, String) {
-    let created = app
-        .post(
-            "/api/v1/users",
-            Some(system),
-            &json!({ "username": username, "display_name": format!("{username} (walk)"), "agency_code": agency,
-                     "roles": [role], "phone": "+355690008888", "password": "temporary-pass-1" }),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    let login = app.login_full(username, "temporary-pass-1", "walk-phone").await;
-    let token = login.body["access_token"].as_str().unwrap().to_owned();
-    let changed = app
-        .post(
-            "/api/v1/me/password",
-            Some(&token),
-            &json!({ "current_password": "temporary-pass-1", "new_password": PASSWORD }),
-        )
-        .await;
-    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.body);
-    (created.body["id"].as_str().unwrap().to_owned(), app.login(username).await)
+/// A signed-in user with one role (by its wire name) in an agency: their id and token.
+async fn person(app: &TestApp, username: &str, agency: &str, role: &str) -> (String, String) {
+    let role: terren_contract::Role = serde_json::from_value(json!(role)).unwrap();
+    let person = crate::fixtures::person(app, username, agency, &[role]).await;
+    (person.id, person.token)
 }
 
 /// Wrong passwords until the account must wait, from the address every test request comes from.

@@ -14,25 +14,25 @@ async fn every_role_stays_inside_its_remit_on_every_write_endpoint() {
     ] {
         for (role, name) in ROLES.iter().enumerate().take(6) {
             let username = format!("walk.{tag}.{role}");
-            let (id, token) = person(&app, &system, &username, agency, name).await;
+            let (id, token) = person(&app, &username, agency, name).await;
             actors.push(Actor { role, rel, username, id, token });
         }
     }
     for (role, name) in ROLES.iter().enumerate().skip(6) {
         let username = format!("walk.national.{role}");
-        let (id, token) = person(&app, &system, &username, "ASHDMF", name).await;
+        let (id, token) = person(&app, &username, "ASHDMF", name).await;
         actors.push(Actor { role, rel: Rel::National, username, id, token });
     }
 
     // The owning agency's records, made by people who are not among the actors.
     let pmf = app.login("tirana.pmf").await;
     let njmf_admin = app.login("tirana.admin").await;
-    let (_, field) = person(&app, &system, "walk.fixture.field", OWN, "field_worker").await;
-    let (_, coordinator) = person(&app, &system, "walk.fixture.coord", OWN, "coordinator").await;
+    let (_, field) = person(&app, "walk.fixture.field", OWN, "field_worker").await;
+    let (_, coordinator) = person(&app, "walk.fixture.coord", OWN, "coordinator").await;
     let mut world = World { case_manager: user_id(&app, "tirana.pmf").await, ..World::default() };
     let me = app.get("/api/v1/me", Some(&pmf)).await;
     world.agency = me.body["agency"]["id"].as_str().unwrap().to_owned();
-    world.member = person(&app, &system, "walk.fixture.member", OWN, "field_worker").await.0;
+    world.member = person(&app, "walk.fixture.member", OWN, "field_worker").await.0;
     world.sighting = uuid(1);
     created(&app, Method::Post, "/api/v1/identifications", &field, "fx-1", &sighting(&world.sighting)).await;
     world.spare_sighting = uuid(2);
