@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use actix_web::http::StatusCode;
 use serde_json::json;
 
+use crate::fixtures::import_boundaries;
 use crate::harness::TestApp;
 
 /// The folder with Albania's boundary files: `TERREN_TEST_BOUNDARIES_DIR` (the test fails when
@@ -25,20 +26,6 @@ async fn boundary_rows(app: &TestApp) -> i64 {
     })
     .await
     .unwrap()
-}
-
-pub async fn import(app: &TestApp, text: String, name: &'static str) -> terren_api::territory::import::ImportReport {
-    let db = app.state.db.clone();
-    let at = app.clock_naive();
-    let report = actix_web::rt::task::spawn_blocking(move || {
-        let mut conn = db.get().unwrap();
-        terren_api::territory::import::import_geojson(&mut conn, &text, name, None, at)
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    app.state.reload_territory().unwrap();
-    report
 }
 
 #[actix_web::test]
@@ -61,7 +48,7 @@ async fn the_real_boundaries_of_albania_locate_known_places() {
     let app = TestApp::spawn().await;
     let mut matched = Vec::new();
     for (file, name) in files.iter().zip(["adm1", "adm2", "adm3"]) {
-        let report = import(&app, std::fs::read_to_string(dir.join(file)).unwrap(), name).await;
+        let report = import_boundaries(&app, std::fs::read_to_string(dir.join(file)).unwrap(), name).await;
         assert!(report.unmatched.is_empty(), "{file}: {:?}", report.unmatched);
         matched.push(report.matched.len());
     }
@@ -124,7 +111,7 @@ async fn features_match_by_code_or_name_and_the_rest_is_reported() {
             {"type": "Feature", "properties": {"name": "Vorë"}, "geometry": {"type": "Point", "coordinates": [19.6, 41.4]}},
         ]
     });
-    let report = import(&app, collection.to_string(), "test.geojson").await;
+    let report = import_boundaries(&app, collection.to_string(), "test.geojson").await;
     assert_eq!(report.features, 8);
     let matched: Vec<(String, Vec<String>)> = report.matched.clone();
     assert_eq!(matched.len(), 3, "{matched:?}");
@@ -150,7 +137,7 @@ async fn features_match_by_code_or_name_and_the_rest_is_reported() {
     // Importing again replaces the boundary rather than adding one.
     let again = json!({"type": "FeatureCollection", "features": [
         {"type": "Feature", "id": "AL221", "properties": {}, "geometry": square(19.70, 41.35, 19.86, 41.46)}]});
-    let report = import(&app, again.to_string(), "again.geojson").await;
+    let report = import_boundaries(&app, again.to_string(), "again.geojson").await;
     assert_eq!(report.matched[0].1, vec!["AL221"]);
     assert_eq!(boundary_rows(&app).await, 3, "Kamëz's old outline is gone; Qendër's and Elbasan's stay");
 }

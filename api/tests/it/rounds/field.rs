@@ -178,7 +178,7 @@ async fn an_area_stop_is_reached_anywhere_inside_its_boundary() {
         "type": "Feature", "properties": { "municipality_name": "TIRANE" },
         "geometry": { "type": "Polygon", "coordinates": [[[19.70, 41.20], [19.95, 41.20], [19.95, 41.45], [19.70, 41.45], [19.70, 41.20]]] },
     }] });
-    let report = crate::boundaries::import(&app, outline.to_string(), "tirana.geojson").await;
+    let report = crate::fixtures::import_boundaries(&app, outline.to_string(), "tirana.geojson").await;
     assert_eq!(report.matched.len(), 1, "{:?}", report.unmatched);
     let inside = app.post_idempotent(&path, &field, "check-in-2", &json!({ "location": fix(LIGHTS) })).await;
     assert_eq!(inside.status, StatusCode::OK, "{}", inside.body);
