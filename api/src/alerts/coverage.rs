@@ -11,6 +11,7 @@ use crate::audit::Actor;
 use crate::db::schema::{agencies, schedules};
 use crate::db::{DbConnection, backend};
 use crate::http::ApiResult;
+use crate::ids::ScheduleId;
 use crate::outbox::{self, kinds};
 use crate::rota::service as rota;
 
@@ -44,7 +45,7 @@ pub fn coordinators_only() -> EscalationPolicyBody {
 pub fn run(conn: &mut DbConnection, now: DateTime<Utc>, days: i64) -> ApiResult<usize> {
     let at = crate::clock::truncate(now);
     backend::write_transaction(conn, |conn| {
-        let rotas: Vec<(String, String, String, String)> = schedules::table
+        let rotas: Vec<(ScheduleId, String, String, String)> = schedules::table
             .inner_join(agencies::table)
             .filter(agencies::is_24_7.eq(true))
             .filter(agencies::active.eq(true))

@@ -14,6 +14,7 @@ use super::policy;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, devices, notification_rules, schedules, users, webhook_endpoints};
 use crate::http::{ApiResult, ErrorCode};
+use crate::ids::ScheduleId;
 use crate::notify::Address;
 
 /// Somebody a page goes to, as stored in the page job: their addresses are looked up when the
@@ -187,7 +188,7 @@ pub fn reach(conn: &mut DbConnection, agency_id: &str, targets: &[Target], now: 
     for target in targets {
         match target {
             Target::OnCall { schedule_id } => {
-                let id = schedule_id.to_string();
+                let id = ScheduleId::from(*schedule_id);
                 match crate::rota::service::on_duty(conn, &id, now) {
                     Ok(people) if people.is_empty() => {
                         let name = schedule_name(conn, &id)?;

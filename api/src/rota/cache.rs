@@ -12,6 +12,7 @@ use terren_contract::schedules::OnDutyPerson;
 
 use super::resolve::Shift;
 use super::shifts::NEXT_HANDOFF_DAYS;
+use crate::ids::ScheduleId;
 
 /// How long names and phone numbers are answered from memory.
 pub(super) const PEOPLE_TTL_SECONDS: i64 = 60;
@@ -36,11 +37,11 @@ pub(super) struct Entry {
 
 #[derive(Default)]
 pub struct OnCallCache {
-    entries: Mutex<HashMap<String, Arc<Entry>>>,
+    entries: Mutex<HashMap<ScheduleId, Arc<Entry>>>,
 }
 
 impl OnCallCache {
-    pub(super) fn fresh(&self, id: &str, version: i32, now: DateTime<Utc>) -> Option<Arc<Entry>> {
+    pub(super) fn fresh(&self, id: &ScheduleId, version: i32, now: DateTime<Utc>) -> Option<Arc<Entry>> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
             .get(id)
@@ -48,11 +49,11 @@ impl OnCallCache {
             .cloned()
     }
 
-    pub(super) fn kept(&self, id: &str) -> Option<Arc<Entry>> {
+    pub(super) fn kept(&self, id: &ScheduleId) -> Option<Arc<Entry>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
     }
 
-    pub(super) fn keep(&self, id: &str, entry: Arc<Entry>) {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned(), entry);
+    pub(super) fn keep(&self, id: &ScheduleId, entry: Arc<Entry>) {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), entry);
     }
 }

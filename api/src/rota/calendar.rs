@@ -22,7 +22,7 @@ use crate::clock::to_utc;
 use crate::db::schema::{agencies, calendar_feeds, users};
 use crate::db::{DbConnection, backend};
 use crate::http::{ApiError, ApiResult, ErrorCode};
-use crate::ids::parse_uuid;
+use crate::ids::{ScheduleId, parse_uuid};
 
 /// A feed shows the shifts that overlap this many days before now …
 pub const FEED_DAYS_BACK: i64 = 30;
@@ -36,7 +36,7 @@ const FEED_LOOKBACK_DAYS: i64 = 7;
 #[diesel(table_name = calendar_feeds)]
 struct FeedRow {
     id: String,
-    schedule_id: Option<String>,
+    schedule_id: Option<ScheduleId>,
     user_id: Option<String>,
     created_by: String,
     created_at: NaiveDateTime,
@@ -47,7 +47,7 @@ struct FeedRow {
 fn feed_view(row: FeedRow, url: Option<String>) -> ApiResult<CalendarFeed> {
     Ok(CalendarFeed {
         id: parse_uuid(&row.id)?,
-        schedule_id: row.schedule_id.as_deref().map(parse_uuid).transpose()?,
+        schedule_id: row.schedule_id.as_ref().map(ScheduleId::uuid).transpose()?,
         user_id: row.user_id.as_deref().map(parse_uuid).transpose()?,
         url,
         created_at: to_utc(row.created_at),
@@ -77,7 +77,7 @@ fn load_feed(conn: &mut DbConnection, id: &str) -> ApiResult<FeedRow> {
 pub fn create_feed(
     conn: &mut DbConnection,
     user: &AuthUser,
-    schedule_id: Option<&str>,
+    schedule_id: Option<&ScheduleId>,
     base_url: &str,
     at: NaiveDateTime,
 ) -> ApiResult<CalendarFeed> {
@@ -115,7 +115,11 @@ pub fn create_feed(
 }
 
 /// The feeds of a schedule (`planning_manage` of its agency), or the caller's personal feeds.
-pub fn list_feeds(conn: &mut DbConnection, user: &AuthUser, schedule_id: Option<&str>) -> ApiResult<Vec<CalendarFeed>> {
+pub fn list_feeds(
+    conn: &mut DbConnection,
+    user: &AuthUser,
+    schedule_id: Option<&ScheduleId>,
+) -> ApiResult<Vec<CalendarFeed>> {
     let query = calendar_feeds::table.order(calendar_feeds::created_at.asc()).select(FeedRow::as_select());
     let rows: Vec<FeedRow> = match schedule_id {
         Some(schedule_id) => {
@@ -208,7 +212,7 @@ fn people_key(people: &[OnDutyPerson]) -> String {
 
 fn schedule_calendar(
     conn: &mut DbConnection,
-    schedule_id: &str,
+    schedule_id: &ScheduleId,
     window: (DateTime<Utc>, DateTime<Utc>),
     now: DateTime<Utc>,
 ) -> ApiResult<Calendar> {

@@ -13,7 +13,7 @@ use super::shifts::{self, NEXT_HANDOFF_DAYS, on_duty_list, source_view};
 use crate::accounts::service::agency_ref_of;
 use crate::db::DbConnection;
 use crate::http::ApiResult;
-use crate::ids::parse_uuid;
+use crate::ids::ScheduleId;
 
 impl Entry {
     fn build(
@@ -33,7 +33,7 @@ impl Entry {
             to,
             known: people(conn, &everyone)?,
             shifts,
-            schedule_id: parse_uuid(&loaded.row.id)?,
+            schedule_id: loaded.row.id.uuid()?,
             schedule_name: loaded.row.name.clone(),
             agency: agency_ref_of(conn, &loaded.row.agency_id)?,
             time_zone: loaded.row.time_zone.clone(),
@@ -78,7 +78,7 @@ impl Entry {
 
 impl OnCallCache {
     /// Whether what is kept for schedule `id`, whatever its version and age, answers for `at`.
-    pub fn answers_from_memory(&self, id: &str, at: DateTime<Utc>) -> bool {
+    pub fn answers_from_memory(&self, id: &ScheduleId, at: DateTime<Utc>) -> bool {
         self.kept(id).is_some_and(|entry| entry.answer(at).is_some())
     }
 
@@ -86,7 +86,7 @@ impl OnCallCache {
     pub fn on_call(
         &self,
         conn: &mut DbConnection,
-        id: &str,
+        id: &ScheduleId,
         version: i32,
         at: DateTime<Utc>,
         now: DateTime<Utc>,

@@ -20,7 +20,7 @@ use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{schedule_overrides, schedules};
 use crate::http::{ApiError, ApiResult};
-use crate::ids::parse_uuid;
+use crate::ids::{ScheduleId, parse_uuid};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = schedule_overrides)]
@@ -41,7 +41,7 @@ struct OverrideRow {
 /// does not change).
 pub(super) fn covers(
     conn: &mut DbConnection,
-    schedule_id: &str,
+    schedule_id: &ScheduleId,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> ApiResult<Vec<Cover>> {
@@ -79,7 +79,7 @@ fn override_view(conn: &mut DbConnection, row: OverrideRow) -> ApiResult<Overrid
     })
 }
 
-fn load_override(conn: &mut DbConnection, schedule_id: &str, id: &str) -> ApiResult<OverrideRow> {
+fn load_override(conn: &mut DbConnection, schedule_id: &ScheduleId, id: &str) -> ApiResult<OverrideRow> {
     schedule_overrides::table
         .filter(schedule_overrides::id.eq(id))
         .filter(schedule_overrides::schedule_id.eq(schedule_id))
@@ -91,7 +91,7 @@ fn load_override(conn: &mut DbConnection, schedule_id: &str, id: &str) -> ApiRes
 
 /// Marks a schedule changed by an override: its version moves on, so that cached answers and
 /// stale edits see it.
-fn touch(conn: &mut DbConnection, schedule_id: &str, at: NaiveDateTime) -> QueryResult<()> {
+fn touch(conn: &mut DbConnection, schedule_id: &ScheduleId, at: NaiveDateTime) -> QueryResult<()> {
     diesel::update(schedules::table.filter(schedules::id.eq(schedule_id)))
         .set((schedules::version.eq(schedules::version + 1), schedules::updated_at.eq(at)))
         .execute(conn)?;
@@ -100,7 +100,7 @@ fn touch(conn: &mut DbConnection, schedule_id: &str, at: NaiveDateTime) -> Query
 
 /// An override about to be written.
 pub struct NewOverride<'a> {
-    pub schedule_id: &'a str,
+    pub schedule_id: &'a ScheduleId,
     pub user_id: &'a str,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
@@ -153,7 +153,7 @@ pub fn insert_override(
 /// changes. Used when a swap hands over duty that came from an override.
 pub fn carve_out(
     conn: &mut DbConnection,
-    schedule_id: &str,
+    schedule_id: &ScheduleId,
     user_id: &str,
     (start, end): (DateTime<Utc>, DateTime<Utc>),
     actor: &AuthUser,
@@ -230,7 +230,7 @@ pub fn check_future_span(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>, now: 
 pub fn create_override(
     conn: &mut DbConnection,
     user: &AuthUser,
-    schedule_id: &str,
+    schedule_id: &ScheduleId,
     request: &CreateOverride,
     at: NaiveDateTime,
 ) -> ApiResult<Override> {
@@ -257,7 +257,7 @@ pub fn create_override(
 pub fn list_overrides(
     conn: &mut DbConnection,
     user: &AuthUser,
-    schedule_id: &str,
+    schedule_id: &ScheduleId,
     now: DateTime<Utc>,
 ) -> ApiResult<Vec<Override>> {
     user.require(Permission::ReferenceRead)?;
@@ -276,7 +276,7 @@ pub fn list_overrides(
 pub fn cancel_override(
     conn: &mut DbConnection,
     user: &AuthUser,
-    schedule_id: &str,
+    schedule_id: &ScheduleId,
     id: &str,
     at: NaiveDateTime,
 ) -> ApiResult<Override> {

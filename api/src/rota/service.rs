@@ -23,7 +23,7 @@ use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, schedule_revisions, schedules, users};
 use crate::http::{ApiError, ApiResult};
-use crate::ids::parse_uuid;
+use crate::ids::{ScheduleId, parse_uuid};
 
 /// The longest span `shifts` answers for, and the longest override.
 pub const MAX_SPAN_DAYS: i64 = 100;
@@ -33,7 +33,7 @@ pub const COVERAGE_DAYS: i64 = 30;
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = schedules)]
 pub struct ScheduleRow {
-    pub id: String,
+    pub id: ScheduleId,
     pub agency_id: String,
     pub name: String,
     pub time_zone: String,
@@ -100,7 +100,7 @@ fn in_force(mut rows: Vec<RevisionRow>) -> Vec<RevisionRow> {
     kept
 }
 
-pub fn load(conn: &mut DbConnection, id: &str) -> ApiResult<Loaded> {
+pub fn load(conn: &mut DbConnection, id: &ScheduleId) -> ApiResult<Loaded> {
     let row: ScheduleRow = schedules::table
         .filter(schedules::id.eq(id))
         .select(ScheduleRow::as_select())
@@ -190,7 +190,7 @@ pub fn view(conn: &mut DbConnection, loaded: &Loaded, now: DateTime<Utc>) -> Api
     let coverage_gaps =
         if is_24_7(conn, &loaded.row.agency_id)? { gaps_ahead(conn, loaded, now, COVERAGE_DAYS)? } else { Vec::new() };
     Ok(Schedule {
-        id: parse_uuid(&loaded.row.id)?,
+        id: loaded.row.id.uuid()?,
         agency: agency_ref_of(conn, &loaded.row.agency_id)?,
         name: loaded.row.name.clone(),
         time_zone: loaded.row.time_zone.clone(),
@@ -232,7 +232,7 @@ fn not_in_past(field: &str, at: DateTime<Utc>, now: DateTime<Utc>) -> ApiResult<
 
 fn insert_revision(
     conn: &mut DbConnection,
-    schedule_id: &str,
+    schedule_id: &ScheduleId,
     revision: i32,
     effective_from: DateTime<Utc>,
     specs: &[LayerSpec],
@@ -270,7 +270,7 @@ pub fn create(
     let effective_from = request.effective_from.unwrap_or(now);
     not_in_past("effective_from", effective_from, now)?;
     checked_layers(conn, tz, &agency_id, &request.layers, effective_from)?;
-    let id = Uuid::now_v7().to_string();
+    let id = ScheduleId::generate();
     diesel::insert_into(schedules::table)
         .values((
             schedules::id.eq(&id),
@@ -297,7 +297,7 @@ pub fn create(
     view(conn, &loaded, now)
 }
 
-pub fn get(conn: &mut DbConnection, user: &AuthUser, id: &str, now: DateTime<Utc>) -> ApiResult<Schedule> {
+pub fn get(conn: &mut DbConnection, user: &AuthUser, id: &ScheduleId, now: DateTime<Utc>) -> ApiResult<Schedule> {
     user.require(Permission::ReferenceRead)?;
     let loaded = load(conn, id)?;
     view(conn, &loaded, now)
@@ -311,7 +311,7 @@ pub fn list(
 ) -> ApiResult<Vec<Schedule>> {
     user.require(Permission::ReferenceRead)?;
     let agency_id = agency_id.unwrap_or(&user.agency.id).to_owned();
-    let ids: Vec<String> = schedules::table
+    let ids: Vec<ScheduleId> = schedules::table
         .filter(schedules::agency_id.eq(&agency_id))
         .filter(schedules::archived_at.is_null())
         .order(schedules::name.asc())
@@ -323,7 +323,7 @@ pub fn list(
 pub fn update(
     conn: &mut DbConnection,
     user: &AuthUser,
-    id: &str,
+    id: &ScheduleId,
     request: &UpdateSchedule,
     at: NaiveDateTime,
 ) -> ApiResult<Schedule> {
@@ -371,14 +371,14 @@ pub fn update(
 }
 
 /// The people on duty for a schedule at an instant (for paging).
-pub fn on_duty(conn: &mut DbConnection, schedule_id: &str, at: DateTime<Utc>) -> ApiResult<BTreeSet<String>> {
+pub fn on_duty(conn: &mut DbConnection, schedule_id: &ScheduleId, at: DateTime<Utc>) -> ApiResult<BTreeSet<String>> {
     let loaded = load(conn, schedule_id)?;
     let resolved = loaded.resolve(conn, at, at + Duration::minutes(1))?;
     Ok(resolved.into_iter().next().map(|s| s.people).unwrap_or_default())
 }
 
 /// Live schedules of the given agencies with their versions: (agency id, schedule id, version).
-pub fn live_schedules(conn: &mut DbConnection, agency_ids: &[String]) -> QueryResult<Vec<(String, String, i32)>> {
+pub fn live_schedules(conn: &mut DbConnection, agency_ids: &[String]) -> QueryResult<Vec<(String, ScheduleId, i32)>> {
     schedules::table
         .filter(schedules::agency_id.eq_any(agency_ids))
         .filter(schedules::archived_at.is_null())
@@ -388,7 +388,7 @@ pub fn live_schedules(conn: &mut DbConnection, agency_ids: &[String]) -> QueryRe
 }
 
 /// A schedule's version, or 404.
-pub fn version_of(conn: &mut DbConnection, id: &str) -> ApiResult<i32> {
+pub fn version_of(conn: &mut DbConnection, id: &ScheduleId) -> ApiResult<i32> {
     schedules::table
         .filter(schedules::id.eq(id))
         .select(schedules::version)

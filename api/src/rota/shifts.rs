@@ -13,7 +13,7 @@ use crate::access::AuthUser;
 use crate::accounts::service::agency_ref_of;
 use crate::db::DbConnection;
 use crate::http::{ApiError, ApiResult};
-use crate::ids::parse_uuid;
+use crate::ids::{ScheduleId, parse_uuid};
 
 /// How far ahead `on-call` looks for the next handoff.
 pub(super) const NEXT_HANDOFF_DAYS: i64 = 60;
@@ -33,7 +33,7 @@ pub(crate) fn on_duty_list(people: &BTreeSet<String>, known: &HashMap<String, On
 pub fn shifts(
     conn: &mut DbConnection,
     user: &AuthUser,
-    id: &str,
+    id: &ScheduleId,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> ApiResult<Vec<ShiftView>> {
@@ -73,7 +73,7 @@ pub fn check_span(from: DateTime<Utc>, to: DateTime<Utc>) -> ApiResult<()> {
 pub fn gaps(
     conn: &mut DbConnection,
     user: &AuthUser,
-    id: &str,
+    id: &ScheduleId,
     days: Option<u32>,
     now: DateTime<Utc>,
 ) -> ApiResult<Vec<Gap>> {
@@ -115,7 +115,7 @@ pub fn on_call_of(conn: &mut DbConnection, loaded: &Loaded, at: DateTime<Utc>) -
         _ => None,
     };
     Ok(OnCall {
-        schedule_id: parse_uuid(&loaded.row.id)?,
+        schedule_id: loaded.row.id.uuid()?,
         schedule_name: loaded.row.name.clone(),
         agency: agency_ref_of(conn, &loaded.row.agency_id)?,
         time_zone: loaded.row.time_zone.clone(),
@@ -135,7 +135,7 @@ pub fn on_call(
     conn: &mut DbConnection,
     cache: &OnCallCache,
     user: &AuthUser,
-    id: &str,
+    id: &ScheduleId,
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> ApiResult<OnCall> {

@@ -12,6 +12,7 @@ use super::{service, shifts};
 use crate::access::AuthUser;
 use crate::db::DbConnection;
 use crate::http::{ApiError, ApiResult};
+use crate::ids::ScheduleId;
 
 /// The header row: Albanian and English.
 pub const CSV_HEADER: [&str; 4] = ["Fillimi / Start", "Mbarimi / End", "Në gadishmëri / On duty", "Telefoni / Phone"];
@@ -66,7 +67,7 @@ pub fn render_csv(tz: Tz, shifts: &[ShiftView]) -> ApiResult<String> {
 pub fn rota_csv(
     conn: &mut DbConnection,
     user: &AuthUser,
-    schedule_id: &str,
+    schedule_id: &ScheduleId,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> ApiResult<RotaCsv> {

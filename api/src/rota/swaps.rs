@@ -21,7 +21,7 @@ use crate::clock::{to_utc, truncate};
 use crate::db::DbConnection;
 use crate::db::schema::swap_requests;
 use crate::http::{ApiError, ApiResult};
-use crate::ids::parse_uuid;
+use crate::ids::{ScheduleId, parse_uuid};
 use crate::vocabularies::{parse_wire_code, wire_code};
 
 /// The reason written on the overrides an approved swap makes.
@@ -31,7 +31,7 @@ const SWAP_REASON: &str = "Shkëmbim turni / Shift swap";
 #[diesel(table_name = swap_requests)]
 struct SwapRow {
     id: String,
-    schedule_id: String,
+    schedule_id: ScheduleId,
     offered_by: String,
     starts_at: NaiveDateTime,
     ends_at: NaiveDateTime,
@@ -95,7 +95,7 @@ pub fn coworker_covers(shifts: &[Shift], offerer: &str, taker: &str) -> Vec<(Str
 fn view(conn: &mut DbConnection, row: SwapRow) -> ApiResult<SwapRequest> {
     Ok(SwapRequest {
         id: parse_uuid(&row.id)?,
-        schedule_id: parse_uuid(&row.schedule_id)?,
+        schedule_id: row.schedule_id.uuid()?,
         offered_by: person_ref(conn, &row.offered_by)?,
         starts_at: to_utc(row.starts_at),
         ends_at: to_utc(row.ends_at),
@@ -109,7 +109,7 @@ fn view(conn: &mut DbConnection, row: SwapRow) -> ApiResult<SwapRequest> {
     })
 }
 
-fn load_swap(conn: &mut DbConnection, schedule_id: &str, id: &str) -> ApiResult<SwapRow> {
+fn load_swap(conn: &mut DbConnection, schedule_id: &ScheduleId, id: &str) -> ApiResult<SwapRow> {
     swap_requests::table
         .filter(swap_requests::id.eq(id))
         .filter(swap_requests::schedule_id.eq(schedule_id))
@@ -130,7 +130,7 @@ fn member_of(user: &AuthUser, loaded: &Loaded) -> ApiResult<()> {
 pub fn create(
     conn: &mut DbConnection,
     user: &AuthUser,
-    schedule_id: &str,
+    schedule_id: &ScheduleId,
     request: &CreateSwapRequest,
     at: NaiveDateTime,
 ) -> ApiResult<SwapRequest> {
@@ -196,7 +196,7 @@ pub fn create(
 pub fn list(
     conn: &mut DbConnection,
     user: &AuthUser,
-    schedule_id: &str,
+    schedule_id: &ScheduleId,
     state: Option<SwapState>,
 ) -> ApiResult<Vec<SwapRequest>> {
     user.require(Permission::ReferenceRead)?;
@@ -247,7 +247,7 @@ impl Action {
 pub fn act(
     conn: &mut DbConnection,
     user: &AuthUser,
-    (schedule_id, swap_id): (&str, &str),
+    (schedule_id, swap_id): (&ScheduleId, &str),
     action: Action,
     version: i32,
     at: NaiveDateTime,

@@ -5,7 +5,8 @@ use chrono::{Duration, TimeZone, Utc};
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
-use terren_contract::schedules::{OnCall, OnDutyPerson, ShiftSource};
+use terren_api::ids::ScheduleId;
+use terren_contract::schedules::{OnCall, OnDutyPerson, Schedule, ShiftSource};
 
 use crate::fixtures::{daily_layer, error_codes, qkt_rota, user_id};
 use crate::harness::TestApp;
@@ -304,8 +305,7 @@ async fn on_call_from_memory_is_the_resolved_answer_and_sees_an_override_at_once
     let res = app
         .post("/api/v1/schedules", Some(&coordinator), &json!({ "name": "Dy shtresa", "layers": [days, nights] }))
         .await;
-    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
-    let id = res.body["id"].as_str().unwrap().to_owned();
+    let id = ScheduleId::from(res.read::<Schedule>(StatusCode::CREATED).id);
     for step in 0..240 {
         let at = chrono::Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap() + Duration::minutes(53 * step);
         let answer = app
@@ -350,8 +350,7 @@ async fn weekly_four_weekly_and_single_person_rotas_are_answered_from_memory_as_
         layer["turn_unit"] = json!(unit);
         layer["turn_every"] = json!(every);
         let res = app.post("/api/v1/schedules", Some(&coordinator), &json!({ "name": name, "layers": [layer] })).await;
-        assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
-        let id = res.body["id"].as_str().unwrap().to_owned();
+        let id = ScheduleId::from(res.read::<Schedule>(StatusCode::CREATED).id);
         for step in 0..80 {
             let at = chrono::Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap() + Duration::hours(23 * step);
             let answer = app

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::access::AuthUser;
 use crate::http::paths::{CalendarFeedPath, CalendarTokenPath, SchedulePath};
 use crate::http::{ApiResult, audited, with_conn};
+use crate::ids::ScheduleId;
 use crate::rota::{calendar, spreadsheet};
 use crate::state::AppState;
 
@@ -46,7 +47,7 @@ pub async fn create_schedule_feed(
     req: HttpRequest,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let (id, base) = (id.into_inner().to_string(), base_url(&state, &req));
+    let (id, base) = (ScheduleId::from(id.into_inner()), base_url(&state, &req));
     let created = audited(&state, move |conn, _, at| calendar::create_feed(conn, &user, Some(&id), &base, at)).await?;
     Ok(HttpResponse::Created().json(created))
 }
@@ -65,7 +66,7 @@ pub async fn list_schedule_feeds(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<Vec<CalendarFeed>>> {
-    let id = id.into_inner().to_string();
+    let id = ScheduleId::from(id.into_inner());
     Ok(web::Json(with_conn(&state, move |conn| calendar::list_feeds(conn, &user, Some(&id))).await?))
 }
 
@@ -148,7 +149,7 @@ pub async fn rota_csv(
     id: web::Path<Uuid>,
     query: web::Query<ShiftsQuery>,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner().to_string();
+    let id = ScheduleId::from(id.into_inner());
     let (from, to) = (query.from, query.to);
     let csv = with_conn(&state, move |conn| spreadsheet::rota_csv(conn, &user, &id, from, to)).await?;
     Ok(HttpResponse::Ok()

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::access::AuthUser;
 use crate::http::paths::{OverridePath, SchedulePath};
 use crate::http::{ApiResult, ValidJson, audited, with_conn};
+use crate::ids::ScheduleId;
 use crate::rota::{overrides, service, shifts};
 use crate::state::AppState;
 
@@ -71,7 +72,7 @@ pub async fn get_schedule(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<Schedule>> {
-    let (id, now) = (id.into_inner().to_string(), state.clock.now());
+    let (id, now) = (ScheduleId::from(id.into_inner()), state.clock.now());
     Ok(web::Json(with_conn(&state, move |conn| service::get(conn, &user, &id, now)).await?))
 }
 
@@ -93,7 +94,7 @@ pub async fn update_schedule(
     id: web::Path<Uuid>,
     body: ValidJson<UpdateSchedule>,
 ) -> ApiResult<web::Json<Schedule>> {
-    let id = id.into_inner().to_string();
+    let id = ScheduleId::from(id.into_inner());
     Ok(web::Json(audited(&state, move |conn, _, at| service::update(conn, &user, &id, &body.0, at)).await?))
 }
 
@@ -112,7 +113,7 @@ pub async fn schedule_on_call(
     id: web::Path<Uuid>,
     query: web::Query<AtQuery>,
 ) -> ApiResult<web::Json<OnCall>> {
-    let id = id.into_inner().to_string();
+    let id = ScheduleId::from(id.into_inner());
     let at = query.at.unwrap_or_else(|| state.clock.now());
     let cache = state.on_call_cache.clone();
     let now = state.clock.now();
@@ -135,7 +136,7 @@ pub async fn schedule_shifts(
     id: web::Path<Uuid>,
     query: web::Query<ShiftsQuery>,
 ) -> ApiResult<web::Json<Vec<Shift>>> {
-    let id = id.into_inner().to_string();
+    let id = ScheduleId::from(id.into_inner());
     let (from, to) = (query.from, query.to);
     Ok(web::Json(with_conn(&state, move |conn| shifts::shifts(conn, &user, &id, from, to)).await?))
 }
@@ -155,7 +156,7 @@ pub async fn schedule_gaps(
     id: web::Path<Uuid>,
     query: web::Query<GapsQuery>,
 ) -> ApiResult<web::Json<Vec<Gap>>> {
-    let (id, now, days) = (id.into_inner().to_string(), state.clock.now(), query.days);
+    let (id, now, days) = (ScheduleId::from(id.into_inner()), state.clock.now(), query.days);
     Ok(web::Json(with_conn(&state, move |conn| shifts::gaps(conn, &user, &id, days, now)).await?))
 }
 
@@ -170,7 +171,7 @@ pub async fn list_overrides(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<Vec<Override>>> {
-    let (id, now) = (id.into_inner().to_string(), state.clock.now());
+    let (id, now) = (ScheduleId::from(id.into_inner()), state.clock.now());
     Ok(web::Json(with_conn(&state, move |conn| overrides::list_overrides(conn, &user, &id, now)).await?))
 }
 
@@ -190,7 +191,7 @@ pub async fn create_override(
     id: web::Path<Uuid>,
     body: ValidJson<CreateOverride>,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner().to_string();
+    let id = ScheduleId::from(id.into_inner());
     let created = audited(&state, move |conn, _, at| overrides::create_override(conn, &user, &id, &body.0, at)).await?;
     Ok(HttpResponse::Created().json(created))
 }
@@ -210,7 +211,7 @@ pub async fn cancel_override(
     path: web::Path<(Uuid, Uuid)>,
 ) -> ApiResult<web::Json<Override>> {
     let (id, override_id) = path.into_inner();
-    let (id, override_id) = (id.to_string(), override_id.to_string());
+    let (id, override_id) = (ScheduleId::from(id), override_id.to_string());
     Ok(web::Json(
         audited(&state, move |conn, _, at| overrides::cancel_override(conn, &user, &id, &override_id, at)).await?,
     ))

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use crate::access::AuthUser;
 use crate::http::paths::{SchedulePath, SwapPath};
 use crate::http::{ApiResult, ValidJson, audited, with_conn};
+use crate::ids::ScheduleId;
 use crate::rota::swaps;
 use crate::rota::swaps::Action;
 use crate::state::AppState;
@@ -26,7 +27,7 @@ pub async fn list_swaps(
     id: web::Path<Uuid>,
     query: web::Query<SwapListQuery>,
 ) -> ApiResult<web::Json<Vec<SwapRequest>>> {
-    let (id, wanted) = (id.into_inner().to_string(), query.state);
+    let (id, wanted) = (ScheduleId::from(id.into_inner()), query.state);
     Ok(web::Json(with_conn(&state, move |conn| swaps::list(conn, &user, &id, wanted)).await?))
 }
 
@@ -49,7 +50,7 @@ pub async fn create_swap(
     id: web::Path<Uuid>,
     body: ValidJson<CreateSwapRequest>,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner().to_string();
+    let id = ScheduleId::from(id.into_inner());
     let created = audited(&state, move |conn, _, at| swaps::create(conn, &user, &id, &body.0, at)).await?;
     Ok(HttpResponse::Created().json(created))
 }
@@ -62,7 +63,7 @@ async fn swap_action(
     action: Action,
 ) -> ApiResult<web::Json<SwapRequest>> {
     let (id, swap_id) = path.into_inner();
-    let (id, swap_id, version) = (id.to_string(), swap_id.to_string(), body.0.version);
+    let (id, swap_id, version) = (ScheduleId::from(id), swap_id.to_string(), body.0.version);
     Ok(web::Json(
         audited(&state, move |conn, _, at| swaps::act(conn, &user, (&id, &swap_id), action, version, at)).await?,
     ))
