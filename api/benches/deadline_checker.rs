@@ -41,7 +41,8 @@ use terren_api::db::schema::{
     alerts, areas, notification_attempts, outbox_jobs, referral_deadlines, referral_events, referrals,
 };
 use terren_api::notify::NotifyMode;
-use terren_api::outbox::kinds;
+use terren_api::outbox::{self, JobPayload, kinds};
+use terren_api::referrals::checker::DeadlineJob;
 use terren_api::referrals::service::ReferralRow;
 use terren_api::state::AppState;
 use terren_api::worker::run_due;
@@ -116,15 +117,23 @@ struct Batch {
 impl Batch {
     /// One open referral as `service::create` leaves it: sent, its deadlines pending, a job per
     /// deadline, the `sent` event.
-    fn add(&mut self, id: String, ids: &Ids, priority: &str, sent_at: NaiveDateTime, dues: [NaiveDateTime; 3]) {
+    fn add(
+        &mut self,
+        id: String,
+        ids: &Ids,
+        priority: &str,
+        sent_at: NaiveDateTime,
+        dues: [NaiveDateTime; 3],
+    ) -> anyhow::Result<()> {
         for (kind, due_at) in DeadlineKind::ALL.into_iter().zip(dues) {
             let code = terren_api::vocabularies::wire_code(kind);
-            self.deadlines.push(NewDeadline { referral_id: id.clone(), kind: code.clone(), due_at });
+            self.deadlines.push(NewDeadline { referral_id: id.clone(), kind: code, due_at });
+            let job = DeadlineJob { referral_id: id.clone(), kind };
             self.jobs.push(NewJob {
                 id: uuid::Uuid::now_v7().to_string(),
-                kind: kinds::REFERRAL_DEADLINE.into(),
-                payload: json!({ "referral_id": id, "kind": kind }).to_string(),
-                dedup_key: format!("referral:{id}:deadline:{code}"),
+                kind: DeadlineJob::KIND.into(),
+                payload: outbox::payload_text(&job)?,
+                dedup_key: job.dedup_key(),
                 due_at,
                 attempts: 0,
                 created_at: sent_at,
@@ -186,6 +195,7 @@ impl Batch {
             version: 1,
             updated_at: sent_at,
         });
+        Ok(())
     }
 
     fn write(&mut self, conn: &mut DbConnection) -> anyhow::Result<()> {
@@ -225,14 +235,14 @@ fn fill(
         if n < burst {
             let sent_at = instant - Duration::hours(1);
             let dues = [instant, sent_at + Duration::hours(24), sent_at + Duration::days(7)];
-            batch.add(id, ids, "high", sent_at, dues);
+            batch.add(id, ids, "high", sent_at, dues)?;
         } else {
             let sent_at = start - random.minutes(0, 6 * 24 * 60);
             let acknowledge = start + random.minutes(60, 3 * 24 * 60);
             let first_contact = acknowledge + random.minutes(24 * 60, 10 * 24 * 60);
             let outcome = sent_at + random.minutes(30 * 24 * 60, 60 * 24 * 60);
             let priority = if random.unit() < 0.75 { "medium" } else { "low" };
-            batch.add(id, ids, priority, sent_at, [acknowledge, first_contact, outcome]);
+            batch.add(id, ids, priority, sent_at, [acknowledge, first_contact, outcome])?;
         }
         if batch.referrals.len() >= 10_000 {
             batch.write(conn)?;

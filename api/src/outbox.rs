@@ -1,9 +1,14 @@
 //! Side effects as rows: a transaction that makes a change also writes the jobs that change
 //! causes (alert the duty rota, check a deadline), and a worker runs them later. Because jobs are
 //! rows, a restart loses nothing; the dedup key makes a job impossible to enqueue twice.
+//!
+//! Each kind of job is a struct of the capability that queues it, implementing [`JobPayload`]:
+//! its JSON is the stored payload, and the worker reads it back into the same struct.
 
-use chrono::{DateTime, Days, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use diesel::prelude::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::db::DbConnection;
@@ -26,7 +31,7 @@ pub mod kinds {
     /// An SMS to a person paged by push who has not acknowledged (queued by earlier versions;
     /// now an SMS-only page).
     pub const ALERT_SMS_FOLLOWUP: &str = "alert.sms_followup";
-    /// The daily check that every agency emergencies can be routed to can be reached.
+    /// The hourly check that every agency emergencies can be routed to can be reached.
     pub const READINESS_CHECK: &str = "agency.readiness_check";
     /// The daily check that 24/7 rotas have nobody missing ahead.
     pub const COVERAGE_CHECK: &str = "schedule.coverage_check";
@@ -45,8 +50,38 @@ pub mod kinds {
     }
 }
 
-/// Enqueues a job inside the caller's transaction. A job with the same dedup key is not added
-/// again; returns whether this call added it.
+/// The payload of one kind of job. Its JSON is stored in the job's row and read back by the worker,
+/// so field names and optional fields stay as they are: jobs queued by an earlier version must
+/// still decode.
+pub trait JobPayload: Serialize + DeserializeOwned {
+    /// The job kind, as stored (one of [`kinds`]).
+    const KIND: &'static str;
+
+    /// The key that keeps the job from being queued twice.
+    fn dedup_key(&self) -> String;
+}
+
+/// A job's payload as stored: a JSON object with its keys in alphabetical order (the payload goes
+/// through `serde_json::Value`, as it always has, not straight from the struct's field order).
+pub fn payload_text<J: JobPayload>(job: &J) -> serde_json::Result<String> {
+    Ok(serde_json::to_value(job)?.to_string())
+}
+
+/// Enqueues a job inside the caller's transaction, unless one with its dedup key exists; returns
+/// whether this call added it.
+pub fn enqueue_job<J: JobPayload>(
+    conn: &mut DbConnection,
+    job: &J,
+    due_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let payload = serde_json::to_value(job).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    enqueue(conn, J::KIND, &payload, &job.dedup_key(), due_at, now)
+}
+
+/// Enqueues a job of `kind` with a payload already made, inside the caller's transaction. A job
+/// with the same dedup key is not added again; returns whether this call added it. Capabilities
+/// use [`enqueue_job`].
 pub fn enqueue(
     conn: &mut DbConnection,
     kind: &str,
@@ -74,11 +109,10 @@ pub fn enqueue(
 }
 
 /// Schedules a daily job at `local_time` in Tirana, the next one after `now`, unless it is already
-/// scheduled (one job per day, keyed `{key_prefix}:{day}`, carrying `{"day": …}`).
-pub fn enqueue_daily(
+/// scheduled: `job_for` makes the job of that day, whose dedup key names the day.
+pub fn enqueue_daily<J: JobPayload>(
     conn: &mut DbConnection,
-    kind: &str,
-    key_prefix: &str,
+    job_for: impl FnOnce(NaiveDate) -> J,
     local_time: NaiveTime,
     now: DateTime<Utc>,
     at: NaiveDateTime,
@@ -91,12 +125,19 @@ pub fn enqueue_daily(
         due = crate::rota::resolve::start_instant(tz, tomorrow.and_time(local_time));
     }
     let day = due.with_timezone(&tz).date_naive();
-    enqueue(
-        conn,
-        kind,
-        &serde_json::json!({ "day": day }),
-        &format!("{key_prefix}:{day}"),
-        crate::clock::truncate(due),
-        at,
-    )
+    enqueue_job(conn, &job_for(day), crate::clock::truncate(due), at)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{JobPayload, payload_text};
+
+    /// Checks that a payload in the form stored today decodes into `expected`, and that `expected`
+    /// is stored in exactly that form.
+    #[track_caller]
+    pub(crate) fn assert_stored_form<J: JobPayload + std::fmt::Debug + PartialEq>(stored: &str, expected: &J) {
+        let decoded: J = serde_json::from_str(stored).unwrap_or_else(|e| panic!("{} payload {stored}: {e}", J::KIND));
+        assert_eq!(&decoded, expected, "{} payload {stored}", J::KIND);
+        assert_eq!(payload_text(expected).unwrap(), stored, "{} payload as stored", J::KIND);
+    }
 }

@@ -116,7 +116,7 @@ pub fn seed_reference(conn: &mut DbConnection, at: NaiveDateTime) -> anyhow::Res
         }
         report.vocabulary_entries = seed_vocabularies(conn, at)?;
         report.agencies = seed_agencies(conn, at)?;
-        report.routing_rules = crate::referrals::routing::seed_default_rules(conn, at)?;
+        report.routing_rules = crate::referrals::routing_rules::seed_default_rules(conn, at)?;
         if report.total() > 0 {
             audit::record(
                 conn,

@@ -23,8 +23,9 @@ use crate::clock::truncate;
 use crate::db::schema::outbox_jobs;
 use crate::db::{DbConnection, backend};
 use crate::http::{ApiError, ApiResult, with_db};
-use crate::outbox::{self, kinds};
+use crate::outbox::{self, JobPayload, kinds};
 use crate::referrals::checker as referrals;
+use crate::rounds::{missed, plan_ahead};
 use crate::state::AppState;
 
 /// Due jobs read per round by [`run_due`].
@@ -133,7 +134,11 @@ fn backoff(kind: &str, attempts: i32) -> Duration {
     Duration::seconds((5_i64 << exponent).min(ceiling))
 }
 
-fn payload_of<T: serde::de::DeserializeOwned>(job: &Claimed) -> ApiResult<T> {
+/// The job's payload, read into the struct of its kind.
+fn payload_of<J: JobPayload>(job: &Claimed) -> ApiResult<J> {
+    if job.kind != J::KIND {
+        return Err(ApiError::internal(anyhow::anyhow!("{} job {} read as a {} job", job.kind, job.id, J::KIND)));
+    }
     serde_json::from_str(&job.payload)
         .map_err(|e| ApiError::internal(anyhow::anyhow!("payload of {} job {}: {e}", job.kind, job.id)))
 }
@@ -157,44 +162,54 @@ async fn dispatch(state: &AppState, job: &Claimed) -> ApiResult<()> {
             paging::run_page(state, &job.id, follow.into()).await
         }
         kinds::COVERAGE_CHECK => {
+            // The check looks ahead from now, whichever day it was queued for.
+            let coverage::CoverageCheck { day: _ } = payload_of(job)?;
             let (now, days) = (state.clock.now(), state.config.alerts.coverage_days);
             with_db(&state.db, move |conn| coverage::run(conn, now, days).map(|_| ())).await
         }
         kinds::READINESS_CHECK => {
+            let readiness::ReadinessCheck { at: _ } = payload_of(job)?;
             let (index, now) = (state.territory(), state.clock.now());
             with_db(&state.db, move |conn| {
                 backend::write_transaction(conn, |conn| readiness::run_check(conn, &index, now)).map(|_| ())
             })
             .await
         }
-        kinds::REFERRAL_DEADLINE | kinds::REFERRAL_SENDER_ALERT => {
+        kinds::REFERRAL_DEADLINE => {
             let check: referrals::DeadlineJob = payload_of(job)?;
-            let (now, kind) = (state.clock.now(), job.kind.clone());
+            let now = state.clock.now();
             with_db(&state.db, move |conn| {
                 backend::write_transaction(conn, |conn| {
-                    if kind == kinds::REFERRAL_DEADLINE {
-                        referrals::check_deadline(conn, &check.referral_id, check.kind, now)
-                    } else {
-                        referrals::alert_sender_of_breach(conn, &check.referral_id, check.kind, now)
-                    }
+                    referrals::check_deadline(conn, &check.referral_id, check.kind, now)
+                })
+                .map(|_| ())
+            })
+            .await
+        }
+        kinds::REFERRAL_SENDER_ALERT => {
+            let alert: referrals::SenderAlertJob = payload_of(job)?;
+            let now = state.clock.now();
+            with_db(&state.db, move |conn| {
+                backend::write_transaction(conn, |conn| {
+                    referrals::alert_sender_of_breach(conn, &alert.referral_id, alert.kind, now)
                 })
                 .map(|_| ())
             })
             .await
         }
         kinds::ROUND_MISSED_CHECK => {
-            let check: crate::rounds::plan::MissedCheck = payload_of(job)?;
+            let check: missed::MissedCheck = payload_of(job)?;
             let (index, now) = (state.territory(), state.clock.now());
             with_db(&state.db, move |conn| {
-                backend::write_transaction(conn, |conn| crate::rounds::field::check_missed(conn, &index, &check, now))
-                    .map(|_| ())
+                backend::write_transaction(conn, |conn| missed::check_missed(conn, &index, &check, now)).map(|_| ())
             })
             .await
         }
         kinds::ROUNDS_PLAN_AHEAD => {
+            let plan_ahead::PlanAheadJob { day: _ } = payload_of(job)?;
             let now = state.clock.now();
             with_db(&state.db, move |conn| {
-                backend::write_transaction(conn, |conn| crate::rounds::field::run_plan_ahead(conn, now)).map(|_| ())
+                backend::write_transaction(conn, |conn| plan_ahead::run_plan_ahead(conn, now)).map(|_| ())
             })
             .await
         }
@@ -292,7 +307,7 @@ pub async fn run_until_idle(state: &AppState) -> anyhow::Result<usize> {
 pub fn schedule_daily_jobs(conn: &mut DbConnection, state: &AppState) -> QueryResult<bool> {
     let coverage = coverage::enqueue_next(conn, state.clock.now(), truncate(state.clock.now()))?;
     let readiness = readiness::enqueue_next(conn, state.clock.now(), truncate(state.clock.now()))?;
-    let rounds = crate::rounds::field::enqueue_plan_ahead(conn, state.clock.now())?;
+    let rounds = plan_ahead::enqueue_plan_ahead(conn, state.clock.now())?;
     Ok(coverage || readiness || rounds)
 }
 

@@ -1,8 +1,9 @@
 //! The daily coverage check: a 24/7 rota with nobody on duty ahead raises an alert to the
 //! agency's coordinators, one open alert per rota until it is resolved.
 
-use chrono::{DateTime, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
 use terren_contract::Role;
 use terren_contract::alerts::{AlertSource, EscalationPolicyBody, EscalationStep, Severity, Target};
 
@@ -12,7 +13,7 @@ use crate::db::schema::{agencies, schedules};
 use crate::db::{DbConnection, backend};
 use crate::http::ApiResult;
 use crate::ids::ScheduleId;
-use crate::outbox::{self, kinds};
+use crate::outbox::{self, JobPayload, kinds};
 use crate::rota::service as rota;
 
 /// When the check runs each day, in Tirana.
@@ -23,9 +24,23 @@ const CHECK_AT: NaiveTime = match NaiveTime::from_hms_opt(7, 0, 0) {
 /// Minutes coordinators have before they are reminded.
 const COORDINATOR_WAIT_MINUTES: u32 = 60;
 
+/// The daily coverage check, for the day (in Tirana) it is due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoverageCheck {
+    pub day: NaiveDate,
+}
+
+impl JobPayload for CoverageCheck {
+    const KIND: &'static str = kinds::COVERAGE_CHECK;
+
+    fn dedup_key(&self) -> String {
+        format!("coverage:{}", self.day)
+    }
+}
+
 /// Schedules the next check (07:00 Tirana time after `now`) unless it is already scheduled.
 pub fn enqueue_next(conn: &mut DbConnection, now: DateTime<Utc>, at: NaiveDateTime) -> QueryResult<bool> {
-    outbox::enqueue_daily(conn, kinds::COVERAGE_CHECK, "coverage", CHECK_AT, now, at)
+    outbox::enqueue_daily(conn, |day| CoverageCheck { day }, CHECK_AT, now, at)
 }
 
 pub fn coordinators_only() -> EscalationPolicyBody {
@@ -80,4 +95,17 @@ pub fn run(conn: &mut DbConnection, now: DateTime<Utc>, days: i64) -> ApiResult<
         enqueue_next(conn, now, at)?;
         Ok(raised)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::testing::assert_stored_form;
+
+    #[test]
+    fn the_coverage_check_keeps_its_stored_form() {
+        let check = CoverageCheck { day: NaiveDate::from_ymd_opt(2026, 12, 3).unwrap() };
+        assert_stored_form(r#"{"day":"2026-12-03"}"#, &check);
+        assert_eq!(check.dedup_key(), "coverage:2026-12-03");
+    }
 }

@@ -11,11 +11,28 @@ use super::service::{self, add_event};
 use crate::db::DbConnection;
 use crate::db::schema::alerts;
 use crate::http::ApiResult;
+use crate::outbox::{JobPayload, kinds};
 
-/// The job that raises the alert of an emergency sighting.
+/// The job that raises the alert of an emergency sighting. The alert is made from the stored
+/// sighting; the area codes, risk level and recorder are what the sighting said when the job was
+/// queued, kept in the payload for whoever reads the outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmergencyJob {
     pub identification_id: String,
+    pub municipality_code: Option<String>,
+    pub admin_unit_code: Option<String>,
+    #[serde(default)]
+    pub risk_level: String,
+    #[serde(default)]
+    pub recorded_by: String,
+}
+
+impl JobPayload for EmergencyJob {
+    const KIND: &'static str = kinds::IDENTIFICATION_EMERGENCY;
+
+    fn dedup_key(&self) -> String {
+        format!("{}:{}", Self::KIND, self.identification_id)
+    }
 }
 
 /// The agency an emergency sighting's alert goes to: the one referral routing would choose for
@@ -127,4 +144,26 @@ pub fn raise_for_identification(
     };
     let (id, _) = service::raise(conn, &actor, new, at)?;
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::testing::assert_stored_form;
+
+    #[test]
+    fn the_emergency_job_keeps_its_stored_form() {
+        let job = EmergencyJob {
+            identification_id: "0195f3a2-7c1e-7d30-9a4b-1f2e3d4c5b6a".into(),
+            municipality_code: Some("AL224".into()),
+            admin_unit_code: None,
+            risk_level: "emergency".into(),
+            recorded_by: "0195f3a2-6b00-7000-8000-0000000000u1".into(),
+        };
+        assert_stored_form(
+            r#"{"admin_unit_code":null,"identification_id":"0195f3a2-7c1e-7d30-9a4b-1f2e3d4c5b6a","municipality_code":"AL224","recorded_by":"0195f3a2-6b00-7000-8000-0000000000u1","risk_level":"emergency"}"#,
+            &job,
+        );
+        assert_eq!(job.dedup_key(), "identification.emergency:0195f3a2-7c1e-7d30-9a4b-1f2e3d4c5b6a");
+    }
 }

@@ -22,12 +22,13 @@ use super::service::{self, AlertRow, add_event};
 use crate::db::schema::{agencies, alert_events, alerts};
 use crate::db::{DbConnection, backend};
 use crate::http::{ApiResult, with_db};
-use crate::outbox::{self, kinds};
+use crate::outbox::{self, JobPayload, kinds};
 use crate::rota::layers;
 use crate::rota::resolve::{self, Restriction};
 use crate::state::AppState;
 use crate::vocabularies::wire_code;
 
+/// One step of an alert's escalation, in one round of its policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepJob {
     pub alert_id: String,
@@ -36,8 +37,10 @@ pub struct StepJob {
     pub round: i32,
 }
 
-impl StepJob {
-    pub fn dedup_key(&self) -> String {
+impl JobPayload for StepJob {
+    const KIND: &'static str = kinds::ALERT_ESCALATE;
+
+    fn dedup_key(&self) -> String {
         format!("{}step:{}:round:{}", service::job_prefix(&self.alert_id), self.step, self.round)
     }
 }
@@ -48,8 +51,7 @@ pub fn enqueue_step(
     due: NaiveDateTime,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let key = job.dedup_key();
-    outbox::enqueue(conn, kinds::ALERT_ESCALATE, &json!(job), &key, due, now)
+    outbox::enqueue_job(conn, &job, due, now)
 }
 
 fn in_windows(

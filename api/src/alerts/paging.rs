@@ -17,7 +17,7 @@ use crate::db::schema::{devices, notification_attempts, notification_rules, user
 use crate::db::{DbConnection, backend};
 use crate::http::{ApiError, ApiResult, with_db};
 use crate::notify::{Address, Delivery, Message, Outcome};
-use crate::outbox::{self, kinds};
+use crate::outbox::{self, JobPayload, kinds};
 use crate::state::AppState;
 use crate::vocabularies::wire_code;
 
@@ -49,7 +49,9 @@ pub struct PageJob {
     pub kind: PageKind,
 }
 
-impl PageJob {
+impl JobPayload for PageJob {
+    const KIND: &'static str = kinds::ALERT_PAGE;
+
     fn dedup_key(&self) -> String {
         let step = StepJob { alert_id: self.alert_id.clone(), step: self.step, round: self.round }.dedup_key();
         match (self.kind, self.sms_only) {
@@ -58,9 +60,11 @@ impl PageJob {
             (PageKind::Alert, false) => format!("{step}:page:{}", self.target.key()),
         }
     }
+}
 
+impl PageJob {
     pub(super) fn enqueue(&self, conn: &mut DbConnection, due: NaiveDateTime, now: NaiveDateTime) -> QueryResult<bool> {
-        outbox::enqueue(conn, kinds::ALERT_PAGE, &json!(self), &self.dedup_key(), due, now)
+        outbox::enqueue_job(conn, self, due, now)
     }
 }
 
@@ -72,6 +76,16 @@ pub struct SmsFollowUp {
     pub user_id: String,
     pub step: i32,
     pub round: i32,
+}
+
+impl JobPayload for SmsFollowUp {
+    const KIND: &'static str = kinds::ALERT_SMS_FOLLOWUP;
+
+    /// The key earlier versions queued it under.
+    fn dedup_key(&self) -> String {
+        let step = StepJob { alert_id: self.alert_id.clone(), step: self.step, round: self.round }.dedup_key();
+        format!("{step}sms:{}", self.user_id)
+    }
 }
 
 impl From<SmsFollowUp> for PageJob {
@@ -424,6 +438,7 @@ fn end_attempt(conn: &mut DbConnection, id: &str, summary: &Summary, finished: N
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outbox::testing::assert_stored_form;
 
     #[test]
     fn page_keys_are_unique_per_step_target_and_kind() {
@@ -450,5 +465,64 @@ mod tests {
         let page: PageJob = follow.into();
         assert!(page.sms_only);
         assert_eq!(page.target, PageTarget::User { user_id: "u".into() });
+    }
+
+    #[test]
+    fn step_page_and_sms_follow_up_jobs_keep_their_stored_form() {
+        assert_stored_form(
+            r#"{"alert_id":"a1","round":1,"step":2}"#,
+            &StepJob { alert_id: "a1".into(), step: 2, round: 1 },
+        );
+        assert_stored_form(
+            r#"{"alert_id":"a1","kind":"alert","round":0,"sms_only":false,"step":1,"target":{"kind":"user","user_id":"u1"}}"#,
+            &PageJob {
+                alert_id: "a1".into(),
+                step: 1,
+                round: 0,
+                target: PageTarget::User { user_id: "u1".into() },
+                sms_only: false,
+                kind: PageKind::Alert,
+            },
+        );
+        assert_stored_form(
+            r#"{"alert_id":"a1","kind":"unreachable","round":2,"sms_only":true,"step":0,"target":{"kind":"contact","name":"Arta","phone":"+355691234567"}}"#,
+            &PageJob {
+                alert_id: "a1".into(),
+                step: 0,
+                round: 2,
+                target: PageTarget::Contact { name: "Arta".into(), phone: "+355691234567".into() },
+                sms_only: true,
+                kind: PageKind::Unreachable,
+            },
+        );
+        assert_stored_form(
+            r#"{"alert_id":"a1","kind":"alert","round":0,"sms_only":false,"step":0,"target":{"kind":"webhook","webhook_id":"w1"}}"#,
+            &PageJob {
+                alert_id: "a1".into(),
+                step: 0,
+                round: 0,
+                target: PageTarget::Webhook { webhook_id: "w1".into() },
+                sms_only: false,
+                kind: PageKind::Alert,
+            },
+        );
+        assert_stored_form(
+            r#"{"alert_id":"a1","round":0,"step":1,"user_id":"u1"}"#,
+            &SmsFollowUp { alert_id: "a1".into(), user_id: "u1".into(), step: 1, round: 0 },
+        );
+    }
+
+    #[test]
+    fn page_jobs_queued_before_sms_only_and_kind_existed_still_decode() {
+        let page: PageJob =
+            serde_json::from_str(r#"{"alert_id":"a1","round":0,"step":1,"target":{"kind":"user","user_id":"u1"}}"#)
+                .unwrap();
+        assert_eq!((page.sms_only, page.kind), (false, PageKind::Alert));
+    }
+
+    #[test]
+    fn an_old_sms_follow_up_keeps_the_key_it_was_queued_under() {
+        let follow = SmsFollowUp { alert_id: "a".into(), user_id: "u".into(), step: 0, round: 1 };
+        assert_eq!(follow.dedup_key(), "alert:a:step:0:round:1sms:u");
     }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, DurationRound, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
 use terren_contract::alerts::{
     AgencyReadiness, AlertSource, MunicipalityReadiness, ReadinessLevel, ReadinessProblem, Severity,
 };
@@ -23,7 +24,7 @@ use crate::auth::permissions::permissions_of;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, agency_areas, escalation_policies, user_roles, users};
 use crate::http::{ApiError, ApiResult};
-use crate::outbox::{self, kinds};
+use crate::outbox::{self, JobPayload, kinds};
 use crate::referrals::routing::{self, Case, Place};
 use crate::territory::index::TerritoryIndex;
 
@@ -248,17 +249,24 @@ pub fn municipality(
     })
 }
 
+/// The hourly readiness check, for the hour it is due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadinessCheck {
+    pub at: DateTime<Utc>,
+}
+
+impl JobPayload for ReadinessCheck {
+    const KIND: &'static str = kinds::READINESS_CHECK;
+
+    fn dedup_key(&self) -> String {
+        format!("readiness:{}", self.at.format("%Y-%m-%dT%H"))
+    }
+}
+
 /// Schedules the next hourly check unless it is already scheduled.
 pub fn enqueue_next(conn: &mut DbConnection, now: DateTime<Utc>, at: NaiveDateTime) -> QueryResult<bool> {
     let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now) + Duration::hours(1);
-    outbox::enqueue(
-        conn,
-        kinds::READINESS_CHECK,
-        &serde_json::json!({ "at": hour }),
-        &format!("readiness:{}", hour.format("%Y-%m-%dT%H")),
-        crate::clock::truncate(hour),
-        at,
-    )
+    outbox::enqueue_job(conn, &ReadinessCheck { at: hour }, crate::clock::truncate(hour), at)
 }
 
 /// Checks every agency that some place's emergencies are routed to; one that an emergency would
@@ -302,4 +310,19 @@ pub fn run_check(conn: &mut DbConnection, index: &TerritoryIndex, now: DateTime<
     }
     enqueue_next(conn, now, at)?;
     Ok(raised)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::outbox::testing::assert_stored_form;
+
+    #[test]
+    fn the_readiness_check_keeps_its_stored_form() {
+        let check = ReadinessCheck { at: Utc.with_ymd_and_hms(2026, 12, 3, 10, 0, 0).unwrap() };
+        assert_stored_form(r#"{"at":"2026-12-03T10:00:00Z"}"#, &check);
+        assert_eq!(check.dedup_key(), "readiness:2026-12-03T10");
+    }
 }

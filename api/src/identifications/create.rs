@@ -14,6 +14,7 @@ use super::read::{audit_read, view};
 use super::store::{IdentificationRow, codes, find_row};
 use super::validate::{derived_age, validate};
 use crate::access::AuthUser;
+use crate::alerts::emergency::EmergencyJob;
 use crate::audit;
 use crate::config::ProfilesConfig;
 use crate::db::DbConnection;
@@ -144,20 +145,14 @@ pub fn create(
     if row.emergency {
         let code =
             |id: &Option<String>| id.as_ref().and_then(|id| index.find_id(id)).map(|a| index.area(a).code.clone());
-        outbox::enqueue(
-            conn,
-            outbox::kinds::IDENTIFICATION_EMERGENCY,
-            &serde_json::json!({
-                "identification_id": id,
-                "municipality_code": code(&row.municipality_id),
-                "admin_unit_code": code(&row.admin_unit_id),
-                "risk_level": row.risk_level,
-                "recorded_by": row.recorded_by,
-            }),
-            &format!("{}:{id}", outbox::kinds::IDENTIFICATION_EMERGENCY),
-            at,
-            at,
-        )?;
+        let job = EmergencyJob {
+            identification_id: id.clone(),
+            municipality_code: code(&row.municipality_id),
+            admin_unit_code: code(&row.admin_unit_id),
+            risk_level: row.risk_level.clone(),
+            recorded_by: row.recorded_by.clone(),
+        };
+        outbox::enqueue_job(conn, &job, at, at)?;
     }
     let mut identification = view(conn, index, user, &row)?;
     identification.candidates = Some(candidates);

@@ -3,9 +3,10 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::config::SmsConfig;
 use super::http::Reply;
+use super::message::Message;
 use super::retry::{Answer, Verdict};
-use super::{Message, SmsConfig};
 
 /// Twilio's limit for one message body, in UTF-16 units (what it counts in).
 const MAX_UNITS: usize = 1600;

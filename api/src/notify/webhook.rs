@@ -16,8 +16,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sha2::Sha256;
 
-use super::Message;
 use super::http::Reply;
+use super::message::Message;
 use super::retry::{Answer, Verdict};
 use crate::clock::Clock;
 

@@ -18,14 +18,37 @@ use crate::audit::{self, Actor};
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, referral_deadlines, referrals};
 use crate::http::{ApiError, ApiResult};
-use crate::outbox::{self, kinds};
+use crate::outbox::{self, JobPayload, kinds};
 use crate::vocabularies::wire_code;
 
-/// What a deadline job names.
-#[derive(Debug, Clone, serde::Deserialize)]
+/// The check of one referral deadline when it falls due.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeadlineJob {
     pub referral_id: String,
     pub kind: DeadlineKind,
+}
+
+impl JobPayload for DeadlineJob {
+    const KIND: &'static str = kinds::REFERRAL_DEADLINE;
+
+    fn dedup_key(&self) -> String {
+        deadline_job_key(&self.referral_id, self.kind)
+    }
+}
+
+/// The alert to the sender's coordinators about a breached deadline still unmet a while later.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SenderAlertJob {
+    pub referral_id: String,
+    pub kind: DeadlineKind,
+}
+
+impl JobPayload for SenderAlertJob {
+    const KIND: &'static str = kinds::REFERRAL_SENDER_ALERT;
+
+    fn dedup_key(&self) -> String {
+        format!("{}:sender", deadline_job_key(&self.referral_id, self.kind))
+    }
 }
 
 /// The deadline check: a deadline still open at its time is breached, the receiving agency's
@@ -73,11 +96,9 @@ pub fn check_deadline(
         .select(agencies::municipality_id)
         .get_result(conn)?;
     let (policy, _) = deadlines::policy_for(conn, agency_municipality.as_deref().or(row.municipality_id.as_deref()))?;
-    outbox::enqueue(
+    outbox::enqueue_job(
         conn,
-        kinds::REFERRAL_SENDER_ALERT,
-        &json!({ "referral_id": referral_id, "kind": kind }),
-        &format!("{}:sender", deadline_job_key(referral_id, kind)),
+        &SenderAlertJob { referral_id: referral_id.to_owned(), kind },
         at + chrono::Duration::minutes(i64::from(policy.sender_alert_after_minutes)),
         at,
     )?;
@@ -245,4 +266,21 @@ pub fn deadline_statistics(
         suppressed: if referrals_hidden { vec!["referrals".to_owned()] } else { Vec::new() },
         rows: table,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::testing::assert_stored_form;
+
+    #[test]
+    fn deadline_and_sender_alert_jobs_keep_their_stored_form() {
+        let id = "0195f3a2-7c1e-7d30-9a4b-1f2e3d4c5b6a";
+        let due = DeadlineJob { referral_id: id.into(), kind: DeadlineKind::FirstContact };
+        assert_stored_form(r#"{"kind":"first_contact","referral_id":"0195f3a2-7c1e-7d30-9a4b-1f2e3d4c5b6a"}"#, &due);
+        assert_eq!(due.dedup_key(), format!("referral:{id}:deadline:first_contact"));
+        let sender = SenderAlertJob { referral_id: id.into(), kind: DeadlineKind::Acknowledge };
+        assert_stored_form(r#"{"kind":"acknowledge","referral_id":"0195f3a2-7c1e-7d30-9a4b-1f2e3d4c5b6a"}"#, &sender);
+        assert_eq!(sender.dedup_key(), format!("referral:{id}:deadline:acknowledge:sender"));
+    }
 }

@@ -11,9 +11,10 @@ use terren_contract::problem::FieldError;
 use terren_contract::referrals::{CreateReferral, Priority, Referral, ReferralStatus, Share};
 use uuid::Uuid;
 
+use super::checker::DeadlineJob;
 use super::deadlines::{self, Calendar};
 use super::routing::{self, Case, Place};
-use super::service::{ReferralRow, add_event, deadline_job_key, load, view};
+use super::service::{ReferralRow, add_event, load, view};
 use crate::access::AuthUser;
 use crate::alerts::service::{self as alerts_service, NewAlert};
 use crate::audit::{self, Actor};
@@ -24,7 +25,7 @@ use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::identifications::privacy::age_band;
 use crate::identifications::store::{codes, parse_codes};
 use crate::ids::parse_uuid;
-use crate::outbox::{self, kinds};
+use crate::outbox;
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
 use crate::vocabularies::{is_active_code, wire_code};
@@ -160,14 +161,7 @@ pub(super) fn open(conn: &mut DbConnection, index: &TerritoryIndex, actor: &Acto
                 referral_deadlines::due_at.eq(due),
             ))
             .execute(conn)?;
-        outbox::enqueue(
-            conn,
-            kinds::REFERRAL_DEADLINE,
-            &json!({ "referral_id": row.id, "kind": kind }),
-            &deadline_job_key(&row.id, *kind),
-            *due,
-            at,
-        )?;
+        outbox::enqueue_job(conn, &DeadlineJob { referral_id: row.id.clone(), kind: *kind }, *due, at)?;
     }
     add_event(
         conn,

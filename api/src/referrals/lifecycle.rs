@@ -297,12 +297,12 @@ fn already_done(user: &AuthUser, row: &ReferralRow, step: &Step) -> ApiResult<bo
 /// Takes a shelter place when a shelter accepts a placement; refused when none is free. The
 /// count moves by compare-and-set on the value read, so two acceptances never take one place.
 fn take_shelter_place(conn: &mut DbConnection, row: &ReferralRow) -> ApiResult<()> {
-    if !row.services().iter().any(|s| s == routing::SHELTER_PLACEMENT) {
+    if !row.services().iter().any(|s| s == super::shelters::SHELTER_PLACEMENT) {
         return Ok(());
     }
     for _ in 0..5 {
         let Some(agency) = routing::candidate(conn, &row.to_agency_id)? else { return Ok(()) };
-        if agency.agency_type != routing::SHELTER {
+        if agency.agency_type != super::shelters::SHELTER {
             return Ok(());
         }
         let taken = agency.occupied.unwrap_or(0) + 1;

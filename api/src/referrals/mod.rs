@@ -8,5 +8,7 @@ pub mod deadlines;
 pub mod lifecycle;
 pub mod routes;
 pub mod routing;
+pub mod routing_rules;
 pub mod service;
+pub mod shelters;
 pub mod store;

@@ -11,9 +11,10 @@ use terren_contract::auth::AgencyRef;
 use terren_contract::schedules::OnDutyPerson;
 
 use super::resolve::Shift;
-use super::shifts::NEXT_HANDOFF_DAYS;
 use crate::ids::ScheduleId;
 
+/// How far ahead `on-call` looks for the next handoff, and back for when the current stretch began.
+pub(super) const NEXT_HANDOFF_DAYS: i64 = 60;
 /// How long names and phone numbers are answered from memory.
 pub(super) const PEOPLE_TTL_SECONDS: i64 = 60;
 /// The stretches kept, in days before and after the instant asked about: the first window that

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use terren_contract::schedules::OnCall;
 
-use super::cache::{Entry, OnCallCache, WINDOWS_DAYS};
+use super::cache::{Entry, NEXT_HANDOFF_DAYS, OnCallCache, WINDOWS_DAYS};
 use super::service::{self, Loaded, people};
-use super::shifts::{self, NEXT_HANDOFF_DAYS, on_duty_list, source_view};
+use super::shifts::{self, on_duty_list, source_view};
 use crate::accounts::service::agency_ref_of;
 use crate::db::DbConnection;
 use crate::http::ApiResult;

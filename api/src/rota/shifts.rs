@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use terren_contract::Permission;
 use terren_contract::schedules::{Gap, OnCall, OnDutyPerson, Shift as ShiftView, ShiftSource};
 
-use super::cache::OnCallCache;
+use super::cache::{NEXT_HANDOFF_DAYS, OnCallCache};
 use super::resolve::{Shift, Source};
 use super::service::{Loaded, MAX_SPAN_DAYS, gaps_ahead, load, people, version_of};
 use crate::access::AuthUser;
@@ -14,9 +14,6 @@ use crate::accounts::service::agency_ref_of;
 use crate::db::DbConnection;
 use crate::http::{ApiError, ApiResult};
 use crate::ids::{ScheduleId, parse_uuid};
-
-/// How far ahead `on-call` looks for the next handoff.
-pub(super) const NEXT_HANDOFF_DAYS: i64 = 60;
 
 pub(crate) fn source_view(source: &Source) -> ApiResult<ShiftSource> {
     Ok(match source {

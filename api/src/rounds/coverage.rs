@@ -13,7 +13,7 @@ use terren_contract::rounds::{
 };
 use terren_contract::schedules::WeekdayCode;
 
-use super::plan::{RoundRow, StopRow, stops_of};
+use super::store::{RoundRow, StopRow, stops_of};
 use crate::access::AuthUser;
 use crate::access::ServedAreas;
 use crate::access::{MIN_PUBLISHED_COUNT, suppress_group};

@@ -1,29 +1,27 @@
 //! Rounds from the field: the phone's day (everything needed offline), check-in and check-out
-//! with GPS, visits to each stop, sightings linked to the round, and missed rounds.
+//! with GPS, visits to each stop, and sightings linked to the round.
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 use terren_contract::Permission;
-use terren_contract::alerts::{AlertSource, Severity};
 use terren_contract::areas::LocateMethod;
 use terren_contract::identifications::GeoFix;
 use terren_contract::rounds::{CheckIn, CheckOut, MyRounds, RoundForPhone, RoundStatus, StopForPhone, StopVisit};
 
-use super::plan::{self, MissedCheck, RoundRow};
+use super::read;
+use super::store::{self, RoundRow};
 use super::teams;
 use crate::access::AuthUser;
-use crate::alerts::service::{NewAlert, raise};
-use crate::audit::{self, Actor};
+use crate::audit;
 use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{identifications, round_stops, rounds, team_members};
 use crate::hotspots::service as hotspot_service;
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::identifications::validate::fix_errors;
-use crate::outbox::{self, kinds};
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
 use crate::vocabularies::wire_code;
@@ -36,34 +34,10 @@ const EARLY_CHECK_IN_MINUTES: i64 = 30;
 const OVERRUN_MINUTES: i64 = 120;
 /// Sightings shown per stop.
 const RECENT_PER_STOP: usize = 20;
-/// When the daily planning of series runs, Tirana time.
-const PLAN_AHEAD_AT: NaiveTime = match NaiveTime::from_hms_opt(3, 0, 0) {
-    Some(time) => time,
-    None => NaiveTime::MIN,
-};
-
-/// Makes sure the daily planning of series is scheduled.
-pub fn enqueue_plan_ahead(conn: &mut DbConnection, now: DateTime<Utc>) -> QueryResult<bool> {
-    outbox::enqueue_daily(
-        conn,
-        kinds::ROUNDS_PLAN_AHEAD,
-        "rounds-plan-ahead",
-        PLAN_AHEAD_AT,
-        now,
-        crate::clock::truncate(now),
-    )
-}
-
-/// The daily job: plans every series ahead and schedules tomorrow's run.
-pub fn run_plan_ahead(conn: &mut DbConnection, now: DateTime<Utc>) -> ApiResult<usize> {
-    let planned = super::series::plan_ahead(conn, now)?;
-    enqueue_plan_ahead(conn, now)?;
-    Ok(planned)
-}
 
 /// A round of a team the person is in, for the steps only members take.
 fn member_round(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<RoundRow> {
-    let row = plan::visible(conn, user, id)?;
+    let row = read::visible(conn, user, id)?;
     if !teams::is_member(conn, &row.team_id, &user.user_id)? {
         return Err(ApiError::new(ErrorCode::NotOnTeam));
     }
@@ -93,7 +67,7 @@ fn distance_to_stops(
             .any(|r| r.area == area && r.method == LocateMethod::Boundary)
     };
     let mut nearest: Option<f64> = None;
-    for stop in plan::stops_of(conn, &[round_id.to_owned()])? {
+    for stop in store::stops_of(conn, &[round_id.to_owned()])? {
         let distance = match (&stop.hotspot_id, &stop.area_id) {
             (Some(hotspot), _) => Some(hotspot_service::load(conn, hotspot)?.shape()?.distance_m(lat, lon)),
             (None, Some(area)) => index.find_id(area).map(|a| {
@@ -122,7 +96,7 @@ pub fn check_in(
     // A teammate got there first, or a check-in queued offline arrives after the round: the
     // round as it is answers both.
     if matches!(status, RoundStatus::InProgress | RoundStatus::Done) {
-        return plan::view(conn, index, &row);
+        return read::view(conn, index, &row);
     }
     if !matches!(status, RoundStatus::Planned | RoundStatus::Missed) {
         return Err(ApiError::conflict(format!("the round is {}", row.status)));
@@ -177,7 +151,7 @@ pub fn check_in(
         id,
         json!({ "distance_m": distance, "far": far.is_some(), "late": row.missed_at.is_some() }),
     )?;
-    plan::reload(conn, index, id)
+    read::reload(conn, index, id)
 }
 
 /// Arriving at or leaving the stop at `position`.
@@ -231,7 +205,7 @@ pub fn visit(
         id,
         json!({ "position": position }),
     )?;
-    plan::reload(conn, index, id)
+    read::reload(conn, index, id)
 }
 
 pub fn check_out(
@@ -244,7 +218,7 @@ pub fn check_out(
 ) -> ApiResult<terren_contract::rounds::Round> {
     let row = member_round(conn, user, id)?;
     if row.status()? == RoundStatus::Done {
-        return plan::view(conn, index, &row);
+        return read::view(conn, index, &row);
     }
     check_fix(request.location.as_ref(), at)?;
     let report = serde_json::to_string(&request.report).map_err(anyhow::Error::from)?;
@@ -274,7 +248,7 @@ pub fn check_out(
     .set(round_stops::left_at.eq(at))
     .execute(conn)?;
     audit::record(conn, &user.actor(), at, "round.check_out", "round", id, json!({ "report": request.report }))?;
-    plan::reload(conn, index, id)
+    read::reload(conn, index, id)
 }
 
 /// The round a sighting belongs to: the one named (the recorder must be on its team), else the
@@ -286,7 +260,7 @@ pub fn round_for_sighting(
     observed_at: NaiveDateTime,
 ) -> ApiResult<Option<String>> {
     if let Some(round_id) = named {
-        let round = plan::find(conn, round_id)?;
+        let round = store::find(conn, round_id)?;
         let member = match &round {
             Some(r) => teams::is_member(conn, &r.team_id, user_id)?,
             None => false,
@@ -318,60 +292,6 @@ pub fn round_for_sighting(
         .optional()?)
 }
 
-/// The missed-round check: still planned at its start plus the agency's grace, the round is
-/// missed and the agency's coordinators are alerted.
-pub fn check_missed(
-    conn: &mut DbConnection,
-    index: &TerritoryIndex,
-    check: &MissedCheck,
-    now: DateTime<Utc>,
-) -> ApiResult<bool> {
-    let at = crate::clock::truncate(now);
-    let missed = diesel::update(
-        rounds::table
-            .filter(rounds::id.eq(&check.round_id))
-            .filter(rounds::starts_at.eq(check.starts_at))
-            .filter(rounds::status.eq(wire_code(RoundStatus::Planned))),
-    )
-    .set((
-        rounds::status.eq(wire_code(RoundStatus::Missed)),
-        rounds::missed_at.eq(at),
-        rounds::version.eq(rounds::version + 1),
-        rounds::updated_at.eq(at),
-    ))
-    .execute(conn)?;
-    if missed == 0 {
-        return Ok(false);
-    }
-    let row = plan::load(conn, &check.round_id)?;
-    let team = teams::load(conn, &row.team_id)?;
-    let first_area: Option<String> = round_stops::table
-        .filter(round_stops::round_id.eq(&row.id))
-        .order(round_stops::position.asc())
-        .select(round_stops::area_id)
-        .first::<Option<String>>(conn)
-        .optional()?
-        .flatten();
-    let tz = hotspot_service::agency_zone(conn, &row.agency_id)?;
-    let local = to_utc(row.starts_at).with_timezone(&tz).format("%Y-%m-%d %H:%M");
-    let new = NewAlert {
-        severity: Severity::Normal,
-        source: AlertSource::RoundMissed,
-        agency_id: row.agency_id.clone(),
-        area_id: first_area.filter(|id| index.find_id(id).is_some()),
-        title: format!("Dalje e humbur / Round missed: {}, {local}", team.name),
-        details: Some("Askush nuk u regjistrua në kohë / Nobody checked in in time".into()),
-        dedup_key: Some(format!("round:{}:missed", row.id)),
-        identification_id: None,
-        profile_id: None,
-        referral_id: None,
-        policy: Some(crate::alerts::coverage::coordinators_only()),
-    };
-    raise(conn, &Actor::system(), new, at)?;
-    audit::record(conn, &Actor::system(), at, "round.missed", "round", &row.id, json!({ "team_id": row.team_id }))?;
-    Ok(true)
-}
-
 /// The person's rounds on a local day, with everything the phone needs offline.
 pub fn my_rounds(
     conn: &mut DbConnection,
@@ -391,12 +311,12 @@ pub fn my_rounds(
         .order((rounds::starts_at.asc(), rounds::id.asc()))
         .select(RoundRow::as_select())
         .load(conn)?;
-    let views = plan::views(conn, index, &rows)?;
+    let views = read::views(conn, index, &rows)?;
     let since = crate::clock::truncate(now) - chrono::Duration::days(RECENT_DAYS);
     let reads_sightings = user.can(Permission::IdentificationsRead);
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let mut stops_by_round: HashMap<String, Vec<plan::StopRow>> = HashMap::new();
-    for stop in plan::stops_of(conn, &ids)? {
+    let mut stops_by_round: HashMap<String, Vec<store::StopRow>> = HashMap::new();
+    for stop in store::stops_of(conn, &ids)? {
         stops_by_round.entry(stop.round_id.clone()).or_default().push(stop);
     }
     let mut out = Vec::new();

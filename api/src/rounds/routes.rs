@@ -10,7 +10,7 @@ use terren_contract::rounds::{
 };
 use uuid::Uuid;
 
-use super::{coverage, field, plan, teams};
+use super::{coverage, field, plan, read, teams};
 use crate::access::AuthUser;
 use crate::db::DbConnection;
 use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
@@ -142,7 +142,7 @@ pub async fn list_rounds(
     query: web::Query<RoundListQuery>,
 ) -> ApiResult<web::Json<Vec<Round>>> {
     let (index, now) = (state.territory(), state.clock.now());
-    Ok(web::Json(with_conn(&state, move |conn| plan::list(conn, &index, &user, &query, now)).await?))
+    Ok(web::Json(with_conn(&state, move |conn| read::list(conn, &index, &user, &query, now)).await?))
 }
 
 /// Plan one round (`planning_manage`). The `id` is yours: sending it again gives the round back.
@@ -174,7 +174,7 @@ pub async fn create_round(
 )]
 pub async fn get_round(user: AuthUser, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<web::Json<Round>> {
     let (index, id) = (state.territory(), id.into_inner().to_string());
-    Ok(web::Json(with_conn(&state, move |conn| plan::get(conn, &index, &user, &id)).await?))
+    Ok(web::Json(with_conn(&state, move |conn| read::get(conn, &index, &user, &id)).await?))
 }
 
 /// Change a planned round, at the `version` you read. A round of a series is detached from it.
@@ -387,7 +387,7 @@ where
     }
 
     fn replay(&self, conn: &mut DbConnection, kept: KeptRound) -> ApiResult<Round> {
-        plan::reload(conn, &self.index, &kept.round_id.to_string())
+        read::reload(conn, &self.index, &kept.round_id.to_string())
     }
 }
 

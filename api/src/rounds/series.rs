@@ -15,11 +15,12 @@ use terren_contract::rounds::{PutRoundSeries, RoundSeries, RoundStatus, StopInpu
 use terren_contract::schedules::WeekdayCode;
 use uuid::Uuid;
 
-use super::plan::{
-    RoundRow, Stop, Window, busy, check_purpose, conflict, insert_round, new_row, resolve_stops, window_at,
-};
+use super::conflicts::{busy, conflict};
+use super::plan::{check_purpose, insert_round, new_row, resolve_stops};
 use super::policy::policy_of;
+use super::store::{RoundRow, Stop};
 use super::teams;
+use super::window::{Window, window_at};
 use crate::access::AuthUser;
 use crate::alerts::service::{NewAlert, raise};
 use crate::audit::{self, Actor};

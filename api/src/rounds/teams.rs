@@ -11,7 +11,9 @@ use terren_contract::problem::FieldError;
 use terren_contract::rounds::{PutTeam, RoundStatus, Team, TeamKind, TeamMember, TeamRef};
 use uuid::Uuid;
 
-use super::plan::{self, RoundRow, Window};
+use super::conflicts;
+use super::store::RoundRow;
+use super::window::Window;
 use crate::access::AuthUser;
 use crate::accounts::service::agency_ref_of;
 use crate::audit;
@@ -186,12 +188,12 @@ fn free_for_rounds_ahead(
             ends_at: to_utc(round.ends_at),
             local_date: round.local_date.parse().unwrap_or_default(),
         };
-        let busy = plan::busy_members(conn, &team, joining, &window, Some(&round.id), &policy)?;
+        let busy = conflicts::busy_members(conn, &team, joining, &window, Some(&round.id), &policy)?;
         if !busy.is_empty() {
             clashes.push(format!("{}: {}", round.local_date, busy.join(", ")));
         }
     }
-    if clashes.is_empty() { Ok(()) } else { Err(plan::conflict(clashes)) }
+    if clashes.is_empty() { Ok(()) } else { Err(conflicts::conflict(clashes)) }
 }
 
 /// New rounds go only to a team still in service.

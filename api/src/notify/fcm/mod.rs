@@ -1,30 +1,24 @@
-//! Push through Firebase Cloud Messaging's HTTP v1 API, authorised with a service account
-//! (OAuth 2.0 JWT-bearer grant).
+//! Push through Firebase Cloud Messaging's HTTP v1 API: the message a page sends to a device, and
+//! how FCM's answer is read (delivered, a dead token, a refused access token, a retry). Sends are
+//! authorised with the service account's access token (`access_token`).
 
-use std::sync::Mutex;
+mod access_token;
+#[cfg(test)]
+mod fixture;
 
 use anyhow::{Context, anyhow};
-use chrono::{DateTime, Duration, Utc};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rsa::RsaPrivateKey;
-use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
-use rsa::pkcs8::DecodePrivateKey;
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
+use super::config::FcmConfig;
 use super::http::Reply;
+use super::message::Message;
 use super::retry::{Answer, Verdict};
-use super::{FcmConfig, Message};
 use crate::clock::Clock;
+use access_token::AccessTokens;
 
 const DEFAULT_ENDPOINT: &str = "https://fcm.googleapis.com";
-const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
-const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
-const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-const ASSERTION_LIFETIME_SECS: i64 = 3600;
-/// A cached access token is replaced this long before it expires.
-const REFRESH_MARGIN_SECS: i64 = 60;
 
 #[derive(Deserialize)]
 struct ServiceAccount {
@@ -36,32 +30,8 @@ struct ServiceAccount {
 }
 
 pub(crate) struct Fcm {
-    client_email: String,
-    key_id: Option<String>,
-    signing_key: EncodingKey,
-    token_uri: String,
     send_url: String,
-    token: Mutex<Option<AccessToken>>,
-}
-
-struct AccessToken {
-    value: SecretString,
-    expires_at: DateTime<Utc>,
-}
-
-#[derive(Serialize)]
-struct Claims<'a> {
-    iss: &'a str,
-    scope: &'a str,
-    aud: &'a str,
-    iat: i64,
-    exp: i64,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: SecretString,
-    expires_in: i64,
+    tokens: AccessTokens,
 }
 
 #[derive(Deserialize)]
@@ -105,7 +75,7 @@ impl Fcm {
             .with_context(|| format!("notify.fcm.service_account_file: cannot read {path}"))?;
         let account: ServiceAccount = serde_json::from_str(&text)
             .with_context(|| format!("notify.fcm.service_account_file: {path} is not a service-account key"))?;
-        let signing_key = rsa_signing_key(account.private_key.expose_secret())
+        let signing_key = access_token::rsa_signing_key(account.private_key.expose_secret())
             .with_context(|| format!("notify.fcm.service_account_file: the private_key in {path}"))?;
         let project_ok = !account.project_id.is_empty()
             && account.project_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':'));
@@ -115,11 +85,7 @@ impl Fcm {
         let endpoint = cfg.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT).trim_end_matches('/');
         Ok(Fcm {
             send_url: format!("{endpoint}/v1/projects/{}/messages:send", account.project_id),
-            client_email: account.client_email,
-            key_id: account.private_key_id,
-            signing_key,
-            token_uri: account.token_uri.unwrap_or_else(|| DEFAULT_TOKEN_URI.to_owned()),
-            token: Mutex::new(None),
+            tokens: AccessTokens::new(account.client_email, account.private_key_id, signing_key, account.token_uri),
         })
     }
 
@@ -133,7 +99,7 @@ impl Fcm {
         if token.is_empty() {
             return Answer::invalid_address("empty FCM registration token");
         }
-        let access = match self.access_token(http, clock).await {
+        let access = match self.tokens.get(http, clock).await {
             Ok(access) => access,
             Err(answer) => return answer,
         };
@@ -151,83 +117,10 @@ impl Fcm {
         }
         let verdict = classify(&reply);
         if verdict == Verdict::Reauthenticate {
-            self.forget(&access);
+            self.tokens.forget(&access);
         }
         Answer::replied(&reply, verdict, None)
     }
-
-    async fn access_token(&self, http: &reqwest::Client, clock: &dyn Clock) -> Result<SecretString, Answer> {
-        let now = clock.now();
-        if let Some(token) = self.cached(now) {
-            return Ok(token);
-        }
-        let assertion =
-            self.assertion(now).map_err(|e| Answer::failed(format!("signing the token request failed: {e}")))?;
-        let form = [("grant_type", GRANT_TYPE), ("assertion", assertion.as_str())];
-        let reply = Reply::exchange(http.post(&self.token_uri).form(&form)).await.map_err(|mut answer| {
-            answer.error = answer.error.map(|e| format!("access token: {e}"));
-            answer
-        })?;
-        if !reply.is_success() {
-            let verdict = match reply.status {
-                429 | 500..=599 => Verdict::Retry { after: reply.throttled_for() },
-                _ => Verdict::Failed,
-            };
-            let mut answer = Answer::unsent(format!("access token refused: HTTP {}", reply.status), verdict);
-            answer.response = reply.recorded();
-            return Err(answer);
-        }
-        // The body is not recorded: it may hold a token in a shape this code does not expect.
-        let Some(granted) = reply.json::<TokenResponse>() else {
-            return Err(Answer::failed("access token: unreadable answer from the token endpoint"));
-        };
-        // Counted from before the request, so the token is never thought to live longer than it
-        // does; a day at most, whatever the endpoint says.
-        let expires_at = now + Duration::seconds(granted.expires_in.clamp(0, 86_400));
-        let value = granted.access_token.clone();
-        *self.token.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
-            Some(AccessToken { value: granted.access_token, expires_at });
-        Ok(value)
-    }
-
-    fn cached(&self, now: DateTime<Utc>) -> Option<SecretString> {
-        let token = self.token.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        token
-            .as_ref()
-            .filter(|token| now < token.expires_at - Duration::seconds(REFRESH_MARGIN_SECS))
-            .map(|token| token.value.clone())
-    }
-
-    /// Drops the cached token if it is the one refused (another send may have replaced it).
-    fn forget(&self, refused: &SecretString) {
-        let mut token = self.token.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if token.as_ref().is_some_and(|t| t.value.expose_secret() == refused.expose_secret()) {
-            *token = None;
-        }
-    }
-
-    fn assertion(&self, now: DateTime<Utc>) -> jsonwebtoken::errors::Result<String> {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid.clone_from(&self.key_id);
-        let iat = now.timestamp();
-        let claims = Claims {
-            iss: &self.client_email,
-            scope: SCOPE,
-            aud: &self.token_uri,
-            iat,
-            exp: iat + ASSERTION_LIFETIME_SECS,
-        };
-        jsonwebtoken::encode(&header, &claims, &self.signing_key)
-    }
-}
-
-/// Service accounts carry PKCS#8 keys; jsonwebtoken signs with PKCS#1 DER.
-fn rsa_signing_key(pem: &str) -> anyhow::Result<EncodingKey> {
-    let key = RsaPrivateKey::from_pkcs8_pem(pem)
-        .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem))
-        .map_err(|_| anyhow!("is not an RSA private key in PEM form"))?;
-    let der = key.to_pkcs1_der().map_err(|e| anyhow!("cannot be encoded: {e}"))?;
-    Ok(EncodingKey::from_rsa_der(der.as_bytes()))
 }
 
 fn payload(token: &str, message: &Message) -> serde_json::Value {
@@ -281,61 +174,18 @@ mod tests {
 
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use jsonwebtoken::{DecodingKey, Validation};
+    use chrono::Duration;
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    use rsa::RsaPrivateKey;
+    use rsa::pkcs8::DecodePrivateKey;
     use rsa::traits::PublicKeyParts;
     use wiremock::matchers::{method, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
+    use wiremock::{Mock, ResponseTemplate};
 
+    use super::fixture::{DEVICE, SEND_PATH, fcm_error, fixture, form, push, sent, token_answer};
     use super::*;
-    use crate::notify::testing::{self, SERVICE_ACCOUNT, clock, message, service_account_file};
-    use crate::notify::{Address, Notifier, NotifyConfig, Outcome};
-
-    const SEND_PATH: &str = "/v1/projects/terren-test/messages:send";
-    const DEVICE: &str = "fcm-token-of-the-duty-phone";
-
-    struct Fixture {
-        server: MockServer,
-        notifier: Notifier,
-        clock: crate::clock::ManualClock,
-        _dir: tempfile::TempDir,
-    }
-
-    async fn fixture() -> Fixture {
-        let server = MockServer::start().await;
-        let dir = tempfile::tempdir().unwrap();
-        let account = service_account_file(dir.path(), &format!("{}/token", server.uri()));
-        let cfg = NotifyConfig {
-            fcm: Some(FcmConfig { service_account_file: account, endpoint: Some(server.uri()) }),
-            ..testing::config()
-        };
-        let (manual, shared) = clock();
-        let notifier = Notifier::from_config(&cfg, shared).unwrap();
-        Fixture { server, notifier, clock: manual, _dir: dir }
-    }
-
-    fn token_answer(token: &str) -> ResponseTemplate {
-        ResponseTemplate::new(200)
-            .set_body_json(json!({"access_token": token, "expires_in": 3599, "token_type": "Bearer"}))
-    }
-
-    fn sent(name: &str) -> ResponseTemplate {
-        ResponseTemplate::new(200).set_body_json(json!({ "name": name }))
-    }
-
-    fn fcm_error(status: u16, grpc: &str, error_code: &str) -> ResponseTemplate {
-        ResponseTemplate::new(status).set_body_json(json!({"error": {
-            "code": status, "message": "refused", "status": grpc,
-            "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": error_code}]
-        }}))
-    }
-
-    fn push() -> Address {
-        Address::Push { token: DEVICE.into() }
-    }
-
-    fn form(body: &[u8]) -> Vec<(String, String)> {
-        serde_urlencoded::from_bytes(body).unwrap()
-    }
+    use crate::notify::testing::{self, SERVICE_ACCOUNT, clock, message};
+    use crate::notify::{Notifier, NotifyConfig, Outcome};
 
     fn public_key() -> DecodingKey {
         let account: serde_json::Value = serde_json::from_str(SERVICE_ACCOUNT).unwrap();
@@ -437,42 +287,6 @@ mod tests {
     }
 
     #[actix_web::test]
-    async fn an_access_token_about_to_expire_is_replaced() {
-        let f = fixture().await;
-        Mock::given(method("POST"))
-            .and(path("/token"))
-            .respond_with(token_answer("ya29.first"))
-            .up_to_n_times(1)
-            .mount(&f.server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/token"))
-            .respond_with(token_answer("ya29.second"))
-            .mount(&f.server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path(SEND_PATH))
-            .respond_with(sent("projects/terren-test/messages/1"))
-            .mount(&f.server)
-            .await;
-
-        f.notifier.send(&push(), &message()).await;
-        // 3599 s granted, replaced 60 s early.
-        f.clock.advance(Duration::seconds(3539));
-        f.notifier.send(&push(), &message()).await;
-
-        let requests = f.server.received_requests().await.unwrap();
-        let paths: Vec<&str> = requests.iter().map(|r| r.url.path()).collect();
-        assert_eq!(paths, ["/token", SEND_PATH, "/token", SEND_PATH]);
-        assert_eq!(requests[3].headers["authorization"], "Bearer ya29.second");
-        let iat = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&form(&requests[2].body)[1].1)
-            .unwrap()
-            .claims["iat"]
-            .clone();
-        assert_eq!(iat, json!((testing::start() + Duration::seconds(3539)).timestamp()));
-    }
-
-    #[actix_web::test]
     async fn an_unregistered_token_is_an_invalid_address_after_one_attempt() {
         let f = fixture().await;
         Mock::given(method("POST")).and(path("/token")).respond_with(token_answer("ya29.first")).mount(&f.server).await;
@@ -549,114 +363,6 @@ mod tests {
             delivery.attempts.iter().map(|a| (a.try_number, a.http_status, a.outcome, a.error.clone())).collect();
         assert_eq!(recorded, [(1, Some(503), Outcome::Failed, None), (2, Some(200), Outcome::Delivered, None)]);
         assert!(delivery.attempts[0].response.as_deref().unwrap().contains("UNAVAILABLE"));
-    }
-
-    #[actix_web::test]
-    async fn a_refused_access_token_is_replaced_once() {
-        let f = fixture().await;
-        Mock::given(method("POST"))
-            .and(path("/token"))
-            .respond_with(token_answer("ya29.stale"))
-            .up_to_n_times(1)
-            .mount(&f.server)
-            .await;
-        Mock::given(method("POST")).and(path("/token")).respond_with(token_answer("ya29.fresh")).mount(&f.server).await;
-        Mock::given(method("POST"))
-            .and(path(SEND_PATH))
-            .respond_with(fcm_error(401, "UNAUTHENTICATED", "THIRD_PARTY_AUTH_ERROR"))
-            .up_to_n_times(1)
-            .mount(&f.server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path(SEND_PATH))
-            .respond_with(sent("projects/terren-test/messages/3"))
-            .mount(&f.server)
-            .await;
-
-        let delivery = f.notifier.send(&push(), &message()).await;
-
-        assert_eq!(delivery.outcome, Outcome::Delivered);
-        let statuses: Vec<_> = delivery.attempts.iter().map(|a| a.http_status).collect();
-        assert_eq!(statuses, [Some(401), Some(200)]);
-        let requests = f.server.received_requests().await.unwrap();
-        let seen: Vec<(&str, Option<&str>)> = requests
-            .iter()
-            .map(|r| (r.url.path(), r.headers.get("authorization").map(|v| v.to_str().unwrap())))
-            .collect();
-        assert_eq!(
-            seen,
-            [
-                ("/token", None),
-                (SEND_PATH, Some("Bearer ya29.stale")),
-                ("/token", None),
-                (SEND_PATH, Some("Bearer ya29.fresh"))
-            ]
-        );
-    }
-
-    #[actix_web::test]
-    async fn a_second_refusal_is_not_retried() {
-        let f = fixture().await;
-        Mock::given(method("POST"))
-            .and(path("/token"))
-            .respond_with(token_answer("ya29.any"))
-            .expect(2)
-            .mount(&f.server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path(SEND_PATH))
-            .respond_with(fcm_error(401, "UNAUTHENTICATED", "THIRD_PARTY_AUTH_ERROR"))
-            .expect(2)
-            .mount(&f.server)
-            .await;
-
-        let delivery = f.notifier.send(&push(), &message()).await;
-
-        assert_eq!((delivery.outcome, delivery.attempts.len()), (Outcome::Failed, 2));
-    }
-
-    #[actix_web::test]
-    async fn a_token_endpoint_outage_is_retried() {
-        let f = fixture().await;
-        Mock::given(method("POST"))
-            .and(path("/token"))
-            .respond_with(ResponseTemplate::new(503).set_body_string("backend error"))
-            .up_to_n_times(1)
-            .mount(&f.server)
-            .await;
-        Mock::given(method("POST")).and(path("/token")).respond_with(token_answer("ya29.first")).mount(&f.server).await;
-        Mock::given(method("POST"))
-            .and(path(SEND_PATH))
-            .respond_with(sent("projects/terren-test/messages/4"))
-            .expect(1)
-            .mount(&f.server)
-            .await;
-
-        let delivery = f.notifier.send(&push(), &message()).await;
-
-        assert_eq!(delivery.outcome, Outcome::Delivered);
-        let first = &delivery.attempts[0];
-        assert_eq!(
-            (first.http_status, first.error.as_deref(), first.response.as_deref()),
-            (None, Some("access token refused: HTTP 503"), Some("backend error"))
-        );
-        assert_eq!(delivery.attempts[1].http_status, Some(200));
-    }
-
-    #[actix_web::test]
-    async fn a_refused_service_account_fails_without_retry() {
-        let f = fixture().await;
-        let refused = ResponseTemplate::new(400)
-            .set_body_json(json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}));
-        Mock::given(method("POST")).and(path("/token")).respond_with(refused).expect(1).mount(&f.server).await;
-        Mock::given(method("POST")).and(path(SEND_PATH)).respond_with(sent("x")).expect(0).mount(&f.server).await;
-
-        let delivery = f.notifier.send(&push(), &message()).await;
-
-        assert_eq!(delivery.outcome, Outcome::Failed);
-        let [attempt] = &delivery.attempts[..] else { panic!("{delivery:?}") };
-        assert_eq!(attempt.error.as_deref(), Some("access token refused: HTTP 400"));
-        assert!(attempt.response.as_deref().unwrap().contains("invalid_grant"));
     }
 
     #[test]

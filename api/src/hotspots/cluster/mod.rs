@@ -3,24 +3,17 @@
 //!
 //! A point with at least `min_points` points within `eps_m` of it (itself included) is a core
 //! point; core points within `eps_m` of each other share a cluster, and a point that is not core
-//! joins the cluster of the first core point that reaches it, or is noise.
+//! joins the cluster of the first core point that reaches it, or is noise. Points are projected to
+//! metres (`projection`) and bucketed in a grid of cells (`grid`), so that only nearby points are
+//! compared.
 
-use std::collections::HashMap;
-use std::f64::consts::PI;
+mod grid;
+mod projection;
 
 use geo::{Distance, Haversine};
 
-/// Mean Earth radius (IUGG), the one `geo`'s haversine uses, so that projected and haversine
-/// distances agree.
-const EARTH_RADIUS_M: f64 = 6_371_008.8;
-const METRES_PER_DEGREE_LATITUDE: f64 = EARTH_RADIUS_M * PI / 180.0;
-
-/// Grid cells are a little wider than the neighbour distance, so that rounding in the division
-/// by the cell size can never put two neighbours two cells apart.
-const CELL_SIZE_MARGIN: f64 = 1.001;
-/// With a zero or tiny distance, cells this small already separate distinct points; smaller ones
-/// would only push cell coordinates towards the limits of `i64`.
-const MIN_CELL_SIZE_M: f64 = 1e-3;
+use grid::Grid;
+use projection::{LocalProjection, within, wrap_degrees};
 
 /// A WGS84 position in degrees.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -133,161 +126,15 @@ fn haversine_m(a: Point, b: Point) -> f64 {
     Haversine.distance(geo::Point::new(a.lon, a.lat), geo::Point::new(b.lon, b.lat))
 }
 
-/// Into [-180, 180); a longitude already there is left exactly as it is.
-fn wrap_degrees(degrees: f64) -> f64 {
-    if (-180.0..180.0).contains(&degrees) { degrees } else { (degrees + 180.0).rem_euclid(360.0) - 180.0 }
-}
-
-/// Equirectangular projection to metres, east and north of a reference point: one cosine for the
-/// whole set instead of trigonometry for every pair, and squared distances that a uniform grid
-/// can index. Taking the scale of longitude at the mean latitude errs by about tan(latitude) times
-/// the latitude span in radians: at 42° and 20 km from the mean latitude, 0.3%, or 3 m at a
-/// 1 km distance, negligible for finding clusters. Longitudes are measured the short way round,
-/// so a city on the antimeridian stays in one piece.
-struct LocalProjection {
-    origin: Point,
-    metres_per_degree_longitude: f64,
-}
-
-impl LocalProjection {
-    /// At the mean latitude of the finite points and the longitude of the first; `None` if no
-    /// point is finite.
-    fn around(points: &[Point]) -> Option<Self> {
-        let mut finite = points.iter().copied().filter(|p| p.is_finite());
-        let first = finite.next()?;
-        let (lat_sum, count) = finite.fold((first.lat, 1_usize), |(sum, count), p| (sum + p.lat, count + 1));
-        let mean_lat = lat_sum / count as f64;
-        Some(Self {
-            origin: Point { lat: mean_lat, lon: first.lon },
-            metres_per_degree_longitude: METRES_PER_DEGREE_LATITUDE * mean_lat.to_radians().cos(),
-        })
-    }
-
-    /// Metres east and north of the origin; `None` for a point without finite coordinates.
-    fn to_metres(&self, point: Point) -> Option<(f64, f64)> {
-        point.is_finite().then(|| {
-            (
-                wrap_degrees(point.lon - self.origin.lon) * self.metres_per_degree_longitude,
-                (point.lat - self.origin.lat) * METRES_PER_DEGREE_LATITUDE,
-            )
-        })
-    }
-}
-
-fn within(a: (f64, f64), b: (f64, f64), eps_squared: f64) -> bool {
-    let (dx, dy) = (a.0 - b.0, a.1 - b.1);
-    dx * dx + dy * dy <= eps_squared
-}
-
-/// The cell itself first, so that a core point is usually recognised within its own cell.
-const CELL_AND_NEIGHBOURS: [(i64, i64); 9] =
-    [(0, 0), (-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)];
-
-/// Projected points bucketed in square cells at least `eps` wide, so that a point's neighbours are
-/// all in its own cell or the eight around it.
-struct Grid {
-    eps_squared: f64,
-    /// The cells that hold points, numbered in the order of their first point in the input.
-    cells: Vec<Cell>,
-    /// Each input point's cell and projected position; `None` without finite coordinates.
-    placement: Vec<Option<(usize, (f64, f64))>>,
-}
-
-#[derive(Default)]
-struct Cell {
-    /// Positions kept next to the indices, so that scanning a cell reads memory in order.
-    members: Vec<Member>,
-    /// This cell first, then those of the eight around it that hold points.
-    around: Vec<usize>,
-    /// Points in this cell and the eight around: an upper bound on any member's neighbours.
-    reachable: usize,
-}
-
-struct Member {
-    index: usize,
-    position: (f64, f64),
-}
-
-impl Grid {
-    fn new(positions: Vec<Option<(f64, f64)>>, params: Params) -> Self {
-        let eps_squared = params.eps_squared();
-        let cell_size = (eps_squared.sqrt() * CELL_SIZE_MARGIN).max(MIN_CELL_SIZE_M);
-        // Casting saturates, so even absurd coordinates get a cell; only the grid's selectivity
-        // suffers, not its correctness.
-        let key_of =
-            |(x, y): (f64, f64)| -> (i64, i64) { ((x / cell_size).floor() as i64, (y / cell_size).floor() as i64) };
-
-        let mut cell_by_key: HashMap<(i64, i64), usize> = HashMap::new();
-        let mut keys = Vec::new();
-        let mut cells: Vec<Cell> = Vec::new();
-        let mut placement = Vec::with_capacity(positions.len());
-        for (index, position) in positions.into_iter().enumerate() {
-            placement.push(position.map(|position| {
-                let key = key_of(position);
-                let cell = *cell_by_key.entry(key).or_insert_with(|| {
-                    keys.push(key);
-                    cells.push(Cell::default());
-                    cells.len() - 1
-                });
-                cells[cell].members.push(Member { index, position });
-                (cell, position)
-            }));
-        }
-        for (cell, (column, row)) in keys.into_iter().enumerate() {
-            // `checked_add` rather than saturating: a saturated cell must not be listed twice.
-            let around: Vec<usize> = CELL_AND_NEIGHBOURS
-                .iter()
-                .filter_map(|&(dx, dy)| cell_by_key.get(&(column.checked_add(dx)?, row.checked_add(dy)?)).copied())
-                .collect();
-            cells[cell].reachable = around.iter().map(|&other| cells[other].members.len()).sum();
-            cells[cell].around = around;
-        }
-        Self { eps_squared, cells, placement }
-    }
-
-    /// The points within `eps` of `here`, a position in `cell`, in no particular order.
-    fn neighbours(&self, cell: usize, here: (f64, f64)) -> impl Iterator<Item = usize> + '_ {
-        self.cells[cell]
-            .around
-            .iter()
-            .flat_map(|&around| &self.cells[around].members)
-            .filter(move |member| within(here, member.position, self.eps_squared))
-            .map(|member| member.index)
-    }
-
-    /// Whether each input point is a core point. Cell by cell rather than in input order, so that
-    /// points near each other are also read near each other in memory.
-    fn core_points(&self, min_points: usize) -> Vec<bool> {
-        let mut is_core = vec![false; self.placement.len()];
-        for (cell, contents) in self.cells.iter().enumerate() {
-            if contents.reachable < min_points {
-                continue;
-            }
-            for member in &contents.members {
-                is_core[member.index] = self.neighbours(cell, member.position).take(min_points).count() == min_points;
-            }
-        }
-        is_core
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeSet, VecDeque};
+    use std::f64::consts::PI;
 
     use proptest::prelude::*;
 
+    use super::projection::{TIRANA, offset};
     use super::*;
-
-    const TIRANA: Point = Point { lat: 41.3275, lon: 19.8187 };
-
-    /// The point `east_m` east and `north_m` north of `origin`, on the sphere's local tangent.
-    fn offset(origin: Point, east_m: f64, north_m: f64) -> Point {
-        Point {
-            lat: origin.lat + north_m / METRES_PER_DEGREE_LATITUDE,
-            lon: wrap_degrees(origin.lon + east_m / (METRES_PER_DEGREE_LATITUDE * origin.lat.to_radians().cos())),
-        }
-    }
 
     fn params(eps_m: f64, min_points: usize) -> Params {
         Params { eps_m, min_points }
@@ -439,32 +286,6 @@ mod tests {
     }
 
     #[test]
-    fn neighbours_in_adjacent_cells_are_found() {
-        let eps = 10.0;
-        let cell = eps * CELL_SIZE_MARGIN;
-        // Pairs 0.2 m apart across a vertical edge, a horizontal edge and a corner of a cell,
-        // and a pair almost eps apart in adjacent cells.
-        let positions = vec![
-            Some((cell - 0.1, 5.0)),
-            Some((cell + 0.1, 5.0)),
-            Some((-5.0, -0.1)),
-            Some((-5.0, 0.1)),
-            Some((-cell - 0.1, cell - 0.1)),
-            Some((-cell + 0.1, cell + 0.1)),
-            Some((2.0 * cell - 0.5, -20.0)),
-            Some((2.0 * cell + 9.4, -20.0)),
-        ];
-        let grid = Grid::new(positions, params(eps, 1));
-
-        for (a, b) in [(0, 1), (2, 3), (4, 5), (6, 7)] {
-            assert_ne!(grid.placement[a].unwrap().0, grid.placement[b].unwrap().0);
-            let (cell, here) = grid.placement[a].unwrap();
-            let found: BTreeSet<usize> = grid.neighbours(cell, here).collect();
-            assert_eq!(found, BTreeSet::from([a, b]), "neighbours of {a}");
-        }
-    }
-
-    #[test]
     fn pairs_just_within_eps_are_neighbours_wherever_they_fall_on_the_grid() {
         let eps = 100.0;
         for step in 0..60 {
@@ -522,25 +343,6 @@ mod tests {
         assert_eq!(dbscan(&points, params(10.0, 2)), vec![None, Some(0), None, Some(0)]);
         assert_eq!(dbscan(&points, params(10.0, 0)), vec![None, Some(0), None, Some(0)]);
         assert_eq!(dbscan(&[nowhere, nowhere], params(10.0, 0)), vec![None, None]);
-    }
-
-    #[test]
-    fn projected_distances_match_haversine_at_city_scale() {
-        // Points up to 10 km either side of the mean latitude, pairs 1 km apart.
-        let points: Vec<Point> = (-10..=10)
-            .flat_map(|north_km| {
-                let from = offset(TIRANA, 0.0, 1000.0 * f64::from(north_km));
-                [from, offset(from, 600.0, 800.0)]
-            })
-            .collect();
-        let projection = LocalProjection::around(&points).unwrap();
-
-        for pair in points.chunks(2) {
-            let (a, b) = (projection.to_metres(pair[0]).unwrap(), projection.to_metres(pair[1]).unwrap());
-            let projected = ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
-            let haversine = haversine_m(pair[0], pair[1]);
-            assert!((projected - haversine).abs() < 2.0, "{pair:?}: {projected} m projected, {haversine} m");
-        }
     }
 
     #[test]

@@ -1,3 +1,6 @@
+//! Referrals through the API: sending one from a phone, lists and the routing suggestion, one
+//! referral and its timeline, comments, and each step of its way (acknowledge to forward).
+
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
@@ -5,85 +8,21 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use terren_contract::referrals::{
-    CloseReferral, CreateReferral, CreateReferralComment, DeadlinePolicy, DeadlineStatistics, DeadlineStatisticsQuery,
-    DeclineReferral, ForwardReferral, PutDeadlinePolicy, PutOccupancy, PutRoutingRule, Referral, ReferralAction,
-    ReferralEvent, ReferralListQuery, ReferralPage, RouteQuery, RouteSuggestion, RoutingRule, RoutingRuleQuery,
-    StartReferral,
+    CloseReferral, CreateReferral, CreateReferralComment, DeadlineStatistics, DeadlineStatisticsQuery, DeclineReferral,
+    ForwardReferral, Referral, ReferralAction, ReferralEvent, ReferralListQuery, ReferralPage, RouteQuery,
+    RouteSuggestion, StartReferral,
 };
 use uuid::Uuid;
 
-use super::lifecycle::{self, Step};
-use super::{checker, create, service};
-use super::{deadlines, routing};
+use super::super::lifecycle::{self, Step};
+use super::super::{checker, create, service};
 use crate::access::AuthUser;
 use crate::db::DbConnection;
 use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
-use crate::http::paths::{AgencyPath, PolicyScopePath, ReferralPath, RoutingRulePath};
+use crate::http::paths::ReferralPath;
 use crate::http::{ApiResult, ValidJson, audited, with_conn};
 use crate::state::AppState;
 use crate::territory::index::TerritoryIndex;
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/referrals").route(web::post().to(create_referral)).route(web::get().to(list_referrals)),
-    )
-    // Before `{id}`, which would otherwise take this name for an id.
-    .service(web::resource("/referrals/route").route(web::get().to(suggest_route)))
-    .service(web::resource("/referrals/deadline-statistics").route(web::get().to(deadline_statistics)))
-    .service(web::resource("/referrals/{id}").route(web::get().to(get_referral)))
-    .service(web::resource("/referrals/{id}/timeline").route(web::get().to(referral_timeline)))
-    .service(web::resource("/referrals/{id}/comments").route(web::post().to(comment_referral)))
-    .service(web::resource("/referrals/{id}/acknowledge").route(web::post().to(acknowledge_referral)))
-    .service(web::resource("/referrals/{id}/accept").route(web::post().to(accept_referral)))
-    .service(web::resource("/referrals/{id}/decline").route(web::post().to(decline_referral)))
-    .service(web::resource("/referrals/{id}/start").route(web::post().to(start_referral)))
-    .service(web::resource("/referrals/{id}/close").route(web::post().to(close_referral)))
-    .service(web::resource("/referrals/{id}/cancel").route(web::post().to(cancel_referral)))
-    .service(web::resource("/referrals/{id}/forward").route(web::post().to(forward_referral)))
-    .service(
-        web::resource("/referral-routes")
-            .route(web::get().to(list_routing_rules))
-            .route(web::post().to(create_routing_rule)),
-    )
-    .service(
-        web::resource("/referral-routes/{id}")
-            .route(web::put().to(replace_routing_rule))
-            .route(web::delete().to(delete_routing_rule)),
-    )
-    .service(
-        web::resource("/referral-deadline-policies/{scope}")
-            .route(web::get().to(get_deadline_policy))
-            .route(web::put().to(put_deadline_policy)),
-    )
-    .service(web::resource("/agencies/{id}/occupancy").route(web::put().to(put_occupancy)));
-}
-
-/// This capability's operations in the published contract (merged in `crate::openapi`).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    create_referral,
-    list_referrals,
-    suggest_route,
-    deadline_statistics,
-    get_referral,
-    referral_timeline,
-    comment_referral,
-    acknowledge_referral,
-    accept_referral,
-    decline_referral,
-    start_referral,
-    close_referral,
-    cancel_referral,
-    forward_referral,
-    list_routing_rules,
-    create_routing_rule,
-    replace_routing_rule,
-    delete_routing_rule,
-    get_deadline_policy,
-    put_deadline_policy,
-    put_occupancy
-))]
-pub struct ReferralsApi;
 
 /// Refer a person to the agency that must act (`referrals_create`). Idempotent like a sighting:
 /// the phone makes the `id` and an `Idempotency-Key`; a retry gets the first answer. Without
@@ -454,149 +393,4 @@ pub async fn forward_referral(
     body: ValidJson<ForwardReferral>,
 ) -> ApiResult<web::Json<Referral>> {
     step(state, user, id.into_inner(), Step::Forward(body.0)).await
-}
-
-/// The national routing rules, and a municipality's own when `municipality` is given.
-#[utoipa::path(
-    get, path = "/api/v1/referral-routes", tag = "referrals",
-    params(RoutingRuleQuery),
-    responses((status = 200, description = "Rules, the municipality's first", body = Vec<RoutingRule>))
-)]
-pub async fn list_routing_rules(
-    user: AuthUser,
-    state: web::Data<AppState>,
-    query: web::Query<RoutingRuleQuery>,
-) -> ApiResult<web::Json<Vec<RoutingRule>>> {
-    let index = state.territory();
-    Ok(web::Json(
-        with_conn(&state, move |conn| routing::list(conn, &index, &user, query.municipality.as_deref())).await?,
-    ))
-}
-
-/// Add a rule to a municipality's routing table (administrators of the municipality's social
-/// services or child-protection unit) or a national one (`system_admin`); others get 403
-/// `not_municipal_authority`.
-#[utoipa::path(
-    post, path = "/api/v1/referral-routes", tag = "referrals",
-    request_body = PutRoutingRule,
-    responses(
-        (status = 201, description = "Added", body = RoutingRule),
-        (status = 403, description = "`not_municipal_authority`"),
-        (status = 409, description = "A rule for this municipality, person and service exists (`already_exists`)"),
-        (status = 422, description = "`unknown_area`, `unknown_code`, `unknown_agency`, `agency_does_not_take_case`, `invalid_value`"),
-    )
-)]
-pub async fn create_routing_rule(
-    user: AuthUser,
-    state: web::Data<AppState>,
-    body: ValidJson<PutRoutingRule>,
-) -> ApiResult<HttpResponse> {
-    let request = body.0;
-    let (rule, _) =
-        audited(&state, move |conn, index, at| routing::put(conn, index, &user, None, &request, at)).await?;
-    Ok(HttpResponse::Created().json(rule))
-}
-
-/// Replace a rule, at the `version` you read (same people as adding one).
-#[utoipa::path(
-    put, path = "/api/v1/referral-routes/{id}", tag = "referrals",
-    params(RoutingRulePath),
-    request_body = PutRoutingRule,
-    responses(
-        (status = 200, description = "Saved", body = RoutingRule),
-        (status = 403, description = "`not_municipal_authority`"),
-        (status = 412, description = "Changed since you read it; the body is the current rule", body = RoutingRule),
-    )
-)]
-pub async fn replace_routing_rule(
-    user: AuthUser,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    body: ValidJson<PutRoutingRule>,
-) -> ApiResult<web::Json<RoutingRule>> {
-    let (request, id) = (body.0, id.into_inner().to_string());
-    let (rule, _) =
-        audited(&state, move |conn, index, at| routing::put(conn, index, &user, Some(&id), &request, at)).await?;
-    Ok(web::Json(rule))
-}
-
-#[utoipa::path(
-    delete, path = "/api/v1/referral-routes/{id}", tag = "referrals",
-    params(RoutingRulePath),
-    responses(
-        (status = 204, description = "Removed"),
-        (status = 403, description = "`not_municipal_authority`"),
-    )
-)]
-pub async fn delete_routing_rule(
-    user: AuthUser,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
-    let id = id.into_inner().to_string();
-    audited(&state, move |conn, _, at| routing::delete(conn, &user, &id, at)).await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-/// The deadline policy of a municipality (its LAU code) or `default`, as it applies
-/// (`inherited` when the national default does).
-#[utoipa::path(
-    get, path = "/api/v1/referral-deadline-policies/{scope}", tag = "referrals",
-    params(PolicyScopePath),
-    responses((status = 200, description = "The policy", body = DeadlinePolicy))
-)]
-pub async fn get_deadline_policy(
-    _user: AuthUser,
-    state: web::Data<AppState>,
-    scope: web::Path<String>,
-) -> ApiResult<web::Json<DeadlinePolicy>> {
-    let index = state.territory();
-    Ok(web::Json(with_conn(&state, move |conn| deadlines::get(conn, &index, &scope)).await?))
-}
-
-/// Set a municipality's deadlines (administrators of its social services or child-protection
-/// unit) or the national default (`system_admin`); others get 403 `not_municipal_authority`.
-/// Referrals already sent keep theirs.
-#[utoipa::path(
-    put, path = "/api/v1/referral-deadline-policies/{scope}", tag = "referrals",
-    params(PolicyScopePath),
-    request_body = PutDeadlinePolicy,
-    responses(
-        (status = 200, description = "Saved", body = DeadlinePolicy),
-        (status = 403, description = "`not_municipal_authority`"),
-        (status = 412, description = "Changed since you read it; the body is the current policy", body = DeadlinePolicy),
-        (status = 422, description = "`invalid_time`, `ends_before_start`, `invalid_format`, `invalid_value`"),
-    )
-)]
-pub async fn put_deadline_policy(
-    user: AuthUser,
-    state: web::Data<AppState>,
-    scope: web::Path<String>,
-    body: ValidJson<PutDeadlinePolicy>,
-) -> ApiResult<web::Json<DeadlinePolicy>> {
-    let (request, scope) = (body.0, scope.into_inner());
-    Ok(web::Json(
-        audited(&state, move |conn, index, at| deadlines::put(conn, index, &user, &scope, &request, at)).await?,
-    ))
-}
-
-/// A shelter reports how many of its places are in use (its own staff).
-#[utoipa::path(
-    put, path = "/api/v1/agencies/{id}/occupancy", tag = "referrals",
-    params(AgencyPath),
-    request_body = PutOccupancy,
-    responses(
-        (status = 204, description = "Saved"),
-        (status = 422, description = "`invalid_value` (not a shelter), `out_of_range`"),
-    )
-)]
-pub async fn put_occupancy(
-    user: AuthUser,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    body: ValidJson<PutOccupancy>,
-) -> ApiResult<HttpResponse> {
-    let (occupied, id) = (body.0.occupied, id.into_inner().to_string());
-    audited(&state, move |conn, _, at| routing::put_occupancy(conn, &user, &id, occupied, at)).await?;
-    Ok(HttpResponse::NoContent().finish())
 }
