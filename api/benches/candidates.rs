@@ -87,7 +87,7 @@ fn sighting_row(
     };
     IdentificationRow {
         id,
-        recorded_by: user.user_id.clone(),
+        recorded_by: user.user_id.to_string(),
         agency_id: user.agency.id.clone(),
         device_id: "bench".into(),
         observed_at,
@@ -257,7 +257,7 @@ fn fill(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, target
                 municipality_id: None,
                 admin_unit_id: None,
                 agency_id: if in_tirana { user.agency.id.clone() } else { elsewhere.clone() },
-                created_by: user.user_id.clone(),
+                created_by: user.user_id.to_string(),
                 merged_into: None,
                 sightings_count: sightings as i32,
                 first_seen_at: first_seen,

@@ -86,6 +86,12 @@ macro_rules! record_ids {
                 &self.0 == other
             }
         }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                self == &other.0
+            }
+        }
     )*};
 }
 

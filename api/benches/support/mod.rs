@@ -3,8 +3,6 @@
 
 use anyhow::{Context, anyhow};
 use terren_api::access::AuthUser;
-use terren_api::accounts::model;
-use terren_api::auth::permissions::permissions_for;
 use terren_api::config::Config;
 use terren_api::db::DbConnection;
 
@@ -52,22 +50,8 @@ pub fn bench_config(url: String) -> anyhow::Result<(tempfile::TempDir, Config)> 
 
 /// A person of the demo seed (`terren seed --demo`), as a request would carry them.
 pub fn acting_as(conn: &mut DbConnection, username: &str) -> anyhow::Result<AuthUser> {
-    let user = model::find_user_by_username(conn, username)?
-        .with_context(|| format!("demo user {username} (seed with `terren seed --demo`)"))?;
-    let roles = model::roles_of(conn, &user.id)?;
-    Ok(AuthUser {
-        permissions: permissions_for(&roles),
-        roles,
-        areas: model::agency_area_scope(conn, &user.agency_id)?,
-        agency: model::agency_brief(conn, &user.agency_id)?,
-        user_id: user.id,
-        username: user.username,
-        display_name: user.display_name,
-        session_id: "bench".into(),
-        device_id: "bench".into(),
-        must_change_password: false,
-        ip: "127.0.0.1".into(),
-    })
+    AuthUser::acting_as(conn, username, "bench")
+        .map_err(|e| anyhow::anyhow!("demo user {username} (seed with `terren seed --demo`): {e:?}"))
 }
 
 /// Runs a multi-row insert on the concrete connection: the multi-backend connection does not

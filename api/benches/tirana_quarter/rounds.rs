@@ -179,7 +179,7 @@ pub(super) fn plan(ctx: &Refs, index: &TerritoryIndex, sizes: &Sizes, spots: &[H
             let created = starts_at - Duration::days(7);
             plan.rounds.push(RoundRow {
                 id: round_id,
-                team_id: team_id.clone(),
+                team_id: terren_api::ids::TeamId::from_stored(team_id.clone()),
                 agency_id: agency.clone(),
                 series_id: None,
                 occurrence_key: None,

@@ -10,10 +10,11 @@ use crate::audit::Actor;
 use crate::auth::permissions::{has_national_scope, permissions_for};
 use crate::db::DbConnection;
 use crate::http::{ApiError, ApiResult};
+use crate::ids::UserId;
 
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    pub user_id: String,
+    pub user_id: UserId,
     pub username: String,
     pub display_name: String,
     pub agency: AgencyBrief,
@@ -39,7 +40,7 @@ impl AuthUser {
             roles,
             areas: model::agency_area_scope(conn, &user.agency_id)?,
             agency: model::agency_brief(conn, &user.agency_id)?,
-            user_id: user.id,
+            user_id: UserId::from_stored(user.id),
             username: user.username,
             display_name: user.display_name,
             session_id: on_behalf.to_owned(),
@@ -71,7 +72,7 @@ impl AuthUser {
 
     pub fn actor(&self) -> Actor {
         Actor {
-            user_id: Some(self.user_id.clone()),
+            user_id: Some(self.user_id.to_string()),
             device_id: Some(self.device_id.clone()),
             ip: Some(self.ip.clone()),
         }

@@ -150,7 +150,7 @@ pub(crate) mod testing {
     /// A caller of the agency `agency-1` with these roles and permissions.
     pub(crate) fn user(roles: &[Role], permissions: &[Permission]) -> AuthUser {
         AuthUser {
-            user_id: "user-1".into(),
+            user_id: crate::ids::UserId::from_stored("user-1"),
             username: "user".into(),
             display_name: "User".into(),
             agency: AgencyBrief { id: "agency-1".into(), code: "A1".into(), name: "Agency".into() },

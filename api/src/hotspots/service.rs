@@ -250,7 +250,7 @@ pub fn put(
                 notes: request.notes.clone(),
                 active: request.active,
                 version: 1,
-                created_by: user.user_id.clone(),
+                created_by: user.user_id.to_string(),
                 created_at: at,
                 updated_at: at,
             };

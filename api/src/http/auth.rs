@@ -12,6 +12,7 @@ use super::problem::{ApiError, ErrorCode};
 use crate::access::AuthUser;
 use crate::accounts::model;
 use crate::auth::permissions::permissions_for;
+use crate::ids::UserId;
 use crate::state::AppState;
 
 /// Paths a person who must change their password may still use.
@@ -74,7 +75,7 @@ impl FromRequest for AuthUser {
                     roles: (*roles).clone(),
                     areas: (*callers.areas(conn, &agency.id, agency_version)?).clone(),
                     agency,
-                    user_id: user.id,
+                    user_id: UserId::from_stored(user.id),
                     username: user.username,
                     display_name: user.display_name,
                     session_id: session.id,
@@ -84,7 +85,7 @@ impl FromRequest for AuthUser {
                 })
             })
             .await?;
-            request.extensions_mut().insert(crate::ops::request_context::RequestUser(user.user_id.clone()));
+            request.extensions_mut().insert(crate::ops::request_context::RequestUser(user.user_id.to_string()));
             if user.must_change_password && !ALLOWED_BEFORE_PASSWORD_CHANGE.contains(&path.as_str()) {
                 return Err(ApiError::new(ErrorCode::PasswordChangeRequired)
                     .with_detail("change the temporary password with POST /api/v1/me/password"));

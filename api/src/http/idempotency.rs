@@ -24,6 +24,7 @@ use super::problem::{ApiError, ApiResult, ErrorCode};
 use crate::db::schema::idempotency_keys;
 use crate::db::{DbConnection, backend};
 use crate::digest::hex;
+use crate::ids::UserId;
 
 pub const HEADER: &str = "Idempotency-Key";
 
@@ -103,7 +104,7 @@ impl Claim {
 /// One use of a key: whose, which, for what request, when, and for how long it is kept.
 #[derive(Debug, Clone)]
 pub struct KeyUse {
-    pub user_id: String,
+    pub user_id: UserId,
     pub key: String,
     pub request_hash: String,
     pub now: NaiveDateTime,
@@ -243,7 +244,7 @@ fn to_json(value: &impl Serialize) -> ApiResult<String> {
 pub async fn respond<W: PhoneWrite>(
     req: &HttpRequest,
     state: &crate::state::AppState,
-    user_id: String,
+    user_id: UserId,
     key: IdempotencyKey,
     write: W,
 ) -> Result<HttpResponse, ApiError> {

@@ -61,7 +61,7 @@ pub fn prepare(
         |resolved: &Option<crate::territory::index::Resolved>| resolved.as_ref().map(|r| index.area(r.area).id.clone());
     let row = IdentificationRow {
         id: id.clone(),
-        recorded_by: user.user_id.clone(),
+        recorded_by: user.user_id.to_string(),
         agency_id: user.agency.id.clone(),
         device_id: user.device_id.clone(),
         observed_at: crate::clock::truncate(request.observed_at),

@@ -68,7 +68,7 @@ pub(super) fn create_for_sighting(
         municipality_id: sighting.municipality_id.clone(),
         admin_unit_id: sighting.admin_unit_id.clone(),
         agency_id: user.agency.id.clone(),
-        created_by: user.user_id.clone(),
+        created_by: user.user_id.to_string(),
         merged_into: None,
         sightings_count: 0,
         first_seen_at: sighting.observed_at,

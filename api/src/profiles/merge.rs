@@ -150,7 +150,7 @@ pub fn merge(
         moved_identifications: codes(&moved),
         moved_names: codes(&moved_names),
         reason: request.reason.trim().to_owned(),
-        merged_by: user.user_id.clone(),
+        merged_by: user.user_id.to_string(),
         merged_at: at,
         unmerged_by: None,
         unmerged_at: None,
@@ -250,7 +250,7 @@ pub fn unmerge(
         )?;
     }
     let record = MergeRow {
-        unmerged_by: Some(user.user_id.clone()),
+        unmerged_by: Some(user.user_id.to_string()),
         unmerged_at: Some(at),
         unmerge_reason: Some(reason),
         ..record

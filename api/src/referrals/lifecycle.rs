@@ -527,7 +527,7 @@ fn forward_to(
         outcome: None,
         decline_reason: None,
         suggested_agency_id: None,
-        created_by: user.user_id.clone(),
+        created_by: user.user_id.to_string(),
         device_id: user.device_id.clone(),
         made_at: None,
         sent_at: at,

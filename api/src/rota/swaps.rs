@@ -260,7 +260,7 @@ pub fn act(
             if user.user_id == row.offered_by {
                 return Err(ApiError::field("taken_by", "own_swap", "you offered this swap; another member takes it"));
             }
-            if !service::members(conn, &loaded.row.agency_id)?.contains(&user.user_id) {
+            if !service::members(conn, &loaded.row.agency_id)?.contains(user.user_id.as_str()) {
                 return Err(ApiError::forbidden("only active members of the schedule's agency take its swaps"));
             }
         }
@@ -297,7 +297,7 @@ pub fn act(
     };
     if action == Action::Take {
         let shifts = loaded.resolve(conn, to_utc(row.starts_at).max(to_utc(at)), to_utc(row.ends_at))?;
-        if shifts.iter().any(|shift| shift.people.contains(&user.user_id)) {
+        if shifts.iter().any(|shift| shift.people.contains(user.user_id.as_str())) {
             return Err(ApiError::field("taken_by", "already_on_duty", "you are on duty during part of this span"));
         }
     }

@@ -23,7 +23,7 @@ use crate::db::schema::{round_stops, rounds, teams};
 use crate::hotspots::cluster;
 use crate::hotspots::service as hotspot_service;
 use crate::http::{ApiError, ApiResult};
-use crate::ids::parse_uuid;
+use crate::ids::{TeamId, parse_uuid};
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref_at;
 use crate::vocabularies::wire_code;
@@ -145,10 +145,10 @@ pub fn coverage(
         }
     }
 
-    let team_names: HashMap<String, String> = teams::table
+    let team_names: HashMap<TeamId, String> = teams::table
         .filter(teams::id.eq_any(round_rows.iter().map(|r| r.team_id.clone()).collect::<Vec<_>>()))
         .select((teams::id, teams::name))
-        .load::<(String, String)>(conn)?
+        .load::<(TeamId, String)>(conn)?
         .into_iter()
         .collect();
     // A round checked in to late was still missed.

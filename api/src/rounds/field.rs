@@ -22,6 +22,7 @@ use crate::db::schema::{identifications, round_stops, rounds, team_members};
 use crate::hotspots::service as hotspot_service;
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::identifications::validate::fix_errors;
+use crate::ids::UserId;
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
 use crate::vocabularies::wire_code;
@@ -255,7 +256,7 @@ pub fn check_out(
 /// round the recorder is checked in to at the time of the sighting.
 pub fn round_for_sighting(
     conn: &mut DbConnection,
-    user_id: &str,
+    user_id: &UserId,
     named: Option<&str>,
     observed_at: NaiveDateTime,
 ) -> ApiResult<Option<String>> {

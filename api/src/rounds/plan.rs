@@ -22,6 +22,7 @@ use crate::db::DbConnection;
 use crate::db::schema::{hotspots, rounds};
 use crate::hotspots::service as hotspot_service;
 use crate::http::{ApiError, ApiResult, ErrorCode};
+use crate::ids::TeamId;
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::{is_active_code, wire_code};
 
@@ -98,7 +99,7 @@ pub fn create(
     request: &CreateRound,
     now: DateTime<Utc>,
 ) -> ApiResult<(Round, bool)> {
-    let team = teams::planned_by(conn, user, &request.team_id.to_string())?;
+    let team = teams::planned_by(conn, user, &TeamId::from(request.team_id))?;
     teams::ensure_active(&team)?;
     let id = request.id.to_string();
     let tz = hotspot_service::agency_zone(conn, &team.agency_id)?;

@@ -16,7 +16,7 @@ use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{hotspots, identifications, rounds, team_members};
 use crate::http::{ApiError, ApiResult};
-use crate::ids::parse_uuid;
+use crate::ids::{TeamId, parse_uuid};
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
 use crate::vocabularies::wire_code;
@@ -32,11 +32,11 @@ pub fn views(conn: &mut DbConnection, index: &TerritoryIndex, rows: &[RoundRow])
         .load::<(String, String)>(conn)?
         .into_iter()
         .collect();
-    let team_ids: Vec<String> = rows.iter().map(|r| r.team_id.clone()).collect();
-    let team_names: HashMap<String, String> = crate::db::schema::teams::table
+    let team_ids: Vec<TeamId> = rows.iter().map(|r| r.team_id.clone()).collect();
+    let team_names: HashMap<TeamId, String> = crate::db::schema::teams::table
         .filter(crate::db::schema::teams::id.eq_any(&team_ids))
         .select((crate::db::schema::teams::id, crate::db::schema::teams::name))
-        .load::<(String, String)>(conn)?
+        .load::<(TeamId, String)>(conn)?
         .into_iter()
         .collect();
     let counts: HashMap<String, i64> = identifications::table

@@ -16,6 +16,7 @@ use crate::db::DbConnection;
 use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
 use crate::http::paths::{AgencyPath, RoundPath, RoundStopPath, SeriesPath, TeamPath};
 use crate::http::{ApiResult, ValidJson, audited, with_conn};
+use crate::ids::{TeamId, UserId};
 use crate::state::AppState;
 use crate::territory::index::TerritoryIndex;
 
@@ -104,7 +105,7 @@ pub async fn create_team(
     responses((status = 200, description = "The team", body = Team))
 )]
 pub async fn get_team(user: AuthUser, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<web::Json<Team>> {
-    let (index, id) = (state.territory(), id.into_inner().to_string());
+    let (index, id) = (state.territory(), TeamId::from(id.into_inner()));
     Ok(web::Json(with_conn(&state, move |conn| teams::get(conn, &index, &user, &id)).await?))
 }
 
@@ -124,7 +125,7 @@ pub async fn replace_team(
     id: web::Path<Uuid>,
     body: ValidJson<PutTeam>,
 ) -> ApiResult<web::Json<Team>> {
-    let (request, id) = (body.0, id.into_inner().to_string());
+    let (request, id) = (body.0, TeamId::from(id.into_inner()));
     let (team, _) =
         audited(&state, move |conn, index, at| teams::put(conn, index, &user, Some(&id), &request, at)).await?;
     Ok(web::Json(team))
@@ -334,7 +335,7 @@ async fn visit(
 async fn phone_write<Rq, F>(
     req: &HttpRequest,
     state: &AppState,
-    user_id: String,
+    user_id: UserId,
     key: IdempotencyKey,
     request: Rq,
     round_id: String,

@@ -29,7 +29,7 @@ use crate::db::DbConnection;
 use crate::db::schema::{identifications, round_series, round_stops, rounds, teams as team_rows};
 use crate::hotspots::service as hotspot_service;
 use crate::http::{ApiError, ApiResult};
-use crate::ids::parse_uuid;
+use crate::ids::{TeamId, parse_uuid};
 use crate::rota::layers::{parse_local_time, weekday};
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
@@ -51,7 +51,7 @@ struct Rule {
 #[diesel(table_name = round_series)]
 pub struct SeriesRow {
     pub id: String,
-    pub team_id: String,
+    pub team_id: TeamId,
     pub agency_id: String,
     pub rule: String,
     pub purpose: String,
@@ -278,7 +278,7 @@ pub fn put_series(
     request: &PutRoundSeries,
     now: DateTime<Utc>,
 ) -> ApiResult<(RoundSeries, bool)> {
-    let team = teams::planned_by(conn, user, &request.team_id.to_string())?;
+    let team = teams::planned_by(conn, user, &TeamId::from(request.team_id))?;
     teams::ensure_active(&team)?;
     check_purpose(conn, &request.purpose)?;
     let windows = parse_windows(&request.windows)?;

@@ -7,13 +7,14 @@ use terren_contract::rounds::RoundStatus;
 use crate::db::DbConnection;
 use crate::db::schema::{round_stops, rounds};
 use crate::http::{ApiError, ApiResult};
+use crate::ids::TeamId;
 use crate::vocabularies::parse_wire_code;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = rounds)]
 pub struct RoundRow {
     pub id: String,
-    pub team_id: String,
+    pub team_id: TeamId,
     pub agency_id: String,
     pub series_id: Option<String>,
     pub occurrence_key: Option<String>,

@@ -21,7 +21,7 @@ use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, rounds, team_members, teams, users};
 use crate::http::{ApiError, ApiResult, ErrorCode};
-use crate::ids::parse_uuid;
+use crate::ids::{TeamId, UserId, parse_uuid};
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
 use crate::vocabularies::{parse_wire_code, wire_code};
@@ -29,7 +29,7 @@ use crate::vocabularies::{parse_wire_code, wire_code};
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = teams)]
 pub struct TeamRow {
-    pub id: String,
+    pub id: TeamId,
     pub agency_id: String,
     pub name: String,
     pub kind: String,
@@ -48,7 +48,7 @@ impl TeamRow {
     }
 }
 
-pub fn load(conn: &mut DbConnection, id: &str) -> ApiResult<TeamRow> {
+pub fn load(conn: &mut DbConnection, id: &TeamId) -> ApiResult<TeamRow> {
     teams::table
         .filter(teams::id.eq(id))
         .select(TeamRow::as_select())
@@ -58,11 +58,11 @@ pub fn load(conn: &mut DbConnection, id: &str) -> ApiResult<TeamRow> {
 }
 
 /// User ids of the team's members.
-pub fn member_ids(conn: &mut DbConnection, team_id: &str) -> QueryResult<Vec<String>> {
+pub fn member_ids(conn: &mut DbConnection, team_id: &TeamId) -> QueryResult<Vec<String>> {
     team_members::table.filter(team_members::team_id.eq(team_id)).select(team_members::user_id).load(conn)
 }
 
-pub fn is_member(conn: &mut DbConnection, team_id: &str, user_id: &str) -> QueryResult<bool> {
+pub fn is_member(conn: &mut DbConnection, team_id: &TeamId, user_id: &UserId) -> QueryResult<bool> {
     let count: i64 = team_members::table
         .filter(team_members::team_id.eq(team_id))
         .filter(team_members::user_id.eq(user_id))
@@ -72,7 +72,7 @@ pub fn is_member(conn: &mut DbConnection, team_id: &str, user_id: &str) -> Query
 }
 
 /// The members with their agency and phone, by name.
-pub fn members(conn: &mut DbConnection, team_id: &str) -> ApiResult<Vec<TeamMember>> {
+pub fn members(conn: &mut DbConnection, team_id: &TeamId) -> ApiResult<Vec<TeamMember>> {
     let rows: Vec<(String, String, Option<String>, String, String, String)> = team_members::table
         .inner_join(users::table.inner_join(agencies::table))
         .filter(team_members::team_id.eq(team_id))
@@ -130,19 +130,19 @@ pub fn list(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser) ->
     rows.iter().map(|row| view(conn, index, user, row)).collect()
 }
 
-pub fn get(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, id: &str) -> ApiResult<Team> {
+pub fn get(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, id: &TeamId) -> ApiResult<Team> {
     let row = visible(conn, user, id)?;
     view(conn, index, user, &row)
 }
 
 /// A team the person may see: one they are in, or their agency's with `reference_read`.
-pub fn visible(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<TeamRow> {
+pub fn visible(conn: &mut DbConnection, user: &AuthUser, id: &TeamId) -> ApiResult<TeamRow> {
     visible_for(conn, user, id, "team")
 }
 
 /// The same, for a record of the team (a round, a series): a team out of sight is reported as
 /// that record not found.
-pub fn visible_for(conn: &mut DbConnection, user: &AuthUser, id: &str, record: &str) -> ApiResult<TeamRow> {
+pub fn visible_for(conn: &mut DbConnection, user: &AuthUser, id: &TeamId, record: &str) -> ApiResult<TeamRow> {
     let row = load(conn, id)?;
     if (row.agency_id == user.agency.id && user.can(Permission::ReferenceRead)) || is_member(conn, id, &user.user_id)? {
         Ok(row)
@@ -152,7 +152,7 @@ pub fn visible_for(conn: &mut DbConnection, user: &AuthUser, id: &str, record: &
 }
 
 /// A team the person may plan for: their agency's, with `planning_manage`.
-pub fn planned_by(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<TeamRow> {
+pub fn planned_by(conn: &mut DbConnection, user: &AuthUser, id: &TeamId) -> ApiResult<TeamRow> {
     user.require(Permission::PlanningManage)?;
     let row = load(conn, id)?;
     if row.agency_id != user.agency.id {
@@ -165,7 +165,7 @@ pub fn planned_by(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResu
 /// nor on duty when the agency forbids it (409 `round_conflict` naming the days).
 fn free_for_rounds_ahead(
     conn: &mut DbConnection,
-    team_id: &str,
+    team_id: &TeamId,
     joining: &[String],
     at: NaiveDateTime,
 ) -> ApiResult<()> {
@@ -235,7 +235,7 @@ pub fn put(
     conn: &mut DbConnection,
     index: &TerritoryIndex,
     user: &AuthUser,
-    id: Option<&str>,
+    id: Option<&TeamId>,
     request: &PutTeam,
     at: NaiveDateTime,
 ) -> ApiResult<(Team, bool)> {
@@ -256,7 +256,7 @@ pub fn put(
     let mut before = None;
     let (team_id, created) = match id {
         None => {
-            let team_id = Uuid::now_v7().to_string();
+            let team_id = TeamId::generate();
             diesel::insert_into(teams::table)
                 .values((
                     teams::id.eq(&team_id),
@@ -298,7 +298,7 @@ pub fn put(
             }
             before = Some(member_ids(conn, id)?);
             diesel::delete(team_members::table.filter(team_members::team_id.eq(id))).execute(conn)?;
-            (id.to_owned(), false)
+            (id.clone(), false)
         }
     };
     for member in &members {
