@@ -236,20 +236,21 @@ async fn a_hanging_provider_for_one_person_does_not_delay_another_alerts_pages()
     let handle = worker::spawn(app.state.clone());
     raise(&app, "a-1", json!({ "severity": "emergency", "title": "Rruga e Kavajës" })).await;
     raise(&app, "a-2", json!({ "severity": "emergency", "title": "Sheshi Skënderbej" })).await;
-    // Both alerts reach the coordinator while both pages to the duty officer still hang.
+    // Both alerts reach the coordinator while both pages to the duty officer still hang (they
+    // hang for 30 s, so anything seen within 10 s went out beside them, not after them).
     let reached = async {
         loop {
             let texts = texts_to(&gateway).await;
-            if texts.iter().filter(|to| *to == "+355690000003").count() == 2 {
-                return texts;
+            let sent_to = |number: &str| texts.iter().filter(|to| *to == number).count();
+            if sent_to("+355690000003") == 2 && sent_to("+355690000002") == 2 {
+                return;
             }
             actix_web::rt::time::sleep(StdDuration::from_millis(20)).await;
         }
     };
-    let texts = actix_web::rt::time::timeout(StdDuration::from_secs(10), reached)
+    actix_web::rt::time::timeout(StdDuration::from_secs(10), reached)
         .await
-        .expect("the coordinator's pages were held up by the hanging provider");
-    assert_eq!(texts.iter().filter(|to| *to == "+355690000002").count(), 2, "the hanging sends were started");
+        .expect("the coordinator's pages were held up by the hanging provider, or the hanging sends never started");
     handle.shutdown(&app.state, StdDuration::ZERO).await;
 }
 
