@@ -177,7 +177,7 @@ fn main() -> anyhow::Result<()> {
                     let t0 = Instant::now();
                     let outcome = db.get().map_err(|e| e.to_string()).and_then(|mut conn| {
                         backend::write_transaction(&mut conn, |conn| {
-                            diesel::insert_into(identifications::table).values(&row).execute(conn)
+                            diesel::insert_into(identifications::table).values(&row).execute(conn.conn())
                         })
                         .map_err(|e| e.to_string())
                     });

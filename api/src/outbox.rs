@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::db::DbConnection;
+use crate::db::Tx;
 use crate::db::schema::outbox_jobs;
 
 /// How long a claimed job is its worker's. A running server renews the leases of its jobs every
@@ -70,27 +70,27 @@ pub fn payload_text<J: JobPayload>(job: &J) -> serde_json::Result<String> {
 /// Enqueues a job inside the caller's transaction, unless one with its dedup key exists; returns
 /// whether this call added it.
 pub fn enqueue_job<J: JobPayload>(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     job: &J,
     due_at: NaiveDateTime,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
     let payload = serde_json::to_value(job).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-    enqueue(conn, J::KIND, &payload, &job.dedup_key(), due_at, now)
+    enqueue(tx, J::KIND, &payload, &job.dedup_key(), due_at, now)
 }
 
 /// Enqueues a job of `kind` with a payload already made, inside the caller's transaction. A job
 /// with the same dedup key is not added again; returns whether this call added it. Capabilities
 /// use [`enqueue_job`].
 pub fn enqueue(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     kind: &str,
     payload: &serde_json::Value,
     dedup_key: &str,
     due_at: NaiveDateTime,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let exists: i64 = outbox_jobs::table.filter(outbox_jobs::dedup_key.eq(dedup_key)).count().get_result(conn)?;
+    let exists: i64 = outbox_jobs::table.filter(outbox_jobs::dedup_key.eq(dedup_key)).count().get_result(tx.conn())?;
     if exists > 0 {
         return Ok(false);
     }
@@ -104,14 +104,14 @@ pub fn enqueue(
             outbox_jobs::attempts.eq(0),
             outbox_jobs::created_at.eq(now),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     Ok(true)
 }
 
 /// Schedules a daily job at `local_time` in Tirana, the next one after `now`, unless it is already
 /// scheduled: `job_for` makes the job of that day, whose dedup key names the day.
 pub fn enqueue_daily<J: JobPayload>(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     job_for: impl FnOnce(NaiveDate) -> J,
     local_time: NaiveTime,
     now: DateTime<Utc>,
@@ -125,7 +125,7 @@ pub fn enqueue_daily<J: JobPayload>(
         due = crate::rota::resolve::start_instant(tz, tomorrow.and_time(local_time));
     }
     let day = due.with_timezone(&tz).date_naive();
-    enqueue_job(conn, &job_for(day), crate::clock::truncate(due), at)
+    enqueue_job(tx, &job_for(day), crate::clock::truncate(due), at)
 }
 
 #[cfg(test)]

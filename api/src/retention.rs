@@ -11,7 +11,7 @@ use terren_contract::referrals::ReferralStatus;
 use crate::audit::{self, Actor};
 use crate::config::RetentionConfig;
 use crate::db::schema::{child_profiles, identification_links, identifications, referrals};
-use crate::db::{DbConnection, backend};
+use crate::db::{PooledConn, Tx, backend};
 use crate::identifications::privacy::{COARSE_ACCURACY_M, coarse_cell};
 use crate::state::AppState;
 
@@ -28,7 +28,7 @@ pub struct RetentionReport {
 
 /// Everything the retention job does: coarsens old precise locations and forgets expired
 /// idempotency keys.
-pub fn run(conn: &mut DbConnection, settings: &RetentionConfig, now: NaiveDateTime) -> QueryResult<RetentionReport> {
+pub fn run(conn: &mut PooledConn, settings: &RetentionConfig, now: NaiveDateTime) -> QueryResult<RetentionReport> {
     let mut report = coarsen_expired(conn, settings, now)?;
     report.expired_keys = crate::http::idempotency::purge_expired(conn, now)?;
     Ok(report)
@@ -36,7 +36,7 @@ pub fn run(conn: &mut DbConnection, settings: &RetentionConfig, now: NaiveDateTi
 
 /// Coarsens every sighting whose precise location is past the retention period.
 fn coarsen_expired(
-    conn: &mut DbConnection,
+    conn: &mut PooledConn,
     settings: &RetentionConfig,
     now: NaiveDateTime,
 ) -> QueryResult<RetentionReport> {
@@ -64,12 +64,7 @@ struct DueLocation {
     accuracy_m: Option<f64>,
 }
 
-fn coarsen_batch(
-    conn: &mut DbConnection,
-    cutoff: NaiveDateTime,
-    batch_size: i64,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
+fn coarsen_batch(tx: &mut Tx<'_>, cutoff: NaiveDateTime, batch_size: i64, now: NaiveDateTime) -> QueryResult<usize> {
     let held = identification_links::table
         .filter(identification_links::profile_id.eq_any(
             child_profiles::table.filter(child_profiles::status.eq_any(OPEN_STATUSES)).select(child_profiles::id),
@@ -89,7 +84,7 @@ fn coarsen_batch(
         .select(DueLocation::as_select())
         .order((identifications::observed_at.asc(), identifications::id.asc()))
         .limit(batch_size)
-        .load(conn)?;
+        .load(tx.conn())?;
     let mut ids = Vec::with_capacity(due.len());
     for DueLocation { id, lat, lon, accuracy_m } in due {
         let (Some(lat), Some(lon)) = (lat, lon) else { continue };
@@ -105,15 +100,15 @@ fn coarsen_batch(
                 identifications::version.eq(identifications::version + 1),
                 identifications::updated_at.eq(now),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
         diesel::update(identification_links::table.find(&id))
             .set((identification_links::lat.eq(cell_lat), identification_links::lon.eq(cell_lon)))
-            .execute(conn)?;
+            .execute(tx.conn())?;
         ids.push(id);
     }
     if !ids.is_empty() {
         audit::record(
-            conn,
+            tx,
             &Actor::system(),
             now,
             "identification.location_coarsen",

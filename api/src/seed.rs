@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor};
 use crate::db::schema::{agencies, agency_areas, area_aliases, areas, users, vocabulary_entries};
-use crate::db::{DbConnection, backend};
+use crate::db::{DbConnection, PooledConn, Tx, backend};
 use crate::state::AppState;
 use crate::territory::fold::fold;
 use crate::territory::service::AreaRow;
@@ -103,8 +103,8 @@ impl SeedReport {
 }
 
 /// Loads areas, vocabularies and agencies that are not there yet.
-pub fn seed_reference(conn: &mut DbConnection, at: NaiveDateTime) -> anyhow::Result<SeedReport> {
-    backend::write_transaction(conn, |conn| {
+pub fn seed_reference(conn: &mut PooledConn, at: NaiveDateTime) -> anyhow::Result<SeedReport> {
+    backend::write_transaction(conn, |tx| {
         let mut report = SeedReport::default();
         for (level, kind_default, text) in [
             ("county", "county", COUNTIES),
@@ -112,14 +112,14 @@ pub fn seed_reference(conn: &mut DbConnection, at: NaiveDateTime) -> anyhow::Res
             ("admin_unit", "administrative_unit", ADMIN_UNITS),
         ] {
             let seed: Vec<SeedArea> = serde_json::from_str(text)?;
-            report.areas += seed_areas(conn, level, kind_default, &seed, at)?;
+            report.areas += seed_areas(tx, level, kind_default, &seed, at)?;
         }
-        report.vocabulary_entries = seed_vocabularies(conn, at)?;
-        report.agencies = seed_agencies(conn, at)?;
-        report.routing_rules = crate::referrals::routing_rules::seed_default_rules(conn, at)?;
+        report.vocabulary_entries = seed_vocabularies(tx, at)?;
+        report.agencies = seed_agencies(tx, at)?;
+        report.routing_rules = crate::referrals::routing_rules::seed_default_rules(tx, at)?;
         if report.total() > 0 {
             audit::record(
-                conn,
+                tx,
                 &Actor::system(),
                 at,
                 "seed.reference",
@@ -137,13 +137,13 @@ fn area_ids_by_code(conn: &mut DbConnection) -> QueryResult<HashMap<String, Stri
 }
 
 fn seed_areas(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     level: &str,
     kind_default: &str,
     seed: &[SeedArea],
     at: NaiveDateTime,
 ) -> anyhow::Result<usize> {
-    let existing = area_ids_by_code(conn)?;
+    let existing = area_ids_by_code(tx)?;
     let mut inserted = 0;
     for area in seed.iter().filter(|a| !existing.contains_key(&a.code)) {
         let parent_id = match &area.parent {
@@ -171,7 +171,7 @@ fn seed_areas(
             created_at: at,
             updated_at: at,
         };
-        diesel::insert_into(areas::table).values(&row).execute(conn)?;
+        diesel::insert_into(areas::table).values(&row).execute(tx.conn())?;
         let names = area.aliases.iter().map(|a| (a, false));
         let codes = area.external_codes.iter().map(|c| (c, true));
         let mut seen = std::collections::HashSet::new();
@@ -186,18 +186,18 @@ fn seed_areas(
                     area_aliases::alias_folded.eq(fold(alias)),
                     area_aliases::is_code.eq(is_code),
                 ))
-                .execute(conn)?;
+                .execute(tx.conn())?;
         }
         inserted += 1;
     }
     Ok(inserted)
 }
 
-fn seed_vocabularies(conn: &mut DbConnection, at: NaiveDateTime) -> anyhow::Result<usize> {
+fn seed_vocabularies(tx: &mut Tx<'_>, at: NaiveDateTime) -> anyhow::Result<usize> {
     let seed: serde_json::Map<String, serde_json::Value> = serde_json::from_str(VOCABULARIES)?;
     let existing: std::collections::HashSet<(String, String)> = vocabulary_entries::table
         .select((vocabulary_entries::vocabulary, vocabulary_entries::code))
-        .load::<(String, String)>(conn)?
+        .load::<(String, String)>(tx.conn())?
         .into_iter()
         .collect();
     let mut inserted = 0;
@@ -217,18 +217,21 @@ fn seed_vocabularies(conn: &mut DbConnection, at: NaiveDateTime) -> anyhow::Resu
                     vocabulary_entries::active.eq(true),
                     vocabulary_entries::updated_at.eq(at),
                 ))
-                .execute(conn)?;
+                .execute(tx.conn())?;
             inserted += 1;
         }
     }
     Ok(inserted)
 }
 
-fn seed_agencies(conn: &mut DbConnection, at: NaiveDateTime) -> anyhow::Result<usize> {
+fn seed_agencies(tx: &mut Tx<'_>, at: NaiveDateTime) -> anyhow::Result<usize> {
     let seed: Vec<SeedAgency> = serde_json::from_str(AGENCIES)?;
-    let area_ids = area_ids_by_code(conn)?;
-    let mut agency_ids: HashMap<String, String> =
-        agencies::table.select((agencies::code, agencies::id)).load::<(String, String)>(conn)?.into_iter().collect();
+    let area_ids = area_ids_by_code(tx)?;
+    let mut agency_ids: HashMap<String, String> = agencies::table
+        .select((agencies::code, agencies::id))
+        .load::<(String, String)>(tx.conn())?
+        .into_iter()
+        .collect();
     let area = |code: &str| {
         area_ids.get(code).cloned().ok_or_else(|| anyhow::anyhow!("agency seed names unknown area {code}"))
     };
@@ -272,11 +275,11 @@ fn seed_agencies(conn: &mut DbConnection, at: NaiveDateTime) -> anyhow::Result<u
                 agencies::created_at.eq(at),
                 agencies::updated_at.eq(at),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
         for code in &agency.areas {
             diesel::insert_into(agency_areas::table)
                 .values((agency_areas::agency_id.eq(&id), agency_areas::area_id.eq(area(code)?)))
-                .execute(conn)?;
+                .execute(tx.conn())?;
         }
         agency_ids.insert(agency.code.clone(), id);
         inserted += 1;
@@ -289,7 +292,7 @@ pub fn demo_users() -> anyhow::Result<Vec<DemoUser>> {
 }
 
 /// Creates the demo accounts that do not exist yet, all with `DEMO_PASSWORD`.
-pub fn seed_demo_users(state: &AppState, conn: &mut DbConnection) -> anyhow::Result<usize> {
+pub fn seed_demo_users(state: &AppState, conn: &mut PooledConn) -> anyhow::Result<usize> {
     let mut created = 0;
     for user in demo_users()? {
         let exists: i64 = users::table.filter(users::username.eq(&user.username)).count().get_result(conn)?;
@@ -345,14 +348,14 @@ pub fn demo_password_accounts(state: &AppState, conn: &mut DbConnection) -> anyh
 /// Disables every demo account that still has the demo password: it can no longer sign in (its
 /// password is replaced by a random one nobody knows), its sessions end, and the audit log
 /// records each. Returns the usernames.
-pub fn disable_demo_accounts(state: &AppState, conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
+pub fn disable_demo_accounts(state: &AppState, conn: &mut PooledConn) -> anyhow::Result<Vec<String>> {
     let accounts = demo_accounts_with_demo_password(state, conn)?;
     let mut hashes = Vec::with_capacity(accounts.len());
     for _ in &accounts {
         hashes.push(state.passwords.hash(&crate::auth::tokens::generate_secret()?)?);
     }
     let at = state.clock.now_naive();
-    backend::write_transaction(conn, |conn| {
+    backend::write_transaction(conn, |tx| {
         for (DemoAccount { id, username, version, disabled_at }, hash) in accounts.iter().zip(&hashes) {
             diesel::update(users::table.find(id))
                 .set((
@@ -363,10 +366,10 @@ pub fn disable_demo_accounts(state: &AppState, conn: &mut DbConnection) -> anyho
                     users::updated_at.eq(at),
                     users::version.eq(version + 1),
                 ))
-                .execute(conn)?;
-            let ended = crate::accounts::model::revoke_user_sessions(conn, id, "user_disabled", at)?;
+                .execute(tx.conn())?;
+            let ended = crate::accounts::model::revoke_user_sessions(tx, id, "user_disabled", at)?;
             audit::record(
-                conn,
+                tx,
                 &Actor::system(),
                 at,
                 "user.disable_demo",

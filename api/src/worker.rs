@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::alerts::{coverage, emergency, escalation, paging, readiness};
 use crate::clock::truncate;
 use crate::db::schema::outbox_jobs;
-use crate::db::{DbConnection, backend};
+use crate::db::{DbConnection, PooledConn, backend};
 use crate::http::{ApiError, ApiResult, with_db};
 use crate::outbox::{self, JobPayload, kinds};
 use crate::referrals::checker as referrals;
@@ -149,8 +149,8 @@ async fn dispatch(state: &AppState, job: &Claimed) -> ApiResult<()> {
             let emergency: emergency::EmergencyJob = payload_of(job)?;
             let (index, at) = (state.territory(), state.clock.now_naive());
             with_db(&state.db, move |conn| {
-                backend::write_transaction(conn, |conn| {
-                    emergency::raise_for_identification(conn, &index, &emergency, at).map(|_| ())
+                backend::write_transaction(conn, |tx| {
+                    emergency::raise_for_identification(tx, &index, &emergency, at).map(|_| ())
                 })
             })
             .await
@@ -179,8 +179,8 @@ async fn dispatch(state: &AppState, job: &Claimed) -> ApiResult<()> {
             let check: referrals::DeadlineJob = payload_of(job)?;
             let now = state.clock.now();
             with_db(&state.db, move |conn| {
-                backend::write_transaction(conn, |conn| {
-                    referrals::check_deadline(conn, &check.referral_id, check.kind, now)
+                backend::write_transaction(conn, |tx| {
+                    referrals::check_deadline(tx, &check.referral_id, check.kind, now)
                 })
                 .map(|_| ())
             })
@@ -190,8 +190,8 @@ async fn dispatch(state: &AppState, job: &Claimed) -> ApiResult<()> {
             let alert: referrals::SenderAlertJob = payload_of(job)?;
             let now = state.clock.now();
             with_db(&state.db, move |conn| {
-                backend::write_transaction(conn, |conn| {
-                    referrals::alert_sender_of_breach(conn, &alert.referral_id, alert.kind, now)
+                backend::write_transaction(conn, |tx| {
+                    referrals::alert_sender_of_breach(tx, &alert.referral_id, alert.kind, now)
                 })
                 .map(|_| ())
             })
@@ -304,11 +304,14 @@ pub async fn run_until_idle(state: &AppState) -> anyhow::Result<usize> {
 
 /// Makes sure the daily jobs (the rota coverage check, the agencies' readiness, planning round
 /// series ahead) are scheduled.
-pub fn schedule_daily_jobs(conn: &mut DbConnection, state: &AppState) -> QueryResult<bool> {
-    let coverage = coverage::enqueue_next(conn, state.clock.now(), truncate(state.clock.now()))?;
-    let readiness = readiness::enqueue_next(conn, state.clock.now(), truncate(state.clock.now()))?;
-    let rounds = plan_ahead::enqueue_plan_ahead(conn, state.clock.now())?;
-    Ok(coverage || readiness || rounds)
+pub fn schedule_daily_jobs(conn: &mut PooledConn, state: &AppState) -> QueryResult<bool> {
+    let now = state.clock.now();
+    backend::write_transaction(conn, |tx| {
+        let coverage = coverage::enqueue_next(tx, now, truncate(now))?;
+        let readiness = readiness::enqueue_next(tx, now, truncate(now))?;
+        let rounds = plan_ahead::enqueue_plan_ahead(tx, now)?;
+        Ok(coverage || readiness || rounds)
+    })
 }
 
 /// The worker of a running server; [`WorkerHandle::shutdown`] stops it and gives its jobs back.

@@ -6,8 +6,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use terren_contract::Role;
 
-use crate::db::DbConnection;
 use crate::db::schema::{agencies, agency_areas, areas, sessions, user_roles, users};
+use crate::db::{DbConnection, Tx};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -112,24 +112,14 @@ pub fn find_session(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Ses
 }
 
 /// Ends every open session of a user (disable, password reset).
-pub fn revoke_user_sessions(
-    conn: &mut DbConnection,
-    user_id: &str,
-    reason: &str,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
+pub fn revoke_user_sessions(tx: &mut Tx<'_>, user_id: &str, reason: &str, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::revoked_at.is_null()))
         .set((sessions::revoked_at.eq(now), sessions::revoked_reason.eq(reason)))
-        .execute(conn)
+        .execute(tx.conn())
 }
 
-pub fn revoke_session(
-    conn: &mut DbConnection,
-    session_id: &str,
-    reason: &str,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
+pub fn revoke_session(tx: &mut Tx<'_>, session_id: &str, reason: &str, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(sessions::table.find(session_id).filter(sessions::revoked_at.is_null()))
         .set((sessions::revoked_at.eq(now), sessions::revoked_reason.eq(reason)))
-        .execute(conn)
+        .execute(tx.conn())
 }

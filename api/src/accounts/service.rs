@@ -16,7 +16,7 @@ use crate::audit::{self, Actor};
 use crate::auth::permissions::is_privileged;
 use crate::clock::to_utc;
 use crate::db::schema::{agencies, sessions, user_roles, users};
-use crate::db::{DbConnection, backend};
+use crate::db::{DbConnection, PooledConn, backend};
 use crate::http::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -106,7 +106,7 @@ fn ensure_may_manage(actor: Option<&AuthUser>, agency_id: &str) -> ApiResult<()>
 /// Creates a user. `actor` is `None` for the command line, which acts as the system.
 pub fn create_user(
     state: &AppState,
-    conn: &mut DbConnection,
+    conn: &mut PooledConn,
     actor: Option<&AuthUser>,
     request: &CreateUserRequest,
 ) -> ApiResult<User> {
@@ -149,19 +149,19 @@ pub fn create_user(
         updated_at: at,
     };
     let audit_actor = actor.map_or_else(Actor::system, AuthUser::actor);
-    backend::write_transaction(conn, |conn| {
-        if model::find_user_by_username(conn, &row.username)?.is_some() {
+    backend::write_transaction(conn, |tx| {
+        if model::find_user_by_username(tx, &row.username)?.is_some() {
             return Err(ApiError::new(crate::http::ErrorCode::AlreadyExists)
                 .with_detail(format!("the username {} is taken", row.username)));
         }
-        diesel::insert_into(users::table).values(&row).execute(conn)?;
+        diesel::insert_into(users::table).values(&row).execute(tx.conn())?;
         for role in &roles {
             diesel::insert_into(user_roles::table)
                 .values((user_roles::user_id.eq(&row.id), user_roles::role.eq(role.as_str())))
-                .execute(conn)?;
+                .execute(tx.conn())?;
         }
         audit::record(
-            conn,
+            tx,
             &audit_actor,
             at,
             "user.create",
@@ -169,7 +169,7 @@ pub fn create_user(
             &row.id,
             serde_json::json!({ "username": row.username, "agency_id": row.agency_id, "roles": roles }),
         )?;
-        user_dto(conn, row.clone())
+        user_dto(tx, row.clone())
     })
 }
 
@@ -211,49 +211,41 @@ pub fn list_users(conn: &mut DbConnection, actor: &AuthUser, agency_code: Option
 /// Disables or re-enables a user. Disabling ends every session at once.
 pub fn set_disabled(
     state: &AppState,
-    conn: &mut DbConnection,
+    conn: &mut PooledConn,
     actor: &AuthUser,
     user_id: &str,
     disabled: bool,
 ) -> ApiResult<User> {
     let at = state.clock.now_naive();
-    backend::write_transaction(conn, |conn| {
-        let row = load_managed_user(conn, actor, user_id)?;
+    backend::write_transaction(conn, |tx| {
+        let row = load_managed_user(tx, actor, user_id)?;
         if disabled && row.id == actor.user_id {
             return Err(ApiError::conflict("you cannot disable your own account"));
         }
         let disabled_at: Option<NaiveDateTime> = if disabled { row.disabled_at.or(Some(at)) } else { None };
         diesel::update(users::table.find(&row.id))
             .set((users::disabled_at.eq(disabled_at), users::updated_at.eq(at), users::version.eq(row.version + 1)))
-            .execute(conn)?;
-        let ended = if disabled { model::revoke_user_sessions(conn, &row.id, "user_disabled", at)? } else { 0 };
+            .execute(tx.conn())?;
+        let ended = if disabled { model::revoke_user_sessions(tx, &row.id, "user_disabled", at)? } else { 0 };
         let action = if disabled { "user.disable" } else { "user.enable" };
-        audit::record(
-            conn,
-            &actor.actor(),
-            at,
-            action,
-            "user",
-            &row.id,
-            serde_json::json!({ "sessions_ended": ended }),
-        )?;
-        let row = model::find_user(conn, &row.id)?.ok_or_else(|| ApiError::not_found("user"))?;
-        user_dto(conn, row)
+        audit::record(tx, &actor.actor(), at, action, "user", &row.id, serde_json::json!({ "sessions_ended": ended }))?;
+        let row = model::find_user(tx, &row.id)?.ok_or_else(|| ApiError::not_found("user"))?;
+        user_dto(tx, row)
     })
 }
 
 /// Sets a temporary password; the user's sessions end and they must choose a new one.
 pub fn reset_password(
     state: &AppState,
-    conn: &mut DbConnection,
+    conn: &mut PooledConn,
     actor: &AuthUser,
     user_id: &str,
     password: &str,
 ) -> ApiResult<()> {
     let at = state.clock.now_naive();
     let hash = state.passwords.hash(password)?;
-    backend::write_transaction(conn, |conn| {
-        let row = load_managed_user(conn, actor, user_id)?;
+    backend::write_transaction(conn, |tx| {
+        let row = load_managed_user(tx, actor, user_id)?;
         // A reset skips the current password: one's own goes through /me/password, which asks
         // for it (and is throttled), so that a stolen session cannot take over the account.
         if row.id == actor.user_id {
@@ -267,10 +259,10 @@ pub fn reset_password(
                 users::updated_at.eq(at),
                 users::version.eq(row.version + 1),
             ))
-            .execute(conn)?;
-        let ended = model::revoke_user_sessions(conn, &row.id, "password_reset", at)?;
+            .execute(tx.conn())?;
+        let ended = model::revoke_user_sessions(tx, &row.id, "password_reset", at)?;
         audit::record(
-            conn,
+            tx,
             &actor.actor(),
             at,
             "user.reset_password",
@@ -284,7 +276,7 @@ pub fn reset_password(
 
 pub fn change_password(
     state: &AppState,
-    conn: &mut DbConnection,
+    conn: &mut PooledConn,
     user: &AuthUser,
     request: &ChangePasswordRequest,
 ) -> ApiResult<()> {
@@ -302,7 +294,7 @@ pub fn change_password(
     }
     let hash = state.passwords.hash(&request.new_password)?;
     let at = state.clock.now_naive();
-    backend::write_transaction(conn, |conn| {
+    backend::write_transaction(conn, |tx| {
         diesel::update(users::table.find(&row.id))
             .set((
                 users::password_hash.eq(&hash),
@@ -311,7 +303,7 @@ pub fn change_password(
                 users::updated_at.eq(at),
                 users::version.eq(row.version + 1),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
         diesel::update(
             sessions::table
                 .filter(sessions::user_id.eq(&row.id))
@@ -319,8 +311,8 @@ pub fn change_password(
                 .filter(sessions::revoked_at.is_null()),
         )
         .set((sessions::revoked_at.eq(at), sessions::revoked_reason.eq("password_changed")))
-        .execute(conn)?;
-        audit::record(conn, &user.actor(), at, "user.change_password", "user", &row.id, serde_json::json!({}))?;
+        .execute(tx.conn())?;
+        audit::record(tx, &user.actor(), at, "user.change_password", "user", &row.id, serde_json::json!({}))?;
         Ok(())
     })
 }
@@ -338,7 +330,7 @@ fn manages_lockout(conn: &mut DbConnection, actor: &AuthUser, username: Option<&
 
 pub fn list_lockouts(
     state: &AppState,
-    conn: &mut DbConnection,
+    conn: &mut PooledConn,
     actor: &AuthUser,
 ) -> ApiResult<Vec<terren_contract::users::Lockout>> {
     actor.require(terren_contract::Permission::UsersManage)?;
@@ -355,9 +347,9 @@ pub fn list_lockouts(
         }
     }
     let count = out.len();
-    backend::write_transaction(conn, |conn| {
+    backend::write_transaction(conn, |tx| {
         audit::record(
-            conn,
+            tx,
             &actor.actor(),
             crate::clock::truncate(now),
             "auth.lockouts_read",
@@ -371,7 +363,7 @@ pub fn list_lockouts(
 
 pub fn lift_lockout(
     state: &AppState,
-    conn: &mut DbConnection,
+    conn: &mut PooledConn,
     actor: &AuthUser,
     request: &terren_contract::users::LiftLockout,
 ) -> ApiResult<()> {
@@ -384,9 +376,9 @@ pub fn lift_lockout(
     if !state.throttle.lift(username.as_deref(), &request.address, now) {
         return Err(ApiError::not_found("lockout"));
     }
-    backend::write_transaction(conn, |conn| {
+    backend::write_transaction(conn, |tx| {
         audit::record(
-            conn,
+            tx,
             &actor.actor(),
             crate::clock::truncate(now),
             "auth.lockout_lift",

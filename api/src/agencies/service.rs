@@ -11,7 +11,7 @@ use crate::access::AuthUser;
 use crate::audit;
 use crate::clock::to_utc;
 use crate::db::schema::{agencies, agency_areas, areas};
-use crate::db::{DbConnection, backend};
+use crate::db::{DbConnection, PooledConn, Tx, backend};
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::ids::parse_uuid;
 use crate::seed::DEFAULT_TIME_ZONE;
@@ -210,18 +210,18 @@ fn resolve_areas(conn: &mut DbConnection, codes: &[String], errors: &mut Vec<Fie
     Ok(ids.into_iter().collect())
 }
 
-fn replace_areas(conn: &mut DbConnection, agency_id: &str, area_ids: &[String]) -> QueryResult<()> {
-    diesel::delete(agency_areas::table.filter(agency_areas::agency_id.eq(agency_id))).execute(conn)?;
+fn replace_areas(tx: &mut Tx<'_>, agency_id: &str, area_ids: &[String]) -> QueryResult<()> {
+    diesel::delete(agency_areas::table.filter(agency_areas::agency_id.eq(agency_id))).execute(tx.conn())?;
     for area_id in area_ids {
         diesel::insert_into(agency_areas::table)
             .values((agency_areas::agency_id.eq(agency_id), agency_areas::area_id.eq(area_id)))
-            .execute(conn)?;
+            .execute(tx.conn())?;
     }
     Ok(())
 }
 
 pub fn create(
-    conn: &mut DbConnection,
+    conn: &mut PooledConn,
     actor: &AuthUser,
     request: &CreateAgencyRequest,
     at: NaiveDateTime,
@@ -230,9 +230,9 @@ pub fn create(
     if !actor.is_system_admin() {
         return Err(ApiError::forbidden("only a system administrator may create agencies"));
     }
-    backend::write_transaction(conn, |conn| {
+    backend::write_transaction(conn, |tx| {
         let mut errors = Vec::new();
-        if !crate::vocabularies::is_active_code(conn, "agency_type", &request.agency_type)? {
+        if !crate::vocabularies::is_active_code(tx, "agency_type", &request.agency_type)? {
             errors.push(FieldError {
                 field: "agency_type".into(),
                 code: "unknown_code".into(),
@@ -241,14 +241,14 @@ pub fn create(
         }
         let time_zone = request.time_zone.clone().unwrap_or_else(|| DEFAULT_TIME_ZONE.to_owned());
         check_time_zone(&time_zone, &mut errors);
-        let area_ids = resolve_areas(conn, &request.area_codes, &mut errors)?;
+        let area_ids = resolve_areas(tx, &request.area_codes, &mut errors)?;
         let municipality_id = match &request.municipality_code {
             Some(code) => {
                 let found: Option<String> = areas::table
                     .filter(areas::code.eq(code))
                     .filter(areas::level.eq("municipality"))
                     .select(areas::id)
-                    .get_result(conn)
+                    .get_result(tx.conn())
                     .optional()?;
                 if found.is_none() {
                     errors.push(FieldError {
@@ -263,8 +263,11 @@ pub fn create(
         };
         let parent_id = match &request.parent_code {
             Some(code) => {
-                let found: Option<String> =
-                    agencies::table.filter(agencies::code.eq(code)).select(agencies::id).get_result(conn).optional()?;
+                let found: Option<String> = agencies::table
+                    .filter(agencies::code.eq(code))
+                    .select(agencies::id)
+                    .get_result(tx.conn())
+                    .optional()?;
                 if found.is_none() {
                     errors.push(FieldError {
                         field: "parent_code".into(),
@@ -279,7 +282,7 @@ pub fn create(
         if !errors.is_empty() {
             return Err(ApiError::fields(errors));
         }
-        let exists: i64 = agencies::table.filter(agencies::code.eq(&request.code)).count().get_result(conn)?;
+        let exists: i64 = agencies::table.filter(agencies::code.eq(&request.code)).count().get_result(tx.conn())?;
         if exists > 0 {
             return Err(ApiError::new(ErrorCode::AlreadyExists)
                 .with_detail(format!("an agency with code {} exists", request.code)));
@@ -307,10 +310,10 @@ pub fn create(
                 agencies::created_at.eq(at),
                 agencies::updated_at.eq(at),
             ))
-            .execute(conn)?;
-        replace_areas(conn, &id, &area_ids)?;
+            .execute(tx.conn())?;
+        replace_areas(tx, &id, &area_ids)?;
         audit::record(
-            conn,
+            tx,
             &actor.actor(),
             at,
             "agency.create",
@@ -318,21 +321,21 @@ pub fn create(
             &id,
             serde_json::to_value(request).unwrap_or_default(),
         )?;
-        get(conn, &id)
+        get(tx, &id)
     })
 }
 
 /// Applies the changes if `update.version` is the current version; otherwise 412 with the
 /// current agency, so the editor can merge instead of overwriting.
 pub fn update(
-    conn: &mut DbConnection,
+    conn: &mut PooledConn,
     actor: &AuthUser,
     id: &str,
     update: &AgencyUpdate,
     at: NaiveDateTime,
 ) -> ApiResult<Agency> {
-    backend::write_transaction(conn, |conn| {
-        let row = find_row(conn, id)?;
+    backend::write_transaction(conn, |tx| {
+        let row = find_row(tx, id)?;
         ensure_may_edit(actor, &row.id)?;
         // The areas an agency serves are its users' data scope: widening it is not the agency's
         // own decision, nor is switching it off.
@@ -342,7 +345,7 @@ pub fn update(
             ));
         }
         if update.version != row.version {
-            let current = single(conn, row)?;
+            let current = single(tx, row)?;
             return Err(ApiError::version_mismatch(serde_json::to_value(current).unwrap_or_default()));
         }
         let mut errors = Vec::new();
@@ -358,7 +361,7 @@ pub fn update(
                 });
                 None
             }
-            Some(codes) => Some(resolve_areas(conn, codes, &mut errors)?),
+            Some(codes) => Some(resolve_areas(tx, codes, &mut errors)?),
             None => None,
         };
         if !errors.is_empty() {
@@ -383,17 +386,17 @@ pub fn update(
         // the row: then nothing matches and this edit must not go on.
         let updated = diesel::update(agencies::table.find(&row.id).filter(agencies::version.eq(row.version)))
             .set(&changes)
-            .execute(conn)?;
+            .execute(tx.conn())?;
         if updated != 1 {
-            let current = get(conn, id)?;
+            let current = get(tx, id)?;
             return Err(ApiError::version_mismatch(serde_json::to_value(current).unwrap_or_default()));
         }
         if let Some(area_ids) = &area_ids {
-            replace_areas(conn, &row.id, area_ids)?;
+            replace_areas(tx, &row.id, area_ids)?;
         }
         let details = serde_json::to_value(update).unwrap_or_default();
-        audit::record(conn, &actor.actor(), at, "agency.update", "agency", &row.id, details)?;
-        get(conn, &row.id)
+        audit::record(tx, &actor.actor(), at, "agency.update", "agency", &row.id, details)?;
+        get(tx, &row.id)
     })
 }
 

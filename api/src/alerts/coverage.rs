@@ -10,7 +10,7 @@ use terren_contract::alerts::{AlertSource, EscalationPolicyBody, EscalationStep,
 use super::service::{self, NewAlert};
 use crate::audit::Actor;
 use crate::db::schema::{agencies, schedules};
-use crate::db::{DbConnection, backend};
+use crate::db::{PooledConn, Tx, backend};
 use crate::http::ApiResult;
 use crate::ids::ScheduleId;
 use crate::outbox::{self, JobPayload, kinds};
@@ -39,8 +39,8 @@ impl JobPayload for CoverageCheck {
 }
 
 /// Schedules the next check (07:00 Tirana time after `now`) unless it is already scheduled.
-pub fn enqueue_next(conn: &mut DbConnection, now: DateTime<Utc>, at: NaiveDateTime) -> QueryResult<bool> {
-    outbox::enqueue_daily(conn, |day| CoverageCheck { day }, CHECK_AT, now, at)
+pub fn enqueue_next(tx: &mut Tx<'_>, now: DateTime<Utc>, at: NaiveDateTime) -> QueryResult<bool> {
+    outbox::enqueue_daily(tx, |day| CoverageCheck { day }, CHECK_AT, now, at)
 }
 
 pub fn coordinators_only() -> EscalationPolicyBody {
@@ -57,20 +57,20 @@ pub fn coordinators_only() -> EscalationPolicyBody {
 
 /// Checks every rota of every 24/7 agency for gaps in the next `days` and schedules tomorrow's
 /// check. Returns the alerts raised.
-pub fn run(conn: &mut DbConnection, now: DateTime<Utc>, days: i64) -> ApiResult<usize> {
+pub fn run(conn: &mut PooledConn, now: DateTime<Utc>, days: i64) -> ApiResult<usize> {
     let at = crate::clock::truncate(now);
-    backend::write_transaction(conn, |conn| {
+    backend::write_transaction(conn, |tx| {
         let rotas: Vec<(ScheduleId, String, String, String)> = schedules::table
             .inner_join(agencies::table)
             .filter(agencies::is_24_7.eq(true))
             .filter(agencies::active.eq(true))
             .filter(schedules::archived_at.is_null())
             .select((schedules::id, schedules::agency_id, schedules::name, schedules::time_zone))
-            .load(conn)?;
+            .load(tx.conn())?;
         let mut raised = 0;
         for (schedule_id, agency_id, name, zone) in rotas {
-            let loaded = rota::load(conn, &schedule_id)?;
-            let gaps = rota::gaps_ahead(conn, &loaded, now, days)?;
+            let loaded = rota::load(tx, &schedule_id)?;
+            let gaps = rota::gaps_ahead(tx, &loaded, now, days)?;
             let Some(first) = gaps.first() else { continue };
             let tz = crate::rota::layers::parse_time_zone(&zone).unwrap_or(chrono_tz::Europe::Tirane);
             let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
@@ -88,11 +88,11 @@ pub fn run(conn: &mut DbConnection, now: DateTime<Utc>, days: i64) -> ApiResult<
                 referral_id: None,
                 policy: Some(coordinators_only()),
             };
-            if service::raise(conn, &Actor::system(), new, at)?.1 {
+            if service::raise(tx, &Actor::system(), new, at)?.1 {
                 raised += 1;
             }
         }
-        enqueue_next(conn, now, at)?;
+        enqueue_next(tx, now, at)?;
         Ok(raised)
     })
 }

@@ -8,8 +8,8 @@ use serde_json::json;
 use terren_contract::alerts::Severity;
 
 use super::service::{self, add_event};
-use crate::db::DbConnection;
 use crate::db::schema::alerts;
+use crate::db::{DbConnection, Tx};
 use crate::http::ApiResult;
 use crate::outbox::{JobPayload, kinds};
 
@@ -61,7 +61,7 @@ fn emergency_agency(
 /// Raises the alert for an emergency identification, for the agency answering for the child at
 /// that place.
 pub fn raise_for_identification(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &crate::territory::index::TerritoryIndex,
     job: &EmergencyJob,
     at: NaiveDateTime,
@@ -85,18 +85,18 @@ pub fn raise_for_identification(
             identifications::risk_level,
             identifications::subject_type,
         ))
-        .get_result(conn)?;
+        .get_result(tx.conn())?;
     let place = crate::referrals::routing::Place {
         municipality_id: municipality_id.clone(),
         admin_unit_id: admin_unit_id.clone(),
     };
-    let agency_id = emergency_agency(conn, index, &place, &subject_type, &recorder_agency)?;
+    let agency_id = emergency_agency(tx, index, &place, &subject_type, &recorder_agency)?;
     let area_id = admin_unit_id.or(municipality_id);
     let place_name = area_id.as_ref().and_then(|id| index.find_id(id)).map(|a| index.area(a).name.clone());
     let profile_id: Option<String> = identification_links::table
         .filter(identification_links::identification_id.eq(&identification_id))
         .select(identification_links::profile_id)
-        .get_result(conn)
+        .get_result(tx.conn())
         .optional()?;
     let title = match &place_name {
         Some(name) => format!("Fëmijë në rrezik / Child at risk — {name}"),
@@ -107,7 +107,7 @@ pub fn raise_for_identification(
     let referral_keys: Vec<String> = referrals::table
         .filter(referrals::identification_id.eq(&identification_id))
         .select(referrals::id)
-        .load::<String>(conn)?
+        .load::<String>(tx.conn())?
         .into_iter()
         .map(|id| format!("referral:{id}"))
         .collect();
@@ -115,11 +115,11 @@ pub fn raise_for_identification(
         .filter(alerts::open_key.eq_any(&referral_keys))
         .filter(alerts::agency_id.eq(&agency_id))
         .select(alerts::id)
-        .first(conn)
+        .first(tx.conn())
         .optional()?;
     if let Some(alert_id) = paged {
         add_event(
-            conn,
+            tx,
             &alert_id,
             at,
             "identification_linked",
@@ -142,7 +142,7 @@ pub fn raise_for_identification(
         referral_id: None,
         policy: None,
     };
-    let (id, _) = service::raise(conn, &actor, new, at)?;
+    let (id, _) = service::raise(tx, &actor, new, at)?;
     Ok(id)
 }
 

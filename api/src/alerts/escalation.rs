@@ -20,7 +20,7 @@ use super::paging::{PageJob, PageKind};
 use super::recipients::{self, Missed, PageTarget, Reach};
 use super::service::{self, AlertRow, add_event};
 use crate::db::schema::{agencies, alert_events, alerts};
-use crate::db::{DbConnection, backend};
+use crate::db::{DbConnection, Tx, backend};
 use crate::http::{ApiResult, with_db};
 use crate::outbox::{self, JobPayload, kinds};
 use crate::rota::layers;
@@ -45,13 +45,8 @@ impl JobPayload for StepJob {
     }
 }
 
-pub fn enqueue_step(
-    conn: &mut DbConnection,
-    job: StepJob,
-    due: NaiveDateTime,
-    now: NaiveDateTime,
-) -> QueryResult<bool> {
-    outbox::enqueue_job(conn, &job, due, now)
+pub fn enqueue_step(tx: &mut Tx<'_>, job: StepJob, due: NaiveDateTime, now: NaiveDateTime) -> QueryResult<bool> {
+    outbox::enqueue_job(tx, &job, due, now)
 }
 
 fn in_windows(
@@ -73,7 +68,7 @@ fn already_logged(conn: &mut DbConnection, alert_id: &str, job_id: &str) -> Quer
 }
 
 pub(super) fn log_missed(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     alert_id: &str,
     at: NaiveDateTime,
     details: &serde_json::Value,
@@ -83,7 +78,7 @@ pub(super) fn log_missed(
         let mut details = details.clone();
         details["target"] = json!(missed.target);
         let note = format!("{}: {}", missed.target, missed.reason);
-        add_event(conn, alert_id, at, "step_skipped", None, Some(&note), details)?;
+        add_event(tx, alert_id, at, "step_skipped", None, Some(&note), details)?;
     }
     Ok(())
 }
@@ -99,16 +94,16 @@ pub struct StepOutcome {
 /// Runs one step in the caller's transaction: logs it, writes its pages (or falls back, or records
 /// that nobody can be reached and tells the raiser), and schedules the next step. Does nothing
 /// when the alert no longer waits or the step already ran.
-pub fn step(conn: &mut DbConnection, job_id: &str, job: &StepJob, now: DateTime<Utc>) -> ApiResult<StepOutcome> {
-    let alert = service::load(conn, &job.alert_id)?;
-    if alert.state != wire_code(AlertState::Triggered) || already_logged(conn, &alert.id, job_id)? {
+pub fn step(tx: &mut Tx<'_>, job_id: &str, job: &StepJob, now: DateTime<Utc>) -> ApiResult<StepOutcome> {
+    let alert = service::load(tx, &job.alert_id)?;
+    if alert.state != wire_code(AlertState::Triggered) || already_logged(tx, &alert.id, job_id)? {
         return Ok(StepOutcome::default());
     }
     let at = crate::clock::truncate(now);
     let policy = alert.policy()?;
     let steps = i32::try_from(policy.steps.len()).unwrap_or(i32::MAX);
     let zone: String =
-        agencies::table.filter(agencies::id.eq(&alert.agency_id)).select(agencies::time_zone).get_result(conn)?;
+        agencies::table.filter(agencies::id.eq(&alert.agency_id)).select(agencies::time_zone).get_result(tx.conn())?;
     let tz = layers::parse_time_zone(&zone).unwrap_or(chrono_tz::Europe::Tirane);
     let details = json!({ "job_id": job_id, "step": job.step, "round": job.round });
     let (targets, wait, kind) = match usize::try_from(job.step).ok().and_then(|s| policy.steps.get(s)) {
@@ -118,22 +113,22 @@ pub fn step(conn: &mut DbConnection, job_id: &str, job: &StepJob, now: DateTime<
         None => (Some(policy.fallback.clone()), 0, "fallback"),
     };
     let note = (kind == "step_skipped").then_some("jashtë orarit të hapit / outside the step's hours");
-    add_event(conn, &alert.id, at, kind, None, note, details.clone())?;
+    add_event(tx, &alert.id, at, kind, None, note, details.clone())?;
     let mut outcome = StepOutcome::default();
     if let Some(targets) = targets {
-        let reach = recipients::reach(conn, &alert.agency_id, &targets, now)?;
-        log_missed(conn, &alert.id, at, &details, &reach.missed)?;
+        let reach = recipients::reach(tx, &alert.agency_id, &targets, now)?;
+        log_missed(tx, &alert.id, at, &details, &reach.missed)?;
         let reach = if reach.targets.is_empty() {
-            match recipients::fall_back(conn, &alert.agency_id, alert.created_by.as_deref(), now)? {
+            match recipients::fall_back(tx, &alert.agency_id, alert.created_by.as_deref(), now)? {
                 Some((level, reach)) => {
                     let mut fell = details.clone();
                     fell["to"] = json!(level.code());
-                    add_event(conn, &alert.id, at, "fallback", None, Some(level.label()), fell)?;
+                    add_event(tx, &alert.id, at, "fallback", None, Some(level.label()), fell)?;
                     reach
                 }
                 None => {
                     outcome.unreachable = true;
-                    mark_unreachable(conn, &alert, job, &details, at)?;
+                    mark_unreachable(tx, &alert, job, &details, at)?;
                     Reach::default()
                 }
             }
@@ -149,7 +144,7 @@ pub fn step(conn: &mut DbConnection, job_id: &str, job: &StepJob, now: DateTime<
                 sms_only: false,
                 kind: PageKind::Alert,
             };
-            if page.enqueue(conn, at, at)? {
+            if page.enqueue(tx, at, at)? {
                 outcome.pages += 1;
             }
         }
@@ -165,27 +160,27 @@ pub fn step(conn: &mut DbConnection, job_id: &str, job: &StepJob, now: DateTime<
     };
     diesel::update(alerts::table.filter(alerts::id.eq(&alert.id)))
         .set((alerts::escalation_step.eq(job.step), alerts::escalation_round.eq(job.round)))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     if let Some((step, round)) = next {
         let next = StepJob { alert_id: alert.id.clone(), step, round };
-        enqueue_step(conn, next, at + Duration::minutes(i64::from(wait)), at)?;
+        enqueue_step(tx, next, at + Duration::minutes(i64::from(wait)), at)?;
     }
     Ok(outcome)
 }
 
 /// Nobody at all can be reached: the alert says so, and the raiser is told to call for help.
 fn mark_unreachable(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     alert: &AlertRow,
     job: &StepJob,
     details: &serde_json::Value,
     at: NaiveDateTime,
 ) -> ApiResult<()> {
     let note = "askush nuk mund të arrihej / nobody could be reached";
-    add_event(conn, &alert.id, at, "unreachable", None, Some(note), details.clone())?;
+    add_event(tx, &alert.id, at, "unreachable", None, Some(note), details.clone())?;
     diesel::update(alerts::table.filter(alerts::id.eq(&alert.id)).filter(alerts::unreachable_at.is_null()))
         .set(alerts::unreachable_at.eq(at))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     tracing::warn!(alert = %alert.id, agency = %alert.agency_id, step = job.step, round = job.round, "alert reaches nobody");
     if let Some(raiser) = &alert.created_by {
         let page = PageJob {
@@ -196,7 +191,7 @@ fn mark_unreachable(
             sms_only: false,
             kind: PageKind::Unreachable,
         };
-        page.enqueue(conn, at, at)?;
+        page.enqueue(tx, at, at)?;
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ use super::escalation::{StepJob, log_missed};
 use super::recipients::{self, PageTarget, Recipient};
 use super::service::{self, AlertRow, add_event};
 use crate::db::schema::{devices, notification_attempts, notification_rules, users};
-use crate::db::{DbConnection, backend};
+use crate::db::{DbConnection, Tx, backend};
 use crate::http::{ApiError, ApiResult, with_db};
 use crate::notify::{Address, Delivery, Message, Outcome};
 use crate::outbox::{self, JobPayload, kinds};
@@ -63,8 +63,8 @@ impl JobPayload for PageJob {
 }
 
 impl PageJob {
-    pub(super) fn enqueue(&self, conn: &mut DbConnection, due: NaiveDateTime, now: NaiveDateTime) -> QueryResult<bool> {
-        outbox::enqueue_job(conn, self, due, now)
+    pub(super) fn enqueue(&self, tx: &mut Tx<'_>, due: NaiveDateTime, now: NaiveDateTime) -> QueryResult<bool> {
+        outbox::enqueue_job(tx, self, due, now)
     }
 }
 
@@ -172,13 +172,13 @@ struct PagePlan {
 /// Reads what a page must do: `None` when the alert no longer waits, the page was given up, or
 /// its target can no longer be reached (each logged).
 fn plan_page(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     job_id: &str,
     page: &PageJob,
     now: NaiveDateTime,
     public_url: &str,
 ) -> ApiResult<Option<PagePlan>> {
-    let alert = service::load(conn, &page.alert_id)?;
+    let alert = service::load(tx, &page.alert_id)?;
     // The raiser is told that nobody was reached whatever happens to the alert meanwhile.
     if page.kind == PageKind::Alert && alert.state != wire_code(AlertState::Triggered) {
         return Ok(None);
@@ -187,11 +187,11 @@ fn plan_page(
     let created: NaiveDateTime = crate::db::schema::outbox_jobs::table
         .filter(crate::db::schema::outbox_jobs::id.eq(job_id))
         .select(crate::db::schema::outbox_jobs::created_at)
-        .get_result(conn)?;
-    let mut recipient = match recipients::resolve(conn, &page.target)? {
+        .get_result(tx.conn())?;
+    let mut recipient = match recipients::resolve(tx, &page.target)? {
         Ok(recipient) => recipient,
         Err(missed) => {
-            log_missed(conn, &alert.id, now, &details, &[missed])?;
+            log_missed(tx, &alert.id, now, &details, &[missed])?;
             return Ok(None);
         }
     };
@@ -200,7 +200,7 @@ fn plan_page(
             "{}: u hoq dorë pas {PAGE_RETRY_HOURS} orësh / given up after {PAGE_RETRY_HOURS} hours",
             recipient.label
         );
-        add_event(conn, &alert.id, now, "step_skipped", None, Some(&note), details)?;
+        add_event(tx, &alert.id, now, "step_skipped", None, Some(&note), details)?;
         return Ok(None);
     }
     if page.sms_only {
@@ -214,9 +214,9 @@ fn plan_page(
         .filter(notification_attempts::job_id.eq(job_id))
         .filter(notification_attempts::outcome.eq(Outcome::Delivered.as_str()))
         .count()
-        .get_result(conn)?;
+        .get_result(tx.conn())?;
     let sent_before: i64 =
-        notification_attempts::table.filter(notification_attempts::job_id.eq(job_id)).count().get_result(conn)?;
+        notification_attempts::table.filter(notification_attempts::job_id.eq(job_id)).count().get_result(tx.conn())?;
     // A send the process did not live to finish: it may or may not have reached the provider.
     diesel::update(
         notification_attempts::table
@@ -227,8 +227,8 @@ fn plan_page(
         notification_attempts::outcome.eq(INTERRUPTED),
         notification_attempts::error.eq("the process stopped during the send; it may have been delivered"),
     ))
-    .execute(conn)?;
-    let message = message(conn, &alert, page.kind, job_id, public_url)?;
+    .execute(tx.conn())?;
+    let message = message(tx, &alert, page.kind, job_id, public_url)?;
     Ok(Some(PagePlan { recipient, message, delivered: delivered > 0, resend: sent_before > 0 }))
 }
 
@@ -240,7 +240,10 @@ pub const INTERRUPTED: &str = "interrupted";
 pub async fn run_page(state: &AppState, job_id: &str, page: PageJob) -> ApiResult<()> {
     let public_url = state.config.http.public_url.clone().unwrap_or_default();
     let (id, planned, now) = (job_id.to_owned(), page.clone(), state.clock.now_naive());
-    let plan = with_db(&state.db, move |conn| plan_page(conn, &id, &planned, now, &public_url)).await?;
+    let plan = with_db(&state.db, move |conn| {
+        backend::write_transaction(conn, |tx| plan_page(tx, &id, &planned, now, &public_url))
+    })
+    .await?;
     let Some(PagePlan { recipient, message, delivered, resend }) = plan else { return Ok(()) };
     if delivered {
         return Ok(());
@@ -264,7 +267,9 @@ pub async fn run_page(state: &AppState, job_id: &str, page: PageJob) -> ApiResul
                     };
                     let at = state.clock.now_naive();
                     with_db(&state.db, move |conn| {
-                        Ok(follow.enqueue(conn, at + Duration::minutes(i64::from(minutes)), at)?)
+                        backend::write_transaction(conn, |tx| {
+                            Ok(follow.enqueue(tx, at + Duration::minutes(i64::from(minutes)), at)?)
+                        })
                     })
                     .await?;
                 }
@@ -289,8 +294,12 @@ pub async fn run_page(state: &AppState, job_id: &str, page: PageJob) -> ApiResul
     let (alert_id, at) = (page.alert_id.clone(), state.clock.now_naive());
     let note = format!("{}: çdo adresë u refuzua / every address was refused", recipient.label);
     let details = json!({ "page_job_id": job_id, "step": page.step, "round": page.round });
-    with_db(&state.db, move |conn| Ok(add_event(conn, &alert_id, at, "step_skipped", None, Some(&note), details)?))
-        .await
+    with_db(&state.db, move |conn| {
+        backend::write_transaction(conn, |tx| {
+            Ok(add_event(tx, &alert_id, at, "step_skipped", None, Some(&note), details)?)
+        })
+    })
+    .await
 }
 
 /// The channel a send is recorded under: `dry_run` when nothing leaves the process.
@@ -346,8 +355,8 @@ async fn send(
         _ => None,
     };
     with_db(&state.db, move |conn| {
-        backend::write_transaction(conn, |conn| {
-            end_attempt(conn, &row_id, &summary, finished)?;
+        backend::write_transaction(conn, |tx| {
+            end_attempt(tx, &row_id, &summary, finished)?;
             if let Some(token) = dead_token {
                 diesel::update(
                     devices::table.filter(devices::push_token.eq(token)).filter(devices::disabled_at.is_null()),
@@ -356,7 +365,7 @@ async fn send(
                     devices::disabled_at.eq(finished),
                     devices::disabled_reason.eq("push service: token no longer valid"),
                 ))
-                .execute(conn)?;
+                .execute(tx.conn())?;
             }
             Ok(())
         })

@@ -11,8 +11,8 @@ use crate::access::AuthUser;
 use crate::accounts::service::{agency_ref_of, person_ref};
 use crate::audit;
 use crate::clock::to_utc;
-use crate::db::DbConnection;
 use crate::db::schema::{escalation_policies, schedules, user_roles, users, webhook_endpoints};
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
 use crate::rota::layers::window_errors;
 
@@ -242,7 +242,7 @@ pub fn get(conn: &mut DbConnection, user: &AuthUser, agency_id: &str) -> ApiResu
 }
 
 pub fn put(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     user: &AuthUser,
     agency_id: &str,
     request: &PutEscalationPolicy,
@@ -252,12 +252,12 @@ pub fn put(
     if user.agency.id != agency_id {
         return Err(ApiError::forbidden("an agency sets its own escalation policy"));
     }
-    check(conn, agency_id, &request.policy)?;
+    check(tx, agency_id, &request.policy)?;
     let text = serde_json::to_string(&request.policy).map_err(anyhow::Error::from)?;
     let current: Option<i32> = escalation_policies::table
         .filter(escalation_policies::agency_id.eq(agency_id))
         .select(escalation_policies::version)
-        .get_result(conn)
+        .get_result(tx.conn())
         .optional()?;
     match (current, request.version) {
         (None, None) => {
@@ -269,7 +269,7 @@ pub fn put(
                     escalation_policies::updated_by.eq(&user.user_id),
                     escalation_policies::updated_at.eq(at),
                 ))
-                .execute(conn)?;
+                .execute(tx.conn())?;
         }
         (Some(current), Some(version)) if current == version => {
             let updated = diesel::update(
@@ -283,13 +283,13 @@ pub fn put(
                 escalation_policies::updated_by.eq(&user.user_id),
                 escalation_policies::updated_at.eq(at),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
             if updated == 0 {
                 return Err(ApiError::conflict("the policy changed while it was being saved; read it again"));
             }
         }
         (Some(_), _) => {
-            let current = view(conn, agency_id)?;
+            let current = view(tx, agency_id)?;
             return Err(ApiError::version_mismatch(serde_json::to_value(current).map_err(anyhow::Error::from)?));
         }
         (None, Some(_)) => {
@@ -297,7 +297,7 @@ pub fn put(
         }
     }
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         "escalation_policy.put",
@@ -305,5 +305,5 @@ pub fn put(
         agency_id,
         json!({ "policy": request.policy }),
     )?;
-    view(conn, agency_id)
+    view(tx, agency_id)
 }

@@ -11,8 +11,8 @@ use super::policy::is_phone;
 use crate::access::AuthUser;
 use crate::audit;
 use crate::clock::to_utc;
-use crate::db::DbConnection;
 use crate::db::schema::{devices, notification_rules, users, webhook_endpoints};
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
 use crate::ids::parse_uuid;
 use crate::vocabularies::{parse_wire_code, wire_code};
@@ -43,7 +43,7 @@ fn device_view(row: DeviceRow) -> ApiResult<Device> {
 /// token (and revives it if the push service had rejected the old one). A token moving to another
 /// account is taken from the old one.
 pub fn register_device(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     user: &AuthUser,
     request: &RegisterDevice,
     at: NaiveDateTime,
@@ -53,7 +53,7 @@ pub fn register_device(
             .filter(devices::push_token.eq(&request.push_token))
             .filter(devices::user_id.ne(&user.user_id).or(devices::device_id.ne(&user.device_id))),
     )
-    .execute(conn)?;
+    .execute(tx.conn())?;
     let platform = wire_code(request.platform);
     let updated = diesel::update(
         devices::table.filter(devices::user_id.eq(&user.user_id)).filter(devices::device_id.eq(&user.device_id)),
@@ -66,7 +66,7 @@ pub fn register_device(
         devices::disabled_at.eq(None::<NaiveDateTime>),
         devices::disabled_reason.eq(None::<String>),
     ))
-    .execute(conn)?;
+    .execute(tx.conn())?;
     if updated == 0 {
         diesel::insert_into(devices::table)
             .values((
@@ -79,13 +79,13 @@ pub fn register_device(
                 devices::created_at.eq(at),
                 devices::updated_at.eq(at),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
     }
     let row: DeviceRow = devices::table
         .filter(devices::user_id.eq(&user.user_id))
         .filter(devices::device_id.eq(&user.device_id))
         .select(DeviceRow::as_select())
-        .get_result(conn)?;
+        .get_result(tx.conn())?;
     Ok((device_view(row)?, updated == 0))
 }
 
@@ -98,9 +98,9 @@ pub fn list_devices(conn: &mut DbConnection, user: &AuthUser) -> ApiResult<Vec<D
     rows.into_iter().map(device_view).collect()
 }
 
-pub fn remove_device(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<()> {
+pub fn remove_device(tx: &mut Tx<'_>, user: &AuthUser, id: &str) -> ApiResult<()> {
     let removed = diesel::delete(devices::table.filter(devices::id.eq(id)).filter(devices::user_id.eq(&user.user_id)))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     if removed == 0 { Err(ApiError::not_found("device")) } else { Ok(()) }
 }
 
@@ -119,7 +119,7 @@ pub fn rules(conn: &mut DbConnection, user: &AuthUser) -> ApiResult<Notification
 }
 
 pub fn put_rules(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     user: &AuthUser,
     request: &NotificationRules,
     at: NaiveDateTime,
@@ -131,7 +131,7 @@ pub fn put_rules(
     }
     if !request.push {
         let phone: Option<String> =
-            users::table.filter(users::id.eq(&user.user_id)).select(users::phone).get_result(conn)?;
+            users::table.filter(users::id.eq(&user.user_id)).select(users::phone).get_result(tx.conn())?;
         if phone.is_none_or(|p| p.trim().is_empty()) {
             return Err(ApiError::field(
                 "push",
@@ -141,7 +141,8 @@ pub fn put_rules(
         }
     }
     let sms_after = request.sms_after_minutes.and_then(|m| i32::try_from(m).ok());
-    diesel::delete(notification_rules::table.filter(notification_rules::user_id.eq(&user.user_id))).execute(conn)?;
+    diesel::delete(notification_rules::table.filter(notification_rules::user_id.eq(&user.user_id)))
+        .execute(tx.conn())?;
     diesel::insert_into(notification_rules::table)
         .values((
             notification_rules::user_id.eq(&user.user_id),
@@ -150,8 +151,8 @@ pub fn put_rules(
             notification_rules::callback_phone.eq(&request.callback_phone),
             notification_rules::updated_at.eq(at),
         ))
-        .execute(conn)?;
-    rules(conn, user)
+        .execute(tx.conn())?;
+    rules(tx, user)
 }
 
 #[derive(Queryable, Selectable)]
@@ -176,7 +177,7 @@ fn endpoint_view(row: EndpointRow, secret: Option<String>) -> ApiResult<WebhookE
 }
 
 pub fn create_endpoint(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     user: &AuthUser,
     request: &CreateWebhookEndpoint,
     at: NaiveDateTime,
@@ -198,9 +199,9 @@ pub fn create_endpoint(
             webhook_endpoints::created_at.eq(at),
             webhook_endpoints::updated_at.eq(at),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         "webhook_endpoint.create",
@@ -211,7 +212,7 @@ pub fn create_endpoint(
     let row = webhook_endpoints::table
         .filter(webhook_endpoints::id.eq(&id))
         .select(EndpointRow::as_select())
-        .get_result(conn)?;
+        .get_result(tx.conn())?;
     endpoint_view(row, Some(secret))
 }
 
@@ -226,7 +227,7 @@ pub fn list_endpoints(conn: &mut DbConnection, user: &AuthUser) -> ApiResult<Vec
 }
 
 pub fn deactivate_endpoint(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     user: &AuthUser,
     id: &str,
     at: NaiveDateTime,
@@ -238,14 +239,14 @@ pub fn deactivate_endpoint(
             .filter(webhook_endpoints::agency_id.eq(&user.agency.id)),
     )
     .set((webhook_endpoints::active.eq(false), webhook_endpoints::updated_at.eq(at)))
-    .execute(conn)?;
+    .execute(tx.conn())?;
     if updated == 0 {
         return Err(ApiError::not_found("webhook endpoint"));
     }
-    audit::record(conn, &user.actor(), at, "webhook_endpoint.deactivate", "webhook_endpoint", id, json!({}))?;
+    audit::record(tx, &user.actor(), at, "webhook_endpoint.deactivate", "webhook_endpoint", id, json!({}))?;
     let row = webhook_endpoints::table
         .filter(webhook_endpoints::id.eq(id))
         .select(EndpointRow::as_select())
-        .get_result(conn)?;
+        .get_result(tx.conn())?;
     endpoint_view(row, None)
 }

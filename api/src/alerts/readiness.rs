@@ -21,8 +21,8 @@ use crate::access::AuthUser;
 use crate::accounts::service::{agency_ref_of, person_ref};
 use crate::audit::Actor;
 use crate::auth::permissions::permissions_of;
-use crate::db::DbConnection;
 use crate::db::schema::{agencies, agency_areas, escalation_policies, user_roles, users};
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
 use crate::outbox::{self, JobPayload, kinds};
 use crate::referrals::routing::{self, Case, Place};
@@ -264,25 +264,25 @@ impl JobPayload for ReadinessCheck {
 }
 
 /// Schedules the next hourly check unless it is already scheduled.
-pub fn enqueue_next(conn: &mut DbConnection, now: DateTime<Utc>, at: NaiveDateTime) -> QueryResult<bool> {
+pub fn enqueue_next(tx: &mut Tx<'_>, now: DateTime<Utc>, at: NaiveDateTime) -> QueryResult<bool> {
     let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now) + Duration::hours(1);
-    outbox::enqueue_job(conn, &ReadinessCheck { at: hour }, crate::clock::truncate(hour), at)
+    outbox::enqueue_job(tx, &ReadinessCheck { at: hour }, crate::clock::truncate(hour), at)
 }
 
 /// Checks every agency that some place's emergencies are routed to; one that an emergency would
 /// not reach gets an alert to its coordinators (one open alert per agency). Schedules the next
 /// check. Returns the alerts raised.
-pub fn run_check(conn: &mut DbConnection, index: &TerritoryIndex, now: DateTime<Utc>) -> ApiResult<usize> {
+pub fn run_check(tx: &mut Tx<'_>, index: &TerritoryIndex, now: DateTime<Utc>) -> ApiResult<usize> {
     let at = crate::clock::truncate(now);
     let municipalities: Vec<usize> =
         (0..index.len()).filter(|a| index.area(*a).level == AreaLevel::Municipality).collect();
     let mut routed_to = BTreeSet::new();
     for municipality in municipalities {
-        routed_to.extend(routed_agencies(conn, index, municipality)?.0);
+        routed_to.extend(routed_agencies(tx, index, municipality)?.0);
     }
     let mut raised = 0;
     for agency_id in routed_to {
-        let readiness = check_agency(conn, &agency_id, true, now)?;
+        let readiness = check_agency(tx, &agency_id, true, now)?;
         if readiness.ready {
             continue;
         }
@@ -304,11 +304,11 @@ pub fn run_check(conn: &mut DbConnection, index: &TerritoryIndex, now: DateTime<
             referral_id: None,
             policy: Some(coverage::coordinators_only()),
         };
-        if service::raise(conn, &Actor::system(), new, at)?.1 {
+        if service::raise(tx, &Actor::system(), new, at)?.1 {
             raised += 1;
         }
     }
-    enqueue_next(conn, now, at)?;
+    enqueue_next(tx, now, at)?;
     Ok(raised)
 }
 

@@ -16,7 +16,7 @@ use super::timeline;
 use super::{policy, reach, readiness};
 use crate::access;
 use crate::access::AuthUser;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Tx};
 use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
 use crate::http::paths::{AgencyPath, AlertPath, DevicePath, WebhookEndpointPath};
 use crate::http::problem::ErrorCode;
@@ -134,9 +134,9 @@ impl PhoneWrite for RaiseAlert {
         Ok(())
     }
 
-    fn apply(&self, conn: &mut DbConnection, (): ()) -> ApiResult<Written<Self>> {
-        check_subjects(conn, &self.index, &self.user, &self.request)?;
-        let (alert, created) = service::create(conn, &self.index, &self.user, &self.request, self.at)?;
+    fn apply(&self, tx: &mut Tx<'_>, (): ()) -> ApiResult<Written<Self>> {
+        check_subjects(tx, &self.index, &self.user, &self.request)?;
+        let (alert, created) = service::create(tx, &self.index, &self.user, &self.request, self.at)?;
         Ok(Written {
             status: if created { StatusCode::CREATED } else { StatusCode::OK },
             kept: KeptAlert { alert_id: alert.id },
@@ -144,8 +144,8 @@ impl PhoneWrite for RaiseAlert {
         })
     }
 
-    fn replay(&self, conn: &mut DbConnection, kept: KeptAlert) -> ApiResult<Alert> {
-        service::get(conn, &self.index, &self.user, &kept.alert_id.to_string())
+    fn replay(&self, tx: &mut Tx<'_>, kept: KeptAlert) -> ApiResult<Alert> {
+        service::get(tx, &self.index, &self.user, &kept.alert_id.to_string())
     }
 }
 

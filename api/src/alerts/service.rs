@@ -22,10 +22,10 @@ use crate::access::alerts::{coordinates_raiser, may_see, was_notified};
 use crate::accounts::service::{agency_ref_of, person_ref};
 use crate::audit::{self, Actor};
 use crate::clock::to_utc;
-use crate::db::DbConnection;
 use crate::db::schema::{
     agencies, alert_events, alerts, escalation_policies, identifications, notification_attempts, outbox_jobs,
 };
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
@@ -48,7 +48,7 @@ pub struct NewAlert {
 }
 
 pub fn add_event(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     alert_id: &str,
     at: NaiveDateTime,
     kind: &str,
@@ -66,26 +66,26 @@ pub fn add_event(
             alert_events::note.eq(note),
             alert_events::details.eq(details.to_string()),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     Ok(())
 }
 
 /// Raises an alert and schedules its first escalation step, in the caller's transaction. With a
 /// dedup key that an open alert already holds, that alert is returned instead (`false`).
-pub fn raise(conn: &mut DbConnection, actor: &Actor, new: NewAlert, at: NaiveDateTime) -> ApiResult<(String, bool)> {
+pub fn raise(tx: &mut Tx<'_>, actor: &Actor, new: NewAlert, at: NaiveDateTime) -> ApiResult<(String, bool)> {
     if let Some(key) = &new.dedup_key {
         let open: Option<String> =
-            alerts::table.filter(alerts::open_key.eq(key)).select(alerts::id).get_result(conn).optional()?;
+            alerts::table.filter(alerts::open_key.eq(key)).select(alerts::id).get_result(tx.conn()).optional()?;
         if let Some(id) = open {
-            add_event(conn, &id, at, "deduplicated", actor.user_id.as_deref(), None, json!({ "title": new.title }))?;
+            add_event(tx, &id, at, "deduplicated", actor.user_id.as_deref(), None, json!({ "title": new.title }))?;
             return Ok((id, false));
         }
     }
     let policy = match new.policy {
         Some(policy) => policy,
-        None => policy::policy_of(conn, &new.agency_id)?,
+        None => policy::policy_of(tx, &new.agency_id)?,
     };
-    let reachable = escalation::anybody_reachable(conn, &new.agency_id, &policy, actor.user_id.as_deref(), to_utc(at))?;
+    let reachable = escalation::anybody_reachable(tx, &new.agency_id, &policy, actor.user_id.as_deref(), to_utc(at))?;
     let id = Uuid::now_v7().to_string();
     diesel::insert_into(alerts::table)
         .values((
@@ -111,12 +111,12 @@ pub fn raise(conn: &mut DbConnection, actor: &Actor, new: NewAlert, at: NaiveDat
             alerts::updated_at.eq(at),
             alerts::unreachable_at.eq((!reachable).then_some(at)),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     if !reachable {
         tracing::warn!(alert = %id, agency = %new.agency_id, "alert raised for an agency nobody can be reached at");
     }
     add_event(
-        conn,
+        tx,
         &id,
         at,
         "triggered",
@@ -124,9 +124,9 @@ pub fn raise(conn: &mut DbConnection, actor: &Actor, new: NewAlert, at: NaiveDat
         None,
         json!({ "severity": wire_code(new.severity) }),
     )?;
-    escalation::enqueue_step(conn, escalation::StepJob { alert_id: id.clone(), step: 0, round: 0 }, at, at)?;
+    escalation::enqueue_step(tx, escalation::StepJob { alert_id: id.clone(), step: 0, round: 0 }, at, at)?;
     audit::record(
-        conn,
+        tx,
         actor,
         at,
         "alert.create",
@@ -176,7 +176,7 @@ pub fn responsible_agency(
 }
 
 pub fn create(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     request: &CreateAlert,
@@ -194,18 +194,18 @@ pub fn create(
     let agency_id = match (request.agency_id, &request.area_code) {
         (Some(id), _) => {
             let id = id.to_string();
-            let found: i64 = agencies::table.filter(agencies::id.eq(&id)).count().get_result(conn)?;
+            let found: i64 = agencies::table.filter(agencies::id.eq(&id)).count().get_result(tx.conn())?;
             if found == 0 {
                 return Err(ApiError::field("agency_id", "unknown_agency", "no such agency"));
             }
             id
         }
-        (None, Some(code)) => responsible_agency(conn, index, code)?.unwrap_or_else(|| user.agency.id.clone()),
+        (None, Some(code)) => responsible_agency(tx, index, code)?.unwrap_or_else(|| user.agency.id.clone()),
         (None, None) => user.agency.id.clone(),
     };
     let identification_id = request.identification_id.map(|id| id.to_string());
     if let Some(id) = &identification_id {
-        let found: i64 = identifications::table.filter(identifications::id.eq(id)).count().get_result(conn)?;
+        let found: i64 = identifications::table.filter(identifications::id.eq(id)).count().get_result(tx.conn())?;
         if found == 0 {
             return Err(ApiError::field("identification_id", "unknown_identification", "no such identification"));
         }
@@ -223,9 +223,9 @@ pub fn create(
         referral_id: None,
         policy: None,
     };
-    let (id, created) = raise(conn, &user.actor(), new, at)?;
-    let row = load(conn, &id)?;
-    Ok((view(conn, index, &row)?, created))
+    let (id, created) = raise(tx, &user.actor(), new, at)?;
+    let row = load(tx, &id)?;
+    Ok((view(tx, index, &row)?, created))
 }
 
 fn person(conn: &mut DbConnection, id: &Option<String>) -> ApiResult<Option<PersonRef>> {
@@ -374,7 +374,7 @@ fn refused(conn: &mut DbConnection, row: &AlertRow) -> ApiResult<ApiError> {
 /// change happens only if the alert is still in a state it may happen from; the other request is
 /// told what happened instead. Repeating your own change is answered with the alert as it is.
 pub fn transition(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     id: &str,
@@ -382,16 +382,16 @@ pub fn transition(
     action: &AlertAction,
     at: NaiveDateTime,
 ) -> ApiResult<Alert> {
-    let row = load(conn, id)?;
+    let row = load(tx, id)?;
     // 404 first for those who may not see it.
-    may_see(conn, user, &row)?;
+    may_see(tx, user, &row)?;
     match change {
         Transition::Acknowledge | Transition::Resolve => {
             let finders_coordinator = change == Transition::Resolve
                 && row.source == wire_code(AlertSource::FieldIdentification)
-                && coordinates_raiser(conn, user, &row)?;
+                && coordinates_raiser(tx, user, &row)?;
             if !finders_coordinator {
-                let paged = was_notified(conn, &row.id, &user.user_id)?;
+                let paged = was_notified(tx, &row.id, &user.user_id)?;
                 crate::access::alerts::may_answer_alert(user, &row.agency_id, paged)?;
                 user.require(Permission::AlertsRespond)?;
             }
@@ -410,7 +410,7 @@ pub fn transition(
         Transition::Resolve | Transition::Cancel => row.closed_by.as_deref(),
     };
     if row.state == target && mine == Some(user.user_id.as_str()) {
-        return view(conn, index, &row);
+        return view(tx, index, &row);
     }
     let changed = match change {
         Transition::Acknowledge => {
@@ -422,7 +422,7 @@ pub fn transition(
                     alerts::version.eq(alerts::version + 1),
                     alerts::updated_at.eq(at),
                 ))
-                .execute(conn)?
+                .execute(tx.conn())?
         }
         Transition::Resolve | Transition::Cancel => {
             diesel::update(alerts::table.filter(alerts::id.eq(id)).filter(alerts::state.eq_any(change.allowed_from())))
@@ -434,16 +434,16 @@ pub fn transition(
                     alerts::version.eq(alerts::version + 1),
                     alerts::updated_at.eq(at),
                 ))
-                .execute(conn)?
+                .execute(tx.conn())?
         }
     };
     if changed == 0 {
-        let current = load(conn, id)?;
-        return Err(refused(conn, &current)?);
+        let current = load(tx, id)?;
+        return Err(refused(tx, &current)?);
     }
-    add_event(conn, id, at, &target, Some(&user.user_id), action.note.as_deref(), json!({ "from": row.state }))?;
+    add_event(tx, id, at, &target, Some(&user.user_id), action.note.as_deref(), json!({ "from": row.state }))?;
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         &format!("alert.{target}"),
@@ -451,14 +451,14 @@ pub fn transition(
         id,
         json!({ "from": row.state, "note": action.note }),
     )?;
-    let row = load(conn, id)?;
-    view(conn, index, &row)
+    let row = load(tx, id)?;
+    view(tx, index, &row)
 }
 
 /// Acknowledges (those still triggered) or resolves (those still open) alerts on behalf of what
 /// they are about, e.g. a referral that was acknowledged or ended. Alerts that moved on are left.
 pub fn settle(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     ids: &[String],
     change: Transition,
     actor: Option<&str>,
@@ -478,7 +478,7 @@ pub fn settle(
                     alerts::version.eq(alerts::version + 1),
                     alerts::updated_at.eq(at),
                 ))
-                .execute(conn)?,
+                .execute(tx.conn())?,
             Transition::Resolve | Transition::Cancel => diesel::update(scope)
                 .set((
                     alerts::state.eq(&target),
@@ -488,10 +488,10 @@ pub fn settle(
                     alerts::version.eq(alerts::version + 1),
                     alerts::updated_at.eq(at),
                 ))
-                .execute(conn)?,
+                .execute(tx.conn())?,
         };
         if changed == 1 {
-            add_event(conn, id, at, &target, actor, Some(note), json!({}))?;
+            add_event(tx, id, at, &target, actor, Some(note), json!({}))?;
             settled += 1;
         }
     }

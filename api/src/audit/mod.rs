@@ -11,8 +11,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::db::DbConnection;
 use crate::db::schema::{audit_log, audit_pending};
+use crate::db::{DbConnection, Tx};
 use crate::digest::hex;
 
 /// Who is acting, from where.
@@ -87,7 +87,7 @@ pub(crate) struct PendingRow {
 /// Writes one record. Call inside the transaction that makes the change: the record commits or
 /// rolls back with it, and is sealed into the chain shortly after it commits.
 pub fn record(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     actor: &Actor,
     at: NaiveDateTime,
     action: &str,
@@ -106,7 +106,7 @@ pub fn record(
         entity_id: entity_id.to_owned(),
         details: details.to_string(),
     };
-    diesel::insert_into(audit_pending::table).values(&row).execute(conn)?;
+    diesel::insert_into(audit_pending::table).values(&row).execute(tx.conn())?;
     Ok(())
 }
 

@@ -12,14 +12,14 @@ use diesel::prelude::*;
 
 use super::{AuditRow, GENESIS, PendingRow, chain_hash};
 use crate::db::schema::{audit_log, audit_pending};
-use crate::db::{DbConnection, backend};
+use crate::db::{PooledConn, Tx, backend};
 use crate::state::AppState;
 
 /// Records sealed per transaction.
 const BATCH: i64 = 500;
 
 /// Seals every record pending now; returns how many.
-pub fn seal_pending(conn: &mut DbConnection) -> QueryResult<usize> {
+pub fn seal_pending(conn: &mut PooledConn) -> QueryResult<usize> {
     let mut sealed = 0;
     loop {
         // A look before taking the lock, so that an idle server does not take SQLite's write lock
@@ -37,10 +37,13 @@ pub fn seal_pending(conn: &mut DbConnection) -> QueryResult<usize> {
     }
 }
 
-fn seal_batch(conn: &mut DbConnection) -> QueryResult<usize> {
-    backend::serialise_writers(conn, "audit_log")?;
-    let pending: Vec<PendingRow> =
-        audit_pending::table.select(PendingRow::as_select()).order(audit_pending::id.asc()).limit(BATCH).load(conn)?;
+fn seal_batch(tx: &mut Tx<'_>) -> QueryResult<usize> {
+    backend::serialise_writers(tx, "audit_log")?;
+    let pending: Vec<PendingRow> = audit_pending::table
+        .select(PendingRow::as_select())
+        .order(audit_pending::id.asc())
+        .limit(BATCH)
+        .load(tx.conn())?;
     if pending.is_empty() {
         return Ok(0);
     }
@@ -51,7 +54,7 @@ fn seal_batch(conn: &mut DbConnection) -> QueryResult<usize> {
     let last: Option<(i64, String)> = audit_log::table
         .filter(audit_log::seq.nullable().eq(head))
         .select((audit_log::seq, audit_log::hash))
-        .get_result(conn)
+        .get_result(tx.conn())
         .optional()?;
     let (mut seq, mut prev_hash) = last.unwrap_or((0, GENESIS.to_owned()));
     let ids: Vec<String> = pending.iter().map(|row| row.id.clone()).collect();
@@ -73,9 +76,9 @@ fn seal_batch(conn: &mut DbConnection) -> QueryResult<usize> {
         };
         row.hash = chain_hash(&row);
         prev_hash.clone_from(&row.hash);
-        diesel::insert_into(audit_log::table).values(&row).execute(conn)?;
+        diesel::insert_into(audit_log::table).values(&row).execute(tx.conn())?;
     }
-    diesel::delete(audit_pending::table.filter(audit_pending::id.eq_any(&ids))).execute(conn)?;
+    diesel::delete(audit_pending::table.filter(audit_pending::id.eq_any(&ids))).execute(tx.conn())?;
     Ok(ids.len())
 }
 

@@ -13,7 +13,7 @@ use crate::audit::{self, Actor};
 use crate::auth::tokens::{hash_refresh_token, new_refresh_token};
 use crate::clock::to_utc;
 use crate::db::schema::{refresh_tokens, sessions};
-use crate::db::{DbConnection, backend};
+use crate::db::{PooledConn, Tx, backend};
 use crate::http::{ApiError, ApiResult, ErrorCode, with_conn};
 use crate::state::AppState;
 
@@ -56,7 +56,7 @@ pub async fn login(state: Arc<AppState>, request: LoginRequest, client: ClientIn
 
 fn open_session(
     state: &AppState,
-    conn: &mut DbConnection,
+    conn: &mut PooledConn,
     user_id: &str,
     device_id: &str,
     client: &ClientInfo,
@@ -76,18 +76,10 @@ fn open_session(
     };
     let actor =
         Actor { user_id: Some(user_id.to_owned()), device_id: Some(device_id.to_owned()), ip: Some(client.ip.clone()) };
-    backend::write_transaction(conn, |conn| {
-        diesel::insert_into(sessions::table).values(&session).execute(conn)?;
-        let response = issue_tokens(state, conn, user_id, &session, at)?;
-        audit::record(
-            conn,
-            &actor,
-            at,
-            "auth.login",
-            "user",
-            user_id,
-            serde_json::json!({ "session_id": session.id }),
-        )?;
+    backend::write_transaction(conn, |tx| {
+        diesel::insert_into(sessions::table).values(&session).execute(tx.conn())?;
+        let response = issue_tokens(state, tx, user_id, &session, at)?;
+        audit::record(tx, &actor, at, "auth.login", "user", user_id, serde_json::json!({ "session_id": session.id }))?;
         Ok(response)
     })
 }
@@ -96,23 +88,22 @@ fn open_session(
 /// someone else may hold a copy.
 pub fn refresh(
     state: &AppState,
-    conn: &mut DbConnection,
+    conn: &mut PooledConn,
     presented: &str,
     client: &ClientInfo,
 ) -> ApiResult<TokenResponse> {
     let at = state.clock.now_naive();
     let hash = hash_refresh_token(presented);
-    let outcome = backend::write_transaction(conn, |conn| -> ApiResult<Result<TokenResponse, ApiError>> {
+    let outcome = backend::write_transaction(conn, |tx| -> ApiResult<Result<TokenResponse, ApiError>> {
         let Some((token_session, expires_at, used_at)) = refresh_tokens::table
             .find(&hash)
             .select((refresh_tokens::session_id, refresh_tokens::expires_at, refresh_tokens::used_at))
-            .get_result::<(String, NaiveDateTime, Option<NaiveDateTime>)>(conn)
+            .get_result::<(String, NaiveDateTime, Option<NaiveDateTime>)>(tx.conn())
             .optional()?
         else {
             return Ok(Err(ApiError::new(ErrorCode::InvalidToken)));
         };
-        let session =
-            model::find_session(conn, &token_session)?.ok_or_else(|| ApiError::new(ErrorCode::InvalidToken))?;
+        let session = model::find_session(tx, &token_session)?.ok_or_else(|| ApiError::new(ErrorCode::InvalidToken))?;
         let actor = Actor {
             user_id: Some(session.user_id.clone()),
             device_id: Some(session.device_id.clone()),
@@ -125,30 +116,22 @@ pub fn refresh(
         let claimed = used_at.is_none()
             && diesel::update(refresh_tokens::table.find(&hash).filter(refresh_tokens::used_at.is_null()))
                 .set(refresh_tokens::used_at.eq(at))
-                .execute(conn)?
+                .execute(tx.conn())?
                 == 1;
         if !claimed {
-            model::revoke_session(conn, &session.id, "refresh_token_reused", at)?;
-            audit::record(
-                conn,
-                &actor,
-                at,
-                "auth.refresh_token_reused",
-                "session",
-                &session.id,
-                serde_json::json!({}),
-            )?;
+            model::revoke_session(tx, &session.id, "refresh_token_reused", at)?;
+            audit::record(tx, &actor, at, "auth.refresh_token_reused", "session", &session.id, serde_json::json!({}))?;
             return Ok(Err(ApiError::new(ErrorCode::RefreshTokenReused)));
         }
         if expires_at <= at {
             return Ok(Err(ApiError::new(ErrorCode::InvalidToken)));
         }
-        let user = model::find_user(conn, &session.user_id)?.ok_or_else(|| ApiError::new(ErrorCode::InvalidToken))?;
+        let user = model::find_user(tx, &session.user_id)?.ok_or_else(|| ApiError::new(ErrorCode::InvalidToken))?;
         if user.disabled_at.is_some() {
             return Ok(Err(ApiError::new(ErrorCode::InvalidToken)));
         }
-        diesel::update(sessions::table.find(&session.id)).set(sessions::last_used_at.eq(at)).execute(conn)?;
-        Ok(Ok(issue_tokens(state, conn, &user.id, &session, at)?))
+        diesel::update(sessions::table.find(&session.id)).set(sessions::last_used_at.eq(at)).execute(tx.conn())?;
+        Ok(Ok(issue_tokens(state, tx, &user.id, &session, at)?))
     })?;
     // The revocation above must be committed even though the caller gets an error.
     outcome
@@ -156,22 +139,22 @@ pub fn refresh(
 
 /// Ends the session the refresh token belongs to. Unknown tokens are ignored (logging out twice
 /// is not an error).
-pub fn logout(state: &AppState, conn: &mut DbConnection, presented: &str, client: &ClientInfo) -> ApiResult<()> {
+pub fn logout(state: &AppState, conn: &mut PooledConn, presented: &str, client: &ClientInfo) -> ApiResult<()> {
     let at = state.clock.now_naive();
     let hash = hash_refresh_token(presented);
-    backend::write_transaction(conn, |conn| {
+    backend::write_transaction(conn, |tx| {
         let session_id: Option<String> =
-            refresh_tokens::table.find(&hash).select(refresh_tokens::session_id).get_result(conn).optional()?;
-        let Some(session) = session_id.map(|id| model::find_session(conn, &id)).transpose()?.flatten() else {
+            refresh_tokens::table.find(&hash).select(refresh_tokens::session_id).get_result(tx.conn()).optional()?;
+        let Some(session) = session_id.map(|id| model::find_session(tx, &id)).transpose()?.flatten() else {
             return Ok(());
         };
-        if model::revoke_session(conn, &session.id, "logout", at)? == 1 {
+        if model::revoke_session(tx, &session.id, "logout", at)? == 1 {
             let actor = Actor {
                 user_id: Some(session.user_id.clone()),
                 device_id: Some(session.device_id.clone()),
                 ip: Some(client.ip.clone()),
             };
-            audit::record(conn, &actor, at, "auth.logout", "session", &session.id, serde_json::json!({}))?;
+            audit::record(tx, &actor, at, "auth.logout", "session", &session.id, serde_json::json!({}))?;
         }
         Ok(())
     })
@@ -179,7 +162,7 @@ pub fn logout(state: &AppState, conn: &mut DbConnection, presented: &str, client
 
 fn issue_tokens(
     state: &AppState,
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     user_id: &str,
     session: &SessionRow,
     at: NaiveDateTime,
@@ -193,7 +176,7 @@ fn issue_tokens(
             refresh_tokens::created_at.eq(at),
             refresh_tokens::expires_at.eq(refresh_expires),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     let access_token = state.tokens.issue(user_id, &session.id, to_utc(at))?;
     Ok(TokenResponse {
         access_token,

@@ -4,21 +4,73 @@ use diesel::connection::SimpleConnection;
 use diesel::result::Error as DieselError;
 use diesel::{Connection, QueryResult};
 
-use super::DbConnection;
+use super::{DbConnection, PooledConn};
 
 /// One writer at a time per process on SQLite, which allows one writer per database anyway.
 static SQLITE_WRITERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The handle of an open write transaction, which only [`write_transaction`] makes.
+///
+/// The signature of a function that touches the database says which transaction it runs in:
+/// - `&mut Tx`: inside the caller's write transaction. Everything that must commit with something
+///   else takes it: a change and its audit record, a job and the change that causes it, a check
+///   and the write it guards.
+/// - `&mut PooledConn`: it opens its own write transaction(s) with [`write_transaction`].
+/// - `&mut DbConnection`: reads, or one statement that stands alone (a job's claim, a send's
+///   attempt row, which must be visible whatever happens next).
+///
+/// A `Tx` reads like the connection (it dereferences to it; diesel's query methods take
+/// [`Tx::conn`]). Nothing outside this module can make one:
+///
+/// ```compile_fail,E0423
+/// fn forge(conn: &mut terren_api::db::DbConnection) {
+///     let _tx = terren_api::db::Tx(conn);
+/// }
+/// ```
+///
+/// and a transaction cannot be opened inside another, because opening one needs the pooled
+/// connection, which the open transaction holds:
+///
+/// ```compile_fail,E0308
+/// use terren_api::db::{PooledConn, backend};
+/// fn nested(conn: &mut PooledConn) -> diesel::QueryResult<()> {
+///     backend::write_transaction(conn, |tx| backend::write_transaction(tx, |_| Ok(())))
+/// }
+/// ```
+pub struct Tx<'c>(&'c mut DbConnection);
+
+impl Tx<'_> {
+    /// The connection, for diesel's query methods (which do not follow `Deref`).
+    pub fn conn(&mut self) -> &mut DbConnection {
+        self.0
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        self.0
+    }
+}
+
+impl std::ops::DerefMut for Tx<'_> {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        self.0
+    }
+}
 
 /// Runs `f` in a transaction that holds the write lock from the start.
 ///
 /// On SQLite a deferred transaction that reads before it writes can fail with `SQLITE_BUSY`
 /// when another writer got there first; `BEGIN IMMEDIATE` queues instead. PostgreSQL's default
 /// transaction already does the right thing.
-pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+pub fn write_transaction<T, E, F>(pooled: &mut PooledConn, f: F) -> Result<T, E>
 where
-    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
     E: From<DieselError>,
 {
+    let conn: &mut DbConnection = pooled;
     match conn {
         DbConnection::Sqlite(_) => {
             // Writers of this process queue here instead of polling SQLite's lock with sleeps
@@ -29,7 +81,7 @@ where
             conn.batch_execute("BEGIN IMMEDIATE")?;
             // diesel does not know about this transaction, so a panic must not leave it open on a
             // pooled connection (it would hold the write lock for every later writer).
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)));
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut Tx(conn))));
             match outcome {
                 Ok(Ok(value)) => {
                     if let Err(commit_error) = conn.batch_execute("COMMIT") {
@@ -48,16 +100,16 @@ where
                 }
             }
         }
-        DbConnection::Postgres(_) => conn.transaction(f),
+        DbConnection::Postgres(_) => conn.transaction(|conn| f(&mut Tx(conn))),
     }
 }
 
 /// Runs `f` in a savepoint of the current write transaction, so that its failure undoes its own
 /// writes only. Diesel's nested transactions cannot serve here: on SQLite they do not know of the
 /// transaction `write_transaction` opened.
-pub fn savepoint<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+pub fn savepoint<T, E, F>(conn: &mut Tx<'_>, f: F) -> Result<T, E>
 where
-    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
     E: From<DieselError>,
 {
     conn.batch_execute("SAVEPOINT terren_step")?;
@@ -78,8 +130,8 @@ where
 /// audit chain, reference counters), or of a check followed by a write (planning rounds, where two
 /// coordinators must not book one person twice). Readers are not held up. SQLite's immediate
 /// transaction already excludes other writers.
-pub fn serialise_writers(conn: &mut DbConnection, table: &str) -> QueryResult<()> {
-    match conn {
+pub fn serialise_writers(conn: &mut Tx<'_>, table: &str) -> QueryResult<()> {
+    match &mut **conn {
         DbConnection::Postgres(pg) => pg.batch_execute(&format!("LOCK TABLE {table} IN EXCLUSIVE MODE")),
         DbConnection::Sqlite(_) => Ok(()),
     }

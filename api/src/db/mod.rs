@@ -4,6 +4,8 @@
 pub mod backend;
 pub mod schema;
 
+pub use backend::Tx;
+
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;

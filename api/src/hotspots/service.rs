@@ -21,8 +21,8 @@ use crate::access::ServedAreas;
 use crate::accounts::service::agency_ref_of;
 use crate::audit;
 use crate::clock::to_utc;
-use crate::db::DbConnection;
 use crate::db::schema::{agencies, hotspots, identification_links, identifications};
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
@@ -183,7 +183,7 @@ pub fn get(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, id:
 
 /// Creates (`id` absent) or replaces a hotspot of the person's agency.
 pub fn put(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     id: Option<&str>,
@@ -192,7 +192,7 @@ pub fn put(
 ) -> ApiResult<(Hotspot, bool)> {
     user.require(Permission::PlanningManage)?;
     // Whose it is comes before what is wrong with the request.
-    let existing = id.map(|id| load(conn, id)).transpose()?;
+    let existing = id.map(|id| load(tx, id)).transpose()?;
     if let Some(current) = &existing
         && current.agency_id != user.agency.id
         && !user.is_system_admin()
@@ -200,7 +200,7 @@ pub fn put(
         return Err(ApiError::forbidden("a hotspot is edited by its own agency"));
     }
     let shape = Shape::parse(&request.shape).map_err(ApiError::fields)?;
-    if !is_active_code(conn, "hotspot_kind", &request.kind)? {
+    if !is_active_code(tx, "hotspot_kind", &request.kind)? {
         return Err(ApiError::field("kind", "unknown_code", format!("{} is not a hotspot_kind code", request.kind)));
     }
     let centroid = shape.centroid();
@@ -254,13 +254,13 @@ pub fn put(
                 created_at: at,
                 updated_at: at,
             };
-            diesel::insert_into(hotspots::table).values(&row).execute(conn)?;
+            diesel::insert_into(hotspots::table).values(&row).execute(tx.conn())?;
             (hotspot_id, true)
         }
         Some(id) => {
             let current = existing.ok_or_else(|| ApiError::not_found("hotspot"))?;
             if request.version != Some(current.version) {
-                let now = view(conn, index, &current)?;
+                let now = view(tx, index, &current)?;
                 return Err(ApiError::version_mismatch(serde_json::to_value(now).map_err(anyhow::Error::from)?));
             }
             let changed = diesel::update(
@@ -283,7 +283,7 @@ pub fn put(
                 hotspots::version.eq(current.version + 1),
                 hotspots::updated_at.eq(at),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
             if changed == 0 {
                 return Err(ApiError::new(ErrorCode::VersionMismatch));
             }
@@ -291,7 +291,7 @@ pub fn put(
         }
     };
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         if created { "hotspot.create" } else { "hotspot.update" },
@@ -299,8 +299,8 @@ pub fn put(
         &hotspot_id,
         json!({ "name": request.name, "kind": request.kind, "active": request.active }),
     )?;
-    let row = load(conn, &hotspot_id)?;
-    Ok((view(conn, index, &row)?, created))
+    let row = load(tx, &hotspot_id)?;
+    Ok((view(tx, index, &row)?, created))
 }
 
 /// A sighting as clustering and coverage read it.
@@ -389,7 +389,7 @@ pub fn agency_zone(conn: &mut DbConnection, agency_id: &str) -> QueryResult<chro
 }
 
 pub fn suggestions(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     query: &SuggestionQuery,
@@ -423,10 +423,10 @@ pub fn suggestions(
     }
     let to = crate::clock::truncate(now);
     let from = to - chrono::Duration::days(i64::from(days));
-    let sightings = sightings_in(conn, index, area, from, to)?;
+    let sightings = sightings_in(tx, index, area, from, to)?;
     let (located, located_points): (Vec<&Sighting>, Vec<cluster::Point>) =
         sightings.iter().filter_map(|s| Some((s, s.point?))).unzip();
-    let hotspot_rows = in_areas(conn, &area_ids, false)?;
+    let hotspot_rows = in_areas(tx, &area_ids, false)?;
     let mut in_a_hotspot = vec![false; located.len()];
     for inside in points_inside_each(&hotspot_rows, &located_points)? {
         for i in inside {
@@ -450,7 +450,7 @@ pub fn suggestions(
             members.entry(*cluster).or_default().push(i);
         }
     }
-    let tz = agency_zone(conn, &user.agency.id)?;
+    let tz = agency_zone(tx, &user.agency.id)?;
     let mut found: Vec<HotspotSuggestion> = members
         .values()
         .filter_map(|indices| {
@@ -490,7 +490,7 @@ pub fn suggestions(
         .collect();
     found.sort_by(|a, b| b.sightings.cmp(&a.sightings).then(a.centroid.lat.total_cmp(&b.centroid.lat)));
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         to,
         "hotspot.suggestions",

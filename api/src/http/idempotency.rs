@@ -22,7 +22,7 @@ use std::sync::Arc;
 use super::lang::Lang;
 use super::problem::{ApiError, ApiResult, ErrorCode};
 use crate::db::schema::idempotency_keys;
-use crate::db::{DbConnection, backend};
+use crate::db::{DbConnection, PooledConn, Tx, backend};
 use crate::digest::hex;
 use crate::ids::UserId;
 
@@ -132,13 +132,13 @@ pub fn lookup(conn: &mut DbConnection, used: &KeyUse) -> Result<Claim, ApiError>
 /// Takes the key inside the write transaction, before the change. An expired key of the same
 /// name is replaced. A twin request that stored the key first (at another instance) makes this
 /// fail with `idempotency_request_in_flight`; the caller then answers from what the twin stored.
-pub fn take(conn: &mut DbConnection, used: &KeyUse) -> Result<(), ApiError> {
+pub fn take(tx: &mut Tx<'_>, used: &KeyUse) -> Result<(), ApiError> {
     diesel::delete(
         idempotency_keys::table
             .find((&used.user_id, &used.key))
             .filter(idempotency_keys::expires_at.le(used.now).or(idempotency_keys::response_status.is_null())),
     )
-    .execute(conn)?;
+    .execute(tx.conn())?;
     let inserted = diesel::insert_into(idempotency_keys::table)
         .values((
             idempotency_keys::user_id.eq(&used.user_id),
@@ -147,7 +147,7 @@ pub fn take(conn: &mut DbConnection, used: &KeyUse) -> Result<(), ApiError> {
             idempotency_keys::created_at.eq(used.now),
             idempotency_keys::expires_at.eq(used.now + used.ttl),
         ))
-        .execute(conn);
+        .execute(tx.conn());
     match inserted {
         Ok(_) => Ok(()),
         Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
@@ -158,9 +158,9 @@ pub fn take(conn: &mut DbConnection, used: &KeyUse) -> Result<(), ApiError> {
 }
 
 /// Removes expired keys; the periodic retention job calls this.
-pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
-    backend::write_transaction(conn, |conn| {
-        diesel::delete(idempotency_keys::table.filter(idempotency_keys::expires_at.le(now))).execute(conn)
+pub fn purge_expired(conn: &mut PooledConn, now: NaiveDateTime) -> QueryResult<usize> {
+    backend::write_transaction(conn, |tx| {
+        diesel::delete(idempotency_keys::table.filter(idempotency_keys::expires_at.le(now))).execute(tx.conn())
     })
 }
 
@@ -171,17 +171,17 @@ fn in_flight() -> ApiError {
 }
 
 /// Stores the answer. Call inside the transaction that took the key.
-fn complete(conn: &mut DbConnection, used: &KeyUse, status: u16, body: &str) -> QueryResult<()> {
+fn complete(tx: &mut Tx<'_>, used: &KeyUse, status: u16, body: &str) -> QueryResult<()> {
     diesel::update(idempotency_keys::table.find((&used.user_id, &used.key)))
         .set((idempotency_keys::response_status.eq(i32::from(status)), idempotency_keys::response_body.eq(body)))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     Ok(())
 }
 
 /// Remembers a refusal (4xx) so that the same request gets the same answer. After a server
 /// failure nothing is kept, so that a retry can succeed.
 fn remember_refusal(
-    conn: &mut DbConnection,
+    conn: &mut PooledConn,
     used: &KeyUse,
     code: ErrorCode,
     problem: &terren_contract::problem::Problem,
@@ -190,9 +190,9 @@ fn remember_refusal(
         return Ok(());
     }
     let body = serde_json::to_string(problem).unwrap_or_default();
-    backend::write_transaction(conn, |conn| {
-        take(conn, used)?;
-        Ok(complete(conn, used, code.status().as_u16(), &body)?)
+    backend::write_transaction(conn, |tx| {
+        take(tx, used)?;
+        Ok(complete(tx, used, code.status().as_u16(), &body)?)
     })
 }
 
@@ -218,11 +218,11 @@ pub trait PhoneWrite: Send + Sync + 'static {
     fn prepare(&self, conn: &mut DbConnection) -> ApiResult<Self::Prepared>;
 
     /// The change, in the write transaction that also takes the key and stores what is kept.
-    fn apply(&self, conn: &mut DbConnection, prepared: Self::Prepared) -> ApiResult<Written<Self>>;
+    fn apply(&self, tx: &mut Tx<'_>, prepared: Self::Prepared) -> ApiResult<Written<Self>>;
 
     /// A repeat: the record again, as the reader may see it now (in a write transaction, so that
     /// the read can be audited).
-    fn replay(&self, conn: &mut DbConnection, kept: Self::Kept) -> ApiResult<Self::Answer>;
+    fn replay(&self, tx: &mut Tx<'_>, kept: Self::Kept) -> ApiResult<Self::Answer>;
 }
 
 /// What an idempotent write answers now, and what it keeps for repeats.
@@ -285,11 +285,11 @@ pub async fn respond<W: PhoneWrite>(
         Ok(prepared) => {
             let (used, write) = (used.clone(), write.clone());
             super::with_conn(state, move |conn| {
-                backend::write_transaction(conn, |conn| {
-                    take(conn, &used)?;
-                    let written = write.apply(conn, prepared)?;
+                backend::write_transaction(conn, |tx| {
+                    take(tx, &used)?;
+                    let written = write.apply(tx, prepared)?;
                     let body = to_json(&written.answer)?;
-                    complete(conn, &used, written.status.as_u16(), &to_json(&written.kept)?)?;
+                    complete(tx, &used, written.status.as_u16(), &to_json(&written.kept)?)?;
                     Ok::<_, ApiError>((written.status, body))
                 })
             })

@@ -18,7 +18,7 @@ use actix_web::web;
 
 use chrono::NaiveDateTime;
 
-use crate::db::{Database, DbConnection, PooledConn, backend};
+use crate::db::{Database, PooledConn, Tx, backend};
 use crate::state::AppState;
 use crate::territory::index::TerritoryIndex;
 
@@ -49,7 +49,7 @@ where
 /// that read: one write transaction, with the territory index and the server's time.
 pub async fn audited<T, F>(state: &AppState, work: F) -> ApiResult<T>
 where
-    F: FnOnce(&mut DbConnection, &TerritoryIndex, NaiveDateTime) -> ApiResult<T> + Send + 'static,
+    F: FnOnce(&mut Tx<'_>, &TerritoryIndex, NaiveDateTime) -> ApiResult<T> + Send + 'static,
     T: Send + 'static,
 {
     let index = state.territory();

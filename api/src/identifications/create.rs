@@ -17,8 +17,8 @@ use crate::access::AuthUser;
 use crate::alerts::emergency::EmergencyJob;
 use crate::audit;
 use crate::config::ProfilesConfig;
-use crate::db::DbConnection;
 use crate::db::schema::identifications;
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::outbox;
 use crate::territory::index::TerritoryIndex;
@@ -119,21 +119,16 @@ pub fn prepare(
 
 /// Records a prepared sighting. Runs inside the caller's write transaction, together with the
 /// audit record, the emergency job and the idempotency answer.
-pub fn create(
-    conn: &mut DbConnection,
-    index: &TerritoryIndex,
-    user: &AuthUser,
-    prepared: Prepared,
-) -> ApiResult<Created> {
+pub fn create(tx: &mut Tx<'_>, index: &TerritoryIndex, user: &AuthUser, prepared: Prepared) -> ApiResult<Created> {
     let Prepared { row, mut candidates } = prepared;
     let (id, at) = (row.id.clone(), row.received_at);
-    if let Some(existing) = find_row(conn, &id)? {
+    if let Some(existing) = find_row(tx, &id)? {
         // The same person sending the same record again without its key: the record as it is,
         // with the candidates prepared for the same content, less the profile it is linked to.
         // Different content under an existing id is refused, never applied.
         if existing.recorded_by == user.user_id && existing.content_hash == row.content_hash {
-            let mut identification = view(conn, index, user, &existing)?;
-            audit_read(conn, user, at, "identification.read", &identification)?;
+            let mut identification = view(tx, index, user, &existing)?;
+            audit_read(tx, user, at, "identification.read", &identification)?;
             let linked = identification.profile.as_ref().map(|p| p.id);
             candidates.retain(|candidate| Some(candidate.profile.id) != linked);
             identification.candidates = Some(candidates);
@@ -141,7 +136,7 @@ pub fn create(
         }
         return Err(ApiError::new(ErrorCode::AlreadyExists).with_detail("a different identification has this id"));
     }
-    diesel::insert_into(identifications::table).values(&row).execute(conn)?;
+    diesel::insert_into(identifications::table).values(&row).execute(tx.conn())?;
     if row.emergency {
         let code =
             |id: &Option<String>| id.as_ref().and_then(|id| index.find_id(id)).map(|a| index.area(a).code.clone());
@@ -152,13 +147,13 @@ pub fn create(
             risk_level: row.risk_level.clone(),
             recorded_by: row.recorded_by.clone(),
         };
-        outbox::enqueue_job(conn, &job, at, at)?;
+        outbox::enqueue_job(tx, &job, at, at)?;
     }
-    let mut identification = view(conn, index, user, &row)?;
+    let mut identification = view(tx, index, user, &row)?;
     identification.candidates = Some(candidates);
     // Last: on PostgreSQL the audit chain is locked from here to the commit.
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         "identification.create",
@@ -188,7 +183,7 @@ fn with_candidates(
 /// have changed since), audited like any read. Stored answers hold only the id, so no personal
 /// data sits in the idempotency table.
 pub fn replay(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     settings: &ProfilesConfig,
@@ -196,10 +191,10 @@ pub fn replay(
     at: NaiveDateTime,
 ) -> ApiResult<Identification> {
     user.require(Permission::IdentificationsCreate)?;
-    let row = find_row(conn, id)?
+    let row = find_row(tx, id)?
         .filter(|row| row.recorded_by == user.user_id)
         .ok_or_else(|| ApiError::not_found("identification"))?;
-    let view = view(conn, index, user, &row)?;
-    audit_read(conn, user, at, "identification.replay", &view)?;
-    with_candidates(conn, index, user, settings, &row, view)
+    let view = view(tx, index, user, &row)?;
+    audit_read(tx, user, at, "identification.replay", &view)?;
+    with_candidates(tx, index, user, settings, &row, view)
 }

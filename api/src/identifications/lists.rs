@@ -14,7 +14,7 @@ use crate::access::AuthUser;
 use crate::access::identifications::{Reach, scope_filter, search_box, shows_exact};
 use crate::audit;
 use crate::clock::to_utc;
-use crate::db::DbConnection;
+use crate::db::Tx;
 use crate::db::schema::{identification_links, identifications};
 use crate::http::{ApiError, ApiResult, cursor};
 use crate::territory::index::TerritoryIndex;
@@ -156,7 +156,7 @@ pub(super) fn filtered(
 }
 
 fn audit_shown(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     user: &AuthUser,
     at: NaiveDateTime,
     action: &str,
@@ -168,7 +168,7 @@ fn audit_shown(
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let precision = if rows.iter().any(|row| shows_exact(user, row)) { "exact" } else { "coarse" };
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         action,
@@ -181,7 +181,7 @@ fn audit_shown(
 /// Sightings within the reader's scope, newest received first, with keyset paging that stays
 /// stable while new sightings arrive. The listing itself is audited.
 pub fn list(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     query: &IdentificationListQuery,
@@ -203,16 +203,16 @@ pub fn list(
         .select(IdentificationRow::as_select())
         .order((identifications::received_at.desc(), identifications::id.desc()))
         .limit(i64::from(filters.limit) + 1)
-        .load(conn)?;
+        .load(tx.conn())?;
     let next_cursor = if rows.len() > limit {
         rows.truncate(limit);
         rows.last().map(|row| cursor::encode(row.received_at, &row.id))
     } else {
         None
     };
-    let lookups = Lookups::load(conn, &rows)?;
+    let lookups = Lookups::load(tx, &rows)?;
     let items = rows.iter().map(|row| view_with(&lookups, index, user, row)).collect::<ApiResult<Vec<_>>>()?;
-    audit_shown(conn, user, at, "identification.list", &rows)?;
+    audit_shown(tx, user, at, "identification.list", &rows)?;
     Ok(IdentificationPage { items, next_cursor })
 }
 
@@ -220,7 +220,7 @@ pub fn list(
 /// for the reader), newest first, at most `limit` (default 1000, at most 2000); `truncated`
 /// says when there were more.
 pub fn feature_collection(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     query: &IdentificationListQuery,
@@ -234,7 +234,7 @@ pub fn feature_collection(
         .select(IdentificationRow::as_select())
         .order((identifications::received_at.desc(), identifications::id.desc()))
         .limit(i64::from(filters.limit) + 1)
-        .load(conn)?;
+        .load(tx.conn())?;
     let truncated = rows.len() > limit;
     rows.truncate(limit);
     let features: Vec<serde_json::Value> = rows
@@ -257,6 +257,6 @@ pub fn feature_collection(
             }))
         })
         .collect();
-    audit_shown(conn, user, at, "identification.map", &rows)?;
+    audit_shown(tx, user, at, "identification.map", &rows)?;
     Ok(serde_json::json!({ "type": "FeatureCollection", "features": features, "truncated": truncated }))
 }

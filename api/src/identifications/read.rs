@@ -14,7 +14,7 @@ use crate::access::identifications::{Shown, find_in_scope, shown, shows_exact};
 use crate::accounts::service::agency_ref;
 use crate::audit;
 use crate::clock::to_utc;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
 use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
@@ -22,21 +22,21 @@ use crate::territory::refs::area_ref;
 
 /// Reads one sighting, if the reader may; the read itself is audited.
 pub fn read(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     id: &str,
     at: NaiveDateTime,
 ) -> ApiResult<Identification> {
     user.require(Permission::IdentificationsRead)?;
-    let row = find_in_scope(conn, index, user, id)?;
-    let view = view(conn, index, user, &row)?;
-    audit_read(conn, user, at, "identification.read", &view)?;
+    let row = find_in_scope(tx, index, user, id)?;
+    let view = view(tx, index, user, &row)?;
+    audit_read(tx, user, at, "identification.read", &view)?;
     Ok(view)
 }
 
 pub(super) fn audit_read(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     user: &AuthUser,
     at: NaiveDateTime,
     action: &str,
@@ -44,7 +44,7 @@ pub(super) fn audit_read(
 ) -> QueryResult<()> {
     let precision = view.location.as_ref().map(|l| l.precision);
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         action,

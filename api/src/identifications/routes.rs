@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{create, lists, read, statistics};
 use crate::access::AuthUser;
 use crate::config::ProfilesConfig;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Tx};
 use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
 use crate::http::paths::IdentificationPath;
 use crate::http::{ApiResult, ValidJson, audited};
@@ -108,8 +108,8 @@ impl PhoneWrite for RecordSighting {
         create::prepare(conn, &self.index, &self.user, &self.settings, &self.request, self.now)
     }
 
-    fn apply(&self, conn: &mut DbConnection, prepared: create::Prepared) -> ApiResult<Written<Self>> {
-        let created = create::create(conn, &self.index, &self.user, prepared)?;
+    fn apply(&self, tx: &mut Tx<'_>, prepared: create::Prepared) -> ApiResult<Written<Self>> {
+        let created = create::create(tx, &self.index, &self.user, prepared)?;
         Ok(Written {
             status: if created.new { StatusCode::CREATED } else { StatusCode::OK },
             kept: KeptSighting { identification_id: created.identification.id },
@@ -117,9 +117,9 @@ impl PhoneWrite for RecordSighting {
         })
     }
 
-    fn replay(&self, conn: &mut DbConnection, kept: KeptSighting) -> ApiResult<Identification> {
+    fn replay(&self, tx: &mut Tx<'_>, kept: KeptSighting) -> ApiResult<Identification> {
         let id = kept.identification_id.to_string();
-        create::replay(conn, &self.index, &self.user, &self.settings, &id, crate::clock::truncate(self.now))
+        create::replay(tx, &self.index, &self.user, &self.settings, &id, crate::clock::truncate(self.now))
     }
 }
 

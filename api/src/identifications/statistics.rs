@@ -14,7 +14,7 @@ use super::privacy::shown_point;
 use crate::access::AuthUser;
 use crate::access::identifications::{Reach, shown, statistics_reach};
 use crate::audit;
-use crate::db::DbConnection;
+use crate::db::Tx;
 use crate::db::schema::{identification_links, identifications};
 use crate::http::{ApiError, ApiResult};
 use crate::territory::index::TerritoryIndex;
@@ -23,7 +23,7 @@ use crate::territory::index::TerritoryIndex;
 /// individual sightings count within their scope; holders of national statistics count the whole
 /// country, and for them cells with fewer than `MIN_PUBLISHED_COUNT` sightings are left out.
 pub fn grid(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     query: &IdentificationListQuery,
@@ -48,7 +48,7 @@ pub fn grid(
     let points: Vec<(Option<f64>, Option<f64>)> = filtered(index, user, &query, &filters, reach)
         .filter(identifications::lat.is_not_null())
         .select((identifications::lat, identifications::lon))
-        .load(conn)?;
+        .load(tx.conn())?;
     let cell_deg = 180.0 / f64::from(1u32 << zoom);
     // Without precise locations, count each sighting at its coarse cell's centre: grid cells do
     // not line up with coarse cells, and counting exact points would narrow a sighting down.
@@ -75,7 +75,7 @@ pub fn grid(
     cells.sort_by(|a, b| a.min_lat.total_cmp(&b.min_lat).then(a.min_lon.total_cmp(&b.min_lon)));
     let total: i64 = cells.iter().map(|c| c.count).sum();
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         "identification.grid",
@@ -90,7 +90,7 @@ pub fn grid(
 /// every sighting, and the profiles they are linked to. Takes the list's filters; national
 /// statistics take only area and whole days, and counts below three are left out.
 pub fn counts(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     query: &IdentificationListQuery,
@@ -102,19 +102,19 @@ pub fn counts(
         national_filters_only(&query)?;
     }
     let filters = parse_filters(index, &query, 1, 1)?;
-    let identifications: i64 = filtered(index, user, &query, &filters, reach).count().get_result(conn)?;
+    let identifications: i64 = filtered(index, user, &query, &filters, reach).count().get_result(tx.conn())?;
     // The linked sightings' profiles, counted here: a boxed query can neither group nor be
     // nested in another query on a multi-backend connection.
     let linked_ids: Vec<String> = filtered(index, user, &query, &filters, reach)
         .filter(identifications::id.eq_any(identification_links::table.select(identification_links::identification_id)))
         .select(identifications::id)
-        .load(conn)?;
+        .load(tx.conn())?;
     let mut sightings_per_child: HashMap<String, i64> = HashMap::new();
     for chunk in linked_ids.chunks(5000) {
         let profiles: Vec<String> = identification_links::table
             .filter(identification_links::identification_id.eq_any(chunk))
             .select(identification_links::profile_id)
-            .load(conn)?;
+            .load(tx.conn())?;
         for profile_id in profiles {
             *sightings_per_child.entry(profile_id).or_default() += 1;
         }
@@ -172,7 +172,7 @@ pub fn counts(
         }
     }
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         "identification.counts",

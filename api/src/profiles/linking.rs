@@ -17,7 +17,7 @@ use crate::access::AuthUser;
 use crate::access::profiles::{find_visible, visible};
 use crate::audit;
 use crate::config::ProfilesConfig;
-use crate::db::DbConnection;
+use crate::db::Tx;
 use crate::db::schema::{child_profiles, identification_links};
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::identifications::store::IdentificationRow;
@@ -26,7 +26,7 @@ use crate::territory::index::TerritoryIndex;
 
 /// Makes a profile for a sighting: facts the phone did not send come from the sighting.
 pub(super) fn create_for_sighting(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     user: &AuthUser,
     sighting: &IdentificationRow,
     new: &NewChildProfile,
@@ -50,10 +50,10 @@ pub(super) fn create_for_sighting(
     }
     let birth_year = new.birth_year.or_else(|| super::candidates::birth_year_of(sighting));
     let estimated = new.birth_year_estimated.unwrap_or(new.birth_year.is_none() && sighting.birth_year.is_none());
-    let prefix = reference_prefix(conn, sighting.municipality_id.as_deref())?;
+    let prefix = reference_prefix(tx, sighting.municipality_id.as_deref())?;
     let row = ProfileRow {
         id: new.id.to_string(),
-        reference: next_reference(conn, &prefix, at.year())?,
+        reference: next_reference(tx, &prefix, at.year())?,
         subject_type: sighting.subject_type.clone(),
         status: "identified".into(),
         given_name: new.given_name.as_ref().map(|n| n.trim().to_owned()),
@@ -77,15 +77,15 @@ pub(super) fn create_for_sighting(
         created_at: at,
         updated_at: at,
     };
-    diesel::insert_into(child_profiles::table).values(&row).execute(conn)?;
+    diesel::insert_into(child_profiles::table).values(&row).execute(tx.conn())?;
     if let Some(name) = full_name(row.given_name.as_deref(), row.family_name.as_deref()) {
-        add_name(conn, &row.id, &name, source::GIVEN, at)?;
+        add_name(tx, &row.id, &name, source::GIVEN, at)?;
     }
     for alias in &new.aliases {
-        add_name(conn, &row.id, alias, source::ALIAS, at)?;
+        add_name(tx, &row.id, alias, source::ALIAS, at)?;
     }
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         "child_profile.create",
@@ -100,7 +100,7 @@ pub(super) fn create_for_sighting(
 /// changes nothing; a sighting already linked elsewhere is refused (a coordinator unlinks it).
 /// Runs inside the caller's write transaction.
 pub fn link(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     identification_id: &str,
@@ -108,22 +108,22 @@ pub fn link(
     at: NaiveDateTime,
 ) -> ApiResult<(LinkResult, bool)> {
     user.require(Permission::IdentificationsCreate)?;
-    let sighting = crate::access::identifications::find_in_scope(conn, index, user, identification_id)?;
+    let sighting = crate::access::identifications::find_in_scope(tx, index, user, identification_id)?;
     let existing: Option<String> = identification_links::table
         .find(identification_id)
         .select(identification_links::profile_id)
-        .get_result(conn)
+        .get_result(tx.conn())
         .optional()?;
     let wanted = match (&request.profile_id, &request.new_profile) {
         (Some(profile_id), None) => {
-            let row = find_visible(conn, index, user, &profile_id.to_string())?;
-            let row = follow_merges(conn, row)?;
+            let row = find_visible(tx, index, user, &profile_id.to_string())?;
+            let row = follow_merges(tx, row)?;
             if !visible(index, user, &row) {
                 return Err(ApiError::not_found("child profile"));
             }
             Some(row)
         }
-        (None, Some(new)) => find_row(conn, &new.id.to_string())?,
+        (None, Some(new)) => find_row(tx, &new.id.to_string())?,
         _ => {
             return Err(ApiError::field("profile_id", "one_of_required", "send either profile_id or new_profile"));
         }
@@ -132,7 +132,7 @@ pub fn link(
         // Linking again to the profile it is linked to changes nothing.
         return match wanted {
             Some(row) if row.id == current => {
-                let profile = view_at(conn, index, user, &row, at)?;
+                let profile = view_at(tx, index, user, &row, at)?;
                 Ok((
                     LinkResult { identification_id: parse_uuid(&sighting.id)?, profile, created_profile: false },
                     false,
@@ -144,7 +144,7 @@ pub fn link(
     }
     let (target, created) = match (wanted, &request.new_profile) {
         (Some(row), None) => (row, false),
-        (None, Some(new)) => (create_for_sighting(conn, user, &sighting, new, at)?, true),
+        (None, Some(new)) => (create_for_sighting(tx, user, &sighting, new, at)?, true),
         _ => return Err(ApiError::new(ErrorCode::AlreadyExists).with_detail("a profile with this id exists")),
     };
     if sexes_conflict(&target.sex, &sighting.sex) {
@@ -166,16 +166,16 @@ pub fn link(
             identification_links::linked_by.eq(&user.user_id),
             identification_links::linked_at.eq(at),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     let told_name_added = match &sighting.name_as_told {
-        Some(name) => add_name(conn, &target.id, name, source::TOLD, at)?.is_some(),
+        Some(name) => add_name(tx, &target.id, name, source::TOLD, at)?.is_some(),
         None => false,
     };
     // Sound keys change only with the names: a new profile's, or a name heard for the first time.
     if created || told_name_added {
-        rebuild_sound_keys(conn, &target.id)?;
+        rebuild_sound_keys(tx, &target.id)?;
     }
-    refresh_sightings(conn, &target.id)?;
+    refresh_sightings(tx, &target.id)?;
     // A child whose case was closed, back on the street, is open again.
     let reopened = target.status == "closed";
     if reopened {
@@ -185,10 +185,10 @@ pub fn link(
                 child_profiles::version.eq(target.version + 1),
                 child_profiles::updated_at.eq(at),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
     }
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         "identification.link",
@@ -196,45 +196,45 @@ pub fn link(
         &sighting.id,
         serde_json::json!({ "profile_id": target.id, "reference": target.reference, "created_profile": created, "reopened": reopened }),
     )?;
-    let row = find_row(conn, &target.id)?.ok_or_else(|| ApiError::not_found("child profile"))?;
-    let profile = view_at(conn, index, user, &row, at)?;
+    let row = find_row(tx, &target.id)?.ok_or_else(|| ApiError::not_found("child profile"))?;
+    let profile = view_at(tx, index, user, &row, at)?;
     Ok((LinkResult { identification_id: parse_uuid(&sighting.id)?, profile, created_profile: created }, true))
 }
 
 /// The answer to a repeated link request: the profile as the reader may see it now.
 pub fn replayed_link(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     profile_id: &str,
     at: NaiveDateTime,
 ) -> ApiResult<ChildProfile> {
-    let row = find_visible(conn, index, user, profile_id)?;
-    let profile = view_at(conn, index, user, &row, at)?;
-    audit_profile_read(conn, user, at, "identification.link.replay", &profile)?;
+    let row = find_visible(tx, index, user, profile_id)?;
+    let profile = view_at(tx, index, user, &row, at)?;
+    audit_profile_read(tx, user, at, "identification.link.replay", &profile)?;
     Ok(profile)
 }
 
 /// Removes a sighting's link (a coordinator correcting a wrong link). Audited.
 pub fn unlink(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     identification_id: &str,
     at: NaiveDateTime,
 ) -> ApiResult<()> {
     user.require(Permission::ChildrenMerge)?;
-    let sighting = crate::access::identifications::find_in_scope(conn, index, user, identification_id)?;
+    let sighting = crate::access::identifications::find_in_scope(tx, index, user, identification_id)?;
     let profile_id: String = identification_links::table
         .find(&sighting.id)
         .select(identification_links::profile_id)
-        .get_result(conn)
+        .get_result(tx.conn())
         .optional()?
         .ok_or_else(|| ApiError::not_found("link"))?;
-    diesel::delete(identification_links::table.find(&sighting.id)).execute(conn)?;
-    refresh_sightings(conn, &profile_id)?;
+    diesel::delete(identification_links::table.find(&sighting.id)).execute(tx.conn())?;
+    refresh_sightings(tx, &profile_id)?;
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         "identification.unlink",
@@ -248,7 +248,7 @@ pub fn unlink(
 /// The profiles a sighting may belong to, ranked, with the profile it is linked to already.
 /// Audited: the list tells the reader which children were seen nearby.
 pub fn candidates(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     settings: &ProfilesConfig,
@@ -256,13 +256,13 @@ pub fn candidates(
     at: NaiveDateTime,
 ) -> ApiResult<CandidateList> {
     user.require(Permission::IdentificationsRead)?;
-    let sighting = crate::access::identifications::find_in_scope(conn, index, user, identification_id)?;
-    let linked_profile = linked_profile(conn, &sighting.id)?;
+    let sighting = crate::access::identifications::find_in_scope(tx, index, user, identification_id)?;
+    let linked_profile = linked_profile(tx, &sighting.id)?;
     let linked_id = linked_profile.as_ref().map(|p| p.id.to_string());
-    let candidates = super::candidates::for_sighting(conn, index, user, settings, &sighting, linked_id.as_deref())?;
+    let candidates = super::candidates::for_sighting(tx, index, user, settings, &sighting, linked_id.as_deref())?;
     let shown: Vec<String> = candidates.iter().map(|c| c.profile.id.to_string()).collect();
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         "identification.candidates",

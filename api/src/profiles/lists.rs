@@ -12,7 +12,7 @@ use super::views::{ProfileLookups, view_with};
 use crate::access::AuthUser;
 use crate::access::profiles::visible_filter;
 use crate::audit;
-use crate::db::DbConnection;
+use crate::db::Tx;
 use crate::db::schema::{child_profile_names, child_profiles, identification_links, identifications};
 use crate::http::{ApiError, ApiResult, cursor};
 use crate::territory::index::TerritoryIndex;
@@ -49,7 +49,7 @@ pub(super) fn birth_years_for_band(band: &str, year: i32) -> Option<(Option<i32>
 /// Profiles within the reader's scope, most recently seen first, searched by reference or name
 /// fragment and filtered by area, age band, status and sex. The listing is audited.
 pub fn list(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     query: &ProfileListQuery,
@@ -162,20 +162,20 @@ pub fn list(
         .select(ProfileRow::as_select())
         .order((child_profiles::last_seen_at.desc(), child_profiles::id.desc()))
         .limit(i64::from(limit) + 1)
-        .load(conn)?;
+        .load(tx.conn())?;
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
         rows.last().map(|row| cursor::encode(row.last_seen_at, &row.id))
     } else {
         None
     };
-    let lookups = ProfileLookups::load(conn, &rows)?;
+    let lookups = ProfileLookups::load(tx, &rows)?;
     let items =
         rows.iter().map(|row| view_with(&lookups, index, user, row, at.year())).collect::<ApiResult<Vec<_>>>()?;
     if !rows.is_empty() {
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         audit::record(
-            conn,
+            tx,
             &user.actor(),
             at,
             "child_profile.list",

@@ -15,8 +15,8 @@ use crate::access::AuthUser;
 use crate::access::profiles::find_visible;
 use crate::audit;
 use crate::clock::to_utc;
-use crate::db::DbConnection;
 use crate::db::schema::{child_profile_merges, child_profile_names, child_profiles, identification_links, users};
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
 use crate::identifications::store::{codes, parse_codes};
 use crate::ids::parse_uuid;
@@ -85,7 +85,7 @@ pub(super) fn merge_view(conn: &mut DbConnection, row: &MergeRow) -> ApiResult<P
 /// lacks move over, and it points to the survivor from then on. The survivor keeps its own facts
 /// and status. What moved is recorded so that the merge can be undone.
 pub fn merge(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     survivor_id: &str,
@@ -93,8 +93,8 @@ pub fn merge(
     at: NaiveDateTime,
 ) -> ApiResult<ProfileMerge> {
     user.require(Permission::ChildrenMerge)?;
-    let survivor = find_visible(conn, index, user, survivor_id)?;
-    let merged = find_visible(conn, index, user, &request.from_profile_id.to_string())?;
+    let survivor = find_visible(tx, index, user, survivor_id)?;
+    let merged = find_visible(tx, index, user, &request.from_profile_id.to_string())?;
     if survivor.id == merged.id {
         return Err(ApiError::field("from_profile_id", "same_profile", "a profile cannot be merged into itself"));
     }
@@ -114,20 +114,20 @@ pub fn merge(
         .filter(identification_links::profile_id.eq(&merged.id))
         .select(identification_links::identification_id)
         .order(identification_links::identification_id)
-        .load(conn)?;
+        .load(tx.conn())?;
     diesel::update(identification_links::table.filter(identification_links::profile_id.eq(&merged.id)))
         .set(identification_links::profile_id.eq(&survivor.id))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     let names: Vec<(String, String)> = child_profile_names::table
         .filter(child_profile_names::profile_id.eq(&merged.id))
         .select((child_profile_names::name, child_profile_names::source))
         .order(child_profile_names::added_at)
-        .load(conn)?;
+        .load(tx.conn())?;
     let mut moved_names = Vec::new();
     for (name, origin) in names {
         // The merged child's own name is an alias of the survivor.
         let origin = if origin == source::GIVEN { source::ALIAS } else { origin.as_str() };
-        moved_names.extend(add_name(conn, &survivor.id, &name, origin, at)?);
+        moved_names.extend(add_name(tx, &survivor.id, &name, origin, at)?);
     }
     for (row, merged_into) in [(&merged, Some(survivor.id.clone())), (&survivor, None)] {
         diesel::update(child_profiles::table.find(&row.id))
@@ -136,12 +136,12 @@ pub fn merge(
                 child_profiles::version.eq(row.version + 1),
                 child_profiles::updated_at.eq(at),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
         // Only the survivor's names change, and only when it took names it did not have.
         if row.id == survivor.id && !moved_names.is_empty() {
-            rebuild_sound_keys(conn, &row.id)?;
+            rebuild_sound_keys(tx, &row.id)?;
         }
-        refresh_sightings(conn, &row.id)?;
+        refresh_sightings(tx, &row.id)?;
     }
     let record = MergeRow {
         id: Uuid::now_v7().to_string(),
@@ -156,10 +156,10 @@ pub fn merge(
         unmerged_at: None,
         unmerge_reason: None,
     };
-    diesel::insert_into(child_profile_merges::table).values(&record).execute(conn)?;
+    diesel::insert_into(child_profile_merges::table).values(&record).execute(tx.conn())?;
     for (profile, other) in [(&survivor, &merged), (&merged, &survivor)] {
         audit::record(
-            conn,
+            tx,
             &user.actor(),
             at,
             "child_profile.merge",
@@ -168,13 +168,13 @@ pub fn merge(
             serde_json::json!({ "merge_id": record.id, "survivor_id": survivor.id, "merged_id": merged.id, "other": other.reference, "identifications_moved": moved }),
         )?;
     }
-    merge_view(conn, &record)
+    merge_view(tx, &record)
 }
 
 /// Undoes a merge into `survivor_id`: the sightings it moved that are still with the survivor go
 /// back, the names it brought are removed, and the merged profile stands on its own again.
 pub fn unmerge(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     survivor_id: &str,
@@ -182,12 +182,12 @@ pub fn unmerge(
     at: NaiveDateTime,
 ) -> ApiResult<ProfileMerge> {
     user.require(Permission::ChildrenMerge)?;
-    let survivor = find_visible(conn, index, user, survivor_id)?;
+    let survivor = find_visible(tx, index, user, survivor_id)?;
     let record: MergeRow = child_profile_merges::table
         .find(request.merge_id.to_string())
         .filter(child_profile_merges::survivor_id.eq(&survivor.id))
         .select(MergeRow::as_select())
-        .get_result(conn)
+        .get_result(tx.conn())
         .optional()?
         .ok_or_else(|| ApiError::not_found("merge"))?;
     if record.unmerged_at.is_some() {
@@ -199,7 +199,7 @@ pub fn unmerge(
             survivor.reference
         )));
     }
-    let merged = find_row(conn, &record.merged_id)?.ok_or_else(|| ApiError::not_found("child profile"))?;
+    let merged = find_row(tx, &record.merged_id)?.ok_or_else(|| ApiError::not_found("child profile"))?;
     let moved: Vec<String> = parse_codes(&record.moved_identifications);
     diesel::update(
         identification_links::table
@@ -207,7 +207,7 @@ pub fn unmerge(
             .filter(identification_links::profile_id.eq(&survivor.id)),
     )
     .set(identification_links::profile_id.eq(&merged.id))
-    .execute(conn)?;
+    .execute(tx.conn())?;
     let moved_names: Vec<String> = parse_codes(&record.moved_names);
     diesel::delete(
         child_profile_names::table
@@ -215,7 +215,7 @@ pub fn unmerge(
             .filter(child_profile_names::folded.eq_any(&moved_names))
             .filter(child_profile_names::source.ne(source::GIVEN)),
     )
-    .execute(conn)?;
+    .execute(tx.conn())?;
     for row in [&merged, &survivor] {
         diesel::update(child_profiles::table.find(&row.id))
             .set((
@@ -223,12 +223,12 @@ pub fn unmerge(
                 child_profiles::version.eq(row.version + 1),
                 child_profiles::updated_at.eq(at),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
         // Only the survivor gives names back.
         if row.id == survivor.id && !moved_names.is_empty() {
-            rebuild_sound_keys(conn, &row.id)?;
+            rebuild_sound_keys(tx, &row.id)?;
         }
-        refresh_sightings(conn, &row.id)?;
+        refresh_sightings(tx, &row.id)?;
     }
     let reason = request.reason.trim().to_owned();
     diesel::update(child_profile_merges::table.find(&record.id))
@@ -237,10 +237,10 @@ pub fn unmerge(
             child_profile_merges::unmerged_at.eq(at),
             child_profile_merges::unmerge_reason.eq(&reason),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     for profile in [&survivor, &merged] {
         audit::record(
-            conn,
+            tx,
             &user.actor(),
             at,
             "child_profile.unmerge",
@@ -255,5 +255,5 @@ pub fn unmerge(
         unmerge_reason: Some(reason),
         ..record
     };
-    merge_view(conn, &record)
+    merge_view(tx, &record)
 }

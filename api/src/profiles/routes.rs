@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{linking, lists, merge, update, views};
 use crate::access::AuthUser;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Tx};
 use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
 use crate::http::paths::{IdentificationPath, MergedIntoProfilePath, ProfilePath, SurvivingProfilePath};
 use crate::http::{ApiResult, ValidJson, audited};
@@ -145,9 +145,9 @@ impl PhoneWrite for Link {
         Ok(())
     }
 
-    fn apply(&self, conn: &mut DbConnection, (): ()) -> ApiResult<Written<Self>> {
+    fn apply(&self, tx: &mut Tx<'_>, (): ()) -> ApiResult<Written<Self>> {
         let (result, new) =
-            linking::link(conn, &self.index, &self.user, &self.identification_id, &self.request, self.at)?;
+            linking::link(tx, &self.index, &self.user, &self.identification_id, &self.request, self.at)?;
         Ok(Written {
             status: if new { StatusCode::CREATED } else { StatusCode::OK },
             kept: KeptLink {
@@ -159,8 +159,8 @@ impl PhoneWrite for Link {
         })
     }
 
-    fn replay(&self, conn: &mut DbConnection, kept: KeptLink) -> ApiResult<LinkResult> {
-        let profile = linking::replayed_link(conn, &self.index, &self.user, &kept.profile_id.to_string(), self.at)?;
+    fn replay(&self, tx: &mut Tx<'_>, kept: KeptLink) -> ApiResult<LinkResult> {
+        let profile = linking::replayed_link(tx, &self.index, &self.user, &kept.profile_id.to_string(), self.at)?;
         Ok(LinkResult { identification_id: kept.identification_id, profile, created_profile: kept.created_profile })
     }
 }

@@ -8,7 +8,7 @@ use terren_contract::profiles::ProfileRef;
 use crate::db::schema::{
     area_aliases, child_profile_name_keys, child_profiles, identification_links, profile_reference_counters,
 };
-use crate::db::{DbConnection, backend};
+use crate::db::{DbConnection, Tx, backend};
 use crate::http::{ApiError, ApiResult};
 use crate::ids::parse_uuid;
 
@@ -79,12 +79,12 @@ pub(super) fn not_merged(row: &ProfileRow) -> ApiResult<()> {
 
 /// Recounts a profile's sightings and when it was first and last seen. A profile left without
 /// sightings keeps the times it had.
-pub(super) fn refresh_sightings(conn: &mut DbConnection, profile_id: &str) -> QueryResult<()> {
+pub(super) fn refresh_sightings(tx: &mut Tx<'_>, profile_id: &str) -> QueryResult<()> {
     use diesel::dsl::{count_star, max, min};
     let (count, first, last): (i64, Option<NaiveDateTime>, Option<NaiveDateTime>) = identification_links::table
         .filter(identification_links::profile_id.eq(profile_id))
         .select((count_star(), min(identification_links::observed_at), max(identification_links::observed_at)))
-        .get_result(conn)?;
+        .get_result(tx.conn())?;
     let count = i32::try_from(count).unwrap_or(i32::MAX);
     let target = child_profiles::table.find(profile_id);
     match (first, last) {
@@ -95,13 +95,13 @@ pub(super) fn refresh_sightings(conn: &mut DbConnection, profile_id: &str) -> Qu
                     child_profiles::first_seen_at.eq(first),
                     child_profiles::last_seen_at.eq(last),
                 ))
-                .execute(conn)?;
+                .execute(tx.conn())?;
             diesel::update(child_profile_name_keys::table.filter(child_profile_name_keys::profile_id.eq(profile_id)))
                 .set(child_profile_name_keys::last_seen_at.eq(last))
-                .execute(conn)?;
+                .execute(tx.conn())?;
         }
         _ => {
-            diesel::update(target).set(child_profiles::sightings_count.eq(0)).execute(conn)?;
+            diesel::update(target).set(child_profiles::sightings_count.eq(0)).execute(tx.conn())?;
         }
     }
     Ok(())
@@ -130,23 +130,23 @@ pub(super) fn reference_prefix(conn: &mut DbConnection, municipality_id: Option<
 
 /// The next reference for a prefix and year, e.g. `TR-2026-000123`. Counters are locked for the
 /// transaction, so two workers never get the same number.
-pub(super) fn next_reference(conn: &mut DbConnection, prefix: &str, year: i32) -> QueryResult<String> {
-    backend::serialise_writers(conn, "profile_reference_counters")?;
+pub(super) fn next_reference(tx: &mut Tx<'_>, prefix: &str, year: i32) -> QueryResult<String> {
+    backend::serialise_writers(tx, "profile_reference_counters")?;
     let counter = format!("{prefix}-{year}");
     let last: Option<i32> = profile_reference_counters::table
         .find(&counter)
         .select(profile_reference_counters::last_value)
-        .get_result(conn)
+        .get_result(tx.conn())
         .optional()?;
     let next = last.unwrap_or(0) + 1;
     if last.is_some() {
         diesel::update(profile_reference_counters::table.find(&counter))
             .set(profile_reference_counters::last_value.eq(next))
-            .execute(conn)?;
+            .execute(tx.conn())?;
     } else {
         diesel::insert_into(profile_reference_counters::table)
             .values((profile_reference_counters::prefix.eq(&counter), profile_reference_counters::last_value.eq(next)))
-            .execute(conn)?;
+            .execute(tx.conn())?;
     }
     Ok(format!("{counter}-{next:06}"))
 }

@@ -9,7 +9,7 @@ use terren_contract::problem::FieldError;
 use terren_contract::profiles::NewChildProfile;
 
 use super::names;
-use crate::db::DbConnection;
+use crate::db::Tx;
 use crate::db::schema::{child_profile_name_keys, child_profile_names, child_profiles};
 
 /// The full name, as stored among the names for search.
@@ -21,7 +21,7 @@ pub(super) fn full_name(given: Option<&str>, family: Option<&str>) -> Option<Str
 /// Adds a name unless the profile already has it (compared folded); returns the folded form if
 /// it was added.
 pub(super) fn add_name(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     profile_id: &str,
     name: &str,
     source: &str,
@@ -36,7 +36,7 @@ pub(super) fn add_name(
         .filter(child_profile_names::profile_id.eq(profile_id))
         .filter(child_profile_names::folded.eq(&folded))
         .count()
-        .get_result(conn)?;
+        .get_result(tx.conn())?;
     if exists > 0 {
         return Ok(None);
     }
@@ -48,20 +48,20 @@ pub(super) fn add_name(
             child_profile_names::source.eq(source),
             child_profile_names::added_at.eq(at),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     Ok(Some(folded))
 }
 
 /// Rebuilds the sound keys of a profile from its names.
-pub(super) fn rebuild_sound_keys(conn: &mut DbConnection, profile_id: &str) -> QueryResult<()> {
+pub(super) fn rebuild_sound_keys(tx: &mut Tx<'_>, profile_id: &str) -> QueryResult<()> {
     diesel::delete(child_profile_name_keys::table.filter(child_profile_name_keys::profile_id.eq(profile_id)))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     let last_seen_at: NaiveDateTime =
-        child_profiles::table.find(profile_id).select(child_profiles::last_seen_at).get_result(conn)?;
+        child_profiles::table.find(profile_id).select(child_profiles::last_seen_at).get_result(tx.conn())?;
     let names: Vec<String> = child_profile_names::table
         .filter(child_profile_names::profile_id.eq(profile_id))
         .select(child_profile_names::name)
-        .load(conn)?;
+        .load(tx.conn())?;
     let keys: HashSet<String> = names.iter().flat_map(|n| names::sound_keys(n)).collect();
     let mut keys: Vec<String> = keys.into_iter().collect();
     keys.sort();
@@ -72,7 +72,7 @@ pub(super) fn rebuild_sound_keys(conn: &mut DbConnection, profile_id: &str) -> Q
                 child_profile_name_keys::profile_id.eq(profile_id),
                 child_profile_name_keys::last_seen_at.eq(last_seen_at),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use super::views::view_at;
 use crate::access::AuthUser;
 use crate::access::profiles::find_visible;
 use crate::audit;
-use crate::db::DbConnection;
+use crate::db::Tx;
 use crate::db::schema::{child_profile_names, child_profiles};
 use crate::http::{ApiError, ApiResult};
 use crate::identifications::store::codes;
@@ -24,7 +24,7 @@ use crate::vocabularies::is_active_code;
 /// Edits the stable facts of a profile, against the version the editor read. Audited with the
 /// names of the fields that changed (not their values).
 pub fn update(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     id: &str,
@@ -39,10 +39,10 @@ pub fn update(
     if touches_names && !user.can(Permission::ChildrenReadNames) {
         return Err(ApiError::forbidden("names and family contacts need the permission children_read_names"));
     }
-    let row = find_visible(conn, index, user, id)?;
+    let row = find_visible(tx, index, user, id)?;
     not_merged(&row)?;
     if update.version != row.version {
-        let current = view_at(conn, index, user, &row, at)?;
+        let current = view_at(tx, index, user, &row, at)?;
         return Err(ApiError::version_mismatch(serde_json::to_value(current).unwrap_or_default()));
     }
     let mut errors = Vec::new();
@@ -59,7 +59,7 @@ pub fn update(
         ("residence_origin", "residence_origin", update.residence_origin.as_ref().and_then(|v| v.as_deref())),
     ] {
         if let Some(code) = value
-            && !is_active_code(conn, vocabulary, code)?
+            && !is_active_code(tx, vocabulary, code)?
         {
             unknown(field, vocabulary, code);
         }
@@ -121,10 +121,10 @@ pub fn update(
             child_profiles::version.eq(row.version + 1),
             child_profiles::updated_at.eq(at),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     if updated != 1 {
-        let current = find_row(conn, &row.id)?.ok_or_else(|| ApiError::not_found("child profile"))?;
-        let current = view_at(conn, index, user, &current, at)?;
+        let current = find_row(tx, &row.id)?.ok_or_else(|| ApiError::not_found("child profile"))?;
+        let current = view_at(tx, index, user, &current, at)?;
         return Err(ApiError::version_mismatch(serde_json::to_value(current).unwrap_or_default()));
     }
     if update.given_name.is_some() || update.family_name.is_some() {
@@ -133,9 +133,9 @@ pub fn update(
                 .filter(child_profile_names::profile_id.eq(&row.id))
                 .filter(child_profile_names::source.eq(source::GIVEN)),
         )
-        .execute(conn)?;
+        .execute(tx.conn())?;
         if let Some(name) = full_name(given_name.as_deref(), family_name.as_deref()) {
-            add_name(conn, &row.id, &name, source::GIVEN, at)?;
+            add_name(tx, &row.id, &name, source::GIVEN, at)?;
         }
     }
     if let Some(aliases) = &update.aliases {
@@ -144,16 +144,16 @@ pub fn update(
                 .filter(child_profile_names::profile_id.eq(&row.id))
                 .filter(child_profile_names::source.eq(source::ALIAS)),
         )
-        .execute(conn)?;
+        .execute(tx.conn())?;
         for alias in aliases {
-            add_name(conn, &row.id, alias, source::ALIAS, at)?;
+            add_name(tx, &row.id, alias, source::ALIAS, at)?;
         }
     }
     if update.given_name.is_some() || update.family_name.is_some() || update.aliases.is_some() {
-        rebuild_sound_keys(conn, &row.id)?;
+        rebuild_sound_keys(tx, &row.id)?;
     }
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         "child_profile.update",
@@ -161,15 +161,15 @@ pub fn update(
         &row.id,
         serde_json::json!({ "fields": changed, "status": update.status }),
     )?;
-    let current = find_row(conn, &row.id)?.ok_or_else(|| ApiError::not_found("child profile"))?;
-    view_at(conn, index, user, &current, at)
+    let current = find_row(tx, &row.id)?.ok_or_else(|| ApiError::not_found("child profile"))?;
+    view_at(tx, index, user, &current, at)
 }
 
 /// Moves a child's status on when a referral does (`referred` when one is made,
 /// `in_case_management` when one ends with a case opened), never backwards from case management;
 /// audited like an edit of the status.
 pub fn advance_status(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     actor: &audit::Actor,
     profile_id: &str,
     to: &str,
@@ -189,10 +189,10 @@ pub fn advance_status(
         child_profiles::version.eq(child_profiles::version + 1),
         child_profiles::updated_at.eq(at),
     ))
-    .execute(conn)?;
+    .execute(tx.conn())?;
     if changed == 1 {
         audit::record(
-            conn,
+            tx,
             actor,
             at,
             "child_profile.update",

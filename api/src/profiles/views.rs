@@ -16,8 +16,8 @@ use crate::accounts::model::AgencyBrief;
 use crate::accounts::service::agency_ref;
 use crate::audit;
 use crate::clock::to_utc;
-use crate::db::DbConnection;
 use crate::db::schema::{agencies, child_profile_names, child_profiles, identification_links, identifications};
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
 use crate::identifications::privacy::age_band;
 use crate::identifications::read as sightings;
@@ -134,14 +134,14 @@ pub(super) fn view_with(
 }
 
 pub(super) fn audit_profile_read(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     user: &AuthUser,
     at: NaiveDateTime,
     action: &str,
     profile: &ChildProfile,
 ) -> QueryResult<()> {
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         action,
@@ -153,16 +153,16 @@ pub(super) fn audit_profile_read(
 
 /// One profile; the read is audited.
 pub fn read(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     id: &str,
     at: NaiveDateTime,
 ) -> ApiResult<ChildProfile> {
     user.require(Permission::IdentificationsRead)?;
-    let row = find_visible(conn, index, user, id)?;
-    let profile = view_at(conn, index, user, &row, at)?;
-    audit_profile_read(conn, user, at, "child_profile.read", &profile)?;
+    let row = find_visible(tx, index, user, id)?;
+    let profile = view_at(tx, index, user, &row, at)?;
+    audit_profile_read(tx, user, at, "child_profile.read", &profile)?;
     Ok(profile)
 }
 
@@ -179,22 +179,22 @@ pub(super) fn view_at(
 
 /// A profile's sightings in the order they happened, each with its place, and its merges.
 pub fn history(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     id: &str,
     at: NaiveDateTime,
 ) -> ApiResult<ProfileHistory> {
     user.require(Permission::IdentificationsRead)?;
-    let row = find_visible(conn, index, user, id)?;
-    let profile = view_at(conn, index, user, &row, at)?;
+    let row = find_visible(tx, index, user, id)?;
+    let profile = view_at(tx, index, user, &row, at)?;
     let rows: Vec<IdentificationRow> = identification_links::table
         .inner_join(identifications::table)
         .filter(identification_links::profile_id.eq(&row.id))
         .select(IdentificationRow::as_select())
         .order((identifications::observed_at.asc(), identifications::id.asc()))
-        .load(conn)?;
-    let lookups = Lookups::load(conn, &rows)?;
+        .load(tx.conn())?;
+    let lookups = Lookups::load(tx, &rows)?;
     let scope = crate::access::scope_area_ids(index, user);
     let mut shown = Vec::new();
     let mut entries = Vec::with_capacity(rows.len());
@@ -213,9 +213,9 @@ pub fn history(
             identification,
         });
     }
-    let merges = merges_of(conn, &row.id)?;
+    let merges = merges_of(tx, &row.id)?;
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         "child_profile.history",

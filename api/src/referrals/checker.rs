@@ -15,8 +15,8 @@ use super::service::{DeadlineRow, add_event, agency_filter, deadline_job_key, lo
 use crate::access::AuthUser;
 use crate::alerts::service::{self as alerts_service, NewAlert};
 use crate::audit::{self, Actor};
-use crate::db::DbConnection;
 use crate::db::schema::{agencies, referral_deadlines, referrals};
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
 use crate::outbox::{self, JobPayload, kinds};
 use crate::vocabularies::wire_code;
@@ -53,12 +53,7 @@ impl JobPayload for SenderAlertJob {
 
 /// The deadline check: a deadline still open at its time is breached, the receiving agency's
 /// duty rota is alerted, and the sender's coordinators are alerted later if it stays unmet.
-pub fn check_deadline(
-    conn: &mut DbConnection,
-    referral_id: &str,
-    kind: DeadlineKind,
-    now: DateTime<Utc>,
-) -> ApiResult<bool> {
+pub fn check_deadline(tx: &mut Tx<'_>, referral_id: &str, kind: DeadlineKind, now: DateTime<Utc>) -> ApiResult<bool> {
     let at = crate::clock::truncate(now);
     let breached = diesel::update(
         referral_deadlines::table
@@ -69,12 +64,12 @@ pub fn check_deadline(
             .filter(referral_deadlines::breached_at.is_null()),
     )
     .set(referral_deadlines::breached_at.eq(at))
-    .execute(conn)?;
+    .execute(tx.conn())?;
     if breached == 0 {
         return Ok(false);
     }
-    let row = load(conn, referral_id)?;
-    add_event(conn, referral_id, at, "deadline_breached", None, None, json!({ "deadline": kind }))?;
+    let row = load(tx, referral_id)?;
+    add_event(tx, referral_id, at, "deadline_breached", None, None, json!({ "deadline": kind }))?;
     let label = deadline_label(kind);
     let new = NewAlert {
         severity: severity_of(row.priority()?),
@@ -89,21 +84,21 @@ pub fn check_deadline(
         referral_id: Some(referral_id.to_owned()),
         policy: None,
     };
-    let (alert_id, _) = alerts_service::raise(conn, &Actor::system(), new, at)?;
-    add_event(conn, referral_id, at, "alert_raised", None, None, json!({ "alert_id": alert_id, "deadline": kind }))?;
+    let (alert_id, _) = alerts_service::raise(tx, &Actor::system(), new, at)?;
+    add_event(tx, referral_id, at, "alert_raised", None, None, json!({ "alert_id": alert_id, "deadline": kind }))?;
     let agency_municipality: Option<String> = agencies::table
         .filter(agencies::id.eq(&row.to_agency_id))
         .select(agencies::municipality_id)
-        .get_result(conn)?;
-    let (policy, _) = deadlines::policy_for(conn, agency_municipality.as_deref().or(row.municipality_id.as_deref()))?;
+        .get_result(tx.conn())?;
+    let (policy, _) = deadlines::policy_for(tx, agency_municipality.as_deref().or(row.municipality_id.as_deref()))?;
     outbox::enqueue_job(
-        conn,
+        tx,
         &SenderAlertJob { referral_id: referral_id.to_owned(), kind },
         at + chrono::Duration::minutes(i64::from(policy.sender_alert_after_minutes)),
         at,
     )?;
     audit::record(
-        conn,
+        tx,
         &Actor::system(),
         at,
         "referral.deadline_breached",
@@ -124,7 +119,7 @@ fn deadline_label(kind: DeadlineKind) -> &'static str {
 
 /// The second stage of a breach: if the deadline is still unmet, the sender's coordinators hear.
 pub fn alert_sender_of_breach(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     referral_id: &str,
     kind: DeadlineKind,
     now: DateTime<Utc>,
@@ -134,12 +129,12 @@ pub fn alert_sender_of_breach(
         .filter(referral_deadlines::referral_id.eq(referral_id))
         .filter(referral_deadlines::kind.eq(wire_code(kind)))
         .select(DeadlineRow::as_select())
-        .get_result(conn)?;
+        .get_result(tx.conn())?;
     if deadline.met_at.is_some() || deadline.void_at.is_some() {
         return Ok(false);
     }
-    let row = load(conn, referral_id)?;
-    let to = crate::accounts::service::agency_ref_of(conn, &row.to_agency_id)?;
+    let row = load(tx, referral_id)?;
+    let to = crate::accounts::service::agency_ref_of(tx, &row.to_agency_id)?;
     let new = NewAlert {
         severity: severity_of(row.priority()?),
         source: AlertSource::ReferralDeadline,
@@ -153,8 +148,8 @@ pub fn alert_sender_of_breach(
         referral_id: Some(referral_id.to_owned()),
         policy: Some(crate::alerts::coverage::coordinators_only()),
     };
-    let (alert_id, _) = alerts_service::raise(conn, &Actor::system(), new, at)?;
-    add_event(conn, referral_id, at, "sender_alerted", None, None, json!({ "alert_id": alert_id, "deadline": kind }))?;
+    let (alert_id, _) = alerts_service::raise(tx, &Actor::system(), new, at)?;
+    add_event(tx, referral_id, at, "sender_alerted", None, None, json!({ "alert_id": alert_id, "deadline": kind }))?;
     Ok(true)
 }
 

@@ -19,8 +19,8 @@ use crate::access::AuthUser;
 use crate::alerts::service::{self as alerts_service, NewAlert};
 use crate::audit::{self, Actor};
 use crate::clock::to_utc;
-use crate::db::DbConnection;
 use crate::db::schema::{agencies, alerts, referral_deadlines, referrals};
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::identifications::privacy::age_band;
 use crate::identifications::store::{codes, parse_codes};
@@ -133,16 +133,15 @@ pub(super) struct Start {
 
 /// Writes a new referral: its row, deadlines and their checks, the `sent` event, and for an
 /// emergency the alert to the receiving agency's duty rota.
-pub(super) fn open(conn: &mut DbConnection, index: &TerritoryIndex, actor: &Actor, start: Start) -> ApiResult<()> {
+pub(super) fn open(tx: &mut Tx<'_>, index: &TerritoryIndex, actor: &Actor, start: Start) -> ApiResult<()> {
     let Start { mut row, route_key } = start;
     let at = row.sent_at;
     let (zone, agency_municipality): (String, Option<String>) = agencies::table
         .filter(agencies::id.eq(&row.to_agency_id))
         .select((agencies::time_zone, agencies::municipality_id))
-        .get_result(conn)?;
+        .get_result(tx.conn())?;
     let tz = crate::rota::layers::parse_time_zone(&zone).unwrap_or(chrono_tz::Europe::Tirane);
-    let (policy, scope) =
-        deadlines::policy_for(conn, agency_municipality.as_deref().or(row.municipality_id.as_deref()))?;
+    let (policy, scope) = deadlines::policy_for(tx, agency_municipality.as_deref().or(row.municipality_id.as_deref()))?;
     let calendar = Calendar::parse(&policy.working_calendar).map_err(|errors| {
         ApiError::internal(anyhow::anyhow!("stored deadline policy {scope} is invalid: {errors:?}"))
     })?;
@@ -152,7 +151,7 @@ pub(super) fn open(conn: &mut DbConnection, index: &TerritoryIndex, actor: &Acto
         dues.push((kind, due));
     }
     row.next_due_at = dues.iter().map(|(_, due)| *due).min();
-    diesel::insert_into(referrals::table).values(&row).execute(conn)?;
+    diesel::insert_into(referrals::table).values(&row).execute(tx.conn())?;
     for (kind, due) in &dues {
         diesel::insert_into(referral_deadlines::table)
             .values((
@@ -160,11 +159,11 @@ pub(super) fn open(conn: &mut DbConnection, index: &TerritoryIndex, actor: &Acto
                 referral_deadlines::kind.eq(wire_code(*kind)),
                 referral_deadlines::due_at.eq(due),
             ))
-            .execute(conn)?;
-        outbox::enqueue_job(conn, &DeadlineJob { referral_id: row.id.clone(), kind: *kind }, *due, at)?;
+            .execute(tx.conn())?;
+        outbox::enqueue_job(tx, &DeadlineJob { referral_id: row.id.clone(), kind: *kind }, *due, at)?;
     }
     add_event(
-        conn,
+        tx,
         &row.id,
         at,
         "sent",
@@ -178,10 +177,10 @@ pub(super) fn open(conn: &mut DbConnection, index: &TerritoryIndex, actor: &Acto
         }),
     )?;
     if let Some(profile) = &row.profile_id {
-        crate::profiles::update::advance_status(conn, actor, profile, "referred", &row.id, at)?;
+        crate::profiles::update::advance_status(tx, actor, profile, "referred", &row.id, at)?;
     }
     if row.priority == wire_code(Priority::Emergency) {
-        alert_emergency(conn, index, actor, &row)?;
+        alert_emergency(tx, index, actor, &row)?;
     }
     Ok(())
 }
@@ -189,21 +188,21 @@ pub(super) fn open(conn: &mut DbConnection, index: &TerritoryIndex, actor: &Acto
 /// The alert that pages the receiving agency's duty rota for an emergency referral. When the
 /// sighting already paged the same agency and that alert is still open, the referral joins it
 /// instead of paging the same people twice.
-fn alert_emergency(conn: &mut DbConnection, index: &TerritoryIndex, actor: &Actor, row: &ReferralRow) -> ApiResult<()> {
+fn alert_emergency(tx: &mut Tx<'_>, index: &TerritoryIndex, actor: &Actor, row: &ReferralRow) -> ApiResult<()> {
     let at = row.sent_at;
     if let Some(identification) = &row.identification_id {
         let open: Option<String> = alerts::table
             .filter(alerts::open_key.eq(format!("identification:{identification}")))
             .filter(alerts::agency_id.eq(&row.to_agency_id))
             .select(alerts::id)
-            .get_result(conn)
+            .get_result(tx.conn())
             .optional()?;
         if let Some(alert_id) = open {
             diesel::update(alerts::table.filter(alerts::id.eq(&alert_id)).filter(alerts::referral_id.is_null()))
                 .set(alerts::referral_id.eq(&row.id))
-                .execute(conn)?;
+                .execute(tx.conn())?;
             alerts_service::add_event(
-                conn,
+                tx,
                 &alert_id,
                 at,
                 "referral_linked",
@@ -211,7 +210,7 @@ fn alert_emergency(conn: &mut DbConnection, index: &TerritoryIndex, actor: &Acto
                 None,
                 json!({ "referral_id": row.id }),
             )?;
-            add_event(conn, &row.id, at, "alert_raised", None, None, json!({ "alert_id": alert_id, "joined": true }))?;
+            add_event(tx, &row.id, at, "alert_raised", None, None, json!({ "alert_id": alert_id, "joined": true }))?;
             return Ok(());
         }
     }
@@ -233,8 +232,8 @@ fn alert_emergency(conn: &mut DbConnection, index: &TerritoryIndex, actor: &Acto
         referral_id: Some(row.id.clone()),
         policy: None,
     };
-    let (alert_id, _) = alerts_service::raise(conn, actor, new, at)?;
-    add_event(conn, &row.id, at, "alert_raised", None, None, json!({ "alert_id": alert_id }))?;
+    let (alert_id, _) = alerts_service::raise(tx, actor, new, at)?;
+    add_event(tx, &row.id, at, "alert_raised", None, None, json!({ "alert_id": alert_id }))?;
     Ok(())
 }
 
@@ -245,7 +244,7 @@ pub struct Created {
 }
 
 pub fn create(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     request: &CreateReferral,
@@ -254,18 +253,18 @@ pub fn create(
     user.require(Permission::ReferralsCreate)?;
     let id = request.id.to_string();
     let hash = content_hash(request)?;
-    if let Some(existing) = super::service::find(conn, &id)? {
+    if let Some(existing) = super::service::find(tx, &id)? {
         if existing.created_by == user.user_id && existing.content_hash == hash {
-            return Ok(Created { referral: view(conn, index, user, &existing, at)?, new: false });
+            return Ok(Created { referral: view(tx, index, user, &existing, at)?, new: false });
         }
         return Err(ApiError::new(ErrorCode::AlreadyExists).with_detail("a different referral has this id"));
     }
-    let subject = subject_of(conn, index, user, request.identification_id, request.profile_id, at)?;
+    let subject = subject_of(tx, index, user, request.identification_id, request.profile_id, at)?;
     let mut errors = Vec::new();
-    check_codes(conn, "problem_category", "reasons", &request.reasons, &mut errors)?;
-    check_codes(conn, "referral_service", "services", &request.services, &mut errors)?;
+    check_codes(tx, "problem_category", "reasons", &request.reasons, &mut errors)?;
+    check_codes(tx, "referral_service", "services", &request.services, &mut errors)?;
     if let Some(given_by) = &request.consent_given_by {
-        check_codes(conn, "consent_given_by", "consent_given_by", std::slice::from_ref(given_by), &mut errors)?;
+        check_codes(tx, "consent_given_by", "consent_given_by", std::slice::from_ref(given_by), &mut errors)?;
     }
     if request.made_at.is_some_and(|made| made.naive_utc() > at + chrono::Duration::minutes(5)) {
         errors.push(FieldError {
@@ -294,11 +293,11 @@ pub fn create(
     let case = Case { place: &subject.place, subject_type: &subject.subject_type, services: &request.services };
     let (agency, method, rule) = match request.to_agency_id {
         Some(chosen) => {
-            let agency = routing::check_choice(conn, index, user, "to_agency_id", &chosen.to_string(), case)?;
+            let agency = routing::check_choice(tx, index, user, "to_agency_id", &chosen.to_string(), case)?;
             (agency, "chosen", None)
         }
         None => {
-            let routed = routing::route(conn, index, case, &[])?.ok_or_else(|| {
+            let routed = routing::route(tx, index, case, &[])?.ok_or_else(|| {
                 ApiError::field(
                     "to_agency_id",
                     "no_responsible_agency",
@@ -313,7 +312,7 @@ pub fn create(
             crate::db::schema::referral_routes::table
                 .filter(crate::db::schema::referral_routes::id.eq(rule_id))
                 .select(crate::db::schema::referral_routes::route_key)
-                .get_result::<String>(conn)?,
+                .get_result::<String>(tx.conn())?,
         ),
         None => None,
     };
@@ -364,10 +363,10 @@ pub fn create(
         version: 1,
         updated_at: at,
     };
-    open(conn, index, &user.actor(), Start { row: row.clone(), route_key })?;
+    open(tx, index, &user.actor(), Start { row: row.clone(), route_key })?;
     if overriding {
         add_event(
-            conn,
+            tx,
             &id,
             at,
             "consent_override",
@@ -376,10 +375,10 @@ pub fn create(
             json!({}),
         )?;
     }
-    let created = load(conn, &id)?;
-    let referral = view(conn, index, user, &created, at)?;
+    let created = load(tx, &id)?;
+    let referral = view(tx, index, user, &created, at)?;
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         "referral.create",

@@ -18,8 +18,8 @@ use terren_contract::schedules::WeekdayCode;
 use crate::access::AuthUser;
 use crate::audit;
 use crate::clock::to_utc;
-use crate::db::DbConnection;
 use crate::db::schema::referral_deadline_policies;
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
 use crate::rota::layers::{parse_local_time, weekday};
 use crate::rota::resolve::start_instant;
@@ -286,7 +286,7 @@ pub fn get(conn: &mut DbConnection, index: &TerritoryIndex, scope: &str) -> ApiR
 /// Saves a municipality's policy (its social services' or child-protection unit's administrators)
 /// or the national default (`system_admin`). Referrals already sent keep their deadlines.
 pub fn put(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     scope: &str,
@@ -294,15 +294,15 @@ pub fn put(
     at: NaiveDateTime,
 ) -> ApiResult<DeadlinePolicy> {
     let (key, municipality_id) = scope_of(index, scope)?;
-    crate::access::may_manage_municipal_policy(conn, user, municipality_id.as_deref())?;
+    crate::access::may_manage_municipal_policy(tx, user, municipality_id.as_deref())?;
     let errors = check(&request.policy);
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    let current = stored(conn, &key)?;
+    let current = stored(tx, &key)?;
     let version = current.as_ref().map_or(0, |(_, version, _)| *version);
     if request.version.unwrap_or(0) != version {
-        let now = get(conn, index, scope)?;
+        let now = get(tx, index, scope)?;
         return Err(ApiError::version_mismatch(serde_json::to_value(now).map_err(anyhow::Error::from)?));
     }
     let text = serde_json::to_string(&request.policy).map_err(anyhow::Error::from)?;
@@ -318,7 +318,7 @@ pub fn put(
             referral_deadline_policies::updated_by.eq(&user.user_id),
             referral_deadline_policies::updated_at.eq(at),
         ))
-        .execute(conn)?
+        .execute(tx.conn())?
     } else {
         diesel::insert_into(referral_deadline_policies::table)
             .values((
@@ -329,15 +329,15 @@ pub fn put(
                 referral_deadline_policies::updated_by.eq(&user.user_id),
                 referral_deadline_policies::updated_at.eq(at),
             ))
-            .execute(conn)?
+            .execute(tx.conn())?
     };
     if changed == 0 {
-        let now = get(conn, index, scope)?;
+        let now = get(tx, index, scope)?;
         return Err(ApiError::version_mismatch(serde_json::to_value(now).map_err(anyhow::Error::from)?));
     }
-    let saved = get(conn, index, scope)?;
+    let saved = get(tx, index, scope)?;
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         "referral_deadline_policy.put",

@@ -21,8 +21,8 @@ use crate::access::referrals::{find_visible, sender_side};
 use crate::alerts::service::{self as alerts_service, NewAlert, Transition};
 use crate::audit::{self, Actor};
 use crate::clock::to_utc;
-use crate::db::DbConnection;
 use crate::db::schema::{agencies, alerts, referral_deadlines, referrals};
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::{is_active_code, wire_code};
@@ -105,7 +105,7 @@ fn refused(row: &ReferralRow, step: &Step) -> ApiResult<ApiError> {
 /// Marks deadlines met (at `met_at`) or void, if still open, and recomputes `next_due_at`.
 /// Returns the kinds settled.
 fn settle_deadlines(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     referral_id: &str,
     met: &[(DeadlineKind, NaiveDateTime)],
     void_rest: bool,
@@ -121,7 +121,7 @@ fn settle_deadlines(
                 .filter(referral_deadlines::void_at.is_null()),
         )
         .set(referral_deadlines::met_at.eq(met_at))
-        .execute(conn)?;
+        .execute(tx.conn())?;
         if changed == 1 {
             settled.push(*kind);
         }
@@ -136,7 +136,7 @@ fn settle_deadlines(
                     .filter(referral_deadlines::void_at.is_null()),
             )
             .set(referral_deadlines::void_at.eq(at))
-            .execute(conn)?;
+            .execute(tx.conn())?;
             if changed == 1 {
                 settled.push(kind);
             }
@@ -147,10 +147,10 @@ fn settle_deadlines(
         .filter(referral_deadlines::met_at.is_null())
         .filter(referral_deadlines::void_at.is_null())
         .select(diesel::dsl::min(referral_deadlines::due_at))
-        .get_result(conn)?;
+        .get_result(tx.conn())?;
     diesel::update(referrals::table.filter(referrals::id.eq(referral_id)))
         .set(referrals::next_due_at.eq(next))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     Ok(settled)
 }
 
@@ -176,7 +176,7 @@ fn emergency_alerts(conn: &mut DbConnection, row: &ReferralRow) -> QueryResult<V
 /// Alerts follow the referral: answering it acknowledges its emergency page; deadlines met or
 /// void resolve their breach alerts; the end of the referral resolves everything still open.
 fn settle_alerts(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     row: &ReferralRow,
     step: &Step,
     settled: &[DeadlineKind],
@@ -185,19 +185,19 @@ fn settle_alerts(
 ) -> ApiResult<()> {
     let target = step.target();
     let note = format!("referral {}", wire_code(target));
-    let emergency = emergency_alerts(conn, row)?;
+    let emergency = emergency_alerts(tx, row)?;
     let mut deadline_alerts = Vec::new();
     for kind in settled {
-        deadline_alerts.extend(open_alerts(conn, &row.id, &deadline_job_key(&row.id, *kind))?);
+        deadline_alerts.extend(open_alerts(tx, &row.id, &deadline_job_key(&row.id, *kind))?);
     }
-    alerts_service::settle(conn, &deadline_alerts, Transition::Resolve, Some(actor), &note, at)?;
+    alerts_service::settle(tx, &deadline_alerts, Transition::Resolve, Some(actor), &note, at)?;
     if target.is_open() {
-        alerts_service::settle(conn, &emergency, Transition::Acknowledge, Some(actor), &note, at)?;
+        alerts_service::settle(tx, &emergency, Transition::Acknowledge, Some(actor), &note, at)?;
     } else {
-        let mut everything = open_alerts(conn, &row.id, "")?;
+        let mut everything = open_alerts(tx, &row.id, "")?;
         // Settling an alert twice changes nothing: the second finds it closed.
         everything.extend(emergency);
-        alerts_service::settle(conn, &everything, Transition::Resolve, Some(actor), &note, at)?;
+        alerts_service::settle(tx, &everything, Transition::Resolve, Some(actor), &note, at)?;
     }
     Ok(())
 }
@@ -296,12 +296,12 @@ fn already_done(user: &AuthUser, row: &ReferralRow, step: &Step) -> ApiResult<bo
 
 /// Takes a shelter place when a shelter accepts a placement; refused when none is free. The
 /// count moves by compare-and-set on the value read, so two acceptances never take one place.
-fn take_shelter_place(conn: &mut DbConnection, row: &ReferralRow) -> ApiResult<()> {
+fn take_shelter_place(tx: &mut Tx<'_>, row: &ReferralRow) -> ApiResult<()> {
     if !row.services().iter().any(|s| s == super::shelters::SHELTER_PLACEMENT) {
         return Ok(());
     }
     for _ in 0..5 {
-        let Some(agency) = routing::candidate(conn, &row.to_agency_id)? else { return Ok(()) };
+        let Some(agency) = routing::candidate(tx, &row.to_agency_id)? else { return Ok(()) };
         if agency.agency_type != super::shelters::SHELTER {
             return Ok(());
         }
@@ -313,10 +313,10 @@ fn take_shelter_place(conn: &mut DbConnection, row: &ReferralRow) -> ApiResult<(
         let changed = match agency.occupied {
             Some(was) => diesel::update(scope.filter(agencies::occupied.eq(was)))
                 .set(agencies::occupied.eq(taken))
-                .execute(conn)?,
+                .execute(tx.conn())?,
             None => diesel::update(scope.filter(agencies::occupied.is_null()))
                 .set(agencies::occupied.eq(taken))
-                .execute(conn)?,
+                .execute(tx.conn())?,
         };
         if changed == 1 {
             return Ok(());
@@ -329,18 +329,18 @@ fn take_shelter_place(conn: &mut DbConnection, row: &ReferralRow) -> ApiResult<(
 /// (one compare-and-set); a concurrent or late request is told what happened instead. Repeating
 /// your own step is answered with the referral as it is.
 pub fn transition(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     id: &str,
     step: Step,
     at: NaiveDateTime,
 ) -> ApiResult<Referral> {
-    let row = find_visible(conn, user, id)?;
+    let row = find_visible(tx, user, id)?;
     if already_done(user, &row, &step)? {
-        return view(conn, index, user, &row, at);
+        return view(tx, index, user, &row, at);
     }
-    check_step(conn, index, user, &row, &step, at)?;
+    check_step(tx, index, user, &row, &step, at)?;
     let target = wire_code(step.target());
     let allowed: Vec<String> = step.allowed_from().into_iter().map(wire_code).collect();
     let scope = referrals::table.filter(referrals::id.eq(id)).filter(referrals::status.eq_any(&allowed));
@@ -355,20 +355,20 @@ pub fn transition(
     let changed = match &step {
         Step::Acknowledge(_) => diesel::update(scope)
             .set((base, referrals::acknowledged_by.eq(&me), referrals::acknowledged_at.eq(at)))
-            .execute(conn)?,
+            .execute(tx.conn())?,
         Step::Accept(_) => {
             let changed = diesel::update(scope)
                 .set((base, referrals::responded_by.eq(&me), referrals::responded_at.eq(at)))
-                .execute(conn)?;
+                .execute(tx.conn())?;
             if changed == 1 {
-                take_shelter_place(conn, &row)?;
+                take_shelter_place(tx, &row)?;
             }
             changed
         }
         Step::Decline(decline) => {
             let suggested = match decline.suggested_agency_id {
                 Some(agency) => Some(agency.to_string()),
-                None => suggest_next(conn, index, &row)?,
+                None => suggest_next(tx, index, &row)?,
             };
             diesel::update(scope)
                 .set((
@@ -380,68 +380,68 @@ pub fn transition(
                     referrals::ended_by.eq(&me),
                     referrals::ended_at.eq(at),
                 ))
-                .execute(conn)?
+                .execute(tx.conn())?
         }
-        Step::Start(_) => diesel::update(scope).set((base, referrals::contacted_at.eq(met_at))).execute(conn)?,
+        Step::Start(_) => diesel::update(scope).set((base, referrals::contacted_at.eq(met_at))).execute(tx.conn())?,
         Step::Close(close) => diesel::update(scope)
             .set((base, referrals::outcome.eq(&close.outcome), referrals::ended_by.eq(&me), referrals::ended_at.eq(at)))
-            .execute(conn)?,
-        Step::Cancel(_) | Step::Forward(_) => {
-            diesel::update(scope).set((base, referrals::ended_by.eq(&me), referrals::ended_at.eq(at))).execute(conn)?
-        }
+            .execute(tx.conn())?,
+        Step::Cancel(_) | Step::Forward(_) => diesel::update(scope)
+            .set((base, referrals::ended_by.eq(&me), referrals::ended_at.eq(at)))
+            .execute(tx.conn())?,
     };
     if changed == 0 {
-        return Err(refused(&load(conn, id)?, &step)?);
+        return Err(refused(&load(tx, id)?, &step)?);
     }
     // Answering without acknowledging first still stamps who answered first.
     if first_answer && matches!(step, Step::Accept(_) | Step::Decline(_) | Step::Forward(_)) {
         diesel::update(referrals::table.filter(referrals::id.eq(id)))
             .set((referrals::acknowledged_by.eq(&me), referrals::acknowledged_at.eq(at)))
-            .execute(conn)?;
+            .execute(tx.conn())?;
     }
     let met: Vec<(DeadlineKind, NaiveDateTime)> = step.meets().iter().map(|kind| (*kind, met_at)).collect();
-    let settled = settle_deadlines(conn, id, &met, !step.target().is_open(), at)?;
+    let settled = settle_deadlines(tx, id, &met, !step.target().is_open(), at)?;
     for kind in &settled {
         let deadline: DeadlineRow = referral_deadlines::table
             .filter(referral_deadlines::referral_id.eq(id))
             .filter(referral_deadlines::kind.eq(wire_code(*kind)))
             .select(DeadlineRow::as_select())
-            .get_result(conn)?;
+            .get_result(tx.conn())?;
         if deadline.met_at.is_some() && deadline.state(at) == DeadlineState::Met {
-            add_event(conn, id, at, "deadline_met", None, None, json!({ "deadline": kind }))?;
+            add_event(tx, id, at, "deadline_met", None, None, json!({ "deadline": kind }))?;
         }
     }
-    settle_alerts(conn, &row, &step, &settled, &user.user_id, at)?;
+    settle_alerts(tx, &row, &step, &settled, &user.user_id, at)?;
     let mut details = json!({ "from": row.status });
     match &step {
         Step::Decline(decline) => {
             details["reason"] = json!(decline.reason);
-            let updated = load(conn, id)?;
+            let updated = load(tx, id)?;
             details["suggested_agency_id"] = json!(updated.suggested_agency_id);
-            alert_sender_of_decline(conn, &updated, at)?;
+            alert_sender_of_decline(tx, &updated, at)?;
         }
         Step::Close(close) => {
             details["outcome"] = json!(close.outcome);
             if let Some(profile) = &row.profile_id
                 && close.outcome.as_deref().is_some_and(|o| CASE_MANAGEMENT_OUTCOMES.contains(&o))
             {
-                crate::profiles::update::advance_status(conn, &user.actor(), profile, "in_case_management", id, at)?;
+                crate::profiles::update::advance_status(tx, &user.actor(), profile, "in_case_management", id, at)?;
             }
         }
         Step::Start(_) => details["contacted_at"] = json!(to_utc(met_at)),
         Step::Forward(forward) => {
-            let next = forward_to(conn, index, user, &row, forward, at)?;
+            let next = forward_to(tx, index, user, &row, forward, at)?;
             diesel::update(referrals::table.filter(referrals::id.eq(id)))
                 .set(referrals::forwarded_to.eq(&next))
-                .execute(conn)?;
+                .execute(tx.conn())?;
             details["forwarded_to"] = json!(next);
         }
         Step::Acknowledge(_) | Step::Accept(_) | Step::Cancel(_) => {}
     }
-    add_event(conn, id, at, &target, Some(&user.user_id), step.note(), details.clone())?;
-    let updated = load(conn, id)?;
-    let referral = view(conn, index, user, &updated, at)?;
-    audit::record(conn, &user.actor(), at, &format!("referral.{target}"), "referral", id, details)?;
+    add_event(tx, id, at, &target, Some(&user.user_id), step.note(), details.clone())?;
+    let updated = load(tx, id)?;
+    let referral = view(tx, index, user, &updated, at)?;
+    audit::record(tx, &user.actor(), at, &format!("referral.{target}"), "referral", id, details)?;
     Ok(referral)
 }
 
@@ -472,12 +472,12 @@ pub(super) fn severity_of(priority: Priority) -> Severity {
 }
 
 /// A declined referral goes back to the sender's coordinators, with the suggestion.
-fn alert_sender_of_decline(conn: &mut DbConnection, row: &ReferralRow, at: NaiveDateTime) -> ApiResult<()> {
+fn alert_sender_of_decline(tx: &mut Tx<'_>, row: &ReferralRow, at: NaiveDateTime) -> ApiResult<()> {
     let suggestion = match &row.suggested_agency_id {
-        Some(id) => Some(crate::accounts::service::agency_ref_of(conn, id)?),
+        Some(id) => Some(crate::accounts::service::agency_ref_of(tx, id)?),
         None => None,
     };
-    let to = crate::accounts::service::agency_ref_of(conn, &row.to_agency_id)?;
+    let to = crate::accounts::service::agency_ref_of(tx, &row.to_agency_id)?;
     let details = match &suggestion {
         Some(next) => format!(
             "{} refuzoi / declined ({}). Sugjerim / Suggested: {}",
@@ -500,14 +500,14 @@ fn alert_sender_of_decline(conn: &mut DbConnection, row: &ReferralRow, at: Naive
         referral_id: Some(row.id.clone()),
         policy: Some(crate::alerts::coverage::coordinators_only()),
     };
-    let (alert_id, _) = alerts_service::raise(conn, &Actor::system(), new, at)?;
-    add_event(conn, &row.id, at, "sender_alerted", None, None, json!({ "alert_id": alert_id, "why": "declined" }))?;
+    let (alert_id, _) = alerts_service::raise(tx, &Actor::system(), new, at)?;
+    add_event(tx, &row.id, at, "sender_alerted", None, None, json!({ "alert_id": alert_id, "why": "declined" }))?;
     Ok(())
 }
 
 /// Starts the next referral of the chain at another agency; returns its id.
 fn forward_to(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     row: &ReferralRow,
@@ -544,9 +544,9 @@ fn forward_to(
         updated_at: at,
         ..row.clone()
     };
-    open(conn, index, &user.actor(), Start { row: next, route_key: None })?;
+    open(tx, index, &user.actor(), Start { row: next, route_key: None })?;
     add_event(
-        conn,
+        tx,
         &next_id,
         at,
         "forwarded_from",

@@ -14,8 +14,8 @@ use super::shelters::{SHELTER, SHELTER_PLACEMENT};
 use crate::access::AuthUser;
 use crate::audit;
 use crate::clock::to_utc;
-use crate::db::DbConnection;
 use crate::db::schema::{referral_routes, referrals};
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
@@ -34,12 +34,12 @@ pub fn default_rules() -> Vec<(&'static str, Option<&'static str>, Vec<&'static 
 }
 
 /// Adds the shipped national rules that are not there yet; returns how many were added.
-pub fn seed_default_rules(conn: &mut DbConnection, at: NaiveDateTime) -> QueryResult<usize> {
+pub fn seed_default_rules(tx: &mut Tx<'_>, at: NaiveDateTime) -> QueryResult<usize> {
     let mut added = 0;
     for (subject, service, types) in default_rules() {
         let key = route_key(None, subject, service);
         let exists: i64 =
-            referral_routes::table.filter(referral_routes::route_key.eq(&key)).count().get_result(conn)?;
+            referral_routes::table.filter(referral_routes::route_key.eq(&key)).count().get_result(tx.conn())?;
         if exists > 0 {
             continue;
         }
@@ -54,7 +54,7 @@ pub fn seed_default_rules(conn: &mut DbConnection, at: NaiveDateTime) -> QueryRe
                 referral_routes::created_at.eq(at),
                 referral_routes::updated_at.eq(at),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
         added += 1;
     }
     Ok(added)
@@ -186,20 +186,20 @@ fn load_rule(conn: &mut DbConnection, id: &str) -> ApiResult<RuleRow> {
 
 /// Creates a rule (`id` absent) or replaces one (at the `version` read).
 pub fn put(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     id: Option<&str>,
     request: &PutRoutingRule,
     at: NaiveDateTime,
 ) -> ApiResult<(RoutingRule, bool)> {
-    let (municipality_id, agency_types, agency_id) = checked_rule(conn, index, request)?;
-    crate::access::may_manage_municipal_policy(conn, user, municipality_id.as_deref())?;
+    let (municipality_id, agency_types, agency_id) = checked_rule(tx, index, request)?;
+    crate::access::may_manage_municipal_policy(tx, user, municipality_id.as_deref())?;
     let key = route_key(municipality_id.as_deref(), &request.subject_type, request.service.as_deref());
     let holder: Option<String> = referral_routes::table
         .filter(referral_routes::route_key.eq(&key))
         .select(referral_routes::id)
-        .get_result(conn)
+        .get_result(tx.conn())
         .optional()?;
     let types = json!(agency_types).to_string();
     let (rule_id, created) = match id {
@@ -224,14 +224,14 @@ pub fn put(
                     referral_routes::created_at.eq(at),
                     referral_routes::updated_at.eq(at),
                 ))
-                .execute(conn)?;
+                .execute(tx.conn())?;
             (rule_id, true)
         }
         Some(id) => {
-            let current = load_rule(conn, id)?;
-            crate::access::may_manage_municipal_policy(conn, user, current.municipality_id.as_deref())?;
+            let current = load_rule(tx, id)?;
+            crate::access::may_manage_municipal_policy(tx, user, current.municipality_id.as_deref())?;
             if request.version != Some(current.version) {
-                let view = rule_view(conn, index, &current)?;
+                let view = rule_view(tx, index, &current)?;
                 return Err(ApiError::version_mismatch(serde_json::to_value(view).map_err(anyhow::Error::from)?));
             }
             if holder.as_deref().is_some_and(|h| h != id) {
@@ -255,17 +255,17 @@ pub fn put(
                 referral_routes::updated_by.eq(&user.user_id),
                 referral_routes::updated_at.eq(at),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
             if changed == 0 {
-                let current = load_rule(conn, id)?;
-                let view = rule_view(conn, index, &current)?;
+                let current = load_rule(tx, id)?;
+                let view = rule_view(tx, index, &current)?;
                 return Err(ApiError::version_mismatch(serde_json::to_value(view).map_err(anyhow::Error::from)?));
             }
             (id.to_owned(), false)
         }
     };
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         if created { "referral_route.create" } else { "referral_route.update" },
@@ -273,20 +273,20 @@ pub fn put(
         &rule_id,
         json!({ "route_key": key, "agency_types": agency_types, "agency_id": agency_id }),
     )?;
-    let row = load_rule(conn, &rule_id)?;
-    Ok((rule_view(conn, index, &row)?, created))
+    let row = load_rule(tx, &rule_id)?;
+    Ok((rule_view(tx, index, &row)?, created))
 }
 
-pub fn delete(conn: &mut DbConnection, user: &AuthUser, id: &str, at: NaiveDateTime) -> ApiResult<()> {
-    let current = load_rule(conn, id)?;
-    crate::access::may_manage_municipal_policy(conn, user, current.municipality_id.as_deref())?;
+pub fn delete(tx: &mut Tx<'_>, user: &AuthUser, id: &str, at: NaiveDateTime) -> ApiResult<()> {
+    let current = load_rule(tx, id)?;
+    crate::access::may_manage_municipal_policy(tx, user, current.municipality_id.as_deref())?;
     // Referrals it routed keep its key in their `sent` event; their link to it goes.
     diesel::update(referrals::table.filter(referrals::route_id.eq(id)))
         .set(referrals::route_id.eq(None::<String>))
-        .execute(conn)?;
-    diesel::delete(referral_routes::table.filter(referral_routes::id.eq(id))).execute(conn)?;
+        .execute(tx.conn())?;
+    diesel::delete(referral_routes::table.filter(referral_routes::id.eq(id))).execute(tx.conn())?;
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         "referral_route.delete",

@@ -19,8 +19,8 @@ use crate::access::referrals::{find_visible, list_filter, may_see, shows_person}
 use crate::accounts::service::person_refs;
 use crate::audit::{self};
 use crate::clock::to_utc;
-use crate::db::DbConnection;
 use crate::db::schema::{agencies, child_profiles, referral_deadlines, referral_events, referrals};
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, cursor};
 use crate::identifications::store::parse_codes;
 use crate::ids::parse_uuid;
@@ -31,7 +31,7 @@ use crate::vocabularies::{parse_wire_code, wire_code};
 pub use super::store::{DeadlineRow, ReferralRow, find, load};
 
 pub fn add_event(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     referral_id: &str,
     at: NaiveDateTime,
     kind: &str,
@@ -49,7 +49,7 @@ pub fn add_event(
             referral_events::note.eq(note),
             referral_events::details.eq(details.to_string()),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     Ok(())
 }
 
@@ -200,16 +200,16 @@ pub fn view(
 }
 
 pub fn get(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     id: &str,
     at: NaiveDateTime,
 ) -> ApiResult<Referral> {
-    let row = find_visible(conn, user, id)?;
-    let referral = view(conn, index, user, &row, at)?;
+    let row = find_visible(tx, user, id)?;
+    let referral = view(tx, index, user, &row, at)?;
     if referral.identification_id.is_some() || referral.profile.is_some() {
-        audit::record(conn, &user.actor(), at, "referral.read", "referral", id, json!({ "person_shown": true }))?;
+        audit::record(tx, &user.actor(), at, "referral.read", "referral", id, json!({ "person_shown": true }))?;
     }
     Ok(referral)
 }
@@ -219,15 +219,15 @@ pub(super) fn deadline_job_key(referral_id: &str, kind: DeadlineKind) -> String 
 }
 
 pub fn comment(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     user: &AuthUser,
     id: &str,
     request: &CreateReferralComment,
     at: NaiveDateTime,
 ) -> ApiResult<ReferralEvent> {
-    let row = find_visible(conn, user, id)?;
-    add_event(conn, &row.id, at, "comment", Some(&user.user_id), Some(request.text.trim()), json!({}))?;
-    audit::record(conn, &user.actor(), at, "referral.comment", "referral", id, json!({}))?;
+    let row = find_visible(tx, user, id)?;
+    add_event(tx, &row.id, at, "comment", Some(&user.user_id), Some(request.text.trim()), json!({}))?;
+    audit::record(tx, &user.actor(), at, "referral.comment", "referral", id, json!({}))?;
     Ok(ReferralEvent {
         at: to_utc(at),
         kind: "comment".into(),

@@ -8,7 +8,7 @@ use terren_contract::Permission;
 
 use crate::access::AuthUser;
 use crate::audit;
-use crate::db::DbConnection;
+use crate::db::Tx;
 use crate::db::schema::agencies;
 use crate::http::{ApiError, ApiResult};
 
@@ -18,7 +18,7 @@ pub const SHELTER: &str = "shelter";
 
 /// A shelter's own count of places in use.
 pub fn put_occupancy(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     user: &AuthUser,
     agency_id: &str,
     occupied: i32,
@@ -33,7 +33,7 @@ pub fn put_occupancy(
     let (agency_type, capacity): (String, Option<i32>) = agencies::table
         .filter(agencies::id.eq(agency_id))
         .select((agencies::agency_type, agencies::capacity))
-        .get_result(conn)
+        .get_result(tx.conn())
         .optional()?
         .ok_or_else(|| ApiError::not_found("agency"))?;
     if agency_type != SHELTER {
@@ -44,7 +44,7 @@ pub fn put_occupancy(
     }
     diesel::update(agencies::table.filter(agencies::id.eq(agency_id)))
         .set((agencies::occupied.eq(occupied), agencies::occupancy_updated_at.eq(at)))
-        .execute(conn)?;
-    audit::record(conn, &user.actor(), at, "agency.occupancy", "agency", agency_id, json!({ "occupied": occupied }))?;
+        .execute(tx.conn())?;
+    audit::record(tx, &user.actor(), at, "agency.occupancy", "agency", agency_id, json!({ "occupied": occupied }))?;
     Ok(())
 }

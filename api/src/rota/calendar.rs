@@ -20,7 +20,7 @@ use crate::audit;
 use crate::auth::tokens::{hash_token, random_token};
 use crate::clock::to_utc;
 use crate::db::schema::{agencies, calendar_feeds, users};
-use crate::db::{DbConnection, backend};
+use crate::db::{DbConnection, PooledConn, Tx, backend};
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::ids::{ScheduleId, parse_uuid};
 
@@ -75,7 +75,7 @@ fn load_feed(conn: &mut DbConnection, id: &str) -> ApiResult<FeedRow> {
 /// Makes a feed: of a schedule (`planning_manage` of its agency), or, without one, of the
 /// caller's own shifts. The answer carries the link, which is never shown again.
 pub fn create_feed(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     user: &AuthUser,
     schedule_id: Option<&ScheduleId>,
     base_url: &str,
@@ -83,7 +83,7 @@ pub fn create_feed(
 ) -> ApiResult<CalendarFeed> {
     match schedule_id {
         Some(schedule_id) => {
-            let loaded = service::load(conn, schedule_id)?;
+            let loaded = service::load(tx, schedule_id)?;
             service::can_manage(user, &loaded.row.agency_id)?;
         }
         None => user.require(Permission::ReferenceRead)?,
@@ -100,9 +100,9 @@ pub fn create_feed(
             calendar_feeds::created_by.eq(&user.user_id),
             calendar_feeds::created_at.eq(at),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         "calendar_feed.create",
@@ -111,7 +111,7 @@ pub fn create_feed(
         json!({ "schedule_id": schedule_id, "user_id": person }),
     )?;
     let url = format!("{}/api/v1/calendar/{token}.ics", base_url.trim_end_matches('/'));
-    feed_view(load_feed(conn, &id)?, Some(url))
+    feed_view(load_feed(tx, &id)?, Some(url))
 }
 
 /// The feeds of a schedule (`planning_manage` of its agency), or the caller's personal feeds.
@@ -134,14 +134,14 @@ pub fn list_feeds(
 
 /// Ends a feed: its link answers 410 from now on. The person it belongs to or who made it may,
 /// and so may `planning_manage` of the agency whose rota it shows.
-pub fn revoke_feed(conn: &mut DbConnection, user: &AuthUser, id: &str, at: NaiveDateTime) -> ApiResult<CalendarFeed> {
-    let row = load_feed(conn, id)?;
+pub fn revoke_feed(tx: &mut Tx<'_>, user: &AuthUser, id: &str, at: NaiveDateTime) -> ApiResult<CalendarFeed> {
+    let row = load_feed(tx, id)?;
     let own = row.user_id.as_deref() == Some(user.user_id.as_str()) || row.created_by == user.user_id;
     if !own {
         let agency_id: String = match (&row.schedule_id, &row.user_id) {
-            (Some(schedule_id), _) => service::load(conn, schedule_id)?.row.agency_id,
+            (Some(schedule_id), _) => service::load(tx, schedule_id)?.row.agency_id,
             (None, Some(person)) => {
-                users::table.filter(users::id.eq(person)).select(users::agency_id).get_result(conn)?
+                users::table.filter(users::id.eq(person)).select(users::agency_id).get_result(tx.conn())?
             }
             (None, None) => return Err(ApiError::internal(anyhow::anyhow!("calendar feed {id} shows nothing"))),
         };
@@ -152,9 +152,9 @@ pub fn revoke_feed(conn: &mut DbConnection, user: &AuthUser, id: &str, at: Naive
     }
     diesel::update(calendar_feeds::table.filter(calendar_feeds::id.eq(id)))
         .set((calendar_feeds::revoked_at.eq(at), calendar_feeds::revoked_by.eq(&user.user_id)))
-        .execute(conn)?;
-    audit::record(conn, &user.actor(), at, "calendar_feed.revoke", "calendar_feed", id, json!({}))?;
-    feed_view(load_feed(conn, id)?, None)
+        .execute(tx.conn())?;
+    audit::record(tx, &user.actor(), at, "calendar_feed.revoke", "calendar_feed", id, json!({}))?;
+    feed_view(load_feed(tx, id)?, None)
 }
 
 fn revoked(detail: &str) -> ApiError {
@@ -164,7 +164,7 @@ fn revoked(detail: &str) -> ApiError {
 /// The iCalendar text behind a feed token, as of `now`; notes when the feed was last used.
 /// Unknown token: 404; revoked feed (or the person's account disabled, or the schedule
 /// archived): 410 `calendar_feed_revoked`.
-pub fn feed_body(conn: &mut DbConnection, token: &str, now: DateTime<Utc>) -> ApiResult<String> {
+pub fn feed_body(conn: &mut PooledConn, token: &str, now: DateTime<Utc>) -> ApiResult<String> {
     let row: FeedRow = calendar_feeds::table
         .filter(calendar_feeds::token_hash.eq(hash_token(token)))
         .select(FeedRow::as_select())
@@ -180,10 +180,10 @@ pub fn feed_body(conn: &mut DbConnection, token: &str, now: DateTime<Utc>) -> Ap
         (None, Some(person)) => personal_calendar(conn, person, window, now)?,
         (None, None) => return Err(ApiError::internal(anyhow::anyhow!("calendar feed {} shows nothing", row.id))),
     };
-    backend::write_transaction(conn, |conn| {
+    backend::write_transaction(conn, |tx| {
         diesel::update(calendar_feeds::table.filter(calendar_feeds::id.eq(&row.id)))
             .set(calendar_feeds::last_used_at.eq(crate::clock::truncate(now)))
-            .execute(conn)
+            .execute(tx.conn())
     })?;
     Ok(render(&calendar))
 }

@@ -17,8 +17,8 @@ use crate::access::AuthUser;
 use crate::accounts::service::person_ref;
 use crate::audit;
 use crate::clock::to_utc;
-use crate::db::DbConnection;
 use crate::db::schema::{schedule_overrides, schedules};
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
 use crate::ids::{ScheduleId, parse_uuid};
 
@@ -91,10 +91,10 @@ fn load_override(conn: &mut DbConnection, schedule_id: &ScheduleId, id: &str) ->
 
 /// Marks a schedule changed by an override: its version moves on, so that cached answers and
 /// stale edits see it.
-fn touch(conn: &mut DbConnection, schedule_id: &ScheduleId, at: NaiveDateTime) -> QueryResult<()> {
+fn touch(tx: &mut Tx<'_>, schedule_id: &ScheduleId, at: NaiveDateTime) -> QueryResult<()> {
     diesel::update(schedules::table.filter(schedules::id.eq(schedule_id)))
         .set((schedules::version.eq(schedules::version + 1), schedules::updated_at.eq(at)))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     Ok(())
 }
 
@@ -110,13 +110,13 @@ pub struct NewOverride<'a> {
 
 /// Writes an override and its audit record; used directly and by approved swaps.
 pub fn insert_override(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     new: &NewOverride<'_>,
     actor: &AuthUser,
     at: NaiveDateTime,
 ) -> ApiResult<String> {
     let id = Uuid::now_v7().to_string();
-    touch(conn, new.schedule_id, at)?;
+    touch(tx, new.schedule_id, at)?;
     diesel::insert_into(schedule_overrides::table)
         .values((
             schedule_overrides::id.eq(&id),
@@ -129,9 +129,9 @@ pub fn insert_override(
             schedule_overrides::created_by.eq(&actor.user_id),
             schedule_overrides::created_at.eq(at),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     audit::record(
-        conn,
+        tx,
         &actor.actor(),
         at,
         "schedule.override.create",
@@ -152,7 +152,7 @@ pub fn insert_override(
 /// override is cancelled and its parts outside the span are written again, so that only the span
 /// changes. Used when a swap hands over duty that came from an override.
 pub fn carve_out(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     schedule_id: &ScheduleId,
     user_id: &str,
     (start, end): (DateTime<Utc>, DateTime<Utc>),
@@ -167,14 +167,14 @@ pub fn carve_out(
         .filter(schedule_overrides::ends_at.gt(crate::clock::truncate(start)))
         .filter(schedule_overrides::starts_at.lt(crate::clock::truncate(end)))
         .select(OverrideRow::as_select())
-        .load(conn)?;
+        .load(tx.conn())?;
     for row in rows {
-        touch(conn, schedule_id, at)?;
+        touch(tx, schedule_id, at)?;
         diesel::update(schedule_overrides::table.filter(schedule_overrides::id.eq(&row.id)))
             .set((schedule_overrides::cancelled_at.eq(at), schedule_overrides::cancelled_by.eq(&actor.user_id)))
-            .execute(conn)?;
+            .execute(tx.conn())?;
         audit::record(
-            conn,
+            tx,
             &actor.actor(),
             at,
             "schedule.override.cancel",
@@ -194,7 +194,7 @@ pub fn carve_out(
                     reason: row.reason.as_deref(),
                     swap_request_id: row.swap_request_id.as_deref(),
                 };
-                insert_override(conn, &part, actor, at)?;
+                insert_override(tx, &part, actor, at)?;
             }
         }
     }
@@ -228,17 +228,17 @@ pub fn check_future_span(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>, now: 
 }
 
 pub fn create_override(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     user: &AuthUser,
     schedule_id: &ScheduleId,
     request: &CreateOverride,
     at: NaiveDateTime,
 ) -> ApiResult<Override> {
-    let loaded = load(conn, schedule_id)?;
+    let loaded = load(tx, schedule_id)?;
     can_manage(user, &loaded.row.agency_id)?;
     check_future_span(request.starts_at, request.ends_at, to_utc(at))?;
     let person = request.user_id.to_string();
-    if !members(conn, &loaded.row.agency_id)?.contains(&person) {
+    if !members(tx, &loaded.row.agency_id)?.contains(&person) {
         return Err(ApiError::field("user_id", "unknown_participant", "not an active member of the schedule's agency"));
     }
     let new = NewOverride {
@@ -249,9 +249,9 @@ pub fn create_override(
         reason: request.reason.as_deref(),
         swap_request_id: None,
     };
-    let id = insert_override(conn, &new, user, at)?;
-    let row = load_override(conn, schedule_id, &id)?;
-    override_view(conn, row)
+    let id = insert_override(tx, &new, user, at)?;
+    let row = load_override(tx, schedule_id, &id)?;
+    override_view(tx, row)
 }
 
 pub fn list_overrides(
@@ -274,27 +274,27 @@ pub fn list_overrides(
 
 /// Cancels an override from now on: the part already served stays in the schedule.
 pub fn cancel_override(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     user: &AuthUser,
     schedule_id: &ScheduleId,
     id: &str,
     at: NaiveDateTime,
 ) -> ApiResult<Override> {
-    let loaded = load(conn, schedule_id)?;
+    let loaded = load(tx, schedule_id)?;
     can_manage(user, &loaded.row.agency_id)?;
-    let row = load_override(conn, schedule_id, id)?;
+    let row = load_override(tx, schedule_id, id)?;
     if row.cancelled_at.is_some() {
         return Err(ApiError::conflict("the override is already cancelled"));
     }
     if row.ends_at <= at {
         return Err(ApiError::conflict("the override has ended; past shifts cannot change"));
     }
-    touch(conn, schedule_id, at)?;
+    touch(tx, schedule_id, at)?;
     diesel::update(schedule_overrides::table.filter(schedule_overrides::id.eq(id)))
         .set((schedule_overrides::cancelled_at.eq(at), schedule_overrides::cancelled_by.eq(&user.user_id)))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         "schedule.override.cancel",
@@ -302,6 +302,6 @@ pub fn cancel_override(
         schedule_id,
         json!({ "override_id": id }),
     )?;
-    let row = load_override(conn, schedule_id, id)?;
-    override_view(conn, row)
+    let row = load_override(tx, schedule_id, id)?;
+    override_view(tx, row)
 }

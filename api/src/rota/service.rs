@@ -20,8 +20,8 @@ use crate::access::AuthUser;
 use crate::accounts::service::{agency_ref_of, person_ref};
 use crate::audit;
 use crate::clock::to_utc;
-use crate::db::DbConnection;
 use crate::db::schema::{agencies, schedule_revisions, schedules, users};
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
 use crate::ids::{ScheduleId, parse_uuid};
 
@@ -231,7 +231,7 @@ fn not_in_past(field: &str, at: DateTime<Utc>, now: DateTime<Utc>) -> ApiResult<
 }
 
 fn insert_revision(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     schedule_id: &ScheduleId,
     revision: i32,
     effective_from: DateTime<Utc>,
@@ -249,27 +249,22 @@ fn insert_revision(
             schedule_revisions::created_by.eq(&user.user_id),
             schedule_revisions::created_at.eq(at),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     Ok(())
 }
 
-pub fn create(
-    conn: &mut DbConnection,
-    user: &AuthUser,
-    request: &CreateSchedule,
-    at: NaiveDateTime,
-) -> ApiResult<Schedule> {
+pub fn create(tx: &mut Tx<'_>, user: &AuthUser, request: &CreateSchedule, at: NaiveDateTime) -> ApiResult<Schedule> {
     let now = to_utc(at);
     let agency_id = request.agency_id.map_or_else(|| user.agency.id.clone(), |id| id.to_string());
     can_manage(user, &agency_id)?;
     let agency_zone: String =
-        agencies::table.filter(agencies::id.eq(&agency_id)).select(agencies::time_zone).get_result(conn)?;
+        agencies::table.filter(agencies::id.eq(&agency_id)).select(agencies::time_zone).get_result(tx.conn())?;
     let zone = request.time_zone.clone().unwrap_or(agency_zone);
     let tz = layers::parse_time_zone(&zone)
         .ok_or_else(|| ApiError::field("time_zone", "unknown_time_zone", format!("{zone} is not an IANA time zone")))?;
     let effective_from = request.effective_from.unwrap_or(now);
     not_in_past("effective_from", effective_from, now)?;
-    checked_layers(conn, tz, &agency_id, &request.layers, effective_from)?;
+    checked_layers(tx, tz, &agency_id, &request.layers, effective_from)?;
     let id = ScheduleId::generate();
     diesel::insert_into(schedules::table)
         .values((
@@ -282,10 +277,10 @@ pub fn create(
             schedules::created_at.eq(at),
             schedules::updated_at.eq(at),
         ))
-        .execute(conn)?;
-    insert_revision(conn, &id, 1, effective_from, &request.layers, user, at)?;
+        .execute(tx.conn())?;
+    insert_revision(tx, &id, 1, effective_from, &request.layers, user, at)?;
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         "schedule.create",
@@ -293,8 +288,8 @@ pub fn create(
         &id,
         json!({ "name": request.name.trim(), "time_zone": zone, "effective_from": effective_from, "layers": request.layers }),
     )?;
-    let loaded = load(conn, &id)?;
-    view(conn, &loaded, now)
+    let loaded = load(tx, &id)?;
+    view(tx, &loaded, now)
 }
 
 pub fn get(conn: &mut DbConnection, user: &AuthUser, id: &ScheduleId, now: DateTime<Utc>) -> ApiResult<Schedule> {
@@ -321,30 +316,30 @@ pub fn list(
 }
 
 pub fn update(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     user: &AuthUser,
     id: &ScheduleId,
     request: &UpdateSchedule,
     at: NaiveDateTime,
 ) -> ApiResult<Schedule> {
     let now = to_utc(at);
-    let loaded = load(conn, id)?;
+    let loaded = load(tx, id)?;
     can_manage(user, &loaded.row.agency_id)?;
     if loaded.row.version != request.version {
-        let current = view(conn, &loaded, now)?;
+        let current = view(tx, &loaded, now)?;
         return Err(ApiError::version_mismatch(serde_json::to_value(current).map_err(anyhow::Error::from)?));
     }
     let mut changes = serde_json::Map::new();
     if let Some(specs) = &request.layers {
         let effective_from = request.effective_from.unwrap_or(now);
         not_in_past("effective_from", effective_from, now)?;
-        checked_layers(conn, loaded.tz, &loaded.row.agency_id, specs, effective_from)?;
+        checked_layers(tx, loaded.tz, &loaded.row.agency_id, specs, effective_from)?;
         let next: Option<i32> = schedule_revisions::table
             .filter(schedule_revisions::schedule_id.eq(id))
             .select(diesel::dsl::max(schedule_revisions::revision))
-            .get_result(conn)?;
+            .get_result(tx.conn())?;
         let revision = next.unwrap_or(0) + 1;
-        insert_revision(conn, id, revision, effective_from, specs, user, at)?;
+        insert_revision(tx, id, revision, effective_from, specs, user, at)?;
         changes.insert("revision".into(), json!(revision));
         changes.insert("effective_from".into(), json!(effective_from));
         changes.insert("layers".into(), json!(specs));
@@ -361,13 +356,13 @@ pub fn update(
                 schedules::version.eq(request.version + 1),
                 schedules::updated_at.eq(at),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
     if updated == 0 {
         return Err(ApiError::conflict("the schedule changed while it was being saved; read it again"));
     }
-    audit::record(conn, &user.actor(), at, "schedule.update", "schedule", id, serde_json::Value::Object(changes))?;
-    let loaded = load(conn, id)?;
-    view(conn, &loaded, now)
+    audit::record(tx, &user.actor(), at, "schedule.update", "schedule", id, serde_json::Value::Object(changes))?;
+    let loaded = load(tx, id)?;
+    view(tx, &loaded, now)
 }
 
 /// The people on duty for a schedule at an instant (for paging).

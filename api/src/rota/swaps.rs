@@ -18,8 +18,8 @@ use crate::access::AuthUser;
 use crate::accounts::service::person_ref;
 use crate::audit;
 use crate::clock::{to_utc, truncate};
-use crate::db::DbConnection;
 use crate::db::schema::swap_requests;
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
 use crate::ids::{ScheduleId, parse_uuid};
 use crate::vocabularies::{parse_wire_code, wire_code};
@@ -128,16 +128,16 @@ fn member_of(user: &AuthUser, loaded: &Loaded) -> ApiResult<()> {
 }
 
 pub fn create(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     user: &AuthUser,
     schedule_id: &ScheduleId,
     request: &CreateSwapRequest,
     at: NaiveDateTime,
 ) -> ApiResult<SwapRequest> {
-    let loaded = service::load(conn, schedule_id)?;
+    let loaded = service::load(tx, schedule_id)?;
     member_of(user, &loaded)?;
     overrides::check_future_span(request.starts_at, request.ends_at, to_utc(at))?;
-    let shifts = loaded.resolve(conn, request.starts_at, request.ends_at)?;
+    let shifts = loaded.resolve(tx, request.starts_at, request.ends_at)?;
     if !on_duty_throughout(&shifts, &user.user_id) {
         return Err(ApiError::field(
             "starts_at",
@@ -153,7 +153,7 @@ pub fn create(
         .filter(swap_requests::starts_at.lt(ends_at))
         .filter(swap_requests::ends_at.gt(starts_at))
         .count()
-        .get_result(conn)?;
+        .get_result(tx.conn())?;
     if open > 0 {
         return Err(ApiError::conflict("you already offered part of this span in a swap that is still open"));
     }
@@ -174,9 +174,9 @@ pub fn create(
             swap_requests::created_at.eq(at),
             swap_requests::updated_at.eq(at),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         "schedule.swap.offer",
@@ -189,8 +189,8 @@ pub fn create(
             "needs_approval": needs_approval,
         }),
     )?;
-    let row = load_swap(conn, schedule_id, &id)?;
-    view(conn, row)
+    let row = load_swap(tx, schedule_id, &id)?;
+    view(tx, row)
 }
 
 pub fn list(
@@ -245,22 +245,22 @@ impl Action {
 
 /// Carries out `action` on a swap request read at `version`.
 pub fn act(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     user: &AuthUser,
     (schedule_id, swap_id): (&ScheduleId, &str),
     action: Action,
     version: i32,
     at: NaiveDateTime,
 ) -> ApiResult<SwapRequest> {
-    let loaded = service::load(conn, schedule_id)?;
-    let row = load_swap(conn, schedule_id, swap_id)?;
+    let loaded = service::load(tx, schedule_id)?;
+    let row = load_swap(tx, schedule_id, swap_id)?;
     match action {
         Action::Take => {
             member_of(user, &loaded)?;
             if user.user_id == row.offered_by {
                 return Err(ApiError::field("taken_by", "own_swap", "you offered this swap; another member takes it"));
             }
-            if !service::members(conn, &loaded.row.agency_id)?.contains(user.user_id.as_str()) {
+            if !service::members(tx, &loaded.row.agency_id)?.contains(user.user_id.as_str()) {
                 return Err(ApiError::forbidden("only active members of the schedule's agency take its swaps"));
             }
         }
@@ -272,7 +272,7 @@ pub fn act(
         }
     }
     if row.version != version {
-        let current = view(conn, row)?;
+        let current = view(tx, row)?;
         return Err(ApiError::version_mismatch(serde_json::to_value(current).map_err(anyhow::Error::from)?));
     }
     let state = parse_wire_code(&row.state)?;
@@ -296,7 +296,7 @@ pub fn act(
         Action::Cancel => (SwapState::Cancelled, None),
     };
     if action == Action::Take {
-        let shifts = loaded.resolve(conn, to_utc(row.starts_at).max(to_utc(at)), to_utc(row.ends_at))?;
+        let shifts = loaded.resolve(tx, to_utc(row.starts_at).max(to_utc(at)), to_utc(row.ends_at))?;
         if shifts.iter().any(|shift| shift.people.contains(user.user_id.as_str())) {
             return Err(ApiError::field("taken_by", "already_on_duty", "you are on duty during part of this span"));
         }
@@ -319,15 +319,15 @@ pub fn act(
             .filter(swap_requests::state.eq(&row.state)),
     )
     .set(&transition)
-    .execute(conn)?;
+    .execute(tx.conn())?;
     if updated == 0 {
         // Someone else acted between the read and the write.
-        let current = load_swap(conn, schedule_id, swap_id)?;
-        let current = view(conn, current)?;
+        let current = load_swap(tx, schedule_id, swap_id)?;
+        let current = view(tx, current)?;
         return Err(ApiError::version_mismatch(serde_json::to_value(current).map_err(anyhow::Error::from)?));
     }
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         &format!("schedule.swap.{}", action.name()),
@@ -337,16 +337,16 @@ pub fn act(
     )?;
     if next == SwapState::Approved {
         let taker = taker.ok_or_else(|| ApiError::internal(anyhow::anyhow!("approved swap {swap_id} has no taker")))?;
-        hand_over(conn, &loaded, &row, taker, user, at)?;
+        hand_over(tx, &loaded, &row, taker, user, at)?;
     }
-    let row = load_swap(conn, schedule_id, swap_id)?;
-    view(conn, row)
+    let row = load_swap(tx, schedule_id, swap_id)?;
+    view(tx, row)
 }
 
 /// Puts the taker on duty for what is left of the span, keeps the offerer's co-workers on duty,
 /// and takes the offerer off any override of theirs in the span.
 fn hand_over(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     loaded: &Loaded,
     row: &SwapRow,
     taker: &str,
@@ -357,10 +357,10 @@ fn hand_over(
     if end <= start {
         return Err(ApiError::conflict("the span of this swap has passed"));
     }
-    if !service::members(conn, &loaded.row.agency_id)?.contains(taker) {
+    if !service::members(tx, &loaded.row.agency_id)?.contains(taker) {
         return Err(ApiError::conflict("the taker is no longer an active member of the agency"));
     }
-    let shifts = loaded.resolve(conn, start, end)?;
+    let shifts = loaded.resolve(tx, start, end)?;
     if !on_duty_throughout(&shifts, &row.offered_by) {
         return Err(ApiError::conflict(
             "the rota changed: the person who offered the swap is no longer on duty for the whole span",
@@ -370,7 +370,7 @@ fn hand_over(
         return Err(ApiError::conflict("the rota changed: the taker is now on duty during part of the span"));
     }
     let covers = coworker_covers(&shifts, &row.offered_by, taker);
-    overrides::carve_out(conn, &row.schedule_id, &row.offered_by, (start, end), actor, at)?;
+    overrides::carve_out(tx, &row.schedule_id, &row.offered_by, (start, end), actor, at)?;
     let mut write = |user_id: &str, starts_at: DateTime<Utc>, ends_at: DateTime<Utc>| {
         let new = NewOverride {
             schedule_id: &row.schedule_id,
@@ -380,7 +380,7 @@ fn hand_over(
             reason: Some(SWAP_REASON),
             swap_request_id: Some(&row.id),
         };
-        overrides::insert_override(conn, &new, actor, at).map(|_| ())
+        overrides::insert_override(tx, &new, actor, at).map(|_| ())
     };
     write(taker, start, end)?;
     for (coworker, starts_at, ends_at) in covers {

@@ -17,8 +17,8 @@ use super::teams;
 use crate::access::AuthUser;
 use crate::audit;
 use crate::clock::to_utc;
-use crate::db::DbConnection;
 use crate::db::schema::{identifications, round_stops, rounds, team_members};
+use crate::db::{DbConnection, Tx};
 use crate::hotspots::service as hotspot_service;
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::identifications::validate::fix_errors;
@@ -85,19 +85,19 @@ fn distance_to_stops(
 }
 
 pub fn check_in(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     id: &str,
     request: &CheckIn,
     at: NaiveDateTime,
 ) -> ApiResult<terren_contract::rounds::Round> {
-    let row = member_round(conn, user, id)?;
+    let row = member_round(tx, user, id)?;
     let status = row.status()?;
     // A teammate got there first, or a check-in queued offline arrives after the round: the
     // round as it is answers both.
     if matches!(status, RoundStatus::InProgress | RoundStatus::Done) {
-        return read::view(conn, index, &row);
+        return read::view(tx, index, &row);
     }
     if !matches!(status, RoundStatus::Planned | RoundStatus::Missed) {
         return Err(ApiError::conflict(format!("the round is {}", row.status)));
@@ -110,9 +110,9 @@ pub fn check_in(
             format!("check in from half an hour before the round starts until it ends ({} UTC)", row.ends_at),
         ));
     }
-    let policy = super::policy::policy_of(conn, &row.agency_id)?;
+    let policy = super::policy::policy_of(tx, &row.agency_id)?;
     let (lat, lon) = (request.location.lat, request.location.lon);
-    let distance = distance_to_stops(conn, index, id, lat, lon)?;
+    let distance = distance_to_stops(tx, index, id, lat, lon)?;
     let far = distance.filter(|d| *d > policy.far_check_in_km * 1000.0);
     if let Some(d) = far
         && request.reason.is_none()
@@ -139,12 +139,12 @@ pub fn check_in(
         rounds::version.eq(rounds::version + 1),
         rounds::updated_at.eq(at),
     ))
-    .execute(conn)?;
+    .execute(tx.conn())?;
     if changed == 0 {
         return Err(ApiError::new(ErrorCode::Conflict).with_detail("somebody else checked in first"));
     }
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         "round.check_in",
@@ -152,7 +152,7 @@ pub fn check_in(
         id,
         json!({ "distance_m": distance, "far": far.is_some(), "late": row.missed_at.is_some() }),
     )?;
-    read::reload(conn, index, id)
+    read::reload(tx, index, id)
 }
 
 /// Arriving at or leaving the stop at `position`.
@@ -164,7 +164,7 @@ pub struct StopEvent {
 
 /// Arrival at or departure from a stop; the first of each counts.
 pub fn visit(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     id: &str,
@@ -172,13 +172,13 @@ pub fn visit(
     request: &StopVisit,
     at: NaiveDateTime,
 ) -> ApiResult<terren_contract::rounds::Round> {
-    let row = member_round(conn, user, id)?;
+    let row = member_round(tx, user, id)?;
     if row.status()? != RoundStatus::InProgress {
         return Err(ApiError::conflict(format!("the round is {}; check in first", row.status)));
     }
     check_fix(request.location.as_ref(), at)?;
     let stop = round_stops::table.filter(round_stops::round_id.eq(id)).filter(round_stops::position.eq(position));
-    let found: i64 = stop.count().get_result(conn)?;
+    let found: i64 = stop.count().get_result(tx.conn())?;
     if found == 0 {
         return Err(ApiError::not_found("stop"));
     }
@@ -189,16 +189,18 @@ pub fn visit(
                 round_stops::arrived_lat.eq(request.location.as_ref().map(|l| l.lat)),
                 round_stops::arrived_lon.eq(request.location.as_ref().map(|l| l.lon)),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
     } else {
         // Leaving a stop means the team was there, even if the phone never said it arrived.
         diesel::update(stop.filter(round_stops::arrived_at.is_null()))
             .set(round_stops::arrived_at.eq(at))
-            .execute(conn)?;
-        diesel::update(stop.filter(round_stops::left_at.is_null())).set(round_stops::left_at.eq(at)).execute(conn)?;
+            .execute(tx.conn())?;
+        diesel::update(stop.filter(round_stops::left_at.is_null()))
+            .set(round_stops::left_at.eq(at))
+            .execute(tx.conn())?;
     }
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         if arrive { "round.arrive" } else { "round.leave" },
@@ -206,20 +208,20 @@ pub fn visit(
         id,
         json!({ "position": position }),
     )?;
-    read::reload(conn, index, id)
+    read::reload(tx, index, id)
 }
 
 pub fn check_out(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     id: &str,
     request: &CheckOut,
     at: NaiveDateTime,
 ) -> ApiResult<terren_contract::rounds::Round> {
-    let row = member_round(conn, user, id)?;
+    let row = member_round(tx, user, id)?;
     if row.status()? == RoundStatus::Done {
-        return read::view(conn, index, &row);
+        return read::view(tx, index, &row);
     }
     check_fix(request.location.as_ref(), at)?;
     let report = serde_json::to_string(&request.report).map_err(anyhow::Error::from)?;
@@ -236,7 +238,7 @@ pub fn check_out(
         rounds::version.eq(rounds::version + 1),
         rounds::updated_at.eq(at),
     ))
-    .execute(conn)?;
+    .execute(tx.conn())?;
     if changed == 0 {
         return Err(ApiError::conflict(format!("the round is {}; check in first", row.status)));
     }
@@ -247,9 +249,9 @@ pub fn check_out(
             .filter(round_stops::left_at.is_null()),
     )
     .set(round_stops::left_at.eq(at))
-    .execute(conn)?;
-    audit::record(conn, &user.actor(), at, "round.check_out", "round", id, json!({ "report": request.report }))?;
-    read::reload(conn, index, id)
+    .execute(tx.conn())?;
+    audit::record(tx, &user.actor(), at, "round.check_out", "round", id, json!({ "report": request.report }))?;
+    read::reload(tx, index, id)
 }
 
 /// The round a sighting belongs to: the one named (the recorder must be on its team), else the
@@ -295,13 +297,13 @@ pub fn round_for_sighting(
 
 /// The person's rounds on a local day, with everything the phone needs offline.
 pub fn my_rounds(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     date: Option<NaiveDate>,
     now: DateTime<Utc>,
 ) -> ApiResult<MyRounds> {
-    let tz = hotspot_service::agency_zone(conn, &user.agency.id)?;
+    let tz = hotspot_service::agency_zone(tx, &user.agency.id)?;
     let date = date.unwrap_or_else(|| now.with_timezone(&tz).date_naive());
     let my_teams =
         team_members::table.filter(team_members::user_id.eq(user.user_id.clone())).select(team_members::team_id);
@@ -311,36 +313,36 @@ pub fn my_rounds(
         .filter(rounds::status.ne(wire_code(RoundStatus::Cancelled)))
         .order((rounds::starts_at.asc(), rounds::id.asc()))
         .select(RoundRow::as_select())
-        .load(conn)?;
-    let views = read::views(conn, index, &rows)?;
+        .load(tx.conn())?;
+    let views = read::views(tx, index, &rows)?;
     let since = crate::clock::truncate(now) - chrono::Duration::days(RECENT_DAYS);
     let reads_sightings = user.can(Permission::IdentificationsRead);
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut stops_by_round: HashMap<String, Vec<store::StopRow>> = HashMap::new();
-    for stop in store::stops_of(conn, &ids)? {
+    for stop in store::stops_of(tx, &ids)? {
         stops_by_round.entry(stop.round_id.clone()).or_default().push(stop);
     }
     let mut out = Vec::new();
     for (row, round) in rows.iter().zip(views) {
-        let team = teams::load(conn, &row.team_id)?;
+        let team = teams::load(tx, &row.team_id)?;
         let mut stops = Vec::new();
         for stop in stops_by_round.remove(&row.id).unwrap_or_default() {
             let hotspot = match &stop.hotspot_id {
-                Some(id) => Some(hotspot_service::load(conn, id)?),
+                Some(id) => Some(hotspot_service::load(tx, id)?),
                 None => None,
             };
             let recent_sightings = match (&hotspot, reads_sightings) {
-                (Some(hotspot), true) => recent_at(conn, index, user, hotspot, since, now)?,
+                (Some(hotspot), true) => recent_at(tx, index, user, hotspot, since, now)?,
                 _ => Vec::new(),
             };
             stops.push(StopForPhone {
                 position: stop.position,
-                hotspot: hotspot.as_ref().map(|h| hotspot_service::view(conn, index, h)).transpose()?,
+                hotspot: hotspot.as_ref().map(|h| hotspot_service::view(tx, index, h)).transpose()?,
                 area: area_ref(index, &stop.area_id),
                 recent_sightings,
             });
         }
-        out.push(RoundForPhone { round, members: teams::members(conn, &row.team_id)?, team_phone: team.phone, stops });
+        out.push(RoundForPhone { round, members: teams::members(tx, &row.team_id)?, team_phone: team.phone, stops });
     }
     Ok(MyRounds { date, rounds: out })
 }
@@ -348,7 +350,7 @@ pub fn my_rounds(
 /// Sightings inside the hotspot since `since` that the person may see, newest first, each as the
 /// person may see it (and audited as such).
 fn recent_at(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     hotspot: &hotspot_service::HotspotRow,
@@ -363,7 +365,7 @@ fn recent_at(
         .order((identifications::observed_at.desc(), identifications::id.desc()))
         .select((identifications::id, identifications::lat.assume_not_null(), identifications::lon.assume_not_null()))
         .limit(500)
-        .load(conn)?;
+        .load(tx.conn())?;
     let mut shown = Vec::new();
     for (id, lat, lon) in candidates {
         if shown.len() >= RECENT_PER_STOP {
@@ -372,7 +374,7 @@ fn recent_at(
         if !shape.contains(lat, lon) {
             continue;
         }
-        if let Ok(sighting) = crate::identifications::read::read(conn, index, user, &id, crate::clock::truncate(now)) {
+        if let Ok(sighting) = crate::identifications::read::read(tx, index, user, &id, crate::clock::truncate(now)) {
             shown.push(sighting);
         }
     }

@@ -13,7 +13,7 @@ use super::teams;
 use crate::alerts::service::{NewAlert, raise};
 use crate::audit::{self, Actor};
 use crate::clock::to_utc;
-use crate::db::DbConnection;
+use crate::db::Tx;
 use crate::db::schema::{round_stops, rounds};
 use crate::hotspots::service as hotspot_service;
 use crate::http::ApiResult;
@@ -37,20 +37,16 @@ impl JobPayload for MissedCheck {
     }
 }
 
-pub(super) fn schedule_missed_check(
-    conn: &mut DbConnection,
-    row: &RoundRow,
-    policy: &PlanningPolicy,
-) -> QueryResult<bool> {
+pub(super) fn schedule_missed_check(tx: &mut Tx<'_>, row: &RoundRow, policy: &PlanningPolicy) -> QueryResult<bool> {
     let due = row.starts_at + chrono::Duration::minutes(i64::from(policy.missed_after_minutes));
     let check = MissedCheck { round_id: row.id.clone(), starts_at: row.starts_at };
-    outbox::enqueue_job(conn, &check, due, row.created_at)
+    outbox::enqueue_job(tx, &check, due, row.created_at)
 }
 
 /// The missed-round check: still planned at its start plus the agency's grace, the round is
 /// missed and the agency's coordinators are alerted.
 pub fn check_missed(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     check: &MissedCheck,
     now: DateTime<Utc>,
@@ -68,20 +64,20 @@ pub fn check_missed(
         rounds::version.eq(rounds::version + 1),
         rounds::updated_at.eq(at),
     ))
-    .execute(conn)?;
+    .execute(tx.conn())?;
     if missed == 0 {
         return Ok(false);
     }
-    let row = store::load(conn, &check.round_id)?;
-    let team = teams::load(conn, &row.team_id)?;
+    let row = store::load(tx, &check.round_id)?;
+    let team = teams::load(tx, &row.team_id)?;
     let first_area: Option<String> = round_stops::table
         .filter(round_stops::round_id.eq(&row.id))
         .order(round_stops::position.asc())
         .select(round_stops::area_id)
-        .first::<Option<String>>(conn)
+        .first::<Option<String>>(tx.conn())
         .optional()?
         .flatten();
-    let tz = hotspot_service::agency_zone(conn, &row.agency_id)?;
+    let tz = hotspot_service::agency_zone(tx, &row.agency_id)?;
     let local = to_utc(row.starts_at).with_timezone(&tz).format("%Y-%m-%d %H:%M");
     let new = NewAlert {
         severity: Severity::Normal,
@@ -96,8 +92,8 @@ pub fn check_missed(
         referral_id: None,
         policy: Some(crate::alerts::coverage::coordinators_only()),
     };
-    raise(conn, &Actor::system(), new, at)?;
-    audit::record(conn, &Actor::system(), at, "round.missed", "round", &row.id, json!({ "team_id": row.team_id }))?;
+    raise(tx, &Actor::system(), new, at)?;
+    audit::record(tx, &Actor::system(), at, "round.missed", "round", &row.id, json!({ "team_id": row.team_id }))?;
     Ok(true)
 }
 

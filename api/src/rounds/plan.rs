@@ -18,8 +18,8 @@ use crate::access::AuthUser;
 use crate::access::ServedAreas;
 use crate::audit;
 use crate::clock::to_utc;
-use crate::db::DbConnection;
 use crate::db::schema::{hotspots, rounds};
+use crate::db::{DbConnection, Tx};
 use crate::hotspots::service as hotspot_service;
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::ids::TeamId;
@@ -72,15 +72,10 @@ pub(super) fn resolve_stops(
     if errors.is_empty() { Ok(resolved) } else { Err(ApiError::fields(errors)) }
 }
 
-pub(super) fn insert_round(
-    conn: &mut DbConnection,
-    row: &RoundRow,
-    stops: &[Stop],
-    policy: &PlanningPolicy,
-) -> ApiResult<()> {
-    diesel::insert_into(rounds::table).values(row).execute(conn)?;
-    write_stops(conn, &row.id, stops)?;
-    schedule_missed_check(conn, row, policy)?;
+pub(super) fn insert_round(tx: &mut Tx<'_>, row: &RoundRow, stops: &[Stop], policy: &PlanningPolicy) -> ApiResult<()> {
+    diesel::insert_into(rounds::table).values(row).execute(tx.conn())?;
+    write_stops(tx, &row.id, stops)?;
+    schedule_missed_check(tx, row, policy)?;
     Ok(())
 }
 
@@ -93,18 +88,18 @@ pub(super) fn check_purpose(conn: &mut DbConnection, purpose: &str) -> ApiResult
 }
 
 pub fn create(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     request: &CreateRound,
     now: DateTime<Utc>,
 ) -> ApiResult<(Round, bool)> {
-    let team = teams::planned_by(conn, user, &TeamId::from(request.team_id))?;
+    let team = teams::planned_by(tx, user, &TeamId::from(request.team_id))?;
     teams::ensure_active(&team)?;
     let id = request.id.to_string();
-    let tz = hotspot_service::agency_zone(conn, &team.agency_id)?;
+    let tz = hotspot_service::agency_zone(tx, &team.agency_id)?;
     let window = round_window(tz, request.starts_at, request.ends_at)?;
-    if let Some(existing) = find(conn, &id)? {
+    if let Some(existing) = find(tx, &id)? {
         // The same person planning the same round again (a retry without its key).
         let same = existing.created_by == user.user_id
             && existing.team_id == team.id
@@ -112,25 +107,25 @@ pub fn create(
             && existing.ends_at == crate::clock::truncate(window.ends_at)
             && existing.purpose == request.purpose;
         return if same {
-            Ok((view(conn, index, &existing)?, false))
+            Ok((view(tx, index, &existing)?, false))
         } else {
             Err(ApiError::new(ErrorCode::AlreadyExists).with_detail("a different round has this id"))
         };
     }
-    check_purpose(conn, &request.purpose)?;
-    let stops = resolve_stops(conn, index, user, &request.stops)?;
+    check_purpose(tx, &request.purpose)?;
+    let stops = resolve_stops(tx, index, user, &request.stops)?;
     in_past(&window, now)?;
-    let policy = super::policy::policy_of(conn, &team.agency_id)?;
-    let busy = busy(conn, &team, &window, None, &policy)?;
+    let policy = super::policy::policy_of(tx, &team.agency_id)?;
+    let busy = busy(tx, &team, &window, None, &policy)?;
     if !busy.is_empty() {
         return Err(conflict(busy));
     }
     let at = crate::clock::truncate(now);
     let notes = request.notes.as_ref().map(|n| n.trim().to_owned());
     let row = new_row(&team, id.clone(), &user.user_id, &window, &request.purpose, notes, at);
-    insert_round(conn, &row, &stops, &policy)?;
+    insert_round(tx, &row, &stops, &policy)?;
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         "round.create",
@@ -138,7 +133,7 @@ pub fn create(
         &id,
         json!({ "team_id": team.id, "starts_at": row.starts_at, "ends_at": row.ends_at }),
     )?;
-    Ok((reload(conn, index, &id)?, true))
+    Ok((reload(tx, index, &id)?, true))
 }
 
 pub(super) fn new_row(
@@ -190,25 +185,25 @@ fn planned_round(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResul
 
 /// Changes one round that has not started. A round of a series is detached from it.
 pub fn update(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     id: &str,
     request: &UpdateRound,
     now: DateTime<Utc>,
 ) -> ApiResult<Round> {
-    let (row, team) = planned_round(conn, user, id)?;
+    let (row, team) = planned_round(tx, user, id)?;
     if request.version != row.version {
-        let current = view(conn, index, &row)?;
+        let current = view(tx, index, &row)?;
         return Err(ApiError::version_mismatch(serde_json::to_value(current).map_err(anyhow::Error::from)?));
     }
     if row.status()? != RoundStatus::Planned {
         return Err(ApiError::conflict(format!("the round is {}; only a planned round is changed", row.status)));
     }
     if let Some(purpose) = &request.purpose {
-        check_purpose(conn, purpose)?;
+        check_purpose(tx, purpose)?;
     }
-    let tz = hotspot_service::agency_zone(conn, &team.agency_id)?;
+    let tz = hotspot_service::agency_zone(tx, &team.agency_id)?;
     let unchanged = |t: NaiveDateTime| LocalOrInstant::from(to_utc(t));
     let window = round_window(
         tz,
@@ -216,8 +211,8 @@ pub fn update(
         request.ends_at.unwrap_or_else(|| unchanged(row.ends_at)),
     )?;
     in_past(&window, now)?;
-    let policy = super::policy::policy_of(conn, &team.agency_id)?;
-    let busy = busy(conn, &team, &window, Some(id), &policy)?;
+    let policy = super::policy::policy_of(tx, &team.agency_id)?;
+    let busy = busy(tx, &team, &window, Some(id), &policy)?;
     if !busy.is_empty() {
         return Err(conflict(busy));
     }
@@ -233,28 +228,28 @@ pub fn update(
             rounds::version.eq(row.version + 1),
             rounds::updated_at.eq(at),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     if changed == 0 {
         return Err(ApiError::new(ErrorCode::VersionMismatch));
     }
     if let Some(stops) = &request.stops {
-        let stops = resolve_stops(conn, index, user, stops)?;
-        write_stops(conn, id, &stops)?;
+        let stops = resolve_stops(tx, index, user, stops)?;
+        write_stops(tx, id, &stops)?;
     }
-    let updated = load(conn, id)?;
-    schedule_missed_check(conn, &updated, &policy)?;
-    audit::record(conn, &user.actor(), at, "round.update", "round", id, json!({ "detached": updated.detached }))?;
-    view(conn, index, &updated)
+    let updated = load(tx, id)?;
+    schedule_missed_check(tx, &updated, &policy)?;
+    audit::record(tx, &user.actor(), at, "round.update", "round", id, json!({ "detached": updated.detached }))?;
+    view(tx, index, &updated)
 }
 
 pub fn cancel(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     id: &str,
     at: NaiveDateTime,
 ) -> ApiResult<Round> {
-    let (row, _) = planned_round(conn, user, id)?;
+    let (row, _) = planned_round(tx, user, id)?;
     let changed = diesel::update(
         rounds::table.filter(rounds::id.eq(id)).filter(rounds::status.eq(wire_code(RoundStatus::Planned))),
     )
@@ -264,10 +259,10 @@ pub fn cancel(
         rounds::version.eq(rounds::version + 1),
         rounds::updated_at.eq(at),
     ))
-    .execute(conn)?;
+    .execute(tx.conn())?;
     if changed == 0 && row.status()? != RoundStatus::Cancelled {
         return Err(ApiError::conflict(format!("the round is {}; only a planned round is cancelled", row.status)));
     }
-    audit::record(conn, &user.actor(), at, "round.cancel", "round", id, json!({}))?;
-    reload(conn, index, id)
+    audit::record(tx, &user.actor(), at, "round.cancel", "round", id, json!({}))?;
+    reload(tx, index, id)
 }

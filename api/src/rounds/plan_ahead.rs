@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::db::DbConnection;
+use crate::db::Tx;
 use crate::http::ApiResult;
 use crate::outbox::{self, JobPayload, kinds};
 
@@ -29,14 +29,14 @@ impl JobPayload for PlanAheadJob {
 }
 
 /// Makes sure the daily planning of series is scheduled.
-pub fn enqueue_plan_ahead(conn: &mut DbConnection, now: DateTime<Utc>) -> QueryResult<bool> {
-    outbox::enqueue_daily(conn, |day| PlanAheadJob { day }, PLAN_AHEAD_AT, now, crate::clock::truncate(now))
+pub fn enqueue_plan_ahead(tx: &mut Tx<'_>, now: DateTime<Utc>) -> QueryResult<bool> {
+    outbox::enqueue_daily(tx, |day| PlanAheadJob { day }, PLAN_AHEAD_AT, now, crate::clock::truncate(now))
 }
 
 /// The daily job: plans every series ahead and schedules tomorrow's run.
-pub fn run_plan_ahead(conn: &mut DbConnection, now: DateTime<Utc>) -> ApiResult<usize> {
-    let planned = super::series::plan_ahead(conn, now)?;
-    enqueue_plan_ahead(conn, now)?;
+pub fn run_plan_ahead(tx: &mut Tx<'_>, now: DateTime<Utc>) -> ApiResult<usize> {
+    let planned = super::series::plan_ahead(tx, now)?;
+    enqueue_plan_ahead(tx, now)?;
     Ok(planned)
 }
 

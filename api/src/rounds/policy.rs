@@ -9,8 +9,8 @@ use terren_contract::rounds::PlanningPolicy;
 
 use crate::access::AuthUser;
 use crate::audit;
-use crate::db::DbConnection;
 use crate::db::schema::planning_policies;
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
 
 pub fn default_policy() -> PlanningPolicy {
@@ -31,7 +31,7 @@ pub fn policy_of(conn: &mut DbConnection, agency_id: &str) -> ApiResult<Planning
 }
 
 pub fn put_policy(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     user: &AuthUser,
     agency_id: &str,
     policy: &PlanningPolicy,
@@ -43,7 +43,7 @@ pub fn put_policy(
     }
     let text = serde_json::to_string(policy).map_err(anyhow::Error::from)?;
     let exists: i64 =
-        planning_policies::table.filter(planning_policies::agency_id.eq(agency_id)).count().get_result(conn)?;
+        planning_policies::table.filter(planning_policies::agency_id.eq(agency_id)).count().get_result(tx.conn())?;
     if exists > 0 {
         diesel::update(planning_policies::table.filter(planning_policies::agency_id.eq(agency_id)))
             .set((
@@ -52,7 +52,7 @@ pub fn put_policy(
                 planning_policies::updated_by.eq(&user.user_id),
                 planning_policies::updated_at.eq(at),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
     } else {
         diesel::insert_into(planning_policies::table)
             .values((
@@ -62,8 +62,8 @@ pub fn put_policy(
                 planning_policies::updated_by.eq(&user.user_id),
                 planning_policies::updated_at.eq(at),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
     }
-    audit::record(conn, &user.actor(), at, "planning_policy.put", "agency", agency_id, json!(policy))?;
+    audit::record(tx, &user.actor(), at, "planning_policy.put", "agency", agency_id, json!(policy))?;
     Ok(policy.clone())
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{coverage, field, plan, read, teams};
 use crate::access::AuthUser;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Tx};
 use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
 use crate::http::paths::{AgencyPath, RoundPath, RoundStopPath, SeriesPath, TeamPath};
 use crate::http::{ApiResult, ValidJson, audited, with_conn};
@@ -343,7 +343,7 @@ async fn phone_write<Rq, F>(
 ) -> ApiResult<HttpResponse>
 where
     Rq: Serialize + Send + Sync + 'static,
-    F: Fn(&mut DbConnection, &TerritoryIndex, &str, &Rq, NaiveDateTime) -> ApiResult<Round> + Send + Sync + 'static,
+    F: Fn(&mut Tx<'_>, &TerritoryIndex, &str, &Rq, NaiveDateTime) -> ApiResult<Round> + Send + Sync + 'static,
 {
     let write = RoundWrite { request, round_id, index: state.territory(), at: state.clock.now_naive(), apply };
     idempotency::respond(req, state, user_id, key, write).await
@@ -367,7 +367,7 @@ struct KeptRound {
 impl<Rq, F> PhoneWrite for RoundWrite<Rq, F>
 where
     Rq: Serialize + Send + Sync + 'static,
-    F: Fn(&mut DbConnection, &TerritoryIndex, &str, &Rq, NaiveDateTime) -> ApiResult<Round> + Send + Sync + 'static,
+    F: Fn(&mut Tx<'_>, &TerritoryIndex, &str, &Rq, NaiveDateTime) -> ApiResult<Round> + Send + Sync + 'static,
 {
     type Request = Rq;
     type Prepared = ();
@@ -382,13 +382,13 @@ where
         Ok(())
     }
 
-    fn apply(&self, conn: &mut DbConnection, (): ()) -> ApiResult<Written<Self>> {
-        let round = (self.apply)(conn, &self.index, &self.round_id, &self.request, self.at)?;
+    fn apply(&self, tx: &mut Tx<'_>, (): ()) -> ApiResult<Written<Self>> {
+        let round = (self.apply)(tx, &self.index, &self.round_id, &self.request, self.at)?;
         Ok(Written { status: StatusCode::OK, kept: KeptRound { round_id: round.id }, answer: round })
     }
 
-    fn replay(&self, conn: &mut DbConnection, kept: KeptRound) -> ApiResult<Round> {
-        read::reload(conn, &self.index, &kept.round_id.to_string())
+    fn replay(&self, tx: &mut Tx<'_>, kept: KeptRound) -> ApiResult<Round> {
+        read::reload(tx, &self.index, &kept.round_id.to_string())
     }
 }
 

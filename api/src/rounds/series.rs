@@ -25,8 +25,8 @@ use crate::access::AuthUser;
 use crate::alerts::service::{NewAlert, raise};
 use crate::audit::{self, Actor};
 use crate::clock::to_utc;
-use crate::db::DbConnection;
 use crate::db::schema::{identifications, round_series, round_stops, rounds, teams as team_rows};
+use crate::db::{DbConnection, Tx};
 use crate::hotspots::service as hotspot_service;
 use crate::http::{ApiError, ApiResult};
 use crate::ids::{TeamId, parse_uuid};
@@ -190,7 +190,7 @@ pub fn get_series(
 /// `strict`, a busy member refuses the whole series (when a person saves it), otherwise the
 /// round is planned anyway and the coordinators are alerted (the daily extension).
 fn plan_series(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     row: &SeriesRow,
     from: NaiveDate,
     until: NaiveDate,
@@ -199,8 +199,8 @@ fn plan_series(
 ) -> ApiResult<usize> {
     let rule = row.rule()?;
     let windows = parse_windows(&rule.windows)?;
-    let team = teams::load(conn, &row.team_id)?;
-    let policy = policy_of(conn, &row.agency_id)?;
+    let team = teams::load(tx, &row.team_id)?;
+    let policy = policy_of(tx, &row.agency_id)?;
     let stops = row.stops();
     let mut planned = 0;
     let mut refusals = Vec::new();
@@ -208,14 +208,14 @@ fn plan_series(
         .filter(rounds::series_id.eq(&row.id))
         .filter(rounds::occurrence_key.is_not_null())
         .select(rounds::occurrence_key.assume_not_null())
-        .load(conn)?
+        .load(tx.conn())?
         .into_iter()
         .collect();
     for (key, window) in occurrences(&row.id, &rule, &windows, row.tz(), from, until) {
         if planned_already.contains(&key) || window.starts_at < to_utc(at) {
             continue;
         }
-        let busy = busy(conn, &team, &window, None, &policy)?;
+        let busy = busy(tx, &team, &window, None, &policy)?;
         if strict && !busy.is_empty() {
             refusals.push(format!("{}: {}", window.local_date, busy.join(", ")));
             continue;
@@ -224,10 +224,10 @@ fn plan_series(
             new_row(&team, Uuid::now_v7().to_string(), &row.created_by, &window, &row.purpose, row.notes.clone(), at);
         round.series_id = Some(row.id.clone());
         round.occurrence_key = Some(key);
-        insert_round(conn, &round, &stops, &policy)?;
+        insert_round(tx, &round, &stops, &policy)?;
         if !busy.is_empty() {
             // Nobody is planning at this moment: the round is planned and its coordinators told.
-            alert_conflict(conn, &team, &round, &busy, at)?;
+            alert_conflict(tx, &team, &round, &busy, at)?;
         }
         planned += 1;
     }
@@ -236,12 +236,12 @@ fn plan_series(
     }
     diesel::update(round_series::table.filter(round_series::id.eq(&row.id)))
         .set(round_series::planned_until.eq(until.to_string()))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     Ok(planned)
 }
 
 fn alert_conflict(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     team: &teams::TeamRow,
     round: &RoundRow,
     busy: &[String],
@@ -260,7 +260,7 @@ fn alert_conflict(
         referral_id: None,
         policy: Some(crate::alerts::coverage::coordinators_only()),
     };
-    raise(conn, &Actor::system(), new, at)?;
+    raise(tx, &Actor::system(), new, at)?;
     Ok(())
 }
 
@@ -271,19 +271,19 @@ fn local_today(tz: Tz, now: DateTime<Utc>) -> NaiveDate {
 /// Creates (`id` absent) or replaces a series. Replacing re-plans the rounds that have not
 /// started and were not changed by hand.
 pub fn put_series(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     id: Option<&str>,
     request: &PutRoundSeries,
     now: DateTime<Utc>,
 ) -> ApiResult<(RoundSeries, bool)> {
-    let team = teams::planned_by(conn, user, &TeamId::from(request.team_id))?;
+    let team = teams::planned_by(tx, user, &TeamId::from(request.team_id))?;
     teams::ensure_active(&team)?;
-    check_purpose(conn, &request.purpose)?;
+    check_purpose(tx, &request.purpose)?;
     let windows = parse_windows(&request.windows)?;
-    let stops = resolve_stops(conn, index, user, &request.stops)?;
-    let tz = hotspot_service::agency_zone(conn, &team.agency_id)?;
+    let stops = resolve_stops(tx, index, user, &request.stops)?;
+    let tz = hotspot_service::agency_zone(tx, &team.agency_id)?;
     let today = local_today(tz, now);
     let rule = Rule {
         weekdays: request.weekdays.clone(),
@@ -330,16 +330,16 @@ pub fn put_series(
                     round_series::created_at.eq(at),
                     round_series::updated_at.eq(at),
                 ))
-                .execute(conn)?;
+                .execute(tx.conn())?;
             (series_id, true)
         }
         Some(id) => {
-            let current = load_series(conn, id)?;
+            let current = load_series(tx, id)?;
             if current.agency_id != user.agency.id {
                 return Err(ApiError::not_found("round series"));
             }
             if request.version != Some(current.version) {
-                let view = series_view(conn, index, &current)?;
+                let view = series_view(tx, index, &current)?;
                 return Err(ApiError::version_mismatch(serde_json::to_value(view).map_err(anyhow::Error::from)?));
             }
             diesel::update(round_series::table.filter(round_series::id.eq(id)))
@@ -352,7 +352,7 @@ pub fn put_series(
                     round_series::version.eq(current.version + 1),
                     round_series::updated_at.eq(at),
                 ))
-                .execute(conn)?;
+                .execute(tx.conn())?;
             let replaced: Vec<String> = rounds::table
                 .filter(rounds::series_id.eq(id))
                 .filter(rounds::detached.eq(false))
@@ -363,16 +363,16 @@ pub fn put_series(
                     identifications::table.filter(identifications::round_id.eq(rounds::id.nullable())),
                 )))
                 .select(rounds::id)
-                .load(conn)?;
-            diesel::delete(round_stops::table.filter(round_stops::round_id.eq_any(&replaced))).execute(conn)?;
-            diesel::delete(rounds::table.filter(rounds::id.eq_any(&replaced))).execute(conn)?;
+                .load(tx.conn())?;
+            diesel::delete(round_stops::table.filter(round_stops::round_id.eq_any(&replaced))).execute(tx.conn())?;
+            diesel::delete(rounds::table.filter(rounds::id.eq_any(&replaced))).execute(tx.conn())?;
             (id.to_owned(), false)
         }
     };
-    let row = load_series(conn, &series_id)?;
-    let planned = plan_series(conn, &row, today, horizon, true, at)?;
+    let row = load_series(tx, &series_id)?;
+    let planned = plan_series(tx, &row, today, horizon, true, at)?;
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         if created { "round_series.create" } else { "round_series.update" },
@@ -380,17 +380,17 @@ pub fn put_series(
         &series_id,
         json!({ "team_id": team.id, "rounds_planned": planned }),
     )?;
-    let saved = load_series(conn, &series_id)?;
-    Ok((series_view(conn, index, &saved)?, created))
+    let saved = load_series(tx, &series_id)?;
+    Ok((series_view(tx, index, &saved)?, created))
 }
 
 /// The daily job: every series plans its rounds up to eight weeks ahead.
-pub fn plan_ahead(conn: &mut DbConnection, now: DateTime<Utc>) -> ApiResult<usize> {
+pub fn plan_ahead(tx: &mut Tx<'_>, now: DateTime<Utc>) -> ApiResult<usize> {
     let at = crate::clock::truncate(now);
     let all: Vec<SeriesRow> = round_series::table
         .filter(round_series::team_id.eq_any(team_rows::table.filter(team_rows::active.eq(true)).select(team_rows::id)))
         .select(SeriesRow::as_select())
-        .load(conn)?;
+        .load(tx.conn())?;
     let mut planned = 0;
     for row in all {
         let today = local_today(row.tz(), now);
@@ -401,7 +401,7 @@ pub fn plan_ahead(conn: &mut DbConnection, now: DateTime<Utc>) -> ApiResult<usiz
         }
         // One series that cannot be planned (a stop since deleted, a rule stored wrong) leaves
         // the others planned.
-        match crate::db::backend::savepoint(conn, |conn| plan_series(conn, &row, from, horizon, false, at)) {
+        match crate::db::backend::savepoint(tx, |tx| plan_series(tx, &row, from, horizon, false, at)) {
             Ok(count) => planned += count,
             Err(error) => {
                 tracing::warn!(series = %row.id, code = error.code.as_str(), "a round series could not be planned ahead")

@@ -4,8 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use terren_contract::rounds::RoundStatus;
 
-use crate::db::DbConnection;
 use crate::db::schema::{round_stops, rounds};
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
 use crate::ids::TeamId;
 use crate::vocabularies::parse_wire_code;
@@ -86,8 +86,8 @@ pub struct Stop {
     pub area_id: Option<String>,
 }
 
-pub(super) fn write_stops(conn: &mut DbConnection, round_id: &str, stops: &[Stop]) -> QueryResult<()> {
-    diesel::delete(round_stops::table.filter(round_stops::round_id.eq(round_id))).execute(conn)?;
+pub(super) fn write_stops(tx: &mut Tx<'_>, round_id: &str, stops: &[Stop]) -> QueryResult<()> {
+    diesel::delete(round_stops::table.filter(round_stops::round_id.eq(round_id))).execute(tx.conn())?;
     for (position, stop) in stops.iter().enumerate() {
         diesel::insert_into(round_stops::table)
             .values((
@@ -96,7 +96,7 @@ pub(super) fn write_stops(conn: &mut DbConnection, round_id: &str, stops: &[Stop
                 round_stops::hotspot_id.eq(&stop.hotspot_id),
                 round_stops::area_id.eq(&stop.area_id),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
     }
     Ok(())
 }

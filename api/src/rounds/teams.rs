@@ -18,8 +18,8 @@ use crate::access::AuthUser;
 use crate::accounts::service::agency_ref_of;
 use crate::audit;
 use crate::clock::to_utc;
-use crate::db::DbConnection;
 use crate::db::schema::{agencies, rounds, team_members, teams, users};
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::ids::{TeamId, UserId, parse_uuid};
 use crate::territory::index::TerritoryIndex;
@@ -163,24 +163,19 @@ pub fn planned_by(conn: &mut DbConnection, user: &AuthUser, id: &TeamId) -> ApiR
 
 /// People joining a team must be free for its rounds still to come: not in another round then,
 /// nor on duty when the agency forbids it (409 `round_conflict` naming the days).
-fn free_for_rounds_ahead(
-    conn: &mut DbConnection,
-    team_id: &TeamId,
-    joining: &[String],
-    at: NaiveDateTime,
-) -> ApiResult<()> {
+fn free_for_rounds_ahead(tx: &mut Tx<'_>, team_id: &TeamId, joining: &[String], at: NaiveDateTime) -> ApiResult<()> {
     if joining.is_empty() {
         return Ok(());
     }
-    let team = load(conn, team_id)?;
-    let policy = super::policy::policy_of(conn, &team.agency_id)?;
+    let team = load(tx, team_id)?;
+    let policy = super::policy::policy_of(tx, &team.agency_id)?;
     let ahead: Vec<RoundRow> = rounds::table
         .filter(rounds::team_id.eq(team_id))
         .filter(rounds::status.eq_any([wire_code(RoundStatus::Planned), wire_code(RoundStatus::InProgress)]))
         .filter(rounds::ends_at.gt(at))
         .order(rounds::starts_at.asc())
         .select(RoundRow::as_select())
-        .load(conn)?;
+        .load(tx.conn())?;
     let mut clashes = Vec::new();
     for round in &ahead {
         let window = Window {
@@ -188,7 +183,7 @@ fn free_for_rounds_ahead(
             ends_at: to_utc(round.ends_at),
             local_date: round.local_date.parse().unwrap_or_default(),
         };
-        let busy = conflicts::busy_members(conn, &team, joining, &window, Some(&round.id), &policy)?;
+        let busy = conflicts::busy_members(tx, &team, joining, &window, Some(&round.id), &policy)?;
         if !busy.is_empty() {
             clashes.push(format!("{}: {}", round.local_date, busy.join(", ")));
         }
@@ -232,7 +227,7 @@ fn check_members(conn: &mut DbConnection, user: &AuthUser, request: &PutTeam) ->
 
 /// Creates (`id` absent) or replaces a team of the person's agency.
 pub fn put(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     id: Option<&TeamId>,
@@ -241,8 +236,8 @@ pub fn put(
 ) -> ApiResult<(Team, bool)> {
     user.require(Permission::PlanningManage)?;
     // Whose it is comes before what is wrong with the request.
-    let existing = id.map(|id| planned_by(conn, user, id)).transpose()?;
-    let members = check_members(conn, user, request)?;
+    let existing = id.map(|id| planned_by(tx, user, id)).transpose()?;
+    let members = check_members(tx, user, request)?;
     let home_area_id = match &request.home_area_code {
         Some(code) => Some(
             index
@@ -271,13 +266,13 @@ pub fn put(
                     teams::created_at.eq(at),
                     teams::updated_at.eq(at),
                 ))
-                .execute(conn)?;
+                .execute(tx.conn())?;
             (team_id, true)
         }
         Some(id) => {
             let current = existing.ok_or_else(|| ApiError::not_found("team"))?;
             if request.version != Some(current.version) {
-                let now = view(conn, index, user, &current)?;
+                let now = view(tx, index, user, &current)?;
                 return Err(ApiError::version_mismatch(serde_json::to_value(now).map_err(anyhow::Error::from)?));
             }
             let changed =
@@ -292,26 +287,26 @@ pub fn put(
                         teams::version.eq(current.version + 1),
                         teams::updated_at.eq(at),
                     ))
-                    .execute(conn)?;
+                    .execute(tx.conn())?;
             if changed == 0 {
                 return Err(ApiError::new(ErrorCode::VersionMismatch));
             }
-            before = Some(member_ids(conn, id)?);
-            diesel::delete(team_members::table.filter(team_members::team_id.eq(id))).execute(conn)?;
+            before = Some(member_ids(tx, id)?);
+            diesel::delete(team_members::table.filter(team_members::team_id.eq(id))).execute(tx.conn())?;
             (id.clone(), false)
         }
     };
     for member in &members {
         diesel::insert_into(team_members::table)
             .values((team_members::team_id.eq(&team_id), team_members::user_id.eq(member)))
-            .execute(conn)?;
+            .execute(tx.conn())?;
     }
     if let Some(before) = before {
         let joining: Vec<String> = members.iter().filter(|m| !before.contains(*m)).cloned().collect();
-        free_for_rounds_ahead(conn, &team_id, &joining, at)?;
+        free_for_rounds_ahead(tx, &team_id, &joining, at)?;
     }
     audit::record(
-        conn,
+        tx,
         &user.actor(),
         at,
         if created { "team.create" } else { "team.update" },
@@ -319,6 +314,6 @@ pub fn put(
         &team_id,
         json!({ "name": name, "members": members }),
     )?;
-    let row = load(conn, &team_id)?;
-    Ok((view(conn, index, user, &row)?, created))
+    let row = load(tx, &team_id)?;
+    Ok((view(tx, index, user, &row)?, created))
 }

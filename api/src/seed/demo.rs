@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::access::AuthUser;
 use crate::accounts::model;
-use crate::db::{DbConnection, backend};
+use crate::db::{DbConnection, PooledConn, backend};
 use crate::http::ApiError;
 use crate::state::AppState;
 
@@ -138,17 +138,17 @@ pub fn push_token(username: &str) -> String {
 }
 
 /// Adds what is missing of the demo's rotas, policies and push tokens (after the demo accounts).
-pub fn seed_duty(state: &AppState, conn: &mut DbConnection) -> anyhow::Result<DutyReport> {
+pub fn seed_duty(state: &AppState, conn: &mut PooledConn) -> anyhow::Result<DutyReport> {
     let at = state.clock.now_naive();
     let now = state.clock.now();
-    backend::write_transaction(conn, |conn| {
+    backend::write_transaction(conn, |tx| {
         let mut report = DutyReport::default();
         for rota in ROTAS {
-            let planner = acting_as(conn, rota.planner)?;
+            let planner = acting_as(tx, rota.planner)?;
             if planner.agency.code != rota.agency {
                 anyhow::bail!("demo rota {} is planned by {} of another agency", rota.name, rota.planner);
             }
-            if schedule_named(conn, &planner, rota.name, now)?.is_some() {
+            if schedule_named(tx, &planner, rota.name, now)?.is_some() {
                 continue;
             }
             let tz: Tz = crate::seed::DEFAULT_TIME_ZONE.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -156,7 +156,7 @@ pub fn seed_duty(state: &AppState, conn: &mut DbConnection) -> anyhow::Result<Du
             let starts_on = now.with_timezone(&tz).date_naive() - Duration::days(7);
             let mut participants = Vec::new();
             for person in rota.people {
-                participants.push(vec![user_uuid(conn, person)?]);
+                participants.push(vec![user_uuid(tx, person)?]);
             }
             let request = CreateSchedule {
                 agency_id: None,
@@ -176,11 +176,11 @@ pub fn seed_duty(state: &AppState, conn: &mut DbConnection) -> anyhow::Result<Du
                 effective_from: None,
             };
             validated(&request)?;
-            crate::rota::service::create(conn, &planner, &request, at).map_err(|e| failed(rota.name, e))?;
+            crate::rota::service::create(tx, &planner, &request, at).map_err(|e| failed(rota.name, e))?;
             report.schedules += 1;
         }
         for username in PHONES {
-            let mut person = acting_as(conn, username)?;
+            let mut person = acting_as(tx, username)?;
             person.device_id = format!("demo-phone-{username}");
             let request = RegisterDevice {
                 platform: Platform::Android,
@@ -189,7 +189,7 @@ pub fn seed_duty(state: &AppState, conn: &mut DbConnection) -> anyhow::Result<Du
             };
             validated(&request)?;
             let (_, created) =
-                crate::alerts::reach::register_device(conn, &person, &request, at).map_err(|e| failed(username, e))?;
+                crate::alerts::reach::register_device(tx, &person, &request, at).map_err(|e| failed(username, e))?;
             report.devices += usize::from(created);
         }
         for policy in POLICIES {
@@ -197,17 +197,17 @@ pub fn seed_duty(state: &AppState, conn: &mut DbConnection) -> anyhow::Result<Du
                 .iter()
                 .find(|r| r.name == policy.rota)
                 .ok_or_else(|| anyhow::anyhow!("demo policy names unknown rota {}", policy.rota))?;
-            let planner = acting_as(conn, rota.planner)?;
-            match crate::alerts::policy::get(conn, &planner, &planner.agency.id) {
+            let planner = acting_as(tx, rota.planner)?;
+            match crate::alerts::policy::get(tx, &planner, &planner.agency.id) {
                 Ok(_) => continue,
                 Err(e) if e.code == crate::http::ErrorCode::NotFound => {}
                 Err(e) => return Err(failed(policy.agency, e)),
             }
-            let schedule_id = schedule_named(conn, &planner, rota.name, now)?
+            let schedule_id = schedule_named(tx, &planner, rota.name, now)?
                 .ok_or_else(|| anyhow::anyhow!("demo rota {} is missing", rota.name))?;
             let second = match policy.second {
                 SecondStep::Role(role) => Target::Role { role },
-                SecondStep::User(username) => Target::User { user_id: user_uuid(conn, username)? },
+                SecondStep::User(username) => Target::User { user_id: user_uuid(tx, username)? },
             };
             let request = PutEscalationPolicy {
                 version: None,
@@ -232,7 +232,7 @@ pub fn seed_duty(state: &AppState, conn: &mut DbConnection) -> anyhow::Result<Du
                 },
             };
             validated(&request)?;
-            crate::alerts::policy::put(conn, &planner, &planner.agency.id, &request, at)
+            crate::alerts::policy::put(tx, &planner, &planner.agency.id, &request, at)
                 .map_err(|e| failed(policy.agency, e))?;
             report.policies += 1;
         }

@@ -26,7 +26,7 @@ use super::fold::fold;
 use super::service::{AreaRow, BoundaryRow, level_of};
 use crate::audit::{self, Actor};
 use crate::db::schema::{area_aliases, area_boundaries, areas};
-use crate::db::{DbConnection, backend};
+use crate::db::{DbConnection, PooledConn, backend};
 
 #[derive(Debug, Default, Serialize)]
 pub struct ImportReport {
@@ -290,7 +290,7 @@ fn feature_label(feature: &Feature, position: usize) -> String {
 /// not valid GeoJSON or is refused (see the module's description); features that match nothing
 /// are reported and skipped.
 pub fn import_geojson(
-    conn: &mut DbConnection,
+    conn: &mut PooledConn,
     text: &str,
     source_name: &str,
     only: Option<AreaLevel>,
@@ -304,8 +304,8 @@ pub fn import_geojson(
             anyhow::bail!("{source_name} holds a bare geometry; a Feature or FeatureCollection is needed")
         }
     };
-    backend::write_transaction(conn, |conn| {
-        let matcher = Matcher::load(conn)?;
+    backend::write_transaction(conn, |tx| {
+        let matcher = Matcher::load(tx)?;
         let mut report = ImportReport { features: features.len(), ..ImportReport::default() };
         // First decide where every feature goes; write only when the whole file is consistent.
         let mut planned = Vec::new();
@@ -382,26 +382,26 @@ pub fn import_geojson(
                 vertex_count: i32::try_from(multi.coords_count()).unwrap_or(i32::MAX),
                 imported_at: at,
             };
-            diesel::insert_into(area_boundaries::table).values(&row).execute(conn)?;
+            diesel::insert_into(area_boundaries::table).values(&row).execute(tx.conn())?;
             let ids: Vec<&str> = targets.iter().map(|i| matcher.areas[*i].id.as_str()).collect();
             diesel::update(areas::table.filter(areas::id.eq_any(&ids)))
                 .set((areas::boundary_id.eq(&row.id), areas::updated_at.eq(at)))
-                .execute(conn)?;
+                .execute(tx.conn())?;
             report.matched.push((label, targets.iter().map(|i| matcher.areas[*i].code.clone()).collect()));
         }
         diesel::delete(area_boundaries::table.filter(diesel::dsl::not(diesel::dsl::exists(
             areas::table.filter(areas::boundary_id.eq(area_boundaries::id.nullable())),
         ))))
-        .execute(conn)?;
+        .execute(tx.conn())?;
         let level_names: Vec<&str> = levels.iter().map(|l| l.as_str()).collect();
         report.still_without_boundary = areas::table
             .filter(areas::level.eq_any(&level_names))
             .filter(areas::boundary_id.is_null())
             .select(areas::code)
             .order(areas::code.asc())
-            .load(conn)?;
+            .load(tx.conn())?;
         audit::record(
-            conn,
+            tx,
             &Actor::system(),
             at,
             "areas.import_boundaries",

@@ -7,11 +7,11 @@ use diesel::prelude::*;
 use serde_json::json;
 use terren_api::audit::{self, Actor, sealer};
 use terren_api::db::schema::{audit_log, audit_pending};
-use terren_api::db::{DbConnection, backend};
+use terren_api::db::{DbConnection, PooledConn, backend};
 
 use crate::harness::TestApp;
 
-fn write_one(conn: &mut DbConnection, at: chrono::NaiveDateTime, entity: &str) -> QueryResult<()> {
+fn write_one(conn: &mut PooledConn, at: chrono::NaiveDateTime, entity: &str) -> QueryResult<()> {
     backend::write_transaction(conn, |conn| {
         audit::record(conn, &Actor::system(), at, "test.write", "test", entity, json!({ "entity": entity }))
     })

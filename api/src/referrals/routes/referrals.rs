@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::super::lifecycle::{self, Step};
 use super::super::{checker, create, service};
 use crate::access::AuthUser;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Tx};
 use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
 use crate::http::paths::ReferralPath;
 use crate::http::{ApiResult, ValidJson, audited, with_conn};
@@ -80,8 +80,8 @@ impl PhoneWrite for SendReferral {
         Ok(())
     }
 
-    fn apply(&self, conn: &mut DbConnection, (): ()) -> ApiResult<Written<Self>> {
-        let created = create::create(conn, &self.index, &self.user, &self.request, self.at)?;
+    fn apply(&self, tx: &mut Tx<'_>, (): ()) -> ApiResult<Written<Self>> {
+        let created = create::create(tx, &self.index, &self.user, &self.request, self.at)?;
         Ok(Written {
             status: if created.new { StatusCode::CREATED } else { StatusCode::OK },
             kept: KeptReferral { referral_id: created.referral.id },
@@ -89,8 +89,8 @@ impl PhoneWrite for SendReferral {
         })
     }
 
-    fn replay(&self, conn: &mut DbConnection, kept: KeptReferral) -> ApiResult<Referral> {
-        service::get(conn, &self.index, &self.user, &kept.referral_id.to_string(), self.at)
+    fn replay(&self, tx: &mut Tx<'_>, kept: KeptReferral) -> ApiResult<Referral> {
+        service::get(tx, &self.index, &self.user, &kept.referral_id.to_string(), self.at)
     }
 }
 
@@ -236,12 +236,12 @@ impl PhoneWrite for Comment {
         Ok(())
     }
 
-    fn apply(&self, conn: &mut DbConnection, (): ()) -> ApiResult<Written<Self>> {
-        let event = service::comment(conn, &self.user, &self.id, &self.request, self.at)?;
+    fn apply(&self, tx: &mut Tx<'_>, (): ()) -> ApiResult<Written<Self>> {
+        let event = service::comment(tx, &self.user, &self.id, &self.request, self.at)?;
         Ok(Written { status: StatusCode::CREATED, kept: KeptComment { event: event.clone() }, answer: event })
     }
 
-    fn replay(&self, _: &mut DbConnection, kept: KeptComment) -> ApiResult<ReferralEvent> {
+    fn replay(&self, _: &mut Tx<'_>, kept: KeptComment) -> ApiResult<ReferralEvent> {
         Ok(kept.event)
     }
 }

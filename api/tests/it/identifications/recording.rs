@@ -384,14 +384,16 @@ async fn the_outbox_never_holds_the_same_job_twice() {
             let payload = json!({"identification_id": ID});
             (0..3)
                 .map(|_| {
-                    terren_api::outbox::enqueue(
-                        conn,
-                        "identification.emergency",
-                        &payload,
-                        "identification.emergency:x",
-                        at,
-                        at,
-                    )
+                    terren_api::db::backend::write_transaction(conn, |tx| {
+                        terren_api::outbox::enqueue(
+                            tx,
+                            "identification.emergency",
+                            &payload,
+                            "identification.emergency:x",
+                            at,
+                            at,
+                        )
+                    })
                     .unwrap()
                 })
                 .collect()
