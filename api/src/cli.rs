@@ -182,8 +182,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let now = crate::clock::truncate(chrono::Utc::now());
             let report = crate::retention::run(&mut conn, &config.retention, now)?;
             println!(
-                "retention: {} location(s) older than {} days coarsened in {} batch(es); {} expired idempotency key(s) removed",
-                report.coarsened, config.retention.precise_location_days, report.batches, report.expired_keys
+                "retention: {} location(s) older than {} days coarsened in {} batch(es); {} expired idempotency key(s) and {} change-feed entries removed",
+                report.coarsened,
+                config.retention.precise_location_days,
+                report.batches,
+                report.expired_keys,
+                report.pruned_changes
             );
             Ok(())
         }

@@ -165,6 +165,9 @@ pub struct RetentionConfig {
     pub run_every_minutes: u64,
     /// Sightings coarsened per transaction (and per audit record).
     pub batch_size: i64,
+    /// Changes are kept in the change feed this long; a phone that last synchronised before
+    /// starts over.
+    pub change_feed_days: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -230,7 +233,12 @@ impl Default for Config {
             log: LogConfig { format: LogFormat::Text, filter: "info".into() },
             territory: TerritoryConfig { max_centroid_distance_km: 40.0 },
             profiles: ProfilesConfig { candidate_radius_m: 1500.0, candidate_window_days: 90, max_candidates: 10 },
-            retention: RetentionConfig { precise_location_days: 90, run_every_minutes: 60, batch_size: 500 },
+            retention: RetentionConfig {
+                precise_location_days: 90,
+                run_every_minutes: 60,
+                batch_size: 500,
+                change_feed_days: 30,
+            },
             audit: AuditConfig { seal_every_ms: 200 },
             alerts: AlertsConfig { worker: true, worker_poll_ms: 200, worker_concurrency: 256, coverage_days: 14 },
             notify: crate::notify::NotifyConfig::default(),
@@ -416,8 +424,14 @@ impl Config {
             return invalid("audit.seal_every_ms must be 10–60000".into());
         }
         let retention = &self.retention;
-        if retention.precise_location_days < 1 || !(1..=10_000).contains(&retention.batch_size) {
-            return invalid("retention.precise_location_days must be ≥ 1 and retention.batch_size 1–10000".into());
+        if retention.precise_location_days < 1
+            || !(1..=10_000).contains(&retention.batch_size)
+            || retention.change_feed_days < 1
+        {
+            return invalid(
+                "retention.precise_location_days and retention.change_feed_days must be ≥ 1, retention.batch_size 1–10000"
+                    .into(),
+            );
         }
         Ok(())
     }

@@ -24,13 +24,17 @@ pub struct RetentionReport {
     pub batches: usize,
     /// Idempotency keys past their expiry, removed.
     pub expired_keys: usize,
+    /// Change-feed entries past `change_feed_days`, removed.
+    pub pruned_changes: usize,
 }
 
-/// Everything the retention job does: coarsens old precise locations and forgets expired
-/// idempotency keys.
+/// Everything the retention job does: coarsens old precise locations, forgets expired
+/// idempotency keys and old change-feed entries.
 pub fn run(conn: &mut PooledConn, settings: &RetentionConfig, now: NaiveDateTime) -> QueryResult<RetentionReport> {
     let mut report = coarsen_expired(conn, settings, now)?;
     report.expired_keys = crate::http::idempotency::purge_expired(conn, now)?;
+    let feed_cutoff = now - Duration::days(settings.change_feed_days);
+    report.pruned_changes = backend::write_transaction(conn, |tx| crate::changes::prune(tx, feed_cutoff))?;
     Ok(report)
 }
 

@@ -82,7 +82,8 @@ fn seal_batch(tx: &mut Tx<'_>) -> QueryResult<usize> {
     Ok(ids.len())
 }
 
-/// Seals on the configured period for as long as the server runs.
+/// Seals audit records and the change feed ([`crate::changes`]) on the configured period for as
+/// long as the server runs.
 pub fn spawn(state: AppState) {
     let period = StdDuration::from_millis(state.config.audit.seal_every_ms);
     actix_web::rt::spawn(async move {
@@ -90,23 +91,23 @@ pub fn spawn(state: AppState) {
         let mut failing = false;
         loop {
             ticks.tick().await;
-            let db = state.db.clone();
+            let (db, now) = (state.db.clone(), state.clock.now_naive());
             let outcome = actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<usize> {
                 let mut conn = db.get()?;
-                Ok(seal_pending(&mut conn)?)
+                Ok(seal_pending(&mut conn)? + crate::changes::seal_pending(&mut conn, now)?)
             })
             .await;
             match outcome {
                 Ok(Ok(_)) if failing => {
                     failing = false;
-                    tracing::info!("audit records are being sealed again");
+                    tracing::info!("audit records and changes are being sealed again");
                 }
                 Ok(Ok(_)) => {}
                 // The records stay pending (nothing is lost) and are sealed once the database
                 // answers again; say so once, not on every tick.
                 Ok(Err(error)) if !failing => {
                     failing = true;
-                    tracing::error!(error = %error, "sealing audit records failed; they wait and are sealed later");
+                    tracing::error!(error = %error, "sealing audit records or changes failed; they wait and are sealed later");
                 }
                 Ok(Err(_)) => {}
                 Err(error) => tracing::error!(error = %error, "the audit sealer panicked"),

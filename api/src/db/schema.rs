@@ -154,6 +154,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    change_pending (id) {
+        id -> Text,
+        record_kind -> Text,
+        record_id -> Text,
+    }
+}
+
+diesel::table! {
+    change_log (seq) {
+        seq -> BigInt,
+        record_kind -> Text,
+        record_id -> Text,
+        sealed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     audit_log (id) {
         id -> Text,
         seq -> BigInt,
@@ -192,6 +209,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     audit_log,
     audit_pending,
+    change_log,
+    change_pending,
     idempotency_keys,
     outbox_jobs,
     identifications,

@@ -54,7 +54,8 @@ fn an_operator_migrates_seeds_creates_the_first_admin_imports_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let migrate = terren(dir.path(), &["migrate"], None);
     assert!(migrate.status.success(), "{}", text(&migrate));
-    assert!(text(&migrate).contains("10 migration(s) applied"), "{}", text(&migrate));
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations/sqlite")).unwrap().count();
+    assert!(text(&migrate).contains(&format!("{migrations} migration(s) applied")), "{}", text(&migrate));
     let again = terren(dir.path(), &["migrate"], None);
     assert!(text(&again).contains("0 migration(s) applied"), "{}", text(&again));
 

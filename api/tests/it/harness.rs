@@ -350,12 +350,13 @@ impl TestApp {
         &self,
         f: impl FnOnce(&mut terren_api::db::PooledConn) -> T + Send + 'static,
     ) -> T {
-        let db = self.state.db.clone();
+        let (db, now) = (self.state.db.clone(), self.clock_naive());
         actix_web::rt::task::spawn_blocking(move || {
             let mut conn = db.get().expect("connection");
             // What the server's sealer does a moment after every commit, so that a test reads the
-            // audit chain as it would be by then.
+            // audit chain and the change feed as they would be by then.
             terren_api::audit::sealer::seal_pending(&mut conn).expect("seal the audit records");
+            terren_api::changes::seal_pending(&mut conn, now).expect("seal the change feed");
             f(&mut conn)
         })
         .await
