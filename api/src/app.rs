@@ -11,8 +11,8 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::http::{ApiError, ErrorCode, problem};
 use crate::state::AppState;
 use crate::{
-    accounts, agencies, alerts, auth, hotspots, identifications, ops, profiles, referrals, rota, rounds, territory,
-    vocabularies,
+    accounts, agencies, alerts, auth, hotspots, identifications, ops, profiles, referrals, rota, rounds, sync,
+    territory, vocabularies,
 };
 
 /// The whole application, as used by the server and by in-process tests.
@@ -58,6 +58,7 @@ pub fn build_app(
                 .configure(referrals::routes::configure)
                 .configure(hotspots::routes::configure)
                 .configure(rounds::routes::configure)
+                .configure(sync::routes::configure)
                 .configure(vocabularies::configure),
         )
 }

@@ -29,6 +29,7 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub audit: AuditConfig,
     pub alerts: AlertsConfig,
+    pub sync: SyncConfig,
     /// How people and partner systems are reached (push, SMS, webhooks).
     pub notify: crate::notify::NotifyConfig,
     pub ops: OpsConfig,
@@ -179,6 +180,13 @@ pub struct AuditConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// A phone's working set holds closed referrals and alerts from this many days back.
+    pub window_days: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
     /// Run escalation steps, notifications and the coverage check in this process. Turn off on
     /// instances that should only answer requests (any number of instances may run it: jobs are
@@ -240,6 +248,7 @@ impl Default for Config {
                 change_feed_days: 30,
             },
             audit: AuditConfig { seal_every_ms: 200 },
+            sync: SyncConfig { window_days: 30 },
             alerts: AlertsConfig { worker: true, worker_poll_ms: 200, worker_concurrency: 256, coverage_days: 14 },
             notify: crate::notify::NotifyConfig::default(),
             ops: OpsConfig { metrics_token: None, metrics_allow_from: vec!["127.0.0.1".into(), "::1".into()] },
@@ -419,6 +428,9 @@ impl Config {
         }
         if !(1..=3650).contains(&profiles.candidate_window_days) || !(1..=50).contains(&profiles.max_candidates) {
             return invalid("profiles.candidate_window_days must be 1–3650 and profiles.max_candidates 1–50".into());
+        }
+        if !(1..=365).contains(&self.sync.window_days) {
+            return invalid("sync.window_days must be 1–365".into());
         }
         if !(10..=60_000).contains(&self.audit.seal_every_ms) {
             return invalid("audit.seal_every_ms must be 10–60000".into());

@@ -32,6 +32,7 @@ pub mod rounds;
 pub mod seed;
 pub mod startup;
 pub mod state;
+pub mod sync;
 pub mod telemetry;
 pub mod territory;
 pub mod vocabularies;

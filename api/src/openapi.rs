@@ -12,8 +12,8 @@ use utoipa::openapi::{Content, PathItem, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    accounts, agencies, alerts, auth, hotspots, identifications, ops, profiles, referrals, rota, rounds, territory,
-    vocabularies,
+    accounts, agencies, alerts, auth, hotspots, identifications, ops, profiles, referrals, rota, rounds, sync,
+    territory, vocabularies,
 };
 
 #[derive(OpenApi)]
@@ -38,6 +38,7 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         (name = "alerts", description = "Alerts, escalation, and how people are reached"),
         (name = "referrals", description = "Referrals to the unit that must act: routing, consent, deadlines, outcomes"),
         (name = "rounds", description = "Hotspots, teams, field rounds, check-in from the field, coverage"),
+        (name = "sync", description = "A phone's working set, then only what changed in it"),
         (name = "operations", description = "Health and metrics"),
     )
 )]
@@ -94,7 +95,7 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::open
 }
 
 /// Every capability's operations, in the order the router mounts them.
-fn capabilities() -> [utoipa::openapi::OpenApi; 13] {
+fn capabilities() -> [utoipa::openapi::OpenApi; 14] {
     [
         auth::routes::AuthApi::openapi(),
         accounts::routes::AccountsApi::openapi(),
@@ -108,6 +109,7 @@ fn capabilities() -> [utoipa::openapi::OpenApi; 13] {
         referrals::routes::ReferralsApi::openapi(),
         hotspots::routes::HotspotsApi::openapi(),
         rounds::routes::RoundsApi::openapi(),
+        sync::routes::SyncApi::openapi(),
         ops::OpsApi::openapi(),
     ]
 }

@@ -15,6 +15,7 @@ pub mod profiles;
 pub mod referrals;
 pub mod rounds;
 pub mod schedules;
+pub mod sync;
 pub mod time;
 pub mod users;
 pub mod vocabularies;

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use crate::access::AuthUser;
 use crate::alerts::store::AlertRow;
 use crate::db::DbConnection;
-use crate::db::schema::notification_attempts;
+use crate::db::schema::{alerts, notification_attempts};
 use crate::http::problem::ErrorCode;
 use crate::http::{ApiError, ApiResult};
 
@@ -41,6 +41,25 @@ pub fn may_answer_alert(user: &AuthUser, alert_agency_id: &str, paged: bool) -> 
     } else {
         Err(ApiError::new(ErrorCode::NotYourAgency).with_detail("alerts are answered by the agency they page"))
     }
+}
+
+type Backend = <DbConnection as diesel::Connection>::Backend;
+type AlertFilter =
+    Box<dyn BoxableExpression<alerts::table, Backend, SqlType = diesel::sql_types::Nullable<diesel::sql_types::Bool>>>;
+
+/// Alerts of the caller's agency, raised by the caller, or the caller was paged for: the alerts a
+/// list shows. (Whether each may be opened is [`may_see`]'s to say; a coordinator of the raiser's
+/// agency may also open one that is not in the list.)
+pub fn list_filter(user: &AuthUser) -> AlertFilter {
+    let paged = notification_attempts::table
+        .filter(notification_attempts::recipient_user_id.eq(user.user_id.to_string()))
+        .select(notification_attempts::alert_id);
+    Box::new(
+        alerts::agency_id
+            .eq(user.agency.id.clone())
+            .or(alerts::created_by.eq(user.user_id.to_string()))
+            .or(alerts::id.eq_any(paged)),
+    )
 }
 
 /// Whether the person was paged for this alert.

@@ -22,9 +22,7 @@ use crate::access::alerts::{coordinates_raiser, may_see, was_notified};
 use crate::accounts::service::{agency_ref_of, person_ref};
 use crate::audit::{self, Actor};
 use crate::clock::to_utc;
-use crate::db::schema::{
-    agencies, alert_events, alerts, escalation_policies, identifications, notification_attempts, outbox_jobs,
-};
+use crate::db::schema::{agencies, alert_events, alerts, escalation_policies, identifications, outbox_jobs};
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::ids::parse_uuid;
@@ -295,15 +293,8 @@ pub fn list(
     if !(1..=200).contains(&limit) {
         return Err(ApiError::field("limit", "out_of_range", "1 to 200"));
     }
-    let paged: Vec<String> = notification_attempts::table
-        .filter(notification_attempts::recipient_user_id.eq(&user.user_id))
-        .select(notification_attempts::alert_id)
-        .distinct()
-        .load(conn)?;
     let mut q = alerts::table
-        .filter(
-            alerts::agency_id.eq(&user.agency.id).or(alerts::created_by.eq(&user.user_id)).or(alerts::id.eq_any(paged)),
-        )
+        .filter(crate::access::alerts::list_filter(user))
         .select(AlertRow::as_select())
         .order((alerts::created_at.desc(), alerts::id.desc()))
         .limit(limit)

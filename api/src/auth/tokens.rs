@@ -6,6 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -69,14 +70,35 @@ impl TokenKeys {
             iat: now.timestamp(),
             exp: now.timestamp() + self.access_ttl_secs,
         };
-        let mut header = Header::new(Algorithm::HS256);
-        header.kid = Some(self.signing_kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.signing).map_err(|e| anyhow::anyhow!("signing failed: {e}"))
+        self.sign(&claims)
     }
 
     /// Checks signature (HS256 only, key chosen by `kid`), issuer, audience and expiry against
     /// the server's clock.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, TokenError> {
+        let claims: AccessClaims = self.verify_claims(token, AUDIENCE)?;
+        if claims.exp <= now.timestamp() {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+
+    /// The issuer every token of this server names.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Signs other claims with the current key (sync cursors); their `aud` keeps them apart
+    /// from access tokens.
+    pub fn sign<C: Serialize>(&self, claims: &C) -> anyhow::Result<String> {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.signing_kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.signing).map_err(|e| anyhow::anyhow!("signing failed: {e}"))
+    }
+
+    /// Checks a token's signature, issuer and `audience`; expiry is the caller's to check
+    /// against the injected clock.
+    pub fn verify_claims<C: DeserializeOwned>(&self, token: &str, audience: &str) -> Result<C, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::HS256 {
             return Err(TokenError::Invalid);
@@ -85,15 +107,10 @@ impl TokenKeys {
         let key = self.verifying.iter().find(|(k, _)| *k == kid).map(|(_, key)| key).ok_or(TokenError::UnknownKey)?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[AUDIENCE]);
+        validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        // Expiry is checked below against the injected clock, not the system clock.
         validation.validate_exp = false;
-        let data = jsonwebtoken::decode::<AccessClaims>(token, key, &validation).map_err(|_| TokenError::Invalid)?;
-        if data.claims.exp <= now.timestamp() {
-            return Err(TokenError::Expired);
-        }
-        Ok(data.claims)
+        Ok(jsonwebtoken::decode::<C>(token, key, &validation).map_err(|_| TokenError::Invalid)?.claims)
     }
 }
 

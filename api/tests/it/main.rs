@@ -29,4 +29,5 @@ mod rota_publishing;
 mod rotas;
 mod rounds;
 mod schema;
+mod sync;
 mod users;

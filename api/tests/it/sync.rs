@@ -1,0 +1,170 @@
+//! Sync: a phone's working set, then only what changed in it, as the access rules allow.
+
+use actix_web::http::StatusCode;
+use chrono::Duration;
+use serde_json::{Value, json};
+
+use crate::fixtures::paging::raise;
+use crate::fixtures::{error_codes, recorded_sighting, referral, sighting};
+use crate::harness::TestApp;
+
+const SIGHTING: &str = "0190f7a0-0000-7000-8000-00000000d001";
+const REFERRAL: &str = "0190f7a0-0000-7000-8000-00000000d002";
+const SECOND_SIGHTING: &str = "0190f7a0-0000-7000-8000-00000000d003";
+const SECOND_REFERRAL: &str = "0190f7a0-0000-7000-8000-00000000d004";
+
+/// One sync call, after the feed is sealed as the server's sealer would have done by then.
+async fn sync(app: &TestApp, token: &str, cursor: Option<&str>, limit: Option<u32>) -> Value {
+    let res = call(app, token, cursor, limit).await;
+    assert_eq!(res.0, StatusCode::OK, "{}", res.1);
+    res.1
+}
+
+async fn call(app: &TestApp, token: &str, cursor: Option<&str>, limit: Option<u32>) -> (StatusCode, Value) {
+    app.db(|_| ()).await;
+    let mut query = Vec::new();
+    if let Some(cursor) = cursor {
+        query.push(format!("cursor={cursor}"));
+    }
+    if let Some(limit) = limit {
+        query.push(format!("limit={limit}"));
+    }
+    let res = app.get(&format!("/api/v1/sync?{}", query.join("&")), Some(token)).await;
+    (res.status, res.body)
+}
+
+fn ids(page: &Value, collection: &str, list: &str) -> Vec<String> {
+    page[collection][list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item.get("id").unwrap_or(item).as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn cursor(page: &Value) -> String {
+    page["cursor"].as_str().unwrap().to_owned()
+}
+
+async fn refer(app: &TestApp, token: &str, sighting_id: &str, referral_id: &str) {
+    recorded_sighting(app, "tirana.field", &sighting(sighting_id)).await;
+    let res =
+        app.post_idempotent("/api/v1/referrals", token, referral_id, &referral(referral_id, sighting_id, "high")).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+}
+
+#[actix_web::test]
+async fn a_phone_gets_its_working_set_then_only_what_changed_and_what_left_it() {
+    let app = TestApp::spawn().await;
+    let field = app.login("tirana.field").await;
+    refer(&app, &field, SIGHTING, REFERRAL).await;
+    let alert = raise(&app, "a-1", json!({ "severity": "emergency", "title": "Fëmijë vetëm natën" })).await;
+    let alert_id = alert["id"].as_str().unwrap().to_owned();
+
+    let first = sync(&app, &field, None, None).await;
+    assert_eq!((first["reset"].as_bool(), first["has_more"].as_bool()), (Some(true), Some(false)), "{first}");
+    assert_eq!(ids(&first, "referrals", "put"), [REFERRAL]);
+    assert_eq!(ids(&first, "alerts", "put"), [alert_id.as_str()]);
+    // The record is the one the referral's own endpoint shows this person.
+    let one = app.get(&format!("/api/v1/referrals/{REFERRAL}"), Some(&field)).await;
+    assert_eq!(first["referrals"]["put"][0], one.body);
+
+    let quiet = sync(&app, &field, Some(&cursor(&first)), None).await;
+    assert_eq!(quiet["reset"], false);
+    assert!(ids(&quiet, "referrals", "put").is_empty() && ids(&quiet, "alerts", "put").is_empty(), "{quiet}");
+
+    // Overnight the unit accepts the referral and the duty officer acknowledges the alert.
+    let pmf = app.login("tirana.pmf").await;
+    let res = app.post(&format!("/api/v1/referrals/{REFERRAL}/accept"), Some(&pmf), &json!({})).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let duty = app.login("tirana.duty").await;
+    let res = app.post(&format!("/api/v1/alerts/{alert_id}/acknowledge"), Some(&duty), &json!({})).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+
+    let changed = sync(&app, &field, Some(&cursor(&quiet)), None).await;
+    assert_eq!(ids(&changed, "referrals", "put"), [REFERRAL]);
+    assert_eq!(changed["referrals"]["put"][0]["status"], "accepted");
+    assert_eq!(ids(&changed, "alerts", "put"), [alert_id.as_str()]);
+    assert_eq!(changed["alerts"]["put"][0]["state"], "acknowledged");
+
+    // The alert is resolved; a month later it has left the working set, and the phone is told.
+    let res = app.post(&format!("/api/v1/alerts/{alert_id}/resolve"), Some(&duty), &json!({})).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let resolved = sync(&app, &field, Some(&cursor(&changed)), None).await;
+    assert_eq!(resolved["alerts"]["put"][0]["state"], "resolved");
+    let window = app.state.config.sync.window_days;
+    app.clock.advance(Duration::days(window / 2));
+    let field = app.login("tirana.field").await;
+    let midway = sync(&app, &field, Some(&cursor(&resolved)), None).await;
+    assert!(ids(&midway, "alerts", "remove").is_empty(), "{midway}");
+    app.clock.advance(Duration::days(window - window / 2 + 1));
+    let field = app.login("tirana.field").await;
+    let later = sync(&app, &field, Some(&cursor(&midway)), None).await;
+    assert_eq!(ids(&later, "alerts", "remove"), [alert_id.as_str()], "{later}");
+    assert!(ids(&later, "referrals", "remove").is_empty(), "an open referral stays: {later}");
+
+    // What the phone now holds is what a full sync would give it.
+    let fresh = sync(&app, &field, None, None).await;
+    assert_eq!(ids(&fresh, "referrals", "put"), [REFERRAL]);
+    assert!(ids(&fresh, "alerts", "put").is_empty(), "{fresh}");
+}
+
+#[actix_web::test]
+async fn a_full_sync_comes_in_bounded_pages_and_misses_nothing_that_changes_meanwhile() {
+    let app = TestApp::spawn().await;
+    let field = app.login("tirana.field").await;
+    refer(&app, &field, SIGHTING, REFERRAL).await;
+    refer(&app, &field, SECOND_SIGHTING, SECOND_REFERRAL).await;
+
+    let first = sync(&app, &field, None, Some(1)).await;
+    assert_eq!((first["reset"].as_bool(), first["has_more"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(ids(&first, "referrals", "put").len(), 1);
+    // While the phone pages, the unit accepts the referral it already has.
+    let pmf = app.login("tirana.pmf").await;
+    let res = app.post(&format!("/api/v1/referrals/{REFERRAL}/accept"), Some(&pmf), &json!({})).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+
+    let second = sync(&app, &field, Some(&cursor(&first)), Some(1)).await;
+    assert_eq!(second["reset"], false);
+    let mut all = [ids(&first, "referrals", "put"), ids(&second, "referrals", "put")].concat();
+    all.sort();
+    assert_eq!(all, [REFERRAL, SECOND_REFERRAL]);
+    let mut next = second;
+    while next["has_more"] == true {
+        next = sync(&app, &field, Some(&cursor(&next)), Some(1)).await;
+    }
+    // The change made during the full sync arrives after it.
+    let after = sync(&app, &field, Some(&cursor(&next)), None).await;
+    assert_eq!(ids(&after, "referrals", "put"), [REFERRAL]);
+    assert_eq!(after["referrals"]["put"][0]["status"], "accepted");
+}
+
+#[actix_web::test]
+async fn a_forged_foreign_or_old_cursor_is_refused_and_says_what_to_do() {
+    let app = TestApp::spawn().await;
+    let field = app.login("tirana.field").await;
+    let first = sync(&app, &field, None, None).await;
+    let mine = cursor(&first);
+
+    let (status, body) = call(&app, &field, Some("not-a-cursor"), None).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("sync_cursor_invalid")), "{body}");
+    let mut tampered = mine.clone();
+    tampered.insert(tampered.len() - 2, if tampered.ends_with("A") { 'B' } else { 'A' });
+    let (status, body) = call(&app, &field, Some(&tampered), None).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("sync_cursor_invalid")), "{body}");
+
+    let pmf = app.login("tirana.pmf").await;
+    let (status, body) = call(&app, &pmf, Some(&mine), None).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("sync_cursor_not_yours")), "{body}");
+
+    let (status, body) = call(&app, &field, None, Some(0)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_codes(&body), ["out_of_range"]);
+
+    app.clock.advance(Duration::days(app.state.config.retention.change_feed_days + 1));
+    let field = app.login("tirana.field").await;
+    let (status, body) = call(&app, &field, Some(&mine), None).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::GONE, Some("sync_cursor_expired")), "{body}");
+    let restarted = sync(&app, &field, None, None).await;
+    assert_eq!(restarted["reset"], true);
+}
