@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::alerts::Alert;
+use crate::hotspots::Hotspot;
 use crate::referrals::Referral;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
@@ -40,6 +41,8 @@ pub struct SyncPage {
     /// Alerts you raised, your agency must answer, or you were paged for: open ones, and closed
     /// ones raised within the working-set window.
     pub alerts: AlertChanges,
+    /// Active hotspots of your agency and of the areas it serves.
+    pub hotspots: HotspotChanges,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -51,5 +54,11 @@ pub struct ReferralChanges {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct AlertChanges {
     pub put: Vec<Alert>,
+    pub remove: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct HotspotChanges {
+    pub put: Vec<Hotspot>,
     pub remove: Vec<Uuid>,
 }

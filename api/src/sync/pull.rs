@@ -1,7 +1,7 @@
 //! One page of a sync: the working set on a full sync, then what changed in it.
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
-use terren_contract::sync::{AlertChanges, ReferralChanges, SyncPage};
+use terren_contract::sync::{AlertChanges, HotspotChanges, ReferralChanges, SyncPage};
 use uuid::Uuid;
 
 use super::cursor::{self, Position};
@@ -86,6 +86,7 @@ pub fn page(
         reset,
         referrals: answer.referrals,
         alerts: answer.alerts,
+        hotspots: answer.hotspots,
     })
 }
 
@@ -93,6 +94,7 @@ pub fn page(
 struct Answer {
     referrals: ReferralChanges,
     alerts: AlertChanges,
+    hotspots: HotspotChanges,
 }
 
 impl Answer {
@@ -100,6 +102,7 @@ impl Answer {
         match member {
             Member::Referral(referral) => self.referrals.put.push(*referral),
             Member::Alert(alert) => self.alerts.put.push(*alert),
+            Member::Hotspot(hotspot) => self.hotspots.put.push(*hotspot),
         }
     }
 
@@ -108,6 +111,7 @@ impl Answer {
         let removed = match kind {
             changes::kinds::REFERRAL => &mut self.referrals.remove,
             changes::kinds::ALERT => &mut self.alerts.remove,
+            changes::kinds::HOTSPOT => &mut self.hotspots.remove,
             _ => return,
         };
         if !removed.contains(&id) {
@@ -136,7 +140,7 @@ fn full_page(
     let mut sent = 0;
     let mut last: Option<(String, String)> = None;
     for kind in COLLECTIONS.iter().skip(first) {
-        let ids = working_set::ids(tx, user, kind, start, None)?;
+        let ids = working_set::ids(tx, settings.index, user, kind, start, None)?;
         let from = match after {
             Some((after_kind, after_id)) if after_kind == kind => ids.partition_point(|id| id <= after_id),
             _ => 0,
@@ -177,7 +181,7 @@ fn delta(
         if !COLLECTIONS.contains(&kind) || !seen.insert((kind, entry.record_id.as_str())) {
             continue;
         }
-        let member = if working_set::ids(tx, user, kind, start, Some(&entry.record_id))?.is_empty() {
+        let member = if working_set::ids(tx, settings.index, user, kind, start, Some(&entry.record_id))?.is_empty() {
             None
         } else {
             working_set::view(tx, settings.index, user, kind, &entry.record_id, at)?

@@ -5,29 +5,32 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use terren_contract::Permission;
 use terren_contract::alerts::{Alert, AlertState};
+use terren_contract::hotspots::Hotspot;
 use terren_contract::referrals::{Referral, ReferralStatus};
 
 use crate::access::{self, AuthUser};
 use crate::changes::kinds;
-use crate::db::schema::{alerts, referrals};
+use crate::db::schema::{alerts, hotspots, referrals};
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::wire_code;
 
 /// The collections a phone holds, in the order a full sync sends them.
-pub const COLLECTIONS: [&str; 2] = [kinds::REFERRAL, kinds::ALERT];
+pub const COLLECTIONS: [&str; 3] = [kinds::REFERRAL, kinds::ALERT, kinds::HOTSPOT];
 
 /// A record of the working set, as the caller may see it.
 pub enum Member {
     Referral(Box<Referral>),
     Alert(Box<Alert>),
+    Hotspot(Box<Hotspot>),
 }
 
 /// The ids of the caller's records of collection `kind`: open ones, and closed ones made since
 /// `window_start`; with `only`, that record if it is one of them. Sorted.
 pub fn ids(
     conn: &mut DbConnection,
+    index: &TerritoryIndex,
     user: &AuthUser,
     kind: &str,
     window_start: NaiveDateTime,
@@ -36,6 +39,7 @@ pub fn ids(
     match kind {
         kinds::REFERRAL => referral_ids(conn, user, window_start, only),
         kinds::ALERT => alert_candidates(conn, user, window_start, only),
+        kinds::HOTSPOT => hotspot_ids(conn, index, user, only),
         _ => Ok(Vec::new()),
     }
 }
@@ -118,6 +122,34 @@ pub fn left_window(
     }
 }
 
+/// Active hotspots of the caller's agency or lying in the areas it serves.
+fn hotspot_ids(
+    conn: &mut DbConnection,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    only: Option<&str>,
+) -> ApiResult<Vec<String>> {
+    if !user.can(Permission::ReferenceRead) {
+        return Ok(Vec::new());
+    }
+    let areas: Vec<String> = access::scope_area_ids(index, user).into_iter().collect();
+    let mut query = hotspots::table
+        .filter(hotspots::active.eq(true))
+        .filter(
+            hotspots::agency_id
+                .eq(user.agency.id.clone())
+                .or(hotspots::municipality_id.eq_any(areas.clone()))
+                .or(hotspots::admin_unit_id.eq_any(areas)),
+        )
+        .select(hotspots::id)
+        .order(hotspots::id.asc())
+        .into_boxed();
+    if let Some(id) = only {
+        query = query.filter(hotspots::id.eq(id.to_owned()));
+    }
+    Ok(query.load(conn)?)
+}
+
 /// The record as the caller may see it now; `None` when they may not.
 pub fn view(
     tx: &mut Tx<'_>,
@@ -132,6 +164,7 @@ pub fn view(
             crate::referrals::service::get(tx, index, user, id, at).map(|r| Member::Referral(Box::new(r)))
         }
         kinds::ALERT => crate::alerts::service::get(tx, index, user, id).map(|a| Member::Alert(Box::new(a))),
+        kinds::HOTSPOT => crate::hotspots::service::get(tx, index, user, id).map(|h| Member::Hotspot(Box::new(h))),
         _ => return Ok(None),
     };
     match found {

@@ -168,3 +168,32 @@ async fn a_forged_foreign_or_old_cursor_is_refused_and_says_what_to_do() {
     let restarted = sync(&app, &field, None, None).await;
     assert_eq!(restarted["reset"], true);
 }
+
+#[actix_web::test]
+async fn a_hotspot_reaches_the_phones_of_its_areas_and_leaves_them_when_it_is_closed() {
+    let app = TestApp::spawn().await;
+    let coordinator = app.login("tirana.coord").await;
+    let field = app.login("tirana.field").await;
+    let before = sync(&app, &field, None, None).await;
+
+    let shape = json!({ "type": "circle", "lat": 41.3275, "lon": 19.8187, "radius_m": 80.0 });
+    let body = json!({ "name": "Semaforët e sheshit", "kind": "traffic_light_junction", "shape": shape });
+    let res = app.post("/api/v1/hotspots", Some(&coordinator), &body).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    let id = res.body["id"].as_str().unwrap().to_owned();
+    let added = sync(&app, &field, Some(&cursor(&before)), None).await;
+    assert_eq!(ids(&added, "hotspots", "put"), [id.as_str()]);
+    assert_eq!(added["hotspots"]["put"][0], res.body, "as its own endpoint shows it");
+
+    let closed = json!({ "name": "Semaforët e sheshit", "kind": "traffic_light_junction", "shape": shape,
+                         "active": false, "version": 1 });
+    let res = app.put(&format!("/api/v1/hotspots/{id}"), Some(&coordinator), &closed).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let removed = sync(&app, &field, Some(&cursor(&added)), None).await;
+    assert_eq!(ids(&removed, "hotspots", "remove"), [id.as_str()]);
+    assert!(ids(&removed, "hotspots", "put").is_empty());
+    // A phone of another municipality never hears of it.
+    let kamez = app.login("kamez.field").await;
+    let elsewhere = sync(&app, &kamez, None, None).await;
+    assert!(!ids(&elsewhere, "hotspots", "put").contains(&id), "{elsewhere}");
+}
