@@ -40,6 +40,7 @@ use terren_api::db::DbConnection;
 use terren_api::db::schema::{
     alerts, areas, notification_attempts, outbox_jobs, referral_deadlines, referral_events, referrals,
 };
+use terren_api::ids::AgencyId;
 use terren_api::notify::NotifyMode;
 use terren_api::outbox::{self, JobPayload, kinds};
 use terren_api::referrals::checker::DeadlineJob;
@@ -90,8 +91,8 @@ struct NewEvent {
 
 /// The rows the fill refers to, from the seeded database.
 struct Ids {
-    from: String,
-    to: String,
+    from: AgencyId,
+    to: AgencyId,
     maker: String,
     tirana: String,
 }

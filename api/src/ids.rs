@@ -63,6 +63,12 @@ macro_rules! record_ids {
             }
         }
 
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
                 &self.0
@@ -102,6 +108,8 @@ record_ids! {
     TeamId;
     /// A duty rota.
     ScheduleId;
+    /// An agency: a service, shelter, police station or office that people work for.
+    AgencyId;
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use super::service::{self, AlertRow, add_event};
 use crate::db::schema::{agencies, alert_events, alerts};
 use crate::db::{DbConnection, Tx, backend};
 use crate::http::{ApiResult, with_db};
+use crate::ids::AgencyId;
 use crate::outbox::{self, JobPayload, kinds};
 use crate::rota::layers;
 use crate::rota::resolve::{self, Restriction};
@@ -211,7 +212,7 @@ pub async fn run_step(state: &AppState, job_id: &str, job: StepJob) -> ApiResult
 /// else a fallback level. Used to tell a raiser at once that nobody will be paged.
 pub fn anybody_reachable(
     conn: &mut DbConnection,
-    agency_id: &str,
+    agency_id: &AgencyId,
     policy: &terren_contract::alerts::EscalationPolicyBody,
     raiser: Option<&str>,
     now: DateTime<Utc>,

@@ -27,7 +27,7 @@ use crate::db::schema::{
 };
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
-use crate::ids::parse_uuid;
+use crate::ids::{AgencyId, parse_uuid};
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::{parse_wire_code, wire_code};
 
@@ -35,7 +35,7 @@ use crate::vocabularies::{parse_wire_code, wire_code};
 pub struct NewAlert {
     pub severity: Severity,
     pub source: AlertSource,
-    pub agency_id: String,
+    pub agency_id: AgencyId,
     pub area_id: Option<String>,
     pub title: String,
     pub details: Option<String>,
@@ -148,23 +148,23 @@ pub fn responsible_agency(
     conn: &mut DbConnection,
     index: &TerritoryIndex,
     area_code: &str,
-) -> ApiResult<Option<String>> {
+) -> ApiResult<Option<AgencyId>> {
     let serving = crate::agencies::service::list(
         conn,
         index,
         &AgencyListQuery { area: Some(area_code.to_owned()), ..AgencyListQuery::default() },
     )?;
-    let ids: Vec<String> = serving.iter().map(|a| a.id.to_string()).collect();
-    let with_policy: BTreeSet<String> = escalation_policies::table
+    let ids: Vec<AgencyId> = serving.iter().map(|a| AgencyId::from(a.id)).collect();
+    let with_policy: BTreeSet<AgencyId> = escalation_policies::table
         .filter(escalation_policies::agency_id.eq_any(&ids))
         .select(escalation_policies::agency_id)
-        .load::<String>(conn)?
+        .load::<AgencyId>(conn)?
         .into_iter()
         .collect();
-    let with_rota: BTreeSet<String> =
+    let with_rota: BTreeSet<AgencyId> =
         crate::rota::service::live_schedules(conn, &ids)?.into_iter().map(|(agency, _, _)| agency).collect();
     let rank = |agency: &terren_contract::agencies::Agency| {
-        let id = agency.id.to_string();
+        let id = AgencyId::from(agency.id);
         (
             !(agency.is_24_7 && (with_policy.contains(&id) || with_rota.contains(&id))),
             !with_policy.contains(&id),
@@ -172,7 +172,7 @@ pub fn responsible_agency(
             !agency.is_24_7,
         )
     };
-    Ok(serving.iter().min_by_key(|agency| rank(agency)).map(|agency| agency.id.to_string()))
+    Ok(serving.iter().min_by_key(|agency| rank(agency)).map(|agency| AgencyId::from(agency.id)))
 }
 
 pub fn create(
@@ -193,7 +193,7 @@ pub fn create(
     };
     let agency_id = match (request.agency_id, &request.area_code) {
         (Some(id), _) => {
-            let id = id.to_string();
+            let id = AgencyId::from(id);
             let found: i64 = agencies::table.filter(agencies::id.eq(&id)).count().get_result(tx.conn())?;
             if found == 0 {
                 return Err(ApiError::field("agency_id", "unknown_agency", "no such agency"));

@@ -7,12 +7,13 @@ use terren_contract::alerts::EscalationPolicyBody;
 use crate::db::DbConnection;
 use crate::db::schema::alerts;
 use crate::http::{ApiError, ApiResult};
+use crate::ids::AgencyId;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = alerts)]
 pub struct AlertRow {
     pub id: String,
-    pub agency_id: String,
+    pub agency_id: AgencyId,
     pub area_id: Option<String>,
     pub severity: String,
     pub source: String,

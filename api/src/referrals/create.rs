@@ -24,7 +24,7 @@ use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::identifications::privacy::age_band;
 use crate::identifications::store::{codes, parse_codes};
-use crate::ids::parse_uuid;
+use crate::ids::{AgencyId, parse_uuid};
 use crate::outbox;
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
@@ -293,7 +293,7 @@ pub fn create(
     let case = Case { place: &subject.place, subject_type: &subject.subject_type, services: &request.services };
     let (agency, method, rule) = match request.to_agency_id {
         Some(chosen) => {
-            let agency = routing::check_choice(tx, index, user, "to_agency_id", &chosen.to_string(), case)?;
+            let agency = routing::check_choice(tx, index, user, "to_agency_id", &AgencyId::from(chosen), case)?;
             (agency, "chosen", None)
         }
         None => {
@@ -426,7 +426,7 @@ pub fn suggest_route(
     let routed = routing::route(conn, index, case, &[])?;
     let mut alternatives = routing::alternatives(conn, index, &subject.place, &subject.subject_type)?;
     if let Some(chosen) = &routed {
-        alternatives.retain(|a| a.id.to_string() != chosen.agency.id);
+        alternatives.retain(|a| AgencyId::from(a.id) != chosen.agency.id);
     }
     Ok(terren_contract::referrals::RouteSuggestion {
         agency: routed.as_ref().map(|r| r.agency.as_ref()).transpose()?,

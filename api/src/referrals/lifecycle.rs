@@ -24,6 +24,7 @@ use crate::clock::to_utc;
 use crate::db::schema::{agencies, alerts, referral_deadlines, referrals};
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
+use crate::ids::AgencyId;
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::{is_active_code, wire_code};
 
@@ -232,7 +233,7 @@ fn check_step(
                 ));
             }
             if let Some(id) = decline.suggested_agency_id
-                && routing::candidate(conn, &id.to_string())?.is_none()
+                && routing::candidate(conn, &AgencyId::from(id))?.is_none()
             {
                 return Err(ApiError::field("suggested_agency_id", "unknown_agency", "no such active agency"));
             }
@@ -268,7 +269,7 @@ fn check_step(
             }
         }
         Step::Forward(forward) => {
-            let target = forward.to_agency_id.to_string();
+            let target = AgencyId::from(forward.to_agency_id);
             if target == row.to_agency_id {
                 return Err(ApiError::field("to_agency_id", "invalid_value", "forward to another agency"));
             }
@@ -367,7 +368,7 @@ pub fn transition(
         }
         Step::Decline(decline) => {
             let suggested = match decline.suggested_agency_id {
-                Some(agency) => Some(agency.to_string()),
+                Some(agency) => Some(AgencyId::from(agency)),
                 None => suggest_next(tx, index, &row)?,
             };
             diesel::update(scope)
@@ -447,8 +448,8 @@ pub fn transition(
 
 /// The agency the sender could try after a decline: the routing table's choice, passing over
 /// every agency that already had this person in the chain.
-fn suggest_next(conn: &mut DbConnection, index: &TerritoryIndex, row: &ReferralRow) -> ApiResult<Option<String>> {
-    let tried: Vec<String> =
+fn suggest_next(conn: &mut DbConnection, index: &TerritoryIndex, row: &ReferralRow) -> ApiResult<Option<AgencyId>> {
+    let tried: Vec<AgencyId> =
         referrals::table.filter(referrals::chain_id.eq(&row.chain_id)).select(referrals::to_agency_id).load(conn)?;
     let (place, services) = (row.place(), row.services());
     let case = Case { place: &place, subject_type: &row.subject_type, services: &services };
@@ -520,7 +521,7 @@ fn forward_to(
         forwarded_from: Some(row.id.clone()),
         forwarded_to: None,
         from_agency_id: user.agency.id.clone(),
-        to_agency_id: forward.to_agency_id.to_string(),
+        to_agency_id: AgencyId::from(forward.to_agency_id),
         routing_method: "forward".into(),
         route_id: None,
         status: wire_code(ReferralStatus::Sent),

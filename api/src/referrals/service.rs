@@ -23,7 +23,7 @@ use crate::db::schema::{agencies, child_profiles, referral_deadlines, referral_e
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, cursor};
 use crate::identifications::store::parse_codes;
-use crate::ids::parse_uuid;
+use crate::ids::{AgencyId, parse_uuid};
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
 use crate::vocabularies::{parse_wire_code, wire_code};
@@ -79,17 +79,17 @@ pub fn views(
 ) -> ApiResult<Vec<Referral>> {
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut deadlines = deadlines_of(conn, &ids)?;
-    let agency_ids: BTreeSet<String> = rows
+    let agency_ids: BTreeSet<AgencyId> = rows
         .iter()
         .flat_map(|r| [Some(r.from_agency_id.clone()), Some(r.to_agency_id.clone()), r.suggested_agency_id.clone()])
         .flatten()
         .collect();
-    let agency_refs: HashMap<String, terren_contract::auth::AgencyRef> = agencies::table
+    let agency_refs: HashMap<AgencyId, terren_contract::auth::AgencyRef> = agencies::table
         .filter(agencies::id.eq_any(&agency_ids))
         .select((agencies::id, agencies::code, agencies::name))
-        .load::<(String, String, String)>(conn)?
+        .load::<(AgencyId, String, String)>(conn)?
         .into_iter()
-        .map(|(id, code, name)| Ok((id.clone(), terren_contract::auth::AgencyRef { id: parse_uuid(&id)?, code, name })))
+        .map(|(id, code, name)| Ok((id.clone(), terren_contract::auth::AgencyRef { id: id.uuid()?, code, name })))
         .collect::<ApiResult<_>>()?;
     let people: BTreeSet<String> = rows
         .iter()
@@ -275,7 +275,7 @@ pub fn timeline(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult
         .collect())
 }
 
-pub(super) fn agency_filter(conn: &mut DbConnection, field: &str, code_or_id: &str) -> ApiResult<String> {
+pub(super) fn agency_filter(conn: &mut DbConnection, field: &str, code_or_id: &str) -> ApiResult<AgencyId> {
     crate::agencies::service::resolve_id(conn, code_or_id)
         .map_err(|_| ApiError::field(field, "unknown_agency", format!("no agency {code_or_id}")))
 }

@@ -9,6 +9,7 @@ use crate::db::DbConnection;
 use crate::db::schema::{referral_deadlines, referrals};
 use crate::http::{ApiError, ApiResult};
 use crate::identifications::store::parse_codes;
+use crate::ids::AgencyId;
 use crate::vocabularies::parse_wire_code;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -16,7 +17,7 @@ use crate::vocabularies::parse_wire_code;
 pub struct ReferralRow {
     pub id: String,
     pub chain_id: String,
-    pub origin_agency_id: String,
+    pub origin_agency_id: AgencyId,
     pub origin_user_id: String,
     pub forwarded_from: Option<String>,
     pub forwarded_to: Option<String>,
@@ -29,8 +30,8 @@ pub struct ReferralRow {
     pub admin_unit_id: Option<String>,
     pub street_situations: String,
     pub risk_level: Option<String>,
-    pub from_agency_id: String,
-    pub to_agency_id: String,
+    pub from_agency_id: AgencyId,
+    pub to_agency_id: AgencyId,
     pub routing_method: String,
     pub route_id: Option<String>,
     pub priority: String,
@@ -43,7 +44,7 @@ pub struct ReferralRow {
     pub status: String,
     pub outcome: Option<String>,
     pub decline_reason: Option<String>,
-    pub suggested_agency_id: Option<String>,
+    pub suggested_agency_id: Option<AgencyId>,
     pub created_by: String,
     pub device_id: String,
     pub made_at: Option<NaiveDateTime>,
