@@ -30,7 +30,7 @@ use terren_api::access::AuthUser;
 use terren_api::clock::ManualClock;
 use terren_api::db::DbConnection;
 use terren_api::db::schema::{agencies, areas, referral_deadlines, referrals};
-use terren_api::ids::AgencyId;
+use terren_api::ids::{AgencyId, ReferralId};
 use terren_api::referrals::service::{ReferralRow, list};
 use terren_api::state::AppState;
 use terren_api::territory::index::TerritoryIndex;
@@ -108,7 +108,7 @@ fn ids(conn: &mut DbConnection) -> anyhow::Result<Ids> {
 #[derive(Insertable)]
 #[diesel(table_name = referral_deadlines)]
 struct NewDeadline {
-    referral_id: String,
+    referral_id: ReferralId,
     kind: String,
     due_at: NaiveDateTime,
     met_at: Option<NaiveDateTime>,
@@ -139,7 +139,7 @@ fn spans(priority: &str) -> [i64; 3] {
 /// ended), answers come a little before or after each deadline, and deadlines passed unmet are
 /// marked breached as the checker would have.
 fn referral(random: &mut Random, ids: &Ids, to: &Addressee<'_>, now: NaiveDateTime) -> (ReferralRow, Vec<NewDeadline>) {
-    let id = random.uuid();
+    let id = ReferralId::from_stored(random.uuid());
     let sent_at = now - Duration::seconds((random.unit() * 365.0 * 86_400.0) as i64);
     let age_days = (now - sent_at).num_days();
     let priority = match random.unit() {

@@ -110,6 +110,8 @@ record_ids! {
     ScheduleId;
     /// An agency: a service, shelter, police station or office that people work for.
     AgencyId;
+    /// A referral of a person from one agency to another.
+    ReferralId;
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use crate::db::schema::{
 };
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
-use crate::ids::{AgencyId, parse_uuid};
+use crate::ids::{AgencyId, ReferralId, parse_uuid};
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::{parse_wire_code, wire_code};
 
@@ -42,7 +42,7 @@ pub struct NewAlert {
     pub dedup_key: Option<String>,
     pub identification_id: Option<String>,
     pub profile_id: Option<String>,
-    pub referral_id: Option<String>,
+    pub referral_id: Option<ReferralId>,
     /// Replaces the agency's policy (e.g. coverage alerts go to coordinators).
     pub policy: Option<EscalationPolicyBody>,
 }
@@ -261,7 +261,7 @@ pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &AlertRow) -> 
         dedup_key: row.dedup_key.clone(),
         identification_id: row.identification_id.as_deref().map(parse_uuid).transpose()?,
         profile_id: row.profile_id.as_deref().map(parse_uuid).transpose()?,
-        referral_id: row.referral_id.as_deref().map(parse_uuid).transpose()?,
+        referral_id: row.referral_id.as_ref().map(ReferralId::uuid).transpose()?,
         created_by: person(conn, &row.created_by)?,
         created_at: to_utc(row.created_at),
         acknowledged_by: person(conn, &row.acknowledged_by)?,

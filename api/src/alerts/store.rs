@@ -7,7 +7,7 @@ use terren_contract::alerts::EscalationPolicyBody;
 use crate::db::DbConnection;
 use crate::db::schema::alerts;
 use crate::http::{ApiError, ApiResult};
-use crate::ids::AgencyId;
+use crate::ids::{AgencyId, ReferralId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = alerts)]
@@ -24,7 +24,7 @@ pub struct AlertRow {
     pub open_key: Option<String>,
     pub identification_id: Option<String>,
     pub profile_id: Option<String>,
-    pub referral_id: Option<String>,
+    pub referral_id: Option<ReferralId>,
     pub policy: String,
     pub escalation_step: i32,
     pub escalation_round: i32,

@@ -24,7 +24,7 @@ use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::identifications::privacy::age_band;
 use crate::identifications::store::{codes, parse_codes};
-use crate::ids::{AgencyId, parse_uuid};
+use crate::ids::{AgencyId, ReferralId, parse_uuid};
 use crate::outbox;
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
@@ -251,7 +251,7 @@ pub fn create(
     at: NaiveDateTime,
 ) -> ApiResult<Created> {
     user.require(Permission::ReferralsCreate)?;
-    let id = request.id.to_string();
+    let id = ReferralId::from(request.id);
     let hash = content_hash(request)?;
     if let Some(existing) = super::service::find(tx, &id)? {
         if existing.created_by == user.user_id && existing.content_hash == hash {

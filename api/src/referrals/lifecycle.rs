@@ -11,7 +11,6 @@ use terren_contract::referrals::{
     CloseReferral, DeadlineKind, DeadlineState, DeclineReferral, ForwardReferral, Priority, Referral, ReferralAction,
     ReferralStatus, StartReferral,
 };
-use uuid::Uuid;
 
 use super::create::{Start, open};
 use super::routing::{self, Case};
@@ -24,7 +23,7 @@ use crate::clock::to_utc;
 use crate::db::schema::{agencies, alerts, referral_deadlines, referrals};
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
-use crate::ids::AgencyId;
+use crate::ids::{AgencyId, ReferralId};
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::{is_active_code, wire_code};
 
@@ -107,7 +106,7 @@ fn refused(row: &ReferralRow, step: &Step) -> ApiResult<ApiError> {
 /// Returns the kinds settled.
 fn settle_deadlines(
     tx: &mut Tx<'_>,
-    referral_id: &str,
+    referral_id: &ReferralId,
     met: &[(DeadlineKind, NaiveDateTime)],
     void_rest: bool,
     at: NaiveDateTime,
@@ -156,7 +155,7 @@ fn settle_deadlines(
 }
 
 /// Open alerts about the referral whose dedup key starts with `prefix`.
-fn open_alerts(conn: &mut DbConnection, referral_id: &str, prefix: &str) -> QueryResult<Vec<String>> {
+fn open_alerts(conn: &mut DbConnection, referral_id: &ReferralId, prefix: &str) -> QueryResult<Vec<String>> {
     alerts::table
         .filter(alerts::referral_id.eq(referral_id))
         .filter(alerts::open_key.like(format!("{}%", crate::db::like_literal(prefix))))
@@ -333,7 +332,7 @@ pub fn transition(
     tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
-    id: &str,
+    id: &ReferralId,
     step: Step,
     at: NaiveDateTime,
 ) -> ApiResult<Referral> {
@@ -514,8 +513,8 @@ fn forward_to(
     row: &ReferralRow,
     forward: &ForwardReferral,
     at: NaiveDateTime,
-) -> ApiResult<String> {
-    let next_id = Uuid::now_v7().to_string();
+) -> ApiResult<ReferralId> {
+    let next_id = ReferralId::generate();
     let next = ReferralRow {
         id: next_id.clone(),
         forwarded_from: Some(row.id.clone()),
