@@ -112,6 +112,8 @@ record_ids! {
     AgencyId;
     /// A referral of a person from one agency to another.
     ReferralId;
+    /// An alert raised to an agency's people on duty.
+    AlertId;
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use crate::db::DbConnection;
 use crate::db::schema::notification_attempts;
 use crate::http::problem::ErrorCode;
 use crate::http::{ApiError, ApiResult};
-use crate::ids::AgencyId;
+use crate::ids::{AgencyId, AlertId};
 
 /// Alerts are read by those who raise or answer them.
 pub fn require_alert_reader(user: &AuthUser) -> ApiResult<()> {
@@ -45,7 +45,7 @@ pub fn may_answer_alert(user: &AuthUser, alert_agency_id: &AgencyId, paged: bool
 }
 
 /// Whether the person was paged for this alert.
-pub fn was_notified(conn: &mut DbConnection, alert_id: &str, user_id: &str) -> QueryResult<bool> {
+pub fn was_notified(conn: &mut DbConnection, alert_id: &AlertId, user_id: &str) -> QueryResult<bool> {
     let count: i64 = notification_attempts::table
         .filter(notification_attempts::alert_id.eq(alert_id))
         .filter(notification_attempts::recipient_user_id.eq(user_id))

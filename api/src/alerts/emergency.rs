@@ -11,7 +11,7 @@ use super::service::{self, add_event};
 use crate::db::schema::alerts;
 use crate::db::{DbConnection, Tx};
 use crate::http::ApiResult;
-use crate::ids::AgencyId;
+use crate::ids::{AgencyId, AlertId};
 use crate::outbox::{JobPayload, kinds};
 
 /// The job that raises the alert of an emergency sighting. The alert is made from the stored
@@ -66,7 +66,7 @@ pub fn raise_for_identification(
     index: &crate::territory::index::TerritoryIndex,
     job: &EmergencyJob,
     at: NaiveDateTime,
-) -> ApiResult<String> {
+) -> ApiResult<AlertId> {
     use crate::db::schema::{identification_links, identifications, referrals};
     let identification_id = job.identification_id.clone();
     let (recorded_by, recorder_agency, municipality_id, admin_unit_id, risk_level, subject_type): (
@@ -112,7 +112,7 @@ pub fn raise_for_identification(
         .into_iter()
         .map(|id| format!("referral:{id}"))
         .collect();
-    let paged: Option<String> = alerts::table
+    let paged: Option<AlertId> = alerts::table
         .filter(alerts::open_key.eq_any(&referral_keys))
         .filter(alerts::agency_id.eq(&agency_id))
         .select(alerts::id)

@@ -21,7 +21,7 @@ use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
 use crate::http::paths::{AgencyPath, AlertPath, DevicePath, WebhookEndpointPath};
 use crate::http::problem::ErrorCode;
 use crate::http::{ApiError, ApiResult, ValidJson, audited, with_conn};
-use crate::ids::AgencyId;
+use crate::ids::{AgencyId, AlertId};
 use crate::state::AppState;
 use crate::territory::index::TerritoryIndex;
 
@@ -146,7 +146,7 @@ impl PhoneWrite for RaiseAlert {
     }
 
     fn replay(&self, tx: &mut Tx<'_>, kept: KeptAlert) -> ApiResult<Alert> {
-        service::get(tx, &self.index, &self.user, &kept.alert_id.to_string())
+        service::get(tx, &self.index, &self.user, &AlertId::from(kept.alert_id))
     }
 }
 
@@ -207,7 +207,7 @@ pub async fn list_alerts(
     )
 )]
 pub async fn get_alert(user: AuthUser, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<web::Json<Alert>> {
-    let (index, id) = (state.territory(), id.into_inner().to_string());
+    let (index, id) = (state.territory(), AlertId::from(id.into_inner()));
     Ok(web::Json(with_conn(&state, move |conn| service::get(conn, &index, &user, &id)).await?))
 }
 
@@ -222,7 +222,7 @@ pub async fn alert_timeline(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<Vec<TimelineEntry>>> {
-    let id = id.into_inner().to_string();
+    let id = AlertId::from(id.into_inner());
     Ok(web::Json(with_conn(&state, move |conn| timeline::timeline(conn, &user, &id)).await?))
 }
 
@@ -233,7 +233,7 @@ async fn change(
     change: Transition,
     body: AlertAction,
 ) -> ApiResult<web::Json<Alert>> {
-    let id = id.to_string();
+    let id = AlertId::from(id);
     Ok(web::Json(
         audited(&state, move |conn, index, at| service::transition(conn, index, &user, &id, change, &body, at)).await?,
     ))

@@ -27,7 +27,7 @@ use crate::db::schema::{
 };
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
-use crate::ids::{AgencyId, ReferralId, parse_uuid};
+use crate::ids::{AgencyId, AlertId, ReferralId, parse_uuid};
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::{parse_wire_code, wire_code};
 
@@ -49,7 +49,7 @@ pub struct NewAlert {
 
 pub fn add_event(
     tx: &mut Tx<'_>,
-    alert_id: &str,
+    alert_id: &AlertId,
     at: NaiveDateTime,
     kind: &str,
     actor: Option<&str>,
@@ -72,9 +72,9 @@ pub fn add_event(
 
 /// Raises an alert and schedules its first escalation step, in the caller's transaction. With a
 /// dedup key that an open alert already holds, that alert is returned instead (`false`).
-pub fn raise(tx: &mut Tx<'_>, actor: &Actor, new: NewAlert, at: NaiveDateTime) -> ApiResult<(String, bool)> {
+pub fn raise(tx: &mut Tx<'_>, actor: &Actor, new: NewAlert, at: NaiveDateTime) -> ApiResult<(AlertId, bool)> {
     if let Some(key) = &new.dedup_key {
-        let open: Option<String> =
+        let open: Option<AlertId> =
             alerts::table.filter(alerts::open_key.eq(key)).select(alerts::id).get_result(tx.conn()).optional()?;
         if let Some(id) = open {
             add_event(tx, &id, at, "deduplicated", actor.user_id.as_deref(), None, json!({ "title": new.title }))?;
@@ -86,7 +86,7 @@ pub fn raise(tx: &mut Tx<'_>, actor: &Actor, new: NewAlert, at: NaiveDateTime) -
         None => policy::policy_of(tx, &new.agency_id)?,
     };
     let reachable = escalation::anybody_reachable(tx, &new.agency_id, &policy, actor.user_id.as_deref(), to_utc(at))?;
-    let id = Uuid::now_v7().to_string();
+    let id = AlertId::generate();
     diesel::insert_into(alerts::table)
         .values((
             alerts::id.eq(&id),
@@ -233,7 +233,7 @@ fn person(conn: &mut DbConnection, id: &Option<String>) -> ApiResult<Option<Pers
 }
 
 /// The dedup-key prefix of every escalation job of an alert.
-pub fn job_prefix(alert_id: &str) -> String {
+pub fn job_prefix(alert_id: &AlertId) -> String {
     format!("alert:{alert_id}:")
 }
 
@@ -250,7 +250,7 @@ pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &AlertRow) -> 
         None
     };
     Ok(Alert {
-        id: parse_uuid(&row.id)?,
+        id: row.id.uuid()?,
         severity: parse_wire_code(&row.severity)?,
         source: parse_wire_code(&row.source)?,
         state: parse_wire_code(&row.state)?,
@@ -278,7 +278,7 @@ pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &AlertRow) -> 
     })
 }
 
-pub fn get(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, id: &str) -> ApiResult<Alert> {
+pub fn get(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, id: &AlertId) -> ApiResult<Alert> {
     let row = load(conn, id)?;
     may_see(conn, user, &row)?;
     view(conn, index, &row)
@@ -377,7 +377,7 @@ pub fn transition(
     tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
-    id: &str,
+    id: &AlertId,
     change: Transition,
     action: &AlertAction,
     at: NaiveDateTime,
@@ -459,7 +459,7 @@ pub fn transition(
 /// they are about, e.g. a referral that was acknowledged or ended. Alerts that moved on are left.
 pub fn settle(
     tx: &mut Tx<'_>,
-    ids: &[String],
+    ids: &[AlertId],
     change: Transition,
     actor: Option<&str>,
     note: &str,

@@ -24,7 +24,7 @@ use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::identifications::privacy::age_band;
 use crate::identifications::store::{codes, parse_codes};
-use crate::ids::{AgencyId, ReferralId, parse_uuid};
+use crate::ids::{AgencyId, AlertId, ReferralId, parse_uuid};
 use crate::outbox;
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
@@ -191,7 +191,7 @@ pub(super) fn open(tx: &mut Tx<'_>, index: &TerritoryIndex, actor: &Actor, start
 fn alert_emergency(tx: &mut Tx<'_>, index: &TerritoryIndex, actor: &Actor, row: &ReferralRow) -> ApiResult<()> {
     let at = row.sent_at;
     if let Some(identification) = &row.identification_id {
-        let open: Option<String> = alerts::table
+        let open: Option<AlertId> = alerts::table
             .filter(alerts::open_key.eq(format!("identification:{identification}")))
             .filter(alerts::agency_id.eq(&row.to_agency_id))
             .select(alerts::id)

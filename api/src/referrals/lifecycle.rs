@@ -23,7 +23,7 @@ use crate::clock::to_utc;
 use crate::db::schema::{agencies, alerts, referral_deadlines, referrals};
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
-use crate::ids::{AgencyId, ReferralId};
+use crate::ids::{AgencyId, AlertId, ReferralId};
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::{is_active_code, wire_code};
 
@@ -155,7 +155,7 @@ fn settle_deadlines(
 }
 
 /// Open alerts about the referral whose dedup key starts with `prefix`.
-fn open_alerts(conn: &mut DbConnection, referral_id: &ReferralId, prefix: &str) -> QueryResult<Vec<String>> {
+fn open_alerts(conn: &mut DbConnection, referral_id: &ReferralId, prefix: &str) -> QueryResult<Vec<AlertId>> {
     alerts::table
         .filter(alerts::referral_id.eq(referral_id))
         .filter(alerts::open_key.like(format!("{}%", crate::db::like_literal(prefix))))
@@ -164,7 +164,7 @@ fn open_alerts(conn: &mut DbConnection, referral_id: &ReferralId, prefix: &str) 
 }
 
 /// The open emergency page of the referral: its own, or its sighting's.
-fn emergency_alerts(conn: &mut DbConnection, row: &ReferralRow) -> QueryResult<Vec<String>> {
+fn emergency_alerts(conn: &mut DbConnection, row: &ReferralRow) -> QueryResult<Vec<AlertId>> {
     let mut keys = vec![format!("referral:{}", row.id)];
     if let Some(identification) = &row.identification_id {
         keys.push(format!("identification:{identification}"));
