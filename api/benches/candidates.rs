@@ -215,7 +215,7 @@ fn fill(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, target
     let others = centres(index);
     assert_eq!(others.len(), 60, "the other municipalities");
     // Profiles outside Tirana belong to another agency: Tirana's worker sees them only by area.
-    let elsewhere: String =
+    let elsewhere: terren_api::ids::AgencyId =
         agencies::table.filter(agencies::code.eq("ASHDMF")).select(agencies::id).first(conn).expect("ASHDMF agency");
     let mut random = Random(0x5eed_cafe_f00d_0001);
     let span_minutes = 3 * 365 * 24 * 60;

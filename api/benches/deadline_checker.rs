@@ -40,6 +40,7 @@ use terren_api::db::DbConnection;
 use terren_api::db::schema::{
     alerts, areas, notification_attempts, outbox_jobs, referral_deadlines, referral_events, referrals,
 };
+use terren_api::ids::{AgencyId, ReferralId};
 use terren_api::notify::NotifyMode;
 use terren_api::outbox::{self, JobPayload, kinds};
 use terren_api::referrals::checker::DeadlineJob;
@@ -60,7 +61,7 @@ impl Random {
 #[derive(Insertable)]
 #[diesel(table_name = referral_deadlines)]
 struct NewDeadline {
-    referral_id: String,
+    referral_id: ReferralId,
     kind: String,
     due_at: NaiveDateTime,
 }
@@ -81,7 +82,7 @@ struct NewJob {
 #[diesel(table_name = referral_events)]
 struct NewEvent {
     id: String,
-    referral_id: String,
+    referral_id: ReferralId,
     occurred_at: NaiveDateTime,
     kind: String,
     actor_user_id: Option<String>,
@@ -90,8 +91,8 @@ struct NewEvent {
 
 /// The rows the fill refers to, from the seeded database.
 struct Ids {
-    from: String,
-    to: String,
+    from: AgencyId,
+    to: AgencyId,
     maker: String,
     tirana: String,
 }
@@ -119,7 +120,7 @@ impl Batch {
     /// deadline, the `sent` event.
     fn add(
         &mut self,
-        id: String,
+        id: ReferralId,
         ids: &Ids,
         priority: &str,
         sent_at: NaiveDateTime,
@@ -231,7 +232,7 @@ fn fill(
     let began = Instant::now();
     let mut batch = Batch::default();
     for n in 0..total {
-        let id = random.uuid();
+        let id = ReferralId::from_stored(random.uuid());
         if n < burst {
             let sent_at = instant - Duration::hours(1);
             let dues = [instant, sent_at + Duration::hours(24), sent_at + Duration::days(7)];

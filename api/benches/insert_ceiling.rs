@@ -49,7 +49,7 @@ impl Rng {
 
 struct Who {
     user_id: String,
-    agency_id: String,
+    agency_id: terren_api::ids::AgencyId,
 }
 
 /// One row with the values the wrk script sends, resolved as the service would resolve them
@@ -150,7 +150,7 @@ fn main() -> anyhow::Result<()> {
                 "the database is not migrated: run `terren seed --demo` and `terren import-areas` first"
             ));
         }
-        let (user_id, agency_id): (String, String) = users::table
+        let (user_id, agency_id): (String, terren_api::ids::AgencyId) = users::table
             .filter(users::username.eq("tirana.field"))
             .select((users::id, users::agency_id))
             .first(&mut conn)

@@ -30,6 +30,7 @@ use terren_api::access::AuthUser;
 use terren_api::clock::ManualClock;
 use terren_api::db::DbConnection;
 use terren_api::db::schema::{agencies, areas, referral_deadlines, referrals};
+use terren_api::ids::{AgencyId, ReferralId};
 use terren_api::referrals::service::{ReferralRow, list};
 use terren_api::state::AppState;
 use terren_api::territory::index::TerritoryIndex;
@@ -70,14 +71,14 @@ fn now() -> anyhow::Result<NaiveDateTime> {
 
 /// The rows the fill refers to, from the seeded database.
 struct Ids {
-    njmf: String,
-    qkt: String,
+    njmf: AgencyId,
+    qkt: AgencyId,
     field: String,
     pmf: String,
     tirana: String,
     units: Vec<String>,
     /// Every other active agency and its municipality.
-    others: Vec<(String, Option<String>)>,
+    others: Vec<(AgencyId, Option<String>)>,
 }
 
 fn ids(conn: &mut DbConnection) -> anyhow::Result<Ids> {
@@ -86,7 +87,7 @@ fn ids(conn: &mut DbConnection) -> anyhow::Result<Ids> {
         areas::table.filter(areas::code.eq("AL224")).select(areas::id).get_result(conn).context("Tirana")?;
     let units: Vec<String> =
         areas::table.filter(areas::parent_id.eq(&tirana)).select(areas::id).order(areas::code.asc()).load(conn)?;
-    let others: Vec<(String, Option<String>)> = agencies::table
+    let others: Vec<(AgencyId, Option<String>)> = agencies::table
         .filter(agencies::active.eq(true))
         .filter(agencies::id.ne(&njmf))
         .order(agencies::code.asc())
@@ -107,7 +108,7 @@ fn ids(conn: &mut DbConnection) -> anyhow::Result<Ids> {
 #[derive(Insertable)]
 #[diesel(table_name = referral_deadlines)]
 struct NewDeadline {
-    referral_id: String,
+    referral_id: ReferralId,
     kind: String,
     due_at: NaiveDateTime,
     met_at: Option<NaiveDateTime>,
@@ -117,7 +118,7 @@ struct NewDeadline {
 
 /// Where one referral goes and who answers it there.
 struct Addressee<'a> {
-    agency: &'a str,
+    agency: &'a AgencyId,
     municipality: Option<&'a str>,
     unit: Option<&'a str>,
     responder: Option<&'a str>,
@@ -138,7 +139,7 @@ fn spans(priority: &str) -> [i64; 3] {
 /// ended), answers come a little before or after each deadline, and deadlines passed unmet are
 /// marked breached as the checker would have.
 fn referral(random: &mut Random, ids: &Ids, to: &Addressee<'_>, now: NaiveDateTime) -> (ReferralRow, Vec<NewDeadline>) {
-    let id = random.uuid();
+    let id = ReferralId::from_stored(random.uuid());
     let sent_at = now - Duration::seconds((random.unit() * 365.0 * 86_400.0) as i64);
     let age_days = (now - sent_at).num_days();
     let priority = match random.unit() {
@@ -241,7 +242,7 @@ fn referral(random: &mut Random, ids: &Ids, to: &Addressee<'_>, now: NaiveDateTi
         street_situations: format!("[\"{}\"]", random.pick(&SITUATIONS)),
         risk_level: Some(random.pick(&["low", "medium", "high"]).into()),
         from_agency_id: ids.qkt.clone(),
-        to_agency_id: to.agency.to_owned(),
+        to_agency_id: to.agency.clone(),
         routing_method: "chosen".into(),
         route_id: None,
         priority: priority.into(),

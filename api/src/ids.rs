@@ -63,6 +63,12 @@ macro_rules! record_ids {
             }
         }
 
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
                 &self.0
@@ -102,6 +108,12 @@ record_ids! {
     TeamId;
     /// A duty rota.
     ScheduleId;
+    /// An agency: a service, shelter, police station or office that people work for.
+    AgencyId;
+    /// A referral of a person from one agency to another.
+    ReferralId;
+    /// An alert raised to an agency's people on duty.
+    AlertId;
 }
 
 #[cfg(test)]

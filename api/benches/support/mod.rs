@@ -5,6 +5,7 @@ use anyhow::{Context, anyhow};
 use terren_api::access::AuthUser;
 use terren_api::config::Config;
 use terren_api::db::DbConnection;
+use terren_api::ids::AgencyId;
 
 /// A number from the environment, or `default` when it is not set.
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
@@ -66,7 +67,7 @@ macro_rules! insert_rows {
 }
 
 /// The id of an agency of the seed.
-pub fn agency_id(conn: &mut DbConnection, code: &str) -> anyhow::Result<String> {
+pub fn agency_id(conn: &mut DbConnection, code: &str) -> anyhow::Result<AgencyId> {
     use diesel::prelude::*;
     use terren_api::db::schema::agencies;
     agencies::table

@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use terren_api::db::DbConnection;
+use terren_api::ids::AgencyId;
 use terren_api::territory::index::TerritoryIndex;
 
 use super::Sizes;
@@ -10,8 +11,8 @@ use crate::support::{Random, agency_id, user_id};
 
 /// The rows the fill refers to.
 pub(super) struct Refs {
-    pub(super) qkt: String,
-    pub(super) njmf: String,
+    pub(super) qkt: AgencyId,
+    pub(super) njmf: AgencyId,
     pub(super) coordinator: String,
     /// Users of each agency, to make team members.
     pub(super) qkt_users: Vec<String>,

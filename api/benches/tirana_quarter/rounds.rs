@@ -19,7 +19,7 @@ use crate::support::Random;
 #[diesel(table_name = teams)]
 pub(super) struct NewTeam {
     id: String,
-    agency_id: String,
+    agency_id: terren_api::ids::AgencyId,
     name: String,
     kind: String,
     home_area_id: Option<String>,

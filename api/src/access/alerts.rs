@@ -11,6 +11,7 @@ use crate::db::DbConnection;
 use crate::db::schema::{alerts, notification_attempts};
 use crate::http::problem::ErrorCode;
 use crate::http::{ApiError, ApiResult};
+use crate::ids::{AgencyId, AlertId};
 
 /// Alerts are read by those who raise or answer them.
 pub fn require_alert_reader(user: &AuthUser) -> ApiResult<()> {
@@ -23,8 +24,8 @@ pub fn require_alert_reader(user: &AuthUser) -> ApiResult<()> {
 
 /// An alert pages the agency it belongs to: raising one for another agency needs
 /// `referrals_route_anywhere` (coordinators, case managers), as referring outside the place does.
-pub fn may_raise_alert_for(user: &AuthUser, agency_id: &str) -> ApiResult<()> {
-    if agency_id == user.agency.id || user.can(Permission::ReferralsRouteAnywhere) {
+pub fn may_raise_alert_for(user: &AuthUser, agency_id: &AgencyId) -> ApiResult<()> {
+    if *agency_id == user.agency.id || user.can(Permission::ReferralsRouteAnywhere) {
         Ok(())
     } else {
         Err(ApiError::new(ErrorCode::NotYourAgency).with_detail("raise alerts for your own agency"))
@@ -35,8 +36,8 @@ pub fn may_raise_alert_for(user: &AuthUser, agency_id: &str) -> ApiResult<()> {
 /// and those it paged from elsewhere (a step that reached nobody of the agency falls back to the
 /// raiser's own agency, whose duty officer must be able to say "I'm on it"). The raiser may still
 /// read it, and a coordinator of the raiser's agency may resolve it.
-pub fn may_answer_alert(user: &AuthUser, alert_agency_id: &str, paged: bool) -> ApiResult<()> {
-    if alert_agency_id == user.agency.id || paged {
+pub fn may_answer_alert(user: &AuthUser, alert_agency_id: &AgencyId, paged: bool) -> ApiResult<()> {
+    if *alert_agency_id == user.agency.id || paged {
         Ok(())
     } else {
         Err(ApiError::new(ErrorCode::NotYourAgency).with_detail("alerts are answered by the agency they page"))
@@ -63,7 +64,7 @@ pub fn list_filter(user: &AuthUser) -> AlertFilter {
 }
 
 /// Whether the person was paged for this alert.
-pub fn was_notified(conn: &mut DbConnection, alert_id: &str, user_id: &str) -> QueryResult<bool> {
+pub fn was_notified(conn: &mut DbConnection, alert_id: &AlertId, user_id: &str) -> QueryResult<bool> {
     let count: i64 = notification_attempts::table
         .filter(notification_attempts::alert_id.eq(alert_id))
         .filter(notification_attempts::recipient_user_id.eq(user_id))
@@ -97,7 +98,7 @@ pub fn coordinates_raiser(conn: &mut DbConnection, user: &AuthUser, row: &AlertR
         return Ok(false);
     }
     let Some(raiser) = &row.created_by else { return Ok(false) };
-    Ok(crate::alerts::recipients::agency_of(conn, raiser)?.as_deref() == Some(user.agency.id.as_str()))
+    Ok(crate::alerts::recipients::agency_of(conn, raiser)?.as_ref() == Some(&user.agency.id))
 }
 
 #[cfg(test)]
@@ -110,18 +111,18 @@ mod tests {
     #[test]
     fn alerts_are_raised_for_the_own_agency_unless_one_may_route_anywhere() {
         let worker = user(&[Role::FieldWorker], &[Permission::AlertsRaise]);
-        assert!(may_raise_alert_for(&worker, "agency-1").is_ok());
-        assert!(may_raise_alert_for(&worker, "agency-2").is_err());
+        assert!(may_raise_alert_for(&worker, &AgencyId::from_stored("agency-1")).is_ok());
+        assert!(may_raise_alert_for(&worker, &AgencyId::from_stored("agency-2")).is_err());
         let coordinator = user(&[Role::Coordinator], &[Permission::AlertsRaise, Permission::ReferralsRouteAnywhere]);
-        assert!(may_raise_alert_for(&coordinator, "agency-2").is_ok());
+        assert!(may_raise_alert_for(&coordinator, &AgencyId::from_stored("agency-2")).is_ok());
     }
 
     #[test]
     fn alerts_are_answered_by_their_agency_and_those_it_paged_and_read_by_raisers_and_responders() {
         let officer = user(&[Role::DutyOfficer], &[Permission::AlertsRespond]);
-        assert!(may_answer_alert(&officer, "agency-1", false).is_ok());
-        assert!(may_answer_alert(&officer, "agency-2", false).is_err());
-        assert!(may_answer_alert(&officer, "agency-2", true).is_ok());
+        assert!(may_answer_alert(&officer, &AgencyId::from_stored("agency-1"), false).is_ok());
+        assert!(may_answer_alert(&officer, &AgencyId::from_stored("agency-2"), false).is_err());
+        assert!(may_answer_alert(&officer, &AgencyId::from_stored("agency-2"), true).is_ok());
         assert!(require_alert_reader(&officer).is_ok());
         assert!(require_alert_reader(&user(&[Role::FieldWorker], &[Permission::AlertsRaise])).is_ok());
         assert!(require_alert_reader(&user(&[Role::AgencyAdmin], &[Permission::AgenciesManage])).is_err());

@@ -9,6 +9,7 @@ use terren_contract::Role;
 
 use crate::accounts::model;
 use crate::db::DbConnection;
+use crate::ids::AgencyId;
 
 /// A user's roles and an agency's areas, kept in memory per process. Every request reads its
 /// session with the user's and the agency's `version` in one query, and an entry is used only
@@ -32,7 +33,7 @@ impl CallerCache {
     pub fn areas(
         &self,
         conn: &mut DbConnection,
-        agency_id: &str,
+        agency_id: &AgencyId,
         version: i32,
     ) -> QueryResult<Arc<Vec<(String, String)>>> {
         cached(&self.areas, agency_id, version, || model::agency_area_scope(conn, agency_id))

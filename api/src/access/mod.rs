@@ -153,7 +153,11 @@ pub(crate) mod testing {
             user_id: crate::ids::UserId::from_stored("user-1"),
             username: "user".into(),
             display_name: "User".into(),
-            agency: AgencyBrief { id: "agency-1".into(), code: "A1".into(), name: "Agency".into() },
+            agency: AgencyBrief {
+                id: crate::ids::AgencyId::from_stored("agency-1"),
+                code: "A1".into(),
+                name: "Agency".into(),
+            },
             roles: roles.iter().copied().collect(),
             permissions: permissions.iter().copied().collect(),
             areas: Vec::new(),

@@ -11,6 +11,7 @@ use crate::access::AuthUser;
 use crate::db::DbConnection;
 use crate::db::schema::referrals;
 use crate::http::{ApiError, ApiResult};
+use crate::ids::ReferralId;
 use crate::referrals::store::{ReferralRow, load};
 use crate::vocabularies::codes::wire_code;
 
@@ -39,7 +40,7 @@ pub fn shows_person(user: &AuthUser, row: &ReferralRow) -> bool {
         || (receiving_side(user, row) && row.share == wire_code(Share::Details) && row.was_accepted())
 }
 
-pub fn find_visible(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<ReferralRow> {
+pub fn find_visible(conn: &mut DbConnection, user: &AuthUser, id: &ReferralId) -> ApiResult<ReferralRow> {
     let row = load(conn, id)?;
     if may_see(user, &row) { Ok(row) } else { Err(ApiError::not_found("referral")) }
 }

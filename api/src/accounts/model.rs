@@ -8,6 +8,7 @@ use terren_contract::Role;
 
 use crate::db::schema::{agencies, agency_areas, areas, sessions, user_roles, users};
 use crate::db::{DbConnection, Tx};
+use crate::ids::AgencyId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -15,7 +16,7 @@ pub struct UserRow {
     pub id: String,
     pub username: String,
     pub display_name: String,
-    pub agency_id: String,
+    pub agency_id: AgencyId,
     pub phone: Option<String>,
     pub email: Option<String>,
     pub password_hash: String,
@@ -45,7 +46,7 @@ pub struct SessionRow {
 /// The short form of an agency carried with a person.
 #[derive(Debug, Clone, PartialEq, Queryable)]
 pub struct AgencyBrief {
-    pub id: String,
+    pub id: AgencyId,
     pub code: String,
     pub name: String,
 }
@@ -73,12 +74,12 @@ pub fn roles_of(conn: &mut DbConnection, user_id: &str) -> QueryResult<BTreeSet<
     Ok(codes.iter().filter_map(|code| Role::parse(code)).collect())
 }
 
-pub fn agency_brief(conn: &mut DbConnection, agency_id: &str) -> QueryResult<AgencyBrief> {
+pub fn agency_brief(conn: &mut DbConnection, agency_id: &AgencyId) -> QueryResult<AgencyBrief> {
     agencies::table.find(agency_id).select((agencies::id, agencies::code, agencies::name)).get_result(conn)
 }
 
 /// Ids and codes of the areas an agency serves.
-pub fn agency_area_scope(conn: &mut DbConnection, agency_id: &str) -> QueryResult<Vec<(String, String)>> {
+pub fn agency_area_scope(conn: &mut DbConnection, agency_id: &AgencyId) -> QueryResult<Vec<(String, String)>> {
     agency_areas::table
         .inner_join(areas::table)
         .filter(agency_areas::agency_id.eq(agency_id))

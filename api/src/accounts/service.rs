@@ -8,7 +8,7 @@ use terren_contract::identifications::PersonRef;
 use terren_contract::users::{ChangePasswordRequest, CreateUserRequest, User};
 use uuid::Uuid;
 
-use crate::ids::parse_uuid;
+use crate::ids::{AgencyId, parse_uuid};
 
 use super::model::{self, AgencyBrief, UserRow, normalize_username};
 use crate::access::AuthUser;
@@ -21,11 +21,11 @@ use crate::http::{ApiError, ApiResult};
 use crate::state::AppState;
 
 pub fn agency_ref(brief: &AgencyBrief) -> ApiResult<AgencyRef> {
-    Ok(AgencyRef { id: parse_uuid(&brief.id)?, code: brief.code.clone(), name: brief.name.clone() })
+    Ok(AgencyRef { id: brief.id.uuid()?, code: brief.code.clone(), name: brief.name.clone() })
 }
 
 /// An agency by id, as the API names it.
-pub fn agency_ref_of(conn: &mut DbConnection, agency_id: &str) -> ApiResult<AgencyRef> {
+pub fn agency_ref_of(conn: &mut DbConnection, agency_id: &AgencyId) -> ApiResult<AgencyRef> {
     agency_ref(&model::agency_brief(conn, agency_id)?)
 }
 
@@ -89,12 +89,12 @@ fn valid_username(username: &str) -> bool {
 }
 
 /// Who may manage users of which agency: system admins everywhere, agency admins at home.
-fn ensure_may_manage(actor: Option<&AuthUser>, agency_id: &str) -> ApiResult<()> {
+fn ensure_may_manage(actor: Option<&AuthUser>, agency_id: &AgencyId) -> ApiResult<()> {
     match actor {
         None => Ok(()),
         Some(actor) => {
             actor.require(terren_contract::Permission::UsersManage)?;
-            if actor.is_system_admin() || actor.agency.id == agency_id {
+            if actor.is_system_admin() || actor.agency.id == *agency_id {
                 Ok(())
             } else {
                 Err(ApiError::forbidden("you may only manage users of your own agency"))
@@ -121,7 +121,7 @@ pub fn create_user(
     {
         return Err(ApiError::forbidden(format!("only a system administrator may grant {}", role.as_str())));
     }
-    let agency_id: String = agencies::table
+    let agency_id: AgencyId = agencies::table
         .filter(agencies::code.eq(&request.agency_code))
         .select(agencies::id)
         .get_result(conn)

@@ -6,6 +6,7 @@ use super::service;
 use crate::access::AuthUser;
 use crate::http::paths::AgencyPath;
 use crate::http::{ApiResult, ValidJson, with_conn};
+use crate::ids::AgencyId;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -53,7 +54,7 @@ pub async fn get_agency(
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<Agency>> {
     user.require(terren_contract::Permission::ReferenceRead)?;
-    let id = id.into_inner().to_string();
+    let id = AgencyId::from(id.into_inner());
     Ok(web::Json(with_conn(&state, move |conn| service::get(conn, &id)).await?))
 }
 
@@ -97,6 +98,6 @@ pub async fn update_agency(
     body: ValidJson<AgencyUpdate>,
 ) -> ApiResult<web::Json<Agency>> {
     let at = state.clock.now_naive();
-    let id = id.into_inner().to_string();
+    let id = AgencyId::from(id.into_inner());
     Ok(web::Json(with_conn(&state, move |conn| service::update(conn, &user, &id, &body.0, at)).await?))
 }

@@ -5,7 +5,6 @@ use diesel::prelude::*;
 use terren_contract::Permission;
 use terren_contract::agencies::{Agency, AgencyListQuery, AgencyUpdate, CreateAgencyRequest};
 use terren_contract::problem::FieldError;
-use uuid::Uuid;
 
 use crate::access::AuthUser;
 use crate::audit;
@@ -13,7 +12,7 @@ use crate::clock::to_utc;
 use crate::db::schema::{agencies, agency_areas, areas};
 use crate::db::{DbConnection, PooledConn, Tx, backend};
 use crate::http::{ApiError, ApiResult, ErrorCode};
-use crate::ids::parse_uuid;
+use crate::ids::AgencyId;
 use crate::seed::DEFAULT_TIME_ZONE;
 use crate::territory::fold::fold;
 use crate::territory::index::TerritoryIndex;
@@ -21,7 +20,7 @@ use crate::territory::index::TerritoryIndex;
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = agencies)]
 pub struct AgencyRow {
-    pub id: String,
+    pub id: AgencyId,
     pub code: String,
     pub name: String,
     pub name_en: Option<String>,
@@ -53,11 +52,11 @@ fn to_dtos(conn: &mut DbConnection, rows: Vec<AgencyRow>) -> ApiResult<Vec<Agenc
     let agency_codes: HashMap<String, String> =
         agencies::table.select((agencies::id, agencies::code)).load::<(String, String)>(conn)?.into_iter().collect();
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    let mut served: HashMap<String, Vec<String>> = HashMap::new();
+    let mut served: HashMap<AgencyId, Vec<String>> = HashMap::new();
     for (agency_id, area_id) in agency_areas::table
         .filter(agency_areas::agency_id.eq_any(&ids))
         .select((agency_areas::agency_id, agency_areas::area_id))
-        .load::<(String, String)>(conn)?
+        .load::<(AgencyId, String)>(conn)?
     {
         if let Some(code) = area_codes.get(&area_id) {
             served.entry(agency_id).or_default().push(code.clone());
@@ -68,7 +67,7 @@ fn to_dtos(conn: &mut DbConnection, rows: Vec<AgencyRow>) -> ApiResult<Vec<Agenc
             let mut area_list = served.remove(&row.id).unwrap_or_default();
             area_list.sort();
             Ok(Agency {
-                id: parse_uuid(&row.id)?,
+                id: row.id.uuid()?,
                 municipality_code: row.municipality_id.as_ref().and_then(|id| area_codes.get(id)).cloned(),
                 parent_code: row.parent_id.as_ref().and_then(|id| agency_codes.get(id)).cloned(),
                 area_codes: area_list,
@@ -140,7 +139,7 @@ fn unknown_area(field: &str, code: &str) -> ApiError {
     ApiError::field(field, "unknown_area", format!("no area with code {code}"))
 }
 
-fn find_row(conn: &mut DbConnection, id: &str) -> ApiResult<AgencyRow> {
+fn find_row(conn: &mut DbConnection, id: &AgencyId) -> ApiResult<AgencyRow> {
     agencies::table
         .find(id)
         .select(AgencyRow::as_select())
@@ -150,7 +149,7 @@ fn find_row(conn: &mut DbConnection, id: &str) -> ApiResult<AgencyRow> {
 }
 
 /// The id of an agency named by its code or id.
-pub fn resolve_id(conn: &mut DbConnection, code_or_id: &str) -> ApiResult<String> {
+pub fn resolve_id(conn: &mut DbConnection, code_or_id: &str) -> ApiResult<AgencyId> {
     agencies::table
         .filter(agencies::code.eq(code_or_id).or(agencies::id.eq(code_or_id)))
         .select(agencies::id)
@@ -159,7 +158,7 @@ pub fn resolve_id(conn: &mut DbConnection, code_or_id: &str) -> ApiResult<String
         .ok_or_else(|| ApiError::not_found("agency"))
 }
 
-pub fn get(conn: &mut DbConnection, id: &str) -> ApiResult<Agency> {
+pub fn get(conn: &mut DbConnection, id: &AgencyId) -> ApiResult<Agency> {
     let row = find_row(conn, id)?;
     single(conn, row)
 }
@@ -168,9 +167,9 @@ fn single(conn: &mut DbConnection, row: AgencyRow) -> ApiResult<Agency> {
     to_dtos(conn, vec![row])?.pop().ok_or_else(|| ApiError::not_found("agency"))
 }
 
-fn ensure_may_edit(actor: &AuthUser, agency_id: &str) -> ApiResult<()> {
+fn ensure_may_edit(actor: &AuthUser, agency_id: &AgencyId) -> ApiResult<()> {
     actor.require(Permission::AgenciesManage)?;
-    if actor.is_system_admin() || actor.agency.id == agency_id {
+    if actor.is_system_admin() || actor.agency.id == *agency_id {
         Ok(())
     } else {
         Err(ApiError::forbidden("you may only edit your own agency"))
@@ -210,7 +209,7 @@ fn resolve_areas(conn: &mut DbConnection, codes: &[String], errors: &mut Vec<Fie
     Ok(ids.into_iter().collect())
 }
 
-fn replace_areas(tx: &mut Tx<'_>, agency_id: &str, area_ids: &[String]) -> QueryResult<()> {
+fn replace_areas(tx: &mut Tx<'_>, agency_id: &AgencyId, area_ids: &[String]) -> QueryResult<()> {
     diesel::delete(agency_areas::table.filter(agency_areas::agency_id.eq(agency_id))).execute(tx.conn())?;
     for area_id in area_ids {
         diesel::insert_into(agency_areas::table)
@@ -287,7 +286,7 @@ pub fn create(
             return Err(ApiError::new(ErrorCode::AlreadyExists)
                 .with_detail(format!("an agency with code {} exists", request.code)));
         }
-        let id = Uuid::now_v7().to_string();
+        let id = AgencyId::generate();
         diesel::insert_into(agencies::table)
             .values((
                 agencies::id.eq(&id),
@@ -330,7 +329,7 @@ pub fn create(
 pub fn update(
     conn: &mut PooledConn,
     actor: &AuthUser,
-    id: &str,
+    id: &AgencyId,
     update: &AgencyUpdate,
     at: NaiveDateTime,
 ) -> ApiResult<Agency> {

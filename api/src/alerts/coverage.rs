@@ -12,7 +12,7 @@ use crate::audit::Actor;
 use crate::db::schema::{agencies, schedules};
 use crate::db::{PooledConn, Tx, backend};
 use crate::http::ApiResult;
-use crate::ids::ScheduleId;
+use crate::ids::{AgencyId, ScheduleId};
 use crate::outbox::{self, JobPayload, kinds};
 use crate::rota::service as rota;
 
@@ -60,7 +60,7 @@ pub fn coordinators_only() -> EscalationPolicyBody {
 pub fn run(conn: &mut PooledConn, now: DateTime<Utc>, days: i64) -> ApiResult<usize> {
     let at = crate::clock::truncate(now);
     backend::write_transaction(conn, |tx| {
-        let rotas: Vec<(ScheduleId, String, String, String)> = schedules::table
+        let rotas: Vec<(ScheduleId, AgencyId, String, String)> = schedules::table
             .inner_join(agencies::table)
             .filter(agencies::is_24_7.eq(true))
             .filter(agencies::active.eq(true))

@@ -11,6 +11,7 @@ use super::service::{self, add_event};
 use crate::db::schema::alerts;
 use crate::db::{DbConnection, Tx};
 use crate::http::ApiResult;
+use crate::ids::{AgencyId, AlertId};
 use crate::outbox::{JobPayload, kinds};
 
 /// The job that raises the alert of an emergency sighting. The alert is made from the stored
@@ -43,8 +44,8 @@ fn emergency_agency(
     index: &crate::territory::index::TerritoryIndex,
     place: &crate::referrals::routing::Place,
     subject_type: &str,
-    recorder_agency: &str,
-) -> ApiResult<String> {
+    recorder_agency: &AgencyId,
+) -> ApiResult<AgencyId> {
     use crate::referrals::routing;
     let case = routing::Case { place, subject_type, services: &[] };
     if let Some(routed) = routing::route(conn, index, case, &[])? {
@@ -55,7 +56,7 @@ fn emergency_agency(
         Some(area) => service::responsible_agency(conn, index, &index.area(area).code)?,
         None => None,
     };
-    Ok(responsible.unwrap_or_else(|| recorder_agency.to_owned()))
+    Ok(responsible.unwrap_or_else(|| recorder_agency.clone()))
 }
 
 /// Raises the alert for an emergency identification, for the agency answering for the child at
@@ -65,12 +66,12 @@ pub fn raise_for_identification(
     index: &crate::territory::index::TerritoryIndex,
     job: &EmergencyJob,
     at: NaiveDateTime,
-) -> ApiResult<String> {
+) -> ApiResult<AlertId> {
     use crate::db::schema::{identification_links, identifications, referrals};
     let identification_id = job.identification_id.clone();
     let (recorded_by, recorder_agency, municipality_id, admin_unit_id, risk_level, subject_type): (
         String,
-        String,
+        AgencyId,
         Option<String>,
         Option<String>,
         String,
@@ -111,7 +112,7 @@ pub fn raise_for_identification(
         .into_iter()
         .map(|id| format!("referral:{id}"))
         .collect();
-    let paged: Option<String> = alerts::table
+    let paged: Option<AlertId> = alerts::table
         .filter(alerts::open_key.eq_any(&referral_keys))
         .filter(alerts::agency_id.eq(&agency_id))
         .select(alerts::id)

@@ -22,6 +22,7 @@ use super::service::{self, AlertRow, add_event};
 use crate::db::schema::{agencies, alert_events, alerts};
 use crate::db::{DbConnection, Tx, backend};
 use crate::http::{ApiResult, with_db};
+use crate::ids::{AgencyId, AlertId};
 use crate::outbox::{self, JobPayload, kinds};
 use crate::rota::layers;
 use crate::rota::resolve::{self, Restriction};
@@ -31,7 +32,7 @@ use crate::vocabularies::wire_code;
 /// One step of an alert's escalation, in one round of its policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepJob {
-    pub alert_id: String,
+    pub alert_id: AlertId,
     /// Index into the policy's steps; the number of steps means the fallback.
     pub step: i32,
     pub round: i32,
@@ -58,7 +59,7 @@ fn in_windows(
     !resolve::windows(tz, &restrictions, now, now + Duration::seconds(1)).is_empty()
 }
 
-fn already_logged(conn: &mut DbConnection, alert_id: &str, job_id: &str) -> QueryResult<bool> {
+fn already_logged(conn: &mut DbConnection, alert_id: &AlertId, job_id: &str) -> QueryResult<bool> {
     let count: i64 = alert_events::table
         .filter(alert_events::alert_id.eq(alert_id))
         .filter(alert_events::details.like(format!("%\"job_id\":\"{}\"%", crate::db::like_literal(job_id))))
@@ -69,7 +70,7 @@ fn already_logged(conn: &mut DbConnection, alert_id: &str, job_id: &str) -> Quer
 
 pub(super) fn log_missed(
     tx: &mut Tx<'_>,
-    alert_id: &str,
+    alert_id: &AlertId,
     at: NaiveDateTime,
     details: &serde_json::Value,
     missed: &[Missed],
@@ -211,7 +212,7 @@ pub async fn run_step(state: &AppState, job_id: &str, job: StepJob) -> ApiResult
 /// else a fallback level. Used to tell a raiser at once that nobody will be paged.
 pub fn anybody_reachable(
     conn: &mut DbConnection,
-    agency_id: &str,
+    agency_id: &AgencyId,
     policy: &terren_contract::alerts::EscalationPolicyBody,
     raiser: Option<&str>,
     now: DateTime<Utc>,

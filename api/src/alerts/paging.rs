@@ -16,6 +16,7 @@ use super::service::{self, AlertRow, add_event};
 use crate::db::schema::{devices, notification_attempts, notification_rules, users};
 use crate::db::{DbConnection, Tx, backend};
 use crate::http::{ApiError, ApiResult, with_db};
+use crate::ids::AlertId;
 use crate::notify::{Address, Delivery, Message, Outcome};
 use crate::outbox::{self, JobPayload, kinds};
 use crate::state::AppState;
@@ -38,7 +39,7 @@ pub enum PageKind {
 /// One page: a target of one step, sent to until delivered or the alert no longer waits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageJob {
-    pub alert_id: String,
+    pub alert_id: AlertId,
     pub step: i32,
     pub round: i32,
     pub target: PageTarget,
@@ -72,7 +73,7 @@ impl PageJob {
 /// earlier versions (now an SMS-only [`PageJob`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmsFollowUp {
-    pub alert_id: String,
+    pub alert_id: AlertId,
     pub user_id: String,
     pub step: i32,
     pub round: i32,
@@ -149,7 +150,7 @@ fn message(
     };
     Ok(Message {
         id: job_id.to_owned(),
-        alert_id: alert.id.clone(),
+        alert_id: alert.id.clone().into(),
         severity: alert.severity.clone(),
         title,
         body,
@@ -375,7 +376,7 @@ async fn send(
 }
 
 struct NewAttempt {
-    alert_id: String,
+    alert_id: AlertId,
     job_id: String,
     step: i32,
     round: i32,
@@ -452,7 +453,7 @@ mod tests {
     #[test]
     fn page_keys_are_unique_per_step_target_and_kind() {
         let page = PageJob {
-            alert_id: "a".into(),
+            alert_id: AlertId::from_stored("a"),
             step: 1,
             round: 0,
             target: PageTarget::User { user_id: "u".into() },
@@ -470,7 +471,7 @@ mod tests {
 
     #[test]
     fn an_old_sms_follow_up_becomes_an_sms_only_page() {
-        let follow = SmsFollowUp { alert_id: "a".into(), user_id: "u".into(), step: 0, round: 0 };
+        let follow = SmsFollowUp { alert_id: AlertId::from_stored("a"), user_id: "u".into(), step: 0, round: 0 };
         let page: PageJob = follow.into();
         assert!(page.sms_only);
         assert_eq!(page.target, PageTarget::User { user_id: "u".into() });
@@ -480,12 +481,12 @@ mod tests {
     fn step_page_and_sms_follow_up_jobs_keep_their_stored_form() {
         assert_stored_form(
             r#"{"alert_id":"a1","round":1,"step":2}"#,
-            &StepJob { alert_id: "a1".into(), step: 2, round: 1 },
+            &StepJob { alert_id: AlertId::from_stored("a1"), step: 2, round: 1 },
         );
         assert_stored_form(
             r#"{"alert_id":"a1","kind":"alert","round":0,"sms_only":false,"step":1,"target":{"kind":"user","user_id":"u1"}}"#,
             &PageJob {
-                alert_id: "a1".into(),
+                alert_id: AlertId::from_stored("a1"),
                 step: 1,
                 round: 0,
                 target: PageTarget::User { user_id: "u1".into() },
@@ -496,7 +497,7 @@ mod tests {
         assert_stored_form(
             r#"{"alert_id":"a1","kind":"unreachable","round":2,"sms_only":true,"step":0,"target":{"kind":"contact","name":"Arta","phone":"+355691234567"}}"#,
             &PageJob {
-                alert_id: "a1".into(),
+                alert_id: AlertId::from_stored("a1"),
                 step: 0,
                 round: 2,
                 target: PageTarget::Contact { name: "Arta".into(), phone: "+355691234567".into() },
@@ -507,7 +508,7 @@ mod tests {
         assert_stored_form(
             r#"{"alert_id":"a1","kind":"alert","round":0,"sms_only":false,"step":0,"target":{"kind":"webhook","webhook_id":"w1"}}"#,
             &PageJob {
-                alert_id: "a1".into(),
+                alert_id: AlertId::from_stored("a1"),
                 step: 0,
                 round: 0,
                 target: PageTarget::Webhook { webhook_id: "w1".into() },
@@ -517,7 +518,7 @@ mod tests {
         );
         assert_stored_form(
             r#"{"alert_id":"a1","round":0,"step":1,"user_id":"u1"}"#,
-            &SmsFollowUp { alert_id: "a1".into(), user_id: "u1".into(), step: 1, round: 0 },
+            &SmsFollowUp { alert_id: AlertId::from_stored("a1"), user_id: "u1".into(), step: 1, round: 0 },
         );
     }
 
@@ -531,7 +532,7 @@ mod tests {
 
     #[test]
     fn an_old_sms_follow_up_keeps_the_key_it_was_queued_under() {
-        let follow = SmsFollowUp { alert_id: "a".into(), user_id: "u".into(), step: 0, round: 1 };
+        let follow = SmsFollowUp { alert_id: AlertId::from_stored("a"), user_id: "u".into(), step: 0, round: 1 };
         assert_eq!(follow.dedup_key(), "alert:a:step:0:round:1sms:u");
     }
 }

@@ -14,6 +14,7 @@ use crate::clock::to_utc;
 use crate::db::schema::{escalation_policies, schedules, user_roles, users, webhook_endpoints};
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
+use crate::ids::AgencyId;
 use crate::rota::layers::window_errors;
 
 /// Minutes each step of the default policy waits.
@@ -21,7 +22,7 @@ const DEFAULT_WAIT_MINUTES: u32 = 5;
 
 /// The policy of an agency that has not written one: the on-call of each of its rotas, then its
 /// coordinators, twice over.
-pub fn default_policy(conn: &mut DbConnection, agency_id: &str) -> QueryResult<EscalationPolicyBody> {
+pub fn default_policy(conn: &mut DbConnection, agency_id: &AgencyId) -> QueryResult<EscalationPolicyBody> {
     let schedule_ids: Vec<String> = schedules::table
         .filter(schedules::agency_id.eq(agency_id))
         .filter(schedules::archived_at.is_null())
@@ -47,7 +48,7 @@ pub fn default_policy(conn: &mut DbConnection, agency_id: &str) -> QueryResult<E
 }
 
 /// The agency's policy as stored, or the default one.
-pub fn policy_of(conn: &mut DbConnection, agency_id: &str) -> ApiResult<EscalationPolicyBody> {
+pub fn policy_of(conn: &mut DbConnection, agency_id: &AgencyId) -> ApiResult<EscalationPolicyBody> {
     let stored: Option<String> = escalation_policies::table
         .filter(escalation_policies::agency_id.eq(agency_id))
         .select(escalation_policies::policy)
@@ -62,7 +63,7 @@ pub fn policy_of(conn: &mut DbConnection, agency_id: &str) -> ApiResult<Escalati
 }
 
 /// Active people of the agency with a role.
-pub fn with_role(conn: &mut DbConnection, agency_id: &str, role: Role) -> QueryResult<Vec<String>> {
+pub fn with_role(conn: &mut DbConnection, agency_id: &AgencyId, role: Role) -> QueryResult<Vec<String>> {
     users::table
         .inner_join(user_roles::table)
         .filter(users::agency_id.eq(agency_id))
@@ -91,7 +92,11 @@ fn responds(role: Role) -> bool {
 }
 
 /// Checks one target; `Ok(false)` means it exists but nobody can be reached through it now.
-fn check_target(conn: &mut DbConnection, agency_id: &str, target: &Target) -> Result<bool, (&'static str, String)> {
+fn check_target(
+    conn: &mut DbConnection,
+    agency_id: &AgencyId,
+    target: &Target,
+) -> Result<bool, (&'static str, String)> {
     let db = |e: diesel::result::Error| ("internal", e.to_string());
     match target {
         Target::OnCall { schedule_id } => {
@@ -164,7 +169,7 @@ fn check_target(conn: &mut DbConnection, agency_id: &str, target: &Target) -> Re
 
 fn check_targets(
     conn: &mut DbConnection,
-    agency_id: &str,
+    agency_id: &AgencyId,
     field: &str,
     targets: &[Target],
     errors: &mut Vec<FieldError>,
@@ -183,7 +188,7 @@ fn check_targets(
 
 /// Checks a policy: every target exists, every step and the fallback reach somebody, windows are
 /// valid times.
-pub fn check(conn: &mut DbConnection, agency_id: &str, policy: &EscalationPolicyBody) -> ApiResult<()> {
+pub fn check(conn: &mut DbConnection, agency_id: &AgencyId, policy: &EscalationPolicyBody) -> ApiResult<()> {
     let mut errors = Vec::new();
     for (index, step) in policy.steps.iter().enumerate() {
         let field = format!("steps[{index}]");
@@ -215,7 +220,7 @@ pub fn check(conn: &mut DbConnection, agency_id: &str, policy: &EscalationPolicy
     if errors.is_empty() { Ok(()) } else { Err(ApiError::fields(errors)) }
 }
 
-fn view(conn: &mut DbConnection, agency_id: &str) -> ApiResult<EscalationPolicy> {
+fn view(conn: &mut DbConnection, agency_id: &AgencyId) -> ApiResult<EscalationPolicy> {
     let (text, version, updated_by, updated_at): (String, i32, String, NaiveDateTime) = escalation_policies::table
         .filter(escalation_policies::agency_id.eq(agency_id))
         .select((
@@ -236,7 +241,7 @@ fn view(conn: &mut DbConnection, agency_id: &str) -> ApiResult<EscalationPolicy>
     })
 }
 
-pub fn get(conn: &mut DbConnection, user: &AuthUser, agency_id: &str) -> ApiResult<EscalationPolicy> {
+pub fn get(conn: &mut DbConnection, user: &AuthUser, agency_id: &AgencyId) -> ApiResult<EscalationPolicy> {
     user.require(Permission::ReferenceRead)?;
     view(conn, agency_id)
 }
@@ -244,12 +249,12 @@ pub fn get(conn: &mut DbConnection, user: &AuthUser, agency_id: &str) -> ApiResu
 pub fn put(
     tx: &mut Tx<'_>,
     user: &AuthUser,
-    agency_id: &str,
+    agency_id: &AgencyId,
     request: &PutEscalationPolicy,
     at: NaiveDateTime,
 ) -> ApiResult<EscalationPolicy> {
     user.require(Permission::PlanningManage)?;
-    if user.agency.id != agency_id {
+    if user.agency.id != *agency_id {
         return Err(ApiError::forbidden("an agency sets its own escalation policy"));
     }
     check(tx, agency_id, &request.policy)?;

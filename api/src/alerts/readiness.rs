@@ -24,6 +24,7 @@ use crate::auth::permissions::permissions_of;
 use crate::db::schema::{agencies, agency_areas, escalation_policies, user_roles, users};
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
+use crate::ids::AgencyId;
 use crate::outbox::{self, JobPayload, kinds};
 use crate::referrals::routing::{self, Case, Place};
 use crate::territory::index::TerritoryIndex;
@@ -33,7 +34,7 @@ fn problem(code: &str, level: ReadinessLevel, message: impl Into<String>) -> Rea
 }
 
 /// Active people of the agency who may answer alerts and can be paged.
-fn reachable_responders(conn: &mut DbConnection, agency_id: &str) -> ApiResult<usize> {
+fn reachable_responders(conn: &mut DbConnection, agency_id: &AgencyId) -> ApiResult<usize> {
     let responding: Vec<&str> = Role::ALL
         .into_iter()
         .filter(|role| permissions_of(*role).contains(&Permission::AlertsRespond))
@@ -71,13 +72,13 @@ fn place_of(index: &TerritoryIndex, area: usize) -> Option<Place> {
 }
 
 /// The agency routing sends a child's emergency at this place to.
-fn routed(conn: &mut DbConnection, index: &TerritoryIndex, place: &Place) -> ApiResult<Option<String>> {
+fn routed(conn: &mut DbConnection, index: &TerritoryIndex, place: &Place) -> ApiResult<Option<AgencyId>> {
     let case = Case { place, subject_type: "child", services: &[] };
     Ok(routing::route(conn, index, case, &[])?.map(|r| r.agency.id))
 }
 
 /// Whether routing sends some place's emergencies to the agency (among the places it serves).
-fn receives_emergencies(conn: &mut DbConnection, index: &TerritoryIndex, agency_id: &str) -> ApiResult<bool> {
+fn receives_emergencies(conn: &mut DbConnection, index: &TerritoryIndex, agency_id: &AgencyId) -> ApiResult<bool> {
     let served: Vec<String> =
         agency_areas::table.filter(agency_areas::agency_id.eq(agency_id)).select(agency_areas::area_id).load(conn)?;
     for area in served.iter().filter_map(|id| index.find_id(id)) {
@@ -92,7 +93,7 @@ fn receives_emergencies(conn: &mut DbConnection, index: &TerritoryIndex, agency_
 
 fn check_agency(
     conn: &mut DbConnection,
-    agency_id: &str,
+    agency_id: &AgencyId,
     receives: bool,
     now: DateTime<Utc>,
 ) -> ApiResult<AgencyReadiness> {
@@ -107,7 +108,7 @@ fn check_agency(
              policy: the rota's on-call, then the coordinators, are paged",
         ));
     }
-    let schedules = crate::rota::service::live_schedules(conn, &[agency_id.to_owned()])?;
+    let schedules = crate::rota::service::live_schedules(conn, std::slice::from_ref(agency_id))?;
     if schedules.is_empty() {
         problems.push(problem("no_rota", ReadinessLevel::Warning, "Pa rotë kujdestarie / No duty rota"));
     } else {
@@ -175,11 +176,11 @@ pub fn agency(
     conn: &mut DbConnection,
     index: &TerritoryIndex,
     user: &AuthUser,
-    agency_id: &str,
+    agency_id: &AgencyId,
     now: DateTime<Utc>,
 ) -> ApiResult<AgencyReadiness> {
     let own =
-        user.agency.id == agency_id && (user.can(Permission::PlanningManage) || user.can(Permission::UsersManage));
+        user.agency.id == *agency_id && (user.can(Permission::PlanningManage) || user.can(Permission::UsersManage));
     if !own && !user.is_system_admin() {
         return Err(ApiError::forbidden("an agency's readiness is for its coordinators and admins"));
     }
@@ -197,7 +198,7 @@ fn routed_agencies(
     conn: &mut DbConnection,
     index: &TerritoryIndex,
     municipality: usize,
-) -> ApiResult<(BTreeSet<String>, Vec<usize>)> {
+) -> ApiResult<(BTreeSet<AgencyId>, Vec<usize>)> {
     let mut agencies = BTreeSet::new();
     let mut unrouted = Vec::new();
     for area in index.descendants(municipality) {

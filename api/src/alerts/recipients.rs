@@ -14,7 +14,7 @@ use super::policy;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, devices, notification_rules, schedules, users, webhook_endpoints};
 use crate::http::{ApiResult, ErrorCode};
-use crate::ids::ScheduleId;
+use crate::ids::{AgencyId, ScheduleId};
 use crate::notify::Address;
 
 /// Somebody a page goes to, as stored in the page job: their addresses are looked up when the
@@ -183,7 +183,12 @@ fn schedule_name(conn: &mut DbConnection, schedule_id: &str) -> QueryResult<Stri
 }
 
 /// Everyone the targets reach at `now`, each once, and everyone they cannot reach, with why.
-pub fn reach(conn: &mut DbConnection, agency_id: &str, targets: &[Target], now: DateTime<Utc>) -> ApiResult<Reach> {
+pub fn reach(
+    conn: &mut DbConnection,
+    agency_id: &AgencyId,
+    targets: &[Target],
+    now: DateTime<Utc>,
+) -> ApiResult<Reach> {
     let mut reach = Reach::default();
     for target in targets {
         match target {
@@ -267,7 +272,7 @@ impl FallbackLevel {
 }
 
 /// The agency of the person who raised an alert.
-pub fn agency_of(conn: &mut DbConnection, user_id: &str) -> QueryResult<Option<String>> {
+pub fn agency_of(conn: &mut DbConnection, user_id: &str) -> QueryResult<Option<AgencyId>> {
     users::table.filter(users::id.eq(user_id)).select(users::agency_id).get_result(conn).optional()
 }
 
@@ -276,17 +281,17 @@ pub fn agency_of(conn: &mut DbConnection, user_id: &str) -> QueryResult<Option<S
 pub fn fallback_targets(
     conn: &mut DbConnection,
     level: FallbackLevel,
-    agency_id: &str,
+    agency_id: &AgencyId,
     raiser: Option<&str>,
-) -> QueryResult<(String, Vec<Target>)> {
+) -> QueryResult<(AgencyId, Vec<Target>)> {
     Ok(match level {
-        FallbackLevel::Coordinators => (agency_id.to_owned(), vec![Target::Role { role: Role::Coordinator }]),
-        FallbackLevel::Admins => (agency_id.to_owned(), vec![Target::Role { role: Role::AgencyAdmin }]),
+        FallbackLevel::Coordinators => (agency_id.clone(), vec![Target::Role { role: Role::Coordinator }]),
+        FallbackLevel::Admins => (agency_id.clone(), vec![Target::Role { role: Role::AgencyAdmin }]),
         FallbackLevel::RaisersAgency => {
             let Some(own) = raiser.map(|r| agency_of(conn, r)).transpose()?.flatten() else {
-                return Ok((agency_id.to_owned(), Vec::new()));
+                return Ok((agency_id.clone(), Vec::new()));
             };
-            if own == agency_id {
+            if own == *agency_id {
                 return Ok((own, Vec::new()));
             }
             let mut targets: Vec<Target> = crate::rota::service::live_schedules(conn, std::slice::from_ref(&own))?
@@ -303,7 +308,7 @@ pub fn fallback_targets(
 /// The first fallback level that reaches somebody, or `None` when nobody at all can be reached.
 pub fn fall_back(
     conn: &mut DbConnection,
-    agency_id: &str,
+    agency_id: &AgencyId,
     raiser: Option<&str>,
     now: DateTime<Utc>,
 ) -> ApiResult<Option<(FallbackLevel, Reach)>> {
@@ -321,6 +326,6 @@ pub fn fall_back(
 }
 
 /// The agency's name, for messages.
-pub fn agency_name(conn: &mut DbConnection, agency_id: &str) -> QueryResult<String> {
+pub fn agency_name(conn: &mut DbConnection, agency_id: &AgencyId) -> QueryResult<String> {
     agencies::table.filter(agencies::id.eq(agency_id)).select(agencies::name).get_result(conn)
 }

@@ -21,6 +21,7 @@ use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
 use crate::http::paths::{AgencyPath, AlertPath, DevicePath, WebhookEndpointPath};
 use crate::http::problem::ErrorCode;
 use crate::http::{ApiError, ApiResult, ValidJson, audited, with_conn};
+use crate::ids::{AgencyId, AlertId};
 use crate::state::AppState;
 use crate::territory::index::TerritoryIndex;
 
@@ -145,7 +146,7 @@ impl PhoneWrite for RaiseAlert {
     }
 
     fn replay(&self, tx: &mut Tx<'_>, kept: KeptAlert) -> ApiResult<Alert> {
-        service::get(tx, &self.index, &self.user, &kept.alert_id.to_string())
+        service::get(tx, &self.index, &self.user, &AlertId::from(kept.alert_id))
     }
 }
 
@@ -159,7 +160,7 @@ fn check_subjects(
     request: &CreateAlert,
 ) -> ApiResult<()> {
     if let Some(agency_id) = request.agency_id {
-        access::alerts::may_raise_alert_for(user, &agency_id.to_string())?;
+        access::alerts::may_raise_alert_for(user, &AgencyId::from(agency_id))?;
     }
     if let Some(id) = request.profile_id {
         match crate::access::profiles::find_visible(conn, index, user, &id.to_string()) {
@@ -206,7 +207,7 @@ pub async fn list_alerts(
     )
 )]
 pub async fn get_alert(user: AuthUser, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<web::Json<Alert>> {
-    let (index, id) = (state.territory(), id.into_inner().to_string());
+    let (index, id) = (state.territory(), AlertId::from(id.into_inner()));
     Ok(web::Json(with_conn(&state, move |conn| service::get(conn, &index, &user, &id)).await?))
 }
 
@@ -221,7 +222,7 @@ pub async fn alert_timeline(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<Vec<TimelineEntry>>> {
-    let id = id.into_inner().to_string();
+    let id = AlertId::from(id.into_inner());
     Ok(web::Json(with_conn(&state, move |conn| timeline::timeline(conn, &user, &id)).await?))
 }
 
@@ -232,7 +233,7 @@ async fn change(
     change: Transition,
     body: AlertAction,
 ) -> ApiResult<web::Json<Alert>> {
-    let id = id.to_string();
+    let id = AlertId::from(id);
     Ok(web::Json(
         audited(&state, move |conn, index, at| service::transition(conn, index, &user, &id, change, &body, at)).await?,
     ))
@@ -313,7 +314,7 @@ pub async fn get_escalation_policy(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<EscalationPolicy>> {
-    let id = id.into_inner().to_string();
+    let id = AgencyId::from(id.into_inner());
     Ok(web::Json(with_conn(&state, move |conn| policy::get(conn, &user, &id)).await?))
 }
 
@@ -334,7 +335,7 @@ pub async fn put_escalation_policy(
     id: web::Path<Uuid>,
     body: ValidJson<PutEscalationPolicy>,
 ) -> ApiResult<web::Json<EscalationPolicy>> {
-    let id = id.into_inner().to_string();
+    let id = AgencyId::from(id.into_inner());
     Ok(web::Json(audited(&state, move |conn, _, at| policy::put(conn, &user, &id, &body.0, at)).await?))
 }
 
@@ -457,7 +458,7 @@ pub async fn agency_readiness(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<AgencyReadiness>> {
-    let (index, now, id) = (state.territory(), state.clock.now(), id.into_inner().to_string());
+    let (index, now, id) = (state.territory(), state.clock.now(), AgencyId::from(id.into_inner()));
     Ok(web::Json(with_conn(&state, move |conn| readiness::agency(conn, &index, &user, &id, now)).await?))
 }
 

@@ -25,7 +25,7 @@ use crate::clock::to_utc;
 use crate::db::schema::{agencies, alert_events, alerts, escalation_policies, identifications, outbox_jobs};
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
-use crate::ids::parse_uuid;
+use crate::ids::{AgencyId, AlertId, ReferralId, parse_uuid};
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::{parse_wire_code, wire_code};
 
@@ -33,21 +33,21 @@ use crate::vocabularies::{parse_wire_code, wire_code};
 pub struct NewAlert {
     pub severity: Severity,
     pub source: AlertSource,
-    pub agency_id: String,
+    pub agency_id: AgencyId,
     pub area_id: Option<String>,
     pub title: String,
     pub details: Option<String>,
     pub dedup_key: Option<String>,
     pub identification_id: Option<String>,
     pub profile_id: Option<String>,
-    pub referral_id: Option<String>,
+    pub referral_id: Option<ReferralId>,
     /// Replaces the agency's policy (e.g. coverage alerts go to coordinators).
     pub policy: Option<EscalationPolicyBody>,
 }
 
 pub fn add_event(
     tx: &mut Tx<'_>,
-    alert_id: &str,
+    alert_id: &AlertId,
     at: NaiveDateTime,
     kind: &str,
     actor: Option<&str>,
@@ -70,9 +70,9 @@ pub fn add_event(
 
 /// Raises an alert and schedules its first escalation step, in the caller's transaction. With a
 /// dedup key that an open alert already holds, that alert is returned instead (`false`).
-pub fn raise(tx: &mut Tx<'_>, actor: &Actor, new: NewAlert, at: NaiveDateTime) -> ApiResult<(String, bool)> {
+pub fn raise(tx: &mut Tx<'_>, actor: &Actor, new: NewAlert, at: NaiveDateTime) -> ApiResult<(AlertId, bool)> {
     if let Some(key) = &new.dedup_key {
-        let open: Option<String> =
+        let open: Option<AlertId> =
             alerts::table.filter(alerts::open_key.eq(key)).select(alerts::id).get_result(tx.conn()).optional()?;
         if let Some(id) = open {
             add_event(tx, &id, at, "deduplicated", actor.user_id.as_deref(), None, json!({ "title": new.title }))?;
@@ -84,7 +84,7 @@ pub fn raise(tx: &mut Tx<'_>, actor: &Actor, new: NewAlert, at: NaiveDateTime) -
         None => policy::policy_of(tx, &new.agency_id)?,
     };
     let reachable = escalation::anybody_reachable(tx, &new.agency_id, &policy, actor.user_id.as_deref(), to_utc(at))?;
-    let id = Uuid::now_v7().to_string();
+    let id = AlertId::generate();
     diesel::insert_into(alerts::table)
         .values((
             alerts::id.eq(&id),
@@ -146,23 +146,23 @@ pub fn responsible_agency(
     conn: &mut DbConnection,
     index: &TerritoryIndex,
     area_code: &str,
-) -> ApiResult<Option<String>> {
+) -> ApiResult<Option<AgencyId>> {
     let serving = crate::agencies::service::list(
         conn,
         index,
         &AgencyListQuery { area: Some(area_code.to_owned()), ..AgencyListQuery::default() },
     )?;
-    let ids: Vec<String> = serving.iter().map(|a| a.id.to_string()).collect();
-    let with_policy: BTreeSet<String> = escalation_policies::table
+    let ids: Vec<AgencyId> = serving.iter().map(|a| AgencyId::from(a.id)).collect();
+    let with_policy: BTreeSet<AgencyId> = escalation_policies::table
         .filter(escalation_policies::agency_id.eq_any(&ids))
         .select(escalation_policies::agency_id)
-        .load::<String>(conn)?
+        .load::<AgencyId>(conn)?
         .into_iter()
         .collect();
-    let with_rota: BTreeSet<String> =
+    let with_rota: BTreeSet<AgencyId> =
         crate::rota::service::live_schedules(conn, &ids)?.into_iter().map(|(agency, _, _)| agency).collect();
     let rank = |agency: &terren_contract::agencies::Agency| {
-        let id = agency.id.to_string();
+        let id = AgencyId::from(agency.id);
         (
             !(agency.is_24_7 && (with_policy.contains(&id) || with_rota.contains(&id))),
             !with_policy.contains(&id),
@@ -170,7 +170,7 @@ pub fn responsible_agency(
             !agency.is_24_7,
         )
     };
-    Ok(serving.iter().min_by_key(|agency| rank(agency)).map(|agency| agency.id.to_string()))
+    Ok(serving.iter().min_by_key(|agency| rank(agency)).map(|agency| AgencyId::from(agency.id)))
 }
 
 pub fn create(
@@ -191,7 +191,7 @@ pub fn create(
     };
     let agency_id = match (request.agency_id, &request.area_code) {
         (Some(id), _) => {
-            let id = id.to_string();
+            let id = AgencyId::from(id);
             let found: i64 = agencies::table.filter(agencies::id.eq(&id)).count().get_result(tx.conn())?;
             if found == 0 {
                 return Err(ApiError::field("agency_id", "unknown_agency", "no such agency"));
@@ -231,7 +231,7 @@ fn person(conn: &mut DbConnection, id: &Option<String>) -> ApiResult<Option<Pers
 }
 
 /// The dedup-key prefix of every escalation job of an alert.
-pub fn job_prefix(alert_id: &str) -> String {
+pub fn job_prefix(alert_id: &AlertId) -> String {
     format!("alert:{alert_id}:")
 }
 
@@ -248,7 +248,7 @@ pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &AlertRow) -> 
         None
     };
     Ok(Alert {
-        id: parse_uuid(&row.id)?,
+        id: row.id.uuid()?,
         severity: parse_wire_code(&row.severity)?,
         source: parse_wire_code(&row.source)?,
         state: parse_wire_code(&row.state)?,
@@ -259,7 +259,7 @@ pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &AlertRow) -> 
         dedup_key: row.dedup_key.clone(),
         identification_id: row.identification_id.as_deref().map(parse_uuid).transpose()?,
         profile_id: row.profile_id.as_deref().map(parse_uuid).transpose()?,
-        referral_id: row.referral_id.as_deref().map(parse_uuid).transpose()?,
+        referral_id: row.referral_id.as_ref().map(ReferralId::uuid).transpose()?,
         created_by: person(conn, &row.created_by)?,
         created_at: to_utc(row.created_at),
         acknowledged_by: person(conn, &row.acknowledged_by)?,
@@ -276,7 +276,7 @@ pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &AlertRow) -> 
     })
 }
 
-pub fn get(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, id: &str) -> ApiResult<Alert> {
+pub fn get(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, id: &AlertId) -> ApiResult<Alert> {
     let row = load(conn, id)?;
     may_see(conn, user, &row)?;
     view(conn, index, &row)
@@ -368,7 +368,7 @@ pub fn transition(
     tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
-    id: &str,
+    id: &AlertId,
     change: Transition,
     action: &AlertAction,
     at: NaiveDateTime,
@@ -450,7 +450,7 @@ pub fn transition(
 /// they are about, e.g. a referral that was acknowledged or ended. Alerts that moved on are left.
 pub fn settle(
     tx: &mut Tx<'_>,
-    ids: &[String],
+    ids: &[AlertId],
     change: Transition,
     actor: Option<&str>,
     note: &str,

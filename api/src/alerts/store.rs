@@ -7,12 +7,13 @@ use terren_contract::alerts::EscalationPolicyBody;
 use crate::db::DbConnection;
 use crate::db::schema::alerts;
 use crate::http::{ApiError, ApiResult};
+use crate::ids::{AgencyId, AlertId, ReferralId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = alerts)]
 pub struct AlertRow {
-    pub id: String,
-    pub agency_id: String,
+    pub id: AlertId,
+    pub agency_id: AgencyId,
     pub area_id: Option<String>,
     pub severity: String,
     pub source: String,
@@ -23,7 +24,7 @@ pub struct AlertRow {
     pub open_key: Option<String>,
     pub identification_id: Option<String>,
     pub profile_id: Option<String>,
-    pub referral_id: Option<String>,
+    pub referral_id: Option<ReferralId>,
     pub policy: String,
     pub escalation_step: i32,
     pub escalation_round: i32,
@@ -45,7 +46,7 @@ impl AlertRow {
     }
 }
 
-pub fn load(conn: &mut DbConnection, id: &str) -> ApiResult<AlertRow> {
+pub fn load(conn: &mut DbConnection, id: &AlertId) -> ApiResult<AlertRow> {
     alerts::table
         .filter(alerts::id.eq(id))
         .select(AlertRow::as_select())

@@ -14,7 +14,7 @@ use crate::clock::to_utc;
 use crate::db::DbConnection;
 use crate::db::schema::{alert_events, notification_attempts};
 use crate::http::ApiResult;
-use crate::ids::parse_uuid;
+use crate::ids::{AlertId, parse_uuid};
 
 #[derive(Queryable)]
 struct EventRow {
@@ -44,7 +44,7 @@ struct AttemptRow {
 }
 
 /// Every state change, escalation step and message of an alert, in order.
-pub fn timeline(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<Vec<TimelineEntry>> {
+pub fn timeline(conn: &mut DbConnection, user: &AuthUser, id: &AlertId) -> ApiResult<Vec<TimelineEntry>> {
     let row = load(conn, id)?;
     may_see(conn, user, &row)?;
     let events: Vec<EventRow> = alert_events::table

@@ -24,7 +24,7 @@ use crate::clock::to_utc;
 use crate::db::schema::{agencies, hotspots, identification_links, identifications};
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
-use crate::ids::parse_uuid;
+use crate::ids::{AgencyId, parse_uuid};
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::{area_ref, area_ref_at};
 use crate::vocabularies::is_active_code;
@@ -33,7 +33,7 @@ use crate::vocabularies::is_active_code;
 #[diesel(table_name = hotspots)]
 pub struct HotspotRow {
     pub id: String,
-    pub agency_id: String,
+    pub agency_id: AgencyId,
     pub name: String,
     pub kind: String,
     pub shape: String,
@@ -382,7 +382,7 @@ pub fn points_inside_each(hotspots: &[HotspotRow], points: &[cluster::Point]) ->
 }
 
 /// The zone the person's agency keeps its local time in.
-pub fn agency_zone(conn: &mut DbConnection, agency_id: &str) -> QueryResult<chrono_tz::Tz> {
+pub fn agency_zone(conn: &mut DbConnection, agency_id: &AgencyId) -> QueryResult<chrono_tz::Tz> {
     let zone: String =
         agencies::table.filter(agencies::id.eq(agency_id)).select(agencies::time_zone).get_result(conn)?;
     Ok(crate::rota::layers::parse_time_zone(&zone).unwrap_or(chrono_tz::Europe::Tirane))

@@ -10,13 +10,14 @@ use terren_contract::profiles::ProfileRef;
 use crate::accounts::model::AgencyBrief;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, child_profiles, identification_links, identifications, users};
+use crate::ids::AgencyId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = identifications)]
 pub struct IdentificationRow {
     pub id: String,
     pub recorded_by: String,
-    pub agency_id: String,
+    pub agency_id: AgencyId,
     pub device_id: String,
     pub observed_at: NaiveDateTime,
     pub received_at: NaiveDateTime,
@@ -82,7 +83,7 @@ pub fn find_row(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Identif
 /// Who recorded a page of sightings and for which agency, loaded once per page.
 pub struct Lookups {
     pub(super) people: HashMap<String, String>,
-    pub(super) agencies: HashMap<String, AgencyBrief>,
+    pub(super) agencies: HashMap<AgencyId, AgencyBrief>,
     pub(super) profiles: HashMap<String, ProfileRef>,
 }
 

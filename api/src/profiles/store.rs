@@ -10,7 +10,7 @@ use crate::db::schema::{
 };
 use crate::db::{DbConnection, Tx, backend};
 use crate::http::{ApiError, ApiResult};
-use crate::ids::parse_uuid;
+use crate::ids::{AgencyId, parse_uuid};
 
 pub(crate) type Backend = <DbConnection as diesel::Connection>::Backend;
 
@@ -32,7 +32,7 @@ pub struct ProfileRow {
     pub family_contacts: Option<String>,
     pub municipality_id: Option<String>,
     pub admin_unit_id: Option<String>,
-    pub agency_id: String,
+    pub agency_id: AgencyId,
     pub created_by: String,
     pub merged_into: Option<String>,
     pub sightings_count: i32,

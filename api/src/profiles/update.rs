@@ -18,6 +18,7 @@ use crate::db::schema::{child_profile_names, child_profiles};
 use crate::http::{ApiError, ApiResult};
 use crate::identifications::store::codes;
 use crate::identifications::validate::check_nationality_and_languages;
+use crate::ids::ReferralId;
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::is_active_code;
 
@@ -173,7 +174,7 @@ pub fn advance_status(
     actor: &audit::Actor,
     profile_id: &str,
     to: &str,
-    referral_id: &str,
+    referral_id: &ReferralId,
     at: NaiveDateTime,
 ) -> QueryResult<bool> {
     let from: &[&str] = match to {

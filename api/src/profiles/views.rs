@@ -22,14 +22,14 @@ use crate::http::{ApiError, ApiResult};
 use crate::identifications::privacy::age_band;
 use crate::identifications::read as sightings;
 use crate::identifications::store::{IdentificationRow, Lookups, parse_codes};
-use crate::ids::parse_uuid;
+use crate::ids::{AgencyId, parse_uuid};
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
 
 /// Names and agencies of a page of profiles, loaded once.
 pub(super) struct ProfileLookups {
     pub(super) names: HashMap<String, Vec<(String, String)>>,
-    pub(super) agencies: HashMap<String, AgencyBrief>,
+    pub(super) agencies: HashMap<AgencyId, AgencyBrief>,
     pub(super) references: HashMap<String, String>,
 }
 

@@ -18,13 +18,14 @@ use crate::audit::{self, Actor};
 use crate::db::schema::{agencies, referral_deadlines, referrals};
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
+use crate::ids::ReferralId;
 use crate::outbox::{self, JobPayload, kinds};
 use crate::vocabularies::wire_code;
 
 /// The check of one referral deadline when it falls due.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeadlineJob {
-    pub referral_id: String,
+    pub referral_id: ReferralId,
     pub kind: DeadlineKind,
 }
 
@@ -39,7 +40,7 @@ impl JobPayload for DeadlineJob {
 /// The alert to the sender's coordinators about a breached deadline still unmet a while later.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SenderAlertJob {
-    pub referral_id: String,
+    pub referral_id: ReferralId,
     pub kind: DeadlineKind,
 }
 
@@ -53,7 +54,12 @@ impl JobPayload for SenderAlertJob {
 
 /// The deadline check: a deadline still open at its time is breached, the receiving agency's
 /// duty rota is alerted, and the sender's coordinators are alerted later if it stays unmet.
-pub fn check_deadline(tx: &mut Tx<'_>, referral_id: &str, kind: DeadlineKind, now: DateTime<Utc>) -> ApiResult<bool> {
+pub fn check_deadline(
+    tx: &mut Tx<'_>,
+    referral_id: &ReferralId,
+    kind: DeadlineKind,
+    now: DateTime<Utc>,
+) -> ApiResult<bool> {
     let at = crate::clock::truncate(now);
     let breached = diesel::update(
         referral_deadlines::table
@@ -120,7 +126,7 @@ fn deadline_label(kind: DeadlineKind) -> &'static str {
 /// The second stage of a breach: if the deadline is still unmet, the sender's coordinators hear.
 pub fn alert_sender_of_breach(
     tx: &mut Tx<'_>,
-    referral_id: &str,
+    referral_id: &ReferralId,
     kind: DeadlineKind,
     now: DateTime<Utc>,
 ) -> ApiResult<bool> {
@@ -271,10 +277,10 @@ mod tests {
     #[test]
     fn deadline_and_sender_alert_jobs_keep_their_stored_form() {
         let id = "0195f3a2-7c1e-7d30-9a4b-1f2e3d4c5b6a";
-        let due = DeadlineJob { referral_id: id.into(), kind: DeadlineKind::FirstContact };
+        let due = DeadlineJob { referral_id: ReferralId::from_stored(id), kind: DeadlineKind::FirstContact };
         assert_stored_form(r#"{"kind":"first_contact","referral_id":"0195f3a2-7c1e-7d30-9a4b-1f2e3d4c5b6a"}"#, &due);
         assert_eq!(due.dedup_key(), format!("referral:{id}:deadline:first_contact"));
-        let sender = SenderAlertJob { referral_id: id.into(), kind: DeadlineKind::Acknowledge };
+        let sender = SenderAlertJob { referral_id: ReferralId::from_stored(id), kind: DeadlineKind::Acknowledge };
         assert_stored_form(r#"{"kind":"acknowledge","referral_id":"0195f3a2-7c1e-7d30-9a4b-1f2e3d4c5b6a"}"#, &sender);
         assert_eq!(sender.dedup_key(), format!("referral:{id}:deadline:acknowledge:sender"));
     }

@@ -24,7 +24,7 @@ use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::identifications::privacy::age_band;
 use crate::identifications::store::{codes, parse_codes};
-use crate::ids::parse_uuid;
+use crate::ids::{AgencyId, AlertId, ReferralId, parse_uuid};
 use crate::outbox;
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
@@ -191,7 +191,7 @@ pub(super) fn open(tx: &mut Tx<'_>, index: &TerritoryIndex, actor: &Actor, start
 fn alert_emergency(tx: &mut Tx<'_>, index: &TerritoryIndex, actor: &Actor, row: &ReferralRow) -> ApiResult<()> {
     let at = row.sent_at;
     if let Some(identification) = &row.identification_id {
-        let open: Option<String> = alerts::table
+        let open: Option<AlertId> = alerts::table
             .filter(alerts::open_key.eq(format!("identification:{identification}")))
             .filter(alerts::agency_id.eq(&row.to_agency_id))
             .select(alerts::id)
@@ -251,7 +251,7 @@ pub fn create(
     at: NaiveDateTime,
 ) -> ApiResult<Created> {
     user.require(Permission::ReferralsCreate)?;
-    let id = request.id.to_string();
+    let id = ReferralId::from(request.id);
     let hash = content_hash(request)?;
     if let Some(existing) = super::service::find(tx, &id)? {
         if existing.created_by == user.user_id && existing.content_hash == hash {
@@ -293,7 +293,7 @@ pub fn create(
     let case = Case { place: &subject.place, subject_type: &subject.subject_type, services: &request.services };
     let (agency, method, rule) = match request.to_agency_id {
         Some(chosen) => {
-            let agency = routing::check_choice(tx, index, user, "to_agency_id", &chosen.to_string(), case)?;
+            let agency = routing::check_choice(tx, index, user, "to_agency_id", &AgencyId::from(chosen), case)?;
             (agency, "chosen", None)
         }
         None => {
@@ -426,7 +426,7 @@ pub fn suggest_route(
     let routed = routing::route(conn, index, case, &[])?;
     let mut alternatives = routing::alternatives(conn, index, &subject.place, &subject.subject_type)?;
     if let Some(chosen) = &routed {
-        alternatives.retain(|a| a.id.to_string() != chosen.agency.id);
+        alternatives.retain(|a| AgencyId::from(a.id) != chosen.agency.id);
     }
     Ok(terren_contract::referrals::RouteSuggestion {
         agency: routed.as_ref().map(|r| r.agency.as_ref()).transpose()?,

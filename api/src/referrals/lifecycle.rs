@@ -11,7 +11,6 @@ use terren_contract::referrals::{
     CloseReferral, DeadlineKind, DeadlineState, DeclineReferral, ForwardReferral, Priority, Referral, ReferralAction,
     ReferralStatus, StartReferral,
 };
-use uuid::Uuid;
 
 use super::create::{Start, open};
 use super::routing::{self, Case};
@@ -24,6 +23,7 @@ use crate::clock::to_utc;
 use crate::db::schema::{agencies, alerts, referral_deadlines, referrals};
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
+use crate::ids::{AgencyId, AlertId, ReferralId};
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::{is_active_code, wire_code};
 
@@ -106,7 +106,7 @@ fn refused(row: &ReferralRow, step: &Step) -> ApiResult<ApiError> {
 /// Returns the kinds settled.
 fn settle_deadlines(
     tx: &mut Tx<'_>,
-    referral_id: &str,
+    referral_id: &ReferralId,
     met: &[(DeadlineKind, NaiveDateTime)],
     void_rest: bool,
     at: NaiveDateTime,
@@ -155,7 +155,7 @@ fn settle_deadlines(
 }
 
 /// Open alerts about the referral whose dedup key starts with `prefix`.
-fn open_alerts(conn: &mut DbConnection, referral_id: &str, prefix: &str) -> QueryResult<Vec<String>> {
+fn open_alerts(conn: &mut DbConnection, referral_id: &ReferralId, prefix: &str) -> QueryResult<Vec<AlertId>> {
     alerts::table
         .filter(alerts::referral_id.eq(referral_id))
         .filter(alerts::open_key.like(format!("{}%", crate::db::like_literal(prefix))))
@@ -164,7 +164,7 @@ fn open_alerts(conn: &mut DbConnection, referral_id: &str, prefix: &str) -> Quer
 }
 
 /// The open emergency page of the referral: its own, or its sighting's.
-fn emergency_alerts(conn: &mut DbConnection, row: &ReferralRow) -> QueryResult<Vec<String>> {
+fn emergency_alerts(conn: &mut DbConnection, row: &ReferralRow) -> QueryResult<Vec<AlertId>> {
     let mut keys = vec![format!("referral:{}", row.id)];
     if let Some(identification) = &row.identification_id {
         keys.push(format!("identification:{identification}"));
@@ -232,7 +232,7 @@ fn check_step(
                 ));
             }
             if let Some(id) = decline.suggested_agency_id
-                && routing::candidate(conn, &id.to_string())?.is_none()
+                && routing::candidate(conn, &AgencyId::from(id))?.is_none()
             {
                 return Err(ApiError::field("suggested_agency_id", "unknown_agency", "no such active agency"));
             }
@@ -268,7 +268,7 @@ fn check_step(
             }
         }
         Step::Forward(forward) => {
-            let target = forward.to_agency_id.to_string();
+            let target = AgencyId::from(forward.to_agency_id);
             if target == row.to_agency_id {
                 return Err(ApiError::field("to_agency_id", "invalid_value", "forward to another agency"));
             }
@@ -332,7 +332,7 @@ pub fn transition(
     tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
-    id: &str,
+    id: &ReferralId,
     step: Step,
     at: NaiveDateTime,
 ) -> ApiResult<Referral> {
@@ -367,7 +367,7 @@ pub fn transition(
         }
         Step::Decline(decline) => {
             let suggested = match decline.suggested_agency_id {
-                Some(agency) => Some(agency.to_string()),
+                Some(agency) => Some(AgencyId::from(agency)),
                 None => suggest_next(tx, index, &row)?,
             };
             diesel::update(scope)
@@ -447,8 +447,8 @@ pub fn transition(
 
 /// The agency the sender could try after a decline: the routing table's choice, passing over
 /// every agency that already had this person in the chain.
-fn suggest_next(conn: &mut DbConnection, index: &TerritoryIndex, row: &ReferralRow) -> ApiResult<Option<String>> {
-    let tried: Vec<String> =
+fn suggest_next(conn: &mut DbConnection, index: &TerritoryIndex, row: &ReferralRow) -> ApiResult<Option<AgencyId>> {
+    let tried: Vec<AgencyId> =
         referrals::table.filter(referrals::chain_id.eq(&row.chain_id)).select(referrals::to_agency_id).load(conn)?;
     let (place, services) = (row.place(), row.services());
     let case = Case { place: &place, subject_type: &row.subject_type, services: &services };
@@ -513,14 +513,14 @@ fn forward_to(
     row: &ReferralRow,
     forward: &ForwardReferral,
     at: NaiveDateTime,
-) -> ApiResult<String> {
-    let next_id = Uuid::now_v7().to_string();
+) -> ApiResult<ReferralId> {
+    let next_id = ReferralId::generate();
     let next = ReferralRow {
         id: next_id.clone(),
         forwarded_from: Some(row.id.clone()),
         forwarded_to: None,
         from_agency_id: user.agency.id.clone(),
-        to_agency_id: forward.to_agency_id.to_string(),
+        to_agency_id: AgencyId::from(forward.to_agency_id),
         routing_method: "forward".into(),
         route_id: None,
         status: wire_code(ReferralStatus::Sent),

@@ -15,7 +15,7 @@ use crate::access::AuthUser;
 use crate::db::DbConnection;
 use crate::db::schema::{agencies, agency_areas, referral_routes, referrals};
 use crate::http::{ApiError, ApiResult, ErrorCode};
-use crate::ids::parse_uuid;
+use crate::ids::AgencyId;
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::wire_code;
 
@@ -66,7 +66,7 @@ pub fn takes(agency_type: &str, subject_type: &str) -> bool {
 
 #[derive(Debug, Clone, Queryable)]
 pub struct Candidate {
-    pub id: String,
+    pub id: AgencyId,
     pub code: String,
     pub name: String,
     pub agency_type: String,
@@ -77,7 +77,7 @@ pub struct Candidate {
 
 impl Candidate {
     pub fn as_ref(&self) -> ApiResult<AgencyRef> {
-        Ok(AgencyRef { id: parse_uuid(&self.id)?, code: self.code.clone(), name: self.name.clone() })
+        Ok(AgencyRef { id: self.id.uuid()?, code: self.code.clone(), name: self.name.clone() })
     }
 }
 
@@ -101,7 +101,7 @@ fn candidate_columns() -> (
     )
 }
 
-pub fn candidate(conn: &mut DbConnection, agency_id: &str) -> ApiResult<Option<Candidate>> {
+pub fn candidate(conn: &mut DbConnection, agency_id: &AgencyId) -> ApiResult<Option<Candidate>> {
     Ok(agencies::table
         .filter(agencies::id.eq(agency_id))
         .filter(agencies::active.eq(true))
@@ -119,7 +119,7 @@ pub fn serving(conn: &mut DbConnection, index: &TerritoryIndex, place: &Place) -
         .filter(agencies::active.eq(true))
         .select((agency_areas::area_id, candidate_columns()))
         .load(conn)?;
-    let mut best: HashMap<String, (usize, Candidate)> = HashMap::new();
+    let mut best: HashMap<AgencyId, (usize, Candidate)> = HashMap::new();
     for (area_id, agency) in rows {
         let depth = chain.iter().position(|id| *id == area_id).unwrap_or(usize::MAX);
         let entry = best.entry(agency.id.clone()).or_insert((depth, agency.clone()));
@@ -156,7 +156,7 @@ pub struct RuleRow {
     pub subject_type: String,
     pub service: Option<String>,
     pub agency_types: String,
-    pub agency_id: Option<String>,
+    pub agency_id: Option<AgencyId>,
     pub notes: Option<String>,
     pub version: i32,
     pub updated_by: Option<String>,
@@ -186,7 +186,7 @@ pub fn route(
     conn: &mut DbConnection,
     index: &TerritoryIndex,
     case: Case<'_>,
-    excluded: &[String],
+    excluded: &[AgencyId],
 ) -> ApiResult<Option<Routed>> {
     let Case { place, subject_type, services } = case;
     let subject = routing_subject(subject_type);
@@ -233,7 +233,7 @@ pub fn check_choice(
     index: &TerritoryIndex,
     user: &AuthUser,
     field: &str,
-    agency_id: &str,
+    agency_id: &AgencyId,
     case: Case<'_>,
 ) -> ApiResult<Candidate> {
     let Case { place, subject_type, services } = case;

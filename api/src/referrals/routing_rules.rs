@@ -17,7 +17,7 @@ use crate::clock::to_utc;
 use crate::db::schema::{referral_routes, referrals};
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
-use crate::ids::parse_uuid;
+use crate::ids::{AgencyId, parse_uuid};
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
 use crate::vocabularies::is_active_code;
@@ -67,7 +67,7 @@ fn rule_view(conn: &mut DbConnection, index: &TerritoryIndex, row: &RuleRow) -> 
         subject_type: row.subject_type.clone(),
         service: row.service.clone(),
         agency_types: row.agency_types(),
-        agency: row.agency_id.as_deref().map(|id| crate::accounts::service::agency_ref_of(conn, id)).transpose()?,
+        agency: row.agency_id.as_ref().map(|id| crate::accounts::service::agency_ref_of(conn, id)).transpose()?,
         notes: row.notes.clone(),
         version: row.version,
         updated_at: to_utc(row.updated_at),
@@ -116,7 +116,7 @@ fn checked_rule(
     conn: &mut DbConnection,
     index: &TerritoryIndex,
     request: &PutRoutingRule,
-) -> ApiResult<(Option<String>, Vec<String>, Option<String>)> {
+) -> ApiResult<(Option<String>, Vec<String>, Option<AgencyId>)> {
     let mut errors: Vec<FieldError> = Vec::new();
     let error =
         |field: &str, code: &str, message: String| FieldError { field: field.into(), code: code.into(), message };
@@ -150,7 +150,7 @@ fn checked_rule(
             ));
         }
     }
-    let agency_id = request.agency_id.map(|id| id.to_string());
+    let agency_id = request.agency_id.map(AgencyId::from);
     match (&agency_id, request.agency_types.is_empty()) {
         (Some(_), false) | (None, true) => {
             errors.push(error("agency_types", "invalid_value", "give agency_types or agency_id, not both".into()));

@@ -23,7 +23,7 @@ use crate::db::schema::{agencies, child_profiles, referral_deadlines, referral_e
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, cursor};
 use crate::identifications::store::parse_codes;
-use crate::ids::parse_uuid;
+use crate::ids::{AgencyId, ReferralId, parse_uuid};
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
 use crate::vocabularies::{parse_wire_code, wire_code};
@@ -32,7 +32,7 @@ pub use super::store::{DeadlineRow, ReferralRow, find, load};
 
 pub fn add_event(
     tx: &mut Tx<'_>,
-    referral_id: &str,
+    referral_id: &ReferralId,
     at: NaiveDateTime,
     kind: &str,
     actor: Option<&str>,
@@ -53,12 +53,12 @@ pub fn add_event(
     Ok(())
 }
 
-fn deadlines_of(conn: &mut DbConnection, ids: &[String]) -> QueryResult<HashMap<String, Vec<DeadlineRow>>> {
+fn deadlines_of(conn: &mut DbConnection, ids: &[ReferralId]) -> QueryResult<HashMap<ReferralId, Vec<DeadlineRow>>> {
     let rows: Vec<DeadlineRow> = referral_deadlines::table
         .filter(referral_deadlines::referral_id.eq_any(ids))
         .select(DeadlineRow::as_select())
         .load(conn)?;
-    let mut by_referral: HashMap<String, Vec<DeadlineRow>> = HashMap::new();
+    let mut by_referral: HashMap<ReferralId, Vec<DeadlineRow>> = HashMap::new();
     for row in rows {
         by_referral.entry(row.referral_id.clone()).or_default().push(row);
     }
@@ -77,19 +77,19 @@ pub fn views(
     rows: &[ReferralRow],
     now: NaiveDateTime,
 ) -> ApiResult<Vec<Referral>> {
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let ids: Vec<ReferralId> = rows.iter().map(|r| r.id.clone()).collect();
     let mut deadlines = deadlines_of(conn, &ids)?;
-    let agency_ids: BTreeSet<String> = rows
+    let agency_ids: BTreeSet<AgencyId> = rows
         .iter()
         .flat_map(|r| [Some(r.from_agency_id.clone()), Some(r.to_agency_id.clone()), r.suggested_agency_id.clone()])
         .flatten()
         .collect();
-    let agency_refs: HashMap<String, terren_contract::auth::AgencyRef> = agencies::table
+    let agency_refs: HashMap<AgencyId, terren_contract::auth::AgencyRef> = agencies::table
         .filter(agencies::id.eq_any(&agency_ids))
         .select((agencies::id, agencies::code, agencies::name))
-        .load::<(String, String, String)>(conn)?
+        .load::<(AgencyId, String, String)>(conn)?
         .into_iter()
-        .map(|(id, code, name)| Ok((id.clone(), terren_contract::auth::AgencyRef { id: parse_uuid(&id)?, code, name })))
+        .map(|(id, code, name)| Ok((id.clone(), terren_contract::auth::AgencyRef { id: id.uuid()?, code, name })))
         .collect::<ApiResult<_>>()?;
     let people: BTreeSet<String> = rows
         .iter()
@@ -128,7 +128,7 @@ pub fn views(
                 .collect::<ApiResult<Vec<_>>>()?;
             let person_shown = shows_person(user, row);
             Ok(Referral {
-                id: parse_uuid(&row.id)?,
+                id: row.id.uuid()?,
                 status: row.status()?,
                 priority: row.priority()?,
                 reasons: parse_codes(&row.reasons),
@@ -179,8 +179,8 @@ pub fn views(
                 outcome: row.outcome.clone(),
                 decline_reason: row.decline_reason.clone(),
                 suggested_agency: row.suggested_agency_id.as_deref().map(agency).transpose()?,
-                forwarded_from: row.forwarded_from.as_deref().map(parse_uuid).transpose()?,
-                forwarded_to: row.forwarded_to.as_deref().map(parse_uuid).transpose()?,
+                forwarded_from: row.forwarded_from.as_ref().map(ReferralId::uuid).transpose()?,
+                forwarded_to: row.forwarded_to.as_ref().map(ReferralId::uuid).transpose()?,
                 overdue: row.next_due_at.is_some_and(|due| due < now),
                 deadlines,
                 version: row.version,
@@ -203,7 +203,7 @@ pub fn get(
     tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
-    id: &str,
+    id: &ReferralId,
     at: NaiveDateTime,
 ) -> ApiResult<Referral> {
     let row = find_visible(tx, user, id)?;
@@ -214,14 +214,14 @@ pub fn get(
     Ok(referral)
 }
 
-pub(super) fn deadline_job_key(referral_id: &str, kind: DeadlineKind) -> String {
+pub(super) fn deadline_job_key(referral_id: &ReferralId, kind: DeadlineKind) -> String {
     format!("referral:{referral_id}:deadline:{}", wire_code(kind))
 }
 
 pub fn comment(
     tx: &mut Tx<'_>,
     user: &AuthUser,
-    id: &str,
+    id: &ReferralId,
     request: &CreateReferralComment,
     at: NaiveDateTime,
 ) -> ApiResult<ReferralEvent> {
@@ -240,7 +240,7 @@ pub fn comment(
     })
 }
 
-pub fn timeline(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult<Vec<ReferralEvent>> {
+pub fn timeline(conn: &mut DbConnection, user: &AuthUser, id: &ReferralId) -> ApiResult<Vec<ReferralEvent>> {
     let row = find_visible(conn, user, id)?;
     #[derive(Queryable)]
     struct EventRow {
@@ -275,7 +275,7 @@ pub fn timeline(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult
         .collect())
 }
 
-pub(super) fn agency_filter(conn: &mut DbConnection, field: &str, code_or_id: &str) -> ApiResult<String> {
+pub(super) fn agency_filter(conn: &mut DbConnection, field: &str, code_or_id: &str) -> ApiResult<AgencyId> {
     crate::agencies::service::resolve_id(conn, code_or_id)
         .map_err(|_| ApiError::field(field, "unknown_agency", format!("no agency {code_or_id}")))
 }
@@ -370,7 +370,7 @@ mod tests {
 
     fn due_at_ten(met: Option<u32>, breached: Option<u32>, void: Option<u32>) -> DeadlineRow {
         DeadlineRow {
-            referral_id: "r".into(),
+            referral_id: ReferralId::from_stored("r"),
             kind: "acknowledge".into(),
             due_at: at(10),
             met_at: met.map(at),

@@ -11,6 +11,7 @@ use crate::audit;
 use crate::db::Tx;
 use crate::db::schema::agencies;
 use crate::http::{ApiError, ApiResult};
+use crate::ids::AgencyId;
 
 /// The service that asks for a shelter place.
 pub const SHELTER_PLACEMENT: &str = "shelter_placement";
@@ -20,11 +21,11 @@ pub const SHELTER: &str = "shelter";
 pub fn put_occupancy(
     tx: &mut Tx<'_>,
     user: &AuthUser,
-    agency_id: &str,
+    agency_id: &AgencyId,
     occupied: i32,
     at: NaiveDateTime,
 ) -> ApiResult<()> {
-    let same_agency = user.agency.id == agency_id;
+    let same_agency = user.agency.id == *agency_id;
     if !(user.is_system_admin()
         || (same_agency && (user.can(Permission::ReferralsRespond) || user.can(Permission::AgenciesManage))))
     {

@@ -9,17 +9,18 @@ use crate::db::DbConnection;
 use crate::db::schema::{referral_deadlines, referrals};
 use crate::http::{ApiError, ApiResult};
 use crate::identifications::store::parse_codes;
+use crate::ids::{AgencyId, ReferralId};
 use crate::vocabularies::parse_wire_code;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = referrals)]
 pub struct ReferralRow {
-    pub id: String,
-    pub chain_id: String,
-    pub origin_agency_id: String,
+    pub id: ReferralId,
+    pub chain_id: ReferralId,
+    pub origin_agency_id: AgencyId,
     pub origin_user_id: String,
-    pub forwarded_from: Option<String>,
-    pub forwarded_to: Option<String>,
+    pub forwarded_from: Option<ReferralId>,
+    pub forwarded_to: Option<ReferralId>,
     pub identification_id: Option<String>,
     pub profile_id: Option<String>,
     pub subject_type: String,
@@ -29,8 +30,8 @@ pub struct ReferralRow {
     pub admin_unit_id: Option<String>,
     pub street_situations: String,
     pub risk_level: Option<String>,
-    pub from_agency_id: String,
-    pub to_agency_id: String,
+    pub from_agency_id: AgencyId,
+    pub to_agency_id: AgencyId,
     pub routing_method: String,
     pub route_id: Option<String>,
     pub priority: String,
@@ -43,7 +44,7 @@ pub struct ReferralRow {
     pub status: String,
     pub outcome: Option<String>,
     pub decline_reason: Option<String>,
-    pub suggested_agency_id: Option<String>,
+    pub suggested_agency_id: Option<AgencyId>,
     pub created_by: String,
     pub device_id: String,
     pub made_at: Option<NaiveDateTime>,
@@ -87,7 +88,7 @@ impl ReferralRow {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = referral_deadlines)]
 pub struct DeadlineRow {
-    pub referral_id: String,
+    pub referral_id: ReferralId,
     pub kind: String,
     pub due_at: NaiveDateTime,
     pub met_at: Option<NaiveDateTime>,
@@ -109,10 +110,10 @@ impl DeadlineRow {
     }
 }
 
-pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ReferralRow>> {
+pub fn find(conn: &mut DbConnection, id: &ReferralId) -> QueryResult<Option<ReferralRow>> {
     referrals::table.filter(referrals::id.eq(id)).select(ReferralRow::as_select()).get_result(conn).optional()
 }
 
-pub fn load(conn: &mut DbConnection, id: &str) -> ApiResult<ReferralRow> {
+pub fn load(conn: &mut DbConnection, id: &ReferralId) -> ApiResult<ReferralRow> {
     find(conn, id)?.ok_or_else(|| ApiError::not_found("referral"))
 }

@@ -22,7 +22,7 @@ use crate::clock::to_utc;
 use crate::db::schema::{agencies, calendar_feeds, users};
 use crate::db::{DbConnection, PooledConn, Tx, backend};
 use crate::http::{ApiError, ApiResult, ErrorCode};
-use crate::ids::{ScheduleId, parse_uuid};
+use crate::ids::{AgencyId, ScheduleId, parse_uuid};
 
 /// A feed shows the shifts that overlap this many days before now …
 pub const FEED_DAYS_BACK: i64 = 30;
@@ -138,7 +138,7 @@ pub fn revoke_feed(tx: &mut Tx<'_>, user: &AuthUser, id: &str, at: NaiveDateTime
     let row = load_feed(tx, id)?;
     let own = row.user_id.as_deref() == Some(user.user_id.as_str()) || row.created_by == user.user_id;
     if !own {
-        let agency_id: String = match (&row.schedule_id, &row.user_id) {
+        let agency_id: AgencyId = match (&row.schedule_id, &row.user_id) {
             (Some(schedule_id), _) => service::load(tx, schedule_id)?.row.agency_id,
             (None, Some(person)) => {
                 users::table.filter(users::id.eq(person)).select(users::agency_id).get_result(tx.conn())?
@@ -257,7 +257,7 @@ fn personal_calendar(
     window: (DateTime<Utc>, DateTime<Utc>),
     now: DateTime<Utc>,
 ) -> ApiResult<Calendar> {
-    let (display_name, agency_id, disabled): (String, String, Option<NaiveDateTime>) = users::table
+    let (display_name, agency_id, disabled): (String, AgencyId, Option<NaiveDateTime>) = users::table
         .filter(users::id.eq(person))
         .select((users::display_name, users::agency_id, users::disabled_at))
         .get_result(conn)?;

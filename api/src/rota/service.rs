@@ -23,7 +23,7 @@ use crate::clock::to_utc;
 use crate::db::schema::{agencies, schedule_revisions, schedules, users};
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
-use crate::ids::{ScheduleId, parse_uuid};
+use crate::ids::{AgencyId, ScheduleId, parse_uuid};
 
 /// The longest span `shifts` answers for, and the longest override.
 pub const MAX_SPAN_DAYS: i64 = 100;
@@ -34,7 +34,7 @@ pub const COVERAGE_DAYS: i64 = 30;
 #[diesel(table_name = schedules)]
 pub struct ScheduleRow {
     pub id: ScheduleId,
-    pub agency_id: String,
+    pub agency_id: AgencyId,
     pub name: String,
     pub time_zone: String,
     pub version: i32,
@@ -124,7 +124,7 @@ pub fn load(conn: &mut DbConnection, id: &ScheduleId) -> ApiResult<Loaded> {
 }
 
 /// Active people of an agency: who may be on its rota.
-pub fn members(conn: &mut DbConnection, agency_id: &str) -> QueryResult<BTreeSet<String>> {
+pub fn members(conn: &mut DbConnection, agency_id: &AgencyId) -> QueryResult<BTreeSet<String>> {
     Ok(users::table
         .filter(users::agency_id.eq(agency_id))
         .filter(users::disabled_at.is_null())
@@ -143,15 +143,15 @@ pub fn people(conn: &mut DbConnection, ids: &BTreeSet<String>) -> ApiResult<Hash
         .collect()
 }
 
-pub(crate) fn can_manage(user: &AuthUser, agency_id: &str) -> ApiResult<()> {
+pub(crate) fn can_manage(user: &AuthUser, agency_id: &AgencyId) -> ApiResult<()> {
     user.require(Permission::PlanningManage)?;
-    if user.agency.id != agency_id {
+    if user.agency.id != *agency_id {
         return Err(ApiError::forbidden("rotas are planned by their own agency"));
     }
     Ok(())
 }
 
-fn is_24_7(conn: &mut DbConnection, agency_id: &str) -> QueryResult<bool> {
+fn is_24_7(conn: &mut DbConnection, agency_id: &AgencyId) -> QueryResult<bool> {
     agencies::table.filter(agencies::id.eq(agency_id)).select(agencies::is_24_7).get_result(conn)
 }
 
@@ -206,7 +206,7 @@ pub fn view(conn: &mut DbConnection, loaded: &Loaded, now: DateTime<Utc>) -> Api
 fn checked_layers(
     conn: &mut DbConnection,
     tz: Tz,
-    agency_id: &str,
+    agency_id: &AgencyId,
     specs: &[LayerSpec],
     effective_from: DateTime<Utc>,
 ) -> ApiResult<()> {
@@ -255,7 +255,7 @@ fn insert_revision(
 
 pub fn create(tx: &mut Tx<'_>, user: &AuthUser, request: &CreateSchedule, at: NaiveDateTime) -> ApiResult<Schedule> {
     let now = to_utc(at);
-    let agency_id = request.agency_id.map_or_else(|| user.agency.id.clone(), |id| id.to_string());
+    let agency_id = request.agency_id.map_or_else(|| user.agency.id.clone(), AgencyId::from);
     can_manage(user, &agency_id)?;
     let agency_zone: String =
         agencies::table.filter(agencies::id.eq(&agency_id)).select(agencies::time_zone).get_result(tx.conn())?;
@@ -301,13 +301,13 @@ pub fn get(conn: &mut DbConnection, user: &AuthUser, id: &ScheduleId, now: DateT
 pub fn list(
     conn: &mut DbConnection,
     user: &AuthUser,
-    agency_id: Option<&str>,
+    agency_id: Option<&AgencyId>,
     now: DateTime<Utc>,
 ) -> ApiResult<Vec<Schedule>> {
     user.require(Permission::ReferenceRead)?;
-    let agency_id = agency_id.unwrap_or(&user.agency.id).to_owned();
+    let agency_id = agency_id.unwrap_or(&user.agency.id);
     let ids: Vec<ScheduleId> = schedules::table
-        .filter(schedules::agency_id.eq(&agency_id))
+        .filter(schedules::agency_id.eq(agency_id))
         .filter(schedules::archived_at.is_null())
         .order(schedules::name.asc())
         .select(schedules::id)
@@ -373,7 +373,10 @@ pub fn on_duty(conn: &mut DbConnection, schedule_id: &ScheduleId, at: DateTime<U
 }
 
 /// Live schedules of the given agencies with their versions: (agency id, schedule id, version).
-pub fn live_schedules(conn: &mut DbConnection, agency_ids: &[String]) -> QueryResult<Vec<(String, ScheduleId, i32)>> {
+pub fn live_schedules(
+    conn: &mut DbConnection,
+    agency_ids: &[AgencyId],
+) -> QueryResult<Vec<(AgencyId, ScheduleId, i32)>> {
     schedules::table
         .filter(schedules::agency_id.eq_any(agency_ids))
         .filter(schedules::archived_at.is_null())

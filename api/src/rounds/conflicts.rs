@@ -12,6 +12,7 @@ use crate::accounts::service::person_refs;
 use crate::db::Tx;
 use crate::db::schema::{rounds, team_members, users};
 use crate::http::{ApiError, ApiResult, ErrorCode};
+use crate::ids::AgencyId;
 use crate::vocabularies::wire_code;
 
 /// People who cannot go out then: in another round, or (if the agency forbids it) on duty.
@@ -54,7 +55,7 @@ pub(super) fn busy_members(
         .collect();
     if policy.forbid_rounds_while_on_duty {
         // The rotas of every member's agency: in a joint team, the police officer's own rota.
-        let mut agencies: Vec<String> =
+        let mut agencies: Vec<AgencyId> =
             users::table.filter(users::id.eq_any(members)).select(users::agency_id).distinct().load(tx.conn())?;
         agencies.push(team.agency_id.clone());
         agencies.sort();

@@ -12,12 +12,13 @@ use crate::audit;
 use crate::db::schema::planning_policies;
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
+use crate::ids::AgencyId;
 
 pub fn default_policy() -> PlanningPolicy {
     PlanningPolicy { forbid_rounds_while_on_duty: false, missed_after_minutes: 30, far_check_in_km: 30.0 }
 }
 
-pub fn policy_of(conn: &mut DbConnection, agency_id: &str) -> ApiResult<PlanningPolicy> {
+pub fn policy_of(conn: &mut DbConnection, agency_id: &AgencyId) -> ApiResult<PlanningPolicy> {
     let stored: Option<String> = planning_policies::table
         .filter(planning_policies::agency_id.eq(agency_id))
         .select(planning_policies::policy)
@@ -33,12 +34,12 @@ pub fn policy_of(conn: &mut DbConnection, agency_id: &str) -> ApiResult<Planning
 pub fn put_policy(
     tx: &mut Tx<'_>,
     user: &AuthUser,
-    agency_id: &str,
+    agency_id: &AgencyId,
     policy: &PlanningPolicy,
     at: NaiveDateTime,
 ) -> ApiResult<PlanningPolicy> {
     user.require(Permission::PlanningManage)?;
-    if user.agency.id != agency_id {
+    if user.agency.id != *agency_id {
         return Err(ApiError::forbidden("an agency's planning policy is set by its own planners"));
     }
     let text = serde_json::to_string(policy).map_err(anyhow::Error::from)?;

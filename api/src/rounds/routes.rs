@@ -16,7 +16,7 @@ use crate::db::{DbConnection, Tx};
 use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
 use crate::http::paths::{AgencyPath, RoundPath, RoundStopPath, SeriesPath, TeamPath};
 use crate::http::{ApiResult, ValidJson, audited, with_conn};
-use crate::ids::{TeamId, UserId};
+use crate::ids::{AgencyId, TeamId, UserId};
 use crate::state::AppState;
 use crate::territory::index::TerritoryIndex;
 
@@ -500,7 +500,7 @@ pub async fn get_planning_policy(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<PlanningPolicy>> {
-    let id = id.into_inner().to_string();
+    let id = AgencyId::from(id.into_inner());
     if id != user.agency.id && !user.national_scope() {
         return Err(crate::http::ApiError::not_found("agency"));
     }
@@ -520,6 +520,6 @@ pub async fn put_planning_policy(
     id: web::Path<Uuid>,
     body: ValidJson<PlanningPolicy>,
 ) -> ApiResult<web::Json<PlanningPolicy>> {
-    let (policy, id) = (body.0, id.into_inner().to_string());
+    let (policy, id) = (body.0, AgencyId::from(id.into_inner()));
     Ok(web::Json(audited(&state, move |conn, _, at| super::policy::put_policy(conn, &user, &id, &policy, at)).await?))
 }

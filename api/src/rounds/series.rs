@@ -29,7 +29,7 @@ use crate::db::schema::{identifications, round_series, round_stops, rounds, team
 use crate::db::{DbConnection, Tx};
 use crate::hotspots::service as hotspot_service;
 use crate::http::{ApiError, ApiResult};
-use crate::ids::{TeamId, parse_uuid};
+use crate::ids::{AgencyId, TeamId, parse_uuid};
 use crate::rota::layers::{parse_local_time, weekday};
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
@@ -52,7 +52,7 @@ struct Rule {
 pub struct SeriesRow {
     pub id: String,
     pub team_id: TeamId,
-    pub agency_id: String,
+    pub agency_id: AgencyId,
     pub rule: String,
     pub purpose: String,
     pub stops: String,

@@ -7,7 +7,7 @@ use terren_contract::rounds::RoundStatus;
 use crate::db::schema::{round_stops, rounds};
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
-use crate::ids::TeamId;
+use crate::ids::{AgencyId, TeamId};
 use crate::vocabularies::parse_wire_code;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -15,7 +15,7 @@ use crate::vocabularies::parse_wire_code;
 pub struct RoundRow {
     pub id: String,
     pub team_id: TeamId,
-    pub agency_id: String,
+    pub agency_id: AgencyId,
     pub series_id: Option<String>,
     pub occurrence_key: Option<String>,
     pub detached: bool,

@@ -21,7 +21,7 @@ use crate::clock::to_utc;
 use crate::db::schema::{agencies, rounds, team_members, teams, users};
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
-use crate::ids::{TeamId, UserId, parse_uuid};
+use crate::ids::{AgencyId, TeamId, UserId, parse_uuid};
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
 use crate::vocabularies::{parse_wire_code, wire_code};
@@ -30,7 +30,7 @@ use crate::vocabularies::{parse_wire_code, wire_code};
 #[diesel(table_name = teams)]
 pub struct TeamRow {
     pub id: TeamId,
-    pub agency_id: String,
+    pub agency_id: AgencyId,
     pub name: String,
     pub kind: String,
     pub home_area_id: Option<String>,
@@ -73,7 +73,7 @@ pub fn is_member(conn: &mut DbConnection, team_id: &TeamId, user_id: &UserId) ->
 
 /// The members with their agency and phone, by name.
 pub fn members(conn: &mut DbConnection, team_id: &TeamId) -> ApiResult<Vec<TeamMember>> {
-    let rows: Vec<(String, String, Option<String>, String, String, String)> = team_members::table
+    let rows: Vec<(String, String, Option<String>, AgencyId, String, String)> = team_members::table
         .inner_join(users::table.inner_join(agencies::table))
         .filter(team_members::team_id.eq(team_id))
         .select((users::id, users::display_name, users::phone, agencies::id, agencies::code, agencies::name))
@@ -84,7 +84,7 @@ pub fn members(conn: &mut DbConnection, team_id: &TeamId) -> ApiResult<Vec<TeamM
             Ok(TeamMember {
                 id: parse_uuid(&id)?,
                 display_name,
-                agency: AgencyRef { id: parse_uuid(&agency_id)?, code, name },
+                agency: AgencyRef { id: agency_id.uuid()?, code, name },
                 phone,
             })
         })
@@ -99,7 +99,7 @@ pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, user: &AuthUser, ro
     let reader = parse_uuid(&user.user_id)?;
     if !members.iter().any(|m| m.id == reader) {
         for member in &mut members {
-            if member.agency.id.to_string() != user.agency.id {
+            if AgencyId::from(member.agency.id) != user.agency.id {
                 member.phone = None;
             }
         }

@@ -13,6 +13,7 @@ use crate::changes::kinds;
 use crate::db::schema::{alerts, hotspots, referrals};
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
+use crate::ids::{AlertId, ReferralId};
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::wire_code;
 
@@ -160,10 +161,11 @@ pub fn view(
     at: NaiveDateTime,
 ) -> ApiResult<Option<Member>> {
     let found = match kind {
-        kinds::REFERRAL => {
-            crate::referrals::service::get(tx, index, user, id, at).map(|r| Member::Referral(Box::new(r)))
+        kinds::REFERRAL => crate::referrals::service::get(tx, index, user, &ReferralId::from_stored(id), at)
+            .map(|r| Member::Referral(Box::new(r))),
+        kinds::ALERT => {
+            crate::alerts::service::get(tx, index, user, &AlertId::from_stored(id)).map(|a| Member::Alert(Box::new(a)))
         }
-        kinds::ALERT => crate::alerts::service::get(tx, index, user, id).map(|a| Member::Alert(Box::new(a))),
         kinds::HOTSPOT => crate::hotspots::service::get(tx, index, user, id).map(|h| Member::Hotspot(Box::new(h))),
         _ => return Ok(None),
     };

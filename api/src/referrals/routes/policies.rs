@@ -11,6 +11,7 @@ use super::super::{deadlines, routing_rules, shelters};
 use crate::access::AuthUser;
 use crate::http::paths::{AgencyPath, PolicyScopePath, RoutingRulePath};
 use crate::http::{ApiResult, ValidJson, audited, with_conn};
+use crate::ids::AgencyId;
 use crate::state::AppState;
 
 /// The national routing rules, and a municipality's own when `municipality` is given.
@@ -153,7 +154,7 @@ pub async fn put_occupancy(
     id: web::Path<Uuid>,
     body: ValidJson<PutOccupancy>,
 ) -> ApiResult<HttpResponse> {
-    let (occupied, id) = (body.0.occupied, id.into_inner().to_string());
+    let (occupied, id) = (body.0.occupied, AgencyId::from(id.into_inner()));
     audited(&state, move |conn, _, at| shelters::put_occupancy(conn, &user, &id, occupied, at)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

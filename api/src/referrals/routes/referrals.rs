@@ -21,6 +21,7 @@ use crate::db::{DbConnection, Tx};
 use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
 use crate::http::paths::ReferralPath;
 use crate::http::{ApiResult, ValidJson, audited, with_conn};
+use crate::ids::ReferralId;
 use crate::state::AppState;
 use crate::territory::index::TerritoryIndex;
 
@@ -90,7 +91,7 @@ impl PhoneWrite for SendReferral {
     }
 
     fn replay(&self, tx: &mut Tx<'_>, kept: KeptReferral) -> ApiResult<Referral> {
-        service::get(tx, &self.index, &self.user, &kept.referral_id.to_string(), self.at)
+        service::get(tx, &self.index, &self.user, &ReferralId::from(kept.referral_id), self.at)
     }
 }
 
@@ -165,7 +166,7 @@ pub async fn get_referral(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<Referral>> {
-    let id = id.into_inner().to_string();
+    let id = ReferralId::from(id.into_inner());
     Ok(web::Json(audited(&state, move |conn, index, at| service::get(conn, index, &user, &id, at)).await?))
 }
 
@@ -180,7 +181,7 @@ pub async fn referral_timeline(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<Vec<ReferralEvent>>> {
-    let id = id.into_inner().to_string();
+    let id = ReferralId::from(id.into_inner());
     Ok(web::Json(with_conn(&state, move |conn| service::timeline(conn, &user, &id)).await?))
 }
 
@@ -202,8 +203,12 @@ pub async fn comment_referral(
     id: web::Path<Uuid>,
     body: ValidJson<CreateReferralComment>,
 ) -> ApiResult<HttpResponse> {
-    let write =
-        Comment { request: body.0, user: user.clone(), id: id.into_inner().to_string(), at: state.clock.now_naive() };
+    let write = Comment {
+        request: body.0,
+        user: user.clone(),
+        id: ReferralId::from(id.into_inner()),
+        at: state.clock.now_naive(),
+    };
     idempotency::respond(&req, &state, user.user_id, key, write).await
 }
 
@@ -211,7 +216,7 @@ pub async fn comment_referral(
 struct Comment {
     request: CreateReferralComment,
     user: AuthUser,
-    id: String,
+    id: ReferralId,
     at: NaiveDateTime,
 }
 
@@ -247,7 +252,7 @@ impl PhoneWrite for Comment {
 }
 
 async fn step(state: web::Data<AppState>, user: AuthUser, id: Uuid, step: Step) -> ApiResult<web::Json<Referral>> {
-    let id = id.to_string();
+    let id = ReferralId::from(id);
     Ok(web::Json(
         audited(&state, move |conn, index, at| lifecycle::transition(conn, index, &user, &id, step, at)).await?,
     ))

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::access::AuthUser;
 use crate::http::paths::{OverridePath, SchedulePath};
 use crate::http::{ApiResult, ValidJson, audited, with_conn};
-use crate::ids::ScheduleId;
+use crate::ids::{AgencyId, ScheduleId};
 use crate::rota::{overrides, service, shifts};
 use crate::state::AppState;
 
@@ -34,8 +34,8 @@ pub async fn list_schedules(
     query: web::Query<ScheduleListQuery>,
 ) -> ApiResult<web::Json<Vec<Schedule>>> {
     let now = state.clock.now();
-    let agency = query.agency_id.map(|id| id.to_string());
-    Ok(web::Json(with_conn(&state, move |conn| service::list(conn, &user, agency.as_deref(), now)).await?))
+    let agency = query.agency_id.map(AgencyId::from);
+    Ok(web::Json(with_conn(&state, move |conn| service::list(conn, &user, agency.as_ref(), now)).await?))
 }
 
 /// Make a rota for your agency (`planning_manage`). For a 24/7 agency the answer lists the
@@ -240,7 +240,7 @@ pub async fn on_call(
     let (index, cache) = (state.territory(), state.on_call_cache.clone());
     Ok(web::Json(
         with_conn(&state, move |conn| {
-            let agency_ids: Vec<String> = match (&query.area, &query.agency) {
+            let agency_ids: Vec<AgencyId> = match (&query.area, &query.agency) {
                 (Some(area), _) => {
                     let mut found = crate::agencies::service::list(
                         conn,
@@ -248,7 +248,7 @@ pub async fn on_call(
                         &AgencyListQuery { area: Some(area.clone()), ..AgencyListQuery::default() },
                     )?;
                     found.sort_by_key(|agency| !agency.is_24_7);
-                    found.into_iter().map(|agency| agency.id.to_string()).collect()
+                    found.into_iter().map(|agency| AgencyId::from(agency.id)).collect()
                 }
                 (None, Some(agency)) => vec![crate::agencies::service::resolve_id(conn, agency)?],
                 (None, None) => vec![user.agency.id.clone()],
