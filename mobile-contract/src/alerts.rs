@@ -53,6 +53,11 @@ pub enum AlertState {
     Cancelled,
 }
 
+impl AlertState {
+    /// The states of an alert not yet over.
+    pub const OPEN: [AlertState; 2] = [AlertState::Triggered, AlertState::Acknowledged];
+}
+
 /// Raise an alert (`Idempotency-Key` required). The agency is `agency_id`, else the one
 /// responsible for `area_code` (24/7 duty first), else your own.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Validate)]

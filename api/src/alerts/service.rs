@@ -303,7 +303,7 @@ pub fn list(
         q = q.filter(alerts::state.eq(wire_code(state)));
     }
     if query.open == Some(true) {
-        q = q.filter(alerts::state.eq_any([wire_code(AlertState::Triggered), wire_code(AlertState::Acknowledged)]));
+        q = q.filter(alerts::state.eq_any(AlertState::OPEN.map(wire_code)));
     }
     if let Some(severity) = query.severity {
         q = q.filter(alerts::severity.eq(wire_code(severity)));
@@ -338,9 +338,7 @@ impl Transition {
     fn allowed_from(self) -> Vec<String> {
         match self {
             Transition::Acknowledge => vec![wire_code(AlertState::Triggered)],
-            Transition::Resolve | Transition::Cancel => {
-                vec![wire_code(AlertState::Triggered), wire_code(AlertState::Acknowledged)]
-            }
+            Transition::Resolve | Transition::Cancel => AlertState::OPEN.map(wire_code).to_vec(),
         }
     }
 }

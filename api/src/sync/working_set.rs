@@ -54,10 +54,9 @@ fn referral_ids(
     if !(user.can(Permission::ReferralsCreate) || user.can(Permission::ReferralsRespond)) {
         return Ok(Vec::new());
     }
-    let open: Vec<String> = ReferralStatus::OPEN.into_iter().map(wire_code).collect();
     let mut query = referrals::table
         .filter(access::referrals::list_filter(user))
-        .filter(referrals::status.eq_any(open).or(referrals::sent_at.ge(window_start)))
+        .filter(referrals::status.eq_any(ReferralStatus::OPEN.map(wire_code)).or(referrals::sent_at.ge(window_start)))
         .select(referrals::id)
         .order(referrals::id.asc())
         .into_boxed();
@@ -75,10 +74,9 @@ fn alert_candidates(
     window_start: NaiveDateTime,
     only: Option<&str>,
 ) -> ApiResult<Vec<String>> {
-    let open = [wire_code(AlertState::Triggered), wire_code(AlertState::Acknowledged)];
     let mut query = alerts::table
         .filter(access::alerts::list_filter(user))
-        .filter(alerts::state.eq_any(open).or(alerts::created_at.ge(window_start)))
+        .filter(alerts::state.eq_any(AlertState::OPEN.map(wire_code)).or(alerts::created_at.ge(window_start)))
         .select(alerts::id)
         .order(alerts::id.asc())
         .into_boxed();
@@ -101,24 +99,18 @@ pub fn left_window(
         return Ok(Vec::new());
     }
     match kind {
-        kinds::REFERRAL => {
-            let open: Vec<String> = ReferralStatus::OPEN.into_iter().map(wire_code).collect();
-            Ok(referrals::table
-                .filter(access::referrals::list_filter(user))
-                .filter(referrals::status.ne_all(open))
-                .filter(referrals::sent_at.ge(from).and(referrals::sent_at.lt(to)))
-                .select(referrals::id)
-                .load(conn)?)
-        }
-        kinds::ALERT => {
-            let open = [wire_code(AlertState::Triggered), wire_code(AlertState::Acknowledged)];
-            Ok(alerts::table
-                .filter(access::alerts::list_filter(user))
-                .filter(alerts::state.ne_all(open))
-                .filter(alerts::created_at.ge(from).and(alerts::created_at.lt(to)))
-                .select(alerts::id)
-                .load(conn)?)
-        }
+        kinds::REFERRAL => Ok(referrals::table
+            .filter(access::referrals::list_filter(user))
+            .filter(referrals::status.ne_all(ReferralStatus::OPEN.map(wire_code)))
+            .filter(referrals::sent_at.ge(from).and(referrals::sent_at.lt(to)))
+            .select(referrals::id)
+            .load(conn)?),
+        kinds::ALERT => Ok(alerts::table
+            .filter(access::alerts::list_filter(user))
+            .filter(alerts::state.ne_all(AlertState::OPEN.map(wire_code)))
+            .filter(alerts::created_at.ge(from).and(alerts::created_at.lt(to)))
+            .select(alerts::id)
+            .load(conn)?),
         _ => Ok(Vec::new()),
     }
 }
