@@ -45,21 +45,10 @@ pub struct Change {
 
 /// Seals every note committed now; returns how many records were sealed.
 pub fn seal_pending(conn: &mut PooledConn, now: NaiveDateTime) -> QueryResult<usize> {
-    let mut sealed = 0;
-    loop {
-        // A look before taking the lock, so that an idle server does not take SQLite's write lock
-        // several times a second for nothing.
-        let any: Option<String> =
-            change_pending::table.select(change_pending::id).limit(1).get_result(conn).optional()?;
-        if any.is_none() {
-            return Ok(sealed);
-        }
-        let (notes, records) = backend::write_transaction(conn, |tx| seal_batch(tx, now))?;
-        sealed += records;
-        if i64::try_from(notes).unwrap_or(BATCH) < BATCH {
-            return Ok(sealed);
-        }
-    }
+    let pending = |conn: &mut DbConnection| {
+        Ok(change_pending::table.select(change_pending::id).limit(1).get_result::<String>(conn).optional()?.is_some())
+    };
+    backend::drain(conn, BATCH as usize, pending, |tx| seal_batch(tx, now))
 }
 
 /// Seals one batch of notes; a record noted several times in it is sealed once. Returns the

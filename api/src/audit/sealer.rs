@@ -12,7 +12,7 @@ use diesel::prelude::*;
 
 use super::{AuditRow, GENESIS, PendingRow, chain_hash};
 use crate::db::schema::{audit_log, audit_pending};
-use crate::db::{PooledConn, Tx, backend};
+use crate::db::{DbConnection, PooledConn, Tx, backend};
 use crate::state::AppState;
 
 /// Records sealed per transaction.
@@ -20,21 +20,10 @@ const BATCH: i64 = 500;
 
 /// Seals every record pending now; returns how many.
 pub fn seal_pending(conn: &mut PooledConn) -> QueryResult<usize> {
-    let mut sealed = 0;
-    loop {
-        // A look before taking the lock, so that an idle server does not take SQLite's write lock
-        // several times a second for nothing.
-        let any: Option<String> =
-            audit_pending::table.select(audit_pending::id).limit(1).get_result(conn).optional()?;
-        if any.is_none() {
-            return Ok(sealed);
-        }
-        let batch = backend::write_transaction(conn, seal_batch)?;
-        sealed += batch;
-        if i64::try_from(batch).unwrap_or(BATCH) < BATCH {
-            return Ok(sealed);
-        }
-    }
+    let pending = |conn: &mut DbConnection| {
+        Ok(audit_pending::table.select(audit_pending::id).limit(1).get_result::<String>(conn).optional()?.is_some())
+    };
+    backend::drain(conn, BATCH as usize, pending, |tx| seal_batch(tx).map(|sealed| (sealed, sealed)))
 }
 
 fn seal_batch(tx: &mut Tx<'_>) -> QueryResult<usize> {

@@ -104,6 +104,29 @@ where
     }
 }
 
+/// Runs `batch` in write transactions while `pending` (a look outside any transaction, so that an
+/// idle server takes no write lock) says there is work, until a batch takes fewer than `size`
+/// items. `batch` returns the items it took and what it counts; the counts are summed.
+pub fn drain<F>(
+    conn: &mut PooledConn,
+    size: usize,
+    pending: impl Fn(&mut DbConnection) -> QueryResult<bool>,
+    mut batch: F,
+) -> QueryResult<usize>
+where
+    F: FnMut(&mut Tx<'_>) -> QueryResult<(usize, usize)>,
+{
+    let mut counted = 0;
+    while pending(conn)? {
+        let (taken, count) = write_transaction(conn, &mut batch)?;
+        counted += count;
+        if taken < size {
+            break;
+        }
+    }
+    Ok(counted)
+}
+
 /// Runs `f` in a savepoint of the current write transaction, so that its failure undoes its own
 /// writes only. Diesel's nested transactions cannot serve here: on SQLite they do not know of the
 /// transaction `write_transaction` opened.
