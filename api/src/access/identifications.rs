@@ -14,7 +14,8 @@ use crate::db::DbConnection;
 use crate::db::schema::identifications;
 use crate::http::{ApiError, ApiResult};
 use crate::identifications::privacy::widen_to_cells;
-use crate::identifications::store::{Backend, IdentificationRow, find_row, located_in};
+use crate::identifications::store::{Backend, IdentificationRow, find_row};
+use crate::ids::AgencyId;
 use crate::territory::index::TerritoryIndex;
 
 /// Whether the reader's data scope covers the record: their own agency recorded it, or it lies
@@ -51,8 +52,31 @@ pub fn scope_filter(
     index: &TerritoryIndex,
     user: &AuthUser,
 ) -> Box<dyn BoxableExpression<identifications::table, Backend, SqlType = diesel::sql_types::Bool>> {
+    Box::new(scope_expression(index, user))
+}
+
+/// [`scope_filter`] unboxed, for a subquery (a boxed expression cannot be one on both backends).
+pub fn scope_expression(index: &TerritoryIndex, user: &AuthUser) -> ScopeExpression {
     let scope: Vec<String> = scope_area_ids(index, user).into_iter().collect();
-    Box::new(identifications::agency_id.eq(user.agency.id.clone()).or(located_in(scope)))
+    recorded_by_or_located_in(user.agency.id.clone(), scope.clone(), scope.clone(), scope)
+}
+
+pub type ScopeExpression = recorded_by_or_located_in;
+
+/// Sightings the agency recorded or lying in any of the areas, at whichever level they were
+/// resolved (the same area ids, given once per level).
+#[diesel::dsl::auto_type]
+fn recorded_by_or_located_in(
+    agency: AgencyId,
+    counties: Vec<String>,
+    municipalities: Vec<String>,
+    units: Vec<String>,
+) -> _ {
+    identifications::agency_id
+        .eq(agency)
+        .or(identifications::county_id.eq_any(counties).assume_not_null())
+        .or(identifications::municipality_id.eq_any(municipalities).assume_not_null())
+        .or(identifications::admin_unit_id.eq_any(units).assume_not_null())
 }
 
 /// What of a sighting (or a profile) the reader is shown beyond its coarse facts.

@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use terren_contract::Permission;
-use terren_contract::identifications::{IdentificationListQuery, IdentificationPage};
+use terren_contract::identifications::{Identification, IdentificationListQuery, IdentificationPage};
 use terren_contract::problem::FieldError;
 
 use super::privacy::shown_point;
@@ -176,6 +176,28 @@ fn audit_shown(
         "list",
         serde_json::json!({ "ids": ids, "location": precision }),
     )
+}
+
+/// These sightings, as the reader may see them, in the order given; the reading is audited as one
+/// listing. The ids are ones the reader's scope was checked for (a sync's working set).
+pub fn read_many(
+    tx: &mut Tx<'_>,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    ids: &[String],
+    at: NaiveDateTime,
+    action: &str,
+) -> ApiResult<Vec<Identification>> {
+    user.require(Permission::IdentificationsRead)?;
+    let rows: Vec<IdentificationRow> = identifications::table
+        .filter(identifications::id.eq_any(ids))
+        .select(IdentificationRow::as_select())
+        .order(identifications::id.asc())
+        .load(tx.conn())?;
+    let lookups = Lookups::load(tx, &rows)?;
+    let items = rows.iter().map(|row| view_with(&lookups, index, user, row)).collect::<ApiResult<Vec<_>>>()?;
+    audit_shown(tx, user, at, action, &rows)?;
+    Ok(items)
 }
 
 /// Sightings within the reader's scope, newest received first, with keyset paging that stays

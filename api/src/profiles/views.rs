@@ -166,6 +166,32 @@ pub fn read(
     Ok(profile)
 }
 
+/// These profiles, as the reader may see them, ordered by id; the reading is audited as one
+/// listing. The ids are ones the reader's scope was checked for (a sync's working set).
+pub fn read_many(
+    tx: &mut Tx<'_>,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    ids: &[String],
+    at: NaiveDateTime,
+    action: &str,
+) -> ApiResult<Vec<ChildProfile>> {
+    user.require(Permission::IdentificationsRead)?;
+    let rows: Vec<ProfileRow> = child_profiles::table
+        .filter(child_profiles::id.eq_any(ids))
+        .select(ProfileRow::as_select())
+        .order(child_profiles::id.asc())
+        .load(tx.conn())?;
+    let lookups = ProfileLookups::load(tx, &rows)?;
+    let profiles =
+        rows.iter().map(|row| view_with(&lookups, index, user, row, at.year())).collect::<ApiResult<Vec<_>>>()?;
+    if !profiles.is_empty() {
+        let shown: Vec<String> = profiles.iter().map(|p| p.id.to_string()).collect();
+        audit::record(tx, &user.actor(), at, action, "child_profile", "list", serde_json::json!({ "ids": shown }))?;
+    }
+    Ok(profiles)
+}
+
 pub(super) fn view_at(
     conn: &mut DbConnection,
     index: &TerritoryIndex,

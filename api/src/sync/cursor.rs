@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::AuthUser;
 use crate::auth::tokens::TokenKeys;
+use crate::db::DbConnection;
+use crate::db::schema::team_members;
 use crate::digest::hex;
 use crate::http::problem::{ApiError, ApiResult, ErrorCode};
 
@@ -18,9 +20,9 @@ pub struct Position {
     pub seq: i64,
     /// What the caller could see when the cursor was made ([`scope_of`]).
     pub scope: String,
-    /// Where the working set's window began then (Unix seconds): closed records made between it
-    /// and where it begins now have left the working set.
-    pub window_from: i64,
+    /// When the working set was last brought up to date (Unix seconds): records that time moved
+    /// into or out of it since are owed to the phone.
+    pub synced_at: i64,
     /// While a full sync is under way: the last member sent (kind, id); `Some(None)` before the
     /// first.
     pub full: Option<Option<(String, String)>>,
@@ -75,9 +77,10 @@ pub fn expired() -> ApiError {
     ApiError::new(ErrorCode::SyncCursorExpired)
 }
 
-/// What decides a caller's working set: agency, roles and the agency's areas. A cursor made
-/// under another scope means a full sync.
-pub fn scope_of(user: &AuthUser) -> String {
+/// What decides a caller's working set: agency, roles, the agency's areas and the caller's
+/// teams. A cursor made under another scope means a full sync.
+pub fn scope_of(conn: &mut DbConnection, user: &AuthUser) -> ApiResult<String> {
+    use diesel::prelude::*;
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     hasher.update(user.agency.id.as_bytes());
@@ -91,5 +94,14 @@ pub fn scope_of(user: &AuthUser) -> String {
         hasher.update(b"\x00area:");
         hasher.update(area.as_bytes());
     }
-    hex(&hasher.finalize()[..16])
+    let teams: Vec<String> = team_members::table
+        .filter(team_members::user_id.eq(user.user_id.clone()))
+        .select(team_members::team_id)
+        .order(team_members::team_id.asc())
+        .load(conn)?;
+    for team in teams {
+        hasher.update(b"\x00team:");
+        hasher.update(team.as_bytes());
+    }
+    Ok(hex(&hasher.finalize()[..16]))
 }

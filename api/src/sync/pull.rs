@@ -1,27 +1,35 @@
 //! One page of a sync: the working set on a full sync, then what changed in it.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
-use terren_contract::sync::{AlertChanges, HotspotChanges, ReferralChanges, SyncPage};
+use terren_contract::sync::{SyncChecksums, SyncPage, collection_checksum};
 use uuid::Uuid;
 
+use super::answer::Answer;
+use super::collections::{COLLECTIONS, Collection, Context, Selection};
 use super::cursor::{self, Position};
-use super::working_set::{self, COLLECTIONS, Member};
 use crate::access::AuthUser;
 use crate::auth::tokens::TokenKeys;
 use crate::changes;
-use crate::db::Tx;
+use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
+use crate::rota::cache::OnCallCache;
 use crate::territory::index::TerritoryIndex;
 
 /// Records per page when the phone does not say.
 pub const DEFAULT_LIMIT: u32 = 200;
 pub const MAX_LIMIT: u32 = 500;
 
+/// Ids per query when the members among many candidates are looked up.
+const LOOKUP_CHUNK: usize = 500;
+
 /// What a page needs besides the caller.
 pub struct Settings<'a> {
     pub keys: &'a TokenKeys,
     pub index: &'a TerritoryIndex,
-    /// Closed records made before this many days are not in the working set.
+    pub on_call: &'a OnCallCache,
+    /// Closed records and sightings made before this many days are not in the working set.
     pub window_days: i64,
     /// How long the change feed keeps entries, and so how long a cursor is good for.
     pub feed_days: i64,
@@ -41,155 +49,168 @@ pub fn page(
         return Err(ApiError::field("limit", "out_of_range", format!("1 to {MAX_LIMIT}")));
     }
     let at = crate::clock::truncate(now);
-    let scope = cursor::scope_of(user);
+    let cx = Context { index: settings.index, user, at, window_days: settings.window_days };
+    let scope = cursor::scope_of(tx, user)?;
     let given = cursor.map(|text| cursor::read(settings.keys, user, text, now)).transpose()?;
-    let window_from = window_start(settings, at);
     let (position, reset) = match given {
         // A sync made under another scope starts over: what the phone holds may be out of reach.
         Some(position) if position.scope == scope => (position, false),
-        _ => (
-            Position {
-                seq: changes::head(tx)?,
-                scope,
-                window_from: window_from.and_utc().timestamp(),
-                full: Some(None),
-            },
-            true,
-        ),
+        _ => (Position { seq: changes::head(tx)?, scope, synced_at: at.and_utc().timestamp(), full: Some(None) }, true),
     };
     let mut answer = Answer::default();
     let (next, has_more) = match &position.full {
-        Some(after) => full_page(tx, settings, user, after.as_ref(), limit, at, &mut answer)?
-            .map_or((Position { full: None, ..position.clone() }, false), |last| {
-                (Position { full: Some(Some(last)), ..position.clone() }, true)
-            }),
+        Some(after) => match full_page(tx, &cx, after.as_ref(), limit, &mut answer)? {
+            Some(last) => (Position { full: Some(Some(last)), ..position.clone() }, true),
+            None => (Position { full: None, ..position.clone() }, false),
+        },
         None => {
             if let Some(oldest) = changes::oldest_kept(tx)?
                 && oldest > position.seq + 1
             {
                 return Err(cursor::expired());
             }
-            let (seq, more) = delta(tx, settings, user, position.seq, limit, at, &mut answer)?;
-            let left_from = DateTime::from_timestamp(position.window_from, 0).unwrap_or(now).naive_utc();
-            for kind in COLLECTIONS {
-                for id in working_set::left_window(tx, user, kind, left_from, window_from)? {
-                    answer.remove(kind, &id);
-                }
-            }
-            let window_from = window_from.and_utc().timestamp().max(position.window_from);
-            (Position { seq, window_from, ..position.clone() }, more)
+            let since = DateTime::from_timestamp(position.synced_at, 0).map_or(at, |t| t.naive_utc());
+            let (seq, more) = delta(tx, &cx, position.seq, since, limit, &mut answer)?;
+            // Time's effects are settled on the last page of a delta, and counted from then on.
+            let synced_at = if more { position.synced_at } else { at.and_utc().timestamp() };
+            (Position { seq, synced_at, ..position.clone() }, more)
         }
     };
-    Ok(SyncPage {
+    let mut page = SyncPage {
         cursor: cursor::issue(settings.keys, user, next, now, Duration::days(settings.feed_days))?,
         has_more,
         reset,
         referrals: answer.referrals,
         alerts: answer.alerts,
         hotspots: answer.hotspots,
-    })
-}
-
-#[derive(Default)]
-struct Answer {
-    referrals: ReferralChanges,
-    alerts: AlertChanges,
-    hotspots: HotspotChanges,
-}
-
-impl Answer {
-    fn put(&mut self, member: Member) {
-        match member {
-            Member::Referral(referral) => self.referrals.put.push(*referral),
-            Member::Alert(alert) => self.alerts.put.push(*alert),
-            Member::Hotspot(hotspot) => self.hotspots.put.push(*hotspot),
-        }
+        identifications: answer.identifications,
+        profiles: answer.profiles,
+        rounds: answer.rounds,
+        on_call: None,
+        checksums: None,
+        reference_etag: None,
+    };
+    if !has_more {
+        page.checksums = Some(checksums(tx, &cx)?);
+        page.on_call = Some(on_call(tx, settings.on_call, user, now)?);
+        page.reference_etag = Some(super::reference::etag(&super::reference::load(tx, settings.index, user)?)?);
     }
-
-    fn remove(&mut self, kind: &str, id: &str) {
-        let Ok(id) = id.parse::<Uuid>() else { return };
-        let removed = match kind {
-            changes::kinds::REFERRAL => &mut self.referrals.remove,
-            changes::kinds::ALERT => &mut self.alerts.remove,
-            changes::kinds::HOTSPOT => &mut self.hotspots.remove,
-            _ => return,
-        };
-        if !removed.contains(&id) {
-            removed.push(id);
-        }
-    }
-}
-
-fn window_start(settings: &Settings<'_>, at: NaiveDateTime) -> NaiveDateTime {
-    at - Duration::days(settings.window_days)
+    Ok(page)
 }
 
 /// The next `limit` members after `after`, collection by collection; the last one sent when
 /// more follow.
 fn full_page(
     tx: &mut Tx<'_>,
-    settings: &Settings<'_>,
-    user: &AuthUser,
+    cx: &Context<'_>,
     after: Option<&(String, String)>,
     limit: u32,
-    at: NaiveDateTime,
     answer: &mut Answer,
 ) -> ApiResult<Option<(String, String)>> {
-    let start = window_start(settings, at);
-    let first = after.map_or(0, |(kind, _)| COLLECTIONS.iter().position(|k| k == kind).unwrap_or(COLLECTIONS.len()));
-    let mut sent = 0;
+    let first = after.map_or(0, |(kind, _)| COLLECTIONS.iter().position(|c| c.kind() == kind).unwrap_or(COLLECTIONS.len()));
+    let mut left = i64::from(limit);
     let mut last: Option<(String, String)> = None;
-    for kind in COLLECTIONS.iter().skip(first) {
-        let ids = working_set::ids(tx, settings.index, user, kind, start, None)?;
-        let from = match after {
-            Some((after_kind, after_id)) if after_kind == kind => ids.partition_point(|id| id <= after_id),
-            _ => 0,
-        };
-        for id in &ids[from..] {
-            if sent == limit {
-                return Ok(last);
+    for collection in COLLECTIONS.iter().skip(first) {
+        let kind = collection.kind();
+        let from = after.filter(|(after_kind, _)| after_kind == kind).map(|(_, id)| id.as_str());
+        // One more than fits tells whether this collection goes on.
+        let mut ids = collection.ids(tx, cx, Selection::After(from, left + 1))?;
+        let goes_on = ids.len() as i64 > left;
+        ids.truncate(usize::try_from(left).unwrap_or(0));
+        collection.put(tx, cx, &ids, answer)?;
+        left -= ids.len() as i64;
+        if let Some(id) = ids.last() {
+            last = Some((kind.to_owned(), id.clone()));
+        }
+        if goes_on {
+            return Ok(last);
+        }
+        if left == 0 {
+            // Full to the brim: more follows only if a later collection has members.
+            let rest = COLLECTIONS.iter().skip_while(|c| c.kind() != kind).skip(1);
+            for later in rest {
+                if !later.ids(tx, cx, Selection::After(None, 1))?.is_empty() {
+                    return Ok(last);
+                }
             }
-            if let Some(member) = working_set::view(tx, settings.index, user, kind, id, at)? {
-                answer.put(member);
-            }
-            sent += 1;
-            last = Some(((*kind).to_owned(), id.clone()));
+            return Ok(None);
         }
     }
     Ok(None)
 }
 
-/// What changed after `seq`, at most `limit` feed entries: each record of a synced collection
-/// put as the caller sees it now, or removed when it is no longer in the working set. Returns the
-/// last entry read and whether more follow.
+/// What changed after `seq`, at most `limit` feed entries, and on the last page the records time
+/// moved in or out of the working set since `since`: each put as the caller sees it now, or
+/// removed when it is no longer in the set. Returns the last entry read and whether more follow.
 fn delta(
     tx: &mut Tx<'_>,
-    settings: &Settings<'_>,
-    user: &AuthUser,
+    cx: &Context<'_>,
     seq: i64,
+    since: NaiveDateTime,
     limit: u32,
-    at: NaiveDateTime,
     answer: &mut Answer,
 ) -> ApiResult<(i64, bool)> {
     let entries = changes::since(tx, seq, i64::from(limit))?;
     let more = entries.len() == usize::try_from(limit).unwrap_or(usize::MAX);
     let last = entries.last().map_or(seq, |entry| entry.seq);
-    let start = window_start(settings, at);
-    let mut seen = std::collections::HashSet::new();
-    for entry in &entries {
-        let kind = entry.record_kind.as_str();
-        if !COLLECTIONS.contains(&kind) || !seen.insert((kind, entry.record_id.as_str())) {
-            continue;
+    for collection in COLLECTIONS {
+        let mut candidates: BTreeSet<String> = entries
+            .iter()
+            .filter(|entry| entry.record_kind == collection.kind())
+            .map(|entry| entry.record_id.clone())
+            .collect();
+        if !more {
+            candidates.extend(collection.moved(tx, cx, since)?);
         }
-        let member = if working_set::ids(tx, settings.index, user, kind, start, Some(&entry.record_id))?.is_empty() {
-            None
-        } else {
-            working_set::view(tx, settings.index, user, kind, &entry.record_id, at)?
-        };
-        match member {
-            Some(member) => answer.put(member),
-            None => answer.remove(kind, &entry.record_id),
+        let candidates: Vec<String> = candidates.into_iter().collect();
+        for chunk in candidates.chunks(LOOKUP_CHUNK) {
+            settle(tx, cx, collection, chunk, answer)?;
         }
     }
     Ok((last, more))
+}
+
+/// Puts the candidates that are members, removes the others.
+fn settle(
+    tx: &mut Tx<'_>,
+    cx: &Context<'_>,
+    collection: &dyn Collection,
+    candidates: &[String],
+    answer: &mut Answer,
+) -> ApiResult<()> {
+    let members = collection.ids(tx, cx, Selection::Only(candidates))?;
+    let hidden = collection.put(tx, cx, &members, answer)?;
+    for id in candidates.iter().filter(|id| members.binary_search(id).is_err()).chain(&hidden) {
+        answer.remove(collection.kind(), id);
+    }
+    Ok(())
+}
+
+/// The checksum of every collection of the working set as it is now.
+fn checksums(conn: &mut DbConnection, cx: &Context<'_>) -> ApiResult<SyncChecksums> {
+    let mut sum = |collection: &dyn Collection| -> ApiResult<u32> {
+        let ids = collection.ids(conn, cx, Selection::All)?;
+        let ids: Vec<Uuid> = ids.iter().filter_map(|id| id.parse().ok()).collect();
+        Ok(collection_checksum(&ids))
+    };
+    let [referrals, alerts, hotspots, identifications, profiles, rounds] = COLLECTIONS;
+    Ok(SyncChecksums {
+        referrals: sum(referrals)?,
+        alerts: sum(alerts)?,
+        hotspots: sum(hotspots)?,
+        identifications: sum(identifications)?,
+        profiles: sum(profiles)?,
+        rounds: sum(rounds)?,
+    })
+}
+
+/// Who is on duty now and next for the caller's agency.
+fn on_call(
+    conn: &mut DbConnection,
+    cache: &OnCallCache,
+    user: &AuthUser,
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<terren_contract::schedules::OnCall>> {
+    let live = crate::rota::service::live_schedules(conn, std::slice::from_ref(&user.agency.id))?;
+    live.iter().map(|(_, id, version)| cache.on_call(conn, id, *version, now, now)).collect()
 }

@@ -1,25 +1,33 @@
-//! `GET /api/v1/sync`.
+//! `GET /api/v1/sync` and `GET /api/v1/sync/reference`, answered compressed to phones that
+//! accept it.
 
-use actix_web::web;
-use terren_contract::sync::{SyncPage, SyncQuery};
+use actix_web::http::header::{ETAG, IF_NONE_MATCH};
+use actix_web::{HttpRequest, HttpResponse, middleware, web};
+use terren_contract::sync::{SyncPage, SyncQuery, SyncReference};
 
 use super::pull::{self, Settings};
 use crate::access::AuthUser;
-use crate::http::{ApiResult, audited};
+use crate::http::{ApiResult, audited, with_conn};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/sync").route(web::get().to(sync)));
+    cfg.service(
+        web::scope("/sync")
+            .wrap(middleware::Compress::default())
+            .route("", web::get().to(sync))
+            .route("/reference", web::get().to(reference)),
+    );
 }
 
 /// This capability's operations in the published contract (merged in `crate::openapi`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(sync))]
+#[openapi(paths(sync, reference))]
 pub struct SyncApi;
 
 /// Your working set, then only what changed in it (see the module `sync` of the contract). Without
 /// a `cursor` a full sync starts (`reset`); while `has_more`, call again at once with the
-/// `cursor` returned. Reading a child's details here is audited as any read is.
+/// `cursor` returned. Reading a child's details here is audited as any read is. Answered
+/// gzip-compressed when the request accepts it.
 #[utoipa::path(
     get, path = "/api/v1/sync", tag = "sync",
     params(SyncQuery),
@@ -36,13 +44,37 @@ pub async fn sync(
     state: web::Data<AppState>,
     query: web::Query<SyncQuery>,
 ) -> ApiResult<web::Json<SyncPage>> {
-    let (keys, index, now) = (state.tokens.clone(), state.territory(), state.clock.now());
+    let (keys, index, on_call, now) =
+        (state.tokens.clone(), state.territory(), state.on_call_cache.clone(), state.clock.now());
     let (window_days, feed_days) = (state.config.sync.window_days, state.config.retention.change_feed_days);
     let SyncQuery { cursor, limit } = query.into_inner();
     let page = audited(&state, move |tx, _, _| {
-        let settings = Settings { keys: &keys, index: &index, window_days, feed_days };
+        let settings = Settings { keys: &keys, index: &index, on_call: &on_call, window_days, feed_days };
         pull::page(tx, &settings, &user, cursor.as_deref(), limit, now)
     })
     .await?;
     Ok(web::Json(page))
+}
+
+/// The reference data a phone works offline with. Send the `ETag` of the copy you hold as
+/// `If-None-Match`: while nothing changed the answer is `304` with no body. The last page of a
+/// sync says the current tag (`reference_etag`).
+#[utoipa::path(
+    get, path = "/api/v1/sync/reference", tag = "sync",
+    params(("If-None-Match" = Option<String>, Header, description = "The ETag of the copy held")),
+    responses(
+        (status = 200, description = "The reference data", body = SyncReference,
+            headers(("ETag" = String, description = "The tag of this copy"))),
+        (status = 304, description = "Unchanged since the copy whose tag was sent"),
+    )
+)]
+pub async fn reference(req: HttpRequest, user: AuthUser, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let index = state.territory();
+    let reference = with_conn(&state, move |conn| super::reference::load(conn, &index, &user)).await?;
+    let etag = super::reference::etag(&reference)?;
+    let held = req.headers().get(IF_NONE_MATCH).and_then(|value| value.to_str().ok()).unwrap_or_default();
+    if held.split(',').map(str::trim).any(|tag| tag == etag || tag == "*") {
+        return Ok(HttpResponse::NotModified().insert_header((ETAG, etag)).finish());
+    }
+    Ok(HttpResponse::Ok().insert_header((ETAG, etag)).json(reference))
 }
