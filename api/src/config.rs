@@ -181,8 +181,11 @@ pub struct AuditConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyncConfig {
-    /// A phone's working set holds closed referrals and alerts from this many days back.
+    /// A phone's working set holds closed referrals and alerts, and sightings, from this many
+    /// days back.
     pub window_days: i64,
+    /// The largest batch upload of an offline shift, in bytes.
+    pub max_batch_bytes: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -248,7 +251,7 @@ impl Default for Config {
                 change_feed_days: 30,
             },
             audit: AuditConfig { seal_every_ms: 200 },
-            sync: SyncConfig { window_days: 30 },
+            sync: SyncConfig { window_days: 30, max_batch_bytes: 8 * 1024 * 1024 },
             alerts: AlertsConfig { worker: true, worker_poll_ms: 200, worker_concurrency: 256, coverage_days: 14 },
             notify: crate::notify::NotifyConfig::default(),
             ops: OpsConfig { metrics_token: None, metrics_allow_from: vec!["127.0.0.1".into(), "::1".into()] },

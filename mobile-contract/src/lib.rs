@@ -7,6 +7,7 @@ pub mod agencies;
 pub mod alerts;
 pub mod areas;
 pub mod auth;
+pub mod batch;
 pub mod common;
 pub mod hotspots;
 pub mod identifications;

@@ -102,22 +102,29 @@ pub async fn create_alert(
     key: IdempotencyKey,
     body: ValidJson<CreateAlert>,
 ) -> ApiResult<HttpResponse> {
-    let write =
-        RaiseAlert { request: body.0, user: user.clone(), index: state.territory(), at: state.clock.now_naive() };
+    let write = RaiseAlert::new(&state, user.clone(), body.0);
     idempotency::respond(&req, &state, user.user_id, key, write).await
 }
 
 /// Raising an alert from a phone.
-struct RaiseAlert {
+pub(crate) struct RaiseAlert {
     request: CreateAlert,
     user: AuthUser,
     index: Arc<TerritoryIndex>,
     at: NaiveDateTime,
 }
 
+impl RaiseAlert {
+    pub(crate) const PATH: &str = "/api/v1/alerts";
+
+    pub(crate) fn new(state: &AppState, user: AuthUser, request: CreateAlert) -> RaiseAlert {
+        RaiseAlert { request, user, index: state.territory(), at: state.clock.now_naive() }
+    }
+}
+
 /// What a raised alert keeps for repeats.
 #[derive(Serialize, Deserialize)]
-struct KeptAlert {
+pub(crate) struct KeptAlert {
     alert_id: Uuid,
 }
 

@@ -87,6 +87,9 @@ impl Config {
         if !(1..=365).contains(&self.sync.window_days) {
             return invalid("sync.window_days must be 1–365".into());
         }
+        if !(64 * 1024..=256 * 1024 * 1024).contains(&self.sync.max_batch_bytes) {
+            return invalid("sync.max_batch_bytes must be 64 KiB to 256 MiB".into());
+        }
         if !(10..=60_000).contains(&self.audit.seal_every_ms) {
             return invalid("audit.seal_every_ms must be 10–60000".into());
         }

@@ -79,25 +79,58 @@ pub enum Claim {
     Replay { status: u16, body: String },
 }
 
-impl Claim {
-    /// The stored answer again; a stored refusal gets its title in the caller's language.
-    pub fn replay_response(status: u16, body: String, lang: Lang) -> HttpResponse {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-        let mut response = HttpResponse::build(status);
-        response.insert_header(("Idempotent-Replayed", "true"));
-        if status.is_success() {
-            return response.content_type("application/json").body(body);
-        }
-        let body = match serde_json::from_str::<terren_contract::problem::Problem>(&body) {
-            Ok(mut problem) => {
-                if let Some(code) = ErrorCode::parse(&problem.code) {
-                    problem.title = code.title(lang).to_owned();
-                }
-                serde_json::to_string(&problem).unwrap_or(body)
+/// A stored refusal's body with its title in the reader's language.
+fn localised_problem(body: String, lang: Lang) -> String {
+    match serde_json::from_str::<terren_contract::problem::Problem>(&body) {
+        Ok(mut problem) => {
+            if let Some(code) = ErrorCode::parse(&problem.code) {
+                problem.title = code.title(lang).to_owned();
             }
-            Err(_) => body,
+            serde_json::to_string(&problem).unwrap_or(body)
+        }
+        Err(_) => body,
+    }
+}
+
+/// Where a phone write is addressed: the endpoint it is made to (a write made through a batch is
+/// fingerprinted as if sent to its own endpoint, so the same key answers the same either way),
+/// and the reader's language.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub method: &'static str,
+    pub path: String,
+    pub lang: Lang,
+}
+
+impl Target {
+    pub fn of(req: &HttpRequest) -> Target {
+        let method = match *req.method() {
+            actix_web::http::Method::PUT => "PUT",
+            actix_web::http::Method::PATCH => "PATCH",
+            actix_web::http::Method::DELETE => "DELETE",
+            _ => "POST",
         };
-        response.content_type("application/problem+json").body(body)
+        Target { method, path: req.path().to_owned(), lang: Lang::from_request(req) }
+    }
+}
+
+/// What a phone write answered: its status and JSON body (a problem for a refusal), and whether
+/// it is a stored answer given again.
+#[derive(Debug)]
+pub struct Outcome {
+    pub status: StatusCode,
+    pub body: String,
+    pub replayed: bool,
+}
+
+impl Outcome {
+    fn into_response(self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if self.replayed {
+            response.insert_header(("Idempotent-Replayed", "true"));
+        }
+        let content_type = if self.status.is_success() { "application/json" } else { "application/problem+json" };
+        response.content_type(content_type).body(self.body)
     }
 }
 
@@ -248,16 +281,28 @@ pub async fn respond<W: PhoneWrite>(
     key: IdempotencyKey,
     write: W,
 ) -> Result<HttpResponse, ApiError> {
+    Ok(run(state, &Target::of(req), user_id, key, write).await?.into_response())
+}
+
+/// [`respond`] for a write addressed to `target`, answering what it would send: refusals found
+/// before or during the write are errors, stored refusals given again are outcomes.
+pub async fn run<W: PhoneWrite>(
+    state: &crate::state::AppState,
+    target: &Target,
+    user_id: UserId,
+    key: IdempotencyKey,
+    write: W,
+) -> Result<Outcome, ApiError> {
     let request = serde_json::to_value(write.request()).map_err(anyhow::Error::from)?;
     let used = KeyUse {
-        request_hash: fingerprint(req.method().as_str(), req.path(), &request),
+        request_hash: fingerprint(target.method, &target.path, &request),
         now: state.clock.now_naive(),
         ttl: Duration::hours(state.config.http.idempotency_ttl_hours),
         user_id,
         key: key.0,
     };
     let write = Arc::new(write);
-    let lang = Lang::from_request(req);
+    let lang = target.lang;
     let Some(_running) = state.in_flight.enter(&used.user_id, &used.key) else {
         return Err(in_flight());
     };
@@ -298,7 +343,7 @@ pub async fn respond<W: PhoneWrite>(
         Err(error) => Err(error),
     };
     match outcome {
-        Ok((status, body)) => Ok(HttpResponse::build(status).content_type("application/json").body(body)),
+        Ok((status, body)) => Ok(Outcome { status, body, replayed: false }),
         Err(error) if error.code == ErrorCode::IdempotencyRequestInFlight => {
             // A twin at another instance stored the key first: answer as it did.
             let known = super::with_conn(state, move |conn| lookup(conn, &used)).await?;
@@ -325,11 +370,12 @@ async fn replay_stored<W: PhoneWrite>(
     body: String,
     lang: Lang,
     write: Arc<W>,
-) -> Result<HttpResponse, ApiError> {
-    let kept = serde_json::from_str::<serde_json::Value>(&body).ok().filter(|_| (200..300).contains(&status));
+) -> Result<Outcome, ApiError> {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let kept = serde_json::from_str::<serde_json::Value>(&body).ok().filter(|_| status.is_success());
     let Some(kept) = kept else {
         // A stored refusal: the same answer again.
-        return Ok(Claim::replay_response(status, body, lang));
+        return Ok(Outcome { status, body: localised_problem(body, lang), replayed: true });
     };
     let kept: W::Kept = serde_json::from_value(kept)
         .map_err(|e| ApiError::internal(anyhow::anyhow!("a kept idempotent answer does not read back: {e}")))?;
@@ -337,7 +383,7 @@ async fn replay_stored<W: PhoneWrite>(
         backend::write_transaction(conn, |conn| to_json(&write.replay(conn, kept)?))
     })
     .await?;
-    Ok(Claim::replay_response(status, body, lang))
+    Ok(Outcome { status, body, replayed: true })
 }
 
 #[cfg(test)]

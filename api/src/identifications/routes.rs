@@ -69,18 +69,12 @@ pub async fn create_identification(
     key: IdempotencyKey,
     body: ValidJson<CreateIdentification>,
 ) -> ApiResult<HttpResponse> {
-    let write = RecordSighting {
-        request: body.0,
-        user: user.clone(),
-        index: state.territory(),
-        settings: state.config.profiles.clone(),
-        now: state.clock.now(),
-    };
+    let write = RecordSighting::new(&state, user.clone(), body.0);
     idempotency::respond(&req, &state, user.user_id, key, write).await
 }
 
 /// Recording a sighting from a phone.
-struct RecordSighting {
+pub(crate) struct RecordSighting {
     request: CreateIdentification,
     user: AuthUser,
     index: Arc<TerritoryIndex>,
@@ -88,9 +82,23 @@ struct RecordSighting {
     now: DateTime<Utc>,
 }
 
+impl RecordSighting {
+    pub(crate) const PATH: &str = "/api/v1/identifications";
+
+    pub(crate) fn new(state: &AppState, user: AuthUser, request: CreateIdentification) -> RecordSighting {
+        RecordSighting {
+            request,
+            user,
+            index: state.territory(),
+            settings: state.config.profiles.clone(),
+            now: state.clock.now(),
+        }
+    }
+}
+
 /// What a recorded sighting keeps for repeats.
 #[derive(Serialize, Deserialize)]
-struct KeptSighting {
+pub(crate) struct KeptSighting {
     identification_id: Uuid,
 }
 

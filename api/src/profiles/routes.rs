@@ -104,18 +104,12 @@ pub async fn link_identification(
     id: web::Path<Uuid>,
     body: ValidJson<LinkIdentification>,
 ) -> ApiResult<HttpResponse> {
-    let write = Link {
-        request: body.0,
-        identification_id: id.into_inner().to_string(),
-        user: user.clone(),
-        index: state.territory(),
-        at: state.clock.now_naive(),
-    };
+    let write = Link::new(&state, user.clone(), id.into_inner(), body.0);
     idempotency::respond(&req, &state, user.user_id, key, write).await
 }
 
 /// Linking a sighting to a profile from a phone.
-struct Link {
+pub(crate) struct Link {
     request: LinkIdentification,
     identification_id: String,
     user: AuthUser,
@@ -123,9 +117,25 @@ struct Link {
     at: NaiveDateTime,
 }
 
+impl Link {
+    pub(crate) fn path(identification_id: &Uuid) -> String {
+        format!("/api/v1/identifications/{identification_id}/link")
+    }
+
+    pub(crate) fn new(state: &AppState, user: AuthUser, identification_id: Uuid, request: LinkIdentification) -> Link {
+        Link {
+            request,
+            identification_id: identification_id.to_string(),
+            user,
+            index: state.territory(),
+            at: state.clock.now_naive(),
+        }
+    }
+}
+
 /// What a link keeps for repeats.
 #[derive(Serialize, Deserialize)]
-struct KeptLink {
+pub(crate) struct KeptLink {
     identification_id: Uuid,
     profile_id: Uuid,
     created_profile: bool,

@@ -16,7 +16,7 @@ use crate::db::{DbConnection, Tx};
 use crate::http::idempotency::{self, IdempotencyKey, PhoneWrite, Written};
 use crate::http::paths::{AgencyPath, RoundPath, RoundStopPath, SeriesPath, TeamPath};
 use crate::http::{ApiResult, ValidJson, audited, with_conn};
-use crate::ids::{AgencyId, TeamId, UserId};
+use crate::ids::{AgencyId, TeamId};
 use crate::state::AppState;
 use crate::territory::index::TerritoryIndex;
 
@@ -238,11 +238,8 @@ pub async fn check_in(
     id: web::Path<Uuid>,
     body: ValidJson<CheckIn>,
 ) -> ApiResult<HttpResponse> {
-    let (request, id) = (body.0, id.into_inner().to_string());
-    phone_write(&req, &state, user.user_id.clone(), key, request, id, move |conn, index, id, request, at| {
-        field::check_in(conn, index, &user, id, request, at)
-    })
-    .await
+    let user_id = user.user_id.clone();
+    idempotency::respond(&req, &state, user_id, key, check_in_write(&state, user, id.into_inner(), body.0)).await
 }
 
 /// Check out with the team's report. Checking out again answers the round as it is.
@@ -266,11 +263,8 @@ pub async fn check_out(
     id: web::Path<Uuid>,
     body: ValidJson<CheckOut>,
 ) -> ApiResult<HttpResponse> {
-    let (request, id) = (body.0, id.into_inner().to_string());
-    phone_write(&req, &state, user.user_id.clone(), key, request, id, move |conn, index, id, request, at| {
-        field::check_out(conn, index, &user, id, request, at)
-    })
-    .await
+    let user_id = user.user_id.clone();
+    idempotency::respond(&req, &state, user_id, key, check_out_write(&state, user, id.into_inner(), body.0)).await
 }
 
 /// Arrived at a stop (the first arrival counts).
@@ -291,7 +285,8 @@ pub async fn arrive(
     path: web::Path<(Uuid, i32)>,
     body: ValidJson<StopVisit>,
 ) -> ApiResult<HttpResponse> {
-    visit(&req, user, &state, key, path.into_inner(), true, body.0).await
+    let user_id = user.user_id.clone();
+    idempotency::respond(&req, &state, user_id, key, visit_write(&state, user, path.into_inner(), true, body.0)).await
 }
 
 /// Left a stop (the first departure counts).
@@ -312,45 +307,55 @@ pub async fn leave(
     path: web::Path<(Uuid, i32)>,
     body: ValidJson<StopVisit>,
 ) -> ApiResult<HttpResponse> {
-    visit(&req, user, &state, key, path.into_inner(), false, body.0).await
+    let user_id = user.user_id.clone();
+    idempotency::respond(&req, &state, user_id, key, visit_write(&state, user, path.into_inner(), false, body.0)).await
 }
 
-async fn visit(
-    req: &HttpRequest,
-    user: AuthUser,
+/// A check-in from a phone.
+pub(crate) fn check_in_write(state: &AppState, user: AuthUser, id: Uuid, request: CheckIn) -> impl RoundPhoneWrite {
+    round_write(state, request, id, move |tx, index, id, request, at| {
+        field::check_in(tx, index, &user, id, request, at)
+    })
+}
+
+pub(crate) fn check_out_write(state: &AppState, user: AuthUser, id: Uuid, request: CheckOut) -> impl RoundPhoneWrite {
+    round_write(state, request, id, move |tx, index, id, request, at| {
+        field::check_out(tx, index, &user, id, request, at)
+    })
+}
+
+/// Arriving at (`arrive`) or leaving a stop.
+pub(crate) fn visit_write(
     state: &AppState,
-    key: IdempotencyKey,
+    user: AuthUser,
     (id, position): (Uuid, i32),
     arrive: bool,
     request: StopVisit,
-) -> ApiResult<HttpResponse> {
-    phone_write(req, state, user.user_id.clone(), key, request, id.to_string(), move |conn, index, id, request, at| {
-        field::visit(conn, index, &user, id, field::StopEvent { position, arrive }, request, at)
+) -> impl RoundPhoneWrite {
+    round_write(state, request, id, move |tx, index, id, request, at| {
+        field::visit(tx, index, &user, id, field::StopEvent { position, arrive }, request, at)
     })
-    .await
 }
 
-/// A phone's write to a round under its `Idempotency-Key`; a repeat is answered with the round as
-/// it is now.
-async fn phone_write<Rq, F>(
-    req: &HttpRequest,
-    state: &AppState,
-    user_id: UserId,
-    key: IdempotencyKey,
-    request: Rq,
-    round_id: String,
-    apply: F,
-) -> ApiResult<HttpResponse>
+/// A phone's write to a round; a repeat is answered with the round as it is now.
+pub(crate) trait RoundPhoneWrite: PhoneWrite<Answer = Round> {}
+
+impl<Rq, F> RoundPhoneWrite for RoundWrite<Rq, F>
 where
     Rq: Serialize + Send + Sync + 'static,
     F: Fn(&mut Tx<'_>, &TerritoryIndex, &str, &Rq, NaiveDateTime) -> ApiResult<Round> + Send + Sync + 'static,
 {
-    let write = RoundWrite { request, round_id, index: state.territory(), at: state.clock.now_naive(), apply };
-    idempotency::respond(req, state, user_id, key, write).await
+}
+
+fn round_write<Rq, F>(state: &AppState, request: Rq, id: Uuid, apply: F) -> RoundWrite<Rq, F>
+where
+    F: Fn(&mut Tx<'_>, &TerritoryIndex, &str, &Rq, NaiveDateTime) -> ApiResult<Round>,
+{
+    RoundWrite { request, round_id: id.to_string(), index: state.territory(), at: state.clock.now_naive(), apply }
 }
 
 /// A write to one round from a phone: check-in, check-out, a stop's arrival or departure.
-struct RoundWrite<Rq, F> {
+pub(crate) struct RoundWrite<Rq, F> {
     request: Rq,
     round_id: String,
     index: Arc<TerritoryIndex>,
@@ -360,7 +365,7 @@ struct RoundWrite<Rq, F> {
 
 /// What a round write keeps for repeats.
 #[derive(Serialize, Deserialize)]
-struct KeptRound {
+pub(crate) struct KeptRound {
     round_id: Uuid,
 }
 

@@ -2,6 +2,7 @@
 //! following the change feed ([`crate::changes`]) under the access rules.
 
 mod answer;
+pub mod batch;
 pub mod collections;
 pub mod cursor;
 pub mod pull;

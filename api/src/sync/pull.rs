@@ -107,7 +107,8 @@ fn full_page(
     limit: u32,
     answer: &mut Answer,
 ) -> ApiResult<Option<(String, String)>> {
-    let first = after.map_or(0, |(kind, _)| COLLECTIONS.iter().position(|c| c.kind() == kind).unwrap_or(COLLECTIONS.len()));
+    let first =
+        after.map_or(0, |(kind, _)| COLLECTIONS.iter().position(|c| c.kind() == kind).unwrap_or(COLLECTIONS.len()));
     let mut left = i64::from(limit);
     let mut last: Option<(String, String)> = None;
     for collection in COLLECTIONS.iter().skip(first) {

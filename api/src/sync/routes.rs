@@ -3,25 +3,24 @@
 
 use actix_web::http::header::{ETAG, IF_NONE_MATCH};
 use actix_web::{HttpRequest, HttpResponse, middleware, web};
+use terren_contract::batch::{BatchOutcome, SyncBatch};
 use terren_contract::sync::{SyncPage, SyncQuery, SyncReference};
 
 use super::pull::{self, Settings};
 use crate::access::AuthUser;
-use crate::http::{ApiResult, audited, with_conn};
+use crate::http::lang::Lang;
+use crate::http::{ApiError, ApiResult, ErrorCode, audited, with_conn};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/sync")
-            .wrap(middleware::Compress::default())
-            .route("", web::get().to(sync))
-            .route("/reference", web::get().to(reference)),
-    );
+    cfg.service(web::resource("/sync").wrap(middleware::Compress::default()).route(web::get().to(sync)))
+        .service(web::resource("/sync/reference").wrap(middleware::Compress::default()).route(web::get().to(reference)))
+        .service(web::resource("/sync/batch").wrap(middleware::Compress::default()).route(web::post().to(batch)));
 }
 
 /// This capability's operations in the published contract (merged in `crate::openapi`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(sync, reference))]
+#[openapi(paths(sync, reference, batch))]
 pub struct SyncApi;
 
 /// Your working set, then only what changed in it (see the module `sync` of the contract). Without
@@ -77,4 +76,49 @@ pub async fn reference(req: HttpRequest, user: AuthUser, state: web::Data<AppSta
         return Ok(HttpResponse::NotModified().insert_header((ETAG, etag)).finish());
     }
     Ok(HttpResponse::Ok().insert_header((ETAG, etag)).json(reference))
+}
+
+/// The body of a batch as it is read: each operation on its own, so that one that does not parse
+/// gets its own problem instead of refusing the batch.
+#[derive(serde::Deserialize)]
+struct ArrivedBatch {
+    operations: Vec<serde_json::Value>,
+}
+
+/// A whole offline shift in one upload (see the module `batch` of the contract): each operation
+/// is applied as its own endpoint would apply it, emergencies first, and gets its own result.
+/// Sending the same batch again changes nothing and answers the same.
+#[utoipa::path(
+    post, path = "/api/v1/sync/batch", tag = "sync",
+    request_body = SyncBatch,
+    responses(
+        (status = 200, description = "Each operation's result, in the order sent", body = BatchOutcome),
+        (status = 400, description = "`malformed_json`"),
+        (status = 413, description = "`payload_too_large`"),
+        (status = 422, description = "No `operations`"),
+    )
+)]
+pub async fn batch(
+    req: HttpRequest,
+    user: AuthUser,
+    state: web::Data<AppState>,
+    mut payload: web::Payload,
+) -> ApiResult<web::Json<BatchOutcome>> {
+    use futures_util::StreamExt;
+    let limit = state.config.sync.max_batch_bytes;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::new(ErrorCode::BadRequest).with_detail(e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(
+                ApiError::new(ErrorCode::PayloadTooLarge).with_detail(format!("a batch takes at most {limit} bytes"))
+            );
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let arrived: ArrivedBatch = crate::http::json::parse_json(&body)?;
+    if arrived.operations.is_empty() {
+        return Err(ApiError::field("operations", "required", "at least one operation"));
+    }
+    Ok(web::Json(super::batch::apply(&state, &user, Lang::from_request(&req), arrived.operations).await))
 }

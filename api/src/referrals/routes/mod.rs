@@ -4,7 +4,7 @@
 use actix_web::web;
 
 mod policies;
-mod referrals;
+pub(crate) mod referrals;
 
 pub use policies::*;
 pub use referrals::*;

@@ -48,22 +48,29 @@ pub async fn create_referral(
     key: IdempotencyKey,
     body: ValidJson<CreateReferral>,
 ) -> ApiResult<HttpResponse> {
-    let write =
-        SendReferral { request: body.0, user: user.clone(), index: state.territory(), at: state.clock.now_naive() };
+    let write = SendReferral::new(&state, user.clone(), body.0);
     idempotency::respond(&req, &state, user.user_id, key, write).await
 }
 
 /// Sending a referral from a phone.
-struct SendReferral {
+pub(crate) struct SendReferral {
     request: CreateReferral,
     user: AuthUser,
     index: Arc<TerritoryIndex>,
     at: NaiveDateTime,
 }
 
+impl SendReferral {
+    pub(crate) const PATH: &str = "/api/v1/referrals";
+
+    pub(crate) fn new(state: &AppState, user: AuthUser, request: CreateReferral) -> SendReferral {
+        SendReferral { request, user, index: state.territory(), at: state.clock.now_naive() }
+    }
+}
+
 /// What a sent referral keeps for repeats.
 #[derive(Serialize, Deserialize)]
-struct KeptReferral {
+pub(crate) struct KeptReferral {
     referral_id: Uuid,
 }
 
@@ -203,27 +210,32 @@ pub async fn comment_referral(
     id: web::Path<Uuid>,
     body: ValidJson<CreateReferralComment>,
 ) -> ApiResult<HttpResponse> {
-    let write = Comment {
-        request: body.0,
-        user: user.clone(),
-        id: ReferralId::from(id.into_inner()),
-        at: state.clock.now_naive(),
-    };
+    let write = Comment::new(&state, user.clone(), ReferralId::from(id.into_inner()), body.0);
     idempotency::respond(&req, &state, user.user_id, key, write).await
 }
 
 /// A comment on a referral from a phone.
-struct Comment {
+pub(crate) struct Comment {
     request: CreateReferralComment,
     user: AuthUser,
     id: ReferralId,
     at: NaiveDateTime,
 }
 
+impl Comment {
+    pub(crate) fn path(id: &Uuid) -> String {
+        format!("/api/v1/referrals/{id}/comments")
+    }
+
+    pub(crate) fn new(state: &AppState, user: AuthUser, id: ReferralId, request: CreateReferralComment) -> Comment {
+        Comment { request, user, id, at: state.clock.now_naive() }
+    }
+}
+
 /// A comment keeps its timeline entry for repeats (the entry holds no more than the timeline
 /// shows to whoever may comment).
 #[derive(Serialize, Deserialize)]
-struct KeptComment {
+pub(crate) struct KeptComment {
     event: ReferralEvent,
 }
 

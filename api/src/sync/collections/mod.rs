@@ -109,7 +109,9 @@ fn put_each<T>(
     for id in ids {
         match read(tx, id) {
             Ok(record) => put(record),
-            Err(error) if matches!(error.code, ErrorCode::NotFound | ErrorCode::Forbidden | ErrorCode::NotYourAgency) => {
+            Err(error)
+                if matches!(error.code, ErrorCode::NotFound | ErrorCode::Forbidden | ErrorCode::NotYourAgency) =>
+            {
                 hidden.push(id.clone())
             }
             Err(error) => return Err(error),

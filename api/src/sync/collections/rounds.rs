@@ -35,9 +35,10 @@ fn planned(cx: &Context<'_>, first: NaiveDate, last: NaiveDate) -> planned_for {
 #[diesel::dsl::auto_type]
 fn planned_for(user: UserId, cancelled: String, first: String, last: String) -> _ {
     rounds::table
-        .filter(rounds::team_id.eq_any(
-            team_members::table.filter(team_members::user_id.eq(user)).select(team_members::team_id),
-        ))
+        .filter(
+            rounds::team_id
+                .eq_any(team_members::table.filter(team_members::user_id.eq(user)).select(team_members::team_id)),
+        )
         .filter(rounds::status.ne(cancelled))
         .filter(rounds::local_date.ge(first).and(rounds::local_date.le(last)))
 }

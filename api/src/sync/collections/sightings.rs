@@ -53,8 +53,7 @@ impl Collection for Sightings {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let shown =
-            crate::identifications::lists::read_many(tx, cx.index, cx.user, ids, cx.at, "identification.sync")?;
+        let shown = crate::identifications::lists::read_many(tx, cx.index, cx.user, ids, cx.at, "identification.sync")?;
         let hidden = missing(ids, shown.iter().map(|s| &s.id));
         answer.identifications.put.extend(shown);
         Ok(hidden)

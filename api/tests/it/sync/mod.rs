@@ -1,12 +1,16 @@
 //! Sync: a phone's working set, then only what changed in it, as the access rules allow.
 
 use actix_web::http::StatusCode;
+use actix_web::test;
 use chrono::Duration;
 use serde_json::{Value, json};
 
 use crate::fixtures::paging::raise;
 use crate::fixtures::{error_codes, recorded_sighting, referral, sighting};
 use crate::harness::TestApp;
+
+mod phone;
+mod shift;
 
 const SIGHTING: &str = "0190f7a0-0000-7000-8000-00000000d001";
 const REFERRAL: &str = "0190f7a0-0000-7000-8000-00000000d002";
@@ -196,4 +200,56 @@ async fn a_hotspot_reaches_the_phones_of_its_areas_and_leaves_them_when_it_is_cl
     let kamez = app.login("kamez.field").await;
     let elsewhere = sync(&app, &kamez, None, None).await;
     assert!(!ids(&elsewhere, "hotspots", "put").contains(&id), "{elsewhere}");
+}
+
+#[actix_web::test]
+async fn reference_data_is_tagged_and_sync_answers_compressed_and_a_disabled_user_gets_nothing() {
+    let app = TestApp::spawn().await;
+    let field = app.login("tirana.field").await;
+    let reference = app.get("/api/v1/sync/reference", Some(&field)).await;
+    assert_eq!(reference.status, StatusCode::OK, "{}", reference.body);
+    let etag = reference.headers.get("etag").unwrap().to_str().unwrap().to_owned();
+    let areas: Vec<&str> =
+        reference.body["areas"].as_array().unwrap().iter().map(|a| a["code"].as_str().unwrap()).collect();
+    assert!(areas.contains(&"AL224") && areas.contains(&"AL-11"), "Tirana and its county: {areas:?}");
+    let everywhere = app.get("/api/v1/areas", Some(&field)).await;
+    assert!(areas.len() < everywhere.body.as_array().unwrap().len() / 2, "only Tirana's: {areas:?}");
+    assert!(reference.body["agencies"].as_array().unwrap().iter().any(|a| a["phone"].is_string()));
+    assert!(reference.body["vocabularies"].as_array().unwrap().iter().any(|v| v["name"] == "street_situation"));
+    let page = sync(&app, &field, None, None).await;
+    assert_eq!(page["reference_etag"], etag.as_str(), "the last page says which copy is current");
+
+    let held = test::TestRequest::get().uri("/api/v1/sync/reference").insert_header(("If-None-Match", etag.clone()));
+    let unchanged = app.request(held.insert_header(("Authorization", format!("Bearer {field}")))).await;
+    assert_eq!(unchanged.status, StatusCode::NOT_MODIFIED);
+    // An agency's phone changes: the copy is stale.
+    let admin = app.login("admin").await;
+    let agencies = app.get("/api/v1/agencies?type=child_protection_unit", Some(&admin)).await;
+    let agency = &agencies.body[0];
+    let path = format!("/api/v1/agencies/{}", agency["id"].as_str().unwrap());
+    let changed =
+        app.patch(&path, Some(&admin), &json!({ "phone": "+355 4 222 0000", "version": agency["version"] })).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    let held = test::TestRequest::get().uri("/api/v1/sync/reference").insert_header(("If-None-Match", etag.clone()));
+    let stale = app.request(held.insert_header(("Authorization", format!("Bearer {field}")))).await;
+    assert_eq!(stale.status, StatusCode::OK);
+    assert_ne!(stale.headers.get("etag").unwrap().to_str().unwrap(), etag);
+
+    let gzip = test::TestRequest::get()
+        .uri("/api/v1/sync")
+        .insert_header(("Accept-Encoding", "gzip"))
+        .insert_header(("Authorization", format!("Bearer {field}")));
+    let compressed = app.request(gzip).await;
+    assert_eq!(compressed.status, StatusCode::OK);
+    assert_eq!(compressed.headers.get("content-encoding").map(|v| v.to_str().unwrap()), Some("gzip"));
+
+    // The person is disabled: the phone gets nothing and is told to sign in again.
+    let id = crate::fixtures::user_id(&app, "tirana.field").await;
+    let disabled = app.post(&format!("/api/v1/users/{id}/disable"), Some(&admin), &json!({})).await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.body);
+    let (status, body) = call(&app, &field, Some(&cursor(&page)), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["code"], "invalid_token");
+    let batch = app.post("/api/v1/sync/batch", Some(&field), &json!({ "operations": [] })).await;
+    assert_eq!(batch.status, StatusCode::UNAUTHORIZED);
 }
