@@ -224,6 +224,11 @@ pub struct RoundStop {
     pub arrived_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub left_at: Option<DateTime<Utc>>,
+    /// When the server got the arrival, when it came later than it happened (sent offline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrived_received_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_received_at: Option<DateTime<Utc>>,
 }
 
 /// What the team reports at the end of a round.
@@ -259,8 +264,12 @@ pub struct Round {
     pub stops: Vec<RoundStop>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checked_in_by: Option<PersonRef>,
+    /// When the check-in happened (by the phone's clock when it was sent offline).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checked_in_at: Option<DateTime<Utc>>,
+    /// When the server got the check-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_in_received_at: Option<DateTime<Utc>>,
     /// How far from the nearest stop the check-in was, when it was more than the agency allows,
     /// with the reason given.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -269,6 +278,9 @@ pub struct Round {
     pub check_in_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checked_out_at: Option<DateTime<Utc>>,
+    /// When the server got the check-out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_out_received_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<RoundReport>,
     /// When nobody had checked in by the start plus the agency's grace; kept after a late
@@ -302,6 +314,10 @@ pub struct CheckIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(length(min = 3, max = 500))]
     pub reason: Option<String>,
+    /// When it happened, by the phone's clock, for a write queued offline (at most 5 minutes
+    /// ahead of the server's clock and 7 days behind it); without it, when the server gets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<DateTime<Utc>>,
 }
 
 /// Arrive at or leave a stop of the round (`Idempotency-Key` required).
@@ -311,6 +327,10 @@ pub struct StopVisit {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(nested)]
     pub location: Option<GeoFix>,
+    /// When it happened, by the phone's clock, for a write queued offline (at most 5 minutes
+    /// ahead of the server's clock and 7 days behind it); without it, when the server gets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<DateTime<Utc>>,
 }
 
 /// Check out at the end of a round, with the team's report (`Idempotency-Key` required).
@@ -322,6 +342,10 @@ pub struct CheckOut {
     pub location: Option<GeoFix>,
     #[validate(nested)]
     pub report: RoundReport,
+    /// When it happened, by the phone's clock, for a write queued offline (at most 5 minutes
+    /// ahead of the server's clock and 7 days behind it); without it, when the server gets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, IntoParams)]

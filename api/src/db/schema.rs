@@ -818,6 +818,8 @@ diesel::table! {
         check_out_lat -> Nullable<Double>,
         check_out_lon -> Nullable<Double>,
         missed_at -> Nullable<Timestamp>,
+        checked_in_received_at -> Nullable<Timestamp>,
+        checked_out_received_at -> Nullable<Timestamp>,
     }
 }
 
@@ -831,6 +833,8 @@ diesel::table! {
         arrived_lat -> Nullable<Double>,
         arrived_lon -> Nullable<Double>,
         left_at -> Nullable<Timestamp>,
+        arrived_received_at -> Nullable<Timestamp>,
+        left_received_at -> Nullable<Timestamp>,
     }
 }
 

@@ -46,6 +46,24 @@ fn member_round(conn: &mut DbConnection, user: &AuthUser, id: &str) -> ApiResult
 }
 
 /// A location the phone sent must be a place on Earth, as for sightings.
+/// How far ahead of the server's clock a phone's may run.
+const CLOCK_AHEAD_MINUTES: i64 = 5;
+/// How long a write may wait on a phone without data.
+const OFFLINE_DAYS: i64 = 7;
+
+/// When a field event happened: the phone's time for a write queued offline, when plausible;
+/// otherwise (not given) the server's, `at`.
+fn occurred(occurred_at: Option<DateTime<Utc>>, at: NaiveDateTime) -> ApiResult<NaiveDateTime> {
+    let Some(when) = occurred_at.map(crate::clock::truncate) else { return Ok(at) };
+    if when > at + Duration::minutes(CLOCK_AHEAD_MINUTES) {
+        return Err(ApiError::field("occurred_at", "in_future", "later than the server's clock; check the phone's"));
+    }
+    if when < at - Duration::days(OFFLINE_DAYS) {
+        return Err(ApiError::field("occurred_at", "out_of_range", format!("at most {OFFLINE_DAYS} days ago")));
+    }
+    Ok(when)
+}
+
 fn check_fix(fix: Option<&GeoFix>, at: NaiveDateTime) -> ApiResult<()> {
     let errors = fix.map(|fix| fix_errors("location", fix, to_utc(at))).unwrap_or_default();
     if errors.is_empty() { Ok(()) } else { Err(ApiError::fields(errors)) }
@@ -102,8 +120,9 @@ pub fn check_in(
     if !matches!(status, RoundStatus::Planned | RoundStatus::Missed) {
         return Err(ApiError::conflict(format!("the round is {}", row.status)));
     }
-    check_fix(Some(&request.location), at)?;
-    if at < row.starts_at - Duration::minutes(EARLY_CHECK_IN_MINUTES) || at > row.ends_at {
+    let when = occurred(request.occurred_at, at)?;
+    check_fix(Some(&request.location), when)?;
+    if when < row.starts_at - Duration::minutes(EARLY_CHECK_IN_MINUTES) || when > row.ends_at {
         return Err(ApiError::field(
             "round",
             "outside_window",
@@ -131,7 +150,8 @@ pub fn check_in(
     .set((
         rounds::status.eq(wire_code(RoundStatus::InProgress)),
         rounds::checked_in_by.eq(&user.user_id),
-        rounds::checked_in_at.eq(at),
+        rounds::checked_in_at.eq(when),
+        rounds::checked_in_received_at.eq(at),
         rounds::check_in_lat.eq(lat),
         rounds::check_in_lon.eq(lon),
         rounds::check_in_distance_m.eq(far),
@@ -150,7 +170,7 @@ pub fn check_in(
         "round.check_in",
         "round",
         id,
-        json!({ "distance_m": distance, "far": far.is_some(), "late": row.missed_at.is_some() }),
+        json!({ "distance_m": distance, "far": far.is_some(), "late": row.missed_at.is_some(), "occurred_at": to_utc(when) }),
     )?;
     read::reload(tx, index, id)
 }
@@ -176,7 +196,8 @@ pub fn visit(
     if row.status()? != RoundStatus::InProgress {
         return Err(ApiError::conflict(format!("the round is {}; check in first", row.status)));
     }
-    check_fix(request.location.as_ref(), at)?;
+    let when = occurred(request.occurred_at, at)?;
+    check_fix(request.location.as_ref(), when)?;
     let stop = round_stops::table.filter(round_stops::round_id.eq(id)).filter(round_stops::position.eq(position));
     let found: i64 = stop.count().get_result(tx.conn())?;
     if found == 0 {
@@ -185,7 +206,8 @@ pub fn visit(
     if arrive {
         diesel::update(stop.filter(round_stops::arrived_at.is_null()))
             .set((
-                round_stops::arrived_at.eq(at),
+                round_stops::arrived_at.eq(when),
+                round_stops::arrived_received_at.eq(at),
                 round_stops::arrived_lat.eq(request.location.as_ref().map(|l| l.lat)),
                 round_stops::arrived_lon.eq(request.location.as_ref().map(|l| l.lon)),
             ))
@@ -193,10 +215,10 @@ pub fn visit(
     } else {
         // Leaving a stop means the team was there, even if the phone never said it arrived.
         diesel::update(stop.filter(round_stops::arrived_at.is_null()))
-            .set(round_stops::arrived_at.eq(at))
+            .set((round_stops::arrived_at.eq(when), round_stops::arrived_received_at.eq(at)))
             .execute(tx.conn())?;
         diesel::update(stop.filter(round_stops::left_at.is_null()))
-            .set(round_stops::left_at.eq(at))
+            .set((round_stops::left_at.eq(when), round_stops::left_received_at.eq(at)))
             .execute(tx.conn())?;
     }
     audit::record(
@@ -206,7 +228,7 @@ pub fn visit(
         if arrive { "round.arrive" } else { "round.leave" },
         "round",
         id,
-        json!({ "position": position }),
+        json!({ "position": position, "occurred_at": to_utc(when) }),
     )?;
     read::reload(tx, index, id)
 }
@@ -223,7 +245,8 @@ pub fn check_out(
     if row.status()? == RoundStatus::Done {
         return read::view(tx, index, &row);
     }
-    check_fix(request.location.as_ref(), at)?;
+    let when = occurred(request.occurred_at, at)?;
+    check_fix(request.location.as_ref(), when)?;
     let report = serde_json::to_string(&request.report).map_err(anyhow::Error::from)?;
     let changed = diesel::update(
         rounds::table.filter(rounds::id.eq(id)).filter(rounds::status.eq(wire_code(RoundStatus::InProgress))),
@@ -231,7 +254,8 @@ pub fn check_out(
     .set((
         rounds::status.eq(wire_code(RoundStatus::Done)),
         rounds::checked_out_by.eq(&user.user_id),
-        rounds::checked_out_at.eq(at),
+        rounds::checked_out_at.eq(when),
+        rounds::checked_out_received_at.eq(at),
         rounds::check_out_lat.eq(request.location.as_ref().map(|l| l.lat)),
         rounds::check_out_lon.eq(request.location.as_ref().map(|l| l.lon)),
         rounds::report.eq(&report),
@@ -248,9 +272,10 @@ pub fn check_out(
             .filter(round_stops::arrived_at.is_not_null())
             .filter(round_stops::left_at.is_null()),
     )
-    .set(round_stops::left_at.eq(at))
+    .set((round_stops::left_at.eq(when), round_stops::left_received_at.eq(at)))
     .execute(tx.conn())?;
-    audit::record(tx, &user.actor(), at, "round.check_out", "round", id, json!({ "report": request.report }))?;
+    let detail = json!({ "report": request.report, "occurred_at": to_utc(when) });
+    audit::record(tx, &user.actor(), at, "round.check_out", "round", id, detail)?;
     read::reload(tx, index, id)
 }
 

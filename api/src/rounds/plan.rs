@@ -174,6 +174,8 @@ pub(super) fn new_row(
         check_out_lat: None,
         check_out_lon: None,
         missed_at: None,
+        checked_in_received_at: None,
+        checked_out_received_at: None,
     }
 }
 

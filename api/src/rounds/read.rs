@@ -63,6 +63,8 @@ pub fn views(conn: &mut DbConnection, index: &TerritoryIndex, rows: &[RoundRow])
             area: area_ref(index, &stop.area_id),
             arrived_at: stop.arrived_at.map(to_utc),
             left_at: stop.left_at.map(to_utc),
+            arrived_received_at: stop.arrived_received_at.map(to_utc),
+            left_received_at: stop.left_received_at.map(to_utc),
         });
     }
     rows.iter()
@@ -86,9 +88,11 @@ pub fn views(conn: &mut DbConnection, index: &TerritoryIndex, rows: &[RoundRow])
                 stops: by_round.remove(&row.id).unwrap_or_default(),
                 checked_in_by: row.checked_in_by.as_ref().and_then(|id| names.get(id).cloned()),
                 checked_in_at: row.checked_in_at.map(to_utc),
+                checked_in_received_at: row.checked_in_received_at.map(to_utc),
                 check_in_distance_m: row.check_in_distance_m,
                 check_in_reason: row.check_in_reason.clone(),
                 checked_out_at: row.checked_out_at.map(to_utc),
+                checked_out_received_at: row.checked_out_received_at.map(to_utc),
                 report,
                 missed_at: row.missed_at.map(to_utc),
                 identifications: counts.get(&row.id).copied().unwrap_or(0),

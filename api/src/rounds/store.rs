@@ -42,6 +42,10 @@ pub struct RoundRow {
     pub check_out_lon: Option<f64>,
     /// When the missed-round check found nobody checked in; kept after a late check-in.
     pub missed_at: Option<NaiveDateTime>,
+    /// When the server got the check-in and the check-out (`checked_in_at` and `checked_out_at`
+    /// are when they happened, by the phone).
+    pub checked_in_received_at: Option<NaiveDateTime>,
+    pub checked_out_received_at: Option<NaiveDateTime>,
 }
 
 impl RoundRow {
@@ -61,6 +65,8 @@ pub struct StopRow {
     pub arrived_lat: Option<f64>,
     pub arrived_lon: Option<f64>,
     pub left_at: Option<NaiveDateTime>,
+    pub arrived_received_at: Option<NaiveDateTime>,
+    pub left_received_at: Option<NaiveDateTime>,
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<RoundRow>> {

@@ -95,15 +95,19 @@ async fn a_phone_ends_an_offline_shift_holding_exactly_what_the_server_shows() {
     assert_eq!(app.run_retention().await.coarsened, 1);
     let today = round(&app, &coordinator, 302, &team_a, "2026-03-04T10:05:00", "2026-03-04T12:00:00").await;
 
-    // The shift's writes, made offline, in one upload.
+    // The shift's writes, made offline, reach the server in one upload hours later.
+    app.clock.advance(Duration::minutes(210));
     let field = app.login("tirana.field").await;
+    let fix = json!({ "lat": 41.3275, "lon": 19.8187, "accuracy_m": 10.0, "fix_time": "2026-03-04T09:05:50Z", "source": "gps" });
     let mut emergency = sighting(&id(3));
     emergency["emergency"] = json!(true);
     emergency["risk_level"] = json!("emergency");
     let shift = json!({ "operations": [
         { "type": "comment_referral", "key": "c-1", "referral_id": id(201), "body": { "text": "E pamë sërish te semaforët" } },
-        { "type": "check_in", "key": "in-1", "round_id": today, "body": { "location": {
-            "lat": 41.3275, "lon": 19.8187, "accuracy_m": 10.0, "fix_time": "2026-03-04T09:04:00Z", "source": "gps" } } },
+        { "type": "check_in", "key": "in-0", "round_id": today,
+          "body": { "location": fix, "occurred_at": "2026-03-04T14:00:00Z" } },
+        { "type": "check_in", "key": "in-1", "round_id": today,
+          "body": { "location": fix, "occurred_at": "2026-03-04T09:06:00Z" } },
         { "type": "send_referral", "key": "r-205", "body": referral(&id(205), &id(6), "high") },
         { "type": "record_sighting", "key": "s-6", "body": sighting(&id(6)) },
         { "type": "record_sighting", "key": "s-3", "body": emergency },
@@ -116,19 +120,20 @@ async fn a_phone_ends_an_offline_shift_holding_exactly_what_the_server_shows() {
     ]});
     let uploaded = app.post("/api/v1/sync/batch", Some(&field), &shift).await;
     assert_eq!(uploaded.status, StatusCode::OK, "{}", uploaded.body);
-    assert_eq!(statuses(&uploaded.body), [201, 200, 422, 201, 201, 201, 201, 422, 424, 422], "{}", uploaded.body);
+    assert_eq!(statuses(&uploaded.body), [201, 422, 200, 422, 201, 201, 201, 201, 422, 424, 422], "{}", uploaded.body);
     let results = uploaded.body["results"].as_array().unwrap();
-    assert_eq!(results[2]["problem"]["code"], "batch_out_of_order", "the referral came before its sighting");
-    assert_eq!(results[8]["problem"]["code"], "batch_dependency_failed");
-    assert_eq!(results[9]["problem"]["code"], "validation_failed");
-    assert_eq!(results[4]["id"], id(3));
+    assert_eq!(results[1]["problem"]["errors"][0]["code"], "in_future", "the phone's clock runs hours ahead");
+    assert_eq!(results[3]["problem"]["code"], "batch_out_of_order", "the referral came before its sighting");
+    assert_eq!(results[9]["problem"]["code"], "batch_dependency_failed");
+    assert_eq!(results[10]["problem"]["code"], "validation_failed");
+    assert_eq!(results[5]["id"], id(3));
     assert_eq!(results[0]["key"], "c-1");
     let written = app.db(|conn| terren_api::changes::head(conn).unwrap()).await;
 
     // The answer was lost: the same upload again changes nothing and answers the same.
     let again = app.post("/api/v1/sync/batch", Some(&field), &shift).await;
     assert_eq!(statuses(&again.body), statuses(&uploaded.body), "{}", again.body);
-    assert!(again.body["results"][4]["replayed"].as_bool().unwrap());
+    assert!(again.body["results"][5]["replayed"].as_bool().unwrap());
     assert_eq!(app.db(|conn| terren_api::changes::head(conn).unwrap()).await, written, "nothing written again");
 
     phone.sync(&app, &field, 50).await;
@@ -137,7 +142,11 @@ async fn a_phone_ends_an_offline_shift_holding_exactly_what_the_server_shows() {
     assert_eq!(phone.record("referrals", &id(201))["status"], "accepted");
     assert_eq!(phone.record("identifications", &alone)["location"]["precision"], "coarse");
     assert_eq!(phone.record("identifications", &xhoana)["profile"]["id"], id(101));
-    assert_eq!(phone.record("rounds", &today)["status"], "in_progress");
+    // The round was over when the upload came: the check-in counts when it happened.
+    let walked = phone.record("rounds", &today);
+    assert_eq!(walked["status"], "in_progress");
+    assert_eq!(walked["checked_in_at"], "2026-03-04T09:06:00Z");
+    assert_eq!(walked["checked_in_received_at"], "2026-03-04T12:30:00Z");
     for made in [id(3), id(6)] {
         assert!(phone.ids("identifications").contains(&made), "{made}");
     }
