@@ -207,6 +207,8 @@ pub(super) fn plan(ctx: &Refs, index: &TerritoryIndex, sizes: &Sizes, spots: &[H
                 check_out_lat: checked_out_at.map(|_| check_in.0),
                 check_out_lon: checked_out_at.map(|_| check_in.1),
                 missed_at,
+                checked_in_received_at: checked_in_at,
+                checked_out_received_at: checked_out_at,
             });
             day += Duration::days(1);
         }
