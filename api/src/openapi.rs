@@ -5,12 +5,16 @@
 //! - bearer security for the whole document (public operations say `security(())`);
 //! - every error response (4xx and 5xx) without a body of its own is a problem document
 //!   (`application/problem+json`, the `Problem` schema), so handlers name only status and meaning;
+//! - every operation that needs a token declares 401, and every operation a `default` problem
+//!   for whatever else may go wrong (the `ErrorCode` schema lists every `code`);
 //! - path parameters are the structs in `crate::http::paths`.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Content, PathItem, Ref, RefOr};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Content, PathItem, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
+use crate::http::lang::Lang;
 use crate::{
     accounts, agencies, alerts, auth, hotspots, identifications, ops, profiles, referrals, rota, rounds, sync,
     territory, vocabularies,
@@ -60,23 +64,65 @@ impl Modify for BearerAuth {
 /// The media type of every error body.
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
-/// Gives every error response that declares no body the problem body.
+/// Gives every error response that declares no body the problem body, declares 401 where a token
+/// is needed and a `default` problem everywhere, and lists the error codes.
 struct ProblemResponses;
 
 impl Modify for ProblemResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let problem = || Content::new(Some(Ref::from_schema_name("Problem")));
         for item in openapi.paths.paths.values_mut() {
             for operation in operations_mut(item) {
-                for (status, response) in &mut operation.responses.responses {
+                let public = operation.security.as_ref().is_some_and(|required| {
+                    required.iter().any(|requirement| requirement == &SecurityRequirement::default())
+                });
+                let responses = &mut operation.responses.responses;
+                if !public {
+                    responses.entry("401".to_owned()).or_insert_with(|| {
+                        RefOr::T(Response::new(
+                            "`unauthenticated` (no token) or `invalid_token` (expired, revoked, or its user \
+                             disabled): sign in again",
+                        ))
+                    });
+                }
+                responses.entry("default".to_owned()).or_insert_with(|| {
+                    RefOr::T(Response::new(
+                        "Any other problem: malformed or invalid input, a server fault or an outage; `code` \
+                         says which (see `ErrorCode`)",
+                    ))
+                });
+                for (status, response) in responses.iter_mut() {
                     let RefOr::T(response) = response else { continue };
-                    if status.starts_with(['4', '5']) && response.content.is_empty() {
-                        let problem = Content::new(Some(Ref::from_schema_name("Problem")));
-                        response.content.insert(PROBLEM_CONTENT_TYPE.to_owned(), RefOr::T(problem));
+                    let error = status.starts_with(['4', '5']) || status == "default";
+                    if error && response.content.is_empty() {
+                        response.content.insert(PROBLEM_CONTENT_TYPE.to_owned(), RefOr::T(problem()));
                     }
                 }
             }
         }
+        if let Some(components) = openapi.components.as_mut() {
+            components.schemas.insert("ErrorCode".to_owned(), RefOr::T(error_code_schema()));
+        }
     }
+}
+
+/// Every `code` a problem may carry, with its status and English title; new codes may be added.
+fn error_code_schema() -> Schema {
+    let codes = crate::http::ErrorCode::ALL;
+    let listed: Vec<String> = codes
+        .iter()
+        .map(|code| format!("- `{}` ({}): {}", code.as_str(), code.status().as_u16(), code.title(Lang::En)))
+        .collect();
+    Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(codes.iter().map(|code| code.as_str())))
+            .description(Some(format!(
+                "The values of `Problem.code`. Switch on them; treat one you do not know by its status.\n\n{}",
+                listed.join("\n")
+            )))
+            .build(),
+    )
 }
 
 fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
@@ -121,7 +167,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         doc.merge(capability);
     }
     ProblemResponses.modify(&mut doc);
-    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc.info.version = terren_contract::VERSION.to_owned();
     doc
 }
 

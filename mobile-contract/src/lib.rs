@@ -22,3 +22,7 @@ pub mod users;
 pub mod vocabularies;
 
 pub use common::{Permission, Role};
+
+/// The contract's version: the document's `info.version` and the latest section of
+/// `CHANGELOG.md`. A minor step adds; a major one (a new `/api/vN`) may take away.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

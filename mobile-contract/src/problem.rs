@@ -14,7 +14,8 @@ pub struct Problem {
     /// Explanation specific to this occurrence, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// Stable snake_case identifier the app can switch on.
+    /// Stable snake_case identifier the app can switch on: one of the `ErrorCode` schema's values
+    /// (new ones may be added; treat an unknown one by `status`).
     pub code: String,
     /// Per-field problems for validation errors (422).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
