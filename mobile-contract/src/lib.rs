@@ -10,6 +10,7 @@ pub mod auth;
 pub mod common;
 pub mod hotspots;
 pub mod identifications;
+pub mod lifeline;
 pub mod problem;
 pub mod profiles;
 pub mod referrals;

@@ -46,6 +46,7 @@ impl Config {
             return invalid("alerts.coverage_days must be between 1 and 100".into());
         }
         self.notify.validate().map_err(ConfigError::Invalid)?;
+        self.validate_lifeline()?;
         if self.http.max_body_bytes < 1024 {
             return invalid("http.max_body_bytes must be at least 1024".into());
         }
@@ -99,6 +100,53 @@ impl Config {
                 "retention.precise_location_days and retention.change_feed_days must be ≥ 1, retention.batch_size 1–10000"
                     .into(),
             );
+        }
+        Ok(())
+    }
+
+    /// The SMS lifeline is off with none of its keys set; once any is, it needs them all.
+    fn validate_lifeline(&self) -> Result<(), ConfigError> {
+        let lifeline = &self.lifeline;
+        if !(5..=24 * 60).contains(&lifeline.max_delay_minutes) {
+            return Err(ConfigError::Invalid("lifeline.max_delay_minutes must be between 5 and 1440".into()));
+        }
+        if lifeline.inbound_number.is_none() && lifeline.webhook_url.is_none() && lifeline.auth_token.is_none() {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        if lifeline.inbound_number.is_none() {
+            missing.push("lifeline.inbound_number (the number phones send emergencies to)");
+        }
+        if lifeline.webhook_url.is_none() {
+            missing.push("lifeline.webhook_url (the public URL the SMS gateway posts inbound messages to)");
+        }
+        if lifeline.auth_token.is_none() && self.notify.sms.is_none() {
+            missing.push("lifeline.auth_token or notify.sms (the gateway's auth token that signs its webhooks)");
+        }
+        if !missing.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "the SMS lifeline is half configured: set {}",
+                missing.join(", ")
+            )));
+        }
+        if let Some(number) = &lifeline.inbound_number {
+            let digits = number.strip_prefix('+').unwrap_or_default();
+            if !(8..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ConfigError::Invalid(format!(
+                    "lifeline.inbound_number '{number}' is not an E.164 number like +355690000000"
+                )));
+            }
+        }
+        if let Some(url) = &lifeline.webhook_url {
+            let parsed = reqwest::Url::parse(url).ok();
+            if !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
+                return Err(ConfigError::Invalid(format!(
+                    "lifeline.webhook_url '{url}' is not an http(s) URL; give the full URL the gateway calls"
+                )));
+            }
+        }
+        if lifeline.auth_token.as_ref().is_some_and(|t| t.expose_secret().is_empty()) {
+            return Err(ConfigError::Invalid("lifeline.auth_token must not be empty".into()));
         }
         Ok(())
     }
