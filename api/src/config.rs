@@ -546,6 +546,30 @@ mod tests {
 
     #[test]
     #[expect(clippy::result_large_err, reason = "figment::Jail's signature")]
+    fn the_lifeline_is_off_until_configured_and_a_half_configured_one_stops_the_boot() {
+        figment::Jail::expect_with(|jail| {
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert!(config.lifeline().is_none());
+            jail.set_env("TERREN_LIFELINE_INBOUND_NUMBER", "+355690001111");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("lifeline.webhook_url") && err.contains("lifeline.auth_token or notify.sms"), "{err}");
+            jail.set_env("TERREN_LIFELINE_WEBHOOK_URL", "https://terren.example.al/api/v1/sms/inbound");
+            jail.set_env("TERREN_LIFELINE_AUTH_TOKEN", "from the gateway");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            let lifeline = config.lifeline().expect("on");
+            assert_eq!((lifeline.inbound_number, lifeline.max_delay_minutes), ("+355690001111", 120));
+            jail.set_env("TERREN_LIFELINE_INBOUND_NUMBER", "0690001111");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("lifeline.inbound_number"), "{err}");
+            jail.set_env("TERREN_LIFELINE_INBOUND_NUMBER", "+355690001111");
+            jail.set_env("TERREN_SYNC_WINDOW_DAYS", "7");
+            assert_eq!(Config::load(None).map_err(|e| e.to_string())?.sync.window_days, 7);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(clippy::result_large_err, reason = "figment::Jail's signature")]
     fn invalid_values_stop_the_boot_with_the_key_named() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("TERREN_AUTH_ACCESS_TOKEN_TTL_SECS", "3600");

@@ -404,7 +404,6 @@ pub fn is_gsm7_basic(text: &str) -> bool {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly on the unexpected")]
 mod tests {
     use super::*;
 

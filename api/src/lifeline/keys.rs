@@ -61,7 +61,6 @@ pub fn enrolment(lifeline: Option<Lifeline<'_>>, keys: &LifelineKeys, session_id
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly on the unexpected")]
 mod tests {
     use secrecy::SecretString;
 
