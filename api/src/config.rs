@@ -201,53 +201,6 @@ pub struct SyncConfig {
     pub window_days: i64,
 }
 
-/// The SMS lifeline (`POST /api/v1/sms/inbound`): on when `inbound_number` and `webhook_url` are
-/// set and a gateway auth token is known (`auth_token`, else `notify.sms.auth_token`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LifelineConfig {
-    /// The number phones send emergencies to, E.164 (`+355…`); told to the app at login.
-    pub inbound_number: Option<String>,
-    /// The full public URL the gateway posts inbound messages to, exactly as configured at the
-    /// gateway, since its signature covers it: `https://terren.example.al/api/v1/sms/inbound`.
-    pub webhook_url: Option<String>,
-    /// The gateway's auth token, which signs its webhooks (Twilio: the account's auth token);
-    /// absent, `notify.sms.auth_token` is used.
-    #[serde(serialize_with = "serialize_secret_opt")]
-    pub auth_token: Option<SecretString>,
-    /// An SMS whose observed time is older than this when it arrives is refused; one more than
-    /// 15 minutes ahead of the server's clock too.
-    pub max_delay_minutes: u32,
-}
-
-impl Default for LifelineConfig {
-    fn default() -> Self {
-        LifelineConfig { inbound_number: None, webhook_url: None, auth_token: None, max_delay_minutes: 120 }
-    }
-}
-
-/// What the SMS lifeline runs with, once configured.
-#[derive(Debug, Clone)]
-pub struct Lifeline<'a> {
-    pub inbound_number: &'a str,
-    pub webhook_url: &'a str,
-    pub auth_token: &'a SecretString,
-    pub max_delay_minutes: u32,
-}
-
-impl Config {
-    /// The SMS lifeline's settings, or `None` when it is off.
-    pub fn lifeline(&self) -> Option<Lifeline<'_>> {
-        let lifeline = &self.lifeline;
-        Some(Lifeline {
-            inbound_number: lifeline.inbound_number.as_deref()?,
-            webhook_url: lifeline.webhook_url.as_deref()?,
-            auth_token: lifeline.auth_token.as_ref().or(self.notify.sms.as_ref().map(|sms| &sms.auth_token))?,
-            max_delay_minutes: lifeline.max_delay_minutes,
-        })
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
@@ -387,7 +340,10 @@ fn redact_url_password(url: &str) -> String {
     out
 }
 
+mod lifeline;
 mod validate;
+
+pub use lifeline::{Lifeline, LifelineConfig};
 
 impl Config {
     /// Reads defaults, then `file` (if given and present), then `TERREN_*` variables.
