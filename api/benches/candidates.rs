@@ -133,6 +133,7 @@ fn sighting_row(
         name_as_told: name,
         location_coarsened_at: None,
         round_id: None,
+        provisional: false,
     }
 }
 

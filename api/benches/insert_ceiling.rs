@@ -114,6 +114,7 @@ fn make_row(rng: &mut Rng, seq: u64, who: &Who, index: &TerritoryIndex) -> Ident
         name_as_told: seq.is_multiple_of(3).then(|| NAMES[(rng.next_f64() * NAMES.len() as f64) as usize].to_owned()),
         location_coarsened_at: None,
         round_id: None,
+        provisional: false,
     }
 }
 

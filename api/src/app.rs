@@ -11,8 +11,8 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::http::{ApiError, ErrorCode, problem};
 use crate::state::AppState;
 use crate::{
-    accounts, agencies, alerts, auth, hotspots, identifications, ops, profiles, referrals, rota, rounds, sync,
-    territory, vocabularies,
+    accounts, agencies, alerts, auth, hotspots, identifications, lifeline, ops, profiles, referrals, rota, rounds,
+    sync, territory, vocabularies,
 };
 
 /// The whole application, as used by the server and by in-process tests.
@@ -59,6 +59,7 @@ pub fn build_app(
                 .configure(hotspots::routes::configure)
                 .configure(rounds::routes::configure)
                 .configure(sync::routes::configure)
+                .configure(lifeline::routes::configure)
                 .configure(vocabularies::configure),
         )
 }

@@ -10,8 +10,21 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// Top-level sections; `TERREN_<SECTION>_<KEY>` sets `<section>.<key>`.
-const SECTIONS: [&str; 11] =
-    ["database", "http", "auth", "log", "territory", "profiles", "retention", "audit", "alerts", "notify", "ops"];
+const SECTIONS: [&str; 13] = [
+    "database",
+    "http",
+    "auth",
+    "log",
+    "territory",
+    "profiles",
+    "retention",
+    "audit",
+    "alerts",
+    "sync",
+    "lifeline",
+    "notify",
+    "ops",
+];
 /// Sections with tables of their own: `TERREN_NOTIFY_SMS_FROM` sets `notify.sms.from`.
 const SUBSECTIONS: [(&str, &str); 2] = [("notify", "sms"), ("notify", "fcm")];
 
@@ -30,6 +43,9 @@ pub struct Config {
     pub audit: AuditConfig,
     pub alerts: AlertsConfig,
     pub sync: SyncConfig,
+    /// Emergencies sent by SMS from phones without data; off unless configured.
+    #[serde(default)]
+    pub lifeline: LifelineConfig,
     /// How people and partner systems are reached (push, SMS, webhooks).
     pub notify: crate::notify::NotifyConfig,
     pub ops: OpsConfig,
@@ -252,6 +268,7 @@ impl Default for Config {
             },
             audit: AuditConfig { seal_every_ms: 200 },
             sync: SyncConfig { window_days: 30, max_batch_bytes: 8 * 1024 * 1024 },
+            lifeline: LifelineConfig::default(),
             alerts: AlertsConfig { worker: true, worker_poll_ms: 200, worker_concurrency: 256, coverage_days: 14 },
             notify: crate::notify::NotifyConfig::default(),
             ops: OpsConfig { metrics_token: None, metrics_allow_from: vec!["127.0.0.1".into(), "::1".into()] },
@@ -326,7 +343,10 @@ fn redact_url_password(url: &str) -> String {
     out
 }
 
+mod lifeline;
 mod validate;
+
+pub use lifeline::{Lifeline, LifelineConfig};
 
 impl Config {
     /// Reads defaults, then `file` (if given and present), then `TERREN_*` variables.
@@ -479,6 +499,30 @@ mod tests {
             assert_eq!(config.log.format, LogFormat::Text);
             assert_eq!(config.database.pool_size, 3);
             assert_eq!(config.auth.access_token_ttl_secs, 900);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(clippy::result_large_err, reason = "figment::Jail's signature")]
+    fn the_lifeline_is_off_until_configured_and_a_half_configured_one_stops_the_boot() {
+        figment::Jail::expect_with(|jail| {
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert!(config.lifeline().is_none());
+            jail.set_env("TERREN_LIFELINE_INBOUND_NUMBER", "+355690001111");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("lifeline.webhook_url") && err.contains("lifeline.auth_token or notify.sms"), "{err}");
+            jail.set_env("TERREN_LIFELINE_WEBHOOK_URL", "https://terren.example.al/api/v1/sms/inbound");
+            jail.set_env("TERREN_LIFELINE_AUTH_TOKEN", "from the gateway");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            let lifeline = config.lifeline().expect("on");
+            assert_eq!((lifeline.inbound_number, lifeline.max_delay_minutes), ("+355690001111", 120));
+            jail.set_env("TERREN_LIFELINE_INBOUND_NUMBER", "0690001111");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("lifeline.inbound_number"), "{err}");
+            jail.set_env("TERREN_LIFELINE_INBOUND_NUMBER", "+355690001111");
+            jail.set_env("TERREN_SYNC_WINDOW_DAYS", "7");
+            assert_eq!(Config::load(None).map_err(|e| e.to_string())?.sync.window_days, 7);
             Ok(())
         });
     }

@@ -20,6 +20,7 @@ pub mod hotspots;
 pub mod http;
 pub mod identifications;
 pub mod ids;
+pub mod lifeline;
 pub mod notify;
 pub mod openapi;
 pub mod ops;

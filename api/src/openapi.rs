@@ -16,8 +16,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::http::lang::Lang;
 use crate::{
-    accounts, agencies, alerts, auth, hotspots, identifications, ops, profiles, referrals, rota, rounds, sync,
-    territory, vocabularies,
+    accounts, agencies, alerts, auth, hotspots, identifications, lifeline, ops, profiles, referrals, rota, rounds,
+    sync, territory, vocabularies,
 };
 
 #[derive(OpenApi)]
@@ -141,7 +141,7 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::open
 }
 
 /// Every capability's operations, in the order the router mounts them.
-fn capabilities() -> [utoipa::openapi::OpenApi; 14] {
+fn capabilities() -> [utoipa::openapi::OpenApi; 15] {
     [
         auth::routes::AuthApi::openapi(),
         accounts::routes::AccountsApi::openapi(),
@@ -156,6 +156,7 @@ fn capabilities() -> [utoipa::openapi::OpenApi; 14] {
         hotspots::routes::HotspotsApi::openapi(),
         rounds::routes::RoundsApi::openapi(),
         sync::routes::SyncApi::openapi(),
+        lifeline::routes::LifelineApi::openapi(),
         ops::OpsApi::openapi(),
     ]
 }

@@ -32,6 +32,8 @@ pub struct AppState {
     pub on_call_cache: Arc<crate::rota::cache::OnCallCache>,
     /// Roles and area scopes behind every request, checked against their versions.
     pub callers: Arc<crate::access::caller_cache::CallerCache>,
+    /// The keys each session's SMS lifeline secret is derived from.
+    pub lifeline_keys: Arc<crate::lifeline::keys::LifelineKeys>,
     territory: Arc<RwLock<Arc<TerritoryIndex>>>,
 }
 
@@ -68,6 +70,7 @@ impl AppState {
             on_call_cache: Arc::default(),
             callers: Arc::default(),
             tokens: Arc::new(TokenKeys::new(keys, &config.auth)?),
+            lifeline_keys: Arc::new(crate::lifeline::keys::LifelineKeys::new(keys)),
             passwords: Arc::new(Passwords::new(&config.auth)?),
             throttle: Arc::new(LoginThrottle::new(&config.auth)),
             metrics: Arc::new(Metrics::default()),

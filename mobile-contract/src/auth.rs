@@ -44,6 +44,10 @@ pub struct TokenResponse {
     pub refresh_token: String,
     pub refresh_expires_at: DateTime<Utc>,
     pub session_id: Uuid,
+    /// How to send an emergency by SMS when there is no data; absent when the service has no
+    /// inbound number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifeline: Option<crate::lifeline::LifelineEnrolment>,
 }
 
 /// The signed-in person, their agency, roles and permissions.

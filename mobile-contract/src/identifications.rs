@@ -235,6 +235,10 @@ pub struct Identification {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub withheld: Vec<String>,
     pub version: i32,
+    /// Recorded from an emergency SMS (the SMS lifeline): only the coded facts are known until the
+    /// recorder's phone uploads the full sighting under the same id.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub provisional: bool,
 }
 
 /// Filters for `GET /api/v1/identifications`. Only sightings within the reader's scope are ever

@@ -11,6 +11,7 @@ pub mod batch;
 pub mod common;
 pub mod hotspots;
 pub mod identifications;
+pub mod lifeline;
 pub mod problem;
 pub mod profiles;
 pub mod referrals;

@@ -97,6 +97,7 @@ fn sighting_row(ctx: &Refs, index: &TerritoryIndex, id: String, seen: &Seen, age
         name_as_told: None,
         location_coarsened_at: None,
         round_id: None,
+        provisional: false,
     }
 }
 

@@ -50,6 +50,33 @@ impl AuthUser {
         })
     }
 
+    /// The person behind a live session, as a request under it sees them: their roles and their
+    /// agency's areas from the cache while their versions are those just read.
+    pub fn of_session(
+        conn: &mut DbConnection,
+        callers: &super::caller_cache::CallerCache,
+        session: model::SessionRow,
+        user: model::UserRow,
+        agency: AgencyBrief,
+        agency_version: i32,
+        ip: String,
+    ) -> ApiResult<AuthUser> {
+        let roles = callers.roles(conn, &user.id, user.version)?;
+        Ok(AuthUser {
+            permissions: permissions_for(&roles),
+            roles: (*roles).clone(),
+            areas: (*callers.areas(conn, &agency.id, agency_version)?).clone(),
+            agency,
+            user_id: UserId::from_stored(user.id),
+            username: user.username,
+            display_name: user.display_name,
+            session_id: session.id,
+            device_id: session.device_id,
+            must_change_password: user.must_change_password,
+            ip,
+        })
+    }
+
     pub fn can(&self, permission: Permission) -> bool {
         self.permissions.contains(&permission)
     }

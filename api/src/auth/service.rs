@@ -185,5 +185,6 @@ fn issue_tokens(
         refresh_token,
         refresh_expires_at: to_utc(refresh_expires),
         session_id: session.id.parse().map_err(|e| ApiError::internal(anyhow::anyhow!("bad session id: {e}")))?,
+        lifeline: crate::lifeline::keys::enrolment(state.config.lifeline(), &state.lifeline_keys, &session.id),
     })
 }

@@ -46,6 +46,7 @@ impl Config {
             return invalid("alerts.coverage_days must be between 1 and 100".into());
         }
         self.notify.validate().map_err(ConfigError::Invalid)?;
+        self.validate_lifeline()?;
         if self.http.max_body_bytes < 1024 {
             return invalid("http.max_body_bytes must be at least 1024".into());
         }

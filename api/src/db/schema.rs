@@ -244,6 +244,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     rounds,
     round_stops,
     planning_policies,
+    lifeline_counters,
+    sms_inbound,
 );
 
 diesel::table! {
@@ -323,6 +325,7 @@ diesel::table! {
         name_as_told -> Nullable<Text>,
         location_coarsened_at -> Nullable<Timestamp>,
         round_id -> Nullable<Text>,
+        provisional -> Bool,
     }
 }
 
@@ -853,3 +856,27 @@ diesel::joinable!(team_members -> users (user_id));
 diesel::joinable!(rounds -> teams (team_id));
 diesel::joinable!(round_stops -> rounds (round_id));
 diesel::joinable!(round_stops -> hotspots (hotspot_id));
+
+diesel::table! {
+    lifeline_counters (session_id) {
+        session_id -> Text,
+        last_counter -> BigInt,
+        accepted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sms_inbound (id) {
+        id -> Text,
+        message_sid -> Nullable<Text>,
+        received_at -> Timestamp,
+        session_id -> Nullable<Text>,
+        counter -> Nullable<BigInt>,
+        identification_id -> Nullable<Text>,
+        outcome -> Text,
+        reason -> Nullable<Text>,
+        reply -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(lifeline_counters -> sessions (session_id));

@@ -11,8 +11,6 @@ use futures_util::future::LocalBoxFuture;
 use super::problem::{ApiError, ErrorCode};
 use crate::access::AuthUser;
 use crate::accounts::model;
-use crate::auth::permissions::permissions_for;
-use crate::ids::UserId;
 use crate::state::AppState;
 
 /// Paths a person who must change their password may still use.
@@ -69,20 +67,7 @@ impl FromRequest for AuthUser {
                 if user.disabled_at.is_some() {
                     return Err(invalid().with_detail("the account is disabled"));
                 }
-                let roles = callers.roles(conn, &user.id, user.version)?;
-                Ok(AuthUser {
-                    permissions: permissions_for(&roles),
-                    roles: (*roles).clone(),
-                    areas: (*callers.areas(conn, &agency.id, agency_version)?).clone(),
-                    agency,
-                    user_id: UserId::from_stored(user.id),
-                    username: user.username,
-                    display_name: user.display_name,
-                    session_id: session.id,
-                    device_id: session.device_id,
-                    must_change_password: user.must_change_password,
-                    ip,
-                })
+                AuthUser::of_session(conn, &callers, session, user, agency, agency_version, ip)
             })
             .await?;
             request.extensions_mut().insert(crate::ops::request_context::RequestUser(user.user_id.to_string()));

@@ -37,6 +37,14 @@ pub struct Prepared {
     candidates: Vec<ProfileCandidate>,
 }
 
+impl Prepared {
+    /// The same sighting recorded from an SMS: provisional until its recorder uploads it in full.
+    pub fn provisional(mut self) -> Prepared {
+        self.row.provisional = true;
+        self
+    }
+}
+
 /// Checks a sighting against the vocabularies and rules, resolves its areas and finds the
 /// profiles it may belong to. Reads only.
 pub fn prepare(
@@ -112,6 +120,7 @@ pub fn prepare(
             request.round_id.map(|id| id.to_string()).as_deref(),
             request.observed_at.naive_utc(),
         )?,
+        provisional: false,
     };
     let candidates = crate::profiles::candidates::for_sighting(conn, index, user, settings, &row, None)?;
     Ok(Prepared { row, candidates })
@@ -123,6 +132,9 @@ pub fn create(tx: &mut Tx<'_>, index: &TerritoryIndex, user: &AuthUser, prepared
     let Prepared { row, mut candidates } = prepared;
     let (id, at) = (row.id.clone(), row.received_at);
     if let Some(existing) = find_row(tx, &id)? {
+        if existing.provisional && !row.provisional && existing.recorded_by == user.user_id {
+            return complete(tx, index, user, existing, row, candidates);
+        }
         // The same person sending the same record again without its key: the record as it is,
         // with the candidates prepared for the same content, less the profile it is linked to.
         // Different content under an existing id is refused, never applied.
@@ -138,16 +150,7 @@ pub fn create(tx: &mut Tx<'_>, index: &TerritoryIndex, user: &AuthUser, prepared
     }
     diesel::insert_into(identifications::table).values(&row).execute(tx.conn())?;
     if row.emergency {
-        let code =
-            |id: &Option<String>| id.as_ref().and_then(|id| index.find_id(id)).map(|a| index.area(a).code.clone());
-        let job = EmergencyJob {
-            identification_id: id.clone(),
-            municipality_code: code(&row.municipality_id),
-            admin_unit_code: code(&row.admin_unit_id),
-            risk_level: row.risk_level.clone(),
-            recorded_by: row.recorded_by.clone(),
-        };
-        outbox::enqueue_job(tx, &job, at, at)?;
+        enqueue_emergency(tx, index, &row)?;
     }
     let mut identification = view(tx, index, user, &row)?;
     identification.candidates = Some(candidates);
@@ -160,6 +163,76 @@ pub fn create(tx: &mut Tx<'_>, index: &TerritoryIndex, user: &AuthUser, prepared
         "identification",
         &id,
         serde_json::json!({ "municipality_id": row.municipality_id, "admin_unit_id": row.admin_unit_id, "emergency": row.emergency }),
+    )?;
+    Ok(Created { identification, new: true })
+}
+
+/// Queues the alert of an emergency sighting; a sighting is paged for once, whatever happens to
+/// it later (the job's dedup key names the sighting).
+fn enqueue_emergency(tx: &mut Tx<'_>, index: &TerritoryIndex, row: &IdentificationRow) -> ApiResult<()> {
+    let code = |id: &Option<String>| id.as_ref().and_then(|id| index.find_id(id)).map(|a| index.area(a).code.clone());
+    let job = EmergencyJob {
+        identification_id: row.id.clone(),
+        municipality_code: code(&row.municipality_id),
+        admin_unit_code: code(&row.admin_unit_id),
+        risk_level: row.risk_level.clone(),
+        recorded_by: row.recorded_by.clone(),
+    };
+    outbox::enqueue_job(tx, &job, row.received_at, row.received_at)?;
+    Ok(())
+}
+
+/// The recorder's first upload of a sighting first recorded from an SMS: the full sighting
+/// replaces the provisional one under the same id, which keeps when it was first received, and
+/// its emergency and the alert already raised (never paged twice). Audited as a change; answered
+/// as a create, since for the phone it is the sighting's first upload.
+fn complete(
+    tx: &mut Tx<'_>,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    existing: IdentificationRow,
+    mut row: IdentificationRow,
+    candidates: Vec<ProfileCandidate>,
+) -> ApiResult<Created> {
+    let at = row.received_at;
+    row.received_at = existing.received_at;
+    row.created_at = existing.created_at;
+    row.emergency = row.emergency || existing.emergency;
+    row.version = existing.version + 1;
+    row.updated_at = at;
+    row.provisional = false;
+    let updated = diesel::update(
+        identifications::table
+            .find(&row.id)
+            .filter(identifications::provisional.eq(true))
+            .filter(identifications::version.eq(existing.version)),
+    )
+    .set(&row)
+    .execute(tx.conn())?;
+    if updated != 1 {
+        return Err(ApiError::conflict("the sighting changed while it was being completed; send it again"));
+    }
+    if row.emergency && !existing.emergency {
+        enqueue_emergency(tx, index, &row)?;
+    }
+    let mut identification = view(tx, index, user, &row)?;
+    let linked = identification.profile.as_ref().map(|p| p.id);
+    identification.candidates =
+        Some(candidates.into_iter().filter(|candidate| Some(candidate.profile.id) != linked).collect());
+    audit::record(
+        tx,
+        &user.actor(),
+        at,
+        "identification.complete",
+        "identification",
+        &row.id,
+        serde_json::json!({
+            "from_sms": true,
+            "version": row.version,
+            "municipality_id": row.municipality_id,
+            "admin_unit_id": row.admin_unit_id,
+            "emergency": row.emergency,
+        }),
     )?;
     Ok(Created { identification, new: true })
 }

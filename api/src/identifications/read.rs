@@ -173,5 +173,6 @@ pub fn view_with(
         candidates: None,
         withheld,
         version: row.version,
+        provisional: row.provisional,
     })
 }

@@ -12,8 +12,8 @@ use crate::db::DbConnection;
 use crate::db::schema::{agencies, child_profiles, identification_links, identifications, users};
 use crate::ids::AgencyId;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = identifications)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = identifications, treat_none_as_null = true)]
 pub struct IdentificationRow {
     pub id: String,
     pub recorded_by: String,
@@ -65,6 +65,8 @@ pub struct IdentificationRow {
     /// When the retention job replaced the precise location by its coarse cell.
     pub location_coarsened_at: Option<NaiveDateTime>,
     pub round_id: Option<String>,
+    /// Recorded from an SMS: the recorder's first upload of the full sighting completes it.
+    pub provisional: bool,
 }
 
 /// A code list as stored: a JSON array.

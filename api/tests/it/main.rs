@@ -17,6 +17,7 @@ mod fixtures;
 mod harness;
 mod identifications;
 mod input_hygiene;
+mod lifeline;
 mod openapi_routes;
 mod ops;
 mod paging;
