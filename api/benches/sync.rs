@@ -91,17 +91,26 @@ fn main() -> anyhow::Result<()> {
         eprintln!("sealed {sealed} change notes of the fill in {:.0} s", began.elapsed().as_secs_f64());
     }
     let user = acting_as(&mut conn, "tirana.field")?;
-    println!("backend={} now={now} limit={limit}", state.db.backend.name());
+    let (sizes, window) = (&filled.sizes, state.config.sync.window_days);
+    println!(
+        "backend={} now={now} limit={limit}: {} sightings in Tirana and {} elsewhere over {} days, window {window} days",
+        state.db.backend.name(),
+        sizes.identifications,
+        sizes.others,
+        sizes.quarter_days
+    );
 
     let mut times = Vec::new();
     let mut last_cursor = String::new();
     for _ in 0..full_runs {
         let began = Instant::now();
         let (mut cursor, mut total, mut pages, mut json, mut gzip) = (None::<String>, 0, 0, 0, 0);
+        let (mut sightings, mut profiles) = (0, 0);
         loop {
             let page = call(&mut conn, state, &user, cursor.as_deref(), limit, now)?;
             let took = began.elapsed();
             total += records(&page);
+            (sightings, profiles) = (sightings + page.identifications.put.len(), profiles + page.profiles.put.len());
             pages += 1;
             let (j, g) = sizes(&page)?;
             (json, gzip) = (json + j, gzip + g);
@@ -110,13 +119,11 @@ fn main() -> anyhow::Result<()> {
                 let seconds = took.as_secs_f64();
                 println!(
                     "first sync: {total} records in {pages} pages, {:.0} ms, {:.0} records/s, {:.1} MB JSON, {:.1} MB gzip \
-                     (identifications {}, profiles {})",
+                     ({sightings} sightings, {profiles} profiles)",
                     seconds * 1000.0,
                     total as f64 / seconds,
                     json as f64 / 1e6,
                     gzip as f64 / 1e6,
-                    page.checksums.map_or(0, |_| 1) * 0 + total,
-                    pages
                 );
                 times.push(seconds * 1000.0);
                 break;
@@ -179,7 +186,11 @@ fn main() -> anyhow::Result<()> {
         let outcome = system.block_on(terren_api::sync::batch::apply(state, &user, Lang::En, operations));
         times.push(began.elapsed().as_secs_f64() * 1000.0);
         let refused = outcome.results.iter().filter(|r| r.problem.is_some()).count();
-        anyhow::ensure!(refused == 0, "{refused} operations refused: {:?}", outcome.results.iter().find(|r| r.problem.is_some()));
+        anyhow::ensure!(
+            refused == 0,
+            "{refused} operations refused: {:?}",
+            outcome.results.iter().find(|r| r.problem.is_some())
+        );
     }
     println!("batch of {batch} sightings over {batch_runs} runs: {}", summary(&mut times));
     Ok(())
