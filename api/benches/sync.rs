@@ -51,7 +51,7 @@ fn records(page: &SyncPage) -> usize {
 }
 
 /// The page as JSON and gzip-compressed (as `Compress` sends it), in bytes.
-fn sizes(page: &SyncPage) -> anyhow::Result<(usize, usize)> {
+fn wire_sizes(page: &SyncPage) -> anyhow::Result<(usize, usize)> {
     let json = serde_json::to_vec(page)?;
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gzip.write_all(&json)?;
@@ -112,7 +112,7 @@ fn main() -> anyhow::Result<()> {
             total += records(&page);
             (sightings, profiles) = (sightings + page.identifications.put.len(), profiles + page.profiles.put.len());
             pages += 1;
-            let (j, g) = sizes(&page)?;
+            let (j, g) = wire_sizes(&page)?;
             (json, gzip) = (json + j, gzip + g);
             cursor = Some(page.cursor.clone());
             if !page.has_more {
@@ -155,7 +155,7 @@ fn main() -> anyhow::Result<()> {
         let began = Instant::now();
         let page = call(&mut conn, state, &user, Some(&last_cursor), limit, morning)?;
         times.push(began.elapsed().as_secs_f64() * 1000.0);
-        let (json, gzip) = sizes(&page)?;
+        let (json, gzip) = wire_sizes(&page)?;
         shape = (records(&page) + page.identifications.remove.len(), json, gzip);
     }
     times.sort_by(f64::total_cmp);
