@@ -103,12 +103,12 @@ fn main() -> anyhow::Result<()> {
     let mut times = Vec::new();
     let mut last_cursor = String::new();
     for _ in 0..full_runs {
-        let began = Instant::now();
-        let (mut cursor, mut total, mut pages, mut json, mut gzip) = (None::<String>, 0, 0, 0, 0);
+        let (mut cursor, mut took, mut total, mut pages, mut json, mut gzip) = (None::<String>, 0.0, 0, 0, 0, 0);
         let (mut sightings, mut profiles) = (0, 0);
         loop {
+            let began = Instant::now();
             let page = call(&mut conn, state, &user, cursor.as_deref(), limit, now)?;
-            let took = began.elapsed();
+            took += began.elapsed().as_secs_f64();
             total += records(&page);
             (sightings, profiles) = (sightings + page.identifications.put.len(), profiles + page.profiles.put.len());
             pages += 1;
@@ -116,19 +116,18 @@ fn main() -> anyhow::Result<()> {
             (json, gzip) = (json + j, gzip + g);
             cursor = Some(page.cursor.clone());
             if !page.has_more {
-                let seconds = took.as_secs_f64();
-                println!(
-                    "first sync: {total} records in {pages} pages, {:.0} ms, {:.0} records/s, {:.1} MB JSON, {:.1} MB gzip \
-                     ({sightings} sightings, {profiles} profiles)",
-                    seconds * 1000.0,
-                    total as f64 / seconds,
-                    json as f64 / 1e6,
-                    gzip as f64 / 1e6,
-                );
-                times.push(seconds * 1000.0);
                 break;
             }
         }
+        println!(
+            "first sync: {total} records ({sightings} sightings, {profiles} profiles) in {pages} pages, server time \
+             {:.0} ms, {:.0} records/s, {:.1} MB JSON, {:.1} MB gzip",
+            took * 1000.0,
+            total as f64 / took,
+            json as f64 / 1e6,
+            gzip as f64 / 1e6,
+        );
+        times.push(took * 1000.0);
         last_cursor = cursor.unwrap_or_default();
     }
     println!("first sync over {full_runs} runs: {}", summary(&mut times));

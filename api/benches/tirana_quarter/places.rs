@@ -17,6 +17,10 @@ pub(super) struct Refs {
     /// Users of each agency, to make team members.
     pub(super) qkt_users: Vec<String>,
     pub(super) njmf_users: Vec<String>,
+    /// Who records the sightings outside Tirana: another municipality's unit, so that they are
+    /// outside a Tirana worker's scope as they would be.
+    pub(super) others: AgencyId,
+    pub(super) others_user: String,
     /// Index of Tirana, its county and its 27 units in the territory index.
     pub(super) tirana: usize,
     pub(super) county: Option<usize>,
@@ -45,6 +49,8 @@ pub(super) fn refs(conn: &mut DbConnection, index: &TerritoryIndex) -> anyhow::R
         coordinator: user_id(conn, "tirana.coord")?,
         qkt_users: user_ids(conn, &["tirana.field", "tirana.duty", "tirana.coord"])?,
         njmf_users: user_ids(conn, &["tirana.pmf", "tirana.admin"])?,
+        others: agency_id(conn, "AL221-NJMF")?,
+        others_user: user_id(conn, "kamez.field")?,
         tirana,
         county: index.area(tirana).parent,
         units,

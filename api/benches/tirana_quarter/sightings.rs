@@ -49,10 +49,11 @@ fn observed_at(random: &mut Random, now: NaiveDateTime, days: i64) -> NaiveDateT
 fn sighting_row(ctx: &Refs, index: &TerritoryIndex, id: String, seen: &Seen, age: i32) -> IdentificationRow {
     let area_id = |area: Option<usize>| area.map(|a| index.area(a).id.clone());
     let (lat, lon) = seen.at;
+    let in_tirana = seen.areas[1] == Some(ctx.tirana);
     IdentificationRow {
         id,
-        recorded_by: ctx.qkt_users[0].clone(),
-        agency_id: ctx.qkt.clone(),
+        recorded_by: if in_tirana { ctx.qkt_users[0].clone() } else { ctx.others_user.clone() },
+        agency_id: if in_tirana { ctx.qkt.clone() } else { ctx.others.clone() },
         device_id: "bench".into(),
         observed_at: seen.observed_at,
         received_at: seen.observed_at,
@@ -215,7 +216,7 @@ pub(super) fn write(
             family_contacts: None,
             municipality_id: area_id(seens.areas[1]),
             admin_unit_id: area_id(seens.areas[2]),
-            agency_id: ctx.qkt.clone(),
+            agency_id: if seens.areas[1] == Some(ctx.tirana) { ctx.qkt.clone() } else { ctx.others.clone() },
             created_by: ctx.coordinator.clone(),
             merged_into: None,
             sightings_count: seens.count,
