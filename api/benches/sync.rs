@@ -71,6 +71,7 @@ fn call(
         keys: &state.tokens,
         index: &index,
         on_call: &state.on_call_cache,
+        members: &state.sync_members,
         window_days: state.config.sync.window_days,
         feed_days: state.config.retention.change_feed_days,
     };
@@ -139,6 +140,9 @@ fn main() -> anyhow::Result<()> {
         .filter(identifications::observed_at.ge(filled.now - Duration::days(state.config.sync.window_days)))
         .select(identifications::id)
         .order(identifications::observed_at.desc())
+        // Past the newest, where earlier runs' batches put their sightings, so that every run
+        // changes sightings of the fill.
+        .offset(5_000)
         .limit(changes as i64)
         .load(&mut conn)?;
     backend::write_transaction(&mut conn, |tx| {

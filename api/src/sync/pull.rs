@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::answer::Answer;
 use super::collections::{COLLECTIONS, Collection, Context, Selection};
 use super::cursor::{self, Position};
+use super::members::MembersCache;
 use crate::access::AuthUser;
 use crate::auth::tokens::TokenKeys;
 use crate::changes;
@@ -29,6 +30,7 @@ pub struct Settings<'a> {
     pub keys: &'a TokenKeys,
     pub index: &'a TerritoryIndex,
     pub on_call: &'a OnCallCache,
+    pub members: &'a MembersCache,
     /// Closed records and sightings made before this many days are not in the working set.
     pub window_days: i64,
     /// How long the change feed keeps entries, and so how long a cursor is good for.
@@ -59,10 +61,19 @@ pub fn page(
     };
     let mut answer = Answer::default();
     let (next, has_more) = match &position.full {
-        Some(after) => match full_page(tx, &cx, after.as_ref(), limit, &mut answer)? {
-            Some(last) => (Position { full: Some(Some(last)), ..position.clone() }, true),
-            None => (Position { full: None, ..position.clone() }, false),
-        },
+        Some(after) => {
+            let key = (user.user_id.to_string(), position.seq, position.scope.clone());
+            let lists = settings.members.get_or_compute(key.clone(), || {
+                COLLECTIONS.iter().map(|collection| collection.ids(tx, &cx, Selection::All)).collect()
+            })?;
+            match full_page(tx, &cx, &lists, after.as_ref(), limit, &mut answer)? {
+                Some(last) => (Position { full: Some(Some(last)), ..position.clone() }, true),
+                None => {
+                    settings.members.forget(&key);
+                    (Position { full: None, ..position.clone() }, false)
+                }
+            }
+        }
         None => {
             if let Some(oldest) = changes::oldest_kept(tx)?
                 && oldest > position.seq + 1
@@ -98,43 +109,36 @@ pub fn page(
     Ok(page)
 }
 
-/// The next `limit` members after `after`, collection by collection; the last one sent when
-/// more follow.
+/// The next `limit` members after `after`, collection by collection, from the members the full
+/// sync began with; the last one sent when more follow.
 fn full_page(
     tx: &mut Tx<'_>,
     cx: &Context<'_>,
+    lists: &[Vec<String>],
     after: Option<&(String, String)>,
     limit: u32,
     answer: &mut Answer,
 ) -> ApiResult<Option<(String, String)>> {
     let first =
         after.map_or(0, |(kind, _)| COLLECTIONS.iter().position(|c| c.kind() == kind).unwrap_or(COLLECTIONS.len()));
-    let mut left = i64::from(limit);
+    let mut left = usize::try_from(limit).unwrap_or(usize::MAX);
     let mut last: Option<(String, String)> = None;
-    for collection in COLLECTIONS.iter().skip(first) {
+    for (n, (collection, ids)) in COLLECTIONS.iter().zip(lists).enumerate().skip(first) {
         let kind = collection.kind();
-        let from = after.filter(|(after_kind, _)| after_kind == kind).map(|(_, id)| id.as_str());
-        // One more than fits tells whether this collection goes on.
-        let mut ids = collection.ids(tx, cx, Selection::After(from, left + 1))?;
-        let goes_on = ids.len() as i64 > left;
-        ids.truncate(usize::try_from(left).unwrap_or(0));
-        collection.put(tx, cx, &ids, answer)?;
-        left -= ids.len() as i64;
-        if let Some(id) = ids.last() {
+        let from = match after {
+            Some((after_kind, after_id)) if after_kind == kind => ids.partition_point(|id| id <= after_id),
+            _ => 0,
+        };
+        let taken = &ids[from..(from + left).min(ids.len())];
+        collection.put(tx, cx, taken, answer)?;
+        left -= taken.len();
+        if let Some(id) = taken.last() {
             last = Some((kind.to_owned(), id.clone()));
         }
-        if goes_on {
-            return Ok(last);
-        }
-        if left == 0 {
-            // Full to the brim: more follows only if a later collection has members.
-            let rest = COLLECTIONS.iter().skip_while(|c| c.kind() != kind).skip(1);
-            for later in rest {
-                if !later.ids(tx, cx, Selection::After(None, 1))?.is_empty() {
-                    return Ok(last);
-                }
-            }
-            return Ok(None);
+        let more_here = from + taken.len() < ids.len();
+        if left == 0 || more_here {
+            let more_later = lists.iter().skip(n + 1).any(|later| !later.is_empty());
+            return Ok((more_here || more_later).then_some(last).flatten());
         }
     }
     Ok(None)

@@ -43,8 +43,13 @@ pub async fn sync(
     state: web::Data<AppState>,
     query: web::Query<SyncQuery>,
 ) -> ApiResult<web::Json<SyncPage>> {
-    let (keys, index, on_call, now) =
-        (state.tokens.clone(), state.territory(), state.on_call_cache.clone(), state.clock.now());
+    let (keys, index, on_call, members, now) = (
+        state.tokens.clone(),
+        state.territory(),
+        state.on_call_cache.clone(),
+        state.sync_members.clone(),
+        state.clock.now(),
+    );
     let (window_days, feed_days) = (state.config.sync.window_days, state.config.retention.change_feed_days);
     let SyncQuery { cursor, limit } = query.into_inner();
     // What committed before this call is in the feed before it is read, so that the answer's
@@ -52,7 +57,8 @@ pub async fn sync(
     let sealed_at = crate::clock::truncate(now);
     with_conn(&state, move |conn| Ok(crate::changes::seal_pending(conn, sealed_at)?)).await?;
     let page = audited(&state, move |tx, _, _| {
-        let settings = Settings { keys: &keys, index: &index, on_call: &on_call, window_days, feed_days };
+        let settings =
+            Settings { keys: &keys, index: &index, on_call: &on_call, members: &members, window_days, feed_days };
         pull::page(tx, &settings, &user, cursor.as_deref(), limit, now)
     })
     .await?;
