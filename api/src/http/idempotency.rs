@@ -39,14 +39,19 @@ impl FromRequest for IdempotencyKey {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let value = req.headers().get(HEADER).and_then(|v| v.to_str().ok()).map(|v| v.trim().trim_matches('"'));
         ready(match value {
-            Some(key) if !key.is_empty() && key.len() <= 255 && key.chars().all(|c| c.is_ascii_graphic()) => {
-                Ok(IdempotencyKey(key.to_owned()))
-            }
+            Some(key) if IdempotencyKey::well_formed(key) => Ok(IdempotencyKey(key.to_owned())),
             Some(_) => Err(ApiError::new(ErrorCode::IdempotencyKeyRequired)
                 .with_detail("the Idempotency-Key must be 1–255 visible ASCII characters")),
             None => Err(ApiError::new(ErrorCode::IdempotencyKeyRequired)
                 .with_detail("send an Idempotency-Key header (a UUID made once per record) with this request")),
         })
+    }
+}
+
+impl IdempotencyKey {
+    /// 1–255 visible ASCII characters: what the header takes, and a batch operation's `key`.
+    pub fn well_formed(key: &str) -> bool {
+        !key.is_empty() && key.len() <= 255 && key.chars().all(|c| c.is_ascii_graphic())
     }
 }
 

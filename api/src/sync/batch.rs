@@ -53,7 +53,7 @@ fn arrive(value: serde_json::Value, lang: Lang) -> Arrived {
 /// A key is what the `Idempotency-Key` header of the operation's endpoint would take.
 fn checked_key(key: Option<&str>) -> ApiResult<()> {
     match key {
-        Some(key) if !key.is_empty() && key.len() <= 255 && key.chars().all(|c| c.is_ascii_graphic()) => Ok(()),
+        Some(key) if IdempotencyKey::well_formed(key) => Ok(()),
         _ => Err(ApiError::field("key", "invalid_format", "1–255 visible ASCII characters, made once per write")),
     }
 }

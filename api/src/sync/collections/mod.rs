@@ -39,8 +39,6 @@ impl Context<'_> {
 /// Which members of a collection a query asks for.
 #[derive(Debug, Clone, Copy)]
 pub enum Selection<'a> {
-    /// The next ones in id order after this id (from the first without), at most so many.
-    After(Option<&'a str>, i64),
     /// Those of these ids that are members.
     Only(&'a [String]),
     /// Every member.
@@ -81,12 +79,6 @@ macro_rules! select_ids {
     ($conn:expr, $query:expr, $id:expr, $selection:expr) => {{
         let mut query = $query.select($id).order($id.asc()).into_boxed();
         match $selection {
-            $crate::sync::collections::Selection::After(after, limit) => {
-                if let Some(after) = after {
-                    query = query.filter($id.gt(after.to_owned()));
-                }
-                query = query.limit(limit);
-            }
             $crate::sync::collections::Selection::Only(ids) => query = query.filter($id.eq_any(ids.to_vec())),
             $crate::sync::collections::Selection::All => {}
         }
