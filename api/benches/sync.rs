@@ -71,7 +71,7 @@ fn call(
         keys: &state.tokens,
         index: &index,
         on_call: &state.on_call_cache,
-        members: &state.sync_members,
+        replicas: &state.sync_replicas,
         window_days: state.config.sync.window_days,
         feed_days: state.config.retention.change_feed_days,
     };

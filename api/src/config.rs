@@ -202,6 +202,9 @@ pub struct SyncConfig {
     pub window_days: i64,
     /// The largest batch upload of an offline shift, in bytes.
     pub max_batch_bytes: usize,
+    /// How many record ids the copies of what phones hold may keep in memory in all (16 bytes
+    /// each); a phone whose copy was let go has its next sync work the working set out afresh.
+    pub replica_ids: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -267,7 +270,7 @@ impl Default for Config {
                 change_feed_days: 30,
             },
             audit: AuditConfig { seal_every_ms: 200 },
-            sync: SyncConfig { window_days: 30, max_batch_bytes: 8 * 1024 * 1024 },
+            sync: SyncConfig { window_days: 30, max_batch_bytes: 8 * 1024 * 1024, replica_ids: 4_000_000 },
             lifeline: LifelineConfig::default(),
             alerts: AlertsConfig { worker: true, worker_poll_ms: 200, worker_concurrency: 256, coverage_days: 14 },
             notify: crate::notify::NotifyConfig::default(),

@@ -32,8 +32,8 @@ pub struct AppState {
     pub on_call_cache: Arc<crate::rota::cache::OnCallCache>,
     /// Roles and area scopes behind every request, checked against their versions.
     pub callers: Arc<crate::access::caller_cache::CallerCache>,
-    /// The members of full syncs under way.
-    pub sync_members: Arc<crate::sync::members::MembersCache>,
+    /// What the service has sent each phone that syncs.
+    pub sync_replicas: Arc<crate::sync::replicas::ReplicaCache>,
     /// The keys each session's SMS lifeline secret is derived from.
     pub lifeline_keys: Arc<crate::lifeline::keys::LifelineKeys>,
     territory: Arc<RwLock<Arc<TerritoryIndex>>>,
@@ -49,7 +49,7 @@ impl AppState {
             in_flight: Arc::default(),
             on_call_cache: Arc::default(),
             callers: Arc::default(),
-            sync_members: Arc::default(),
+            sync_replicas: Arc::new(crate::sync::replicas::ReplicaCache::new(self.config.sync.replica_ids)),
             ..self.clone()
         }
     }
@@ -72,7 +72,7 @@ impl AppState {
             notifier: Arc::new(notifier),
             on_call_cache: Arc::default(),
             callers: Arc::default(),
-            sync_members: Arc::default(),
+            sync_replicas: Arc::new(crate::sync::replicas::ReplicaCache::new(config.sync.replica_ids)),
             tokens: Arc::new(TokenKeys::new(keys, &config.auth)?),
             lifeline_keys: Arc::new(crate::lifeline::keys::LifelineKeys::new(keys)),
             passwords: Arc::new(Passwords::new(&config.auth)?),

@@ -18,9 +18,8 @@
 //! **Checksums.** A record's checksum is the first four bytes, read as a big-endian unsigned
 //! number, of the SHA-256 of its id written as a lowercase hyphenated UUID; a collection's is
 //! the sum of its records' checksums modulo 2³². When the sum over what you hold differs from
-//! `checksums`, sync once more with the cursor you got (a change committing during the call may
-//! reach the sums before the changes); if the sums still differ, something was lost on the way:
-//! start a full sync (call without a cursor).
+//! `checksums`, something was lost or misapplied on the way: sync once more with the cursor you
+//! got, and if the sums still differ, start a full sync (call without a cursor).
 //! Example: the collection holding only `00000000-0000-0000-0000-000000000000` has checksum
 //! `314128252`.
 

@@ -91,6 +91,9 @@ impl Config {
         if !(64 * 1024..=256 * 1024 * 1024).contains(&self.sync.max_batch_bytes) {
             return invalid("sync.max_batch_bytes must be 64 KiB to 256 MiB".into());
         }
+        if !(10_000..=1_000_000_000).contains(&self.sync.replica_ids) {
+            return invalid("sync.replica_ids must be 10000–1000000000".into());
+        }
         if !(10..=60_000).contains(&self.audit.seal_every_ms) {
             return invalid("audit.seal_every_ms must be 10–60000".into());
         }

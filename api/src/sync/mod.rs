@@ -5,7 +5,7 @@ mod answer;
 pub mod batch;
 pub mod collections;
 pub mod cursor;
-pub mod members;
 pub mod pull;
 pub mod reference;
+pub mod replicas;
 pub mod routes;

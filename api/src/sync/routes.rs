@@ -43,11 +43,11 @@ pub async fn sync(
     state: web::Data<AppState>,
     query: web::Query<SyncQuery>,
 ) -> ApiResult<web::Json<SyncPage>> {
-    let (keys, index, on_call, members, now) = (
+    let (keys, index, on_call, replicas, now) = (
         state.tokens.clone(),
         state.territory(),
         state.on_call_cache.clone(),
-        state.sync_members.clone(),
+        state.sync_replicas.clone(),
         state.clock.now(),
     );
     let (window_days, feed_days) = (state.config.sync.window_days, state.config.retention.change_feed_days);
@@ -58,7 +58,7 @@ pub async fn sync(
     with_conn(&state, move |conn| Ok(crate::changes::seal_pending(conn, sealed_at)?)).await?;
     let page = audited(&state, move |tx, _, _| {
         let settings =
-            Settings { keys: &keys, index: &index, on_call: &on_call, members: &members, window_days, feed_days };
+            Settings { keys: &keys, index: &index, on_call: &on_call, replicas: &replicas, window_days, feed_days };
         pull::page(tx, &settings, &user, cursor.as_deref(), limit, now)
     })
     .await?;

@@ -143,6 +143,58 @@ async fn a_full_sync_comes_in_bounded_pages_and_misses_nothing_that_changes_mean
     assert_eq!(after["referrals"]["put"][0]["status"], "accepted");
 }
 
+/// The referrals' checksum of a phone holding exactly these.
+fn referrals_sum(held: &[&str]) -> Value {
+    let ids: Vec<uuid::Uuid> = held.iter().map(|id| id.parse().unwrap()).collect();
+    json!(terren_contract::sync::collection_checksum(&ids))
+}
+
+#[actix_web::test]
+async fn checksums_are_of_what_the_phone_was_sent_so_a_lost_answer_shows_and_a_restart_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let field = app.login("tirana.field").await;
+    refer(&app, &field, SIGHTING, REFERRAL).await;
+
+    // A referral made while a full sync pages is not in its sums: the phone was not sent it yet.
+    let first = sync(&app, &field, None, Some(1)).await;
+    refer(&app, &field, SECOND_SIGHTING, SECOND_REFERRAL).await;
+    let mut full = first;
+    while full["has_more"] == true {
+        full = sync(&app, &field, Some(&cursor(&full)), Some(1)).await;
+    }
+    assert_eq!(full["checksums"]["referrals"], referrals_sum(&[REFERRAL]), "{full}");
+
+    // The delta that brings it is lost on the way; asked again from the same cursor, it answers the same.
+    let lost = sync(&app, &field, Some(&cursor(&full)), None).await;
+    assert_eq!(ids(&lost, "referrals", "put"), [SECOND_REFERRAL]);
+    let both = referrals_sum(&[REFERRAL, SECOND_REFERRAL]);
+    assert_eq!(lost["checksums"]["referrals"], both);
+    let again = sync(&app, &field, Some(&cursor(&full)), None).await;
+    assert_eq!(
+        (&again["checksums"], ids(&again, "referrals", "put")),
+        (&lost["checksums"], vec![SECOND_REFERRAL.to_owned()])
+    );
+
+    // A phone that kept the cursor but not the answer holds one referral; the sums say two.
+    let quiet = sync(&app, &field, Some(&cursor(&again)), None).await;
+    assert!(ids(&quiet, "referrals", "put").is_empty(), "{quiet}");
+    assert_eq!(quiet["checksums"]["referrals"], both);
+    assert_ne!(referrals_sum(&[REFERRAL]), both);
+
+    // Another instance (or this one after a restart) holds no copy of what the phone was sent: it
+    // works the members out and answers the same sums.
+    let restarted = app.state.sibling();
+    let res = crate::harness::request_on(
+        &restarted,
+        test::TestRequest::get()
+            .uri(&format!("/api/v1/sync?cursor={}", cursor(&quiet)))
+            .insert_header(("Authorization", format!("Bearer {field}"))),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(res.body["checksums"], quiet["checksums"]);
+}
+
 #[actix_web::test]
 async fn a_forged_foreign_or_old_cursor_is_refused_and_says_what_to_do() {
     let app = TestApp::spawn().await;
