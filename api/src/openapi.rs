@@ -125,6 +125,23 @@ fn error_code_schema() -> Schema {
     )
 }
 
+/// The limits of `#[validate(...)]` attributes and the example files, written into the schemas and
+/// parameters they belong to (see `terren_contract::schema_rules` and `terren_contract::examples`).
+struct ValidationRules;
+
+impl Modify for ValidationRules {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let outcome = terren_contract::schema_rules::apply_to_schemas(openapi)
+            .and_then(|()| terren_contract::schema_rules::apply_to_parameters(openapi))
+            .and_then(|()| terren_contract::examples::apply(openapi));
+        // The contract's own source decides these; a rule that cannot be written is a bug the
+        // test of the document catches, not something to serve half-applied.
+        if let Err(problem) = outcome {
+            panic!("the contract's rules do not fit the document: {problem}");
+        }
+    }
+}
+
 fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
     [
         item.get.as_mut(),
@@ -168,6 +185,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         doc.merge(capability);
     }
     ProblemResponses.modify(&mut doc);
+    ValidationRules.modify(&mut doc);
     doc.info.version = terren_contract::VERSION.to_owned();
     doc
 }

@@ -147,7 +147,7 @@ pub struct AlertAction {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams, Validate)]
 #[into_params(parameter_in = Query)]
 pub struct AlertListQuery {
     pub state: Option<AlertState>,
@@ -155,7 +155,8 @@ pub struct AlertListQuery {
     pub source: Option<AlertSource>,
     /// Only alerts that are `triggered` or `acknowledged`.
     pub open: Option<bool>,
-    /// 1–200, default 50; newest first.
+    /// How many (default 50); newest first.
+    #[validate(range(min = 1, max = 200))]
     pub limit: Option<i64>,
     /// Alerts created before this instant (for the next page).
     pub before: Option<DateTime<Utc>>,
@@ -237,7 +238,6 @@ pub struct EscalationStep {
     pub targets: Vec<Target>,
     /// How long to wait for an acknowledgement before the next step.
     #[validate(range(min = 1, max = 1440))]
-    #[schema(minimum = 1, maximum = 1440)]
     pub wait_minutes: u32,
     /// Run the step only within these windows of the agency's local time (empty: always).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -254,7 +254,6 @@ pub struct EscalationPolicyBody {
     pub steps: Vec<EscalationStep>,
     #[serde(default)]
     #[validate(range(max = 10))]
-    #[schema(maximum = 10)]
     pub repeat: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[validate(length(max = 10))]
@@ -319,7 +318,6 @@ pub struct NotificationRules {
     pub push: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(range(min = 1, max = 120))]
-    #[schema(minimum = 1, maximum = 120)]
     pub sms_after_minutes: Option<u32>,
     /// The number people should call you back on, told in the alerts you raise (defaults to your
     /// phone).

@@ -4,6 +4,7 @@
 //! the coordinators of an agency that emergencies are routed to when it cannot be reached.
 
 use std::collections::BTreeSet;
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Duration, DurationRound, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -222,10 +223,9 @@ pub fn municipality(
     code: &str,
     now: DateTime<Utc>,
 ) -> ApiResult<MunicipalityReadiness> {
-    let area = index
-        .find_code(code)
-        .filter(|a| index.area(*a).level == AreaLevel::Municipality)
-        .ok_or_else(|| ApiError::field("municipality", "unknown_area", format!("no municipality {code}")))?;
+    let area = index.find_code(code).filter(|a| index.area(*a).level == AreaLevel::Municipality).ok_or_else(|| {
+        ApiError::field("municipality", FieldErrorCode::UnknownArea, format!("no municipality {code}"))
+    })?;
     let serves = user.areas.iter().any(|(id, _)| {
         index.find_id(id).is_some_and(|served| {
             index.descendants(served).contains(&area) || index.descendants(area).contains(&served)

@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use terren_contract::problem::FieldErrorCode;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -173,7 +174,7 @@ fn check_subjects(
         match crate::access::profiles::find_visible(conn, index, user, &id.to_string()) {
             Ok(_) => {}
             Err(e) if e.code == ErrorCode::NotFound => {
-                return Err(ApiError::field("profile_id", "unknown_profile", "no such child profile"));
+                return Err(ApiError::field("profile_id", FieldErrorCode::UnknownProfile, "no such child profile"));
             }
             Err(e) => return Err(e),
         }
@@ -182,7 +183,11 @@ fn check_subjects(
         match crate::access::identifications::find_in_scope(conn, index, user, &id.to_string()) {
             Ok(_) => {}
             Err(e) if e.code == ErrorCode::NotFound => {
-                return Err(ApiError::field("identification_id", "unknown_identification", "no such identification"));
+                return Err(ApiError::field(
+                    "identification_id",
+                    FieldErrorCode::UnknownIdentification,
+                    "no such identification",
+                ));
             }
             Err(e) => return Err(e),
         }

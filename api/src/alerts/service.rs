@@ -2,6 +2,7 @@
 //! `store`, the timeline in `timeline`, who may read and answer one in `access::alerts`.
 
 use std::collections::BTreeSet;
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -185,7 +186,7 @@ pub fn create(
         Some(code) => Some(
             index
                 .find_code(code)
-                .ok_or_else(|| ApiError::field("area_code", "unknown_area", format!("no area {code}")))?,
+                .ok_or_else(|| ApiError::field("area_code", FieldErrorCode::UnknownArea, format!("no area {code}")))?,
         ),
         None => None,
     };
@@ -194,7 +195,7 @@ pub fn create(
             let id = AgencyId::from(id);
             let found: i64 = agencies::table.filter(agencies::id.eq(&id)).count().get_result(tx.conn())?;
             if found == 0 {
-                return Err(ApiError::field("agency_id", "unknown_agency", "no such agency"));
+                return Err(ApiError::field("agency_id", FieldErrorCode::UnknownAgency, "no such agency"));
             }
             id
         }
@@ -205,7 +206,11 @@ pub fn create(
     if let Some(id) = &identification_id {
         let found: i64 = identifications::table.filter(identifications::id.eq(id)).count().get_result(tx.conn())?;
         if found == 0 {
-            return Err(ApiError::field("identification_id", "unknown_identification", "no such identification"));
+            return Err(ApiError::field(
+                "identification_id",
+                FieldErrorCode::UnknownIdentification,
+                "no such identification",
+            ));
         }
     }
     let new = NewAlert {
@@ -289,10 +294,8 @@ pub fn list(
     query: &AlertListQuery,
 ) -> ApiResult<Vec<Alert>> {
     crate::access::alerts::require_alert_reader(user)?;
+    crate::http::json::check_rules(query)?;
     let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::field("limit", "out_of_range", "1 to 200"));
-    }
     let mut q = alerts::table
         .filter(crate::access::alerts::list_filter(user))
         .select(AlertRow::as_select())
