@@ -348,6 +348,27 @@ pub struct WebhookEndpoint {
     pub created_at: DateTime<Utc>,
 }
 
+/// What Terren POSTs to a webhook endpoint for each notification of an alert. The headers
+/// `X-Terren-Delivery` (equal to `id`, the same on every retry), `X-Terren-Timestamp` (Unix
+/// seconds) and `X-Terren-Signature` (`sha256=` and the lowercase hex HMAC-SHA256 of
+/// `"<timestamp>.<raw body>"`, keyed with the endpoint's `secret`) come with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AlertWebhook {
+    /// The delivery's id: a retry sends the same one, so drop repeats.
+    pub id: String,
+    pub alert_id: String,
+    /// `emergency`, `high` or `normal`.
+    #[schema(value_type = Severity)]
+    pub severity: String,
+    /// Short, in the language of the endpoint's agency.
+    pub title: String,
+    pub body: String,
+    /// A link to the alert, when the service has a public address.
+    pub link: Option<String>,
+    /// When this attempt was sent (RFC 3339, UTC, whole seconds).
+    pub sent_at: String,
+}
+
 /// How ready an agency is to receive an emergency now.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AgencyReadiness {

@@ -77,6 +77,9 @@ examples! {
     "unmerge_profiles_request.json" => "UnmergeProfiles",
     "user.json" => "User",
     "vocabularies.json" => "Vocabularies",
+    "sync_batch_request.json" => "SyncBatch",
+    "batch_outcome.json" => "BatchOutcome",
+    "alert_webhook.json" => "AlertWebhook",
 }
 
 /// Sets the `examples` of every schema that has example files. Fails, naming the file, when a

@@ -21,6 +21,7 @@ pub mod schedules;
 pub mod schema_rules;
 pub mod sync;
 pub mod time;
+pub mod unions;
 pub mod users;
 pub mod vocabularies;
 

@@ -151,3 +151,54 @@ fn field_and_problem_codes_are_closed_sets_in_the_document() {
     let server_codes: Vec<&str> = terren_api::http::ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
     assert_eq!(problem_codes, server_codes);
 }
+
+/// A client generator names what the document names: no union carries an anonymous object
+/// (only `null` beside a named schema, for optional fields), and every union is told apart by a
+/// discriminator.
+#[test]
+fn every_union_member_is_a_named_schema() {
+    fn walk(value: &serde_json::Value, at: &str, anonymous: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for key in ["oneOf", "anyOf"] {
+                    for member in map.get(key).and_then(|m| m.as_array()).into_iter().flatten() {
+                        let named = member.get("$ref").is_some();
+                        let null = member["type"] == "null";
+                        let plain = member.get("properties").is_none() && member.get("allOf").is_none();
+                        if !(named || null || plain) {
+                            anonymous.push(format!("{at}/{key}"));
+                        }
+                    }
+                }
+                for (key, inner) in map {
+                    walk(inner, &format!("{at}/{key}"), anonymous);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|item| walk(item, at, anonymous)),
+            _ => {}
+        }
+    }
+    let doc: serde_json::Value = serde_json::from_str(&terren_api::openapi::to_pretty_json().unwrap()).unwrap();
+    let mut anonymous = Vec::new();
+    walk(&doc, "", &mut anonymous);
+    assert!(anonymous.is_empty(), "unions with anonymous members: {anonymous:#?}");
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["Target"]["discriminator"]["propertyName"], "kind");
+    assert_eq!(schemas["Target"]["discriminator"]["mapping"]["on_call"], "#/components/schemas/TargetOnCall");
+    assert!(schemas["BatchOperationRecordSighting"]["allOf"].is_array());
+}
+
+/// The webhooks Terren sends are in the document, with the headers a receiver verifies.
+#[test]
+fn the_webhooks_terren_sends_are_documented() {
+    let doc: serde_json::Value = serde_json::from_str(&terren_api::openapi::to_pretty_json().unwrap()).unwrap();
+    let alert = &doc["webhooks"]["alert"]["post"];
+    assert_eq!(
+        alert["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/AlertWebhook"
+    );
+    let headers: Vec<&str> =
+        alert["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(headers, ["X-Terren-Delivery", "X-Terren-Timestamp", "X-Terren-Signature"]);
+    assert!(doc["components"]["schemas"]["AlertWebhook"]["examples"].is_array());
+}
