@@ -158,7 +158,11 @@ pub struct AlertListQuery {
     /// How many (default 50); newest first.
     #[validate(range(min = 1, max = 200))]
     pub limit: Option<i64>,
-    /// Alerts created before this instant (for the next page).
+    /// The `X-Next-Cursor` header of the previous page.
+    pub cursor: Option<String>,
+    /// Alerts created before this instant. Page with `cursor` instead, as every list does:
+    /// alerts created in the same instant are not skipped.
+    #[deprecated = "page with `cursor`"]
     pub before: Option<DateTime<Utc>>,
 }
 

@@ -199,16 +199,27 @@ fn check_subjects(
 #[utoipa::path(
     get, path = "/api/v1/alerts", tag = "alerts",
     params(AlertListQuery),
-    responses((status = 200, description = "Alerts", body = Vec<Alert>))
+    responses((status = 200, description = "Alerts", body = Vec<Alert>, headers(
+        ("X-Next-Cursor" = String, description = "Pass as `cursor` for the next page; absent on the last one")
+    )))
 )]
 pub async fn list_alerts(
     user: AuthUser,
     state: web::Data<AppState>,
     query: web::Query<AlertListQuery>,
-) -> ApiResult<web::Json<Vec<Alert>>> {
+) -> ApiResult<HttpResponse> {
     let index = state.territory();
-    Ok(web::Json(with_conn(&state, move |conn| service::list(conn, &index, &user, &query)).await?))
+    let page = with_conn(&state, move |conn| service::list(conn, &index, &user, &query)).await?;
+    let mut response = HttpResponse::Ok();
+    if let Some(cursor) = page.next_cursor {
+        response.insert_header((NEXT_CURSOR_HEADER, cursor));
+    }
+    Ok(response.json(page.items))
 }
+
+/// The alert list answers a bare array, as it did before lists paged by cursor; its next cursor
+/// comes in this header.
+pub const NEXT_CURSOR_HEADER: &str = "X-Next-Cursor";
 
 #[utoipa::path(
     get, path = "/api/v1/alerts/{id}", tag = "alerts",

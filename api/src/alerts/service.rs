@@ -292,7 +292,7 @@ pub fn list(
     index: &TerritoryIndex,
     user: &AuthUser,
     query: &AlertListQuery,
-) -> ApiResult<Vec<Alert>> {
+) -> ApiResult<AlertPage> {
     crate::access::alerts::require_alert_reader(user)?;
     crate::http::json::check_rules(query)?;
     let limit = query.limit.unwrap_or(50);
@@ -300,7 +300,7 @@ pub fn list(
         .filter(crate::access::alerts::list_filter(user))
         .select(AlertRow::as_select())
         .order((alerts::created_at.desc(), alerts::id.desc()))
-        .limit(limit)
+        .limit(limit + 1)
         .into_boxed();
     if let Some(state) = query.state {
         q = q.filter(alerts::state.eq(wire_code(state)));
@@ -314,11 +314,33 @@ pub fn list(
     if let Some(source) = query.source {
         q = q.filter(alerts::source.eq(wire_code(source)));
     }
+    #[expect(deprecated, reason = "still honoured for apps that page with it")]
     if let Some(before) = query.before {
         q = q.filter(alerts::created_at.lt(before.naive_utc()));
     }
-    let rows: Vec<AlertRow> = q.load(conn)?;
-    rows.iter().map(|row| view(conn, index, row)).collect()
+    if let Some(text) = &query.cursor {
+        let (created_at, id) = crate::http::cursor::decode(text)
+            .ok_or_else(|| ApiError::field("cursor", FieldErrorCode::InvalidCursor, "not a cursor of this list"))?;
+        q = q
+            .filter(alerts::created_at.le(created_at))
+            .filter(alerts::created_at.lt(created_at).or(alerts::created_at.eq(created_at).and(alerts::id.lt(id))));
+    }
+    let mut rows: Vec<AlertRow> = q.load(conn)?;
+    let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
+    let next_cursor = if rows.len() > page_size {
+        rows.truncate(page_size);
+        rows.last().map(|last| crate::http::cursor::encode(last.created_at, &last.id))
+    } else {
+        None
+    };
+    let items = rows.iter().map(|row| view(conn, index, row)).collect::<ApiResult<_>>()?;
+    Ok(AlertPage { items, next_cursor })
+}
+
+/// A page of alerts and where the next one starts, if there is one.
+pub struct AlertPage {
+    pub items: Vec<Alert>,
+    pub next_cursor: Option<String>,
 }
 
 /// A state change that happens only from the given states, as one compare-and-set.
