@@ -398,12 +398,28 @@ pub enum ReadinessLevel {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReadinessProblem {
-    /// `no_reachable_responder`, `unreachable`, `no_rota`, `nobody_on_duty`, `no_policy`,
-    /// `step_unreachable`.
-    pub code: String,
+    pub code: ReadinessCode,
     pub level: ReadinessLevel,
     /// In Albanian and English.
     pub message: String,
+}
+
+/// What stands between an emergency and somebody who answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadinessCode {
+    /// Nobody of the agency can be paged now.
+    NoReachableResponder,
+    /// An emergency now would reach nobody at all, fallbacks included.
+    Unreachable,
+    /// The agency has no duty rota.
+    NoRota,
+    /// The rota has nobody on duty now.
+    NobodyOnDuty,
+    /// No escalation policy: the rota's person on duty is paged, then the coordinators.
+    NoPolicy,
+    /// A step of the escalation policy reaches nobody now.
+    StepUnreachable,
 }
 
 /// The agencies a municipality's emergencies are routed to, and how ready each is.
