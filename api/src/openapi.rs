@@ -125,6 +125,77 @@ fn error_code_schema() -> Schema {
     )
 }
 
+/// The limits of `#[validate(...)]` attributes and the example files, written into the schemas and
+/// parameters they belong to (see `terren_contract::schema_rules` and `terren_contract::examples`).
+struct ValidationRules;
+
+impl Modify for ValidationRules {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            let mut schemas = Vec::new();
+            <terren_contract::alerts::AlertWebhook as utoipa::ToSchema>::schemas(&mut schemas);
+            components.schemas.extend(schemas);
+            components.schemas.insert(
+                "AlertWebhook".to_owned(),
+                <terren_contract::alerts::AlertWebhook as utoipa::PartialSchema>::schema(),
+            );
+        }
+        let outcome = terren_contract::schema_rules::apply_to_schemas(openapi)
+            .and_then(|()| terren_contract::schema_rules::apply_to_parameters(openapi))
+            .and_then(|()| terren_contract::unions::name_union_variants(openapi))
+            .and_then(|()| terren_contract::examples::apply(openapi));
+        // The contract's own source decides these; a rule that cannot be written is a bug the
+        // test of the document catches, not something to serve half-applied.
+        if let Err(problem) = outcome {
+            panic!("the contract's rules do not fit the document: {problem}");
+        }
+    }
+}
+
+/// What Terren sends to the webhook endpoints an agency configures (`POST /api/v1/webhooks`).
+fn webhooks() -> utoipa::openapi::Paths {
+    use crate::notify::webhook::{DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+    use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+    use utoipa::openapi::request_body::RequestBodyBuilder;
+    use utoipa::openapi::{PathsBuilder, Required, ResponseBuilder};
+
+    let header = |name: &str, description: &str| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::True)
+            .description(Some(description))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build()
+    };
+    let operation = OperationBuilder::new()
+        .summary(Some("An alert's notification to a partner system"))
+        .description(Some(
+            "POSTed to the endpoint's `url` for every notification of an alert the endpoint is a \
+             target of. Verify the signature over the raw body before parsing it, and refuse \
+             timestamps far from your clock. Any 2xx acknowledges; other answers and timeouts are \
+             retried with the same `X-Terren-Delivery`.",
+        ))
+        .tag("alerts")
+        .parameter(header(DELIVERY_HEADER, "The delivery's id (the body's `id`); the same on every retry."))
+        .parameter(header(TIMESTAMP_HEADER, "Unix seconds when this attempt was signed."))
+        .parameter(header(
+            SIGNATURE_HEADER,
+            "`sha256=` and the lowercase hex HMAC-SHA256 of `\"<timestamp>.<raw body>\"`, keyed with the \
+             endpoint's `secret`.",
+        ))
+        .request_body(Some(
+            RequestBodyBuilder::new()
+                .content("application/json", Content::new(Some(Ref::from_schema_name("AlertWebhook"))))
+                .required(Some(Required::True))
+                .build(),
+        ))
+        .response("2XX", ResponseBuilder::new().description("Received; not sent again"))
+        .security(SecurityRequirement::default())
+        .build();
+    PathsBuilder::new().path("alert", PathItem::new(HttpMethod::Post, operation)).build()
+}
+
 fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
     [
         item.get.as_mut(),
@@ -168,6 +239,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
         doc.merge(capability);
     }
     ProblemResponses.modify(&mut doc);
+    ValidationRules.modify(&mut doc);
+    doc.webhooks = Some(webhooks());
     doc.info.version = terren_contract::VERSION.to_owned();
     doc
 }

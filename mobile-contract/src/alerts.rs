@@ -147,7 +147,7 @@ pub struct AlertAction {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams, Validate)]
 #[into_params(parameter_in = Query)]
 pub struct AlertListQuery {
     pub state: Option<AlertState>,
@@ -155,9 +155,14 @@ pub struct AlertListQuery {
     pub source: Option<AlertSource>,
     /// Only alerts that are `triggered` or `acknowledged`.
     pub open: Option<bool>,
-    /// 1–200, default 50; newest first.
+    /// How many (default 50); newest first.
+    #[validate(range(min = 1, max = 200))]
     pub limit: Option<i64>,
-    /// Alerts created before this instant (for the next page).
+    /// The `X-Next-Cursor` header of the previous page.
+    pub cursor: Option<String>,
+    /// Alerts created before this instant. Page with `cursor` instead, as every list does:
+    /// alerts created in the same instant are not skipped.
+    #[deprecated = "page with `cursor`"]
     pub before: Option<DateTime<Utc>>,
 }
 
@@ -237,7 +242,6 @@ pub struct EscalationStep {
     pub targets: Vec<Target>,
     /// How long to wait for an acknowledgement before the next step.
     #[validate(range(min = 1, max = 1440))]
-    #[schema(minimum = 1, maximum = 1440)]
     pub wait_minutes: u32,
     /// Run the step only within these windows of the agency's local time (empty: always).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -254,7 +258,6 @@ pub struct EscalationPolicyBody {
     pub steps: Vec<EscalationStep>,
     #[serde(default)]
     #[validate(range(max = 10))]
-    #[schema(maximum = 10)]
     pub repeat: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[validate(length(max = 10))]
@@ -319,7 +322,6 @@ pub struct NotificationRules {
     pub push: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(range(min = 1, max = 120))]
-    #[schema(minimum = 1, maximum = 120)]
     pub sms_after_minutes: Option<u32>,
     /// The number people should call you back on, told in the alerts you raise (defaults to your
     /// phone).
@@ -350,6 +352,27 @@ pub struct WebhookEndpoint {
     pub created_at: DateTime<Utc>,
 }
 
+/// What Terren POSTs to a webhook endpoint for each notification of an alert. The headers
+/// `X-Terren-Delivery` (equal to `id`, the same on every retry), `X-Terren-Timestamp` (Unix
+/// seconds) and `X-Terren-Signature` (`sha256=` and the lowercase hex HMAC-SHA256 of
+/// `"<timestamp>.<raw body>"`, keyed with the endpoint's `secret`) come with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AlertWebhook {
+    /// The delivery's id: a retry sends the same one, so drop repeats.
+    pub id: String,
+    pub alert_id: String,
+    /// `emergency`, `high` or `normal`.
+    #[schema(value_type = Severity)]
+    pub severity: String,
+    /// Short, in the language of the endpoint's agency.
+    pub title: String,
+    pub body: String,
+    /// A link to the alert, when the service has a public address.
+    pub link: Option<String>,
+    /// When this attempt was sent (RFC 3339, UTC, whole seconds).
+    pub sent_at: String,
+}
+
 /// How ready an agency is to receive an emergency now.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AgencyReadiness {
@@ -375,12 +398,28 @@ pub enum ReadinessLevel {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReadinessProblem {
-    /// `no_reachable_responder`, `unreachable`, `no_rota`, `nobody_on_duty`, `no_policy`,
-    /// `step_unreachable`.
-    pub code: String,
+    pub code: ReadinessCode,
     pub level: ReadinessLevel,
     /// In Albanian and English.
     pub message: String,
+}
+
+/// What stands between an emergency and somebody who answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadinessCode {
+    /// Nobody of the agency can be paged now.
+    NoReachableResponder,
+    /// An emergency now would reach nobody at all, fallbacks included.
+    Unreachable,
+    /// The agency has no duty rota.
+    NoRota,
+    /// The rota has nobody on duty now.
+    NobodyOnDuty,
+    /// No escalation policy: the rota's person on duty is paged, then the coordinators.
+    NoPolicy,
+    /// A step of the escalation policy reaches nobody now.
+    StepUnreachable,
 }
 
 /// The agencies a municipality's emergencies are routed to, and how ready each is.

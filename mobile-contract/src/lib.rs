@@ -9,6 +9,7 @@ pub mod areas;
 pub mod auth;
 pub mod batch;
 pub mod common;
+pub mod examples;
 pub mod hotspots;
 pub mod identifications;
 pub mod lifeline;
@@ -17,8 +18,10 @@ pub mod profiles;
 pub mod referrals;
 pub mod rounds;
 pub mod schedules;
+pub mod schema_rules;
 pub mod sync;
 pub mod time;
+pub mod unions;
 pub mod users;
 pub mod vocabularies;
 

@@ -246,7 +246,7 @@ pub struct ProfileMerge {
 
 /// Filters for `GET /api/v1/child-profiles`. Only profiles within the reader's scope are listed;
 /// merged profiles only when searched by reference.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams, Validate)]
 #[into_params(parameter_in = Query)]
 pub struct ProfileListQuery {
     /// A reference (`TR-2026-000123`), or part of a name (needs `children_read_names`);
@@ -262,7 +262,8 @@ pub struct ProfileListQuery {
     pub sex: Option<String>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
-    /// 1–200, default 50.
+    /// How many (default 50).
+    #[validate(range(min = 1, max = 200))]
     pub limit: Option<u32>,
 }
 

@@ -328,7 +328,7 @@ pub enum ReferralBox {
     Mine,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams, Validate)]
 #[into_params(parameter_in = Query)]
 pub struct ReferralListQuery {
     #[param(inline)]
@@ -349,7 +349,8 @@ pub struct ReferralListQuery {
     pub profile_id: Option<Uuid>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
-    /// 1–200, default 50.
+    /// How many (default 50).
+    #[validate(range(min = 1, max = 200))]
     pub limit: Option<u32>,
 }
 

@@ -26,6 +26,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+use validator::Validate;
 
 use crate::agencies::Agency;
 use crate::alerts::Alert;
@@ -38,13 +39,13 @@ use crate::rounds::Round;
 use crate::schedules::OnCall;
 use crate::vocabularies::Vocabulary;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams, Validate)]
 #[into_params(parameter_in = Query)]
 pub struct SyncQuery {
     /// The `cursor` of the last answer; without it a full sync starts.
     pub cursor: Option<String>,
-    /// Records per page, 1–500 (default 200).
-    #[param(minimum = 1, maximum = 500)]
+    /// Records per page (default 200).
+    #[validate(range(min = 1, max = 500))]
     pub limit: Option<u32>,
 }
 

@@ -9,10 +9,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use terren_contract::agencies::{Agency, AgencyUpdate, CreateAgencyRequest};
 use terren_contract::alerts::{
-    Alert, CreateAlert, NotificationRules, PutEscalationPolicy, RegisterDevice, TimelineEntry,
+    Alert, AlertWebhook, CreateAlert, NotificationRules, PutEscalationPolicy, RegisterDevice, TimelineEntry,
 };
 use terren_contract::areas::{Area, LocateResponse};
 use terren_contract::auth::{LoginRequest, Me, RefreshRequest, TokenResponse};
+use terren_contract::batch::{BatchOutcome, SyncBatch};
 use terren_contract::hotspots::{Hotspot, PutHotspot};
 use terren_contract::identifications::{CreateIdentification, Identification, IdentificationGrid};
 use terren_contract::problem::Problem;
@@ -124,6 +125,9 @@ fn every_example_is_a_valid_instance_of_its_type() {
         ("profile_merge.json", |n| drop(round_trip::<ProfileMerge>(n))),
         ("profile_history.json", |n| drop(round_trip::<ProfileHistory>(n))),
         ("sighting_counts.json", |n| drop(round_trip::<SightingCounts>(n))),
+        ("sync_batch_request.json", |n| drop(round_trip::<SyncBatch>(n))),
+        ("batch_outcome.json", |n| drop(round_trip::<BatchOutcome>(n))),
+        ("alert_webhook.json", |n| drop(round_trip::<AlertWebhook>(n))),
     ];
     let listed: BTreeSet<&str> = checks.iter().map(|(name, _)| *name).collect();
     let on_disk: BTreeSet<String> = std::fs::read_dir(examples_dir())
@@ -151,4 +155,15 @@ fn an_absent_field_and_an_explicit_null_differ_in_updates() {
     assert_eq!(update.hours, Some(None), "null clears");
     assert_eq!(update.address, None, "absent keeps");
     assert_eq!(update.phone, Some(Some("+355 4 222 2222".into())));
+}
+
+/// The examples the document shows are the files checked above, as they are on disk.
+#[test]
+fn the_documents_examples_are_the_checked_files() {
+    use terren_contract::examples::EXAMPLES;
+    for example in EXAMPLES {
+        let on_disk = std::fs::read_to_string(examples_dir().join(example.file)).unwrap();
+        assert_eq!(on_disk, example.json, "{}", example.file);
+    }
+    assert!(EXAMPLES.len() >= 55, "{}", EXAMPLES.len());
 }

@@ -16,6 +16,7 @@
 
 use diesel::prelude::*;
 use terren_contract::Permission;
+use terren_contract::problem::FieldErrorCode;
 
 use crate::db::DbConnection;
 use crate::db::schema::agencies;
@@ -84,7 +85,7 @@ pub fn off_midnight(edges: &[(&str, Option<chrono::NaiveTime>)]) -> Vec<terren_c
         .filter(|(_, time)| time.is_some_and(|t| t != chrono::NaiveTime::MIN))
         .map(|(field, _)| terren_contract::problem::FieldError {
             field: (*field).to_owned(),
-            code: "not_whole_day".into(),
+            code: FieldErrorCode::NotWholeDay,
             message: "use midnight UTC (whole days) for statistics".into(),
         })
         .collect()

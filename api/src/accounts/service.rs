@@ -1,4 +1,5 @@
 use std::collections::{BTreeSet, HashMap};
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -112,7 +113,11 @@ pub fn create_user(
 ) -> ApiResult<User> {
     let username = normalize_username(&request.username);
     if !valid_username(&username) {
-        return Err(ApiError::field("username", "invalid_format", "use lower-case letters, digits, '.', '_' or '-'"));
+        return Err(ApiError::field(
+            "username",
+            FieldErrorCode::InvalidFormat,
+            "use lower-case letters, digits, '.', '_' or '-'",
+        ));
     }
     let roles: BTreeSet<Role> = request.roles.iter().copied().collect();
     if let Some(actor) = actor
@@ -127,7 +132,11 @@ pub fn create_user(
         .get_result(conn)
         .optional()?
         .ok_or_else(|| {
-            ApiError::field("agency_code", "unknown_agency", format!("no agency with code {}", request.agency_code))
+            ApiError::field(
+                "agency_code",
+                FieldErrorCode::UnknownAgency,
+                format!("no agency with code {}", request.agency_code),
+            )
         })?;
     ensure_may_manage(actor, &agency_id)?;
     let password_hash = state.passwords.hash(&request.password)?;
@@ -286,11 +295,19 @@ pub fn change_password(
     state.throttle.begin_attempt(&row.username, &user.ip, attempted_at).map_err(crate::auth::throttle::too_many)?;
     if !state.passwords.verify(&request.current_password, &row.password_hash) {
         tracing::info!(account = %row.username, ip = %user.ip, "wrong current password");
-        return Err(ApiError::field("current_password", "wrong_password", "the current password is wrong"));
+        return Err(ApiError::field(
+            "current_password",
+            FieldErrorCode::WrongPassword,
+            "the current password is wrong",
+        ));
     }
     state.throttle.record_success(&row.username, &user.ip, attempted_at);
     if request.new_password == request.current_password {
-        return Err(ApiError::field("new_password", "unchanged", "choose a password different from the current one"));
+        return Err(ApiError::field(
+            "new_password",
+            FieldErrorCode::Unchanged,
+            "choose a password different from the current one",
+        ));
     }
     let hash = state.passwords.hash(&request.new_password)?;
     let at = state.clock.now_naive();

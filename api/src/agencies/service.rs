@@ -1,4 +1,5 @@
 use std::collections::{BTreeSet, HashMap};
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -136,7 +137,7 @@ pub fn list(conn: &mut DbConnection, index: &TerritoryIndex, query: &AgencyListQ
 }
 
 fn unknown_area(field: &str, code: &str) -> ApiError {
-    ApiError::field(field, "unknown_area", format!("no area with code {code}"))
+    ApiError::field(field, FieldErrorCode::UnknownArea, format!("no area with code {code}"))
 }
 
 fn find_row(conn: &mut DbConnection, id: &AgencyId) -> ApiResult<AgencyRow> {
@@ -180,7 +181,7 @@ fn check_time_zone(zone: &str, errors: &mut Vec<FieldError>) {
     if zone.parse::<chrono_tz::Tz>().is_err() {
         errors.push(FieldError {
             field: "time_zone".into(),
-            code: "unknown_time_zone".into(),
+            code: FieldErrorCode::UnknownTimeZone,
             message: format!("{zone} is not an IANA time zone"),
         });
     }
@@ -201,7 +202,7 @@ fn resolve_areas(conn: &mut DbConnection, codes: &[String], errors: &mut Vec<Fie
             }
             None => errors.push(FieldError {
                 field: format!("area_codes[{i}]"),
-                code: "unknown_area".into(),
+                code: FieldErrorCode::UnknownArea,
                 message: format!("no area with code {code}"),
             }),
         }
@@ -234,7 +235,7 @@ pub fn create(
         if !crate::vocabularies::is_active_code(tx, "agency_type", &request.agency_type)? {
             errors.push(FieldError {
                 field: "agency_type".into(),
-                code: "unknown_code".into(),
+                code: FieldErrorCode::UnknownCode,
                 message: format!("{} is not in the agency_type vocabulary", request.agency_type),
             });
         }
@@ -252,7 +253,7 @@ pub fn create(
                 if found.is_none() {
                     errors.push(FieldError {
                         field: "municipality_code".into(),
-                        code: "unknown_area".into(),
+                        code: FieldErrorCode::UnknownArea,
                         message: format!("no municipality with code {code}"),
                     });
                 }
@@ -270,7 +271,7 @@ pub fn create(
                 if found.is_none() {
                     errors.push(FieldError {
                         field: "parent_code".into(),
-                        code: "unknown_agency".into(),
+                        code: FieldErrorCode::UnknownAgency,
                         message: format!("no agency with code {code}"),
                     });
                 }
@@ -355,7 +356,7 @@ pub fn update(
             Some(codes) if codes.is_empty() => {
                 errors.push(FieldError {
                     field: "area_codes".into(),
-                    code: "invalid_length".into(),
+                    code: FieldErrorCode::InvalidLength,
                     message: "an agency serves at least one area".into(),
                 });
                 None

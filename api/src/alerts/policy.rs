@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use serde_json::json;
 use terren_contract::alerts::{EscalationPolicy, EscalationPolicyBody, EscalationStep, PutEscalationPolicy, Target};
 use terren_contract::problem::FieldError;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::{Permission, Role};
 
 use crate::access::AuthUser;
@@ -96,8 +97,8 @@ fn check_target(
     conn: &mut DbConnection,
     agency_id: &AgencyId,
     target: &Target,
-) -> Result<bool, (&'static str, String)> {
-    let db = |e: diesel::result::Error| ("internal", e.to_string());
+) -> Result<bool, (FieldErrorCode, String)> {
+    let db = |e: diesel::result::Error| (FieldErrorCode::Internal, e.to_string());
     match target {
         Target::OnCall { schedule_id } => {
             let found: i64 = schedules::table
@@ -107,7 +108,7 @@ fn check_target(
                 .get_result(conn)
                 .map_err(db)?;
             if found == 0 {
-                return Err(("unknown_schedule", format!("no schedule {schedule_id}")));
+                return Err((FieldErrorCode::UnknownSchedule, format!("no schedule {schedule_id}")));
             }
             Ok(true)
         }
@@ -115,7 +116,7 @@ fn check_target(
             let found: i64 =
                 users::table.filter(users::id.eq(user_id.to_string())).count().get_result(conn).map_err(db)?;
             if found == 0 {
-                return Err(("unknown_user", format!("no user {user_id}")));
+                return Err((FieldErrorCode::UnknownUser, format!("no user {user_id}")));
             }
             let roles: Vec<String> = user_roles::table
                 .filter(user_roles::user_id.eq(user_id.to_string()))
@@ -124,15 +125,16 @@ fn check_target(
                 .map_err(db)?;
             if !roles.iter().filter_map(|r| Role::parse(r)).any(responds) {
                 return Err((
-                    "cannot_respond",
+                    FieldErrorCode::CannotRespond,
                     format!("user {user_id} has no role that may open and acknowledge alerts"),
                 ));
             }
             reachable_person(conn, &user_id.to_string()).map_err(db)
         }
-        Target::Role { role } if !responds(*role) => {
-            Err(("cannot_respond", format!("the role {} may not open and acknowledge alerts", role.as_str())))
-        }
+        Target::Role { role } if !responds(*role) => Err((
+            FieldErrorCode::CannotRespond,
+            format!("the role {} may not open and acknowledge alerts", role.as_str()),
+        )),
         Target::Role { role } => {
             let people = with_role(conn, agency_id, *role).map_err(db)?;
             for person in people {
@@ -144,10 +146,10 @@ fn check_target(
         }
         Target::Contact { name, phone } => {
             if name.trim().is_empty() {
-                return Err(("blank", "a contact needs a name".into()));
+                return Err((FieldErrorCode::Blank, "a contact needs a name".into()));
             }
             if !is_phone(phone) {
-                return Err(("invalid_phone", format!("{phone} is not an international number (+355…)")));
+                return Err((FieldErrorCode::InvalidPhone, format!("{phone} is not an international number (+355…)")));
             }
             Ok(true)
         }
@@ -160,7 +162,9 @@ fn check_target(
                 .optional()
                 .map_err(db)?;
             match active {
-                None => Err(("unknown_webhook", format!("no webhook endpoint {webhook_id} in this agency"))),
+                None => {
+                    Err((FieldErrorCode::UnknownWebhook, format!("no webhook endpoint {webhook_id} in this agency")))
+                }
                 Some(active) => Ok(active),
             }
         }
@@ -179,7 +183,7 @@ fn check_targets(
         match check_target(conn, agency_id, target) {
             Ok(ok) => reachable |= ok,
             Err((code, message)) => {
-                errors.push(FieldError { field: format!("{field}.targets[{t}]"), code: code.into(), message });
+                errors.push(FieldError { field: format!("{field}.targets[{t}]"), code, message });
             }
         }
     }
@@ -195,7 +199,7 @@ pub fn check(conn: &mut DbConnection, agency_id: &AgencyId, policy: &EscalationP
         if !check_targets(conn, agency_id, &field, &step.targets, &mut errors) {
             errors.push(FieldError {
                 field: field.clone(),
-                code: "unreachable_step".into(),
+                code: FieldErrorCode::UnreachableStep,
                 message: "nobody can be reached by this step: no phone number, push token or active endpoint".into(),
             });
         }
@@ -206,14 +210,14 @@ pub fn check(conn: &mut DbConnection, agency_id: &AgencyId, policy: &EscalationP
     if policy.steps.iter().all(|step| !step.only_when.is_empty()) {
         errors.push(FieldError {
             field: "steps".into(),
-            code: "unreachable_step".into(),
+            code: FieldErrorCode::UnreachableStep,
             message: "at least one step must run at any time (without `only_when`)".into(),
         });
     }
     if !policy.fallback.is_empty() && !check_targets(conn, agency_id, "fallback", &policy.fallback, &mut errors) {
         errors.push(FieldError {
             field: "fallback".into(),
-            code: "unreachable_step".into(),
+            code: FieldErrorCode::UnreachableStep,
             message: "nobody can be reached by the fallback".into(),
         });
     }
@@ -298,7 +302,11 @@ pub fn put(
             return Err(ApiError::version_mismatch(serde_json::to_value(current).map_err(anyhow::Error::from)?));
         }
         (None, Some(_)) => {
-            return Err(ApiError::field("version", "no_policy", "the agency has no policy yet: omit `version`"));
+            return Err(ApiError::field(
+                "version",
+                FieldErrorCode::NoPolicy,
+                "the agency has no policy yet: omit `version`",
+            ));
         }
     }
     audit::record(

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use serde_json::json;
 use terren_contract::Permission;
 use terren_contract::alerts::{CreateWebhookEndpoint, Device, NotificationRules, RegisterDevice, WebhookEndpoint};
+use terren_contract::problem::FieldErrorCode;
 use uuid::Uuid;
 
 use super::policy::is_phone;
@@ -127,7 +128,11 @@ pub fn put_rules(
     if let Some(phone) = &request.callback_phone
         && !is_phone(phone)
     {
-        return Err(ApiError::field("callback_phone", "invalid_phone", "an international number, e.g. +355691234567"));
+        return Err(ApiError::field(
+            "callback_phone",
+            FieldErrorCode::InvalidPhone,
+            "an international number, e.g. +355691234567",
+        ));
     }
     if !request.push {
         let phone: Option<String> =
@@ -135,7 +140,7 @@ pub fn put_rules(
         if phone.is_none_or(|p| p.trim().is_empty()) {
             return Err(ApiError::field(
                 "push",
-                "unreachable",
+                FieldErrorCode::Unreachable,
                 "without push you can only be reached by SMS, and your account has no phone number",
             ));
         }
@@ -184,7 +189,7 @@ pub fn create_endpoint(
 ) -> ApiResult<WebhookEndpoint> {
     user.require(Permission::PlanningManage)?;
     if !request.url.starts_with("https://") && !request.url.starts_with("http://") {
-        return Err(ApiError::field("url", "url", "an http(s) URL"));
+        return Err(ApiError::field("url", FieldErrorCode::Url, "an http(s) URL"));
     }
     let secret = crate::auth::tokens::random_token()?;
     let id = Uuid::now_v7().to_string();

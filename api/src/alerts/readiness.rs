@@ -4,12 +4,13 @@
 //! the coordinators of an agency that emergencies are routed to when it cannot be reached.
 
 use std::collections::BTreeSet;
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Duration, DurationRound, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use terren_contract::alerts::{
-    AgencyReadiness, AlertSource, MunicipalityReadiness, ReadinessLevel, ReadinessProblem, Severity,
+    AgencyReadiness, AlertSource, MunicipalityReadiness, ReadinessCode, ReadinessLevel, ReadinessProblem, Severity,
 };
 use terren_contract::areas::AreaLevel;
 use terren_contract::{Permission, Role};
@@ -29,8 +30,8 @@ use crate::outbox::{self, JobPayload, kinds};
 use crate::referrals::routing::{self, Case, Place};
 use crate::territory::index::TerritoryIndex;
 
-fn problem(code: &str, level: ReadinessLevel, message: impl Into<String>) -> ReadinessProblem {
-    ReadinessProblem { code: code.into(), level, message: message.into() }
+fn problem(code: ReadinessCode, level: ReadinessLevel, message: impl Into<String>) -> ReadinessProblem {
+    ReadinessProblem { code, level, message: message.into() }
 }
 
 /// Active people of the agency who may answer alerts and can be paged.
@@ -102,7 +103,7 @@ fn check_agency(
         escalation_policies::table.filter(escalation_policies::agency_id.eq(agency_id)).count().get_result(conn)?;
     if stored == 0 {
         problems.push(problem(
-            "no_policy",
+            ReadinessCode::NoPolicy,
             ReadinessLevel::Warning,
             "Pa politikë përshkallëzimi: njoftohen kujdestari i rotës, pastaj koordinatorët / No escalation \
              policy: the rota's on-call, then the coordinators, are paged",
@@ -110,7 +111,7 @@ fn check_agency(
     }
     let schedules = crate::rota::service::live_schedules(conn, std::slice::from_ref(agency_id))?;
     if schedules.is_empty() {
-        problems.push(problem("no_rota", ReadinessLevel::Warning, "Pa rotë kujdestarie / No duty rota"));
+        problems.push(problem(ReadinessCode::NoRota, ReadinessLevel::Warning, "Pa rotë kujdestarie / No duty rota"));
     } else {
         let mut anyone = false;
         for (_, schedule, _) in &schedules {
@@ -118,7 +119,7 @@ fn check_agency(
         }
         if !anyone {
             problems.push(problem(
-                "nobody_on_duty",
+                ReadinessCode::NobodyOnDuty,
                 ReadinessLevel::Warning,
                 "Askush në detyrë tani në asnjë rotë / Nobody on duty now in any rota",
             ));
@@ -126,7 +127,7 @@ fn check_agency(
     }
     if reachable_responders(conn, agency_id)? == 0 {
         problems.push(problem(
-            "no_reachable_responder",
+            ReadinessCode::NoReachableResponder,
             ReadinessLevel::Blocking,
             "Askush që mund t'u përgjigjet alarmeve nuk ka telefon ose pajisje / Nobody who may answer alerts \
              has a phone number or push token",
@@ -140,7 +141,7 @@ fn check_agency(
         if reach.targets.is_empty() {
             let why: Vec<String> = reach.missed.iter().map(|m| format!("{}: {}", m.target, m.reason)).collect();
             problems.push(problem(
-                "step_unreachable",
+                ReadinessCode::StepUnreachable,
                 ReadinessLevel::Warning,
                 format!("Hapi {} nuk arrin askënd / Step {} reaches nobody ({})", index + 1, index + 1, why.join("; ")),
             ));
@@ -156,7 +157,7 @@ fn check_agency(
     // The steps were resolved above; only when none reaches anybody do the fallbacks matter.
     if !a_step_reaches && !escalation::anybody_reachable(conn, agency_id, &policy, None, now)? {
         problems.push(problem(
-            "unreachable",
+            ReadinessCode::Unreachable,
             ReadinessLevel::Blocking,
             "Një emergjencë tani nuk do të arrinte askënd / An emergency now would reach nobody",
         ));
@@ -222,10 +223,9 @@ pub fn municipality(
     code: &str,
     now: DateTime<Utc>,
 ) -> ApiResult<MunicipalityReadiness> {
-    let area = index
-        .find_code(code)
-        .filter(|a| index.area(*a).level == AreaLevel::Municipality)
-        .ok_or_else(|| ApiError::field("municipality", "unknown_area", format!("no municipality {code}")))?;
+    let area = index.find_code(code).filter(|a| index.area(*a).level == AreaLevel::Municipality).ok_or_else(|| {
+        ApiError::field("municipality", FieldErrorCode::UnknownArea, format!("no municipality {code}"))
+    })?;
     let serves = user.areas.iter().any(|(id, _)| {
         index.find_id(id).is_some_and(|served| {
             index.descendants(served).contains(&area) || index.descendants(area).contains(&served)

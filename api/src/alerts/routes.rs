@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use terren_contract::problem::FieldErrorCode;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -173,7 +174,7 @@ fn check_subjects(
         match crate::access::profiles::find_visible(conn, index, user, &id.to_string()) {
             Ok(_) => {}
             Err(e) if e.code == ErrorCode::NotFound => {
-                return Err(ApiError::field("profile_id", "unknown_profile", "no such child profile"));
+                return Err(ApiError::field("profile_id", FieldErrorCode::UnknownProfile, "no such child profile"));
             }
             Err(e) => return Err(e),
         }
@@ -182,7 +183,11 @@ fn check_subjects(
         match crate::access::identifications::find_in_scope(conn, index, user, &id.to_string()) {
             Ok(_) => {}
             Err(e) if e.code == ErrorCode::NotFound => {
-                return Err(ApiError::field("identification_id", "unknown_identification", "no such identification"));
+                return Err(ApiError::field(
+                    "identification_id",
+                    FieldErrorCode::UnknownIdentification,
+                    "no such identification",
+                ));
             }
             Err(e) => return Err(e),
         }
@@ -194,16 +199,27 @@ fn check_subjects(
 #[utoipa::path(
     get, path = "/api/v1/alerts", tag = "alerts",
     params(AlertListQuery),
-    responses((status = 200, description = "Alerts", body = Vec<Alert>))
+    responses((status = 200, description = "Alerts", body = Vec<Alert>, headers(
+        ("X-Next-Cursor" = String, description = "Pass as `cursor` for the next page; absent on the last one")
+    )))
 )]
 pub async fn list_alerts(
     user: AuthUser,
     state: web::Data<AppState>,
     query: web::Query<AlertListQuery>,
-) -> ApiResult<web::Json<Vec<Alert>>> {
+) -> ApiResult<HttpResponse> {
     let index = state.territory();
-    Ok(web::Json(with_conn(&state, move |conn| service::list(conn, &index, &user, &query)).await?))
+    let page = with_conn(&state, move |conn| service::list(conn, &index, &user, &query)).await?;
+    let mut response = HttpResponse::Ok();
+    if let Some(cursor) = page.next_cursor {
+        response.insert_header((NEXT_CURSOR_HEADER, cursor));
+    }
+    Ok(response.json(page.items))
 }
+
+/// The alert list answers a bare array, as it did before lists paged by cursor; its next cursor
+/// comes in this header.
+pub const NEXT_CURSOR_HEADER: &str = "X-Next-Cursor";
 
 #[utoipa::path(
     get, path = "/api/v1/alerts/{id}", tag = "alerts",

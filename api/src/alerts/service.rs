@@ -2,6 +2,7 @@
 //! `store`, the timeline in `timeline`, who may read and answer one in `access::alerts`.
 
 use std::collections::BTreeSet;
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -185,7 +186,7 @@ pub fn create(
         Some(code) => Some(
             index
                 .find_code(code)
-                .ok_or_else(|| ApiError::field("area_code", "unknown_area", format!("no area {code}")))?,
+                .ok_or_else(|| ApiError::field("area_code", FieldErrorCode::UnknownArea, format!("no area {code}")))?,
         ),
         None => None,
     };
@@ -194,7 +195,7 @@ pub fn create(
             let id = AgencyId::from(id);
             let found: i64 = agencies::table.filter(agencies::id.eq(&id)).count().get_result(tx.conn())?;
             if found == 0 {
-                return Err(ApiError::field("agency_id", "unknown_agency", "no such agency"));
+                return Err(ApiError::field("agency_id", FieldErrorCode::UnknownAgency, "no such agency"));
             }
             id
         }
@@ -205,7 +206,11 @@ pub fn create(
     if let Some(id) = &identification_id {
         let found: i64 = identifications::table.filter(identifications::id.eq(id)).count().get_result(tx.conn())?;
         if found == 0 {
-            return Err(ApiError::field("identification_id", "unknown_identification", "no such identification"));
+            return Err(ApiError::field(
+                "identification_id",
+                FieldErrorCode::UnknownIdentification,
+                "no such identification",
+            ));
         }
     }
     let new = NewAlert {
@@ -287,17 +292,15 @@ pub fn list(
     index: &TerritoryIndex,
     user: &AuthUser,
     query: &AlertListQuery,
-) -> ApiResult<Vec<Alert>> {
+) -> ApiResult<AlertPage> {
     crate::access::alerts::require_alert_reader(user)?;
+    crate::http::json::check_rules(query)?;
     let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::field("limit", "out_of_range", "1 to 200"));
-    }
     let mut q = alerts::table
         .filter(crate::access::alerts::list_filter(user))
         .select(AlertRow::as_select())
         .order((alerts::created_at.desc(), alerts::id.desc()))
-        .limit(limit)
+        .limit(limit + 1)
         .into_boxed();
     if let Some(state) = query.state {
         q = q.filter(alerts::state.eq(wire_code(state)));
@@ -311,11 +314,33 @@ pub fn list(
     if let Some(source) = query.source {
         q = q.filter(alerts::source.eq(wire_code(source)));
     }
+    #[expect(deprecated, reason = "still honoured for apps that page with it")]
     if let Some(before) = query.before {
         q = q.filter(alerts::created_at.lt(before.naive_utc()));
     }
-    let rows: Vec<AlertRow> = q.load(conn)?;
-    rows.iter().map(|row| view(conn, index, row)).collect()
+    if let Some(text) = &query.cursor {
+        let (created_at, id) = crate::http::cursor::decode(text)
+            .ok_or_else(|| ApiError::field("cursor", FieldErrorCode::InvalidCursor, "not a cursor of this list"))?;
+        q = q
+            .filter(alerts::created_at.le(created_at))
+            .filter(alerts::created_at.lt(created_at).or(alerts::created_at.eq(created_at).and(alerts::id.lt(id))));
+    }
+    let mut rows: Vec<AlertRow> = q.load(conn)?;
+    let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
+    let next_cursor = if rows.len() > page_size {
+        rows.truncate(page_size);
+        rows.last().map(|last| crate::http::cursor::encode(last.created_at, &last.id))
+    } else {
+        None
+    };
+    let items = rows.iter().map(|row| view(conn, index, row)).collect::<ApiResult<_>>()?;
+    Ok(AlertPage { items, next_cursor })
+}
+
+/// A page of alerts and where the next one starts, if there is one.
+pub struct AlertPage {
+    pub items: Vec<Alert>,
+    pub next_cursor: Option<String>,
 }
 
 /// A state change that happens only from the given states, as one compare-and-set.

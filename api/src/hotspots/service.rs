@@ -2,6 +2,7 @@
 //! walks rounds, and suggested from where recent sightings cluster.
 
 use std::collections::{HashMap, HashSet};
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
 use diesel::prelude::*;
@@ -102,8 +103,9 @@ pub fn view(conn: &mut DbConnection, index: &TerritoryIndex, row: &HotspotRow) -
 
 /// The area's id and the ids of every area below it.
 pub fn area_and_below(index: &TerritoryIndex, field: &str, code: &str) -> ApiResult<(usize, Vec<String>)> {
-    let area =
-        index.find_code(code).ok_or_else(|| ApiError::field(field, "unknown_area", format!("no area {code}")))?;
+    let area = index
+        .find_code(code)
+        .ok_or_else(|| ApiError::field(field, FieldErrorCode::UnknownArea, format!("no area {code}")))?;
     Ok((area, index.descendants(area).into_iter().map(|a| index.area(a).id.clone()).collect()))
 }
 
@@ -201,7 +203,11 @@ pub fn put(
     }
     let shape = Shape::parse(&request.shape).map_err(ApiError::fields)?;
     if !is_active_code(tx, "hotspot_kind", &request.kind)? {
-        return Err(ApiError::field("kind", "unknown_code", format!("{} is not a hotspot_kind code", request.kind)));
+        return Err(ApiError::field(
+            "kind",
+            FieldErrorCode::UnknownCode,
+            format!("{} is not a hotspot_kind code", request.kind),
+        ));
     }
     let centroid = shape.centroid();
     let area_ids_at = |lat: f64, lon: f64| {
@@ -223,7 +229,7 @@ pub fn put(
     {
         return Err(ApiError::field(
             "shape",
-            "outside_agency_area",
+            FieldErrorCode::OutsideAgencyArea,
             "the place is outside the areas your agency serves",
         ));
     }
@@ -402,7 +408,7 @@ pub fn suggestions(
     let min_sightings = query.min_sightings.unwrap_or(5);
     let out_of_range = |field: &str, message: &str| terren_contract::problem::FieldError {
         field: field.into(),
-        code: "out_of_range".into(),
+        code: FieldErrorCode::OutOfRange,
         message: message.into(),
     };
     let errors: Vec<_> = [

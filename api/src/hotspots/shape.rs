@@ -4,6 +4,7 @@
 use geo::{BoundingRect, Centroid, Closest, ClosestPoint, Contains, Distance, Haversine, LineString, Point, Polygon};
 use terren_contract::hotspots::HotspotShape;
 use terren_contract::problem::FieldError;
+use terren_contract::problem::FieldErrorCode;
 
 const MIN_RADIUS_M: f64 = 10.0;
 const MAX_RADIUS_M: f64 = 2_000.0;
@@ -20,8 +21,8 @@ pub enum Shape {
     Polygon(Polygon<f64>),
 }
 
-fn error(field: &str, code: &str, message: impl Into<String>) -> FieldError {
-    FieldError { field: field.into(), code: code.into(), message: message.into() }
+fn error(field: &str, code: FieldErrorCode, message: impl Into<String>) -> FieldError {
+    FieldError { field: field.into(), code, message: message.into() }
 }
 
 fn valid_point(lat: f64, lon: f64) -> bool {
@@ -34,10 +35,10 @@ impl Shape {
             HotspotShape::Circle { lat, lon, radius_m } => {
                 let mut errors = Vec::new();
                 if !valid_point(*lat, *lon) {
-                    errors.push(error("shape", "out_of_range", "lat −90..90, lon −180..180"));
+                    errors.push(error("shape", FieldErrorCode::OutOfRange, "lat −90..90, lon −180..180"));
                 }
                 if !(MIN_RADIUS_M..=MAX_RADIUS_M).contains(radius_m) {
-                    errors.push(error("shape.radius_m", "out_of_range", "10 to 2,000 metres"));
+                    errors.push(error("shape.radius_m", FieldErrorCode::OutOfRange, "10 to 2,000 metres"));
                 }
                 if errors.is_empty() {
                     Ok(Shape::Circle { center: Point::new(*lon, *lat), radius_m: *radius_m })
@@ -51,15 +52,27 @@ impl Shape {
                     corners.pop();
                 }
                 if corners.iter().any(|(lon, lat)| !valid_point(*lat, *lon)) {
-                    return Err(vec![error("shape.coordinates", "out_of_range", "[lon, lat] pairs in range")]);
+                    return Err(vec![error(
+                        "shape.coordinates",
+                        FieldErrorCode::OutOfRange,
+                        "[lon, lat] pairs in range",
+                    )]);
                 }
                 if corners.len() < 3 || corners.len() > MAX_CORNERS {
-                    return Err(vec![error("shape.coordinates", "invalid_value", "3 to 500 distinct corners")]);
+                    return Err(vec![error(
+                        "shape.coordinates",
+                        FieldErrorCode::InvalidValue,
+                        "3 to 500 distinct corners",
+                    )]);
                 }
                 let polygon = Polygon::new(LineString::from(corners), Vec::new());
                 let area = geo::Area::unsigned_area(&polygon);
                 if area <= 0.0 {
-                    return Err(vec![error("shape.coordinates", "invalid_value", "the corners enclose no area")]);
+                    return Err(vec![error(
+                        "shape.coordinates",
+                        FieldErrorCode::InvalidValue,
+                        "the corners enclose no area",
+                    )]);
                 }
                 let shape = Shape::Polygon(polygon);
                 let (min_lat, min_lon, max_lat, max_lon) = shape.bounds();
@@ -67,7 +80,7 @@ impl Shape {
                 if across > 2.0 * MAX_RADIUS_M {
                     return Err(vec![error(
                         "shape.coordinates",
-                        "out_of_range",
+                        FieldErrorCode::OutOfRange,
                         "a hotspot is a place, at most 4 km corner to corner; use areas for more",
                     )]);
                 }
@@ -236,7 +249,7 @@ mod tests {
     #[test]
     fn bad_shapes_are_named() {
         let codes = |shape: HotspotShape| -> Vec<String> {
-            Shape::parse(&shape).err().unwrap_or_default().into_iter().map(|e| e.code).collect()
+            Shape::parse(&shape).err().unwrap_or_default().into_iter().map(|e| e.code.as_str().to_owned()).collect()
         };
         assert_eq!(codes(HotspotShape::Circle { lat: 41.3, lon: 19.8, radius_m: 5.0 }), ["out_of_range"]);
         assert_eq!(codes(HotspotShape::Circle { lat: 141.3, lon: 19.8, radius_m: 50.0 }), ["out_of_range"]);

@@ -6,7 +6,7 @@ use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
-use terren_contract::problem::FieldError;
+use terren_contract::problem::{FieldError, FieldErrorCode};
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
 use super::problem::{ApiError, ErrorCode};
@@ -80,7 +80,7 @@ fn reject_nul(bytes: &[u8]) -> Result<(), ApiError> {
 }
 
 /// The field error code of text containing U+0000.
-pub const NUL_CODE: &str = "nul_character";
+pub const NUL_CODE: FieldErrorCode = FieldErrorCode::NulCharacter;
 pub const NUL_MESSAGE: &str = "text must not contain the NUL character (U+0000)";
 
 /// The path (`a.b[2]`, as for other field errors) of the first string or key containing U+0000.
@@ -98,20 +98,20 @@ fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
     }
 }
 
-fn classify_data_error(path: &str, message: &str) -> (String, &'static str) {
+fn classify_data_error(path: &str, message: &str) -> (String, FieldErrorCode) {
     let join = |name: &str| if path == "." || path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
     if let Some(name) = backticked_after(message, "missing field ") {
-        return (join(name), "required");
+        return (join(name), FieldErrorCode::Required);
     }
     if let Some(name) = backticked_after(message, "unknown field ") {
         // The path already ends at the unknown key.
         let field = if path == "." || path.is_empty() { name.to_owned() } else { path.to_owned() };
-        return (field, "unknown_field");
+        return (field, FieldErrorCode::UnknownField);
     }
     if message.starts_with("unknown variant") {
-        return (path.to_owned(), "unknown_code");
+        return (path.to_owned(), FieldErrorCode::UnknownCode);
     }
-    (if path == "." { String::new() } else { path.to_owned() }, "invalid_type")
+    (if path == "." { String::new() } else { path.to_owned() }, FieldErrorCode::InvalidType)
 }
 
 fn backticked_after<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
@@ -120,6 +120,12 @@ fn backticked_after<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
 
 fn strip_position(message: &str) -> String {
     message.split(" at line ").next().unwrap_or(message).to_owned()
+}
+
+/// Checks a value with its validation rules (query parameters, which no extractor checks), with
+/// the same field errors as a body.
+pub fn check_rules<T: Validate>(value: &T) -> Result<(), ApiError> {
+    value.validate().map_err(|errors| ApiError::fields(field_errors(&errors)))
 }
 
 /// Flattens validator's nested errors into `field.sub[2]` paths with stable codes.
@@ -138,7 +144,7 @@ fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
                 for error in list {
                     out.push(FieldError {
                         field: path.clone(),
-                        code: stable_code(&error.code).to_owned(),
+                        code: stable_code(&error.code),
                         message: error.message.as_ref().map_or_else(|| describe(error), |m| m.to_string()),
                     });
                 }
@@ -153,12 +159,14 @@ fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
     }
 }
 
-fn stable_code(code: &str) -> &str {
-    match code {
-        "length" => "invalid_length",
-        "range" => "out_of_range",
-        "email" => "invalid_email",
-        other => other,
+/// The field code of each rule the contract's `#[validate(...)]` attributes use; a rule without
+/// one of its own is an invalid value.
+fn stable_code(rule: &str) -> FieldErrorCode {
+    match rule {
+        "length" => FieldErrorCode::InvalidLength,
+        "range" => FieldErrorCode::OutOfRange,
+        "url" => FieldErrorCode::Url,
+        other => FieldErrorCode::parse(other).unwrap_or(FieldErrorCode::InvalidValue),
     }
 }
 
@@ -294,7 +302,7 @@ mod tests {
     fn nul_characters_are_refused_naming_the_field() {
         let err = parse_json::<Sample>(br#"{"name": "a\u0000b", "lat": 1}"#).unwrap_err();
         assert_eq!(err.code, ErrorCode::ValidationFailed);
-        assert_eq!((err.errors[0].field.as_str(), err.errors[0].code.as_str()), ("name", NUL_CODE));
+        assert_eq!((err.errors[0].field.as_str(), err.errors[0].code.as_str()), ("name", NUL_CODE.as_str()));
         let nested: serde_json::Value = serde_json::json!({ "a": [1, { "b": "x\u{0}" }] });
         let err = parse_json::<serde_json::Value>(nested.to_string().as_bytes()).unwrap_err();
         assert_eq!(err.errors[0].field, "a[1].b");

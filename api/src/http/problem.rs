@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::problem::{FieldError, Problem};
 
 use super::lang::Lang;
@@ -138,8 +139,8 @@ impl ApiError {
     }
 
     /// A 422 naming one field.
-    pub fn field(field: impl Into<String>, code: &str, message: impl Into<String>) -> ApiError {
-        ApiError::fields(vec![FieldError { field: field.into(), code: code.into(), message: message.into() }])
+    pub fn field(field: impl Into<String>, code: FieldErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError::fields(vec![FieldError { field: field.into(), code, message: message.into() }])
     }
 
     pub fn fields(errors: Vec<FieldError>) -> ApiError {

@@ -5,6 +5,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::QueryPayloadError;
 use actix_web::middleware::Next;
 use terren_contract::problem::FieldError;
+use terren_contract::problem::FieldErrorCode;
 
 use super::json::{NUL_CODE, NUL_MESSAGE};
 use super::problem::{ApiError, ErrorCode};
@@ -20,7 +21,7 @@ pub fn query_error(error: QueryPayloadError) -> ApiError {
     if let Some((field, rest)) = message.strip_prefix('`').and_then(|m| m.split_once("`: ")) {
         problem.errors.push(FieldError {
             field: field.to_owned(),
-            code: "invalid_format".into(),
+            code: FieldErrorCode::InvalidFormat,
             message: rest.into(),
         });
     }
@@ -65,7 +66,7 @@ mod tests {
         assert!(nul_in("/api/v1/areas", "q=100%25").is_none());
         let error = nul_in("/api/v1/areas", "level=county&q=a%00b").unwrap();
         assert_eq!(error.code, ErrorCode::ValidationFailed);
-        assert_eq!((error.errors[0].field.as_str(), error.errors[0].code.as_str()), ("q", NUL_CODE));
+        assert_eq!((error.errors[0].field.as_str(), error.errors[0].code.as_str()), ("q", NUL_CODE.as_str()));
         assert_eq!(nul_in("/api/v1/agencies/a%00b", "").unwrap().code, ErrorCode::NotFound);
     }
 

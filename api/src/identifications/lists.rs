@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use terren_contract::Permission;
 use terren_contract::identifications::{Identification, IdentificationListQuery, IdentificationPage};
 use terren_contract::problem::FieldError;
+use terren_contract::problem::FieldErrorCode;
 
 use super::privacy::shown_point;
 use super::read::view_with;
@@ -54,31 +55,31 @@ pub(super) fn parse_filters(
     max_limit: u32,
 ) -> ApiResult<Filters> {
     let mut errors = Vec::new();
-    let mut bad = |field: &str, code: &str, message: String| {
-        errors.push(FieldError { field: field.into(), code: code.into(), message })
+    let mut bad = |field: &str, code: FieldErrorCode, message: String| {
+        errors.push(FieldError { field: field.into(), code, message })
     };
     let limit = query.limit.unwrap_or(default_limit);
     if !(1..=max_limit).contains(&limit) {
-        bad("limit", "out_of_range", format!("limit must be between 1 and {max_limit}"));
+        bad("limit", FieldErrorCode::OutOfRange, format!("limit must be between 1 and {max_limit}"));
     }
     let area = query.area.as_ref().and_then(|code| {
         let found = index.find_code(code);
         if found.is_none() {
-            bad("area", "unknown_area", format!("no area with code {code}"));
+            bad("area", FieldErrorCode::UnknownArea, format!("no area with code {code}"));
         }
         found
     });
     let bbox = query.bbox.as_ref().and_then(|text| {
         let parsed = parse_bbox(text);
         if parsed.is_none() {
-            bad("bbox", "invalid_format", "use min_lon,min_lat,max_lon,max_lat in WGS84".into());
+            bad("bbox", FieldErrorCode::InvalidFormat, "use min_lon,min_lat,max_lon,max_lat in WGS84".into());
         }
         parsed
     });
     if let (Some(from), Some(to)) = (query.from, query.to)
         && from >= to
     {
-        bad("to", "before_from", "to must be after from".into());
+        bad("to", FieldErrorCode::BeforeFrom, "to must be after from".into());
     }
     for (field, value) in [
         ("subject_type", &query.subject_type),
@@ -86,13 +87,13 @@ pub(super) fn parse_filters(
         ("street_situation", &query.street_situation),
     ] {
         if value.as_deref().is_some_and(|v| !is_code(v)) {
-            bad(field, "invalid_format", "not a vocabulary code".into());
+            bad(field, FieldErrorCode::InvalidFormat, "not a vocabulary code".into());
         }
     }
     let cursor = query.cursor.as_ref().and_then(|text| {
         let decoded = cursor::decode(text);
         if decoded.is_none() {
-            bad("cursor", "invalid_cursor", "use next_cursor from the previous page".into());
+            bad("cursor", FieldErrorCode::InvalidCursor, "use next_cursor from the previous page".into());
         }
         decoded
     });

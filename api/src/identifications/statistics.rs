@@ -2,6 +2,7 @@
 //! the reader's scope or, for national statistics, the whole country with small counts hidden.
 
 use std::collections::HashMap;
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -35,7 +36,7 @@ pub fn grid(
     if !(MIN_GRID_ZOOM..=max_zoom).contains(&zoom) {
         return Err(ApiError::field(
             "zoom",
-            "out_of_range",
+            FieldErrorCode::OutOfRange,
             format!("zoom must be between {MIN_GRID_ZOOM} and {max_zoom}"),
         ));
     }
@@ -200,7 +201,7 @@ fn national_filters_only(query: &IdentificationListQuery) -> ApiResult<()> {
         if present {
             errors.push(FieldError {
                 field: field.into(),
-                code: "not_allowed".into(),
+                code: FieldErrorCode::NotAllowed,
                 message: "national statistics are cut by area and whole days only".into(),
             });
         }

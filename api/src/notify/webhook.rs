@@ -13,8 +13,8 @@ use hmac::{Hmac, Mac};
 use reqwest::Url;
 use reqwest::header::CONTENT_TYPE;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use sha2::Sha256;
+use terren_contract::alerts::AlertWebhook;
 
 use super::http::Reply;
 use super::message::Message;
@@ -24,17 +24,6 @@ use crate::clock::Clock;
 pub const DELIVERY_HEADER: &str = "X-Terren-Delivery";
 pub const TIMESTAMP_HEADER: &str = "X-Terren-Timestamp";
 pub const SIGNATURE_HEADER: &str = "X-Terren-Signature";
-
-#[derive(Serialize)]
-struct Payload<'a> {
-    id: &'a str,
-    alert_id: &'a str,
-    severity: &'a str,
-    title: &'a str,
-    body: &'a str,
-    link: Option<&'a str>,
-    sent_at: String,
-}
 
 /// The `X-Terren-Signature` value for `body` sent at `timestamp`: `sha256=<lowercase hex>`.
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
@@ -110,13 +99,13 @@ pub(crate) async fn attempt(
     // Signed afresh on every attempt, so a retry carries a current timestamp.
     let now = clock.now();
     let timestamp = now.timestamp();
-    let payload = Payload {
-        id: &message.id,
-        alert_id: &message.alert_id,
-        severity: &message.severity,
-        title: &message.title,
-        body: &message.body,
-        link: message.link.as_deref(),
+    let payload = AlertWebhook {
+        id: message.id.clone(),
+        alert_id: message.alert_id.clone(),
+        severity: message.severity.clone(),
+        title: message.title.clone(),
+        body: message.body.clone(),
+        link: message.link.clone(),
         sent_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
     };
     let body = match serde_json::to_vec(&payload) {

@@ -5,6 +5,7 @@ use chrono::{Datelike, NaiveDateTime};
 use diesel::prelude::*;
 use terren_contract::Permission;
 use terren_contract::problem::FieldError;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::profiles::{CandidateList, ChildProfile, LinkIdentification, LinkResult, NewChildProfile};
 
 use super::store::{
@@ -37,7 +38,7 @@ pub(super) fn create_for_sighting(
     if new.birth_year.is_some_and(|year| year > at.year()) {
         errors.push(FieldError {
             field: "new_profile.birth_year".into(),
-            code: "in_future".into(),
+            code: FieldErrorCode::InFuture,
             message: "the birth year is in the future".into(),
         });
     }
@@ -125,7 +126,11 @@ pub fn link(
         }
         (None, Some(new)) => find_row(tx, &new.id.to_string())?,
         _ => {
-            return Err(ApiError::field("profile_id", "one_of_required", "send either profile_id or new_profile"));
+            return Err(ApiError::field(
+                "profile_id",
+                FieldErrorCode::OneOfRequired,
+                "send either profile_id or new_profile",
+            ));
         }
     };
     if let Some(current) = existing {
@@ -150,7 +155,7 @@ pub fn link(
     if sexes_conflict(&target.sex, &sighting.sex) {
         return Err(ApiError::field(
             "profile_id",
-            "sex_mismatch",
+            FieldErrorCode::SexMismatch,
             format!("{} is recorded as {}, this sighting as {}", target.reference, target.sex, sighting.sex),
         ));
     }

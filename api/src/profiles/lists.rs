@@ -5,7 +5,9 @@ use chrono::{Datelike, NaiveDateTime};
 use diesel::prelude::*;
 use terren_contract::Permission;
 use terren_contract::problem::FieldError;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::profiles::{ProfileListQuery, ProfilePage};
+use validator::Validate;
 
 use super::store::ProfileRow;
 use super::views::{ProfileLookups, view_with};
@@ -56,20 +58,21 @@ pub fn list(
     at: NaiveDateTime,
 ) -> ApiResult<ProfilePage> {
     user.require(Permission::IdentificationsRead)?;
-    let mut errors = Vec::new();
-    let mut bad = |field: &str, code: &str, message: &str| {
-        errors.push(FieldError { field: field.into(), code: code.into(), message: message.into() })
+    let mut errors = query.validate().err().map(|rules| crate::http::json::field_errors(&rules)).unwrap_or_default();
+    let mut bad = |field: &str, code: FieldErrorCode, message: &str| {
+        errors.push(FieldError { field: field.into(), code, message: message.into() })
     };
     let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        bad("limit", "out_of_range", "limit must be between 1 and 200");
-    }
     let reference = query.q.as_deref().and_then(parse_reference);
     let name_fragment = match (&query.q, &reference) {
         (Some(q), None) => {
             let folded = crate::territory::fold::fold(q);
             if folded.chars().count() < 2 {
-                bad("q", "too_short", "search with at least two letters, or a reference such as TR-2026-000123");
+                bad(
+                    "q",
+                    FieldErrorCode::TooShort,
+                    "search with at least two letters, or a reference such as TR-2026-000123",
+                );
             }
             Some(folded)
         }
@@ -78,21 +81,21 @@ pub fn list(
     let area = query.area.as_ref().and_then(|code| {
         let found = index.find_code(code);
         if found.is_none() {
-            bad("area", "unknown_area", "no area with this code");
+            bad("area", FieldErrorCode::UnknownArea, "no area with this code");
         }
         found
     });
     let band = query.age_band.as_ref().map(|band| {
         let years = birth_years_for_band(band, at.year());
         if years.is_none() && band != "unknown" {
-            bad("age_band", "unknown_code", "not an age band");
+            bad("age_band", FieldErrorCode::UnknownCode, "not an age band");
         }
         years
     });
     let cursor = query.cursor.as_ref().and_then(|text| {
         let decoded = cursor::decode(text);
         if decoded.is_none() {
-            bad("cursor", "invalid_cursor", "use next_cursor from the previous page");
+            bad("cursor", FieldErrorCode::InvalidCursor, "use next_cursor from the previous page");
         }
         decoded
     });

@@ -1,6 +1,7 @@
 //! Merging two profiles of the same child, and undoing a merge, with what moved recorded.
 
 use std::collections::HashMap;
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -96,14 +97,18 @@ pub fn merge(
     let survivor = find_visible(tx, index, user, survivor_id)?;
     let merged = find_visible(tx, index, user, &request.from_profile_id.to_string())?;
     if survivor.id == merged.id {
-        return Err(ApiError::field("from_profile_id", "same_profile", "a profile cannot be merged into itself"));
+        return Err(ApiError::field(
+            "from_profile_id",
+            FieldErrorCode::SameProfile,
+            "a profile cannot be merged into itself",
+        ));
     }
     not_merged(&survivor)?;
     not_merged(&merged)?;
     if sexes_conflict(&survivor.sex, &merged.sex) {
         return Err(ApiError::field(
             "from_profile_id",
-            "sex_mismatch",
+            FieldErrorCode::SexMismatch,
             format!(
                 "{} and {} are recorded with different sex; correct one first",
                 survivor.reference, merged.reference

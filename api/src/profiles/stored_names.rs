@@ -2,6 +2,7 @@
 //! checks on names as people type them.
 
 use std::collections::HashSet;
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -83,7 +84,7 @@ pub(super) fn is_blank_name(name: &str) -> bool {
 }
 
 pub(super) fn blank_name(field: String) -> FieldError {
-    FieldError { field, code: "blank".into(), message: "a name needs letters".into() }
+    FieldError { field, code: FieldErrorCode::Blank, message: "a name needs letters".into() }
 }
 
 pub(super) fn check_aliases(field: &str, aliases: &[String], errors: &mut Vec<FieldError>) {

@@ -5,6 +5,7 @@ use chrono::{Datelike, NaiveDateTime};
 use diesel::prelude::*;
 use terren_contract::Permission;
 use terren_contract::problem::FieldError;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::profiles::{ChildProfile, ChildProfileUpdate};
 
 use super::store::{find_row, not_merged, source};
@@ -50,7 +51,7 @@ pub fn update(
     let mut unknown = |field: &str, vocabulary: &str, code: &str| {
         errors.push(FieldError {
             field: field.into(),
-            code: "unknown_code".into(),
+            code: FieldErrorCode::UnknownCode,
             message: format!("{code} is not in the {vocabulary} vocabulary"),
         })
     };
@@ -68,7 +69,7 @@ pub fn update(
     if update.birth_year.flatten().is_some_and(|year| year > at.year()) {
         errors.push(FieldError {
             field: "birth_year".into(),
-            code: "in_future".into(),
+            code: FieldErrorCode::InFuture,
             message: "the birth year is in the future".into(),
         });
     }

@@ -1,6 +1,7 @@
 //! Deadline checks: a deadline still open at its time is breached, the receiving agency is
 //! alerted, then the sender's coordinators if it stays unmet; the counts for reports.
 use std::collections::{BTreeSet, HashMap};
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -181,10 +182,10 @@ pub fn deadline_statistics(
     }
     let (from, to) = (query.from.naive_utc(), query.to.naive_utc());
     if to <= from {
-        return Err(ApiError::field("to", "before_from", "to is not after from"));
+        return Err(ApiError::field("to", FieldErrorCode::BeforeFrom, "to is not after from"));
     }
     if to - from > chrono::Duration::days(400) {
-        return Err(ApiError::field("to", "out_of_range", "at most 400 days"));
+        return Err(ApiError::field("to", FieldErrorCode::OutOfRange, "at most 400 days"));
     }
     let statistics_only = !(agency_id == user.agency.id
         && (user.can(Permission::ReferralsRespond) || user.can(Permission::ReferralsCreate)));

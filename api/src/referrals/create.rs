@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use terren_contract::Permission;
 use terren_contract::alerts::{AlertSource, Severity};
 use terren_contract::problem::FieldError;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::referrals::{CreateReferral, Priority, Referral, ReferralStatus, Share};
 use uuid::Uuid;
 
@@ -54,7 +55,11 @@ fn subject_of(
     let sighting = match identification_id {
         Some(id) => {
             Some(crate::access::identifications::find_in_scope(conn, index, user, &id.to_string()).map_err(|_| {
-                ApiError::field("identification_id", "unknown_identification", "no such sighting within your scope")
+                ApiError::field(
+                    "identification_id",
+                    FieldErrorCode::UnknownIdentification,
+                    "no such sighting within your scope",
+                )
             })?)
         }
         None => None,
@@ -64,16 +69,19 @@ fn subject_of(
         None => None,
     };
     let profile = match profile_id.map(|id| id.to_string()).or(linked.clone()) {
-        Some(id) => Some(
-            crate::profiles::views::find_for_referral(conn, index, user, &id)
-                .map_err(|_| ApiError::field("profile_id", "unknown_profile", "no such profile within your scope"))?,
-        ),
+        Some(id) => Some(crate::profiles::views::find_for_referral(conn, index, user, &id).map_err(|_| {
+            ApiError::field("profile_id", FieldErrorCode::UnknownProfile, "no such profile within your scope")
+        })?),
         None => None,
     };
     if let (Some(profile), Some(linked)) = (&profile, &linked)
         && profile.id != *linked
     {
-        return Err(ApiError::field("profile_id", "profile_mismatch", "the sighting is linked to another profile"));
+        return Err(ApiError::field(
+            "profile_id",
+            FieldErrorCode::ProfileMismatch,
+            "the sighting is linked to another profile",
+        ));
     }
     match (sighting, profile) {
         (Some(s), profile) => Ok(Subject {
@@ -96,7 +104,9 @@ fn subject_of(
             street_situations: Vec::new(),
             risk_level: None,
         }),
-        (None, None) => Err(ApiError::field("identification_id", "required", "name a sighting or a child profile")),
+        (None, None) => {
+            Err(ApiError::field("identification_id", FieldErrorCode::Required, "name a sighting or a child profile"))
+        }
     }
 }
 
@@ -111,7 +121,7 @@ fn check_codes(
         if !is_active_code(conn, vocabulary, code)? {
             errors.push(FieldError {
                 field: format!("{field}[{i}]"),
-                code: "unknown_code".into(),
+                code: FieldErrorCode::UnknownCode,
                 message: format!("{code} is not a {vocabulary} code"),
             });
         }
@@ -269,7 +279,7 @@ pub fn create(
     if request.made_at.is_some_and(|made| made.naive_utc() > at + chrono::Duration::minutes(5)) {
         errors.push(FieldError {
             field: "made_at".into(),
-            code: "in_future".into(),
+            code: FieldErrorCode::InFuture,
             message: "made_at is later than now".into(),
         });
     }
@@ -279,7 +289,7 @@ pub fn create(
     {
         errors.push(FieldError {
             field: "consent_given_by".into(),
-            code: "consent_required".into(),
+            code: FieldErrorCode::ConsentRequired,
             message: "sharing details needs recorded consent or a consent_override_reason".into(),
         });
     }
@@ -300,7 +310,7 @@ pub fn create(
             let routed = routing::route(tx, index, case, &[])?.ok_or_else(|| {
                 ApiError::field(
                     "to_agency_id",
-                    "no_responsible_agency",
+                    FieldErrorCode::NoResponsibleAgency,
                     "no agency in the routing table serves this place for this person; choose one",
                 )
             })?;

@@ -2,6 +2,7 @@
 //! or spans counted only within the working calendar, in the receiving agency's zone.
 
 use std::collections::HashSet;
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
@@ -91,8 +92,8 @@ fn parse_holiday(text: &str) -> Option<Holiday> {
     NaiveDate::from_ymd_opt(2024, month, day).map(|_| Holiday::EveryYear(month, day))
 }
 
-fn field(name: String, code: &str, message: impl Into<String>) -> FieldError {
-    FieldError { field: name, code: code.into(), message: message.into() }
+fn field(name: String, code: FieldErrorCode, message: impl Into<String>) -> FieldError {
+    FieldError { field: name, code, message: message.into() }
 }
 
 impl Calendar {
@@ -101,15 +102,19 @@ impl Calendar {
         let starts = parse_local_time(&calendar.starts);
         let ends = parse_local_time(&calendar.ends);
         if starts.is_none() {
-            errors.push(field("policy.working_calendar.starts".into(), "invalid_time", "HH:MM"));
+            errors.push(field("policy.working_calendar.starts".into(), FieldErrorCode::InvalidTime, "HH:MM"));
         }
         if ends.is_none() {
-            errors.push(field("policy.working_calendar.ends".into(), "invalid_time", "HH:MM"));
+            errors.push(field("policy.working_calendar.ends".into(), FieldErrorCode::InvalidTime, "HH:MM"));
         }
         if let (Some(starts), Some(ends)) = (starts, ends)
             && ends <= starts
         {
-            errors.push(field("policy.working_calendar.ends".into(), "ends_before_start", "ends after starts"));
+            errors.push(field(
+                "policy.working_calendar.ends".into(),
+                FieldErrorCode::EndsBeforeStart,
+                "ends after starts",
+            ));
         }
         let mut every_year = HashSet::new();
         let mut dates = HashSet::new();
@@ -123,7 +128,7 @@ impl Calendar {
                 }
                 None => errors.push(field(
                     format!("policy.working_calendar.holidays[{i}]"),
-                    "invalid_format",
+                    FieldErrorCode::InvalidFormat,
                     "MM-DD or YYYY-MM-DD",
                 )),
             }
@@ -185,7 +190,7 @@ pub fn due_after(from: DateTime<Utc>, span: Span, calendar: &Calendar, tz: Tz) -
     }
     Err(ApiError::fields(vec![field(
         "policy.working_calendar".into(),
-        "no_working_time",
+        FieldErrorCode::NoWorkingTime,
         "the working calendar has no working time within three years",
     )]))
 }
@@ -215,7 +220,7 @@ pub fn check(policy: &DeadlinePolicyBody) -> Vec<FieldError> {
         if count != 1 {
             errors.push(field(
                 "policy.priorities".into(),
-                "invalid_value",
+                FieldErrorCode::InvalidValue,
                 format!("one entry per priority; {priority:?} has {count}"),
             ));
         }
@@ -423,7 +428,7 @@ mod tests {
 
         policy.working_calendar.holidays.push("13-40".into());
         policy.working_calendar.ends = "07:00".into();
-        let codes: Vec<String> = check(&policy).into_iter().map(|e| e.code).collect();
+        let codes: Vec<String> = check(&policy).into_iter().map(|e| e.code.as_str().to_owned()).collect();
         assert_eq!(codes, vec!["ends_before_start", "invalid_format"]);
 
         policy = default_policy();

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use serde_json::json;
 use terren_contract::Permission;
 use terren_contract::alerts::{AlertSource, Severity};
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::referrals::{
     CloseReferral, DeadlineKind, DeadlineState, DeclineReferral, ForwardReferral, Priority, Referral, ReferralAction,
     ReferralStatus, StartReferral,
@@ -227,25 +228,33 @@ fn check_step(
             if !is_active_code(conn, "referral_decline_reason", &decline.reason)? {
                 return Err(ApiError::field(
                     "reason",
-                    "unknown_code",
+                    FieldErrorCode::UnknownCode,
                     format!("{} is not a referral_decline_reason code", decline.reason),
                 ));
             }
             if let Some(id) = decline.suggested_agency_id
                 && routing::candidate(conn, &AgencyId::from(id))?.is_none()
             {
-                return Err(ApiError::field("suggested_agency_id", "unknown_agency", "no such active agency"));
+                return Err(ApiError::field(
+                    "suggested_agency_id",
+                    FieldErrorCode::UnknownAgency,
+                    "no such active agency",
+                ));
             }
         }
         Step::Start(start) => {
             if let Some(contacted) = start.contacted_at.map(|t| t.naive_utc()) {
                 if contacted > at + chrono::Duration::minutes(5) {
-                    return Err(ApiError::field("contacted_at", "in_future", "contacted_at is later than now"));
+                    return Err(ApiError::field(
+                        "contacted_at",
+                        FieldErrorCode::InFuture,
+                        "contacted_at is later than now",
+                    ));
                 }
                 if contacted < row.sent_at {
                     return Err(ApiError::field(
                         "contacted_at",
-                        "before_sent",
+                        FieldErrorCode::BeforeSent,
                         "contacted_at is before the referral was sent",
                     ));
                 }
@@ -255,14 +264,14 @@ fn check_step(
             let Some(outcome) = &close.outcome else {
                 return Err(ApiError::field(
                     "outcome",
-                    "outcome_required",
+                    FieldErrorCode::OutcomeRequired,
                     "a referral is closed with a referral_outcome",
                 ));
             };
             if !is_active_code(conn, "referral_outcome", outcome)? {
                 return Err(ApiError::field(
                     "outcome",
-                    "unknown_code",
+                    FieldErrorCode::UnknownCode,
                     format!("{outcome} is not a referral_outcome code"),
                 ));
             }
@@ -270,7 +279,7 @@ fn check_step(
         Step::Forward(forward) => {
             let target = AgencyId::from(forward.to_agency_id);
             if target == row.to_agency_id {
-                return Err(ApiError::field("to_agency_id", "invalid_value", "forward to another agency"));
+                return Err(ApiError::field("to_agency_id", FieldErrorCode::InvalidValue, "forward to another agency"));
             }
             let (place, services) = (row.place(), row.services());
             let case = Case { place: &place, subject_type: &row.subject_type, services: &services };

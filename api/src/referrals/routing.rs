@@ -3,6 +3,7 @@
 //! place (the smallest area first), what each kind of agency takes, and shelters' free places.
 
 use std::collections::HashMap;
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -237,12 +238,12 @@ pub fn check_choice(
     case: Case<'_>,
 ) -> ApiResult<Candidate> {
     let Case { place, subject_type, services } = case;
-    let agency =
-        candidate(conn, agency_id)?.ok_or_else(|| ApiError::field(field, "unknown_agency", "no such active agency"))?;
+    let agency = candidate(conn, agency_id)?
+        .ok_or_else(|| ApiError::field(field, FieldErrorCode::UnknownAgency, "no such active agency"))?;
     if !takes(&agency.agency_type, subject_type) {
         return Err(ApiError::field(
             field,
-            "agency_does_not_take_case",
+            FieldErrorCode::AgencyDoesNotTakeCase,
             format!("{} ({}) does not take referrals about a {subject_type}", agency.code, agency.agency_type),
         ));
     }
@@ -250,7 +251,7 @@ pub fn check_choice(
     {
         return Err(ApiError::field(
             field,
-            "agency_outside_area",
+            FieldErrorCode::AgencyOutsideArea,
             format!("{} does not serve the place; referrals_route_anywhere is needed", agency.code),
         ));
     }

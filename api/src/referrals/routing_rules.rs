@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use serde_json::json;
 use terren_contract::Permission;
 use terren_contract::problem::FieldError;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::referrals::{PutRoutingRule, RoutingRule};
 use uuid::Uuid;
 
@@ -109,7 +110,7 @@ fn municipality_id(index: &TerritoryIndex, field: &str, code: &str) -> ApiResult
         .map(|a| index.area(a))
         .filter(|a| a.level == terren_contract::areas::AreaLevel::Municipality)
         .map(|a| a.id.clone())
-        .ok_or_else(|| ApiError::field(field, "unknown_area", format!("no municipality {code}")))
+        .ok_or_else(|| ApiError::field(field, FieldErrorCode::UnknownArea, format!("no municipality {code}")))
 }
 
 fn checked_rule(
@@ -118,8 +119,7 @@ fn checked_rule(
     request: &PutRoutingRule,
 ) -> ApiResult<(Option<String>, Vec<String>, Option<AgencyId>)> {
     let mut errors: Vec<FieldError> = Vec::new();
-    let error =
-        |field: &str, code: &str, message: String| FieldError { field: field.into(), code: code.into(), message };
+    let error = |field: &str, code: FieldErrorCode, message: String| FieldError { field: field.into(), code, message };
     let municipality = match &request.municipality_code {
         Some(code) => match municipality_id(index, "municipality_code", code) {
             Ok(id) => Some(id),
@@ -128,24 +128,24 @@ fn checked_rule(
         None => None,
     };
     if !matches!(request.subject_type.as_str(), "child" | "adult") {
-        errors.push(error("subject_type", "invalid_value", "child or adult".into()));
+        errors.push(error("subject_type", FieldErrorCode::InvalidValue, "child or adult".into()));
     }
     if let Some(service) = &request.service
         && !is_active_code(conn, "referral_service", service)?
     {
-        errors.push(error("service", "unknown_code", format!("{service} is not a referral_service code")));
+        errors.push(error("service", FieldErrorCode::UnknownCode, format!("{service} is not a referral_service code")));
     }
     for (i, agency_type) in request.agency_types.iter().enumerate() {
         if !is_active_code(conn, "agency_type", agency_type)? {
             errors.push(error(
                 &format!("agency_types[{i}]"),
-                "unknown_code",
+                FieldErrorCode::UnknownCode,
                 format!("{agency_type} is not an agency type"),
             ));
         } else if !takes(agency_type, &request.subject_type) {
             errors.push(error(
                 &format!("agency_types[{i}]"),
-                "agency_does_not_take_case",
+                FieldErrorCode::AgencyDoesNotTakeCase,
                 format!("{agency_type} does not take referrals about a {}", request.subject_type),
             ));
         }
@@ -153,16 +153,20 @@ fn checked_rule(
     let agency_id = request.agency_id.map(AgencyId::from);
     match (&agency_id, request.agency_types.is_empty()) {
         (Some(_), false) | (None, true) => {
-            errors.push(error("agency_types", "invalid_value", "give agency_types or agency_id, not both".into()));
+            errors.push(error(
+                "agency_types",
+                FieldErrorCode::InvalidValue,
+                "give agency_types or agency_id, not both".into(),
+            ));
         }
         _ => {}
     }
     if let Some(id) = &agency_id {
         match candidate(conn, id)? {
-            None => errors.push(error("agency_id", "unknown_agency", "no such active agency".into())),
+            None => errors.push(error("agency_id", FieldErrorCode::UnknownAgency, "no such active agency".into())),
             Some(agency) if !takes(&agency.agency_type, &request.subject_type) => errors.push(error(
                 "agency_id",
-                "agency_does_not_take_case",
+                FieldErrorCode::AgencyDoesNotTakeCase,
                 format!("{} does not take referrals about a {}", agency.code, request.subject_type),
             )),
             Some(_) => {}

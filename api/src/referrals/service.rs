@@ -2,6 +2,7 @@
 //! a referral and what of the person it shows is decided in `access::referrals`.
 
 use std::collections::{BTreeSet, HashMap};
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -277,7 +278,7 @@ pub fn timeline(conn: &mut DbConnection, user: &AuthUser, id: &ReferralId) -> Ap
 
 pub(super) fn agency_filter(conn: &mut DbConnection, field: &str, code_or_id: &str) -> ApiResult<AgencyId> {
     crate::agencies::service::resolve_id(conn, code_or_id)
-        .map_err(|_| ApiError::field(field, "unknown_agency", format!("no agency {code_or_id}")))
+        .map_err(|_| ApiError::field(field, FieldErrorCode::UnknownAgency, format!("no agency {code_or_id}")))
 }
 
 pub fn list(
@@ -290,10 +291,8 @@ pub fn list(
     if !(user.can(Permission::ReferralsCreate) || user.can(Permission::ReferralsRespond)) {
         return Err(ApiError::forbidden("this needs referrals_create or referrals_respond"));
     }
+    crate::http::json::check_rules(query)?;
     let limit = i64::from(query.limit.unwrap_or(50));
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::field("limit", "out_of_range", "1 to 200"));
-    }
     let mine = user.agency.id.clone();
     let sends = user.can(Permission::ReferralsCreate);
     let mut q = referrals::table.select(ReferralRow::as_select()).into_boxed();
@@ -336,7 +335,7 @@ pub fn list(
     }
     if let Some(text) = &query.cursor {
         let (sent_at, id) = cursor::decode(text)
-            .ok_or_else(|| ApiError::field("cursor", "invalid_cursor", "not a cursor of this list"))?;
+            .ok_or_else(|| ApiError::field("cursor", FieldErrorCode::InvalidCursor, "not a cursor of this list"))?;
         // The `sent_at <= …` bound is where both databases start the index scan; the `or` alone is
         // only a filter to them, so a deep page would read every newer referral of the agency.
         q = q

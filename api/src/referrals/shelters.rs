@@ -5,6 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::json;
 use terren_contract::Permission;
+use terren_contract::problem::FieldErrorCode;
 
 use crate::access::AuthUser;
 use crate::audit;
@@ -38,10 +39,10 @@ pub fn put_occupancy(
         .optional()?
         .ok_or_else(|| ApiError::not_found("agency"))?;
     if agency_type != SHELTER {
-        return Err(ApiError::field("occupied", "invalid_value", "only shelters report occupancy"));
+        return Err(ApiError::field("occupied", FieldErrorCode::InvalidValue, "only shelters report occupancy"));
     }
     if capacity.is_some_and(|capacity| occupied > capacity) {
-        return Err(ApiError::field("occupied", "out_of_range", "more places in use than the shelter has"));
+        return Err(ApiError::field("occupied", FieldErrorCode::OutOfRange, "more places in use than the shelter has"));
     }
     diesel::update(agencies::table.filter(agencies::id.eq(agency_id)))
         .set((agencies::occupied.eq(occupied), agencies::occupancy_updated_at.eq(at)))

@@ -1,6 +1,7 @@
 //! The wire form of a rota's layers: checked, and turned into the engine's form.
 
 use std::collections::BTreeSet;
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Duration, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
@@ -36,8 +37,8 @@ pub fn weekday(code: WeekdayCode) -> Weekday {
     }
 }
 
-fn error(field: String, code: &str, message: impl Into<String>) -> FieldError {
-    FieldError { field, code: code.into(), message: message.into() }
+fn error(field: String, code: FieldErrorCode, message: impl Into<String>) -> FieldError {
+    FieldError { field, code, message: message.into() }
 }
 
 /// What is wrong with a weekly window: times that are not `HH:MM`, or no length at all.
@@ -45,13 +46,17 @@ pub fn window_errors(field: &str, window: &RestrictionWindow) -> Vec<FieldError>
     let mut errors = Vec::new();
     let (from, to) = (parse_local_time(&window.from), parse_local_time(&window.to));
     if from.is_none() {
-        errors.push(error(format!("{field}.from"), "invalid_time", "use HH:MM, 00:00–23:59"));
+        errors.push(error(format!("{field}.from"), FieldErrorCode::InvalidTime, "use HH:MM, 00:00–23:59"));
     }
     if to.is_none() {
-        errors.push(error(format!("{field}.to"), "invalid_time", "use HH:MM, 00:00–23:59"));
+        errors.push(error(format!("{field}.to"), FieldErrorCode::InvalidTime, "use HH:MM, 00:00–23:59"));
     }
     if from.is_some() && from == to {
-        errors.push(error(format!("{field}.to"), "zero_length", "the window must not start and end at the same time"));
+        errors.push(error(
+            format!("{field}.to"),
+            FieldErrorCode::ZeroLength,
+            "the window must not start and end at the same time",
+        ));
     }
     errors
 }
@@ -97,22 +102,22 @@ pub fn check(
     for (index, spec) in specs.iter().enumerate() {
         let at = |field: &str| format!("layers[{index}].{field}");
         if !names.insert(spec.name.trim().to_lowercase()) {
-            errors.push(error(at("name"), "duplicate_name", "two layers have this name"));
+            errors.push(error(at("name"), FieldErrorCode::DuplicateName, "two layers have this name"));
         }
         match parse_local_time(&spec.handoff_time) {
-            None => errors.push(error(at("handoff_time"), "invalid_time", "use HH:MM, 00:00–23:59")),
+            None => errors.push(error(at("handoff_time"), FieldErrorCode::InvalidTime, "use HH:MM, 00:00–23:59")),
             Some(handoff) => {
                 if resolve::is_missing(tz, spec.starts_on.and_time(handoff)) {
                     errors.push(error(
                         at("handoff_time"),
-                        "nonexistent_local_time",
+                        FieldErrorCode::NonexistentLocalTime,
                         format!("{} {} does not exist in {tz} (the clocks skip it)", spec.starts_on, spec.handoff_time),
                     ));
                 }
             }
         }
         if spec.ends_on.is_some_and(|ends| ends <= spec.starts_on) {
-            errors.push(error(at("ends_on"), "ends_before_start", "the layer must end after it starts"));
+            errors.push(error(at("ends_on"), FieldErrorCode::EndsBeforeStart, "the layer must end after it starts"));
         }
         for (w, window) in spec.restrictions.iter().enumerate() {
             errors.extend(window_errors(&format!("layers[{index}].restrictions[{w}]"), window));
@@ -120,16 +125,20 @@ pub fn check(
         for (p, participant) in spec.participants.iter().enumerate() {
             let field = format!("layers[{index}].participants[{p}]");
             if participant.is_empty() || participant.len() > 2 {
-                errors.push(error(field.clone(), "invalid_participant", "a participant is one person or a pair"));
+                errors.push(error(
+                    field.clone(),
+                    FieldErrorCode::InvalidParticipant,
+                    "a participant is one person or a pair",
+                ));
             }
             if participant.len() == 2 && participant[0] == participant[1] {
-                errors.push(error(field.clone(), "invalid_participant", "a pair is two different people"));
+                errors.push(error(field.clone(), FieldErrorCode::InvalidParticipant, "a pair is two different people"));
             }
             for person in participant {
                 if !members.contains(&person.to_string()) {
                     errors.push(error(
                         field.clone(),
-                        "unknown_participant",
+                        FieldErrorCode::UnknownParticipant,
                         format!("{person} is not an active member of the schedule's agency"),
                     ));
                 }
@@ -154,7 +163,7 @@ pub fn check(
             if let Some((start, _, _)) = clash {
                 errors.push(error(
                     format!("layers[{j}].priority"),
-                    "overlapping_layers",
+                    FieldErrorCode::OverlappingLayers,
                     format!(
                         "layers '{}' and '{}' have the same priority and are both on duty at {}",
                         first.name,
@@ -197,7 +206,7 @@ mod tests {
     }
 
     fn codes(result: Result<Vec<Layer>, Vec<FieldError>>) -> Vec<String> {
-        result.err().unwrap_or_default().into_iter().map(|e| e.code).collect()
+        result.err().unwrap_or_default().into_iter().map(|e| e.code.as_str().to_owned()).collect()
     }
 
     fn members(people: &[Uuid]) -> BTreeSet<String> {

@@ -2,6 +2,7 @@
 //! approved swap, cancelled from now on.
 
 use std::collections::BTreeSet;
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -207,20 +208,20 @@ pub fn check_future_span(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>, now: 
     if ends_at <= starts_at {
         errors.push(FieldError {
             field: "ends_at".into(),
-            code: "ends_before_start".into(),
+            code: FieldErrorCode::EndsBeforeStart,
             message: "must end after it starts".into(),
         });
     } else if ends_at - starts_at > Duration::days(MAX_SPAN_DAYS) {
         errors.push(FieldError {
             field: "ends_at".into(),
-            code: "span_too_long".into(),
+            code: FieldErrorCode::SpanTooLong,
             message: format!("at most {MAX_SPAN_DAYS} days"),
         });
     }
     if in_past(starts_at, now) {
         errors.push(FieldError {
             field: "starts_at".into(),
-            code: "in_past".into(),
+            code: FieldErrorCode::InPast,
             message: "past shifts cannot change".into(),
         });
     }
@@ -239,7 +240,11 @@ pub fn create_override(
     check_future_span(request.starts_at, request.ends_at, to_utc(at))?;
     let person = request.user_id.to_string();
     if !members(tx, &loaded.row.agency_id)?.contains(&person) {
-        return Err(ApiError::field("user_id", "unknown_participant", "not an active member of the schedule's agency"));
+        return Err(ApiError::field(
+            "user_id",
+            FieldErrorCode::UnknownParticipant,
+            "not an active member of the schedule's agency",
+        ));
     }
     let new = NewOverride {
         schedule_id,

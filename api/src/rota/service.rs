@@ -2,6 +2,7 @@
 //! changing; who is on duty at an instant. Overrides are in `overrides`, read-outs in `shifts`.
 
 use std::collections::{BTreeSet, HashMap};
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use chrono_tz::Tz;
@@ -225,7 +226,7 @@ pub(super) fn in_past(at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
 
 fn not_in_past(field: &str, at: DateTime<Utc>, now: DateTime<Utc>) -> ApiResult<()> {
     if in_past(at, now) {
-        return Err(ApiError::field(field, "in_past", "past shifts cannot change: choose now or later"));
+        return Err(ApiError::field(field, FieldErrorCode::InPast, "past shifts cannot change: choose now or later"));
     }
     Ok(())
 }
@@ -260,8 +261,9 @@ pub fn create(tx: &mut Tx<'_>, user: &AuthUser, request: &CreateSchedule, at: Na
     let agency_zone: String =
         agencies::table.filter(agencies::id.eq(&agency_id)).select(agencies::time_zone).get_result(tx.conn())?;
     let zone = request.time_zone.clone().unwrap_or(agency_zone);
-    let tz = layers::parse_time_zone(&zone)
-        .ok_or_else(|| ApiError::field("time_zone", "unknown_time_zone", format!("{zone} is not an IANA time zone")))?;
+    let tz = layers::parse_time_zone(&zone).ok_or_else(|| {
+        ApiError::field("time_zone", FieldErrorCode::UnknownTimeZone, format!("{zone} is not an IANA time zone"))
+    })?;
     let effective_from = request.effective_from.unwrap_or(now);
     not_in_past("effective_from", effective_from, now)?;
     checked_layers(tx, tz, &agency_id, &request.layers, effective_from)?;
@@ -344,7 +346,11 @@ pub fn update(
         changes.insert("effective_from".into(), json!(effective_from));
         changes.insert("layers".into(), json!(specs));
     } else if request.effective_from.is_some() {
-        return Err(ApiError::field("effective_from", "without_layers", "effective_from goes with new layers"));
+        return Err(ApiError::field(
+            "effective_from",
+            FieldErrorCode::WithoutLayers,
+            "effective_from goes with new layers",
+        ));
     }
     if let Some(name) = &request.name {
         changes.insert("name".into(), json!({ "from": loaded.row.name, "to": name.trim() }));

@@ -1,6 +1,7 @@
 //! The final schedule read out: shifts with names and phone numbers, gaps, who is on call now.
 
 use std::collections::{BTreeSet, HashMap};
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Duration, Utc};
 use terren_contract::Permission;
@@ -59,10 +60,14 @@ pub fn shift_views(conn: &mut DbConnection, resolved: &[Shift]) -> ApiResult<Vec
 
 pub fn check_span(from: DateTime<Utc>, to: DateTime<Utc>) -> ApiResult<()> {
     if to <= from {
-        return Err(ApiError::field("to", "ends_before_start", "`to` must be after `from`"));
+        return Err(ApiError::field("to", FieldErrorCode::EndsBeforeStart, "`to` must be after `from`"));
     }
     if to - from > Duration::days(MAX_SPAN_DAYS) {
-        return Err(ApiError::field("to", "span_too_long", format!("at most {MAX_SPAN_DAYS} days at once")));
+        return Err(ApiError::field(
+            "to",
+            FieldErrorCode::SpanTooLong,
+            format!("at most {MAX_SPAN_DAYS} days at once"),
+        ));
     }
     Ok(())
 }
@@ -77,7 +82,7 @@ pub fn gaps(
     user.require(Permission::ReferenceRead)?;
     let days = i64::from(days.unwrap_or(30));
     if !(1..=MAX_SPAN_DAYS).contains(&days) {
-        return Err(ApiError::field("days", "out_of_range", format!("1 to {MAX_SPAN_DAYS} days")));
+        return Err(ApiError::field("days", FieldErrorCode::OutOfRange, format!("1 to {MAX_SPAN_DAYS} days")));
     }
     let loaded = load(conn, id)?;
     gaps_ahead(conn, &loaded, now, days)

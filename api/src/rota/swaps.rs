@@ -3,6 +3,7 @@
 //! into the schedule as an override. Every action is a compare-and-set on the request's version.
 
 use std::collections::BTreeMap;
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -141,7 +142,7 @@ pub fn create(
     if !on_duty_throughout(&shifts, &user.user_id) {
         return Err(ApiError::field(
             "starts_at",
-            "not_on_duty",
+            FieldErrorCode::NotOnDuty,
             "you can only offer a span in which you are on duty from start to end",
         ));
     }
@@ -258,7 +259,11 @@ pub fn act(
         Action::Take => {
             member_of(user, &loaded)?;
             if user.user_id == row.offered_by {
-                return Err(ApiError::field("taken_by", "own_swap", "you offered this swap; another member takes it"));
+                return Err(ApiError::field(
+                    "taken_by",
+                    FieldErrorCode::OwnSwap,
+                    "you offered this swap; another member takes it",
+                ));
             }
             if !service::members(tx, &loaded.row.agency_id)?.contains(user.user_id.as_str()) {
                 return Err(ApiError::forbidden("only active members of the schedule's agency take its swaps"));
@@ -298,7 +303,11 @@ pub fn act(
     if action == Action::Take {
         let shifts = loaded.resolve(tx, to_utc(row.starts_at).max(to_utc(at)), to_utc(row.ends_at))?;
         if shifts.iter().any(|shift| shift.people.contains(user.user_id.as_str())) {
-            return Err(ApiError::field("taken_by", "already_on_duty", "you are on duty during part of this span"));
+            return Err(ApiError::field(
+                "taken_by",
+                FieldErrorCode::AlreadyOnDuty,
+                "you are on duty during part of this span",
+            ));
         }
     }
     let deciding = matches!(action, Action::Approve | Action::Decline);

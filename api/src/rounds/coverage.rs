@@ -3,6 +3,7 @@
 //! unvisited; rounds missed.
 
 use std::collections::{HashMap, HashSet};
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Timelike, Utc};
 use chrono_tz::Tz;
@@ -60,14 +61,14 @@ pub fn coverage(
     }
     let (from, to) = (query.from.naive_utc(), query.to.naive_utc());
     if to <= from {
-        return Err(ApiError::field("to", "before_from", "to is after from"));
+        return Err(ApiError::field("to", FieldErrorCode::BeforeFrom, "to is after from"));
     }
     if to - from > Duration::days(MAX_DAYS) {
-        return Err(ApiError::field("to", "out_of_range", "at most 190 days"));
+        return Err(ApiError::field("to", FieldErrorCode::OutOfRange, "at most 190 days"));
     }
     let stale_days = query.stale_days.unwrap_or(14);
     if !(1..=365).contains(&stale_days) {
-        return Err(ApiError::field("stale_days", "out_of_range", "1 to 365"));
+        return Err(ApiError::field("stale_days", FieldErrorCode::OutOfRange, "1 to 365"));
     }
     // Statistics without the sightings behind them: whole days only (so that two windows cannot
     // differ by one sighting's minutes) and small counts left out.

@@ -2,6 +2,7 @@
 //! with GPS, visits to each stop, and sightings linked to the round.
 
 use std::collections::HashMap;
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -56,10 +57,18 @@ const OFFLINE_DAYS: i64 = 7;
 fn occurred(occurred_at: Option<DateTime<Utc>>, at: NaiveDateTime) -> ApiResult<NaiveDateTime> {
     let Some(when) = occurred_at.map(crate::clock::truncate) else { return Ok(at) };
     if when > at + Duration::minutes(CLOCK_AHEAD_MINUTES) {
-        return Err(ApiError::field("occurred_at", "in_future", "later than the server's clock; check the phone's"));
+        return Err(ApiError::field(
+            "occurred_at",
+            FieldErrorCode::InFuture,
+            "later than the server's clock; check the phone's",
+        ));
     }
     if when < at - Duration::days(OFFLINE_DAYS) {
-        return Err(ApiError::field("occurred_at", "out_of_range", format!("at most {OFFLINE_DAYS} days ago")));
+        return Err(ApiError::field(
+            "occurred_at",
+            FieldErrorCode::OutOfRange,
+            format!("at most {OFFLINE_DAYS} days ago"),
+        ));
     }
     Ok(when)
 }
@@ -125,7 +134,7 @@ pub fn check_in(
     if when < row.starts_at - Duration::minutes(EARLY_CHECK_IN_MINUTES) || when > row.ends_at {
         return Err(ApiError::field(
             "round",
-            "outside_window",
+            FieldErrorCode::OutsideWindow,
             format!("check in from half an hour before the round starts until it ends ({} UTC)", row.ends_at),
         ));
     }
@@ -138,7 +147,7 @@ pub fn check_in(
     {
         return Err(ApiError::field(
             "reason",
-            "too_far",
+            FieldErrorCode::TooFar,
             format!("{:.1} km from the nearest stop; say why to check in from here", d / 1000.0),
         ));
     }
@@ -294,14 +303,18 @@ pub fn round_for_sighting(
             None => false,
         };
         let Some(round) = round.filter(|_| member) else {
-            return Err(ApiError::field("round_id", "unknown_round", "no round of a team you are in"));
+            return Err(ApiError::field("round_id", FieldErrorCode::UnknownRound, "no round of a team you are in"));
         };
         let from = round.checked_in_at.unwrap_or(round.starts_at).min(round.starts_at)
             - Duration::minutes(EARLY_CHECK_IN_MINUTES);
         let until =
             round.checked_out_at.unwrap_or(round.ends_at).max(round.ends_at) + Duration::minutes(OVERRUN_MINUTES);
         if round.status()? == RoundStatus::Cancelled || observed_at < from || observed_at > until {
-            return Err(ApiError::field("round_id", "outside_round", "the sighting was not made during this round"));
+            return Err(ApiError::field(
+                "round_id",
+                FieldErrorCode::OutsideRound,
+                "the sighting was not made during this round",
+            ));
         }
         return Ok(Some(round.id));
     }

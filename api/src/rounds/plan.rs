@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 use terren_contract::problem::FieldError;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::rounds::{CreateRound, PlanningPolicy, Round, RoundStatus, StopInput, UpdateRound};
 use terren_contract::time::LocalOrInstant;
 
@@ -39,7 +40,7 @@ pub(super) fn resolve_stops(
     for (i, stop) in stops.iter().enumerate() {
         let field = format!("stops[{i}]");
         let error =
-            |code: &str, message: &str| FieldError { field: field.clone(), code: code.into(), message: message.into() };
+            |code: FieldErrorCode, message: &str| FieldError { field: field.clone(), code, message: message.into() };
         match (&stop.hotspot_id, &stop.area_code) {
             (Some(id), None) => {
                 let found: Option<(bool, Option<String>, Option<String>)> = hotspots::table
@@ -51,22 +52,22 @@ pub(super) fn resolve_stops(
                     Some((true, municipality, unit)) if served.cover(&[&municipality, &unit]) => {
                         resolved.push(Stop { hotspot_id: Some(id.to_string()), area_id: None });
                     }
-                    Some((true, _, _)) => {
-                        errors.push(error("outside_agency_area", "the hotspot is outside the areas your agency serves"))
-                    }
-                    _ => errors.push(error("unknown_hotspot", "no such active hotspot")),
+                    Some((true, _, _)) => errors.push(error(
+                        FieldErrorCode::OutsideAgencyArea,
+                        "the hotspot is outside the areas your agency serves",
+                    )),
+                    _ => errors.push(error(FieldErrorCode::UnknownHotspot, "no such active hotspot")),
                 }
             }
             (None, Some(code)) => match index.find_code(code).map(|a| index.area(a).id.clone()) {
                 Some(area_id) if served.cover(&[&Some(area_id.clone())]) => {
                     resolved.push(Stop { hotspot_id: None, area_id: Some(area_id) });
                 }
-                Some(_) => {
-                    errors.push(error("outside_agency_area", "the area is outside the areas your agency serves"))
-                }
-                None => errors.push(error("unknown_area", "no such area")),
+                Some(_) => errors
+                    .push(error(FieldErrorCode::OutsideAgencyArea, "the area is outside the areas your agency serves")),
+                None => errors.push(error(FieldErrorCode::UnknownArea, "no such area")),
             },
-            _ => errors.push(error("invalid_value", "give hotspot_id or area_code")),
+            _ => errors.push(error(FieldErrorCode::InvalidValue, "give hotspot_id or area_code")),
         }
     }
     if errors.is_empty() { Ok(resolved) } else { Err(ApiError::fields(errors)) }
@@ -83,7 +84,7 @@ pub(super) fn check_purpose(conn: &mut DbConnection, purpose: &str) -> ApiResult
     if is_active_code(conn, "round_purpose", purpose)? {
         Ok(())
     } else {
-        Err(ApiError::field("purpose", "unknown_code", format!("{purpose} is not a round_purpose code")))
+        Err(ApiError::field("purpose", FieldErrorCode::UnknownCode, format!("{purpose} is not a round_purpose code")))
     }
 }
 

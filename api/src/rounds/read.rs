@@ -2,6 +2,7 @@
 //! gather their stops, teams, hotspots and sightings together.
 
 use std::collections::{BTreeSet, HashMap};
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -135,10 +136,10 @@ pub fn list(
     let from = query.from.unwrap_or(now - chrono::Duration::days(7));
     let to = query.to.unwrap_or(from + chrono::Duration::days(35));
     if to <= from {
-        return Err(ApiError::field("to", "before_from", "to is after from"));
+        return Err(ApiError::field("to", FieldErrorCode::BeforeFrom, "to is after from"));
     }
     if to - from > chrono::Duration::days(100) {
-        return Err(ApiError::field("to", "out_of_range", "at most 100 days"));
+        return Err(ApiError::field("to", FieldErrorCode::OutOfRange, "at most 100 days"));
     }
     let mine = team_members::table.filter(team_members::user_id.eq(user.user_id.clone())).select(team_members::team_id);
     let mut q = rounds::table

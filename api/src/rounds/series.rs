@@ -3,6 +3,7 @@
 //! changes.
 
 use std::collections::HashSet;
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
@@ -90,12 +91,12 @@ fn parse_windows(windows: &[TimeWindow]) -> ApiResult<Vec<(NaiveTime, NaiveTime)
             (Some(starts), Some(ends)) if ends > starts => parsed.push((starts, ends)),
             (Some(_), Some(_)) => errors.push(FieldError {
                 field: format!("windows[{i}].ends"),
-                code: "ends_before_start".into(),
+                code: FieldErrorCode::EndsBeforeStart,
                 message: "a window ends after it starts, on the same day".into(),
             }),
             _ => errors.push(FieldError {
                 field: format!("windows[{i}]"),
-                code: "invalid_time".into(),
+                code: FieldErrorCode::InvalidTime,
                 message: "HH:MM".into(),
             }),
         }
@@ -104,7 +105,7 @@ fn parse_windows(windows: &[TimeWindow]) -> ApiResult<Vec<(NaiveTime, NaiveTime)
     if errors.is_empty() && parsed.windows(2).any(|pair| pair[1].0 < pair[0].1) {
         errors.push(FieldError {
             field: "windows".into(),
-            code: "overlapping_windows".into(),
+            code: FieldErrorCode::OverlappingWindows,
             message: "the windows of a day overlap".into(),
         });
     }
@@ -292,10 +293,10 @@ pub fn put_series(
         ends_on: request.ends_on,
     };
     if request.ends_on.is_some_and(|end| end < request.starts_on) {
-        return Err(ApiError::field("ends_on", "ends_before_start", "ends_on is on or after starts_on"));
+        return Err(ApiError::field("ends_on", FieldErrorCode::EndsBeforeStart, "ends_on is on or after starts_on"));
     }
     if request.ends_on.is_some_and(|end| end < today) {
-        return Err(ApiError::field("ends_on", "in_past", "the series ends before today"));
+        return Err(ApiError::field("ends_on", FieldErrorCode::InPast, "the series ends before today"));
     }
     let horizon = today.checked_add_days(Days::new(PLAN_AHEAD_WEEKS * 7)).unwrap_or(today);
     let first_year = request.starts_on.max(today).checked_add_days(Days::new(366)).unwrap_or(horizon);
@@ -304,7 +305,11 @@ pub fn put_series(
         .iter()
         .all(|(_, w)| w.starts_at < now)
     {
-        return Err(ApiError::field("weekdays", "generates_nothing", "the rule plans no round from today on"));
+        return Err(ApiError::field(
+            "weekdays",
+            FieldErrorCode::GeneratesNothing,
+            "the rule plans no round from today on",
+        ));
     }
     let at = crate::clock::truncate(now);
     let stored_stops =

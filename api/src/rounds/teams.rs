@@ -1,6 +1,7 @@
 //! Teams that go out on rounds: squads, mobile units, joint teams with the police.
 
 use std::collections::{BTreeSet, HashMap};
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -193,7 +194,11 @@ fn free_for_rounds_ahead(tx: &mut Tx<'_>, team_id: &TeamId, joining: &[String], 
 
 /// New rounds go only to a team still in service.
 pub fn ensure_active(team: &TeamRow) -> ApiResult<()> {
-    if team.active { Ok(()) } else { Err(ApiError::field("team_id", "inactive_team", "the team is no longer active")) }
+    if team.active {
+        Ok(())
+    } else {
+        Err(ApiError::field("team_id", FieldErrorCode::InactiveTeam, "the team is no longer active"))
+    }
 }
 
 fn check_members(conn: &mut DbConnection, user: &AuthUser, request: &PutTeam) -> ApiResult<Vec<String>> {
@@ -209,13 +214,15 @@ fn check_members(conn: &mut DbConnection, user: &AuthUser, request: &PutTeam) ->
     for (i, id) in request.members.iter().enumerate() {
         let field = format!("members[{i}]");
         match found.get(&id.to_string()) {
-            None | Some((_, false)) => {
-                errors.push(FieldError { field, code: "unknown_user".into(), message: "no such active user".into() })
-            }
+            None | Some((_, false)) => errors.push(FieldError {
+                field,
+                code: FieldErrorCode::UnknownUser,
+                message: "no such active user".into(),
+            }),
             Some((agency, true)) if *agency != user.agency.id && request.kind != TeamKind::Joint => {
                 errors.push(FieldError {
                     field,
-                    code: "other_agency".into(),
+                    code: FieldErrorCode::OtherAgency,
                     message: "only a joint team has members of other agencies".into(),
                 })
             }
@@ -239,12 +246,9 @@ pub fn put(
     let existing = id.map(|id| planned_by(tx, user, id)).transpose()?;
     let members = check_members(tx, user, request)?;
     let home_area_id = match &request.home_area_code {
-        Some(code) => Some(
-            index
-                .find_code(code)
-                .map(|a| index.area(a).id.clone())
-                .ok_or_else(|| ApiError::field("home_area_code", "unknown_area", format!("no area {code}")))?,
-        ),
+        Some(code) => Some(index.find_code(code).map(|a| index.area(a).id.clone()).ok_or_else(|| {
+            ApiError::field("home_area_code", FieldErrorCode::UnknownArea, format!("no area {code}"))
+        })?),
         None => None,
     };
     let name = request.name.trim().to_owned();

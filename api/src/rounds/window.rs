@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::time::LocalOrInstant;
 
 use crate::http::{ApiError, ApiResult};
@@ -20,10 +21,10 @@ pub struct Window {
 
 fn local_window(tz: Tz, starts: NaiveDateTime, ends: NaiveDateTime) -> ApiResult<Window> {
     if ends <= starts {
-        return Err(ApiError::field("ends_at", "ends_before_start", "the round ends after it starts"));
+        return Err(ApiError::field("ends_at", FieldErrorCode::EndsBeforeStart, "the round ends after it starts"));
     }
     if ends - starts > chrono::Duration::hours(MAX_ROUND_HOURS) {
-        return Err(ApiError::field("ends_at", "out_of_range", "a round lasts at most 24 hours"));
+        return Err(ApiError::field("ends_at", FieldErrorCode::OutOfRange, "a round lasts at most 24 hours"));
     }
     Ok(window_at(tz, starts, ends))
 }
@@ -42,10 +43,10 @@ pub(super) fn round_window(tz: Tz, starts: LocalOrInstant, ends: LocalOrInstant)
     let starts_at = instant(starts, start_instant);
     let ends_at = instant(ends, end_instant);
     if ends_at <= starts_at {
-        return Err(ApiError::field("ends_at", "ends_before_start", "the round ends after it starts"));
+        return Err(ApiError::field("ends_at", FieldErrorCode::EndsBeforeStart, "the round ends after it starts"));
     }
     if ends_at - starts_at > chrono::Duration::hours(MAX_ROUND_HOURS) {
-        return Err(ApiError::field("ends_at", "out_of_range", "a round lasts at most 24 hours"));
+        return Err(ApiError::field("ends_at", FieldErrorCode::OutOfRange, "a round lasts at most 24 hours"));
     }
     Ok(Window { starts_at, ends_at, local_date: starts_at.with_timezone(&tz).date_naive() })
 }
@@ -66,7 +67,7 @@ pub(super) fn window_at(tz: Tz, starts: NaiveDateTime, ends: NaiveDateTime) -> W
 
 pub(super) fn in_past(window: &Window, now: DateTime<Utc>) -> ApiResult<()> {
     if window.starts_at < now {
-        return Err(ApiError::field("starts_at", "in_past", "a round is planned from now on"));
+        return Err(ApiError::field("starts_at", FieldErrorCode::InPast, "a round is planned from now on"));
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! under its own key and in its own transaction, emergencies first.
 
 use std::collections::HashMap;
+use terren_contract::problem::FieldErrorCode;
 
 use terren_contract::alerts::Severity;
 use terren_contract::batch::{BatchOperation, BatchOutcome, MAX_OPERATIONS, OperationResult};
@@ -54,7 +55,11 @@ fn arrive(value: serde_json::Value, lang: Lang) -> Arrived {
 fn checked_key(key: Option<&str>) -> ApiResult<()> {
     match key {
         Some(key) if IdempotencyKey::well_formed(key) => Ok(()),
-        _ => Err(ApiError::field("key", "invalid_format", "1–255 visible ASCII characters, made once per write")),
+        _ => Err(ApiError::field(
+            "key",
+            FieldErrorCode::InvalidFormat,
+            "1–255 visible ASCII characters, made once per write",
+        )),
     }
 }
 

@@ -14,13 +14,12 @@ use crate::access::AuthUser;
 use crate::auth::tokens::TokenKeys;
 use crate::changes;
 use crate::db::{DbConnection, Tx};
-use crate::http::{ApiError, ApiResult};
+use crate::http::ApiResult;
 use crate::rota::cache::OnCallCache;
 use crate::territory::index::TerritoryIndex;
 
 /// Records per page when the phone does not say.
 pub const DEFAULT_LIMIT: u32 = 200;
-pub const MAX_LIMIT: u32 = 500;
 
 /// Ids per query when the members among many candidates are looked up.
 const LOOKUP_CHUNK: usize = 500;
@@ -47,9 +46,6 @@ pub fn page(
     now: DateTime<Utc>,
 ) -> ApiResult<SyncPage> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::field("limit", "out_of_range", format!("1 to {MAX_LIMIT}")));
-    }
     let at = crate::clock::truncate(now);
     let cx = Context { index: settings.index, user, at, window_days: settings.window_days };
     let scope = cursor::scope_of(tx, user)?;

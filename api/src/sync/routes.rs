@@ -4,6 +4,7 @@
 use actix_web::http::header::{ETAG, IF_NONE_MATCH};
 use actix_web::{HttpRequest, HttpResponse, middleware, web};
 use terren_contract::batch::{BatchOutcome, SyncBatch};
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::sync::{SyncPage, SyncQuery, SyncReference};
 
 use super::pull::{self, Settings};
@@ -51,6 +52,7 @@ pub async fn sync(
         state.clock.now(),
     );
     let (window_days, feed_days) = (state.config.sync.window_days, state.config.retention.change_feed_days);
+    crate::http::json::check_rules(&*query)?;
     let SyncQuery { cursor, limit } = query.into_inner();
     // What committed before this call is in the feed before it is read, so that the answer's
     // changes and its checksums tell of the same moment.
@@ -128,7 +130,7 @@ pub async fn batch(
     }
     let arrived: ArrivedBatch = crate::http::json::parse_json(&body)?;
     if arrived.operations.is_empty() {
-        return Err(ApiError::field("operations", "required", "at least one operation"));
+        return Err(ApiError::field("operations", FieldErrorCode::Required, "at least one operation"));
     }
     Ok(web::Json(super::batch::apply(&state, &user, Lang::from_request(&req), arrived.operations).await))
 }

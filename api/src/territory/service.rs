@@ -1,4 +1,5 @@
 use std::collections::{BTreeMap, HashMap};
+use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -85,14 +86,14 @@ pub fn validate_point(lat: f64, lon: f64) -> ApiResult<()> {
     if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
         errors.push(terren_contract::problem::FieldError {
             field: "lat".into(),
-            code: "out_of_range".into(),
+            code: FieldErrorCode::OutOfRange,
             message: "latitude must be a number between -90 and 90".into(),
         });
     }
     if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
         errors.push(terren_contract::problem::FieldError {
             field: "lon".into(),
-            code: "out_of_range".into(),
+            code: FieldErrorCode::OutOfRange,
             message: "longitude must be a number between -180 and 180".into(),
         });
     }

@@ -10,6 +10,7 @@ mod boundaries;
 mod changes;
 mod cli;
 mod contract;
+mod contract_examples;
 mod demo;
 mod demo_accounts;
 mod errors;

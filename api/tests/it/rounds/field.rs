@@ -184,3 +184,23 @@ async fn an_area_stop_is_reached_anywhere_inside_its_boundary() {
     assert_eq!(inside.status, StatusCode::OK, "{}", inside.body);
     assert!(inside.body.get("check_in_distance_m").is_none(), "inside the area: {}", inside.body);
 }
+
+/// The document's check-in example, sent from the round's place during the round, is taken.
+#[actix_web::test]
+async fn the_documents_check_in_example_is_taken() {
+    let app = TestApp::spawn().await;
+    // The example was taken on the morning of 6 July 2026, at 08:58 UTC (10:58 in Tirana).
+    app.clock.set(Utc.with_ymd_and_hms(2026, 7, 6, 7, 0, 0).single().unwrap());
+    let coordinator = app.login("tirana.coord").await;
+    let lights = hotspot(&app, &coordinator, "Semaforët", circle(LIGHTS, 100.0)).await;
+    let team = squad(&app, &coordinator, &["tirana.field"]).await;
+    let stops = json!([{ "hotspot_id": lights }]);
+    let planned = plan(&app, &coordinator, &round(1, &team, "2026-07-06T10:30:00", "2026-07-06T12:00:00", stops)).await;
+    app.clock.set(Utc.with_ymd_and_hms(2026, 7, 6, 8, 59, 0).single().unwrap());
+    let field = app.login("tirana.field").await;
+    let example = terren_contract::examples::EXAMPLES.iter().find(|e| e.file == "check_in_request.json").unwrap();
+    let body: Value = serde_json::from_str(example.json).unwrap();
+    let id = planned["id"].as_str().unwrap();
+    let checked_in = app.post_idempotent(&format!("/api/v1/rounds/{id}/check-in"), &field, "example", &body).await;
+    assert_eq!(checked_in.status, StatusCode::OK, "the document's example is refused: {}", checked_in.body);
+}
