@@ -1,11 +1,11 @@
 use std::collections::{BTreeSet, HashMap};
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use terren_contract::Role;
 use terren_contract::auth::{AgencyRef, Me};
 use terren_contract::identifications::PersonRef;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::users::{ChangePasswordRequest, CreateUserRequest, User};
 use uuid::Uuid;
 

@@ -1,11 +1,11 @@
 use std::collections::{BTreeSet, HashMap};
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use terren_contract::Permission;
 use terren_contract::agencies::{Agency, AgencyListQuery, AgencyUpdate, CreateAgencyRequest};
 use terren_contract::problem::FieldError;
+use terren_contract::problem::FieldErrorCode;
 
 use crate::access::AuthUser;
 use crate::audit;

@@ -4,7 +4,6 @@
 //! the coordinators of an agency that emergencies are routed to when it cannot be reached.
 
 use std::collections::BTreeSet;
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Duration, DurationRound, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -13,6 +12,7 @@ use terren_contract::alerts::{
     AgencyReadiness, AlertSource, MunicipalityReadiness, ReadinessCode, ReadinessLevel, ReadinessProblem, Severity,
 };
 use terren_contract::areas::AreaLevel;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::{Permission, Role};
 
 use super::recipients::{self, PageTarget};

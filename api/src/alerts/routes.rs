@@ -1,5 +1,4 @@
 use std::sync::Arc;
-use terren_contract::problem::FieldErrorCode;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -10,6 +9,7 @@ use terren_contract::alerts::{
     MunicipalityReadiness, NotificationRules, PutEscalationPolicy, ReadinessQuery, RegisterDevice, TimelineEntry,
     WebhookEndpoint,
 };
+use terren_contract::problem::FieldErrorCode;
 use uuid::Uuid;
 
 use super::service::{self, Transition};

@@ -2,7 +2,6 @@
 //! `store`, the timeline in `timeline`, who may read and answer one in `access::alerts`.
 
 use std::collections::BTreeSet;
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -14,6 +13,7 @@ use terren_contract::alerts::{
     Severity,
 };
 use terren_contract::identifications::PersonRef;
+use terren_contract::problem::FieldErrorCode;
 use uuid::Uuid;
 
 pub use super::store::{AlertRow, load};

@@ -2,7 +2,6 @@
 //! walks rounds, and suggested from where recent sightings cluster.
 
 use std::collections::{HashMap, HashSet};
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
 use diesel::prelude::*;
@@ -13,6 +12,7 @@ use terren_contract::hotspots::{
     Hotspot, HotspotListQuery, HotspotRef, HotspotShape, HotspotSuggestion, HotspotSuggestions, PutHotspot,
     SuggestionQuery,
 };
+use terren_contract::problem::FieldErrorCode;
 use uuid::Uuid;
 
 use super::cluster;

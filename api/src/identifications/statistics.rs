@@ -2,12 +2,12 @@
 //! the reader's scope or, for national statistics, the whole country with small counts hidden.
 
 use std::collections::HashMap;
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use terren_contract::identifications::{GridCell, IdentificationGrid, IdentificationListQuery};
 use terren_contract::problem::FieldError;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::profiles::SightingCounts;
 
 use super::lists::{filtered, parse_filters};

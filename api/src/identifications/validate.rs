@@ -2,12 +2,12 @@
 //! vocabularies, and the rules between fields.
 
 use std::collections::{HashMap, HashSet};
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 use diesel::prelude::*;
 use terren_contract::identifications::CreateIdentification;
 use terren_contract::problem::FieldError;
+use terren_contract::problem::FieldErrorCode;
 
 use crate::db::DbConnection;
 use crate::db::schema::vocabulary_entries;

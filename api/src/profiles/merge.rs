@@ -1,12 +1,12 @@
 //! Merging two profiles of the same child, and undoing a merge, with what moved recorded.
 
 use std::collections::HashMap;
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use terren_contract::Permission;
 use terren_contract::identifications::PersonRef;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::profiles::{MergeProfiles, ProfileMerge, ProfileRef, UnmergeProfiles};
 use uuid::Uuid;
 

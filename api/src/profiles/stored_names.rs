@@ -2,11 +2,11 @@
 //! checks on names as people type them.
 
 use std::collections::HashSet;
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use terren_contract::problem::FieldError;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::profiles::NewChildProfile;
 
 use super::names;

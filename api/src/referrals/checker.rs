@@ -1,13 +1,13 @@
 //! Deadline checks: a deadline still open at its time is breached, the receiving agency is
 //! alerted, then the sender's coordinators if it stays unmet; the counts for reports.
 use std::collections::{BTreeSet, HashMap};
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 use terren_contract::Permission;
 use terren_contract::alerts::AlertSource;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::referrals::{DeadlineKind, DeadlineState, Priority};
 
 use super::deadlines::{self};

@@ -2,7 +2,6 @@
 //! or spans counted only within the working calendar, in the receiving agency's zone.
 
 use std::collections::HashSet;
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
@@ -10,6 +9,7 @@ use diesel::prelude::*;
 use serde_json::json;
 use terren_contract::areas::AreaLevel;
 use terren_contract::problem::FieldError;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::referrals::{
     DeadlineKind, DeadlinePolicy, DeadlinePolicyBody, Priority, PriorityDeadlines, PutDeadlinePolicy, Span, SpanUnit,
     WorkingCalendar,

@@ -3,12 +3,12 @@
 //! place (the smallest area first), what each kind of agency takes, and shelters' free places.
 
 use std::collections::HashMap;
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use terren_contract::Permission;
 use terren_contract::auth::AgencyRef;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::referrals::ReferralStatus;
 
 use super::shelters::{SHELTER, SHELTER_PLACEMENT};

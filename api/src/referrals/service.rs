@@ -2,12 +2,12 @@
 //! a referral and what of the person it shows is decided in `access::referrals`.
 
 use std::collections::{BTreeSet, HashMap};
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::json;
 use terren_contract::Permission;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::profiles::ProfileRef;
 use terren_contract::referrals::{
     CreateReferralComment, Deadline, DeadlineKind, Referral, ReferralBox, ReferralEvent, ReferralListQuery,

@@ -1,11 +1,11 @@
 //! The wire form of a rota's layers: checked, and turned into the engine's form.
 
 use std::collections::BTreeSet;
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Duration, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
 use terren_contract::problem::FieldError;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::schedules::{Layer as LayerSpec, RestrictionWindow, TurnUnit, WeekdayCode};
 
 use super::resolve::{self, Layer, Restriction, TurnLength};

@@ -2,13 +2,13 @@
 //! approved swap, cancelled from now on.
 
 use std::collections::BTreeSet;
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 use terren_contract::Permission;
 use terren_contract::problem::FieldError;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::schedules::{CreateOverride, Override};
 use uuid::Uuid;
 

@@ -2,13 +2,13 @@
 //! changing; who is on duty at an instant. Overrides are in `overrides`, read-outs in `shifts`.
 
 use std::collections::{BTreeSet, HashMap};
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
 use serde_json::json;
 use terren_contract::Permission;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::schedules::{
     CreateSchedule, Gap, Layer as LayerSpec, OnDutyPerson, Schedule, ScheduleRevision, UpdateSchedule,
 };

@@ -1,10 +1,10 @@
 //! The final schedule read out: shifts with names and phone numbers, gaps, who is on call now.
 
 use std::collections::{BTreeSet, HashMap};
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Duration, Utc};
 use terren_contract::Permission;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::schedules::{Gap, OnCall, OnDutyPerson, Shift as ShiftView, ShiftSource};
 
 use super::cache::{NEXT_HANDOFF_DAYS, OnCallCache};

@@ -3,12 +3,12 @@
 //! into the schedule as an override. Every action is a compare-and-set on the request's version.
 
 use std::collections::BTreeMap;
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 use terren_contract::Permission;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::schedules::{CreateSwapRequest, SwapRequest, SwapState};
 use uuid::Uuid;
 

@@ -3,12 +3,12 @@
 //! unvisited; rounds missed.
 
 use std::collections::{HashMap, HashSet};
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Timelike, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
 use terren_contract::Permission;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::rounds::{
     Coverage, CoverageCell, CoverageQuery, HotspotCoverage, MissedRound, RoundStatus, StaleHotspot, TeamRef,
 };

@@ -2,7 +2,6 @@
 //! with GPS, visits to each stop, and sightings linked to the round.
 
 use std::collections::HashMap;
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -10,6 +9,7 @@ use serde_json::json;
 use terren_contract::Permission;
 use terren_contract::areas::LocateMethod;
 use terren_contract::identifications::GeoFix;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::rounds::{CheckIn, CheckOut, MyRounds, RoundForPhone, RoundStatus, StopForPhone, StopVisit};
 
 use super::read;

@@ -2,11 +2,11 @@
 //! gather their stops, teams, hotspots and sightings together.
 
 use std::collections::{BTreeSet, HashMap};
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use terren_contract::Permission;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::rounds::{Round, RoundListQuery, RoundReport, RoundStop};
 
 use super::store::{RoundRow, load, stops_of};

@@ -3,7 +3,6 @@
 //! changes.
 
 use std::collections::HashSet;
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
@@ -12,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use terren_contract::alerts::{AlertSource, Severity};
 use terren_contract::problem::FieldError;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::rounds::{PutRoundSeries, RoundSeries, RoundStatus, StopInput, TimeWindow};
 use terren_contract::schedules::WeekdayCode;
 use uuid::Uuid;

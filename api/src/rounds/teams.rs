@@ -1,7 +1,6 @@
 //! Teams that go out on rounds: squads, mobile units, joint teams with the police.
 
 use std::collections::{BTreeSet, HashMap};
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -9,6 +8,7 @@ use serde_json::json;
 use terren_contract::Permission;
 use terren_contract::auth::AgencyRef;
 use terren_contract::problem::FieldError;
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::rounds::{PutTeam, RoundStatus, Team, TeamKind, TeamMember, TeamRef};
 use uuid::Uuid;
 

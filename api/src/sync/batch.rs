@@ -2,10 +2,10 @@
 //! under its own key and in its own transaction, emergencies first.
 
 use std::collections::HashMap;
-use terren_contract::problem::FieldErrorCode;
 
 use terren_contract::alerts::Severity;
 use terren_contract::batch::{BatchOperation, BatchOutcome, MAX_OPERATIONS, OperationResult};
+use terren_contract::problem::FieldErrorCode;
 use terren_contract::problem::Problem;
 use terren_contract::referrals::Priority;
 use uuid::Uuid;

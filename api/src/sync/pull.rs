@@ -66,19 +66,19 @@ pub fn page(
         Some(after) => {
             let replica = settings.replicas.get_or_compute(key(&position), || live_replica(tx, &cx))?;
             let FullPage { last, hidden } = full_page(tx, &cx, &replica, after.as_ref(), limit, &mut answer)?;
-            if !hidden.is_empty() {
-                settings.replicas.update(&key(&position), |copy| {
+            // What could not be shown after all was not sent: the phone does not hold it.
+            let replica = if hidden.is_empty() {
+                replica
+            } else {
+                settings.replicas.update(key(&position), replica, |copy| {
                     for (n, id) in &hidden {
                         copy.drop_id(*n, id);
                     }
-                });
-            }
+                })
+            };
             match last {
                 Some(last) => (Position { full: Some(Some(last)), ..position.clone() }, true, None),
-                None => {
-                    let replica = settings.replicas.get(&key(&position)).unwrap_or(replica);
-                    (Position { full: None, ..position.clone() }, false, Some(replica))
-                }
+                None => (Position { full: None, ..position.clone() }, false, Some(replica)),
             }
         }
         None => {

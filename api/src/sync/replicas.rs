@@ -132,15 +132,18 @@ impl ReplicaCache {
         Ok(self.insert(key, compute()?))
     }
 
-    /// Changes the copy at `key`, if kept.
-    pub fn update(&self, key: &Key, change: impl FnOnce(&mut Replica)) {
-        if let Some(entry) = self.lock().by_key.get_mut(key) {
-            change(Arc::make_mut(&mut entry.replica));
-        }
+    /// Changes the copy at `key` (kept again if it was let go meanwhile) and returns it.
+    pub fn update(&self, key: Key, copy: Arc<Replica>, change: impl FnOnce(&mut Replica)) -> Arc<Replica> {
+        let mut copy = self.get(&key).unwrap_or(copy);
+        change(Arc::make_mut(&mut copy));
+        self.insert_shared(key, copy)
     }
 
     pub fn insert(&self, key: Key, replica: Replica) -> Arc<Replica> {
-        let replica = Arc::new(replica);
+        self.insert_shared(key, Arc::new(replica))
+    }
+
+    fn insert_shared(&self, key: Key, replica: Arc<Replica>) -> Arc<Replica> {
         let mut guard = self.lock();
         let used = guard.tick();
         let entries = &mut guard.by_key;
@@ -198,7 +201,9 @@ mod tests {
             assert_eq!(copy.lists[0].len(), 2);
         }
         assert_eq!(computed, 1);
-        cache.update(&key("u", 7), |copy| copy.drop_id(0, &Uuid::from_u128(0)));
+        let kept = cache.get(&key("u", 7)).unwrap();
+        let changed = cache.update(key("u", 7), kept, |copy| copy.drop_id(0, &Uuid::from_u128(0)));
+        assert_eq!(changed.lists[0], [Uuid::from_u128(1)]);
         assert_eq!(cache.get(&key("u", 7)).unwrap().lists[0], [Uuid::from_u128(1)]);
     }
 

@@ -1,9 +1,9 @@
 use std::collections::{BTreeMap, HashMap};
-use terren_contract::problem::FieldErrorCode;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use terren_contract::areas::{Area, AreaLevel, AreaListQuery, LatLon, LocateResponse, LocatedArea};
+use terren_contract::problem::FieldErrorCode;
 
 use super::fold::fold;
 use super::index::{AreaInput, BoundaryInput, Location, Resolved, TerritoryIndex};
