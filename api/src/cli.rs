@@ -225,6 +225,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     }
     crate::retention::schedule(state.clone());
     crate::audit::sealer::spawn(state.clone());
+    crate::db::statistics::schedule(state.clone());
     let worker = state.config.alerts.worker.then(|| crate::worker::spawn(state.clone()));
     let application = Application::build(state.clone())?;
     let url = application.url.clone();

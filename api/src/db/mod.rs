@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod schema;
+pub mod statistics;
 
 pub use backend::Tx;
 
