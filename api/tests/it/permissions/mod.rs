@@ -2,7 +2,8 @@
 //! the agency that owns the records (Tirana's child-protection unit, NJMF), in another agency of
 //! the same municipality that also serves the place (Tirana county's State Police directorate),
 //! and in an agency of another municipality (Elbasan's NJMF); the national roles come once. Each
-//! of them tries each write endpoint.
+//! of them tries each write endpoint, and each write a phone can upload in a batch
+//! (`POST /api/v1/sync/batch`) as a batch operation too, held to the same line of the table.
 //!
 //! Allowed means the request got past the permission and scope checks: 2xx, or 409/412 because an
 //! earlier allowed request already changed the record. Refused means 403, or 404 (or 422
@@ -142,6 +143,7 @@ fn home(actor: &Actor) -> (f64, f64) {
 }
 
 mod accounts;
+mod batch;
 mod cases_records;
 mod cases_workflow;
 mod records;

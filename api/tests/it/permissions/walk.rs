@@ -131,6 +131,7 @@ async fn every_role_stays_inside_its_remit_on_every_write_endpoint() {
     let mut wrong = Vec::new();
     let mut n = 100;
     let mut walked = 0;
+    let mut batched = 0;
     for case in cases() {
         for actor in &actors {
             n += 1;
@@ -139,47 +140,77 @@ async fn every_role_stays_inside_its_remit_on_every_write_endpoint() {
             let res = send(&app, case.method, &path, &actor.token, &format!("walk-{n}"), &body).await;
             walked += 1;
             if res.status.is_success() {
-                match case.fresh {
-                    Fresh::No => {}
-                    Fresh::RoutingRule => {
-                        let rule = json!({ "municipality_code": "AL224", "subject_type": "adult",
-                                           "agency_types": ["needs_assessment_unit"] });
-                        let path = "/api/v1/referral-routes";
-                        world.rule =
-                            created(&app, Method::Post, path, &system, &format!("rule-{n}"), &rule).await["id"]
-                                .as_str()
-                                .unwrap()
-                                .to_owned();
-                    }
-                    Fresh::Link => {
-                        let link = json!({ "new_profile": { "id": uuid(500_000 + n) } });
-                        let path = format!("/api/v1/identifications/{}/link", world.spare_sighting);
-                        created(&app, Method::Post, &path, &field, &format!("relink-{n}"), &link).await;
-                    }
-                    Fresh::Lockout => lock_out(&app, &world.member_username).await,
-                    Fresh::Merge => world.merge = res.body["id"].as_str().unwrap().to_owned(),
+                renew(&app, &mut world, case.fresh, &res, n, &system, &field).await;
+            }
+            let mut answers = vec![("", res)];
+            let key = format!("walk-batch-{n}");
+            if let Some(batch) = batch::twin(case.method, &path, &key, &(case.body)(&world, actor, n + 1_000_000)) {
+                let res = send(&app, Method::Post, "/api/v1/sync/batch", &actor.token, &key, &batch).await;
+                let res = operation_result(res);
+                if res.status.is_success() {
+                    renew(&app, &mut world, case.fresh, &res, n + 1_000_000, &system, &field).await;
                 }
+                batched += 1;
+                answers.push((" (in a batch)", res));
             }
             let expected = allowed(case.expect, actor);
-            let ok = if expected {
-                passed_the_checks(res.status) || case.also == Some(res.status.as_u16())
-            } else {
-                refused(&res)
-            };
-            if !ok {
-                wrong.push(format!(
-                    "{} as {} of {:?} ({}): expected {}, got {} {}",
-                    case.name,
-                    ROLES[actor.role],
-                    actor.rel,
-                    actor.username,
-                    if expected { "allowed" } else { "refused" },
-                    res.status,
-                    res.body
-                ));
+            for (how, res) in answers {
+                let ok = if expected {
+                    passed_the_checks(res.status) || case.also == Some(res.status.as_u16())
+                } else {
+                    refused(&res)
+                };
+                if !ok {
+                    wrong.push(format!(
+                        "{}{how} as {} of {:?} ({}): expected {}, got {} {}",
+                        case.name,
+                        ROLES[actor.role],
+                        actor.rel,
+                        actor.username,
+                        if expected { "allowed" } else { "refused" },
+                        res.status,
+                        res.body
+                    ));
+                }
             }
         }
     }
+    // Every write a phone can batch was tried in a batch by every actor.
+    assert_eq!(batched, 10 * actors.len());
     assert_eq!(walked, cases().len() * actors.len());
     assert!(wrong.is_empty(), "{} of {walked} answers outside the table:\n{}", wrong.len(), wrong.join("\n"));
+}
+
+/// What a later case needs after an allowed write changed the record it works on.
+async fn renew(app: &TestApp, world: &mut World, fresh: Fresh, res: &Response, n: usize, system: &str, field: &str) {
+    match fresh {
+        Fresh::No => {}
+        Fresh::RoutingRule => {
+            let rule = json!({ "municipality_code": "AL224", "subject_type": "adult", "agency_types": ["needs_assessment_unit"] });
+            let path = "/api/v1/referral-routes";
+            world.rule = created(app, Method::Post, path, system, &format!("rule-{n}"), &rule).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        }
+        Fresh::Link => {
+            let link = json!({ "new_profile": { "id": uuid(500_000 + n) } });
+            let path = format!("/api/v1/identifications/{}/link", world.spare_sighting);
+            created(app, Method::Post, &path, field, &format!("relink-{n}"), &link).await;
+        }
+        Fresh::Lockout => lock_out(app, &world.member_username).await,
+        Fresh::Merge => world.merge = res.body["id"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// A batch of one operation's answer as if the operation had been its own request: its status
+/// and problem (the batch's own answer when the batch as a whole was refused).
+fn operation_result(res: Response) -> Response {
+    if res.status != StatusCode::OK {
+        return res;
+    }
+    let result = &res.body["results"][0];
+    let status = StatusCode::from_u16(result["status"].as_u64().unwrap() as u16).unwrap();
+    let body = if status.is_success() { json!({ "id": result["id"] }) } else { result["problem"].clone() };
+    Response { status, headers: res.headers, body }
 }
