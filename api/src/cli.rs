@@ -141,6 +141,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let state = AppState::prepare_with_system_clock(seed_config, demo)?;
             if demo {
                 seed_demo_duty(&state)?;
+                seed_demo_field(&state).await?;
             }
             println!("reference data is loaded ({} areas)", state.territory().len());
             Ok(())
@@ -208,6 +209,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         Ok(state)
     })
     .await?;
+    if demo {
+        seed_demo_field(&state).await?;
+    }
     if !demo {
         let guard_state = state.clone();
         let exposed = web_block(move || {
@@ -266,6 +270,14 @@ fn seed_demo_duty(state: &AppState) -> anyhow::Result<()> {
     let report = seed::demo::seed_duty(state, &mut conn)?;
     if report != seed::demo::DutyReport::default() {
         tracing::info!(?report, "demo rotas, escalation policies and push tokens loaded");
+    }
+    Ok(())
+}
+
+async fn seed_demo_field(state: &AppState) -> anyhow::Result<()> {
+    let report = seed::field::seed_field(state).await?;
+    if report != seed::field::FieldReport::default() {
+        tracing::info!(?report, "demo field records loaded");
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! so edits made by administrators survive every restart.
 
 pub mod demo;
+pub mod field;
 
 use std::collections::HashMap;
 

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use chrono::Duration;
 use serde_json::{Value, json};
 use terren_api::seed::demo::{DutyReport, ON_CALL_WAIT_MINUTES, seed_duty};
+use terren_api::seed::field::{FieldReport, seed_field};
 use terren_api::worker;
 
 use crate::fixtures::sighting;
@@ -91,4 +92,31 @@ async fn an_emergency_sighting_in_the_demo_pages_the_person_on_call_who_acknowle
     assert_eq!(ack.status, StatusCode::OK, "{}", ack.body);
     assert_eq!(ack.body["state"], "acknowledged");
     assert_eq!(ack.body["acknowledged_by"]["id"], duty_id.as_str());
+}
+
+#[actix_web::test]
+async fn the_demo_field_worker_syncs_a_working_set_and_seeding_twice_adds_nothing() {
+    let app = TestApp::spawn().await;
+    let report = seed_field(&app.state).await.unwrap();
+    assert_eq!(report, FieldReport { sightings: 8, hotspots: 1 });
+    assert_eq!(seed_field(&app.state).await.unwrap(), FieldReport::default(), "a second start adds nothing");
+
+    let field = app.login("tirana.field").await;
+    let page = app.get("/api/v1/sync?limit=500", Some(&field)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(page.body["has_more"], false);
+    let count = |collection: &str| page.body[collection]["put"].as_array().unwrap().len();
+    assert_eq!(count("identifications"), 8, "{}", page.body["identifications"]);
+    assert_eq!(count("profiles"), 1);
+    assert_eq!(count("referrals"), 1);
+    assert_eq!(count("hotspots"), 1);
+    let profile = &page.body["profiles"]["put"][0];
+    assert_eq!(profile["given_name"], "Ana", "the finder reads the names: {profile}");
+    let referral = &page.body["referrals"]["put"][0];
+    assert_eq!(referral["to_agency"]["code"], "AL224-NJMF", "routed to Tirana's unit: {referral}");
+    // The unit that receives it sees it in its inbox.
+    let pmf = app.login("tirana.pmf").await;
+    let inbox = app.get("/api/v1/referrals?box=inbox", Some(&pmf)).await;
+    assert_eq!(inbox.status, StatusCode::OK, "{}", inbox.body);
+    assert!(inbox.body.to_string().contains(referral["id"].as_str().unwrap()), "{}", inbox.body);
 }
