@@ -163,6 +163,64 @@ pub struct ResolvedAreas {
     pub method: LocateMethod,
 }
 
+/// The national reports' age band of an age in whole years: `0-3` … `16-18` (16 and 17),
+/// `adult` (18 and over), or `unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum AgeBand {
+    #[serde(rename = "0-3")]
+    Age0To3,
+    #[serde(rename = "4-6")]
+    Age4To6,
+    #[serde(rename = "7-9")]
+    Age7To9,
+    #[serde(rename = "10-12")]
+    Age10To12,
+    #[serde(rename = "13-15")]
+    Age13To15,
+    #[serde(rename = "16-18")]
+    Age16To18,
+    #[serde(rename = "adult")]
+    Adult,
+    #[serde(rename = "unknown")]
+    Unknown,
+}
+
+impl AgeBand {
+    pub const ALL: [AgeBand; 8] = [
+        AgeBand::Age0To3,
+        AgeBand::Age4To6,
+        AgeBand::Age7To9,
+        AgeBand::Age10To12,
+        AgeBand::Age13To15,
+        AgeBand::Age16To18,
+        AgeBand::Adult,
+        AgeBand::Unknown,
+    ];
+
+    /// The ages in whole years the band holds, youngest and oldest (`None`: no upper end);
+    /// `None` for `unknown`.
+    pub fn ages(self) -> Option<(i32, Option<i32>)> {
+        match self {
+            AgeBand::Age0To3 => Some((0, Some(3))),
+            AgeBand::Age4To6 => Some((4, Some(6))),
+            AgeBand::Age7To9 => Some((7, Some(9))),
+            AgeBand::Age10To12 => Some((10, Some(12))),
+            AgeBand::Age13To15 => Some((13, Some(15))),
+            AgeBand::Age16To18 => Some((16, Some(17))),
+            AgeBand::Adult => Some((18, None)),
+            AgeBand::Unknown => None,
+        }
+    }
+
+    /// The band of an age in whole years; `unknown` without one.
+    pub fn of_age(age: Option<i32>) -> AgeBand {
+        let holds = |band: &AgeBand, age: i32| {
+            band.ages().is_some_and(|(youngest, oldest)| youngest <= age && oldest.is_none_or(|oldest| age <= oldest))
+        };
+        age.and_then(|age| AgeBand::ALL.into_iter().find(|band| holds(band, age))).unwrap_or(AgeBand::Unknown)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PersonRef {
     pub id: Uuid,
@@ -187,8 +245,8 @@ pub struct Identification {
     pub place_description: Option<String>,
     pub areas: ResolvedAreas,
     pub subject_type: String,
-    /// Derived from the estimated age or birth year: `0-3` … `16-18`, `adult`, or `unknown`.
-    pub age_band: String,
+    /// Derived from the estimated age or birth year.
+    pub age_band: AgeBand,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimated_age: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -231,14 +289,30 @@ pub struct Identification {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(no_recursion)]
     pub candidates: Option<Vec<ProfileCandidate>>,
-    /// Names of the fields withheld from this reader.
+    /// The fields withheld from this reader.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub withheld: Vec<String>,
+    pub withheld: Vec<WithheldIdentificationField>,
     pub version: i32,
     /// Recorded from an emergency SMS (the SMS lifeline): only the coded facts are known until the
     /// recorder's phone uploads the full sighting under the same id.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub provisional: bool,
+}
+
+/// A field of a sighting that a reader may not see: the location shown coarsened (and the place
+/// description) without `locations_read_precise`, names and notes without `children_read_names`,
+/// sensitive codes without `children_read_sensitive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WithheldIdentificationField {
+    Location,
+    PlaceDescription,
+    Notes,
+    NameAsTold,
+    Ethnicity,
+    RiskFactors,
+    ExploitationIndicators,
+    VisibleConditions,
 }
 
 /// Filters for `GET /api/v1/identifications`. Only sightings within the reader's scope are ever
@@ -301,4 +375,27 @@ pub struct GridCell {
     pub max_lat: f64,
     pub max_lon: f64,
     pub count: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn age_bands_follow_the_national_reports() {
+        let ages = [0, 3, 4, 9, 10, 12, 13, 15, 16, 17, 18, 40];
+        let codes: Vec<serde_json::Value> =
+            ages.iter().map(|age| serde_json::to_value(AgeBand::of_age(Some(*age))).unwrap()).collect();
+        let expected =
+            ["0-3", "0-3", "4-6", "7-9", "10-12", "10-12", "13-15", "13-15", "16-18", "16-18", "adult", "adult"];
+        assert_eq!(codes, expected.map(serde_json::Value::from));
+        assert_eq!(AgeBand::of_age(None), AgeBand::Unknown);
+        assert_eq!(AgeBand::of_age(Some(-1)), AgeBand::Unknown);
+        for band in AgeBand::ALL {
+            if let Some((youngest, oldest)) = band.ages() {
+                assert_eq!(AgeBand::of_age(Some(youngest)), band);
+                assert!(oldest.is_none_or(|oldest| AgeBand::of_age(Some(oldest)) == band), "{band:?}");
+            }
+        }
+    }
 }

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use terren_contract::identifications::{GridCell, IdentificationGrid, IdentificationListQuery};
 use terren_contract::problem::FieldError;
 use terren_contract::problem::FieldErrorCode;
-use terren_contract::profiles::SightingCounts;
+use terren_contract::profiles::{SightingCount, SightingCounts};
 
 use super::lists::{filtered, parse_filters};
 use super::privacy::shown_point;
@@ -139,12 +139,12 @@ pub fn counts(
         // each is a group whose total is shown, so a hidden count takes another of its group
         // with it. Children seen more than once never outnumber the distinct children.
         let names = [
-            "identifications",
-            "linked",
-            "unlinked",
-            "distinct_children",
-            "repeat_sightings",
-            "children_seen_more_than_once",
+            SightingCount::Identifications,
+            SightingCount::Linked,
+            SightingCount::Unlinked,
+            SightingCount::DistinctChildren,
+            SightingCount::RepeatSightings,
+            SightingCount::ChildrenSeenMoreThanOnce,
         ];
         let values = [
             counts.identifications,
@@ -168,7 +168,7 @@ pub fn counts(
         {
             if hidden[i] {
                 *slot = 0;
-                counts.suppressed.push(names[i].to_owned());
+                counts.suppressed.push(names[i]);
             }
         }
     }
