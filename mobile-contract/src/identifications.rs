@@ -315,9 +315,39 @@ pub enum WithheldIdentificationField {
     VisibleConditions,
 }
 
-/// Filters for `GET /api/v1/identifications`. Only sightings within the reader's scope are ever
-/// listed.
+/// Filters of the sightings' grid and counts. Only sightings within the reader's scope are ever
+/// counted or listed.
+///
+/// The list and the map take the same filters with a `limit` of their own: their queries
+/// (`IdentificationListQuery`, `IdentificationMapQuery`) repeat these fields, since the document
+/// states each operation's limits from the one struct its parameters are.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IdentificationFilters {
+    /// Area code: sightings resolved to this area or any area below it.
+    pub area: Option<String>,
+    /// `min_lon,min_lat,max_lon,max_lat` (WGS84). For readers who see coarse locations the box
+    /// is widened to whole ~500 m cells.
+    pub bbox: Option<String>,
+    /// Seen at or after this time (RFC 3339 with `Z` or an offset; send `+` as `%2B`).
+    #[serde(default, deserialize_with = "crate::time::instant_param::from_opt")]
+    pub from: Option<DateTime<Utc>>,
+    /// Seen before this time.
+    #[serde(default, deserialize_with = "crate::time::instant_param::to_opt")]
+    pub to: Option<DateTime<Utc>>,
+    pub subject_type: Option<String>,
+    pub risk_level: Option<String>,
+    /// A `street_situation` code the sighting includes.
+    pub street_situation: Option<String>,
+    pub emergency: Option<bool>,
+    /// Only sightings I recorded.
+    pub mine: Option<bool>,
+    /// Only sightings linked to a child profile (`true`) or not yet linked (`false`).
+    pub linked: Option<bool>,
+}
+
+/// `GET /api/v1/identifications`: the filters, and a page.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams, Validate)]
 #[into_params(parameter_in = Query)]
 pub struct IdentificationListQuery {
     /// Area code: sightings resolved to this area or any area below it.
@@ -342,8 +372,37 @@ pub struct IdentificationListQuery {
     pub linked: Option<bool>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
-    /// How many: a page of 1–200 (default 50) for the list; 1–2000 (default 1000) for
-    /// `/identifications/geojson`; unused by `/identifications/grid`.
+    /// How many (default 50).
+    #[validate(range(min = 1, max = 200))]
+    pub limit: Option<u32>,
+}
+
+/// `GET /api/v1/identifications/geojson`: the filters, and how many points.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams, Validate)]
+#[into_params(parameter_in = Query)]
+pub struct IdentificationMapQuery {
+    /// Area code: sightings resolved to this area or any area below it.
+    pub area: Option<String>,
+    /// `min_lon,min_lat,max_lon,max_lat` (WGS84). For readers who see coarse locations the box
+    /// is widened to whole ~500 m cells.
+    pub bbox: Option<String>,
+    /// Seen at or after this time (RFC 3339 with `Z` or an offset; send `+` as `%2B`).
+    #[serde(default, deserialize_with = "crate::time::instant_param::from_opt")]
+    pub from: Option<DateTime<Utc>>,
+    /// Seen before this time.
+    #[serde(default, deserialize_with = "crate::time::instant_param::to_opt")]
+    pub to: Option<DateTime<Utc>>,
+    pub subject_type: Option<String>,
+    pub risk_level: Option<String>,
+    /// A `street_situation` code the sighting includes.
+    pub street_situation: Option<String>,
+    pub emergency: Option<bool>,
+    /// Only sightings I recorded.
+    pub mine: Option<bool>,
+    /// Only sightings linked to a child profile (`true`) or not yet linked (`false`).
+    pub linked: Option<bool>,
+    /// How many (default 1000), newest first.
+    #[validate(range(min = 1, max = 2000))]
     pub limit: Option<u32>,
 }
 
@@ -380,6 +439,23 @@ pub struct GridCell {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The list's and the map's queries repeat the filters, name for name and word for word.
+    #[test]
+    fn the_list_and_the_map_take_the_filters() {
+        use utoipa::IntoParams;
+        let document = |params: &[utoipa::openapi::path::Parameter]| serde_json::to_value(params).unwrap();
+        let names = |params: &[utoipa::openapi::path::Parameter]| -> Vec<String> {
+            params.iter().map(|p| p.name.clone()).collect()
+        };
+        let filters = IdentificationFilters::into_params(|| None);
+        let list = IdentificationListQuery::into_params(|| None);
+        assert_eq!(document(&list[..filters.len()]), document(&filters));
+        assert_eq!(names(&list[filters.len()..]), ["cursor", "limit"]);
+        let map = IdentificationMapQuery::into_params(|| None);
+        assert_eq!(document(&map[..filters.len()]), document(&filters));
+        assert_eq!(names(&map[filters.len()..]), ["limit"]);
+    }
 
     #[test]
     fn age_bands_follow_the_national_reports() {
