@@ -9,7 +9,6 @@ use terren_contract::identifications::{
 };
 use terren_contract::problem::FieldError;
 use terren_contract::problem::FieldErrorCode;
-use validator::Validate;
 
 use super::privacy::shown_point;
 use super::read::view_with;
@@ -20,6 +19,7 @@ use crate::audit;
 use crate::clock::to_utc;
 use crate::db::Tx;
 use crate::db::schema::{identification_links, identifications};
+use crate::http::json::rule_errors;
 use crate::http::{ApiError, ApiResult, cursor};
 use crate::territory::index::TerritoryIndex;
 
@@ -88,11 +88,6 @@ pub(super) fn parse_filters(
         }
     }
     if errors.is_empty() { Ok(Filters { area, bbox }) } else { Err(ApiError::fields(errors)) }
-}
-
-/// The problems of a request's own rules (its `limit`), as field errors.
-fn rule_errors(query: &impl Validate) -> Vec<FieldError> {
-    query.validate().err().map(|rules| crate::http::json::field_errors(&rules)).unwrap_or_default()
 }
 
 /// The sightings matching the filters within the reader's reach, as a query to refine further.

@@ -170,7 +170,8 @@ pub async fn list_identifications(
     filters: web::Query<IdentificationFilters>,
     query: web::Query<IdentificationListQuery>,
 ) -> ApiResult<web::Json<IdentificationPage>> {
-    // The filters are read once more as the struct the filtering, the map, grid and counts share.
+    // One query string, read twice: the filters every query of sightings takes, and this list's
+    // own parameters, of which its cursor and limit are used.
     let page = audited(&state, move |conn, index, at| lists::list(conn, index, &user, &filters, &query, at)).await?;
     Ok(web::Json(page))
 }

@@ -8,7 +8,6 @@ use terren_contract::identifications::AgeBand;
 use terren_contract::problem::FieldError;
 use terren_contract::problem::FieldErrorCode;
 use terren_contract::profiles::{ProfileListQuery, ProfilePage};
-use validator::Validate;
 
 use super::store::ProfileRow;
 use super::views::{ProfileLookups, view_with};
@@ -34,8 +33,7 @@ pub(super) fn parse_reference(text: &str) -> Option<String> {
     valid.then(|| format!("{}-{year}-{number:06}", prefix.to_ascii_uppercase()))
 }
 
-/// The birth years that give an age band in a year.
-/// `None` for `unknown`.
+/// The birth years that give an age band in a year; `None` for `unknown`.
 pub(super) fn birth_years_for_band(band: AgeBand, year: i32) -> Option<(Option<i32>, Option<i32>)> {
     let (youngest, oldest) = band.ages()?;
     Some((oldest.map(|age| year - age), Some(year - youngest)))
@@ -51,7 +49,7 @@ pub fn list(
     at: NaiveDateTime,
 ) -> ApiResult<ProfilePage> {
     user.require(Permission::IdentificationsRead)?;
-    let mut errors = query.validate().err().map(|rules| crate::http::json::field_errors(&rules)).unwrap_or_default();
+    let mut errors = crate::http::json::rule_errors(query);
     let mut bad = |field: &str, code: FieldErrorCode, message: &str| {
         errors.push(FieldError { field: field.into(), code, message: message.into() })
     };

@@ -38,7 +38,7 @@ struct Subject {
     identification_id: Option<String>,
     profile_id: Option<String>,
     subject_type: String,
-    /// As stored.
+    /// The age band's code, as stored.
     age_band: String,
     sex: String,
     place: Place,

@@ -9,18 +9,13 @@ use actix_web::http::StatusCode;
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
 use terren_contract::auth::TokenResponse;
-use terren_contract::examples::EXAMPLES;
 use terren_contract::lifeline::{InboundSms, LifelineEnrolment};
 use terren_contract::sync::SyncPage;
 
+use crate::fixtures::example;
 use crate::fixtures::lifeline::{GATEWAY_TOKEN, WEBHOOK_URL, app_with_lifeline, is_silent, post_form};
 use crate::fixtures::paging::sms_gateway;
 use crate::harness::{PASSWORD, TestApp};
-
-fn example(file: &str) -> Value {
-    let found = EXAMPLES.iter().find(|e| e.file == file).unwrap_or_else(|| panic!("{file} is not in the document"));
-    serde_json::from_str(found.json).unwrap()
-}
 
 fn keys(value: &Value) -> BTreeSet<&str> {
     value.as_object().map(|object| object.keys().map(String::as_str).collect()).unwrap_or_default()

@@ -6,18 +6,13 @@
 use actix_web::http::StatusCode;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde_json::{Value, json};
-use terren_contract::examples::EXAMPLES;
 use uuid::Uuid;
 
+use crate::fixtures::example;
 use crate::harness::{Response, TestApp};
 
 fn document() -> Value {
     serde_json::from_str(&terren_api::openapi::to_pretty_json().unwrap()).unwrap()
-}
-
-fn example(file: &str) -> Value {
-    let found = EXAMPLES.iter().find(|e| e.file == file).unwrap_or_else(|| panic!("{file} is not in the document"));
-    serde_json::from_str(found.json).unwrap()
 }
 
 /// The field code the document's `FieldErrorCode` gives for breaking a schema keyword.
