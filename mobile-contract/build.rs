@@ -23,9 +23,8 @@ fn main() {
         let file = syn::parse_file(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         for item in file.items {
             if let syn::Item::Struct(item) = item {
-                let before = rows.len();
                 rows_of_struct(&item, &mut rows);
-                if rows.len() > before && derived(&item.attrs).iter().any(|d| d == "IntoParams") {
+                if derived(&item.attrs).iter().any(|d| d == "IntoParams") {
                     let syn::Fields::Named(fields) = &item.fields else { continue };
                     let names: Vec<String> = fields.named.iter().filter_map(wire_name).collect();
                     let _ = writeln!(parameter_structs, "    ({:?}, &{names:?}),", item.ident.to_string());

@@ -30,12 +30,14 @@ use terren_api::db::DbConnection;
 use terren_api::db::schema::{
     agencies, child_profile_name_keys, child_profile_names, child_profiles, identification_links, identifications,
 };
-use terren_api::identifications::privacy::{age_band, coarse_cell};
+use terren_api::identifications::privacy::coarse_cell;
 use terren_api::identifications::store::IdentificationRow;
 use terren_api::profiles::names::sound_keys;
 use terren_api::profiles::store::ProfileRow;
 use terren_api::state::AppState;
 use terren_api::territory::index::TerritoryIndex;
+use terren_api::vocabularies::wire_code;
+use terren_contract::identifications::AgeBand;
 
 use support::{Random, acting_as, env_or, percentile};
 
@@ -109,7 +111,7 @@ fn sighting_row(
         subject_type: "child".into(),
         estimated_age: Some(age),
         birth_year: None,
-        age_band: age_band(Some(age)).into(),
+        age_band: wire_code(AgeBand::of_age(Some(age))),
         sex: sex.into(),
         nationality: Some("AL".into()),
         languages: "[\"sq\"]".into(),

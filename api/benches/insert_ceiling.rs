@@ -27,9 +27,11 @@ use sha2::{Digest, Sha256};
 use terren_api::config::Config;
 use terren_api::db::schema::{identifications, users};
 use terren_api::db::{Database, backend};
-use terren_api::identifications::privacy::{age_band, coarse_cell};
+use terren_api::identifications::privacy::coarse_cell;
 use terren_api::identifications::store::IdentificationRow;
 use terren_api::territory::index::TerritoryIndex;
+use terren_api::vocabularies::wire_code;
+use terren_contract::identifications::AgeBand;
 
 use support::{env_or, percentile};
 
@@ -91,7 +93,7 @@ fn make_row(rng: &mut Rng, seq: u64, who: &Who, index: &TerritoryIndex) -> Ident
         subject_type: "child".into(),
         estimated_age: Some(age),
         birth_year: None,
-        age_band: age_band(Some(age)).to_owned(),
+        age_band: wire_code(AgeBand::of_age(Some(age))),
         sex: if seq.is_multiple_of(2) { "female" } else { "male" }.into(),
         nationality: Some("AL".into()),
         languages: list(&["sq"]),

@@ -11,6 +11,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Deserialize;
 use terren_contract::Role;
+use terren_contract::areas::{AreaKind, AreaLevel};
 use terren_contract::users::CreateUserRequest;
 use uuid::Uuid;
 
@@ -20,6 +21,7 @@ use crate::db::{DbConnection, PooledConn, Tx, backend};
 use crate::state::AppState;
 use crate::territory::fold::fold;
 use crate::territory::service::AreaRow;
+use crate::vocabularies::wire_code;
 
 const COUNTIES: &str = include_str!("../../seed/areas/counties.json");
 const MUNICIPALITIES: &str = include_str!("../../seed/areas/municipalities.json");
@@ -41,7 +43,7 @@ struct SeedArea {
     #[serde(alias = "county", alias = "municipality")]
     parent: Option<String>,
     #[serde(default)]
-    kind: Option<String>,
+    kind: Option<AreaKind>,
     centroid_lat: f64,
     centroid_lon: f64,
     #[serde(default)]
@@ -107,13 +109,13 @@ impl SeedReport {
 pub fn seed_reference(conn: &mut PooledConn, at: NaiveDateTime) -> anyhow::Result<SeedReport> {
     backend::write_transaction(conn, |tx| {
         let mut report = SeedReport::default();
-        for (level, kind_default, text) in [
-            ("county", "county", COUNTIES),
-            ("municipality", "municipality", MUNICIPALITIES),
-            ("admin_unit", "administrative_unit", ADMIN_UNITS),
+        for (level, text) in [
+            (AreaLevel::County, COUNTIES),
+            (AreaLevel::Municipality, MUNICIPALITIES),
+            (AreaLevel::AdminUnit, ADMIN_UNITS),
         ] {
             let seed: Vec<SeedArea> = serde_json::from_str(text)?;
-            report.areas += seed_areas(tx, level, kind_default, &seed, at)?;
+            report.areas += seed_areas(tx, level, &seed, at)?;
         }
         report.vocabulary_entries = seed_vocabularies(tx, at)?;
         report.agencies = seed_agencies(tx, at)?;
@@ -137,13 +139,7 @@ fn area_ids_by_code(conn: &mut DbConnection) -> QueryResult<HashMap<String, Stri
     Ok(areas::table.select((areas::code, areas::id)).load::<(String, String)>(conn)?.into_iter().collect())
 }
 
-fn seed_areas(
-    tx: &mut Tx<'_>,
-    level: &str,
-    kind_default: &str,
-    seed: &[SeedArea],
-    at: NaiveDateTime,
-) -> anyhow::Result<usize> {
+fn seed_areas(tx: &mut Tx<'_>, level: AreaLevel, seed: &[SeedArea], at: NaiveDateTime) -> anyhow::Result<usize> {
     let existing = area_ids_by_code(tx)?;
     let mut inserted = 0;
     for area in seed.iter().filter(|a| !existing.contains_key(&a.code)) {
@@ -159,8 +155,8 @@ fn seed_areas(
         let row = AreaRow {
             id: Uuid::now_v7().to_string(),
             code: area.code.clone(),
-            level: level.to_owned(),
-            kind: area.kind.clone().unwrap_or_else(|| kind_default.to_owned()),
+            level: level.as_str().to_owned(),
+            kind: wire_code(area.kind.unwrap_or(AreaKind::of_level(level))),
             name: area.name.clone(),
             name_folded: fold(&area.name),
             parent_id,

@@ -170,12 +170,7 @@ pub struct AlertListQuery {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TimelineEntry {
     pub at: DateTime<Utc>,
-    /// `triggered`, `deduplicated`, `acknowledged`, `resolved`, `cancelled`, `step_started`,
-    /// `step_skipped` (a step outside its hours, or a target it could not reach, with why in
-    /// `note`), `fallback` (a step reached nobody and the alert turned to the level in `note`),
-    /// `unreachable` (nobody at all could be reached), `exhausted`, or `notification` (one send
-    /// to one address).
-    pub kind: String,
+    pub kind: AlertEventKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<PersonRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -188,6 +183,50 @@ pub struct TimelineEntry {
     pub notification: Option<NotificationAttempt>,
 }
 
+/// What an entry of an alert's timeline records. More kinds may be added: show an entry of a
+/// kind you do not know by its time and note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertEventKind {
+    /// The alert was raised.
+    Triggered,
+    /// The same alert was raised again (same `dedup_key`) while this one was open.
+    Deduplicated,
+    Acknowledged,
+    Resolved,
+    Cancelled,
+    /// An escalation step began paging its targets.
+    StepStarted,
+    /// A step outside its hours, a target it could not reach, or a page given up, with why in
+    /// `note`.
+    StepSkipped,
+    /// A step reached nobody and the alert turned to the level in `note`, or the steps ran out
+    /// and the policy's fallback is paged.
+    Fallback,
+    /// Nobody at all could be reached.
+    Unreachable,
+    /// Every step and repeat ran and there is no fallback.
+    Exhausted,
+    /// An emergency sighting joined the alert an emergency referral about it had raised.
+    IdentificationLinked,
+    /// An emergency referral joined the alert its sighting had raised.
+    ReferralLinked,
+    /// One send to one address, in `notification`.
+    Notification,
+}
+
+impl From<AlertState> for AlertEventKind {
+    /// The entry a change to this state writes.
+    fn from(state: AlertState) -> AlertEventKind {
+        match state {
+            AlertState::Triggered => AlertEventKind::Triggered,
+            AlertState::Acknowledged => AlertEventKind::Acknowledged,
+            AlertState::Resolved => AlertEventKind::Resolved,
+            AlertState::Cancelled => AlertEventKind::Cancelled,
+        }
+    }
+}
+
 /// A message sent for an alert, with the provider's answer.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NotificationAttempt {
@@ -195,9 +234,7 @@ pub struct NotificationAttempt {
     pub recipient: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recipient_user_id: Option<Uuid>,
-    /// `push`, `sms`, `webhook`, or `dry_run` (nothing sent: the service runs in dry-run mode;
-    /// `address_hint` then names the channel it would have used).
-    pub channel: String,
+    pub channel: NotificationChannel,
     /// The end of the number or token, never all of it.
     pub address_hint: String,
     /// Which send to this address for this page, from 1: a page not delivered is sent again
@@ -205,10 +242,9 @@ pub struct NotificationAttempt {
     pub attempt: i32,
     /// HTTP requests within this send (retries of a quick failure).
     pub tries: i32,
-    /// `delivered`, `failed`, `invalid_address`, or `interrupted` (the process stopped during
-    /// the send; it may have been delivered); absent while sending.
+    /// Absent while sending.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
+    pub outcome: Option<NotificationOutcome>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -217,6 +253,72 @@ pub struct NotificationAttempt {
     pub provider_reference: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// How a message was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationChannel {
+    /// A push notification to the person's phone.
+    Push,
+    Sms,
+    /// A signed webhook to a partner system.
+    Webhook,
+    /// Nothing was sent: the service runs in dry-run mode; `address_hint` names the channel it
+    /// would have used.
+    DryRun,
+}
+
+impl NotificationChannel {
+    pub const ALL: [NotificationChannel; 4] = [
+        NotificationChannel::Push,
+        NotificationChannel::Sms,
+        NotificationChannel::Webhook,
+        NotificationChannel::DryRun,
+    ];
+
+    /// The code on the wire, for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationChannel::Push => "push",
+            NotificationChannel::Sms => "sms",
+            NotificationChannel::Webhook => "webhook",
+            NotificationChannel::DryRun => "dry_run",
+        }
+    }
+}
+
+/// How a send ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationOutcome {
+    /// The provider took the message.
+    Delivered,
+    /// No usable answer (network, timeout, provider error); the page is sent again later.
+    Failed,
+    /// The provider says the token or number is dead; never sent to again.
+    InvalidAddress,
+    /// The process stopped during the send; it may have been delivered.
+    Interrupted,
+}
+
+impl NotificationOutcome {
+    pub const ALL: [NotificationOutcome; 4] = [
+        NotificationOutcome::Delivered,
+        NotificationOutcome::Failed,
+        NotificationOutcome::InvalidAddress,
+        NotificationOutcome::Interrupted,
+    ];
+
+    /// The code on the wire, for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationOutcome::Delivered => "delivered",
+            NotificationOutcome::Failed => "failed",
+            NotificationOutcome::InvalidAddress => "invalid_address",
+            NotificationOutcome::Interrupted => "interrupted",
+        }
+    }
 }
 
 /// Who a step notifies.
@@ -361,9 +463,7 @@ pub struct AlertWebhook {
     /// The delivery's id: a retry sends the same one, so drop repeats.
     pub id: String,
     pub alert_id: String,
-    /// `emergency`, `high` or `normal`.
-    #[schema(value_type = Severity)]
-    pub severity: String,
+    pub severity: Severity,
     /// Short, in the language of the endpoint's agency.
     pub title: String,
     pub body: String,
@@ -438,4 +538,19 @@ pub struct MunicipalityReadiness {
 pub struct ReadinessQuery {
     /// A municipality's code, e.g. `AL224`.
     pub municipality: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_for_logs_are_the_wire_codes() {
+        for channel in NotificationChannel::ALL {
+            assert_eq!(serde_json::to_value(channel).unwrap(), channel.as_str());
+        }
+        for outcome in NotificationOutcome::ALL {
+            assert_eq!(serde_json::to_value(outcome).unwrap(), outcome.as_str());
+        }
+    }
 }

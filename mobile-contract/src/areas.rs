@@ -26,6 +26,34 @@ impl AreaLevel {
     }
 }
 
+/// What an area is, within its level: an administrative unit may be one of Tirana's urban units or
+/// lagje.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AreaKind {
+    /// Qark.
+    County,
+    /// Bashki.
+    Municipality,
+    /// Njësi administrative.
+    AdministrativeUnit,
+    /// Njësi bashkiake, one of Tirana's urban units.
+    UrbanUnit,
+    /// Lagje.
+    Neighbourhood,
+}
+
+impl AreaKind {
+    /// The kind of an area of the level unless it says otherwise.
+    pub fn of_level(level: AreaLevel) -> AreaKind {
+        match level {
+            AreaLevel::County => AreaKind::County,
+            AreaLevel::Municipality => AreaKind::Municipality,
+            AreaLevel::AdminUnit => AreaKind::AdministrativeUnit,
+        }
+    }
+}
+
 /// A county (qark), municipality (bashki) or administrative unit (njësi administrative, also
 /// Tirana's urban units and lagje).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -35,8 +63,7 @@ pub struct Area {
     /// `{municipality}-{NN}` for administrative units.
     pub code: String,
     pub level: AreaLevel,
-    /// `county`, `municipality`, `administrative_unit`, `urban_unit` or `neighbourhood`.
-    pub kind: String,
+    pub kind: AreaKind,
     /// Official Albanian name with diacritics.
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]

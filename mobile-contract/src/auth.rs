@@ -37,8 +37,7 @@ pub struct LogoutRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokenResponse {
     pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
+    pub token_type: TokenType,
     /// Seconds until the access token expires.
     pub expires_in: i64,
     pub refresh_token: String,
@@ -48,6 +47,12 @@ pub struct TokenResponse {
     /// inbound number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifeline: Option<crate::lifeline::LifelineEnrolment>,
+}
+
+/// How to send the access token: `Authorization: Bearer <access_token>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum TokenType {
+    Bearer,
 }
 
 /// The signed-in person, their agency, roles and permissions.

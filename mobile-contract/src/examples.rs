@@ -74,12 +74,17 @@ examples! {
     "routing_rule_request.json" => "PutRoutingRule",
     "sighting_counts.json" => "SightingCounts",
     "token_response.json" => "TokenResponse",
+    "token_response_lifeline.json" => "TokenResponse",
     "unmerge_profiles_request.json" => "UnmergeProfiles",
     "user.json" => "User",
     "vocabularies.json" => "Vocabularies",
+    "sync_page_full.json" => "SyncPage",
+    "sync_page.json" => "SyncPage",
     "sync_batch_request.json" => "SyncBatch",
     "batch_outcome.json" => "BatchOutcome",
     "alert_webhook.json" => "AlertWebhook",
+    "lifeline_enrolment.json" => "LifelineEnrolment",
+    "inbound_sms_request.json" => "InboundSms",
 }
 
 /// Sets the `examples` of every schema that has example files. Fails, naming the file, when a

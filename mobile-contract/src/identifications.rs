@@ -163,6 +163,64 @@ pub struct ResolvedAreas {
     pub method: LocateMethod,
 }
 
+/// The national reports' age band of an age in whole years: `0-3` … `16-18` (16 and 17),
+/// `adult` (18 and over), or `unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum AgeBand {
+    #[serde(rename = "0-3")]
+    Age0To3,
+    #[serde(rename = "4-6")]
+    Age4To6,
+    #[serde(rename = "7-9")]
+    Age7To9,
+    #[serde(rename = "10-12")]
+    Age10To12,
+    #[serde(rename = "13-15")]
+    Age13To15,
+    #[serde(rename = "16-18")]
+    Age16To18,
+    #[serde(rename = "adult")]
+    Adult,
+    #[serde(rename = "unknown")]
+    Unknown,
+}
+
+impl AgeBand {
+    pub const ALL: [AgeBand; 8] = [
+        AgeBand::Age0To3,
+        AgeBand::Age4To6,
+        AgeBand::Age7To9,
+        AgeBand::Age10To12,
+        AgeBand::Age13To15,
+        AgeBand::Age16To18,
+        AgeBand::Adult,
+        AgeBand::Unknown,
+    ];
+
+    /// The ages in whole years the band holds, youngest and oldest (`None`: no upper end);
+    /// `None` for `unknown`.
+    pub fn ages(self) -> Option<(i32, Option<i32>)> {
+        match self {
+            AgeBand::Age0To3 => Some((0, Some(3))),
+            AgeBand::Age4To6 => Some((4, Some(6))),
+            AgeBand::Age7To9 => Some((7, Some(9))),
+            AgeBand::Age10To12 => Some((10, Some(12))),
+            AgeBand::Age13To15 => Some((13, Some(15))),
+            AgeBand::Age16To18 => Some((16, Some(17))),
+            AgeBand::Adult => Some((18, None)),
+            AgeBand::Unknown => None,
+        }
+    }
+
+    /// The band of an age in whole years; `unknown` without one.
+    pub fn of_age(age: Option<i32>) -> AgeBand {
+        let holds = |band: &AgeBand, age: i32| {
+            band.ages().is_some_and(|(youngest, oldest)| youngest <= age && oldest.is_none_or(|oldest| age <= oldest))
+        };
+        age.and_then(|age| AgeBand::ALL.into_iter().find(|band| holds(band, age))).unwrap_or(AgeBand::Unknown)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PersonRef {
     pub id: Uuid,
@@ -187,8 +245,8 @@ pub struct Identification {
     pub place_description: Option<String>,
     pub areas: ResolvedAreas,
     pub subject_type: String,
-    /// Derived from the estimated age or birth year: `0-3` … `16-18`, `adult`, or `unknown`.
-    pub age_band: String,
+    /// Derived from the estimated age or birth year.
+    pub age_band: AgeBand,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimated_age: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -231,9 +289,9 @@ pub struct Identification {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(no_recursion)]
     pub candidates: Option<Vec<ProfileCandidate>>,
-    /// Names of the fields withheld from this reader.
+    /// The fields withheld from this reader.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub withheld: Vec<String>,
+    pub withheld: Vec<WithheldIdentificationField>,
     pub version: i32,
     /// Recorded from an emergency SMS (the SMS lifeline): only the coded facts are known until the
     /// recorder's phone uploads the full sighting under the same id.
@@ -241,9 +299,55 @@ pub struct Identification {
     pub provisional: bool,
 }
 
-/// Filters for `GET /api/v1/identifications`. Only sightings within the reader's scope are ever
-/// listed.
+/// A field of a sighting that a reader may not see: the location shown coarsened (and the place
+/// description) without `locations_read_precise`, names and notes without `children_read_names`,
+/// sensitive codes without `children_read_sensitive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WithheldIdentificationField {
+    Location,
+    PlaceDescription,
+    Notes,
+    NameAsTold,
+    Ethnicity,
+    RiskFactors,
+    ExploitationIndicators,
+    VisibleConditions,
+}
+
+/// Filters of the sightings' grid and counts. Only sightings within the reader's scope are ever
+/// counted or listed.
+///
+/// The list and the map take the same filters with a `limit` of their own: their queries
+/// (`IdentificationListQuery`, `IdentificationMapQuery`) repeat these fields, since the document
+/// states each operation's limits from the one struct its parameters are.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IdentificationFilters {
+    /// Area code: sightings resolved to this area or any area below it.
+    pub area: Option<String>,
+    /// `min_lon,min_lat,max_lon,max_lat` (WGS84). For readers who see coarse locations the box
+    /// is widened to whole ~500 m cells.
+    pub bbox: Option<String>,
+    /// Seen at or after this time (RFC 3339 with `Z` or an offset; send `+` as `%2B`).
+    #[serde(default, deserialize_with = "crate::time::instant_param::from_opt")]
+    pub from: Option<DateTime<Utc>>,
+    /// Seen before this time.
+    #[serde(default, deserialize_with = "crate::time::instant_param::to_opt")]
+    pub to: Option<DateTime<Utc>>,
+    pub subject_type: Option<String>,
+    pub risk_level: Option<String>,
+    /// A `street_situation` code the sighting includes.
+    pub street_situation: Option<String>,
+    pub emergency: Option<bool>,
+    /// Only sightings I recorded.
+    pub mine: Option<bool>,
+    /// Only sightings linked to a child profile (`true`) or not yet linked (`false`).
+    pub linked: Option<bool>,
+}
+
+/// `GET /api/v1/identifications`: the filters, and a page.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams, Validate)]
 #[into_params(parameter_in = Query)]
 pub struct IdentificationListQuery {
     /// Area code: sightings resolved to this area or any area below it.
@@ -268,8 +372,37 @@ pub struct IdentificationListQuery {
     pub linked: Option<bool>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
-    /// How many: a page of 1–200 (default 50) for the list; 1–2000 (default 1000) for
-    /// `/identifications/geojson`; unused by `/identifications/grid`.
+    /// How many (default 50).
+    #[validate(range(min = 1, max = 200))]
+    pub limit: Option<u32>,
+}
+
+/// `GET /api/v1/identifications/geojson`: the filters, and how many points.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams, Validate)]
+#[into_params(parameter_in = Query)]
+pub struct IdentificationMapQuery {
+    /// Area code: sightings resolved to this area or any area below it.
+    pub area: Option<String>,
+    /// `min_lon,min_lat,max_lon,max_lat` (WGS84). For readers who see coarse locations the box
+    /// is widened to whole ~500 m cells.
+    pub bbox: Option<String>,
+    /// Seen at or after this time (RFC 3339 with `Z` or an offset; send `+` as `%2B`).
+    #[serde(default, deserialize_with = "crate::time::instant_param::from_opt")]
+    pub from: Option<DateTime<Utc>>,
+    /// Seen before this time.
+    #[serde(default, deserialize_with = "crate::time::instant_param::to_opt")]
+    pub to: Option<DateTime<Utc>>,
+    pub subject_type: Option<String>,
+    pub risk_level: Option<String>,
+    /// A `street_situation` code the sighting includes.
+    pub street_situation: Option<String>,
+    pub emergency: Option<bool>,
+    /// Only sightings I recorded.
+    pub mine: Option<bool>,
+    /// Only sightings linked to a child profile (`true`) or not yet linked (`false`).
+    pub linked: Option<bool>,
+    /// How many (default 1000), newest first.
+    #[validate(range(min = 1, max = 2000))]
     pub limit: Option<u32>,
 }
 
@@ -301,4 +434,44 @@ pub struct GridCell {
     pub max_lat: f64,
     pub max_lon: f64,
     pub count: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The list's and the map's queries repeat the filters, name for name and word for word.
+    #[test]
+    fn the_list_and_the_map_take_the_filters() {
+        use utoipa::IntoParams;
+        let document = |params: &[utoipa::openapi::path::Parameter]| serde_json::to_value(params).unwrap();
+        let names = |params: &[utoipa::openapi::path::Parameter]| -> Vec<String> {
+            params.iter().map(|p| p.name.clone()).collect()
+        };
+        let filters = IdentificationFilters::into_params(|| None);
+        let list = IdentificationListQuery::into_params(|| None);
+        assert_eq!(document(&list[..filters.len()]), document(&filters));
+        assert_eq!(names(&list[filters.len()..]), ["cursor", "limit"]);
+        let map = IdentificationMapQuery::into_params(|| None);
+        assert_eq!(document(&map[..filters.len()]), document(&filters));
+        assert_eq!(names(&map[filters.len()..]), ["limit"]);
+    }
+
+    #[test]
+    fn age_bands_follow_the_national_reports() {
+        let ages = [0, 3, 4, 9, 10, 12, 13, 15, 16, 17, 18, 40];
+        let codes: Vec<serde_json::Value> =
+            ages.iter().map(|age| serde_json::to_value(AgeBand::of_age(Some(*age))).unwrap()).collect();
+        let expected =
+            ["0-3", "0-3", "4-6", "7-9", "10-12", "10-12", "13-15", "13-15", "16-18", "16-18", "adult", "adult"];
+        assert_eq!(codes, expected.map(serde_json::Value::from));
+        assert_eq!(AgeBand::of_age(None), AgeBand::Unknown);
+        assert_eq!(AgeBand::of_age(Some(-1)), AgeBand::Unknown);
+        for band in AgeBand::ALL {
+            if let Some((youngest, oldest)) = band.ages() {
+                assert_eq!(AgeBand::of_age(Some(youngest)), band);
+                assert!(oldest.is_none_or(|oldest| AgeBand::of_age(Some(oldest)) == band), "{band:?}");
+            }
+        }
+    }
 }

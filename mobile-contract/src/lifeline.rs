@@ -82,6 +82,28 @@ pub struct LifelineEnrolment {
     pub max_delay_minutes: u32,
 }
 
+/// What the SMS gateway posts to `POST /api/v1/sms/inbound` for each text it receives, as a form
+/// (`application/x-www-form-urlencoded`). Other parameters the gateway sends are signed and
+/// accepted, and otherwise ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct InboundSms {
+    /// The gateway's id of the message; a message delivered again under the same id gets the
+    /// first answer again.
+    #[serde(rename = "MessageSid")]
+    pub message_sid: String,
+    #[serde(rename = "AccountSid")]
+    pub account_sid: Option<String>,
+    /// The sender's number.
+    #[serde(rename = "From")]
+    pub from: Option<String>,
+    /// The service's inbound number.
+    #[serde(rename = "To")]
+    pub to: Option<String>,
+    /// The text: a lifeline message (see the contract crate's `lifeline` module).
+    #[serde(rename = "Body")]
+    pub body: String,
+}
+
 /// Subject type: `c`, `a`, `u`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subject {

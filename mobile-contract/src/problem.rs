@@ -142,7 +142,6 @@ field_error_codes! {
     UnknownSchedule => ("unknown_schedule", "No such schedule in the agency."),
     UnknownWebhook => ("unknown_webhook", "No such webhook endpoint in the agency."),
     CannotRespond => ("cannot_respond", "The person's role may not open and acknowledge alerts."),
-    Internal => ("internal", "The server could not check the value; send it again later."),
 }
 
 impl PartialSchema for FieldErrorCode {

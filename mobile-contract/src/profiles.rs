@@ -7,7 +7,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::auth::AgencyRef;
-use crate::identifications::{AreaRef, Identification, PersonRef};
+use crate::identifications::{AgeBand, AreaRef, Identification, PersonRef};
 
 /// A profile named by its id and pseudonymous reference.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -42,8 +42,8 @@ pub struct ChildProfile {
     pub birth_year: Option<i32>,
     /// The birth year is an estimate from the child's apparent age.
     pub birth_year_estimated: bool,
-    /// Age band today, from the birth year: `0-3` … `16-18`, `adult`, or `unknown`.
-    pub age_band: String,
+    /// Age band today, from the birth year.
+    pub age_band: AgeBand,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nationality: Option<String>,
     pub languages: Vec<String>,
@@ -68,10 +68,20 @@ pub struct ChildProfile {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<ProfileRef>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub withheld: Vec<String>,
+    pub withheld: Vec<WithheldProfileField>,
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A field of a profile shown only with `children_read_names`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WithheldProfileField {
+    GivenName,
+    FamilyName,
+    FamilyContacts,
+    Aliases,
 }
 
 /// A new profile, made by the phone while linking a sighting. Sex, subject type, birth year,
@@ -120,11 +130,28 @@ pub struct LinkResult {
 /// Why a profile may be the child just seen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CandidateReason {
-    /// `near_in_space_and_time`, `similar_name`, `name_sounds_alike`, `same_age`,
-    /// `compatible_age`, `same_sex`, `same_companions`.
-    pub code: String,
+    pub code: CandidateReasonCode,
     /// For people: "seen 240 m away, 2 days earlier".
     pub detail: String,
+}
+
+/// What speaks for a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CandidateReasonCode {
+    /// A sighting linked to the profile was made near this one, not long before or after.
+    NearInSpaceAndTime,
+    /// The name told is like a name the child is known by.
+    SimilarName,
+    /// The name told sounds like a name the child is known by.
+    NameSoundsAlike,
+    /// Born within a year of each other.
+    SameAge,
+    /// Born a few years apart, within what ages guessed by eye allow.
+    CompatibleAge,
+    SameSex,
+    /// Seen nearby with the same companions.
+    SameCompanions,
 }
 
 /// A profile that may be the same child as a sighting, with a score from 0 to 1 for ranking
@@ -135,7 +162,8 @@ pub struct ProfileCandidate {
     pub score: f64,
     pub reasons: Vec<CandidateReason>,
     pub sex: String,
-    pub age_band: String,
+    /// The profile's age band when the sighting was made.
+    pub age_band: AgeBand,
     pub status: String,
     /// Shown with `children_read_names`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -254,7 +282,8 @@ pub struct ProfileListQuery {
     pub q: Option<String>,
     /// Area code: profiles with a sighting in this area or below it.
     pub area: Option<String>,
-    /// Age band today: `0-3` … `16-18`, `adult`, `unknown`.
+    /// Age band today.
+    #[param(value_type = Option<AgeBand>)]
     pub age_band: Option<String>,
     /// Code from `child_status`.
     pub status: Option<String>,
@@ -315,5 +344,17 @@ pub struct SightingCounts {
     /// National aggregates leave counts below this out (reported as 0 with `suppressed`).
     pub min_count: i64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub suppressed: Vec<String>,
+    pub suppressed: Vec<SightingCount>,
+}
+
+/// One of the counts of `SightingCounts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SightingCount {
+    Identifications,
+    Linked,
+    Unlinked,
+    DistinctChildren,
+    RepeatSightings,
+    ChildrenSeenMoreThanOnce,
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::auth::AgencyRef;
-use crate::identifications::{AreaRef, PersonRef};
+use crate::identifications::{AgeBand, AreaRef, PersonRef};
 use crate::profiles::ProfileRef;
 use crate::schedules::WeekdayCode;
 
@@ -147,7 +147,7 @@ pub struct Deadline {
 pub struct ReferralSubject {
     /// `child`, `adult` or `unknown_age` (routed as a child).
     pub subject_type: String,
-    pub age_band: String,
+    pub age_band: AgeBand,
     pub sex: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub municipality: Option<AreaRef>,
@@ -163,10 +163,21 @@ pub struct ReferralSubject {
 /// How the receiving agency was chosen.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Routing {
-    /// `rule` (the routing table), `chosen` (by the sender) or `forward` (by the agency before).
-    pub method: String,
+    pub method: RoutingMethod,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule_id: Option<Uuid>,
+}
+
+/// Who chose the receiving agency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingMethod {
+    /// The routing table (`rule_id` names the rule).
+    Rule,
+    /// The sender.
+    Chosen,
+    /// The agency that had the referral before and forwarded it.
+    Forward,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -307,16 +318,63 @@ pub struct CreateReferralComment {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReferralEvent {
     pub at: DateTime<Utc>,
-    /// `sent`, `acknowledged`, `accepted`, `declined`, `in_progress`, `closed`, `cancelled`,
-    /// `forwarded`, `comment`, `consent_override`, `deadline_met`, `deadline_breached`,
-    /// `alert_raised`, `sender_alerted`.
-    pub kind: String,
+    pub kind: ReferralEventKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<PersonRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// Facts of the event, e.g. `{"deadline": "acknowledge"}`, `{"outcome": "case_opened"}`.
     pub details: serde_json::Value,
+}
+
+/// What an entry of a referral's timeline records: a change of status (named as the status),
+/// or another event. More kinds may be added: show an entry of a kind you do not know by its
+/// time and note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferralEventKind {
+    Sent,
+    Acknowledged,
+    Accepted,
+    Declined,
+    InProgress,
+    Closed,
+    Cancelled,
+    /// Handed on to another agency (`details.forwarded_to`).
+    Forwarded,
+    /// Made by forwarding another referral (`details.referral_id`), with the forwarder's note.
+    ForwardedFrom,
+    /// A comment (in `note`).
+    Comment,
+    /// The details were shared without consent (the reason in `note`).
+    ConsentOverride,
+    /// A deadline (`details.deadline`) was met in time.
+    DeadlineMet,
+    /// A deadline (`details.deadline`) passed unmet.
+    DeadlineBreached,
+    /// An alert (`details.alert_id`) was raised for the receiving agency: an emergency referral
+    /// (`details.joined` when it joined the alert its sighting had raised), or a deadline
+    /// breached (`details.deadline`).
+    AlertRaised,
+    /// The sender's coordinators were alerted (`details.alert_id`): a deadline still unmet after
+    /// a breach, or a decline.
+    SenderAlerted,
+}
+
+impl From<ReferralStatus> for ReferralEventKind {
+    /// The entry a change to this status writes.
+    fn from(status: ReferralStatus) -> ReferralEventKind {
+        match status {
+            ReferralStatus::Sent => ReferralEventKind::Sent,
+            ReferralStatus::Acknowledged => ReferralEventKind::Acknowledged,
+            ReferralStatus::Accepted => ReferralEventKind::Accepted,
+            ReferralStatus::Declined => ReferralEventKind::Declined,
+            ReferralStatus::InProgress => ReferralEventKind::InProgress,
+            ReferralStatus::Closed => ReferralEventKind::Closed,
+            ReferralStatus::Cancelled => ReferralEventKind::Cancelled,
+            ReferralStatus::Forwarded => ReferralEventKind::Forwarded,
+        }
+    }
 }
 
 /// `inbox`: addressed to your agency; `outbox`: sent by your agency; `mine`: made by you.
@@ -362,6 +420,14 @@ pub struct ReferralPage {
     pub next_cursor: Option<String>,
 }
 
+/// Whom a routing rule is for: `unknown_age` is routed as a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutedSubject {
+    Child,
+    Adult,
+}
+
 /// A row of a municipality's routing table. Rules of the municipality win over the national
 /// ones (`municipality_code` absent); a rule for one of the requested services wins over one
 /// for any service. The rule names an agency, or agency types tried in order: the first active
@@ -372,8 +438,7 @@ pub struct RoutingRule {
     pub id: Uuid,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub municipality: Option<AreaRef>,
-    /// `child` or `adult` (`unknown_age` is routed as a child).
-    pub subject_type: String,
+    pub subject_type: RoutedSubject,
     /// A `referral_service` code, or absent for any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
@@ -394,8 +459,7 @@ pub struct PutRoutingRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(length(min = 1, max = 32))]
     pub municipality_code: Option<String>,
-    #[validate(length(min = 1, max = 32))]
-    pub subject_type: String,
+    pub subject_type: RoutedSubject,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(length(min = 1, max = 64))]
     pub service: Option<String>,
@@ -539,8 +603,15 @@ pub struct DeadlineStatistics {
     pub min_count: i64,
     /// `referrals` when that total is left out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub suppressed: Vec<String>,
+    pub suppressed: Vec<DeadlineStatisticsCount>,
     pub rows: Vec<DeadlineStatisticsRow>,
+}
+
+/// A count of `DeadlineStatistics` that may be left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadlineStatisticsCount {
+    Referrals,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -551,9 +622,9 @@ pub struct DeadlineStatisticsRow {
     pub breached: i64,
     pub pending: i64,
     pub void: i64,
-    /// The cells (`met`, `breached`, `pending`, `void`) left out and reported as 0.
+    /// The cells (the counts of deadlines in these states) left out and reported as 0.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub suppressed: Vec<String>,
+    pub suppressed: Vec<DeadlineState>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, IntoParams)]

@@ -425,7 +425,15 @@ pub struct HotspotCoverage {
     pub distinct_children: i64,
     /// Counts left out for readers without access to sightings (below `min_count`; reported as 0).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub suppressed: Vec<String>,
+    pub suppressed: Vec<HotspotCoverageCount>,
+}
+
+/// A count of `HotspotCoverage` that may be left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HotspotCoverageCount {
+    Identifications,
+    DistinctChildren,
 }
 
 /// One hour of the week, in the area's local time.

@@ -47,7 +47,7 @@ pub struct FieldRule {
 /// Every rule of every wire type, read from the source by `build.rs`.
 pub const FIELD_RULES: &[FieldRule] = include!(concat!(env!("OUT_DIR"), "/field_rules.rs"));
 
-/// The query parameter structs with rules, and all their parameters.
+/// Every query parameter struct, and all its parameters.
 pub const PARAMETER_STRUCTS: &[(&str, &[&str])] = include!(concat!(env!("OUT_DIR"), "/parameter_structs.rs"));
 
 /// Writes every schema field's rule into its component schema. Fails, naming the rule, when the
@@ -67,13 +67,19 @@ pub fn apply_to_schemas(openapi: &mut OpenApi) -> Result<(), String> {
 }
 
 /// Writes the rules of query parameter structs into the operations that take them: an operation
-/// takes a struct when its query parameters are exactly the struct's fields.
+/// takes a struct when its query parameters are exactly the struct's fields. So two structs may
+/// not have the same fields when one has rules: an operation could not be told to take one.
 pub fn apply_to_parameters(openapi: &mut OpenApi) -> Result<(), String> {
     for rule in FIELD_RULES.iter().filter(|rule| rule.holder == Holder::Parameters) {
         let (_, fields) = PARAMETER_STRUCTS
             .iter()
             .find(|(name, _)| *name == rule.name)
             .ok_or_else(|| format!("{}: unknown parameter struct", rule.name))?;
+        if let Some((twin, _)) =
+            PARAMETER_STRUCTS.iter().find(|(name, other)| *name != rule.name && same(fields, other))
+        {
+            return Err(format!("{} and {twin} have the same parameters: give each operation its own", rule.name));
+        }
         let mut applied = 0;
         for item in openapi.paths.paths.values_mut() {
             for operation in operations_mut(item) {
@@ -85,8 +91,7 @@ pub fn apply_to_parameters(openapi: &mut OpenApi) -> Result<(), String> {
                         _ => None,
                     })
                     .collect();
-                let takes_struct = query.len() == fields.len() && fields.iter().all(|field| query.contains(field));
-                if !takes_struct {
+                if !same(fields, &query) {
                     continue;
                 }
                 let Some(RefOr::T(parameter)) =
@@ -103,6 +108,11 @@ pub fn apply_to_parameters(openapi: &mut OpenApi) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Whether two lists of parameter names hold the same names.
+pub fn same(these: &[&str], those: &[&str]) -> bool {
+    these.len() == those.len() && these.iter().all(|name| those.contains(name))
 }
 
 fn apply_to_parameter(parameter: &mut Parameter, rule: Rule) -> Result<(), String> {

@@ -16,6 +16,7 @@ use terren_contract::auth::{LoginRequest, Me, RefreshRequest, TokenResponse};
 use terren_contract::batch::{BatchOutcome, SyncBatch};
 use terren_contract::hotspots::{Hotspot, PutHotspot};
 use terren_contract::identifications::{CreateIdentification, Identification, IdentificationGrid};
+use terren_contract::lifeline::{InboundSms, LifelineEnrolment};
 use terren_contract::problem::Problem;
 use terren_contract::profiles::{
     CandidateList, ChildProfile, ChildProfileUpdate, LinkIdentification, LinkResult, MergeProfiles, ProfileHistory,
@@ -26,6 +27,7 @@ use terren_contract::referrals::{
 };
 use terren_contract::rounds::{CheckIn, PutRoundSeries, Round};
 use terren_contract::schedules::{CreateSchedule, OnCall};
+use terren_contract::sync::SyncPage;
 use terren_contract::users::{ChangePasswordRequest, CreateUserRequest, User};
 use terren_contract::vocabularies::Vocabularies;
 use validator::Validate;
@@ -103,6 +105,7 @@ fn every_example_is_a_valid_instance_of_its_type() {
         ("identification_grid.json", |n| drop(round_trip::<IdentificationGrid>(n))),
         ("problem_idempotency_key_reused.json", |n| drop(round_trip::<Problem>(n))),
         ("token_response.json", |n| drop(round_trip::<TokenResponse>(n))),
+        ("token_response_lifeline.json", |n| drop(round_trip::<TokenResponse>(n))),
         ("me.json", |n| drop(round_trip::<Me>(n))),
         ("user.json", |n| drop(round_trip::<User>(n))),
         ("area.json", |n| drop(round_trip::<Area>(n))),
@@ -128,6 +131,10 @@ fn every_example_is_a_valid_instance_of_its_type() {
         ("sync_batch_request.json", |n| drop(round_trip::<SyncBatch>(n))),
         ("batch_outcome.json", |n| drop(round_trip::<BatchOutcome>(n))),
         ("alert_webhook.json", |n| drop(round_trip::<AlertWebhook>(n))),
+        ("sync_page_full.json", |n| drop(round_trip::<SyncPage>(n))),
+        ("sync_page.json", |n| drop(round_trip::<SyncPage>(n))),
+        ("lifeline_enrolment.json", |n| drop(round_trip::<LifelineEnrolment>(n))),
+        ("inbound_sms_request.json", |n| drop(round_trip::<InboundSms>(n))),
     ];
     let listed: BTreeSet<&str> = checks.iter().map(|(name, _)| *name).collect();
     let on_disk: BTreeSet<String> = std::fs::read_dir(examples_dir())
@@ -165,5 +172,22 @@ fn the_documents_examples_are_the_checked_files() {
         let on_disk = std::fs::read_to_string(examples_dir().join(example.file)).unwrap();
         assert_eq!(on_disk, example.json, "{}", example.file);
     }
-    assert!(EXAMPLES.len() >= 55, "{}", EXAMPLES.len());
+    assert!(EXAMPLES.len() >= 60, "{}", EXAMPLES.len());
+}
+
+/// The lifeline examples tell of one phone: the gateway's form carries the lifeline module's
+/// example message, made by the session of the login example with the enrolment's secret, and
+/// sent to the enrolment's number.
+#[test]
+fn the_lifeline_examples_fit_together() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let login: TokenResponse = serde_json::from_value(read("token_response_lifeline.json")).unwrap();
+    let enrolment: LifelineEnrolment = serde_json::from_value(read("lifeline_enrolment.json")).unwrap();
+    assert_eq!(login.lifeline.as_ref(), Some(&enrolment));
+    let inbound: InboundSms = serde_json::from_value(read("inbound_sms_request.json")).unwrap();
+    assert_eq!(inbound.to.as_deref(), Some(enrolment.inbound_number.as_str()));
+    let parsed = terren_contract::lifeline::parse(&inbound.body).unwrap();
+    assert!(parsed.verify(&URL_SAFE_NO_PAD.decode(&enrolment.device_secret).unwrap()));
+    assert_eq!(parsed.message.session_id, login.session_id);
 }

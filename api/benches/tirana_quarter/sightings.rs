@@ -7,10 +7,12 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use terren_api::db::DbConnection;
 use terren_api::db::schema::{child_profiles, identification_links, identifications};
-use terren_api::identifications::privacy::{age_band, coarse_cell};
+use terren_api::identifications::privacy::coarse_cell;
 use terren_api::identifications::store::IdentificationRow;
 use terren_api::profiles::store::ProfileRow;
 use terren_api::territory::index::TerritoryIndex;
+use terren_api::vocabularies::wire_code;
+use terren_contract::identifications::AgeBand;
 
 use super::places::{HotPlace, Refs, central, centroid, nearest_unit, urban};
 use super::{Sizes, now};
@@ -74,7 +76,7 @@ fn sighting_row(ctx: &Refs, index: &TerritoryIndex, id: String, seen: &Seen, age
         subject_type: "child".into(),
         estimated_age: Some(age),
         birth_year: None,
-        age_band: age_band(Some(age)).into(),
+        age_band: wire_code(AgeBand::of_age(Some(age))),
         sex: if age % 2 == 0 { "female".into() } else { "male".into() },
         nationality: Some("AL".into()),
         languages: "[\"sq\"]".into(),

@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use terren_contract::alerts::Severity;
+use terren_contract::alerts::{AlertEventKind, Severity};
 
 use super::service::{self, add_event};
 use crate::db::schema::alerts;
@@ -123,7 +123,7 @@ pub fn raise_for_identification(
             tx,
             &alert_id,
             at,
-            "identification_linked",
+            AlertEventKind::IdentificationLinked,
             actor.user_id.as_deref(),
             None,
             json!({ "identification_id": identification_id }),

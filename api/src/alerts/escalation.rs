@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use terren_contract::alerts::AlertState;
+use terren_contract::alerts::{AlertEventKind, AlertState};
 
 use super::paging::{PageJob, PageKind};
 use super::recipients::{self, Missed, PageTarget, Reach};
@@ -79,7 +79,7 @@ pub(super) fn log_missed(
         let mut details = details.clone();
         details["target"] = json!(missed.target);
         let note = format!("{}: {}", missed.target, missed.reason);
-        add_event(tx, alert_id, at, "step_skipped", None, Some(&note), details)?;
+        add_event(tx, alert_id, at, AlertEventKind::StepSkipped, None, Some(&note), details)?;
     }
     Ok(())
 }
@@ -108,12 +108,14 @@ pub fn step(tx: &mut Tx<'_>, job_id: &str, job: &StepJob, now: DateTime<Utc>) ->
     let tz = layers::parse_time_zone(&zone).unwrap_or(chrono_tz::Europe::Tirane);
     let details = json!({ "job_id": job_id, "step": job.step, "round": job.round });
     let (targets, wait, kind) = match usize::try_from(job.step).ok().and_then(|s| policy.steps.get(s)) {
-        Some(step) if !step.only_when.is_empty() && !in_windows(tz, &step.only_when, now) => (None, 0, "step_skipped"),
-        Some(step) => (Some(step.targets.clone()), step.wait_minutes, "step_started"),
-        None if policy.fallback.is_empty() => (None, 0, "exhausted"),
-        None => (Some(policy.fallback.clone()), 0, "fallback"),
+        Some(step) if !step.only_when.is_empty() && !in_windows(tz, &step.only_when, now) => {
+            (None, 0, AlertEventKind::StepSkipped)
+        }
+        Some(step) => (Some(step.targets.clone()), step.wait_minutes, AlertEventKind::StepStarted),
+        None if policy.fallback.is_empty() => (None, 0, AlertEventKind::Exhausted),
+        None => (Some(policy.fallback.clone()), 0, AlertEventKind::Fallback),
     };
-    let note = (kind == "step_skipped").then_some("jashtë orarit të hapit / outside the step's hours");
+    let note = (kind == AlertEventKind::StepSkipped).then_some("jashtë orarit të hapit / outside the step's hours");
     add_event(tx, &alert.id, at, kind, None, note, details.clone())?;
     let mut outcome = StepOutcome::default();
     if let Some(targets) = targets {
@@ -124,7 +126,7 @@ pub fn step(tx: &mut Tx<'_>, job_id: &str, job: &StepJob, now: DateTime<Utc>) ->
                 Some((level, reach)) => {
                     let mut fell = details.clone();
                     fell["to"] = json!(level.code());
-                    add_event(tx, &alert.id, at, "fallback", None, Some(level.label()), fell)?;
+                    add_event(tx, &alert.id, at, AlertEventKind::Fallback, None, Some(level.label()), fell)?;
                     reach
                 }
                 None => {
@@ -178,7 +180,7 @@ fn mark_unreachable(
     at: NaiveDateTime,
 ) -> ApiResult<()> {
     let note = "askush nuk mund të arrihej / nobody could be reached";
-    add_event(tx, &alert.id, at, "unreachable", None, Some(note), details.clone())?;
+    add_event(tx, &alert.id, at, AlertEventKind::Unreachable, None, Some(note), details.clone())?;
     diesel::update(alerts::table.filter(alerts::id.eq(&alert.id)).filter(alerts::unreachable_at.is_null()))
         .set(alerts::unreachable_at.eq(at))
         .execute(tx.conn())?;

@@ -7,7 +7,7 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use terren_contract::alerts::AlertState;
+use terren_contract::alerts::{AlertEventKind, AlertState, NotificationChannel, NotificationOutcome, Severity};
 use uuid::Uuid;
 
 use super::escalation::{StepJob, log_missed};
@@ -20,7 +20,7 @@ use crate::ids::AlertId;
 use crate::notify::{Address, Delivery, Message, Outcome};
 use crate::outbox::{self, JobPayload, kinds};
 use crate::state::AppState;
-use crate::vocabularies::wire_code;
+use crate::vocabularies::{parse_wire_code, wire_code};
 
 /// A page not delivered within this time after its step is given up (and said so on the timeline).
 const PAGE_RETRY_HOURS: i64 = 12;
@@ -102,11 +102,11 @@ impl From<SmsFollowUp> for PageJob {
     }
 }
 
-fn severity_label(severity: &str) -> &'static str {
+fn severity_label(severity: Severity) -> &'static str {
     match severity {
-        "emergency" => "EMERGJENCË / EMERGENCY",
-        "high" => "I LARTË / HIGH",
-        _ => "NJOFTIM / NOTICE",
+        Severity::Emergency => "EMERGJENCË / EMERGENCY",
+        Severity::High => "I LARTË / HIGH",
+        Severity::Normal => "NJOFTIM / NOTICE",
     }
 }
 
@@ -119,6 +119,7 @@ fn message(
     public_url: &str,
 ) -> ApiResult<Message> {
     let agency = recipients::agency_name(conn, &alert.agency_id)?;
+    let severity = parse_wire_code(&alert.severity)?;
     let callback = match &alert.created_by {
         Some(raiser) => {
             let rule: Option<Option<String>> = notification_rules::table
@@ -138,7 +139,7 @@ fn message(
             if let Some(phone) = callback {
                 body.push_str(&format!(" Thirr / Call back: {phone}."));
             }
-            (format!("{}: {}", severity_label(&alert.severity), alert.title), body)
+            (format!("{}: {}", severity_label(severity), alert.title), body)
         }
         PageKind::Unreachable => (
             format!("ASKUSH NUK U GJET / NOBODY REACHED: {}", alert.title),
@@ -151,7 +152,7 @@ fn message(
     Ok(Message {
         id: job_id.to_owned(),
         alert_id: alert.id.clone().into(),
-        severity: alert.severity.clone(),
+        severity,
         title,
         body,
         // Without `http.public_url` there is no address a phone could open.
@@ -201,7 +202,7 @@ fn plan_page(
             "{}: u hoq dorë pas {PAGE_RETRY_HOURS} orësh / given up after {PAGE_RETRY_HOURS} hours",
             recipient.label
         );
-        add_event(tx, &alert.id, now, "step_skipped", None, Some(&note), details)?;
+        add_event(tx, &alert.id, now, AlertEventKind::StepSkipped, None, Some(&note), details)?;
         return Ok(None);
     }
     if page.sms_only {
@@ -225,16 +226,13 @@ fn plan_page(
             .filter(notification_attempts::outcome.is_null()),
     )
     .set((
-        notification_attempts::outcome.eq(INTERRUPTED),
+        notification_attempts::outcome.eq(NotificationOutcome::Interrupted.as_str()),
         notification_attempts::error.eq("the process stopped during the send; it may have been delivered"),
     ))
     .execute(tx.conn())?;
     let message = message(tx, &alert, page.kind, job_id, public_url)?;
     Ok(Some(PagePlan { recipient, message, delivered: delivered > 0, resend: sent_before > 0 }))
 }
-
-/// The outcome of a send the process did not live to finish.
-pub const INTERRUPTED: &str = "interrupted";
 
 /// Runs a page job: sends to the target's addresses in order until one is delivered. Not
 /// delivered while some address may still work: an error, so the job is retried with backoff.
@@ -250,7 +248,7 @@ pub async fn run_page(state: &AppState, job_id: &str, page: PageJob) -> ApiResul
         return Ok(());
     }
     if resend && let Some(first) = recipient.addresses.first() {
-        state.metrics.notification_retried(channel_of(state, first));
+        state.metrics.notification_retried(channel_of(state, first).as_str());
     }
     let mut failures = Vec::new();
     let mut transient = false;
@@ -297,15 +295,15 @@ pub async fn run_page(state: &AppState, job_id: &str, page: PageJob) -> ApiResul
     let details = json!({ "page_job_id": job_id, "step": page.step, "round": page.round });
     with_db(&state.db, move |conn| {
         backend::write_transaction(conn, |tx| {
-            Ok(add_event(tx, &alert_id, at, "step_skipped", None, Some(&note), details)?)
+            Ok(add_event(tx, &alert_id, at, AlertEventKind::StepSkipped, None, Some(&note), details)?)
         })
     })
     .await
 }
 
 /// The channel a send is recorded under: `dry_run` when nothing leaves the process.
-fn channel_of(state: &AppState, address: &Address) -> &'static str {
-    if state.notifier.is_dry_run() { "dry_run" } else { address.channel() }
+fn channel_of(state: &AppState, address: &Address) -> NotificationChannel {
+    if state.notifier.is_dry_run() { NotificationChannel::DryRun } else { address.channel() }
 }
 
 /// Sends to one address, bounded by the per-send deadline, with the attempt recorded before
@@ -318,9 +316,9 @@ async fn send(
     address: &Address,
     message: &Message,
 ) -> ApiResult<Delivery> {
-    let channel = channel_of(state, address).to_owned();
+    let channel = channel_of(state, address);
     let hint = if state.notifier.is_dry_run() {
-        format!("{} {}", address.channel(), address.masked())
+        format!("{} {}", address.channel().as_str(), address.masked())
     } else {
         address.masked()
     };
@@ -333,7 +331,7 @@ async fn send(
             round: page.round,
             user_id: recipient.user_id.clone(),
             label: recipient.label.clone(),
-            channel: channel.clone(),
+            channel,
             hint,
         };
         with_db(&state.db, move |conn| Ok(begin_attempt(conn, &attempt, started)?)).await?
@@ -344,9 +342,9 @@ async fn send(
         Err(_) => Delivery::timed_out(address, state.clock.now(), deadline),
     };
     for attempt in &delivery.attempts {
-        state.metrics.notification_attempt(&channel, attempt.outcome.as_str());
+        state.metrics.notification_attempt(channel.as_str(), attempt.outcome.as_str());
         if attempt.try_number > 1 {
-            state.metrics.notification_retried(&channel);
+            state.metrics.notification_retried(channel.as_str());
         }
     }
     let finished = state.clock.now_naive();
@@ -382,7 +380,7 @@ struct NewAttempt {
     round: i32,
     user_id: Option<String>,
     label: String,
-    channel: String,
+    channel: NotificationChannel,
     hint: String,
 }
 
@@ -392,7 +390,7 @@ struct Summary {
     provider_reference: Option<String>,
     response: Option<String>,
     error: Option<String>,
-    outcome: &'static str,
+    outcome: NotificationOutcome,
 }
 
 fn summary(delivery: &Delivery) -> Summary {
@@ -404,7 +402,7 @@ fn summary(delivery: &Delivery) -> Summary {
         // Every try with the provider's answer, not only the last.
         response: serde_json::to_string(&delivery.attempts).ok(),
         error: last.and_then(|a| a.error.clone()),
-        outcome: delivery.outcome.as_str(),
+        outcome: delivery.outcome.into(),
     }
 }
 
@@ -421,7 +419,7 @@ fn begin_attempt(conn: &mut DbConnection, attempt: &NewAttempt, started: NaiveDa
             notification_attempts::round.eq(attempt.round),
             notification_attempts::recipient_user_id.eq(&attempt.user_id),
             notification_attempts::recipient_label.eq(&attempt.label),
-            notification_attempts::channel.eq(&attempt.channel),
+            notification_attempts::channel.eq(attempt.channel.as_str()),
             notification_attempts::address_hint.eq(&attempt.hint),
             notification_attempts::started_at.eq(started),
             notification_attempts::tries.eq(0),
@@ -439,7 +437,7 @@ fn end_attempt(conn: &mut DbConnection, id: &str, summary: &Summary, finished: N
             notification_attempts::provider_reference.eq(&summary.provider_reference),
             notification_attempts::provider_response.eq(&summary.response),
             notification_attempts::error.eq(&summary.error),
-            notification_attempts::outcome.eq(summary.outcome),
+            notification_attempts::outcome.eq(summary.outcome.as_str()),
         ))
         .execute(conn)?;
     Ok(())

@@ -92,64 +92,68 @@ fn responds(role: Role) -> bool {
     crate::auth::permissions::permissions_of(role).contains(&Permission::AlertsRespond)
 }
 
-/// Checks one target; `Ok(false)` means it exists but nobody can be reached through it now.
+/// What is wrong with a target: its field code and why.
+type TargetProblem = (FieldErrorCode, String);
+
+/// Checks one target: `Ok(Ok(false))` means it exists but nobody can be reached through it now,
+/// `Ok(Err(_))` that the target is wrong. Failing to read the database is the server's problem
+/// (`Err`), not the request's.
 fn check_target(
     conn: &mut DbConnection,
     agency_id: &AgencyId,
     target: &Target,
-) -> Result<bool, (FieldErrorCode, String)> {
-    let db = |e: diesel::result::Error| (FieldErrorCode::Internal, e.to_string());
-    match target {
+) -> ApiResult<Result<bool, TargetProblem>> {
+    Ok(match target {
         Target::OnCall { schedule_id } => {
             let found: i64 = schedules::table
                 .filter(schedules::id.eq(schedule_id.to_string()))
                 .filter(schedules::archived_at.is_null())
                 .count()
-                .get_result(conn)
-                .map_err(db)?;
+                .get_result(conn)?;
             if found == 0 {
-                return Err((FieldErrorCode::UnknownSchedule, format!("no schedule {schedule_id}")));
+                return Ok(Err((FieldErrorCode::UnknownSchedule, format!("no schedule {schedule_id}"))));
             }
             Ok(true)
         }
         Target::User { user_id } => {
-            let found: i64 =
-                users::table.filter(users::id.eq(user_id.to_string())).count().get_result(conn).map_err(db)?;
+            let found: i64 = users::table.filter(users::id.eq(user_id.to_string())).count().get_result(conn)?;
             if found == 0 {
-                return Err((FieldErrorCode::UnknownUser, format!("no user {user_id}")));
+                return Ok(Err((FieldErrorCode::UnknownUser, format!("no user {user_id}"))));
             }
             let roles: Vec<String> = user_roles::table
                 .filter(user_roles::user_id.eq(user_id.to_string()))
                 .select(user_roles::role)
-                .load(conn)
-                .map_err(db)?;
+                .load(conn)?;
             if !roles.iter().filter_map(|r| Role::parse(r)).any(responds) {
-                return Err((
+                return Ok(Err((
                     FieldErrorCode::CannotRespond,
                     format!("user {user_id} has no role that may open and acknowledge alerts"),
-                ));
+                )));
             }
-            reachable_person(conn, &user_id.to_string()).map_err(db)
+            Ok(reachable_person(conn, &user_id.to_string())?)
         }
         Target::Role { role } if !responds(*role) => Err((
             FieldErrorCode::CannotRespond,
             format!("the role {} may not open and acknowledge alerts", role.as_str()),
         )),
         Target::Role { role } => {
-            let people = with_role(conn, agency_id, *role).map_err(db)?;
+            let people = with_role(conn, agency_id, *role)?;
             for person in people {
-                if reachable_person(conn, &person).map_err(db)? {
-                    return Ok(true);
+                if reachable_person(conn, &person)? {
+                    return Ok(Ok(true));
                 }
             }
             Ok(false)
         }
         Target::Contact { name, phone } => {
             if name.trim().is_empty() {
-                return Err((FieldErrorCode::Blank, "a contact needs a name".into()));
+                return Ok(Err((FieldErrorCode::Blank, "a contact needs a name".into())));
             }
             if !is_phone(phone) {
-                return Err((FieldErrorCode::InvalidPhone, format!("{phone} is not an international number (+355…)")));
+                return Ok(Err((
+                    FieldErrorCode::InvalidPhone,
+                    format!("{phone} is not an international number (+355…)"),
+                )));
             }
             Ok(true)
         }
@@ -159,8 +163,7 @@ fn check_target(
                 .filter(webhook_endpoints::agency_id.eq(agency_id))
                 .select(webhook_endpoints::active)
                 .get_result(conn)
-                .optional()
-                .map_err(db)?;
+                .optional()?;
             match active {
                 None => {
                     Err((FieldErrorCode::UnknownWebhook, format!("no webhook endpoint {webhook_id} in this agency")))
@@ -168,26 +171,27 @@ fn check_target(
                 Some(active) => Ok(active),
             }
         }
-    }
+    })
 }
 
+/// Checks the targets, adding their problems to `errors`; whether any reaches somebody now.
 fn check_targets(
     conn: &mut DbConnection,
     agency_id: &AgencyId,
     field: &str,
     targets: &[Target],
     errors: &mut Vec<FieldError>,
-) -> bool {
+) -> ApiResult<bool> {
     let mut reachable = false;
     for (t, target) in targets.iter().enumerate() {
-        match check_target(conn, agency_id, target) {
-            Ok(ok) => reachable |= ok,
+        match check_target(conn, agency_id, target)? {
+            Ok(reaches) => reachable |= reaches,
             Err((code, message)) => {
                 errors.push(FieldError { field: format!("{field}.targets[{t}]"), code, message });
             }
         }
     }
-    reachable
+    Ok(reachable)
 }
 
 /// Checks a policy: every target exists, every step and the fallback reach somebody, windows are
@@ -196,7 +200,7 @@ pub fn check(conn: &mut DbConnection, agency_id: &AgencyId, policy: &EscalationP
     let mut errors = Vec::new();
     for (index, step) in policy.steps.iter().enumerate() {
         let field = format!("steps[{index}]");
-        if !check_targets(conn, agency_id, &field, &step.targets, &mut errors) {
+        if !check_targets(conn, agency_id, &field, &step.targets, &mut errors)? {
             errors.push(FieldError {
                 field: field.clone(),
                 code: FieldErrorCode::UnreachableStep,
@@ -214,7 +218,7 @@ pub fn check(conn: &mut DbConnection, agency_id: &AgencyId, policy: &EscalationP
             message: "at least one step must run at any time (without `only_when`)".into(),
         });
     }
-    if !policy.fallback.is_empty() && !check_targets(conn, agency_id, "fallback", &policy.fallback, &mut errors) {
+    if !policy.fallback.is_empty() && !check_targets(conn, agency_id, "fallback", &policy.fallback, &mut errors)? {
         errors.push(FieldError {
             field: "fallback".into(),
             code: FieldErrorCode::UnreachableStep,
@@ -319,4 +323,28 @@ pub fn put(
         json!({ "policy": request.policy }),
     )?;
     view(tx, agency_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::SqliteConnection;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::http::ErrorCode;
+
+    /// A database that cannot be read while the targets are checked is the server's failure (500),
+    /// never a problem with a field of the request.
+    #[test]
+    fn a_failed_read_while_checking_targets_is_an_internal_error() {
+        // No tables: every read fails.
+        let mut conn = DbConnection::Sqlite(SqliteConnection::establish(":memory:").unwrap());
+        let step =
+            EscalationStep { targets: vec![Target::User { user_id: Uuid::nil() }], wait_minutes: 5, only_when: vec![] };
+        let policy = EscalationPolicyBody { steps: vec![step], repeat: 0, fallback: vec![] };
+        let error = check(&mut conn, &AgencyId::from_stored("agency"), &policy).unwrap_err();
+        assert_eq!(error.code, ErrorCode::Internal);
+        assert_eq!(error.code.status().as_u16(), 500);
+        assert!(error.errors.is_empty(), "{:?}", error.errors);
+    }
 }

@@ -9,8 +9,8 @@ use serde_json::json;
 use terren_contract::Permission;
 use terren_contract::agencies::AgencyListQuery;
 use terren_contract::alerts::{
-    Alert, AlertAction, AlertListQuery, AlertSource, AlertState, CreateAlert, EscalationPolicyBody, EscalationStatus,
-    Severity,
+    Alert, AlertAction, AlertEventKind, AlertListQuery, AlertSource, AlertState, CreateAlert, EscalationPolicyBody,
+    EscalationStatus, Severity,
 };
 use terren_contract::identifications::PersonRef;
 use terren_contract::problem::FieldErrorCode;
@@ -50,7 +50,7 @@ pub fn add_event(
     tx: &mut Tx<'_>,
     alert_id: &AlertId,
     at: NaiveDateTime,
-    kind: &str,
+    kind: AlertEventKind,
     actor: Option<&str>,
     note: Option<&str>,
     details: serde_json::Value,
@@ -60,7 +60,7 @@ pub fn add_event(
             alert_events::id.eq(Uuid::now_v7().to_string()),
             alert_events::alert_id.eq(alert_id),
             alert_events::occurred_at.eq(at),
-            alert_events::kind.eq(kind),
+            alert_events::kind.eq(wire_code(kind)),
             alert_events::actor_user_id.eq(actor),
             alert_events::note.eq(note),
             alert_events::details.eq(details.to_string()),
@@ -76,7 +76,15 @@ pub fn raise(tx: &mut Tx<'_>, actor: &Actor, new: NewAlert, at: NaiveDateTime) -
         let open: Option<AlertId> =
             alerts::table.filter(alerts::open_key.eq(key)).select(alerts::id).get_result(tx.conn()).optional()?;
         if let Some(id) = open {
-            add_event(tx, &id, at, "deduplicated", actor.user_id.as_deref(), None, json!({ "title": new.title }))?;
+            add_event(
+                tx,
+                &id,
+                at,
+                AlertEventKind::Deduplicated,
+                actor.user_id.as_deref(),
+                None,
+                json!({ "title": new.title }),
+            )?;
             return Ok((id, false));
         }
     }
@@ -118,7 +126,7 @@ pub fn raise(tx: &mut Tx<'_>, actor: &Actor, new: NewAlert, at: NaiveDateTime) -
         tx,
         &id,
         at,
-        "triggered",
+        AlertEventKind::Triggered,
         actor.user_id.as_deref(),
         None,
         json!({ "severity": wire_code(new.severity) }),
@@ -455,7 +463,8 @@ pub fn transition(
         let current = load(tx, id)?;
         return Err(refused(tx, &current)?);
     }
-    add_event(tx, id, at, &target, Some(&user.user_id), action.note.as_deref(), json!({ "from": row.state }))?;
+    let note = action.note.as_deref();
+    add_event(tx, id, at, change.target().into(), Some(&user.user_id), note, json!({ "from": row.state }))?;
     audit::record(
         tx,
         &user.actor(),
@@ -505,7 +514,7 @@ pub fn settle(
                 .execute(tx.conn())?,
         };
         if changed == 1 {
-            add_event(tx, id, at, &target, actor, Some(note), json!({}))?;
+            add_event(tx, id, at, change.target().into(), actor, Some(note), json!({}))?;
             settled += 1;
         }
     }

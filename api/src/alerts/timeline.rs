@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use terren_contract::alerts::{NotificationAttempt, TimelineEntry};
+use terren_contract::alerts::{AlertEventKind, NotificationAttempt, TimelineEntry};
 
 use super::store::load;
 use crate::access::AuthUser;
@@ -15,6 +15,7 @@ use crate::db::DbConnection;
 use crate::db::schema::{alert_events, notification_attempts};
 use crate::http::ApiResult;
 use crate::ids::{AlertId, parse_uuid};
+use crate::vocabularies::parse_wire_code;
 
 #[derive(Queryable)]
 struct EventRow {
@@ -84,17 +85,17 @@ pub fn timeline(conn: &mut DbConnection, user: &AuthUser, id: &AlertId) -> ApiRe
         .into_iter()
         .map(|event| {
             let details: serde_json::Value = serde_json::from_str(&event.details).unwrap_or_default();
-            TimelineEntry {
+            Ok(TimelineEntry {
                 at: to_utc(event.occurred_at),
-                kind: event.kind,
+                kind: parse_wire_code(&event.kind)?,
                 actor: event.actor_user_id.and_then(|a| names.get(&a).cloned()),
                 note: event.note,
                 step: details["step"].as_i64().and_then(|s| i32::try_from(s).ok()),
                 round: details["round"].as_i64().and_then(|s| i32::try_from(s).ok()),
                 notification: None,
-            }
+            })
         })
-        .collect();
+        .collect::<ApiResult<_>>()?;
     let mut sends: std::collections::HashMap<(String, String, String), i32> = std::collections::HashMap::new();
     for attempt in attempts {
         let nth = sends
@@ -104,7 +105,7 @@ pub fn timeline(conn: &mut DbConnection, user: &AuthUser, id: &AlertId) -> ApiRe
         let nth = *nth;
         entries.push(TimelineEntry {
             at: to_utc(attempt.started_at),
-            kind: "notification".into(),
+            kind: AlertEventKind::Notification,
             actor: None,
             note: None,
             step: Some(attempt.step),
@@ -112,11 +113,11 @@ pub fn timeline(conn: &mut DbConnection, user: &AuthUser, id: &AlertId) -> ApiRe
             notification: Some(NotificationAttempt {
                 recipient: attempt.recipient_label,
                 recipient_user_id: attempt.recipient_user_id.as_deref().map(parse_uuid).transpose()?,
-                channel: attempt.channel,
+                channel: parse_wire_code(&attempt.channel)?,
                 address_hint: attempt.address_hint,
                 attempt: nth,
                 tries: attempt.tries,
-                outcome: attempt.outcome,
+                outcome: attempt.outcome.as_deref().map(parse_wire_code).transpose()?,
                 finished_at: attempt.finished_at.map(to_utc),
                 http_status: attempt.http_status,
                 provider_reference: attempt.provider_reference,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix_web::web;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
-use terren_contract::auth::{LoginRequest, TokenResponse};
+use terren_contract::auth::{LoginRequest, TokenResponse, TokenType};
 use uuid::Uuid;
 
 use crate::accounts::model::{self, SessionRow, normalize_username};
@@ -180,7 +180,7 @@ fn issue_tokens(
     let access_token = state.tokens.issue(user_id, &session.id, to_utc(at))?;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer".into(),
+        token_type: TokenType::Bearer,
         expires_in: state.tokens.access_ttl_secs,
         refresh_token,
         refresh_expires_at: to_utc(refresh_expires),

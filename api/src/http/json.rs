@@ -128,6 +128,12 @@ pub fn check_rules<T: Validate>(value: &T) -> Result<(), ApiError> {
     value.validate().map_err(|errors| ApiError::fields(field_errors(&errors)))
 }
 
+/// The field errors of a value's validation rules, to answer together with the problems found
+/// after them.
+pub fn rule_errors<T: Validate>(value: &T) -> Vec<FieldError> {
+    value.validate().err().map(|errors| field_errors(&errors)).unwrap_or_default()
+}
+
 /// Flattens validator's nested errors into `field.sub[2]` paths with stable codes.
 pub fn field_errors(errors: &ValidationErrors) -> Vec<FieldError> {
     let mut out = Vec::new();

@@ -6,10 +6,10 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use terren_contract::Permission;
 use terren_contract::areas::LocateMethod;
-use terren_contract::identifications::{CreateIdentification, Identification};
+use terren_contract::identifications::{AgeBand, CreateIdentification, Identification};
 use terren_contract::profiles::ProfileCandidate;
 
-use super::privacy::{age_band, coarse_cell};
+use super::privacy::coarse_cell;
 use super::read::{audit_read, view};
 use super::store::{IdentificationRow, codes, find_row};
 use super::validate::{derived_age, validate};
@@ -22,6 +22,7 @@ use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::outbox;
 use crate::territory::index::TerritoryIndex;
+use crate::vocabularies::wire_code;
 
 /// The outcome of a create: the record, and whether it was new (201) or already there (200).
 pub struct Created {
@@ -91,7 +92,7 @@ pub fn prepare(
         subject_type: request.subject_type.clone(),
         estimated_age: request.estimated_age,
         birth_year: request.birth_year,
-        age_band: age_band(derived_age(request)).to_owned(),
+        age_band: wire_code(AgeBand::of_age(derived_age(request))),
         sex: request.sex.clone(),
         nationality: request.nationality.clone(),
         languages: codes(&request.languages),

@@ -4,7 +4,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use terren_contract::Permission;
-use terren_contract::identifications::{Identification, IdentificationListQuery, IdentificationPage};
+use terren_contract::identifications::{
+    Identification, IdentificationFilters, IdentificationListQuery, IdentificationMapQuery, IdentificationPage,
+};
 use terren_contract::problem::FieldError;
 use terren_contract::problem::FieldErrorCode;
 
@@ -17,6 +19,7 @@ use crate::audit;
 use crate::clock::to_utc;
 use crate::db::Tx;
 use crate::db::schema::{identification_links, identifications};
+use crate::http::json::rule_errors;
 use crate::http::{ApiError, ApiResult, cursor};
 use crate::territory::index::TerritoryIndex;
 
@@ -40,28 +43,22 @@ fn is_code(text: &str) -> bool {
         && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
-/// A list, map or grid request's filters, checked.
+/// A list, map, grid or counts request's filters, checked.
 pub(super) struct Filters {
-    limit: u32,
     area: Option<usize>,
     bbox: Option<(f64, f64, f64, f64)>,
-    cursor: Option<(NaiveDateTime, String)>,
 }
 
+/// Checks the filters, answering their problems together with `errors`, those the request's other
+/// parameters have.
 pub(super) fn parse_filters(
     index: &TerritoryIndex,
-    query: &IdentificationListQuery,
-    default_limit: u32,
-    max_limit: u32,
+    query: &IdentificationFilters,
+    mut errors: Vec<FieldError>,
 ) -> ApiResult<Filters> {
-    let mut errors = Vec::new();
     let mut bad = |field: &str, code: FieldErrorCode, message: String| {
         errors.push(FieldError { field: field.into(), code, message })
     };
-    let limit = query.limit.unwrap_or(default_limit);
-    if !(1..=max_limit).contains(&limit) {
-        bad("limit", FieldErrorCode::OutOfRange, format!("limit must be between 1 and {max_limit}"));
-    }
     let area = query.area.as_ref().and_then(|code| {
         let found = index.find_code(code);
         if found.is_none() {
@@ -90,21 +87,14 @@ pub(super) fn parse_filters(
             bad(field, FieldErrorCode::InvalidFormat, "not a vocabulary code".into());
         }
     }
-    let cursor = query.cursor.as_ref().and_then(|text| {
-        let decoded = cursor::decode(text);
-        if decoded.is_none() {
-            bad("cursor", FieldErrorCode::InvalidCursor, "use next_cursor from the previous page".into());
-        }
-        decoded
-    });
-    if errors.is_empty() { Ok(Filters { limit, area, bbox, cursor }) } else { Err(ApiError::fields(errors)) }
+    if errors.is_empty() { Ok(Filters { area, bbox }) } else { Err(ApiError::fields(errors)) }
 }
 
 /// The sightings matching the filters within the reader's reach, as a query to refine further.
 pub(super) fn filtered(
     index: &TerritoryIndex,
     user: &AuthUser,
-    query: &IdentificationListQuery,
+    query: &IdentificationFilters,
     filters: &Filters,
     reach: Reach,
 ) -> identifications::BoxedQuery<'static, Backend> {
@@ -207,13 +197,27 @@ pub fn list(
     tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
-    query: &IdentificationListQuery,
+    query: &IdentificationFilters,
+    page: &IdentificationListQuery,
     at: NaiveDateTime,
 ) -> ApiResult<IdentificationPage> {
     user.require(Permission::IdentificationsRead)?;
-    let filters = parse_filters(index, query, 50, 200)?;
+    let mut errors = rule_errors(page);
+    let cursor = page.cursor.as_ref().and_then(|text| {
+        let decoded = cursor::decode(text);
+        if decoded.is_none() {
+            errors.push(FieldError::new(
+                "cursor",
+                FieldErrorCode::InvalidCursor,
+                "use next_cursor from the previous page",
+            ));
+        }
+        decoded
+    });
+    let filters = parse_filters(index, query, errors)?;
+    let limit = page.limit.unwrap_or(50);
     let mut q = filtered(index, user, query, &filters, Reach::Scope);
-    if let Some((received_at, id)) = filters.cursor.clone() {
+    if let Some((received_at, id)) = cursor {
         // The plain bound is what the index scan starts from; the `or` alone is only a filter.
         q = q.filter(identifications::received_at.le(received_at)).filter(
             identifications::received_at
@@ -221,14 +225,13 @@ pub fn list(
                 .or(identifications::received_at.eq(received_at).and(identifications::id.lt(id))),
         );
     }
-    let limit = filters.limit as usize;
     let mut rows: Vec<IdentificationRow> = q
         .select(IdentificationRow::as_select())
         .order((identifications::received_at.desc(), identifications::id.desc()))
-        .limit(i64::from(filters.limit) + 1)
+        .limit(i64::from(limit) + 1)
         .load(tx.conn())?;
-    let next_cursor = if rows.len() > limit {
-        rows.truncate(limit);
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
         rows.last().map(|row| cursor::encode(row.received_at, &row.id))
     } else {
         None
@@ -240,26 +243,27 @@ pub fn list(
 }
 
 /// The same sightings as a GeoJSON FeatureCollection for a map: one point each (coarsened as
-/// for the reader), newest first, at most `limit` (default 1000, at most 2000); `truncated`
-/// says when there were more.
+/// for the reader), newest first, at most `limit` (default 1000); `truncated` says when there
+/// were more.
 pub fn feature_collection(
     tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
-    query: &IdentificationListQuery,
+    query: &IdentificationFilters,
+    map: &IdentificationMapQuery,
     at: NaiveDateTime,
 ) -> ApiResult<serde_json::Value> {
     user.require(Permission::IdentificationsRead)?;
-    let filters = parse_filters(index, query, 1000, 2000)?;
-    let limit = filters.limit as usize;
+    let filters = parse_filters(index, query, rule_errors(map))?;
+    let limit = map.limit.unwrap_or(1000);
     let mut rows: Vec<IdentificationRow> = filtered(index, user, query, &filters, Reach::Scope)
         .filter(identifications::lat.is_not_null())
         .select(IdentificationRow::as_select())
         .order((identifications::received_at.desc(), identifications::id.desc()))
-        .limit(i64::from(filters.limit) + 1)
+        .limit(i64::from(limit) + 1)
         .load(tx.conn())?;
-    let truncated = rows.len() > limit;
-    rows.truncate(limit);
+    let truncated = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
     let features: Vec<serde_json::Value> = rows
         .iter()
         .filter_map(|row| {

@@ -5,7 +5,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use terren_contract::Permission;
 use terren_contract::areas::LocateMethod;
-use terren_contract::identifications::{Identification, LocationPrecision, LocationView, PersonRef, ResolvedAreas};
+use terren_contract::identifications::{
+    Identification, LocationPrecision, LocationView, PersonRef, ResolvedAreas, WithheldIdentificationField,
+};
 
 use super::privacy::{COARSE_ACCURACY_M, shown_point};
 use super::store::{IdentificationRow, Lookups, parse_codes};
@@ -19,6 +21,7 @@ use crate::http::{ApiError, ApiResult};
 use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
+use crate::vocabularies::parse_wire_code;
 
 /// Reads one sighting, if the reader may; the read itself is audited.
 pub fn read(
@@ -76,7 +79,7 @@ pub fn view_with(
     let Shown { precise, names, sensitive } = shown(user);
     let mut withheld = Vec::new();
     if !precise {
-        withheld.push("location".to_owned());
+        withheld.push(WithheldIdentificationField::Location);
     }
     let exact = shows_exact(user, row);
     let location = match (row.lat, row.lon, row.accuracy_m) {
@@ -109,29 +112,30 @@ pub fn view_with(
     let area_ref = |id: &Option<String>| area_ref(index, id);
     // A field is withheld for lack of permission whether or not it holds anything: listing only
     // filled fields would tell the reader that, say, exploitation indicators were recorded.
-    let mut gated = |allowed: bool, field: &str, value: Option<String>| {
+    use WithheldIdentificationField as Field;
+    let mut gated = |allowed: bool, field: Field, value: Option<String>| {
         if allowed {
             value
         } else {
-            withheld.push(field.to_owned());
+            withheld.push(field);
             None
         }
     };
-    let notes = gated(names, "notes", row.notes.clone());
-    let name_as_told = gated(names, "name_as_told", row.name_as_told.clone());
-    let place_description = gated(precise, "place_description", row.place_description.clone());
-    let ethnicity = gated(sensitive, "ethnicity", row.ethnicity.clone());
-    let mut sensitive_list = |field: &str, text: &str| {
+    let notes = gated(names, Field::Notes, row.notes.clone());
+    let name_as_told = gated(names, Field::NameAsTold, row.name_as_told.clone());
+    let place_description = gated(precise, Field::PlaceDescription, row.place_description.clone());
+    let ethnicity = gated(sensitive, Field::Ethnicity, row.ethnicity.clone());
+    let mut sensitive_list = |field: Field, text: &str| {
         if sensitive {
             Some(parse_codes(text))
         } else {
-            withheld.push(field.to_owned());
+            withheld.push(field);
             None
         }
     };
-    let risk_factors = sensitive_list("risk_factors", &row.risk_factors);
-    let exploitation_indicators = sensitive_list("exploitation_indicators", &row.exploitation_indicators);
-    let visible_conditions = sensitive_list("visible_conditions", &row.visible_conditions);
+    let risk_factors = sensitive_list(Field::RiskFactors, &row.risk_factors);
+    let exploitation_indicators = sensitive_list(Field::ExploitationIndicators, &row.exploitation_indicators);
+    let visible_conditions = sensitive_list(Field::VisibleConditions, &row.visible_conditions);
     Ok(Identification {
         id: parse_uuid(&row.id)?,
         observed_at: to_utc(row.observed_at),
@@ -148,7 +152,7 @@ pub fn view_with(
             method: LocateMethod::parse(&row.locate_method).unwrap_or(LocateMethod::Outside),
         },
         subject_type: row.subject_type.clone(),
-        age_band: row.age_band.clone(),
+        age_band: parse_wire_code(&row.age_band)?,
         estimated_age: row.estimated_age,
         birth_year: row.birth_year,
         sex: row.sex.clone(),

@@ -5,7 +5,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use terren_contract::identifications::{
-    CreateIdentification, Identification, IdentificationGrid, IdentificationListQuery, IdentificationPage,
+    CreateIdentification, Identification, IdentificationFilters, IdentificationGrid, IdentificationListQuery,
+    IdentificationMapQuery, IdentificationPage,
 };
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -166,18 +167,21 @@ pub async fn get_identification(
 pub async fn list_identifications(
     user: AuthUser,
     state: web::Data<AppState>,
+    filters: web::Query<IdentificationFilters>,
     query: web::Query<IdentificationListQuery>,
 ) -> ApiResult<web::Json<IdentificationPage>> {
-    let page = audited(&state, move |conn, index, at| lists::list(conn, index, &user, &query, at)).await?;
+    // One query string, read twice: the filters every query of sightings takes, and this list's
+    // own parameters, of which its cursor and limit are used.
+    let page = audited(&state, move |conn, index, at| lists::list(conn, index, &user, &filters, &query, at)).await?;
     Ok(web::Json(page))
 }
 
 /// The same sightings as a GeoJSON FeatureCollection (RFC 7946) for a map: a point each,
-/// coarsened as for the reader; `limit` up to 2000 (default 1000); `truncated: true` when more
-/// matched. Audited like a list.
+/// coarsened as for the reader, newest first; `truncated: true` when more matched. Audited like a
+/// list.
 #[utoipa::path(
     get, path = "/api/v1/identifications/geojson", tag = "identifications",
-    params(IdentificationListQuery),
+    params(IdentificationMapQuery),
     responses(
         (status = 200, description = "FeatureCollection of Point features", content_type = "application/geo+json"),
         (status = 422, description = "Bad filter"),
@@ -186,10 +190,12 @@ pub async fn list_identifications(
 pub async fn identifications_geojson(
     user: AuthUser,
     state: web::Data<AppState>,
-    query: web::Query<IdentificationListQuery>,
+    filters: web::Query<IdentificationFilters>,
+    query: web::Query<IdentificationMapQuery>,
 ) -> ApiResult<HttpResponse> {
     let collection =
-        audited(&state, move |conn, index, at| lists::feature_collection(conn, index, &user, &query, at)).await?;
+        audited(&state, move |conn, index, at| lists::feature_collection(conn, index, &user, &filters, &query, at))
+            .await?;
     Ok(HttpResponse::Ok().content_type("application/geo+json").json(collection))
 }
 
@@ -202,10 +208,10 @@ pub struct GridQuery {
 
 /// Sightings counted per grid cell for heat maps, never single points. Readers of sightings
 /// count within their scope; national statistics count the whole country and leave out cells
-/// with fewer than 3 sightings. Takes the list's filters (`cursor` and `limit` do not apply).
+/// with fewer than 3 sightings. Takes the list's filters.
 #[utoipa::path(
     get, path = "/api/v1/identifications/grid", tag = "identifications",
-    params(GridQuery, IdentificationListQuery),
+    params(GridQuery, IdentificationFilters),
     responses(
         (status = 200, description = "Counts per cell", body = IdentificationGrid),
         (status = 422, description = "Bad zoom or filter"),
@@ -215,7 +221,7 @@ pub async fn identifications_grid(
     user: AuthUser,
     state: web::Data<AppState>,
     grid: web::Query<GridQuery>,
-    query: web::Query<IdentificationListQuery>,
+    query: web::Query<IdentificationFilters>,
 ) -> ApiResult<web::Json<IdentificationGrid>> {
     let zoom = grid.zoom;
     let cells = audited(&state, move |conn, index, at| statistics::grid(conn, index, &user, &query, zoom, at)).await?;

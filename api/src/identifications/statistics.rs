@@ -5,10 +5,10 @@ use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use terren_contract::identifications::{GridCell, IdentificationGrid, IdentificationListQuery};
+use terren_contract::identifications::{GridCell, IdentificationFilters, IdentificationGrid};
 use terren_contract::problem::FieldError;
 use terren_contract::problem::FieldErrorCode;
-use terren_contract::profiles::SightingCounts;
+use terren_contract::profiles::{SightingCount, SightingCounts};
 
 use super::lists::{filtered, parse_filters};
 use super::privacy::shown_point;
@@ -27,7 +27,7 @@ pub fn grid(
     tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
-    query: &IdentificationListQuery,
+    query: &IdentificationFilters,
     zoom: u8,
     at: NaiveDateTime,
 ) -> ApiResult<IdentificationGrid> {
@@ -40,13 +40,11 @@ pub fn grid(
             format!("zoom must be between {MIN_GRID_ZOOM} and {max_zoom}"),
         ));
     }
-    // Paging does not apply to counts.
-    let query = IdentificationListQuery { cursor: None, limit: None, ..query.clone() };
     if reach == Reach::National {
-        national_filters_only(&query)?;
+        national_filters_only(query)?;
     }
-    let filters = parse_filters(index, &query, 1, 1)?;
-    let points: Vec<(Option<f64>, Option<f64>)> = filtered(index, user, &query, &filters, reach)
+    let filters = parse_filters(index, query, Vec::new())?;
+    let points: Vec<(Option<f64>, Option<f64>)> = filtered(index, user, query, &filters, reach)
         .filter(identifications::lat.is_not_null())
         .select((identifications::lat, identifications::lon))
         .load(tx.conn())?;
@@ -94,19 +92,18 @@ pub fn counts(
     tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
-    query: &IdentificationListQuery,
+    query: &IdentificationFilters,
     at: NaiveDateTime,
 ) -> ApiResult<SightingCounts> {
     let reach = statistics_reach(user)?;
-    let query = IdentificationListQuery { cursor: None, limit: None, ..query.clone() };
     if reach == Reach::National {
-        national_filters_only(&query)?;
+        national_filters_only(query)?;
     }
-    let filters = parse_filters(index, &query, 1, 1)?;
-    let identifications: i64 = filtered(index, user, &query, &filters, reach).count().get_result(tx.conn())?;
+    let filters = parse_filters(index, query, Vec::new())?;
+    let identifications: i64 = filtered(index, user, query, &filters, reach).count().get_result(tx.conn())?;
     // The linked sightings' profiles, counted here: a boxed query can neither group nor be
     // nested in another query on a multi-backend connection.
-    let linked_ids: Vec<String> = filtered(index, user, &query, &filters, reach)
+    let linked_ids: Vec<String> = filtered(index, user, query, &filters, reach)
         .filter(identifications::id.eq_any(identification_links::table.select(identification_links::identification_id)))
         .select(identifications::id)
         .load(tx.conn())?;
@@ -139,12 +136,12 @@ pub fn counts(
         // each is a group whose total is shown, so a hidden count takes another of its group
         // with it. Children seen more than once never outnumber the distinct children.
         let names = [
-            "identifications",
-            "linked",
-            "unlinked",
-            "distinct_children",
-            "repeat_sightings",
-            "children_seen_more_than_once",
+            SightingCount::Identifications,
+            SightingCount::Linked,
+            SightingCount::Unlinked,
+            SightingCount::DistinctChildren,
+            SightingCount::RepeatSightings,
+            SightingCount::ChildrenSeenMoreThanOnce,
         ];
         let values = [
             counts.identifications,
@@ -168,7 +165,7 @@ pub fn counts(
         {
             if hidden[i] {
                 *slot = 0;
-                counts.suppressed.push(names[i].to_owned());
+                counts.suppressed.push(names[i]);
             }
         }
     }
@@ -186,7 +183,7 @@ pub fn counts(
 
 /// National statistics may only be cut by area and whole days: finer filters (a box, a risk
 /// level, a time to the second) would let two queries differ by a single child.
-fn national_filters_only(query: &IdentificationListQuery) -> ApiResult<()> {
+fn national_filters_only(query: &IdentificationFilters) -> ApiResult<()> {
     let mut errors = Vec::new();
     let refused = [
         ("bbox", query.bbox.is_some()),

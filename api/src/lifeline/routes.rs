@@ -4,8 +4,7 @@
 
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
-use utoipa::ToSchema;
+use terren_contract::lifeline::InboundSms;
 
 use super::inbound::{self, Answer, Context, Inbound};
 use super::signature;
@@ -20,23 +19,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(inbound_sms), components(schemas(InboundSms)))]
 pub struct LifelineApi;
-
-/// The gateway's inbound message request (`application/x-www-form-urlencoded`). Other
-/// parameters the gateway sends are signed and accepted, and otherwise ignored.
-#[derive(Debug, Deserialize, ToSchema)]
-#[expect(non_snake_case, reason = "the gateway's parameter names")]
-pub struct InboundSms {
-    /// The gateway's id of the message; a message delivered again under the same id gets the
-    /// first answer again.
-    pub MessageSid: String,
-    pub AccountSid: Option<String>,
-    /// The sender's number.
-    pub From: Option<String>,
-    /// The service's inbound number.
-    pub To: Option<String>,
-    /// The text: a lifeline message (see the contract crate's `lifeline` module).
-    pub Body: String,
-}
 
 /// An emergency sent by SMS from a phone without data (the SMS lifeline). Called by the SMS
 /// gateway, signed with `X-Twilio-Signature` over `lifeline.webhook_url` and the parameters.

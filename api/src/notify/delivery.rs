@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use terren_contract::alerts::{NotificationChannel, NotificationOutcome};
 
 use super::message::Address;
 
@@ -17,21 +18,27 @@ pub enum Outcome {
     InvalidAddress,
 }
 
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Delivered => "delivered",
-            Outcome::Failed => "failed",
-            Outcome::InvalidAddress => "invalid_address",
+impl From<Outcome> for NotificationOutcome {
+    fn from(outcome: Outcome) -> NotificationOutcome {
+        match outcome {
+            Outcome::Delivered => NotificationOutcome::Delivered,
+            Outcome::Failed => NotificationOutcome::Failed,
+            Outcome::InvalidAddress => NotificationOutcome::InvalidAddress,
         }
+    }
+}
+
+impl Outcome {
+    /// The code recorded and logged.
+    pub fn as_str(self) -> &'static str {
+        NotificationOutcome::from(self).as_str()
     }
 }
 
 /// One attempt, recorded with the provider's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Attempt {
-    /// `push`, `sms`, `webhook` or `dry_run`.
-    pub channel: &'static str,
+    pub channel: NotificationChannel,
     /// 1 for the first attempt of a send.
     pub try_number: u32,
     pub started_at: DateTime<Utc>,

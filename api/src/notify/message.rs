@@ -5,6 +5,7 @@ use std::fmt;
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use terren_contract::alerts::{NotificationChannel, Severity};
 
 /// What to say.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -13,8 +14,7 @@ pub struct Message {
     /// delivery id, so a retried send can be recognised as the same one.
     pub id: String,
     pub alert_id: String,
-    /// `emergency`, `high` or `normal`.
-    pub severity: String,
+    pub severity: Severity,
     /// Already in the recipient's language, short.
     pub title: String,
     pub body: String,
@@ -25,7 +25,7 @@ pub struct Message {
 impl Message {
     /// Emergencies and high-severity alerts wake the phone.
     pub(super) fn is_urgent(&self) -> bool {
-        matches!(self.severity.as_str(), "emergency" | "high")
+        matches!(self.severity, Severity::Emergency | Severity::High)
     }
 }
 
@@ -41,12 +41,11 @@ pub enum Address {
 }
 
 impl Address {
-    /// `push`, `sms` or `webhook`.
-    pub fn channel(&self) -> &'static str {
+    pub fn channel(&self) -> NotificationChannel {
         match self {
-            Address::Push { .. } => "push",
-            Address::Sms { .. } => "sms",
-            Address::Webhook { .. } => "webhook",
+            Address::Push { .. } => NotificationChannel::Push,
+            Address::Sms { .. } => NotificationChannel::Sms,
+            Address::Webhook { .. } => NotificationChannel::Webhook,
         }
     }
 
@@ -66,7 +65,7 @@ impl Address {
 
 impl fmt::Debug for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.channel(), self.masked())
+        write!(f, "{}:{}", self.channel().as_str(), self.masked())
     }
 }
 

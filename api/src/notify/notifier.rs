@@ -5,6 +5,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use terren_contract::alerts::NotificationChannel;
+
 use super::config::{NotifyConfig, NotifyMode};
 use super::delivery::{Attempt, Delivery, Outcome};
 use super::message::{Address, Message};
@@ -114,14 +116,14 @@ impl Notifier {
 
     fn dry_run(&self, address: &Address, message: &Message) -> Delivery {
         tracing::info!(
-            channel = address.channel(),
+            channel = address.channel().as_str(),
             to = %address.masked(),
             message_id = %message.id,
             title = %message.title,
             "dry run: notification not sent"
         );
         let attempt = Attempt {
-            channel: "dry_run",
+            channel: NotificationChannel::DryRun,
             try_number: 1,
             started_at: self.clock.now(),
             http_status: None,
@@ -152,7 +154,7 @@ impl Live {
 
 // Provider bodies stay out of the log: an SMS provider echoes the number and the text.
 fn log_attempt(address: &Address, message: &Message, try_number: u32, answer: &Answer, outcome: Outcome, again: bool) {
-    let channel = address.channel();
+    let channel = address.channel().as_str();
     let to = address.masked();
     let status = answer.http_status;
     let error = answer.error.as_deref().unwrap_or("");
@@ -258,7 +260,7 @@ mod tests {
         for delivery in [&push, &sms] {
             assert_eq!(delivery.outcome, Outcome::Delivered);
             let expected = Attempt {
-                channel: "dry_run",
+                channel: NotificationChannel::DryRun,
                 try_number: 1,
                 started_at: start(),
                 http_status: None,

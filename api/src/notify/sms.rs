@@ -131,6 +131,8 @@ mod tests {
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
+    use terren_contract::alerts::NotificationChannel;
+
     use super::*;
     use crate::notify::testing::{self, clock, message};
     use crate::notify::{Address, Notifier, NotifyConfig, Outcome};
@@ -182,7 +184,7 @@ mod tests {
 
         assert_eq!(delivery.outcome, Outcome::Delivered);
         let [attempt] = &delivery.attempts[..] else { panic!("{delivery:?}") };
-        assert_eq!((attempt.channel, attempt.http_status), ("sms", Some(201)));
+        assert_eq!((attempt.channel, attempt.http_status), (NotificationChannel::Sms, Some(201)));
         assert_eq!(attempt.provider_reference.as_deref(), Some("SM5e1c0a5b0c2d4e6f8a9b0c1d2e3f4a5b"));
 
         let requests = server.received_requests().await.unwrap();

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
+use terren_contract::alerts::Severity;
 
 use super::{Message, NotifyConfig, NotifyMode};
 use crate::clock::{ManualClock, SharedClock};
@@ -24,7 +25,7 @@ pub(crate) fn message() -> Message {
     Message {
         id: "0195f3a2-7c1e-7d30-9a4b-1f2e3d4c5b6a".into(),
         alert_id: "0195f3a2-6b00-7000-8000-00000000a1e7".into(),
-        severity: "emergency".into(),
+        severity: Severity::Emergency,
         title: "Fëmijë në rrezik".into(),
         body: "Vajzë rreth 8 vjeç, vetëm, Rruga e Durrësit".into(),
         link: Some("https://terren.example/alerts/0195f3a2-6b00-7000-8000-00000000a1e7".into()),

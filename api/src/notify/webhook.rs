@@ -102,7 +102,7 @@ pub(crate) async fn attempt(
     let payload = AlertWebhook {
         id: message.id.clone(),
         alert_id: message.alert_id.clone(),
-        severity: message.severity.clone(),
+        severity: message.severity,
         title: message.title.clone(),
         body: message.body.clone(),
         link: message.link.clone(),

@@ -8,7 +8,8 @@ use chrono::{Datelike, Duration, NaiveDateTime};
 use diesel::prelude::*;
 use geo::{Distance, Haversine, Point};
 use terren_contract::Permission;
-use terren_contract::profiles::{CandidateReason, ProfileCandidate, ProfileRef};
+use terren_contract::identifications::AgeBand;
+use terren_contract::profiles::{CandidateReason, CandidateReasonCode, ProfileCandidate, ProfileRef};
 
 use super::names;
 use super::store::ProfileRow;
@@ -19,7 +20,7 @@ use crate::config::ProfilesConfig;
 use crate::db::DbConnection;
 use crate::db::schema::{child_profile_name_keys, child_profile_names, child_profiles, identification_links};
 use crate::http::ApiResult;
-use crate::identifications::privacy::{age_band, cells_around};
+use crate::identifications::privacy::cells_around;
 use crate::identifications::store::IdentificationRow;
 use crate::ids::parse_uuid;
 use crate::territory::index::TerritoryIndex;
@@ -197,7 +198,7 @@ pub fn for_sighting(
                 score: (score * 100.0).round() / 100.0,
                 reasons,
                 sex: profile.sex.clone(),
-                age_band: age_band(profile.birth_year.map(|born| sighting.observed_at.year() - born)).to_owned(),
+                age_band: AgeBand::of_age(profile.birth_year.map(|born| sighting.observed_at.year() - born)),
                 status: profile.status.clone(),
                 display_name: show_names.then(|| display_name(profile, &names_of)).flatten(),
                 last_seen_at: Some(to_utc(profile.last_seen_at)),
@@ -224,8 +225,8 @@ fn display_name(profile: &ProfileRow, names_of: &HashMap<String, Vec<String>>) -
     }
 }
 
-fn reason(code: &str, detail: String) -> CandidateReason {
-    CandidateReason { code: code.to_owned(), detail }
+fn reason(code: CandidateReasonCode, detail: String) -> CandidateReason {
+    CandidateReason { code, detail }
 }
 
 /// The birth year a sighting implies, from a stated year or an estimated age.
@@ -262,7 +263,7 @@ fn score(
     }
     if sighting.sex == profile.sex && sighting.sex != "unknown" {
         total += WEIGHT_SEX;
-        reasons.push(reason("same_sex", sighting.sex.clone()));
+        reasons.push(reason(CandidateReasonCode::SameSex, sighting.sex.clone()));
     } else {
         total += WEIGHT_SEX / 2.0;
     }
@@ -277,10 +278,11 @@ fn score(
             }
             if gap <= 1 {
                 total += WEIGHT_AGE;
-                reasons.push(reason("same_age", format!("born around {recorded}")));
+                reasons.push(reason(CandidateReasonCode::SameAge, format!("born around {recorded}")));
             } else {
                 total += WEIGHT_AGE / 2.0;
-                reasons.push(reason("compatible_age", format!("born around {recorded}, {gap} years apart")));
+                let detail = format!("born around {recorded}, {gap} years apart");
+                reasons.push(reason(CandidateReasonCode::CompatibleAge, detail));
             }
         }
         _ => total += WEIGHT_AGE / 3.0,
@@ -288,14 +290,14 @@ fn score(
     if let Some(near) = evidence.nearby {
         total += WEIGHT_PLACE_AND_TIME * near.closeness(settings.candidate_radius_m, window);
         reasons.push(reason(
-            "near_in_space_and_time",
+            CandidateReasonCode::NearInSpaceAndTime,
             format!("seen {:.0} m away, {}", near.distance_m, describe_gap(near.earlier_by)),
         ));
         if near.same_companions
             && let Some(companions) = &sighting.accompanied_by
         {
             total += WEIGHT_COMPANIONS;
-            reasons.push(reason("same_companions", companions.clone()));
+            reasons.push(reason(CandidateReasonCode::SameCompanions, companions.clone()));
         }
     }
     if let Some(told) = evidence.told {
@@ -303,7 +305,11 @@ fn score(
             evidence.names.iter().map(|name| (names::similarity(told, name), name)).max_by(|a, b| a.0.total_cmp(&b.0));
         if let Some((similarity, name)) = best.filter(|(similarity, _)| *similarity >= MIN_NAME_SIMILARITY) {
             total += WEIGHT_NAME * similarity;
-            let code = if names::sound_alike(told, name) { "name_sounds_alike" } else { "similar_name" };
+            let code = if names::sound_alike(told, name) {
+                CandidateReasonCode::NameSoundsAlike
+            } else {
+                CandidateReasonCode::SimilarName
+            };
             let detail = if evidence.show_names {
                 format!("{told} ~ {name}")
             } else {
@@ -312,6 +318,14 @@ fn score(
             reasons.push(reason(code, detail));
         }
     }
-    let has_evidence = reasons.iter().any(|r| r.code == "near_in_space_and_time" || r.code.contains("name"));
+    // Place and time, or a name: sex and age alone fit too many children.
+    let has_evidence = reasons.iter().any(|r| {
+        matches!(
+            r.code,
+            CandidateReasonCode::NearInSpaceAndTime
+                | CandidateReasonCode::SimilarName
+                | CandidateReasonCode::NameSoundsAlike
+        )
+    });
     (has_evidence && total >= MIN_SCORE).then_some((total, reasons))
 }

@@ -4,10 +4,10 @@
 use chrono::{Datelike, NaiveDateTime};
 use diesel::prelude::*;
 use terren_contract::Permission;
+use terren_contract::identifications::AgeBand;
 use terren_contract::problem::FieldError;
 use terren_contract::problem::FieldErrorCode;
 use terren_contract::profiles::{ProfileListQuery, ProfilePage};
-use validator::Validate;
 
 use super::store::ProfileRow;
 use super::views::{ProfileLookups, view_with};
@@ -33,18 +33,9 @@ pub(super) fn parse_reference(text: &str) -> Option<String> {
     valid.then(|| format!("{}-{year}-{number:06}", prefix.to_ascii_uppercase()))
 }
 
-/// The birth years that give an age band in a year.
-pub(super) fn birth_years_for_band(band: &str, year: i32) -> Option<(Option<i32>, Option<i32>)> {
-    let (youngest, oldest) = match band {
-        "0-3" => (0, Some(3)),
-        "4-6" => (4, Some(6)),
-        "7-9" => (7, Some(9)),
-        "10-12" => (10, Some(12)),
-        "13-15" => (13, Some(15)),
-        "16-18" => (16, Some(17)),
-        "adult" => (18, None),
-        _ => return None,
-    };
+/// The birth years that give an age band in a year; `None` for `unknown`.
+pub(super) fn birth_years_for_band(band: AgeBand, year: i32) -> Option<(Option<i32>, Option<i32>)> {
+    let (youngest, oldest) = band.ages()?;
     Some((oldest.map(|age| year - age), Some(year - youngest)))
 }
 
@@ -58,7 +49,7 @@ pub fn list(
     at: NaiveDateTime,
 ) -> ApiResult<ProfilePage> {
     user.require(Permission::IdentificationsRead)?;
-    let mut errors = query.validate().err().map(|rules| crate::http::json::field_errors(&rules)).unwrap_or_default();
+    let mut errors = crate::http::json::rule_errors(query);
     let mut bad = |field: &str, code: FieldErrorCode, message: &str| {
         errors.push(FieldError { field: field.into(), code, message: message.into() })
     };
@@ -85,12 +76,12 @@ pub fn list(
         }
         found
     });
-    let band = query.age_band.as_ref().map(|band| {
-        let years = birth_years_for_band(band, at.year());
-        if years.is_none() && band != "unknown" {
+    let band = query.age_band.as_deref().and_then(|code| {
+        let band = serde_json::from_value::<AgeBand>(code.into()).ok();
+        if band.is_none() {
             bad("age_band", FieldErrorCode::UnknownCode, "not an age band");
         }
-        years
+        band.map(|band| birth_years_for_band(band, at.year()))
     });
     let cursor = query.cursor.as_ref().and_then(|text| {
         let decoded = cursor::decode(text);
@@ -206,12 +197,12 @@ mod tests {
 
     #[test]
     fn age_bands_map_to_birth_years() {
-        assert_eq!(birth_years_for_band("7-9", 2026), Some((Some(2017), Some(2019))));
-        assert_eq!(birth_years_for_band("adult", 2026), Some((None, Some(2008))));
-        assert_eq!(birth_years_for_band("16-18", 2026), Some((Some(2009), Some(2010))));
+        assert_eq!(birth_years_for_band(AgeBand::Age7To9, 2026), Some((Some(2017), Some(2019))));
+        assert_eq!(birth_years_for_band(AgeBand::Adult, 2026), Some((None, Some(2008))));
+        assert_eq!(birth_years_for_band(AgeBand::Age16To18, 2026), Some((Some(2009), Some(2010))));
         for year in 2009..=2010 {
-            assert_eq!(band_in(2026, Some(year)), "16-18");
+            assert_eq!(band_in(2026, Some(year)), AgeBand::Age16To18);
         }
-        assert_eq!(birth_years_for_band("unknown", 2026), None);
+        assert_eq!(birth_years_for_band(AgeBand::Unknown, 2026), None);
     }
 }

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
-use terren_contract::identifications::IdentificationListQuery;
+use terren_contract::identifications::IdentificationFilters;
 use terren_contract::profiles::{
     CandidateList, ChildProfile, ChildProfileUpdate, LinkIdentification, LinkResult, MergeProfiles, ProfileHistory,
     ProfileListQuery, ProfileMerge, ProfilePage, SightingCounts, UnmergeProfiles,
@@ -200,7 +200,7 @@ pub async fn unlink_identification(
 /// days, and counts below 3 are reported as 0 and named in `suppressed`.
 #[utoipa::path(
     get, path = "/api/v1/identifications/counts", tag = "child profiles",
-    params(IdentificationListQuery),
+    params(IdentificationFilters),
     responses(
         (status = 200, description = "Counts", body = SightingCounts),
         (status = 422, description = "Bad filter"),
@@ -209,7 +209,7 @@ pub async fn unlink_identification(
 pub async fn count_identifications(
     user: AuthUser,
     state: web::Data<AppState>,
-    query: web::Query<IdentificationListQuery>,
+    query: web::Query<IdentificationFilters>,
 ) -> ApiResult<web::Json<SightingCounts>> {
     let counts = audited(&state, move |conn, index, at| {
         crate::identifications::statistics::counts(conn, index, &user, &query, at)

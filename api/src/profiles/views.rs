@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{Datelike, NaiveDateTime};
 use diesel::prelude::*;
 use terren_contract::Permission;
-use terren_contract::profiles::{ChildProfile, HistoryEntry, ProfileHistory, ProfileRef};
+use terren_contract::identifications::AgeBand;
+use terren_contract::profiles::{ChildProfile, HistoryEntry, ProfileHistory, ProfileRef, WithheldProfileField};
 
 use super::merge::merges_of;
 use super::store::{ProfileRow, follow_merges, source};
@@ -19,7 +20,6 @@ use crate::clock::to_utc;
 use crate::db::schema::{agencies, child_profile_names, child_profiles, identification_links, identifications};
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult};
-use crate::identifications::privacy::age_band;
 use crate::identifications::read as sightings;
 use crate::identifications::store::{IdentificationRow, Lookups, parse_codes};
 use crate::ids::{AgencyId, parse_uuid};
@@ -65,8 +65,8 @@ impl ProfileLookups {
 }
 
 /// The age band a birth year gives in a year.
-pub(super) fn band_in(year: i32, birth_year: Option<i32>) -> &'static str {
-    age_band(birth_year.map(|born| year - born))
+pub(super) fn band_in(year: i32, birth_year: Option<i32>) -> AgeBand {
+    AgeBand::of_age(birth_year.map(|born| year - born))
 }
 
 pub(super) fn view_with(
@@ -78,22 +78,22 @@ pub(super) fn view_with(
 ) -> ApiResult<ChildProfile> {
     let names_allowed = user.can(Permission::ChildrenReadNames);
     let mut withheld = Vec::new();
-    let mut gated = |field: &str, value: Option<String>| {
+    let mut gated = |field: WithheldProfileField, value: Option<String>| {
         if names_allowed {
             value
         } else {
-            withheld.push(field.to_owned());
+            withheld.push(field);
             None
         }
     };
-    let given_name = gated("given_name", row.given_name.clone());
-    let family_name = gated("family_name", row.family_name.clone());
-    let family_contacts = gated("family_contacts", row.family_contacts.clone());
+    let given_name = gated(WithheldProfileField::GivenName, row.given_name.clone());
+    let family_name = gated(WithheldProfileField::FamilyName, row.family_name.clone());
+    let family_contacts = gated(WithheldProfileField::FamilyContacts, row.family_contacts.clone());
     let aliases = if names_allowed {
         let names = lookups.names.get(&row.id).map(Vec::as_slice).unwrap_or_default();
         names.iter().filter(|(_, origin)| origin != source::GIVEN).map(|(name, _)| name.clone()).collect()
     } else {
-        withheld.push("aliases".to_owned());
+        withheld.push(WithheldProfileField::Aliases);
         Vec::new()
     };
     let agency = lookups.agencies.get(&row.agency_id).ok_or_else(|| ApiError::not_found("agency"))?;
@@ -114,7 +114,7 @@ pub(super) fn view_with(
         sex: row.sex.clone(),
         birth_year: row.birth_year,
         birth_year_estimated: row.birth_year_estimated,
-        age_band: band_in(this_year, row.birth_year).to_owned(),
+        age_band: band_in(this_year, row.birth_year),
         nationality: row.nationality.clone(),
         languages: parse_codes(&row.languages),
         residence_origin: row.residence_origin.clone(),

@@ -8,7 +8,7 @@ use serde_json::json;
 use terren_contract::Permission;
 use terren_contract::alerts::AlertSource;
 use terren_contract::problem::FieldErrorCode;
-use terren_contract::referrals::{DeadlineKind, DeadlineState, Priority};
+use terren_contract::referrals::{DeadlineKind, DeadlineState, DeadlineStatisticsCount, Priority, ReferralEventKind};
 
 use super::deadlines::{self};
 use super::lifecycle::severity_of;
@@ -76,7 +76,7 @@ pub fn check_deadline(
         return Ok(false);
     }
     let row = load(tx, referral_id)?;
-    add_event(tx, referral_id, at, "deadline_breached", None, None, json!({ "deadline": kind }))?;
+    add_event(tx, referral_id, at, ReferralEventKind::DeadlineBreached, None, None, json!({ "deadline": kind }))?;
     let label = deadline_label(kind);
     let new = NewAlert {
         severity: severity_of(row.priority()?),
@@ -92,7 +92,8 @@ pub fn check_deadline(
         policy: None,
     };
     let (alert_id, _) = alerts_service::raise(tx, &Actor::system(), new, at)?;
-    add_event(tx, referral_id, at, "alert_raised", None, None, json!({ "alert_id": alert_id, "deadline": kind }))?;
+    let details = json!({ "alert_id": alert_id, "deadline": kind });
+    add_event(tx, referral_id, at, ReferralEventKind::AlertRaised, None, None, details)?;
     let agency_municipality: Option<String> = agencies::table
         .filter(agencies::id.eq(&row.to_agency_id))
         .select(agencies::municipality_id)
@@ -156,7 +157,8 @@ pub fn alert_sender_of_breach(
         policy: Some(crate::alerts::coverage::coordinators_only()),
     };
     let (alert_id, _) = alerts_service::raise(tx, &Actor::system(), new, at)?;
-    add_event(tx, referral_id, at, "sender_alerted", None, None, json!({ "alert_id": alert_id, "deadline": kind }))?;
+    let details = json!({ "alert_id": alert_id, "deadline": kind });
+    add_event(tx, referral_id, at, ReferralEventKind::SenderAlerted, None, None, details)?;
     Ok(true)
 }
 
@@ -203,6 +205,8 @@ pub fn deadline_statistics(
         .select((referrals::priority, DeadlineRow::as_select()))
         .load(conn)?;
     let referrals: BTreeSet<&str> = rows.iter().map(|(_, d)| d.referral_id.as_str()).collect();
+    // A row's cells in the order of its fields, the state each counts.
+    let states = [DeadlineState::Met, DeadlineState::Breached, DeadlineState::Pending, DeadlineState::Void];
     let mut counts: HashMap<(String, String), [i64; 4]> = HashMap::new();
     for (priority, deadline) in &rows {
         let slot = match deadline.state(now) {
@@ -237,7 +241,6 @@ pub fn deadline_statistics(
         }
         hidden = crate::access::suppress_groups(&cells, &groups);
     }
-    let names = ["met", "breached", "pending", "void"];
     let table = keys
         .iter()
         .enumerate()
@@ -250,10 +253,7 @@ pub fn deadline_statistics(
                 breached: cell(1),
                 pending: cell(2),
                 void: cell(3),
-                suppressed: (0..4)
-                    .filter(|state| hidden[row * 4 + state])
-                    .map(|state| names[state].to_owned())
-                    .collect(),
+                suppressed: (0..4).filter(|state| hidden[row * 4 + state]).map(|state| states[state]).collect(),
             }
         })
         .collect();
@@ -265,7 +265,7 @@ pub fn deadline_statistics(
         to: query.to,
         referrals: if referrals_hidden { 0 } else { referral_count },
         min_count,
-        suppressed: if referrals_hidden { vec!["referrals".to_owned()] } else { Vec::new() },
+        suppressed: if referrals_hidden { vec![DeadlineStatisticsCount::Referrals] } else { Vec::new() },
         rows: table,
     })
 }

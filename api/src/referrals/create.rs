@@ -6,10 +6,13 @@ use diesel::prelude::*;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use terren_contract::Permission;
-use terren_contract::alerts::{AlertSource, Severity};
+use terren_contract::alerts::{AlertEventKind, AlertSource, Severity};
+use terren_contract::identifications::AgeBand;
 use terren_contract::problem::FieldError;
 use terren_contract::problem::FieldErrorCode;
-use terren_contract::referrals::{CreateReferral, Priority, Referral, ReferralStatus, Share};
+use terren_contract::referrals::{
+    CreateReferral, Priority, Referral, ReferralEventKind, ReferralStatus, RoutingMethod, Share,
+};
 use uuid::Uuid;
 
 use super::checker::DeadlineJob;
@@ -23,7 +26,6 @@ use crate::clock::to_utc;
 use crate::db::schema::{agencies, alerts, referral_deadlines, referrals};
 use crate::db::{DbConnection, Tx};
 use crate::http::{ApiError, ApiResult, ErrorCode};
-use crate::identifications::privacy::age_band;
 use crate::identifications::store::{codes, parse_codes};
 use crate::ids::{AgencyId, AlertId, ReferralId, parse_uuid};
 use crate::outbox;
@@ -36,6 +38,7 @@ struct Subject {
     identification_id: Option<String>,
     profile_id: Option<String>,
     subject_type: String,
+    /// The age band's code, as stored.
     age_band: String,
     sex: String,
     place: Place,
@@ -98,7 +101,7 @@ fn subject_of(
             identification_id: None,
             profile_id: Some(p.id),
             subject_type: p.subject_type,
-            age_band: age_band(p.birth_year.map(|born| at.year() - born)).to_owned(),
+            age_band: wire_code(AgeBand::of_age(p.birth_year.map(|born| at.year() - born))),
             sex: p.sex,
             place: Place { municipality_id: p.municipality_id, admin_unit_id: p.admin_unit_id },
             street_situations: Vec::new(),
@@ -176,7 +179,7 @@ pub(super) fn open(tx: &mut Tx<'_>, index: &TerritoryIndex, actor: &Actor, start
         tx,
         &row.id,
         at,
-        "sent",
+        ReferralEventKind::Sent,
         actor.user_id.as_deref(),
         None,
         json!({
@@ -215,12 +218,13 @@ fn alert_emergency(tx: &mut Tx<'_>, index: &TerritoryIndex, actor: &Actor, row: 
                 tx,
                 &alert_id,
                 at,
-                "referral_linked",
+                AlertEventKind::ReferralLinked,
                 actor.user_id.as_deref(),
                 None,
                 json!({ "referral_id": row.id }),
             )?;
-            add_event(tx, &row.id, at, "alert_raised", None, None, json!({ "alert_id": alert_id, "joined": true }))?;
+            let details = json!({ "alert_id": alert_id, "joined": true });
+            add_event(tx, &row.id, at, ReferralEventKind::AlertRaised, None, None, details)?;
             return Ok(());
         }
     }
@@ -243,7 +247,7 @@ fn alert_emergency(tx: &mut Tx<'_>, index: &TerritoryIndex, actor: &Actor, row: 
         policy: None,
     };
     let (alert_id, _) = alerts_service::raise(tx, actor, new, at)?;
-    add_event(tx, &row.id, at, "alert_raised", None, None, json!({ "alert_id": alert_id }))?;
+    add_event(tx, &row.id, at, ReferralEventKind::AlertRaised, None, None, json!({ "alert_id": alert_id }))?;
     Ok(())
 }
 
@@ -304,7 +308,7 @@ pub fn create(
     let (agency, method, rule) = match request.to_agency_id {
         Some(chosen) => {
             let agency = routing::check_choice(tx, index, user, "to_agency_id", &AgencyId::from(chosen), case)?;
-            (agency, "chosen", None)
+            (agency, RoutingMethod::Chosen, None)
         }
         None => {
             let routed = routing::route(tx, index, case, &[])?.ok_or_else(|| {
@@ -314,7 +318,7 @@ pub fn create(
                     "no agency in the routing table serves this place for this person; choose one",
                 )
             })?;
-            (routed.agency, "rule", Some(routed.rule_id))
+            (routed.agency, RoutingMethod::Rule, Some(routed.rule_id))
         }
     };
     let route_key = match &rule {
@@ -344,7 +348,7 @@ pub fn create(
         risk_level: subject.risk_level,
         from_agency_id: user.agency.id.clone(),
         to_agency_id: agency.id.clone(),
-        routing_method: method.into(),
+        routing_method: wire_code(method),
         route_id: rule,
         priority: wire_code(request.priority),
         reasons: codes(&request.reasons),
@@ -379,7 +383,7 @@ pub fn create(
             tx,
             &id,
             at,
-            "consent_override",
+            ReferralEventKind::ConsentOverride,
             Some(&user.user_id),
             request.consent_override_reason.as_deref(),
             json!({}),

@@ -10,7 +10,7 @@ use terren_contract::alerts::{AlertSource, Severity};
 use terren_contract::problem::FieldErrorCode;
 use terren_contract::referrals::{
     CloseReferral, DeadlineKind, DeadlineState, DeclineReferral, ForwardReferral, Priority, Referral, ReferralAction,
-    ReferralStatus, StartReferral,
+    ReferralEventKind, ReferralStatus, RoutingMethod, StartReferral,
 };
 
 use super::create::{Start, open};
@@ -417,7 +417,7 @@ pub fn transition(
             .select(DeadlineRow::as_select())
             .get_result(tx.conn())?;
         if deadline.met_at.is_some() && deadline.state(at) == DeadlineState::Met {
-            add_event(tx, id, at, "deadline_met", None, None, json!({ "deadline": kind }))?;
+            add_event(tx, id, at, ReferralEventKind::DeadlineMet, None, None, json!({ "deadline": kind }))?;
         }
     }
     settle_alerts(tx, &row, &step, &settled, &user.user_id, at)?;
@@ -447,7 +447,7 @@ pub fn transition(
         }
         Step::Acknowledge(_) | Step::Accept(_) | Step::Cancel(_) => {}
     }
-    add_event(tx, id, at, &target, Some(&user.user_id), step.note(), details.clone())?;
+    add_event(tx, id, at, step.target().into(), Some(&user.user_id), step.note(), details.clone())?;
     let updated = load(tx, id)?;
     let referral = view(tx, index, user, &updated, at)?;
     audit::record(tx, &user.actor(), at, &format!("referral.{target}"), "referral", id, details)?;
@@ -464,11 +464,10 @@ fn suggest_next(conn: &mut DbConnection, index: &TerritoryIndex, row: &ReferralR
     if let Some(routed) = routing::route(conn, index, case, &tried)? {
         return Ok(Some(routed.agency.id));
     }
+    let subject = routing::routing_subject(&row.subject_type);
     Ok(routing::serving(conn, index, &place)?
         .into_iter()
-        .find(|a| {
-            !tried.contains(&a.id) && routing::takes(&a.agency_type, &row.subject_type) && a.id != row.from_agency_id
-        })
+        .find(|a| !tried.contains(&a.id) && routing::takes(&a.agency_type, subject) && a.id != row.from_agency_id)
         .map(|a| a.id))
 }
 
@@ -510,7 +509,8 @@ fn alert_sender_of_decline(tx: &mut Tx<'_>, row: &ReferralRow, at: NaiveDateTime
         policy: Some(crate::alerts::coverage::coordinators_only()),
     };
     let (alert_id, _) = alerts_service::raise(tx, &Actor::system(), new, at)?;
-    add_event(tx, &row.id, at, "sender_alerted", None, None, json!({ "alert_id": alert_id, "why": "declined" }))?;
+    let details = json!({ "alert_id": alert_id, "why": "declined" });
+    add_event(tx, &row.id, at, ReferralEventKind::SenderAlerted, None, None, details)?;
     Ok(())
 }
 
@@ -530,7 +530,7 @@ fn forward_to(
         forwarded_to: None,
         from_agency_id: user.agency.id.clone(),
         to_agency_id: AgencyId::from(forward.to_agency_id),
-        routing_method: "forward".into(),
+        routing_method: wire_code(RoutingMethod::Forward),
         route_id: None,
         status: wire_code(ReferralStatus::Sent),
         outcome: None,
@@ -558,7 +558,7 @@ fn forward_to(
         tx,
         &next_id,
         at,
-        "forwarded_from",
+        ReferralEventKind::ForwardedFrom,
         Some(&user.user_id),
         Some(&forward.note),
         json!({ "referral_id": row.id }),

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use terren_contract::Permission;
 use terren_contract::auth::AgencyRef;
 use terren_contract::problem::FieldErrorCode;
-use terren_contract::referrals::ReferralStatus;
+use terren_contract::referrals::{ReferralStatus, RoutedSubject};
 
 use super::shelters::{SHELTER, SHELTER_PLACEMENT};
 use crate::access::AuthUser;
@@ -52,14 +52,14 @@ pub struct Case<'a> {
 }
 
 /// `unknown_age` is routed as a child: safer to treat a person as a child until known.
-pub fn routing_subject(subject_type: &str) -> &str {
-    if subject_type == "adult" { "adult" } else { "child" }
+pub fn routing_subject(subject_type: &str) -> RoutedSubject {
+    if subject_type == "adult" { RoutedSubject::Adult } else { RoutedSubject::Child }
 }
 
 /// Whether an agency of this type takes referrals about this kind of person.
-pub fn takes(agency_type: &str, subject_type: &str) -> bool {
+pub fn takes(agency_type: &str, subject: RoutedSubject) -> bool {
     match agency_type {
-        "child_protection_unit" | "education" => routing_subject(subject_type) == "child",
+        "child_protection_unit" | "education" => subject == RoutedSubject::Child,
         "national_agency" | "helpline" | "court" => false,
         _ => true,
     }
@@ -171,8 +171,8 @@ impl RuleRow {
     }
 }
 
-pub fn route_key(municipality_id: Option<&str>, subject_type: &str, service: Option<&str>) -> String {
-    format!("{}|{subject_type}|{}", municipality_id.unwrap_or(ANY), service.unwrap_or(ANY))
+pub fn route_key(municipality_id: Option<&str>, subject: RoutedSubject, service: Option<&str>) -> String {
+    format!("{}|{}|{}", municipality_id.unwrap_or(ANY), wire_code(subject), service.unwrap_or(ANY))
 }
 
 /// What routing chose, and the rule that chose it.
@@ -215,7 +215,7 @@ pub fn route(
             options.extend(serving.iter().filter(|a| a.agency_type == agency_type).cloned());
         }
         for agency in options {
-            if excluded.contains(&agency.id) || !takes(&agency.agency_type, subject_type) {
+            if excluded.contains(&agency.id) || !takes(&agency.agency_type, subject) {
                 continue;
             }
             if wants_shelter && agency.agency_type == SHELTER && !has_free_place(conn, &agency)? {
@@ -240,7 +240,7 @@ pub fn check_choice(
     let Case { place, subject_type, services } = case;
     let agency = candidate(conn, agency_id)?
         .ok_or_else(|| ApiError::field(field, FieldErrorCode::UnknownAgency, "no such active agency"))?;
-    if !takes(&agency.agency_type, subject_type) {
+    if !takes(&agency.agency_type, routing_subject(subject_type)) {
         return Err(ApiError::field(
             field,
             FieldErrorCode::AgencyDoesNotTakeCase,
@@ -271,7 +271,8 @@ pub fn alternatives(
     place: &Place,
     subject_type: &str,
 ) -> ApiResult<Vec<AgencyRef>> {
-    serving(conn, index, place)?.iter().filter(|a| takes(&a.agency_type, subject_type)).map(Candidate::as_ref).collect()
+    let subject = routing_subject(subject_type);
+    serving(conn, index, place)?.iter().filter(|a| takes(&a.agency_type, subject)).map(Candidate::as_ref).collect()
 }
 
 #[cfg(test)]
@@ -280,11 +281,11 @@ mod tests {
 
     #[test]
     fn children_and_people_of_unknown_age_go_only_where_children_are_taken() {
-        assert!(takes("child_protection_unit", "child"));
-        assert!(takes("child_protection_unit", "unknown_age"));
-        assert!(!takes("child_protection_unit", "adult"));
-        assert!(takes("needs_assessment_unit", "adult"));
-        assert!(!takes("national_agency", "child"));
-        assert_eq!(routing_subject("unknown_age"), "child");
+        assert!(takes("child_protection_unit", routing_subject("child")));
+        assert!(takes("child_protection_unit", routing_subject("unknown_age")));
+        assert!(!takes("child_protection_unit", routing_subject("adult")));
+        assert!(takes("needs_assessment_unit", routing_subject("adult")));
+        assert!(!takes("national_agency", routing_subject("child")));
+        assert_eq!(routing_subject("unknown_age"), RoutedSubject::Child);
     }
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 use terren_contract::Permission;
 use terren_contract::problem::FieldError;
 use terren_contract::problem::FieldErrorCode;
-use terren_contract::referrals::{PutRoutingRule, RoutingRule};
+use terren_contract::referrals::{PutRoutingRule, RoutedSubject, RoutingRule};
 use uuid::Uuid;
 
 use super::routing::{RuleRow, candidate, route_key, takes};
@@ -21,16 +21,17 @@ use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::ids::{AgencyId, parse_uuid};
 use crate::territory::index::TerritoryIndex;
 use crate::territory::refs::area_ref;
-use crate::vocabularies::is_active_code;
+use crate::vocabularies::{is_active_code, parse_wire_code, wire_code};
 
 /// The national rules shipped with Terren: a child to the child-protection unit of the place,
 /// an adult to the needs-assessment unit, a shelter place to a shelter with room.
-pub fn default_rules() -> Vec<(&'static str, Option<&'static str>, Vec<&'static str>)> {
+pub fn default_rules() -> Vec<(RoutedSubject, Option<&'static str>, Vec<&'static str>)> {
+    use RoutedSubject::{Adult, Child};
     vec![
-        ("child", None, vec!["child_protection_unit", "needs_assessment_unit", "social_services_directorate"]),
-        ("adult", None, vec!["needs_assessment_unit", "social_services_directorate", "community_centre"]),
-        ("child", Some(SHELTER_PLACEMENT), vec![SHELTER, "child_protection_unit"]),
-        ("adult", Some(SHELTER_PLACEMENT), vec![SHELTER, "needs_assessment_unit"]),
+        (Child, None, vec!["child_protection_unit", "needs_assessment_unit", "social_services_directorate"]),
+        (Adult, None, vec!["needs_assessment_unit", "social_services_directorate", "community_centre"]),
+        (Child, Some(SHELTER_PLACEMENT), vec![SHELTER, "child_protection_unit"]),
+        (Adult, Some(SHELTER_PLACEMENT), vec![SHELTER, "needs_assessment_unit"]),
     ]
 }
 
@@ -48,7 +49,7 @@ pub fn seed_default_rules(tx: &mut Tx<'_>, at: NaiveDateTime) -> QueryResult<usi
             .values((
                 referral_routes::id.eq(Uuid::now_v7().to_string()),
                 referral_routes::route_key.eq(&key),
-                referral_routes::subject_type.eq(subject),
+                referral_routes::subject_type.eq(wire_code(subject)),
                 referral_routes::service.eq(service),
                 referral_routes::agency_types.eq(json!(types).to_string()),
                 referral_routes::version.eq(1),
@@ -65,7 +66,7 @@ fn rule_view(conn: &mut DbConnection, index: &TerritoryIndex, row: &RuleRow) -> 
     Ok(RoutingRule {
         id: parse_uuid(&row.id)?,
         municipality: area_ref(index, &row.municipality_id),
-        subject_type: row.subject_type.clone(),
+        subject_type: parse_wire_code(&row.subject_type)?,
         service: row.service.clone(),
         agency_types: row.agency_types(),
         agency: row.agency_id.as_ref().map(|id| crate::accounts::service::agency_ref_of(conn, id)).transpose()?,
@@ -127,9 +128,6 @@ fn checked_rule(
         },
         None => None,
     };
-    if !matches!(request.subject_type.as_str(), "child" | "adult") {
-        errors.push(error("subject_type", FieldErrorCode::InvalidValue, "child or adult".into()));
-    }
     if let Some(service) = &request.service
         && !is_active_code(conn, "referral_service", service)?
     {
@@ -142,11 +140,11 @@ fn checked_rule(
                 FieldErrorCode::UnknownCode,
                 format!("{agency_type} is not an agency type"),
             ));
-        } else if !takes(agency_type, &request.subject_type) {
+        } else if !takes(agency_type, request.subject_type) {
             errors.push(error(
                 &format!("agency_types[{i}]"),
                 FieldErrorCode::AgencyDoesNotTakeCase,
-                format!("{agency_type} does not take referrals about a {}", request.subject_type),
+                format!("{agency_type} does not take referrals about a {}", wire_code(request.subject_type)),
             ));
         }
     }
@@ -164,10 +162,10 @@ fn checked_rule(
     if let Some(id) = &agency_id {
         match candidate(conn, id)? {
             None => errors.push(error("agency_id", FieldErrorCode::UnknownAgency, "no such active agency".into())),
-            Some(agency) if !takes(&agency.agency_type, &request.subject_type) => errors.push(error(
+            Some(agency) if !takes(&agency.agency_type, request.subject_type) => errors.push(error(
                 "agency_id",
                 FieldErrorCode::AgencyDoesNotTakeCase,
-                format!("{} does not take referrals about a {}", agency.code, request.subject_type),
+                format!("{} does not take referrals about a {}", agency.code, wire_code(request.subject_type)),
             )),
             Some(_) => {}
         }
@@ -199,7 +197,7 @@ pub fn put(
 ) -> ApiResult<(RoutingRule, bool)> {
     let (municipality_id, agency_types, agency_id) = checked_rule(tx, index, request)?;
     crate::access::may_manage_municipal_policy(tx, user, municipality_id.as_deref())?;
-    let key = route_key(municipality_id.as_deref(), &request.subject_type, request.service.as_deref());
+    let key = route_key(municipality_id.as_deref(), request.subject_type, request.service.as_deref());
     let holder: Option<String> = referral_routes::table
         .filter(referral_routes::route_key.eq(&key))
         .select(referral_routes::id)
@@ -218,7 +216,7 @@ pub fn put(
                     referral_routes::id.eq(&rule_id),
                     referral_routes::route_key.eq(&key),
                     referral_routes::municipality_id.eq(&municipality_id),
-                    referral_routes::subject_type.eq(&request.subject_type),
+                    referral_routes::subject_type.eq(wire_code(request.subject_type)),
                     referral_routes::service.eq(&request.service),
                     referral_routes::agency_types.eq(&types),
                     referral_routes::agency_id.eq(&agency_id),
@@ -250,7 +248,7 @@ pub fn put(
             .set((
                 referral_routes::route_key.eq(&key),
                 referral_routes::municipality_id.eq(&municipality_id),
-                referral_routes::subject_type.eq(&request.subject_type),
+                referral_routes::subject_type.eq(wire_code(request.subject_type)),
                 referral_routes::service.eq(&request.service),
                 referral_routes::agency_types.eq(&types),
                 referral_routes::agency_id.eq(&agency_id),

@@ -10,8 +10,8 @@ use terren_contract::Permission;
 use terren_contract::problem::FieldErrorCode;
 use terren_contract::profiles::ProfileRef;
 use terren_contract::referrals::{
-    CreateReferralComment, Deadline, DeadlineKind, Referral, ReferralBox, ReferralEvent, ReferralListQuery,
-    ReferralPage, ReferralStatus, ReferralSubject, Routing,
+    CreateReferralComment, Deadline, DeadlineKind, Referral, ReferralBox, ReferralEvent, ReferralEventKind,
+    ReferralListQuery, ReferralPage, ReferralStatus, ReferralSubject, Routing,
 };
 use uuid::Uuid;
 
@@ -35,7 +35,7 @@ pub fn add_event(
     tx: &mut Tx<'_>,
     referral_id: &ReferralId,
     at: NaiveDateTime,
-    kind: &str,
+    kind: ReferralEventKind,
     actor: Option<&str>,
     note: Option<&str>,
     details: serde_json::Value,
@@ -45,7 +45,7 @@ pub fn add_event(
             referral_events::id.eq(Uuid::now_v7().to_string()),
             referral_events::referral_id.eq(referral_id),
             referral_events::occurred_at.eq(at),
-            referral_events::kind.eq(kind),
+            referral_events::kind.eq(wire_code(kind)),
             referral_events::actor_user_id.eq(actor),
             referral_events::note.eq(note),
             referral_events::details.eq(details.to_string()),
@@ -137,7 +137,7 @@ pub fn views(
                 notes: row.notes.clone(),
                 subject: ReferralSubject {
                     subject_type: row.subject_type.clone(),
-                    age_band: row.age_band.clone(),
+                    age_band: parse_wire_code(&row.age_band)?,
                     sex: row.sex.clone(),
                     municipality: area_ref(index, &row.municipality_id),
                     admin_unit: area_ref(index, &row.admin_unit_id),
@@ -163,7 +163,7 @@ pub fn views(
                 from_agency: agency(&row.from_agency_id)?,
                 to_agency: agency(&row.to_agency_id)?,
                 routing: Routing {
-                    method: row.routing_method.clone(),
+                    method: parse_wire_code(&row.routing_method)?,
                     rule_id: row.route_id.as_deref().map(parse_uuid).transpose()?,
                 },
                 created_by: person(&Some(row.created_by.clone()))
@@ -227,16 +227,17 @@ pub fn comment(
     at: NaiveDateTime,
 ) -> ApiResult<ReferralEvent> {
     let row = find_visible(tx, user, id)?;
-    add_event(tx, &row.id, at, "comment", Some(&user.user_id), Some(request.text.trim()), json!({}))?;
+    let text = request.text.trim();
+    add_event(tx, &row.id, at, ReferralEventKind::Comment, Some(&user.user_id), Some(text), json!({}))?;
     audit::record(tx, &user.actor(), at, "referral.comment", "referral", id, json!({}))?;
     Ok(ReferralEvent {
         at: to_utc(at),
-        kind: "comment".into(),
+        kind: ReferralEventKind::Comment,
         actor: Some(terren_contract::identifications::PersonRef {
             id: parse_uuid(&user.user_id)?,
             display_name: user.display_name.clone(),
         }),
-        note: Some(request.text.trim().to_owned()),
+        note: Some(text.to_owned()),
         details: json!({}),
     })
 }
@@ -264,16 +265,18 @@ pub fn timeline(conn: &mut DbConnection, user: &AuthUser, id: &ReferralId) -> Ap
         .load(conn)?;
     let actors: BTreeSet<String> = events.iter().filter_map(|e| e.actor_user_id.clone()).collect();
     let names = person_refs(conn, &actors)?;
-    Ok(events
+    events
         .into_iter()
-        .map(|event| ReferralEvent {
-            at: to_utc(event.occurred_at),
-            kind: event.kind,
-            actor: event.actor_user_id.and_then(|a| names.get(&a).cloned()),
-            note: event.note,
-            details: serde_json::from_str(&event.details).unwrap_or_default(),
+        .map(|event| {
+            Ok(ReferralEvent {
+                at: to_utc(event.occurred_at),
+                kind: parse_wire_code(&event.kind)?,
+                actor: event.actor_user_id.and_then(|a| names.get(&a).cloned()),
+                note: event.note,
+                details: serde_json::from_str(&event.details).unwrap_or_default(),
+            })
         })
-        .collect())
+        .collect()
 }
 
 pub(super) fn agency_filter(conn: &mut DbConnection, field: &str, code_or_id: &str) -> ApiResult<AgencyId> {

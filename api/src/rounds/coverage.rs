@@ -10,7 +10,8 @@ use diesel::prelude::*;
 use terren_contract::Permission;
 use terren_contract::problem::FieldErrorCode;
 use terren_contract::rounds::{
-    Coverage, CoverageCell, CoverageQuery, HotspotCoverage, MissedRound, RoundStatus, StaleHotspot, TeamRef,
+    Coverage, CoverageCell, CoverageQuery, HotspotCoverage, HotspotCoverageCount, MissedRound, RoundStatus,
+    StaleHotspot, TeamRef,
 };
 use terren_contract::schedules::WeekdayCode;
 
@@ -167,19 +168,19 @@ pub fn coverage(
         // Children never outnumber sightings: a small sighting count hides both.
         let mut suppressed = Vec::new();
         if small(count) {
-            suppressed.push("identifications".to_owned());
+            suppressed.push(HotspotCoverageCount::Identifications);
         }
         if small(count) || small(children) {
-            suppressed.push("distinct_children".to_owned());
+            suppressed.push(HotspotCoverageCount::DistinctChildren);
         }
-        let shown = |name: &str, value: i64| if suppressed.iter().any(|s| s == name) { 0 } else { value };
+        let shown = |name: HotspotCoverageCount, value: i64| if suppressed.contains(&name) { 0 } else { value };
         hotspots.push(HotspotCoverage {
             hotspot: hotspot.as_ref()?,
             planned_visits: planned,
             done_visits: done,
             last_visit_at: last.map(to_utc),
-            identifications: shown("identifications", count),
-            distinct_children: shown("distinct_children", children),
+            identifications: shown(HotspotCoverageCount::Identifications, count),
+            distinct_children: shown(HotspotCoverageCount::DistinctChildren, children),
             suppressed,
         });
         if last.is_none_or(|last| last < stale_before) {

@@ -11,6 +11,7 @@ use crate::db::DbConnection;
 use crate::db::schema::{area_aliases, area_boundaries, areas};
 use crate::http::{ApiError, ApiResult};
 use crate::ids::parse_uuid;
+use crate::vocabularies::parse_wire_code;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = areas)]
@@ -146,7 +147,7 @@ pub fn list_areas(conn: &mut DbConnection, query: &AreaListQuery) -> ApiResult<V
             id: parse_uuid(&row.id)?,
             code: row.code.clone(),
             level: level_of(row),
-            kind: row.kind.clone(),
+            kind: parse_wire_code(&row.kind)?,
             name: row.name.clone(),
             parent_code: row.parent_id.as_deref().and_then(|p| code_of.get(p)).map(|c| (*c).to_owned()),
             centroid: LatLon { lat: row.centroid_lat, lon: row.centroid_lon },

@@ -19,6 +19,7 @@ mod harness;
 mod identifications;
 mod input_hygiene;
 mod lifeline;
+mod limits;
 mod openapi_routes;
 mod ops;
 mod paging;

@@ -127,7 +127,7 @@ fn payload(token: &str, message: &Message) -> serde_json::Value {
     let mut data = serde_json::Map::new();
     data.insert("alert_id".into(), message.alert_id.clone().into());
     data.insert("message_id".into(), message.id.clone().into());
-    data.insert("severity".into(), message.severity.clone().into());
+    data.insert("severity".into(), json!(message.severity));
     if let Some(link) = &message.link {
         data.insert("link".into(), link.clone().into());
     }
@@ -179,6 +179,7 @@ mod tests {
     use rsa::RsaPrivateKey;
     use rsa::pkcs8::DecodePrivateKey;
     use rsa::traits::PublicKeyParts;
+    use terren_contract::alerts::{NotificationChannel, Severity};
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, ResponseTemplate};
 
@@ -215,12 +216,15 @@ mod tests {
 
         let first = f.notifier.send(&push(), &message()).await;
         f.clock.advance(Duration::minutes(30));
-        let normal = Message { severity: "normal".into(), link: None, ..message() };
+        let normal = Message { severity: Severity::Normal, link: None, ..message() };
         let second = f.notifier.send(&push(), &normal).await;
 
         assert_eq!(first.outcome, Outcome::Delivered);
         let attempt = &first.attempts[0];
-        assert_eq!((attempt.channel, attempt.try_number, attempt.http_status), ("push", 1, Some(200)));
+        assert_eq!(
+            (attempt.channel, attempt.try_number, attempt.http_status),
+            (NotificationChannel::Push, 1, Some(200))
+        );
         assert_eq!(attempt.provider_reference.as_deref(), Some("projects/terren-test/messages/0:1"));
         assert_eq!(attempt.started_at, testing::start());
         assert_eq!(second.outcome, Outcome::Delivered);
