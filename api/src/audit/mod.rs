@@ -106,8 +106,15 @@ pub fn record(
         entity_id: entity_id.to_owned(),
         details: details.to_string(),
     };
-    diesel::insert_into(audit_pending::table).values(&row).execute(tx.conn())?;
-    Ok(())
+    // In a read snapshot the record is written after it (`backend::read_snapshot`).
+    let insert: crate::db::backend::DeferredWrite = Box::new(move |tx| {
+        diesel::insert_into(audit_pending::table).values(&row).execute(tx.conn())?;
+        Ok(())
+    });
+    match tx.defer(insert) {
+        Some(insert) => insert(tx),
+        None => Ok(()),
+    }
 }
 
 /// Walks the whole sealed chain; returns the number of records, or the first broken sequence

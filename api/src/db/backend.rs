@@ -9,7 +9,8 @@ use super::{DbConnection, PooledConn};
 /// One writer at a time per process on SQLite, which allows one writer per database anyway.
 static SQLITE_WRITERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// The handle of an open write transaction, which only [`write_transaction`] makes.
+/// The handle of an open transaction, which only [`write_transaction`] makes (and
+/// [`read_snapshot`], for reads whose audit records are written after them).
 ///
 /// The signature of a function that touches the database says which transaction it runs in:
 /// - `&mut Tx`: inside the caller's write transaction. Everything that must commit with something
@@ -37,12 +38,35 @@ static SQLITE_WRITERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 ///     backend::write_transaction(conn, |tx| backend::write_transaction(tx, |_| Ok(())))
 /// }
 /// ```
-pub struct Tx<'c>(&'c mut DbConnection);
+pub struct Tx<'c> {
+    conn: &'c mut DbConnection,
+    /// In a [`read_snapshot`], the writes kept for after it (the audit records of what was read).
+    deferred: Option<Vec<DeferredWrite>>,
+}
 
-impl Tx<'_> {
+/// A write that a read snapshot keeps and [`read_snapshot`] makes after it.
+pub type DeferredWrite = Box<dyn FnOnce(&mut Tx<'_>) -> QueryResult<()>>;
+
+impl<'c> Tx<'c> {
+    fn writing(conn: &'c mut DbConnection) -> Tx<'c> {
+        Tx { conn, deferred: None }
+    }
+
     /// The connection, for diesel's query methods (which do not follow `Deref`).
     pub fn conn(&mut self) -> &mut DbConnection {
-        self.0
+        self.conn
+    }
+
+    /// In a read snapshot, keeps `write` for after it and answers `None`; in a write transaction,
+    /// hands it back to be made now.
+    pub fn defer(&mut self, write: DeferredWrite) -> Option<DeferredWrite> {
+        match &mut self.deferred {
+            Some(kept) => {
+                kept.push(write);
+                None
+            }
+            None => Some(write),
+        }
     }
 }
 
@@ -50,13 +74,13 @@ impl std::ops::Deref for Tx<'_> {
     type Target = DbConnection;
 
     fn deref(&self) -> &DbConnection {
-        self.0
+        self.conn
     }
 }
 
 impl std::ops::DerefMut for Tx<'_> {
     fn deref_mut(&mut self) -> &mut DbConnection {
-        self.0
+        self.conn
     }
 }
 
@@ -81,7 +105,7 @@ where
             conn.batch_execute("BEGIN IMMEDIATE")?;
             // diesel does not know about this transaction, so a panic must not leave it open on a
             // pooled connection (it would hold the write lock for every later writer).
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut Tx(conn))));
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut Tx::writing(conn))));
             match outcome {
                 Ok(Ok(value)) => {
                     if let Err(commit_error) = conn.batch_execute("COMMIT") {
@@ -100,8 +124,56 @@ where
                 }
             }
         }
-        DbConnection::Postgres(_) => conn.transaction(|conn| f(&mut Tx(conn))),
+        DbConnection::Postgres(_) => conn.transaction(|conn| f(&mut Tx::writing(conn))),
     }
+}
+
+/// Runs `f`, which only reads, on one consistent snapshot without taking the write lock, and
+/// then writes the audit records of what it read in a short write transaction. For long audited
+/// reads (a sync page): built inside a write transaction they would hold SQLite's one write lock
+/// for their whole length and queue behind every writer. If the audit records cannot be written,
+/// the answer is an error: nothing read goes out unaudited. A write inside `f` fails (PostgreSQL
+/// runs it `READ ONLY`; on SQLite it would have to wait for the lock it was meant to avoid).
+pub fn read_snapshot<T, E, F>(pooled: &mut PooledConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    E: From<DieselError>,
+{
+    let run = |conn: &mut DbConnection| -> Result<(T, Vec<DeferredWrite>), E> {
+        let mut tx = Tx { conn, deferred: Some(Vec::new()) };
+        let value = f(&mut tx)?;
+        Ok((value, tx.deferred.unwrap_or_default()))
+    };
+    let conn: &mut DbConnection = pooled;
+    let begin = match conn {
+        DbConnection::Sqlite(_) => "BEGIN DEFERRED",
+        DbConnection::Postgres(_) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    };
+    conn.batch_execute(begin)?;
+    // As in `write_transaction`, diesel does not know about this transaction: it must end here
+    // whatever `f` does.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(conn)));
+    let (value, deferred) = match outcome {
+        Ok(Ok(read)) => {
+            if let Err(commit_error) = conn.batch_execute("COMMIT") {
+                let _ = conn.batch_execute("ROLLBACK");
+                return Err(commit_error.into());
+            }
+            read
+        }
+        Ok(Err(error)) => {
+            let _ = conn.batch_execute("ROLLBACK");
+            return Err(error);
+        }
+        Err(panic) => {
+            let _ = conn.batch_execute("ROLLBACK");
+            std::panic::resume_unwind(panic)
+        }
+    };
+    if !deferred.is_empty() {
+        write_transaction(pooled, |tx| deferred.into_iter().try_for_each(|write| write(tx)))?;
+    }
+    Ok(value)
 }
 
 /// Runs `batch` in write transactions while `pending` (a look outside any transaction, so that an

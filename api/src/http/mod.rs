@@ -56,3 +56,15 @@ where
     let at = state.clock.now_naive();
     with_conn(state, move |conn| backend::write_transaction(conn, |conn| work(conn, &index, at))).await
 }
+
+/// Like [`audited`], for long reads: `work` runs on a read snapshot that takes no write lock, and
+/// its audit records are written after it ([`backend::read_snapshot`]).
+pub async fn audited_read<T, F>(state: &AppState, work: F) -> ApiResult<T>
+where
+    F: FnOnce(&mut Tx<'_>, &TerritoryIndex, NaiveDateTime) -> ApiResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let index = state.territory();
+    let at = state.clock.now_naive();
+    with_conn(state, move |conn| backend::read_snapshot(conn, |conn| work(conn, &index, at))).await
+}

@@ -10,7 +10,7 @@ use terren_contract::sync::{SyncPage, SyncQuery, SyncReference};
 use super::pull::{self, Settings};
 use crate::access::AuthUser;
 use crate::http::lang::Lang;
-use crate::http::{ApiError, ApiResult, ErrorCode, audited, with_conn};
+use crate::http::{ApiError, ApiResult, ErrorCode, audited_read, with_conn};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -58,7 +58,8 @@ pub async fn sync(
     // changes and its checksums tell of the same moment.
     let sealed_at = crate::clock::truncate(now);
     with_conn(&state, move |conn| Ok(crate::changes::seal_pending(conn, sealed_at)?)).await?;
-    let page = audited(&state, move |tx, _, _| {
+    // Built on a read snapshot, out of the writers' queue; what it shows is audited after it.
+    let page = audited_read(&state, move |tx, _, _| {
         let settings =
             Settings { keys: &keys, index: &index, on_call: &on_call, replicas: &replicas, window_days, feed_days };
         pull::page(tx, &settings, &user, cursor.as_deref(), limit, now)

@@ -305,3 +305,37 @@ async fn reference_data_is_tagged_and_sync_answers_compressed_and_a_disabled_use
     let batch = app.post("/api/v1/sync/batch", Some(&field), &json!({ "operations": [] })).await;
     assert_eq!(batch.status, StatusCode::UNAUTHORIZED);
 }
+
+#[actix_web::test]
+async fn what_a_sync_shows_is_audited_after_the_snapshot_it_was_read_from() {
+    use diesel::prelude::*;
+    use terren_api::audit::sealer;
+    use terren_api::db::schema::audit_log;
+
+    let app = TestApp::spawn().await;
+    let field = app.login("tirana.field").await;
+    recorded_sighting(&app, "tirana.field", &sighting(SIGHTING)).await;
+    let link = json!({ "new_profile": { "id": "019a2b3c-4d5e-7f00-8a1b-0000000a0001", "given_name": "Ana" } });
+    let res = app.post_idempotent(&format!("/api/v1/identifications/{SIGHTING}/link"), &field, "link-1", &link).await;
+    assert!(res.status.is_success(), "{}", res.body);
+
+    let page = sync(&app, &field, None, None).await;
+    assert_eq!(ids(&page, "identifications", "put"), [SIGHTING]);
+    assert_eq!(page["profiles"]["put"][0]["given_name"], "Ana", "{page}");
+    let audited = app
+        .db(|conn| {
+            sealer::seal_pending(conn).unwrap();
+            audit_log::table
+                .filter(audit_log::action.eq_any(["identification.sync", "child_profile.sync"]))
+                .select((audit_log::action, audit_log::details))
+                .load::<(String, String)>(conn)
+                .unwrap()
+        })
+        .await;
+    let actions: Vec<&str> = audited.iter().map(|(action, _)| action.as_str()).collect();
+    assert!(actions.contains(&"identification.sync") && actions.contains(&"child_profile.sync"), "{audited:?}");
+    assert!(
+        audited.iter().all(|(_, details)| details.contains(SIGHTING) || details.contains("0000000a0001")),
+        "{audited:?}"
+    );
+}
