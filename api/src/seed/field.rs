@@ -3,7 +3,7 @@
 //! sightings go up as a phone uploads an offline shift (`sync::batch::apply`), the hotspot through
 //! the coordinator's own service call, so they pass the checks a phone's and a coordinator's
 //! requests do. A phone signing in as `tirana.field` then syncs a working set, and coordinators
-//! have something on the map. Skipped when the first sighting is there already.
+//! have something on the map. What is there already is not added again.
 
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
@@ -12,7 +12,7 @@ use terren_contract::hotspots::{HotspotShape, PutHotspot};
 
 use crate::access::AuthUser;
 use crate::db::backend;
-use crate::db::schema::identifications;
+use crate::db::schema::{hotspots, referrals};
 use crate::http::lang::Lang;
 use crate::state::AppState;
 
@@ -28,41 +28,58 @@ const PLACES: [(f64, f64, &str); 4] = [
 const SIGHTINGS: usize = 8;
 const PROFILE: &str = "019a2b3c-4d5e-7f00-8a1b-00000000f100";
 const REFERRAL: &str = "019a2b3c-4d5e-7f00-8a1b-00000000f200";
+const HOTSPOT: &str = "Semaforët e Sheshit Skënderbej (demo)";
 
 fn sighting_id(n: usize) -> String {
     format!("019a2b3c-4d5e-7f00-8a1b-00000000f{n:03}")
 }
 
-/// What was added: sightings, and whether the hotspot was made.
+/// What was added: sightings (not those a replay of the shift found made), and hotspots.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct FieldReport {
     pub sightings: usize,
     pub hotspots: usize,
 }
 
-/// Adds the demo's field records unless they are there.
+/// Adds what is missing of the demo's field records. The shift is known by its last operation
+/// (the referral): until that exists the whole shift is sent again, which its idempotency keys
+/// make a replay of what went through, so a start that died half-way is finished by the next.
+/// The hotspot is known by its name.
 pub async fn seed_field(state: &AppState) -> anyhow::Result<FieldReport> {
-    let (field, coordinator, there) = {
+    let (field, coordinator, shift_there, hotspot_there) = {
         let state = state.clone();
         actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<_> {
             let mut conn = state.db.get()?;
-            let there = identifications::table.find(sighting_id(1)).count().get_result::<i64>(&mut conn)? > 0;
+            let shift_there = referrals::table.find(REFERRAL).count().get_result::<i64>(&mut conn)? > 0;
+            let hotspot_there =
+                hotspots::table.filter(hotspots::name.eq(HOTSPOT)).count().get_result::<i64>(&mut conn)? > 0;
             let field = AuthUser::acting_as(&mut conn, "tirana.field", "demo-seed")
                 .map_err(|e| anyhow::anyhow!("demo account tirana.field: {e:?}"))?;
             let coordinator = AuthUser::acting_as(&mut conn, "tirana.coord", "demo-seed")
                 .map_err(|e| anyhow::anyhow!("demo account tirana.coord: {e:?}"))?;
-            Ok((field, coordinator, there))
+            Ok((field, coordinator, shift_there, hotspot_there))
         })
         .await??
     };
-    if there {
-        return Ok(FieldReport::default());
+    let mut report = FieldReport::default();
+    if !shift_there {
+        let outcome = crate::sync::batch::apply(state, &field, Lang::Sq, shift(state.clock.now())).await;
+        let refused: Vec<String> = outcome
+            .results
+            .iter()
+            .filter_map(|result| {
+                result.problem.as_ref().map(|p| format!("#{} {} {:?}", result.index, p.title, p.errors))
+            })
+            .collect();
+        anyhow::ensure!(refused.is_empty(), "demo field records refused: {}", refused.join("; "));
+        report.sightings =
+            outcome.results.iter().filter(|r| (r.index as usize) < SIGHTINGS && r.status == 201 && !r.replayed).count();
     }
-    let hotspot = {
+    if !hotspot_there {
         let state = state.clone();
         actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<()> {
             let request = PutHotspot {
-                name: "Semaforët e Sheshit Skënderbej (demo)".into(),
+                name: HOTSPOT.into(),
                 kind: "traffic_light_junction".into(),
                 shape: HotspotShape::Circle { lat: PLACES[0].0, lon: PLACES[0].1, radius_m: 120.0 },
                 notes: Some(
@@ -80,16 +97,10 @@ pub async fn seed_field(state: &AppState) -> anyhow::Result<FieldReport> {
             .map_err(|e| anyhow::anyhow!("demo hotspot: {:?} {}", e.code, e.detail.unwrap_or_default()))?;
             Ok(())
         })
-    };
-    hotspot.await??;
-    let outcome = crate::sync::batch::apply(state, &field, Lang::Sq, shift(state.clock.now())).await;
-    let refused: Vec<String> = outcome
-        .results
-        .iter()
-        .filter_map(|result| result.problem.as_ref().map(|p| format!("#{} {} {:?}", result.index, p.title, p.errors)))
-        .collect();
-    anyhow::ensure!(refused.is_empty(), "demo field records refused: {}", refused.join("; "));
-    Ok(FieldReport { sightings: SIGHTINGS, hotspots: 1 })
+        .await??;
+        report.hotspots = 1;
+    }
+    Ok(report)
 }
 
 /// The field worker's last three days, oldest first, as the phone would upload them.

@@ -100,6 +100,14 @@ async fn the_demo_field_worker_syncs_a_working_set_and_seeding_twice_adds_nothin
     let report = seed_field(&app.state).await.unwrap();
     assert_eq!(report, FieldReport { sightings: 8, hotspots: 1 });
     assert_eq!(seed_field(&app.state).await.unwrap(), FieldReport::default(), "a second start adds nothing");
+    // A start that died after the shift and before the hotspot: the next makes only the hotspot.
+    app.db(|conn| {
+        use diesel::prelude::*;
+        use terren_api::db::schema::hotspots;
+        diesel::delete(hotspots::table).execute(conn).unwrap()
+    })
+    .await;
+    assert_eq!(seed_field(&app.state).await.unwrap(), FieldReport { sightings: 0, hotspots: 1 });
 
     let field = app.login("tirana.field").await;
     let page = app.get("/api/v1/sync?limit=500", Some(&field)).await;
