@@ -11,8 +11,8 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::http::{ApiError, ErrorCode, problem};
 use crate::state::AppState;
 use crate::{
-    accounts, agencies, alerts, auth, hotspots, identifications, lifeline, ops, profiles, referrals, rota, rounds,
-    sync, territory, vocabularies,
+    accounts, agencies, alerts, auth, cases, hotspots, identifications, lifeline, ops, profiles, referrals, rota,
+    rounds, sync, territory, vocabularies,
 };
 
 /// The whole application, as used by the server and by in-process tests.
@@ -52,6 +52,7 @@ pub fn build_app(
                 .configure(territory::routes::configure)
                 .configure(agencies::routes::configure)
                 .configure(profiles::routes::configure)
+                .configure(cases::routes::configure)
                 .configure(identifications::routes::configure)
                 .configure(rota::routes::configure)
                 .configure(alerts::routes::configure)

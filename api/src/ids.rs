@@ -114,6 +114,8 @@ record_ids! {
     ReferralId;
     /// An alert raised to an agency's people on duty.
     AlertId;
+    /// A child's protection case at a child-protection unit.
+    CaseId;
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod cases;
 pub mod changes;
 pub mod cli;
 pub mod clock;

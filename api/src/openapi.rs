@@ -16,8 +16,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::http::lang::Lang;
 use crate::{
-    accounts, agencies, alerts, auth, hotspots, identifications, lifeline, ops, profiles, referrals, rota, rounds,
-    sync, territory, vocabularies,
+    accounts, agencies, alerts, auth, cases, hotspots, identifications, lifeline, ops, profiles, referrals, rota,
+    rounds, sync, territory, vocabularies,
 };
 
 #[derive(OpenApi)]
@@ -38,6 +38,7 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         (name = "agencies", description = "The directory of agencies"),
         (name = "identifications", description = "Sightings recorded in the field"),
         (name = "child profiles", description = "The same child across sightings: candidates, links, merges, history"),
+        (name = "cases", description = "Protection cases: what the national reports count about a child in case management"),
         (name = "rotas", description = "Duty rotas: who is on duty when, overrides, swaps, calendars"),
         (name = "alerts", description = "Alerts, escalation, and how people are reached"),
         (name = "referrals", description = "Referrals to the unit that must act: routing, consent, deadlines, outcomes"),
@@ -212,7 +213,7 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::open
 }
 
 /// Every capability's operations, in the order the router mounts them.
-fn capabilities() -> [utoipa::openapi::OpenApi; 15] {
+fn capabilities() -> [utoipa::openapi::OpenApi; 16] {
     [
         auth::routes::AuthApi::openapi(),
         accounts::routes::AccountsApi::openapi(),
@@ -221,6 +222,7 @@ fn capabilities() -> [utoipa::openapi::OpenApi; 15] {
         vocabularies::VocabulariesApi::openapi(),
         identifications::routes::IdentificationsApi::openapi(),
         profiles::routes::ProfilesApi::openapi(),
+        cases::routes::CasesApi::openapi(),
         rota::routes::RotaApi::openapi(),
         alerts::routes::AlertsApi::openapi(),
         referrals::routes::ReferralsApi::openapi(),

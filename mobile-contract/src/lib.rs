@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod areas;
 pub mod auth;
 pub mod batch;
+pub mod cases;
 pub mod common;
 pub mod examples;
 pub mod hotspots;

@@ -140,14 +140,21 @@ pub fn open() -> anyhow::Result<Quarter> {
     Ok(Quarter { state, sizes, now, _data_dir: data_dir })
 }
 
-/// Fills the database unless it already holds the bench's hotspots; refuses a half-filled one.
+/// The device the fill's sightings are recorded from, which tells them from the demo's.
+const DEVICE: &str = "bench";
+
+/// Fills the database unless it already holds the bench's sightings (the demo's own field records
+/// are not the bench's); refuses a half-filled one.
 fn fill_once(conn: &mut DbConnection, index: &TerritoryIndex, sizes: &Sizes) -> anyhow::Result<()> {
-    let stored_hotspots: i64 = schema::hotspots::table.count().get_result(conn)?;
-    let stored_sightings: i64 = schema::identifications::table.count().get_result(conn)?;
-    if stored_hotspots > 0 {
+    use schema::{hotspots, identifications};
+    let bench_sightings: i64 =
+        identifications::table.filter(identifications::device_id.eq(DEVICE)).count().get_result(conn)?;
+    let bench_hotspots: i64 =
+        hotspots::table.filter(hotspots::name.like("Vend i njohur %")).count().get_result(conn)?;
+    if bench_hotspots > 0 {
         return Ok(());
     }
-    anyhow::ensure!(stored_sightings == 0, "a partly filled database: start from a newly seeded one");
+    anyhow::ensure!(bench_sightings == 0, "a partly filled database: start from a newly seeded one");
     fill(conn, index, sizes)?;
     if let DbConnection::Postgres(pg) = conn {
         diesel::connection::SimpleConnection::batch_execute(pg, "VACUUM ANALYZE")?;

@@ -6,7 +6,7 @@ use std::time::Instant;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use terren_api::db::DbConnection;
-use terren_api::db::schema::{child_profiles, identification_links, identifications};
+use terren_api::db::schema::{child_profiles, identification_links, identifications, profile_reference_counters};
 use terren_api::identifications::privacy::coarse_cell;
 use terren_api::identifications::store::IdentificationRow;
 use terren_api::profiles::store::ProfileRow;
@@ -37,6 +37,9 @@ struct Seens {
 }
 
 /// An instant in the quarter, mostly by day.
+/// The counter of Tirana's 2026 profile references.
+const REFERENCE_COUNTER: &str = "TR-2026";
+
 fn observed_at(random: &mut Random, now: NaiveDateTime, days: i64) -> NaiveDateTime {
     loop {
         let at = now - Duration::seconds((random.unit() * (days * 86_400) as f64) as i64);
@@ -56,7 +59,7 @@ fn sighting_row(ctx: &Refs, index: &TerritoryIndex, id: String, seen: &Seen, age
         id,
         recorded_by: if in_tirana { ctx.qkt_users[0].clone() } else { ctx.others_user.clone() },
         agency_id: if in_tirana { ctx.qkt.clone() } else { ctx.others.clone() },
-        device_id: "bench".into(),
+        device_id: super::DEVICE.into(),
         observed_at: seen.observed_at,
         received_at: seen.observed_at,
         lat: Some(lat),
@@ -198,13 +201,20 @@ pub(super) fn write(
     }
     let profile_ids: Vec<String> = (0..children).map(|_| random.uuid()).collect();
     let ages: Vec<i32> = (0..children).map(|_| 4 + random.below(13) as i32).collect();
+    // Numbered after the demo's own profiles, and the counter moved past them, as the service would.
+    let numbered: i32 = profile_reference_counters::table
+        .find(REFERENCE_COUNTER)
+        .select(profile_reference_counters::last_value)
+        .get_result(conn)
+        .optional()?
+        .unwrap_or(0);
     let mut profiles = Vec::new();
     for (child, seens) in of_child.iter().enumerate() {
         let (Some(first), Some(last)) = (seens.first, seens.last) else { continue };
         let area_id = |area: Option<usize>| area.map(|a| index.area(a).id.clone());
         profiles.push(ProfileRow {
             id: profile_ids[child].clone(),
-            reference: format!("TR-2026-{:06}", child + 1),
+            reference: format!("{REFERENCE_COUNTER}-{:06}", numbered + child as i32 + 1),
             subject_type: "child".into(),
             status: "identified".into(),
             given_name: None,
@@ -233,6 +243,14 @@ pub(super) fn write(
         for chunk in profiles.chunks(500) {
             insert_rows!(conn, diesel::insert_into(child_profiles::table).values(chunk))?;
         }
+        let last = numbered + children as i32;
+        diesel::delete(profile_reference_counters::table.find(REFERENCE_COUNTER)).execute(conn)?;
+        diesel::insert_into(profile_reference_counters::table)
+            .values((
+                profile_reference_counters::prefix.eq(REFERENCE_COUNTER),
+                profile_reference_counters::last_value.eq(last),
+            ))
+            .execute(conn)?;
         Ok(())
     })?;
     eprintln!("  {} child profiles ({:.0} s)", profiles.len(), began.elapsed().as_secs_f64());

@@ -8,6 +8,7 @@
 //! - `identifications`: which sightings a reader may see (one, or as a list filter), precise or
 //!   coarse location, names and sensitive fields, and the reach of statistics.
 //! - `profiles`: which child profiles a reader may see, and who may change them.
+//! - `cases`: who may see a child's protection case and who works it.
 //! - `referrals`: which referrals a reader may see (one, or as a list filter), and whether they
 //!   are shown the person the referral is about.
 //! - `shared_records`: sightings and profiles an accepted referral opened to another agency.
@@ -27,6 +28,7 @@ pub mod alerts;
 pub mod areas;
 pub mod caller;
 pub mod caller_cache;
+pub mod cases;
 pub mod identifications;
 pub mod profiles;
 pub mod referrals;

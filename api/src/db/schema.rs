@@ -246,6 +246,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     planning_policies,
     lifeline_counters,
     sms_inbound,
+    protection_cases,
+    protection_measures,
 );
 
 diesel::table! {
@@ -880,3 +882,41 @@ diesel::table! {
 }
 
 diesel::joinable!(lifeline_counters -> sessions (session_id));
+
+diesel::table! {
+    protection_cases (id) {
+        id -> Text,
+        profile_id -> Text,
+        agency_id -> Text,
+        municipality_id -> Nullable<Text>,
+        referral_id -> Nullable<Text>,
+        opened_at -> Timestamp,
+        identified_by -> Text,
+        age_band -> Text,
+        ethnicity -> Nullable<Text>,
+        risk_level -> Nullable<Text>,
+        primary_problem -> Nullable<Text>,
+        closed_at -> Nullable<Timestamp>,
+        closure_reason -> Nullable<Text>,
+        content_hash -> Text,
+        created_by -> Text,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    protection_measures (id) {
+        id -> Text,
+        case_id -> Text,
+        measure -> Text,
+        taken_at -> Timestamp,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(protection_cases -> child_profiles (profile_id));
+diesel::joinable!(protection_cases -> agencies (agency_id));
+diesel::joinable!(protection_measures -> protection_cases (case_id));

@@ -67,6 +67,11 @@ id_path! {
         /// The profile that was merged into
         id: Uuid,
     }
+    /// `/protection-cases/{id}`
+    CasePath {
+        /// Protection case id
+        id: Uuid,
+    }
     /// `/referrals/{id}`
     ReferralPath {
         /// Referral id

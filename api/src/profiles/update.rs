@@ -19,7 +19,7 @@ use crate::db::schema::{child_profile_names, child_profiles};
 use crate::http::{ApiError, ApiResult};
 use crate::identifications::store::codes;
 use crate::identifications::validate::check_nationality_and_languages;
-use crate::ids::ReferralId;
+use crate::ids::{CaseId, ReferralId};
 use crate::territory::index::TerritoryIndex;
 use crate::vocabularies::is_active_code;
 
@@ -167,20 +167,28 @@ pub fn update(
     view_at(tx, index, user, &current, at)
 }
 
-/// Moves a child's status on when a referral does (`referred` when one is made,
-/// `in_case_management` when one ends with a case opened), never backwards from case management;
-/// audited like an edit of the status.
+/// What moved a child's status on, named in the audit record of the change.
+pub enum StatusCause<'a> {
+    Referral(&'a ReferralId),
+    Case(&'a CaseId),
+}
+
+/// Moves a child's status on when a referral or a case does (`referred` when a referral is made,
+/// `in_case_management` when one ends with a case opened or a case is opened, `closed` when the
+/// case is closed), never backwards from case management by a referral; audited like an edit of
+/// the status.
 pub fn advance_status(
     tx: &mut Tx<'_>,
     actor: &audit::Actor,
     profile_id: &str,
     to: &str,
-    referral_id: &ReferralId,
+    cause: StatusCause<'_>,
     at: NaiveDateTime,
 ) -> QueryResult<bool> {
     let from: &[&str] = match to {
         "referred" => &["identified", "closed"],
         "in_case_management" => &["identified", "referred", "closed"],
+        "closed" => &["identified", "referred", "in_case_management"],
         _ => &[],
     };
     let changed = diesel::update(
@@ -200,7 +208,12 @@ pub fn advance_status(
             "child_profile.update",
             "child_profile",
             profile_id,
-            serde_json::json!({ "fields": ["status"], "status": to, "referral_id": referral_id }),
+            match cause {
+                StatusCause::Referral(id) => {
+                    serde_json::json!({ "fields": ["status"], "status": to, "referral_id": id })
+                }
+                StatusCause::Case(id) => serde_json::json!({ "fields": ["status"], "status": to, "case_id": id }),
+            },
         )?;
     }
     Ok(changed == 1)

@@ -190,7 +190,14 @@ pub(super) fn open(tx: &mut Tx<'_>, index: &TerritoryIndex, actor: &Actor, start
         }),
     )?;
     if let Some(profile) = &row.profile_id {
-        crate::profiles::update::advance_status(tx, actor, profile, "referred", &row.id, at)?;
+        crate::profiles::update::advance_status(
+            tx,
+            actor,
+            profile,
+            "referred",
+            crate::profiles::update::StatusCause::Referral(&row.id),
+            at,
+        )?;
     }
     if row.priority == wire_code(Priority::Emergency) {
         alert_emergency(tx, index, actor, &row)?;

@@ -434,7 +434,14 @@ pub fn transition(
             if let Some(profile) = &row.profile_id
                 && close.outcome.as_deref().is_some_and(|o| CASE_MANAGEMENT_OUTCOMES.contains(&o))
             {
-                crate::profiles::update::advance_status(tx, &user.actor(), profile, "in_case_management", id, at)?;
+                crate::profiles::update::advance_status(
+                    tx,
+                    &user.actor(),
+                    profile,
+                    "in_case_management",
+                    crate::profiles::update::StatusCause::Referral(id),
+                    at,
+                )?;
             }
         }
         Step::Start(_) => details["contacted_at"] = json!(to_utc(met_at)),

@@ -7,6 +7,7 @@ mod alerts;
 mod audit;
 mod auth;
 mod boundaries;
+mod cases;
 mod changes;
 mod cli;
 mod contract;

@@ -164,6 +164,43 @@ pub(super) fn cases() -> Vec<Case> {
             fresh: Fresh::No,
             also: None,
         },
+        // A protection case is worked by the owning unit's case workers (a child-protection unit).
+        Case {
+            name: "POST /child-profiles/{id}/cases",
+            expect: "--oo----",
+            method: Post,
+            path: |w| format!("/api/v1/child-profiles/{}/cases", w.profile),
+            body: |_, _, n| json!({ "id": uuid(n), "identified_by": "police" }),
+            fresh: Fresh::No,
+            also: None,
+        },
+        Case {
+            name: "PATCH /protection-cases/{id}",
+            expect: "--oo----",
+            method: Patch,
+            path: |w| format!("/api/v1/protection-cases/{}", w.protection_case),
+            body: |_, _, _| json!({ "version": 1, "risk_level": "high" }),
+            fresh: Fresh::No,
+            also: None,
+        },
+        Case {
+            name: "POST /protection-cases/{id}/measures",
+            expect: "--oo----",
+            method: Post,
+            path: |w| format!("/api/v1/protection-cases/{}/measures", w.protection_case),
+            body: |_, _, n| json!({ "id": uuid(n), "measure": "alternative_care" }),
+            fresh: Fresh::No,
+            also: None,
+        },
+        Case {
+            name: "POST /protection-cases/{id}/close",
+            expect: "--oo----",
+            method: Post,
+            path: |w| format!("/api/v1/protection-cases/{}/close", w.protection_case),
+            body: |_, _, _| json!({ "version": 1, "closure_reason": "risk_reduced" }),
+            fresh: Fresh::No,
+            also: None,
+        },
         // Referrals addressed to the owning agency are answered by it.
         Case {
             name: "POST /referrals/{id}/acknowledge",

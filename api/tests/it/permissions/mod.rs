@@ -99,6 +99,7 @@ struct World {
     forward_to: String,
     series: String,
     swap: String,
+    protection_case: String,
 }
 
 /// A weekly series of the owning agency's team.

@@ -126,6 +126,10 @@ async fn every_role_stays_inside_its_remit_on_every_write_endpoint() {
     let offer = json!({ "starts_at": "2026-03-10T07:00:00Z", "ends_at": "2026-03-11T07:00:00Z" });
     let path = format!("/api/v1/schedules/{}/swaps", world.schedule);
     world.swap = created(&app, Method::Post, &path, &pmf, "fx-18", &offer).await["id"].as_str().unwrap().to_owned();
+    let opening = json!({ "id": uuid(9), "identified_by": "field_squad" });
+    let path = format!("/api/v1/child-profiles/{}/cases", world.profile);
+    world.protection_case =
+        created(&app, Method::Post, &path, &pmf, "fx-19", &opening).await["id"].as_str().unwrap().to_owned();
     lock_out(&app, &world.member_username).await;
 
     let mut wrong = Vec::new();

@@ -1,0 +1,2 @@
+DROP TABLE protection_measures;
+DROP TABLE protection_cases;
