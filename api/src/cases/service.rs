@@ -27,7 +27,7 @@ use crate::db::Tx;
 use crate::db::schema::{agencies, protection_cases, protection_measures, referrals};
 use crate::http::problem::ErrorCode;
 use crate::http::{ApiError, ApiResult};
-use crate::ids::{AgencyId, CaseId, parse_uuid};
+use crate::ids::{AgencyId, CaseId, ReferralId, parse_uuid};
 use crate::profiles::store::ProfileRow;
 use crate::profiles::update::{StatusCause, advance_status};
 use crate::territory::index::TerritoryIndex;
@@ -140,6 +140,78 @@ pub fn open(
     )?;
     advance_status(tx, &user.actor(), &profile.id, "in_case_management", StatusCause::Case(&row.id), at)?;
     Ok(Written { case: view(tx, index, user, &row, &profile)?, new: true })
+}
+
+/// Who identified or referred the child (`identifier_type`), as the type of the agency that
+/// started a referral's chain tells it.
+pub fn identifier_of_agency_type(agency_type: &str) -> &'static str {
+    match agency_type {
+        "police" => "police",
+        "ngo" => "ngo",
+        "field_outreach_centre" | "mobile_unit" => "field_squad",
+        "child_protection_unit" | "social_services_directorate" | "needs_assessment_unit" => "child_protection_worker",
+        "health" => "health",
+        "education" => "school",
+        "court" => "court",
+        _ => "other",
+    }
+}
+
+/// Opens the case a referral closed with a case opened stands for, when the closing unit works
+/// cases and the child has none open: identified by the agency that started the referral's
+/// chain, opened when the referral closed. The case worker assesses it afterwards.
+pub fn open_from_referral(
+    tx: &mut Tx<'_>,
+    user: &AuthUser,
+    referral_id: &ReferralId,
+    origin_agency_id: &AgencyId,
+    profile_id: &str,
+    at: NaiveDateTime,
+) -> ApiResult<Option<CaseId>> {
+    if may_work_cases(tx, user).is_err() || open_case_of(tx, profile_id)?.is_some() {
+        return Ok(None);
+    }
+    let Some(profile) = crate::profiles::store::find_row(tx, profile_id)? else { return Ok(None) };
+    if profile.merged_into.is_some() {
+        return Ok(None);
+    }
+    let origin_type: String =
+        agencies::table.find(origin_agency_id).select(agencies::agency_type).get_result(tx.conn())?;
+    let municipality_id: Option<String> =
+        agencies::table.find(&user.agency.id).select(agencies::municipality_id).get_result(tx.conn())?;
+    let id = CaseId::generate();
+    let identified_by = identifier_of_agency_type(&origin_type);
+    let row = CaseRow {
+        id: id.clone(),
+        profile_id: profile.id.clone(),
+        agency_id: user.agency.id.clone(),
+        municipality_id,
+        referral_id: Some(referral_id.to_string()),
+        opened_at: at,
+        identified_by: identified_by.to_owned(),
+        age_band: age_band_code(age_band_at(&profile, at)),
+        ethnicity: None,
+        risk_level: None,
+        primary_problem: None,
+        closed_at: None,
+        closure_reason: None,
+        content_hash: crate::digest::hex(&Sha256::digest(referral_id.as_bytes())),
+        created_by: user.user_id.to_string(),
+        version: 1,
+        created_at: at,
+        updated_at: at,
+    };
+    diesel::insert_into(protection_cases::table).values(&row).execute(tx.conn())?;
+    audit::record(
+        tx,
+        &user.actor(),
+        at,
+        "protection_case.open",
+        "protection_case",
+        &row.id,
+        serde_json::json!({ "profile_id": row.profile_id, "fields": ["identified_by"], "referral_id": referral_id }),
+    )?;
+    Ok(Some(id))
 }
 
 /// Changes a case's assessed facts against the version the editor read.

@@ -434,6 +434,9 @@ pub fn transition(
             if let Some(profile) = &row.profile_id
                 && close.outcome.as_deref().is_some_and(|o| CASE_MANAGEMENT_OUTCOMES.contains(&o))
             {
+                if close.outcome.as_deref() == Some("case_opened") {
+                    crate::cases::service::open_from_referral(tx, user, id, &row.origin_agency_id, profile, at)?;
+                }
                 crate::profiles::update::advance_status(
                     tx,
                     &user.actor(),

@@ -201,4 +201,11 @@ async fn a_referral_moves_the_child_on_and_keeps_the_precise_location_while_open
     assert_eq!(deadline(&closed.body, "outcome")["state"], "breached");
     let read = app.get(&format!("/api/v1/child-profiles/{profile}"), Some(&field)).await;
     assert_eq!(status(&read.body), "in_case_management");
+    // The unit's case is opened with it, identified by the field squad that sent the child.
+    let cases = app.get(&format!("/api/v1/child-profiles/{profile}/cases"), Some(&pmf)).await;
+    assert_eq!(cases.body.as_array().map(Vec::len), Some(1), "{}", cases.body);
+    let case = &cases.body[0];
+    assert_eq!((case["identified_by"].as_str(), case["referral_id"].as_str()), (Some("field_squad"), Some(REFERRAL)));
+    assert_eq!(case["opened_at"], closed.body["ended_at"]);
+    assert!(case.get("risk_level").is_none() && case.get("closed_at").is_none(), "{case}");
 }
