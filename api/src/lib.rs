@@ -28,6 +28,7 @@ pub mod ops;
 pub mod outbox;
 pub mod profiles;
 pub mod referrals;
+pub mod reports;
 pub mod retention;
 pub mod rota;
 pub mod rounds;
