@@ -11,8 +11,8 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::http::{ApiError, ErrorCode, problem};
 use crate::state::AppState;
 use crate::{
-    accounts, agencies, alerts, auth, cases, hotspots, identifications, lifeline, ops, profiles, referrals, rota,
-    rounds, sync, territory, vocabularies,
+    accounts, agencies, alerts, auth, cases, hotspots, identifications, lifeline, ops, profiles, referrals, reports,
+    rota, rounds, sync, territory, vocabularies,
 };
 
 /// The whole application, as used by the server and by in-process tests.
@@ -57,6 +57,7 @@ pub fn build_app(
                 .configure(rota::routes::configure)
                 .configure(alerts::routes::configure)
                 .configure(referrals::routes::configure)
+                .configure(reports::routes::configure)
                 .configure(hotspots::routes::configure)
                 .configure(rounds::routes::configure)
                 .configure(sync::routes::configure)

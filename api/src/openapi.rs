@@ -16,8 +16,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::http::lang::Lang;
 use crate::{
-    accounts, agencies, alerts, auth, cases, hotspots, identifications, lifeline, ops, profiles, referrals, rota,
-    rounds, sync, territory, vocabularies,
+    accounts, agencies, alerts, auth, cases, hotspots, identifications, lifeline, ops, profiles, referrals, reports,
+    rota, rounds, sync, territory, vocabularies,
 };
 
 #[derive(OpenApi)]
@@ -42,6 +42,7 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         (name = "rotas", description = "Duty rotas: who is on duty when, overrides, swaps, calendars"),
         (name = "alerts", description = "Alerts, escalation, and how people are reached"),
         (name = "referrals", description = "Referrals to the unit that must act: routing, consent, deadlines, outcomes"),
+        (name = "reports", description = "The reports the law asks for: tables for ASHDMF and the municipal plans"),
         (name = "rounds", description = "Hotspots, teams, field rounds, check-in from the field, coverage"),
         (name = "sync", description = "A phone's working set, then only what changed in it"),
         (name = "operations", description = "Health and metrics"),
@@ -213,7 +214,7 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::open
 }
 
 /// Every capability's operations, in the order the router mounts them.
-fn capabilities() -> [utoipa::openapi::OpenApi; 16] {
+fn capabilities() -> [utoipa::openapi::OpenApi; 17] {
     [
         auth::routes::AuthApi::openapi(),
         accounts::routes::AccountsApi::openapi(),
@@ -226,6 +227,7 @@ fn capabilities() -> [utoipa::openapi::OpenApi; 16] {
         rota::routes::RotaApi::openapi(),
         alerts::routes::AlertsApi::openapi(),
         referrals::routes::ReferralsApi::openapi(),
+        reports::routes::ReportsApi::openapi(),
         hotspots::routes::HotspotsApi::openapi(),
         rounds::routes::RoundsApi::openapi(),
         sync::routes::SyncApi::openapi(),

@@ -17,6 +17,7 @@ pub mod lifeline;
 pub mod problem;
 pub mod profiles;
 pub mod referrals;
+pub mod reports;
 pub mod rounds;
 pub mod schedules;
 pub mod schema_rules;

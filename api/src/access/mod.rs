@@ -13,6 +13,7 @@
 //!   are shown the person the referral is about.
 //! - `shared_records`: sightings and profiles an accepted referral opened to another agency.
 //! - `alerts`: who may raise, read and answer alerts.
+//! - `reports`: who may read reports, over which areas, and how exactly.
 //! - here: municipal policy authority, and the floor and suppression of published counts.
 
 use diesel::prelude::*;
@@ -32,6 +33,7 @@ pub mod cases;
 pub mod identifications;
 pub mod profiles;
 pub mod referrals;
+pub mod reports;
 pub mod shared_records;
 
 pub use areas::{ServedAreas, scope_area_ids};

@@ -61,6 +61,7 @@ error_codes! {
     NotMunicipalAuthority => ("not_municipal_authority", 403, "Only the municipality's child-protection administration may change this", "Këtë e ndryshon vetëm administrata e mbrojtjes së fëmijës e bashkisë"),
     NotCaseWorker => ("not_case_worker", 403, "Only those who work the case may change the child's record", "Të dhënat e fëmijës i ndryshojnë vetëm ata që punojnë me rastin"),
     NotChildProtectionUnit => ("not_child_protection_unit", 403, "Protection cases are worked by the municipality's child-protection unit", "Rastet e mbrojtjes i trajton njësia e mbrojtjes së fëmijëve e bashkisë"),
+    AreaOutsideScope => ("area_outside_scope", 403, "This area is outside the areas your agency serves", "Kjo zonë është jashtë zonave që mbulon institucioni juaj"),
     NotYourAgency => ("not_your_agency", 403, "This belongs to another agency", "Kjo i përket një institucioni tjetër"),
     NotOnTeam => ("not_on_team", 403, "You are not on this round's team", "Nuk jeni në ekipin e kësaj daljeje"),
     PasswordChangeRequired => ("password_change_required", 403, "Change your password first", "Ndryshoni fillimisht fjalëkalimin"),

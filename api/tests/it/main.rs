@@ -29,6 +29,7 @@ mod permissions;
 mod profiles;
 mod reference;
 mod referrals;
+mod reports;
 mod rota_publishing;
 mod rotas;
 mod rounds;

@@ -1,0 +1,107 @@
+//! Reports for ASHDMF and the municipal plans: tables counted from the field records for an area
+//! and a period, with small numbers hidden from readers of aggregates only.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Which report to make: an area and a period.
+#[derive(Debug, Clone, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// A year (`2022`), a quarter (`2023-Q3`), a half-year (`2024-H1`) or whole days
+    /// (`2023-07-01..2023-09-30`, both included), on Albania's calendar. A period under way is
+    /// reported up to now; one that has not begun is refused (`in_future`).
+    pub period: String,
+    /// The code of a municipality (`AL224`), a county, or `AL` for the whole country. Defaults
+    /// to your agency's municipality (to the country with national scope).
+    pub area: Option<String>,
+}
+
+/// A label in both languages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Labels {
+    pub sq: String,
+    pub en: String,
+}
+
+/// The area a report covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReportArea {
+    /// `AL` for the whole country, else the area's code.
+    pub code: String,
+    pub name: String,
+    /// `country`, `county` or `municipality`.
+    pub level: String,
+}
+
+/// The period a report covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReportPeriod {
+    /// As asked for: `2022`, `2023-Q3`, `2024-H1`, `2023-07-01..2023-09-30`.
+    pub label: String,
+    pub first_day: NaiveDate,
+    pub last_day: NaiveDate,
+}
+
+/// A count, or nothing where it is hidden: a count from 1 to 2 for a reader of aggregates only,
+/// and whatever else would let one work such a count out (shown as `<3`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReportValue {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<i64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suppressed: bool,
+}
+
+/// A row of a table: a code of the table's breakdown and its count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReportRow {
+    pub code: String,
+    pub label: Labels,
+    pub value: ReportValue,
+}
+
+/// The tables of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportTableId {
+    /// Protection cases opened in the period, by age band at opening.
+    CasesNewByAgeBand,
+    CasesNewBySex,
+    /// By community; children of another nationality are counted as `foreign`.
+    CasesNewByCommunity,
+    /// By who identified or referred the child (`identifier_type`).
+    CasesNewByIdentifier,
+    /// Cases closed in the period, by `case_closure_reason`.
+    CasesClosedByReason,
+    /// Cases open at any time in the period, by assessed risk (`not_assessed` when not yet).
+    CasesManagedByRisk,
+    /// Cases open at any time in the period, by primary problem.
+    CasesManagedByProblem,
+    /// Protection measures taken in the period, by `protection_measure`.
+    ProtectionMeasuresByType,
+}
+
+/// One table: counts by one breakdown and their total.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReportTable {
+    pub id: ReportTableId,
+    pub title: Labels,
+    /// The vocabulary the rows' codes come from.
+    pub breakdown: String,
+    pub rows: Vec<ReportRow>,
+    pub total: ReportValue,
+}
+
+/// A report: its tables for an area and a period, counted at `generated_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Report {
+    pub area: ReportArea,
+    pub period: ReportPeriod,
+    pub generated_at: DateTime<Utc>,
+    /// Small numbers are hidden in this report (the reader reads aggregates only).
+    pub small_numbers_hidden: bool,
+    pub tables: Vec<ReportTable>,
+}
