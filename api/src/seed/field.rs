@@ -3,16 +3,20 @@
 //! sightings go up as a phone uploads an offline shift (`sync::batch::apply`), the hotspot through
 //! the coordinator's own service call, so they pass the checks a phone's and a coordinator's
 //! requests do. A phone signing in as `tirana.field` then syncs a working set, and coordinators
-//! have something on the map. What is there already is not added again.
+//! have something on the map. A boy seen in the shift is in case management at Tirana's
+//! child-protection unit, so the reports have a case to count. What is there already is not
+//! added again.
 
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use serde_json::{Value, json};
+use terren_contract::cases::OpenProtectionCase;
 use terren_contract::hotspots::{HotspotShape, PutHotspot};
+use terren_contract::profiles::LinkIdentification;
 
 use crate::access::AuthUser;
 use crate::db::backend;
-use crate::db::schema::{hotspots, referrals};
+use crate::db::schema::{hotspots, protection_cases, referrals};
 use crate::http::lang::Lang;
 use crate::state::AppState;
 
@@ -29,6 +33,9 @@ const SIGHTINGS: usize = 8;
 const PROFILE: &str = "019a2b3c-4d5e-7f00-8a1b-00000000f100";
 const REFERRAL: &str = "019a2b3c-4d5e-7f00-8a1b-00000000f200";
 const HOTSPOT: &str = "Semaforët e Sheshit Skënderbej (demo)";
+/// The boy of the fifth sighting, and his protection case.
+const CASE_PROFILE: &str = "019a2b3c-4d5e-7f00-8a1b-00000000f101";
+const CASE: &str = "019a2b3c-4d5e-7f00-8a1b-00000000f300";
 
 fn sighting_id(n: usize) -> String {
     format!("019a2b3c-4d5e-7f00-8a1b-00000000f{n:03}")
@@ -39,6 +46,7 @@ fn sighting_id(n: usize) -> String {
 pub struct FieldReport {
     pub sightings: usize,
     pub hotspots: usize,
+    pub cases: usize,
 }
 
 /// Adds what is missing of the demo's field records. The shift is known by its last operation
@@ -100,7 +108,38 @@ pub async fn seed_field(state: &AppState) -> anyhow::Result<FieldReport> {
         .await??;
         report.hotspots = 1;
     }
+    report.cases = protection_case(state).await?;
     Ok(report)
+}
+
+/// Links the fifth sighting's boy to a profile and opens his case at Tirana's unit, unless the
+/// case is there; both steps are replays when made before.
+async fn protection_case(state: &AppState) -> anyhow::Result<usize> {
+    let state = state.clone();
+    actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<usize> {
+        let mut conn = state.db.get()?;
+        if protection_cases::table.find(CASE).count().get_result::<i64>(&mut conn)? > 0 {
+            return Ok(0);
+        }
+        let account = |conn: &mut crate::db::PooledConn, name: &str| {
+            AuthUser::acting_as(conn, name, "demo-seed").map_err(|e| anyhow::anyhow!("demo account {name}: {e:?}"))
+        };
+        let (field, pmf) = (account(&mut conn, "tirana.field")?, account(&mut conn, "tirana.pmf")?);
+        let (index, at) = (state.territory(), state.clock.now_naive());
+        let link: LinkIdentification = serde_json::from_value(json!({
+            "new_profile": { "id": CASE_PROFILE, "given_name": "Besi", "birth_year": 2014, "birth_year_estimated": true }
+        }))?;
+        let opening: OpenProtectionCase = serde_json::from_value(json!({
+            "id": CASE, "identified_by": "field_squad", "risk_level": "medium", "primary_problem": "street_situation",
+        }))?;
+        backend::write_transaction(&mut conn, |tx| {
+            crate::profiles::linking::link(tx, &index, &field, &sighting_id(5), &link, at)?;
+            crate::cases::service::open(tx, &index, &pmf, CASE_PROFILE, &opening, at)
+        })
+        .map_err(|e| anyhow::anyhow!("demo protection case: {:?} {}", e.code, e.detail.unwrap_or_default()))?;
+        Ok(1)
+    })
+    .await?
 }
 
 /// The field worker's last three days, oldest first, as the phone would upload them.

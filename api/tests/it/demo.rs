@@ -98,7 +98,7 @@ async fn an_emergency_sighting_in_the_demo_pages_the_person_on_call_who_acknowle
 async fn the_demo_field_worker_syncs_a_working_set_and_seeding_twice_adds_nothing() {
     let app = TestApp::spawn().await;
     let report = seed_field(&app.state).await.unwrap();
-    assert_eq!(report, FieldReport { sightings: 8, hotspots: 1 });
+    assert_eq!(report, FieldReport { sightings: 8, hotspots: 1, cases: 1 });
     assert_eq!(seed_field(&app.state).await.unwrap(), FieldReport::default(), "a second start adds nothing");
     // A start that died after the shift and before the hotspot: the next makes only the hotspot.
     app.db(|conn| {
@@ -107,7 +107,7 @@ async fn the_demo_field_worker_syncs_a_working_set_and_seeding_twice_adds_nothin
         diesel::delete(hotspots::table).execute(conn).unwrap()
     })
     .await;
-    assert_eq!(seed_field(&app.state).await.unwrap(), FieldReport { sightings: 0, hotspots: 1 });
+    assert_eq!(seed_field(&app.state).await.unwrap(), FieldReport { sightings: 0, hotspots: 1, cases: 0 });
 
     let field = app.login("tirana.field").await;
     let page = app.get("/api/v1/sync?limit=500", Some(&field)).await;
@@ -115,11 +115,12 @@ async fn the_demo_field_worker_syncs_a_working_set_and_seeding_twice_adds_nothin
     assert_eq!(page.body["has_more"], false);
     let count = |collection: &str| page.body[collection]["put"].as_array().unwrap().len();
     assert_eq!(count("identifications"), 8, "{}", page.body["identifications"]);
-    assert_eq!(count("profiles"), 1);
+    assert_eq!(count("profiles"), 2, "Ana, and Besi, whose case is open");
     assert_eq!(count("referrals"), 1);
     assert_eq!(count("hotspots"), 1);
-    let profile = &page.body["profiles"]["put"][0];
-    assert_eq!(profile["given_name"], "Ana", "the finder reads the names: {profile}");
+    let names: Vec<&str> =
+        page.body["profiles"]["put"].as_array().unwrap().iter().filter_map(|p| p["given_name"].as_str()).collect();
+    assert!(names.contains(&"Ana"), "the finder reads the names: {names:?}");
     let referral = &page.body["referrals"]["put"][0];
     assert_eq!(referral["to_agency"]["code"], "AL224-NJMF", "routed to Tirana's unit: {referral}");
     // The unit that receives it sees it in its inbox.
@@ -127,4 +128,10 @@ async fn the_demo_field_worker_syncs_a_working_set_and_seeding_twice_adds_nothin
     let inbox = app.get("/api/v1/referrals?box=inbox", Some(&pmf)).await;
     assert_eq!(inbox.status, StatusCode::OK, "{}", inbox.body);
     assert!(inbox.body.to_string().contains(referral["id"].as_str().unwrap()), "{}", inbox.body);
+    // And the unit's report for this year counts Besi's case.
+    let year = app.clock_naive().format("%Y").to_string();
+    let report = app.get(&format!("/api/v1/reports?period={year}"), Some(&pmf)).await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    let new_cases = report.body["tables"].as_array().unwrap().iter().find(|t| t["id"] == "cases_new_by_identifier");
+    assert_eq!(new_cases.unwrap()["total"]["count"], 1, "{}", report.body);
 }
