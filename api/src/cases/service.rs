@@ -97,13 +97,11 @@ pub fn open(
     if open_case_of(tx, &profile.id)?.is_some() {
         return Err(ApiError::new(ErrorCode::CaseAlreadyOpen));
     }
-    let municipality_id: Option<String> =
-        agencies::table.find(&user.agency.id).select(agencies::municipality_id).get_result(tx.conn())?;
     let row = CaseRow {
         id: id.clone(),
         profile_id: profile.id.clone(),
         agency_id: user.agency.id.clone(),
-        municipality_id,
+        municipality_id: unit_municipality(tx, user)?,
         referral_id: request.referral_id.map(|r| r.to_string()),
         opened_at,
         identified_by: request.identified_by.clone(),
@@ -119,7 +117,6 @@ pub fn open(
         created_at: at,
         updated_at: at,
     };
-    diesel::insert_into(protection_cases::table).values(&row).execute(tx.conn())?;
     let fields: Vec<&str> = [
         Some("identified_by"),
         request.risk_level.as_ref().map(|_| "risk_level"),
@@ -129,15 +126,7 @@ pub fn open(
     .into_iter()
     .flatten()
     .collect();
-    audit::record(
-        tx,
-        &user.actor(),
-        at,
-        "protection_case.open",
-        "protection_case",
-        &row.id,
-        serde_json::json!({ "profile_id": row.profile_id, "fields": fields, "referral_id": row.referral_id }),
-    )?;
+    insert(tx, user, &row, &fields, at)?;
     advance_status(tx, &user.actor(), &profile.id, "in_case_management", StatusCause::Case(&row.id), at)?;
     Ok(Written { case: view(tx, index, user, &row, &profile)?, new: true })
 }
@@ -177,15 +166,13 @@ pub fn open_from_referral(
     }
     let origin_type: String =
         agencies::table.find(origin_agency_id).select(agencies::agency_type).get_result(tx.conn())?;
-    let municipality_id: Option<String> =
-        agencies::table.find(&user.agency.id).select(agencies::municipality_id).get_result(tx.conn())?;
     let id = CaseId::generate();
     let identified_by = identifier_of_agency_type(&origin_type);
     let row = CaseRow {
         id: id.clone(),
         profile_id: profile.id.clone(),
         agency_id: user.agency.id.clone(),
-        municipality_id,
+        municipality_id: unit_municipality(tx, user)?,
         referral_id: Some(referral_id.to_string()),
         opened_at: at,
         identified_by: identified_by.to_owned(),
@@ -201,16 +188,7 @@ pub fn open_from_referral(
         created_at: at,
         updated_at: at,
     };
-    diesel::insert_into(protection_cases::table).values(&row).execute(tx.conn())?;
-    audit::record(
-        tx,
-        &user.actor(),
-        at,
-        "protection_case.open",
-        "protection_case",
-        &row.id,
-        serde_json::json!({ "profile_id": row.profile_id, "fields": ["identified_by"], "referral_id": referral_id }),
-    )?;
+    insert(tx, user, &row, &["identified_by"], at)?;
     Ok(Some(id))
 }
 
@@ -426,6 +404,26 @@ pub fn list_for_profile(
         serde_json::json!({ "cases": cases.iter().map(|c| c.id.as_str()).collect::<Vec<_>>() }),
     )?;
     Ok(views)
+}
+
+/// The municipality a unit's cases are reported for: the unit's own.
+fn unit_municipality(tx: &mut Tx<'_>, user: &AuthUser) -> ApiResult<Option<String>> {
+    Ok(agencies::table.find(&user.agency.id).select(agencies::municipality_id).get_result(tx.conn())?)
+}
+
+/// Writes a new case and the audit record of its opening, naming the fields it was opened with.
+fn insert(tx: &mut Tx<'_>, user: &AuthUser, row: &CaseRow, fields: &[&str], at: NaiveDateTime) -> ApiResult<()> {
+    diesel::insert_into(protection_cases::table).values(row).execute(tx.conn())?;
+    audit::record(
+        tx,
+        &user.actor(),
+        at,
+        "protection_case.open",
+        "protection_case",
+        &row.id,
+        serde_json::json!({ "profile_id": row.profile_id, "fields": fields, "referral_id": row.referral_id }),
+    )?;
+    Ok(())
 }
 
 fn content_hash(profile_id: &str, request: &OpenProtectionCase) -> ApiResult<String> {
