@@ -3,7 +3,7 @@ use terren_contract::reports::{Report, ReportQuery};
 
 use super::service;
 use crate::access::AuthUser;
-use crate::http::{ApiResult, audited};
+use crate::http::{ApiResult, audited_read};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -19,7 +19,8 @@ pub struct ReportsApi;
 /// (`statistics_read`). Coordinators and case managers get exact counts for their agency's
 /// municipalities; agency administrators (their municipalities), national viewers and system
 /// administrators (any area, `AL` for the country) get counts below 3 hidden (`suppressed`),
-/// with whatever else would give them away. Audited.
+/// with whatever else would give them away. Counted on a read snapshot, so writers do not wait
+/// for it; audited.
 #[utoipa::path(
     get, path = "/api/v1/reports", tag = "reports",
     params(ReportQuery),
@@ -35,5 +36,5 @@ pub async fn get_report(
     query: web::Query<ReportQuery>,
 ) -> ApiResult<web::Json<Report>> {
     let query = query.into_inner();
-    Ok(web::Json(audited(&state, move |tx, index, at| service::report(tx, index, &user, &query, at)).await?))
+    Ok(web::Json(audited_read(&state, move |tx, index, at| service::report(tx, index, &user, &query, at)).await?))
 }
