@@ -100,6 +100,7 @@ field_error_codes! {
     UnknownTimeZone => ("unknown_time_zone", "Not an IANA time zone."),
     UnknownArea => ("unknown_area", "No area with this code."),
     UnknownAgency => ("unknown_agency", "No such active agency."),
+    UnknownTable => ("unknown_table", "No report table with this id."),
     UnknownUser => ("unknown_user", "No such active user."),
     UnknownParticipant => ("unknown_participant", "Not an active member of the schedule's agency."),
     UnknownIdentification => ("unknown_identification", "No such sighting within your scope."),

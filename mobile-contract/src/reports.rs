@@ -17,6 +17,8 @@ pub struct ReportQuery {
     /// The code of a municipality (`AL224`), a county, or `AL` for the whole country. Defaults
     /// to your agency's municipality (to the country with national scope).
     pub area: Option<String>,
+    /// Only these tables (their ids, comma-separated); all of them when absent.
+    pub tables: Option<String>,
 }
 
 /// A label in both languages.
@@ -46,7 +48,9 @@ pub struct ReportPeriod {
 }
 
 /// A count, or nothing where it is hidden: a count from 1 to 2 for a reader of aggregates only,
-/// and whatever else would let one work such a count out (shown as `<3`).
+/// and whatever else would let one work such a count out (shown as `<3`). Neither `count` nor
+/// `suppressed` where there is nothing to show (a median of no referrals, the total of a table
+/// whose rows are not parts of a whole).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ReportValue {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -63,7 +67,11 @@ pub struct ReportRow {
     pub value: ReportValue,
 }
 
-/// The tables of a report.
+/// The tables of a report. `cases_*`: the national report's protection cases (children);
+/// `street_*`: people identified in street situations, from sightings (a person is their
+/// profile, or a sighting linked to none); `referrals_*`: referral chains made in the period;
+/// `referral_*`: each link sent in the period, measured against its deadlines; `plan_*`: the
+/// municipal plan's indicators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportTableId {
@@ -82,17 +90,63 @@ pub enum ReportTableId {
     CasesManagedByProblem,
     /// Protection measures taken in the period, by `protection_measure`.
     ProtectionMeasuresByType,
+    /// Distinct children identified: `first_time` (first seen in the period), `repeat` (seen
+    /// before it), `not_linked` (sightings linked to no profile, each one child).
+    StreetChildrenIdentified,
+    /// Distinct children seen in each `street_situation`; one child may be in several rows.
+    StreetChildrenBySituation,
+    /// By `residence_origin`: of this municipality, of another, foreign.
+    StreetChildrenByResidenceOrigin,
+    /// `with_adult` when any sighting shows an adult with the child, `without_adult`, or
+    /// `not_recorded`.
+    StreetChildrenAccompanied,
+    StreetAdultsIdentified,
+    StreetAdultsBySituation,
+    StreetAdultsByResidenceOrigin,
+    StreetAdultsAccompanied,
+    ReferralsChildrenByPriority,
+    /// By the type of the agency the referral was sent to (first, before any forward).
+    ReferralsChildrenByReceivingAgency,
+    /// By where the chain ended: a `referral_outcome`, `declined`, `cancelled`, or `open`.
+    ReferralsChildrenByOutcome,
+    ReferralsAdultsByPriority,
+    ReferralsAdultsByReceivingAgency,
+    ReferralsAdultsByOutcome,
+    /// Per deadline kind, met and breached (`acknowledge_met`, `first_contact_breached`…).
+    ReferralDeadlines,
+    /// Minutes from sending to acknowledgement and to first contact: median and 90th percentile.
+    ReferralResponseMinutes,
 }
 
-/// One table: counts by one breakdown and their total.
+/// What a table's numbers are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportUnit {
+    /// People, cases, referrals or rounds.
+    #[default]
+    Count,
+    /// Whole minutes.
+    Minutes,
+    /// Whole per cent (may be negative).
+    Percent,
+}
+
+/// One table: numbers by one breakdown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ReportTable {
     pub id: ReportTableId,
     pub title: Labels,
-    /// The vocabulary the rows' codes come from.
+    /// The vocabulary the rows' codes come from, or the table's own list of rows.
     pub breakdown: String,
+    #[serde(default)]
+    pub unit: ReportUnit,
     pub rows: Vec<ReportRow>,
+    /// How many were counted: the sum of the rows, or (when `rows_overlap`) the people counted,
+    /// each once. Without a `count` (`{}`) where the rows are not parts of a whole.
     pub total: ReportValue,
+    /// One person may be counted in several rows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rows_overlap: bool,
 }
 
 /// A report: its tables for an area and a period, counted at `generated_at`.

@@ -7,12 +7,16 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use terren_contract::areas::AreaLevel;
 use terren_contract::problem::{FieldError, FieldErrorCode};
+use terren_contract::referrals::DeadlineKind;
 use terren_contract::reports::{
-    Labels, Report, ReportArea, ReportPeriod, ReportQuery, ReportRow, ReportTable, ReportTableId,
+    Labels, Report, ReportArea, ReportPeriod, ReportQuery, ReportRow, ReportTable, ReportTableId, ReportUnit,
+    ReportValue,
 };
 
 use super::cases::{self, CaseTables, Counts, FOREIGN, NOT_ASSESSED, Scope};
 use super::period::{Period, tirana_day};
+use super::referrals::{self, ReferralTables, ResponseFigures};
+use super::street::{self, StreetTables};
 use super::suppress::{self, Shown};
 use crate::access::AuthUser;
 use crate::access::reports::{ReportReach, check_report_area, report_reach};
@@ -22,9 +26,27 @@ use crate::db::Tx;
 use crate::db::schema::{agencies, vocabulary_entries};
 use crate::http::{ApiError, ApiResult};
 use crate::territory::index::TerritoryIndex;
+use crate::vocabularies::{parse_wire_code, wire_code};
 
 /// The code that names the whole country.
 pub const NATIONAL: &str = "AL";
+
+/// The tables asked for by id (comma-separated), or all of them.
+fn wanted_tables(tables: Option<&str>) -> ApiResult<Option<Vec<ReportTableId>>> {
+    let Some(tables) = tables else { return Ok(None) };
+    let mut wanted = Vec::new();
+    for id in tables.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+        let id = parse_wire_code::<ReportTableId>(id).map_err(|_| {
+            ApiError::fields(vec![FieldError::new(
+                "tables",
+                FieldErrorCode::UnknownTable,
+                format!("no report table is called {id}"),
+            )])
+        })?;
+        wanted.push(id);
+    }
+    Ok(Some(wanted))
+}
 
 /// What a report covers, worked out from the query.
 struct Covered {
@@ -43,11 +65,25 @@ pub fn report(
     let period = Period::parse("period", &query.period)
         .and_then(|period| period.check_begun("period", tirana_day(at)).map(|()| period))
         .map_err(|e| ApiError::fields(vec![e]))?;
+    let wanted = wanted_tables(query.tables.as_deref())?;
     let covered = covered(tx, index, user, reach, query.area.as_deref())?;
     let (from, to) = period.bounds();
-    let counts = cases::count(tx, &covered.scope, from, to)?;
+    let scope = &covered.scope;
     let labels = Vocabularies::load(tx)?;
-    let tables = case_tables(&counts, &labels, reach.exact);
+    let mut laid = case_tables(&cases::count(tx, scope, from, to)?, &labels);
+    for (children, subject) in [(true, "child"), (false, "adult")] {
+        let counts: StreetTables = street::count(tx.conn(), subject, scope, from, to)?;
+        laid.extend(street_tables(children, &counts, &labels));
+    }
+    for (children, subject) in [(true, "child"), (false, "adult")] {
+        let counts: ReferralTables = referrals::count(tx.conn(), subject, scope, from, to)?;
+        laid.extend(referral_tables(children, &counts, &labels));
+    }
+    laid.extend(response_tables(&referrals::response(tx.conn(), scope, from, to)?));
+    let mut tables = lay_out(laid, reach.exact);
+    if let Some(wanted) = wanted {
+        tables.retain(|table| wanted.contains(&table.id));
+    }
     audit::record(
         tx,
         &user.actor(),
@@ -165,105 +201,332 @@ impl Vocabularies {
 
 const NOT_ASSESSED_ROW: (&str, &str, &str) = (NOT_ASSESSED, "Pa vlerësuar", "Not assessed");
 const FOREIGN_ROW: (&str, &str, &str) = (FOREIGN, "Të huaj", "Foreign");
+const IDENTIFIED_ROWS: [(&str, &str, &str); 3] = [
+    (street::FIRST_TIME, "Identifikuar për herë të parë", "Identified for the first time"),
+    (street::REPEAT, "Identifikuar më parë", "Identified before"),
+    (street::NOT_LINKED, "Pa profil", "Not linked to a profile"),
+];
+const ACCOMPANIED_ROWS: [(&str, &str, &str); 3] = [
+    (street::WITH_ADULT, "Me një të rritur", "With an adult"),
+    (street::WITHOUT_ADULT, "Pa të rritur", "Without an adult"),
+    (street::NOT_RECORDED, "Pa të dhëna", "Not recorded"),
+];
+const CHAIN_END_ROWS: [(&str, &str, &str); 3] = [
+    (referrals::OPEN, "Në proces", "Still open"),
+    (referrals::DECLINED, "Refuzuar", "Declined"),
+    (referrals::CANCELLED, "Anuluar", "Cancelled"),
+];
 
-/// A table: its id, title in Albanian and English, the vocabulary of its rows, its counts, and
-/// rows it has beyond the vocabulary's codes.
-type TableSpec<'a> = (ReportTableId, &'a str, &'a str, &'a str, &'a Counts, &'a [(&'a str, &'a str, &'a str)]);
+/// How a table hides what could identify someone from a reader of aggregates only.
+enum Privacy {
+    /// Small counts, with complementary cells (`suppress`).
+    Counts,
+    /// Each figure is computed over as many records as given; over fewer than three it is hidden.
+    Measured(Vec<i64>),
+}
 
-/// The case tables, with a group's tables hidden whole when one of them hides its total.
-fn case_tables(counts: &CaseTables, vocabularies: &Vocabularies, exact: bool) -> Vec<ReportTable> {
-    let specs: [TableSpec<'_>; 8] = [
-        (
-            ReportTableId::CasesNewByAgeBand,
-            "Raste të reja sipas grupmoshës",
-            "New cases by age band",
-            "age_band",
-            &counts.new_by_age_band,
-            &[],
-        ),
-        (
-            ReportTableId::CasesNewBySex,
-            "Raste të reja sipas gjinisë",
-            "New cases by sex",
-            "sex",
-            &counts.new_by_sex,
-            &[],
-        ),
-        (
-            ReportTableId::CasesNewByCommunity,
-            "Raste të reja sipas etnisë ose komunitetit",
-            "New cases by ethnicity or community",
-            "ethnicity",
-            &counts.new_by_community,
-            &[FOREIGN_ROW],
-        ),
-        (
-            ReportTableId::CasesNewByIdentifier,
-            "Raste të reja sipas identifikuesit",
-            "New cases by who identified the child",
-            "identifier_type",
-            &counts.new_by_identifier,
-            &[],
-        ),
-        (
-            ReportTableId::CasesClosedByReason,
-            "Raste të mbyllura sipas arsyes",
-            "Closed cases by reason",
-            "case_closure_reason",
-            &counts.closed_by_reason,
-            &[],
-        ),
-        (
-            ReportTableId::CasesManagedByRisk,
-            "Raste në menaxhim sipas nivelit të rrezikut",
-            "Managed cases by risk level",
-            "risk_level",
-            &counts.managed_by_risk,
-            &[NOT_ASSESSED_ROW],
-        ),
-        (
-            ReportTableId::CasesManagedByProblem,
-            "Raste në menaxhim sipas problematikës",
-            "Managed cases by problem",
-            "problem_category",
-            &counts.managed_by_problem,
-            &[NOT_ASSESSED_ROW],
-        ),
-        (
-            ReportTableId::ProtectionMeasuresByType,
-            "Masa mbrojtëse sipas llojit",
-            "Protection measures by type",
-            "protection_measure",
-            &counts.measures_by_type,
-            &[],
-        ),
-    ];
-    let laid_out: Vec<(Vec<(String, Labels)>, Shown)> = specs
-        .iter()
-        .map(|&(_, _, _, vocabulary, counted, extra)| {
-            let rows = vocabularies.rows(vocabulary, extra, counted);
-            let values: Vec<i64> = rows.iter().map(|(code, _)| counted.get(code).copied().unwrap_or(0)).collect();
-            (rows, suppress::table(&values, exact))
-        })
-        .collect();
-    let (mut rows, mut shown): (Vec<_>, Vec<Shown>) = laid_out.into_iter().unzip();
-    if let [age, sex, community, identifier, _closed, risk, problem, _measures] = &mut shown[..] {
-        suppress::hide_group_with_hidden_total(&mut [age, sex, community, identifier]);
-        suppress::hide_group_with_hidden_total(&mut [risk, problem]);
-    }
-    specs
-        .iter()
-        .zip(rows.iter_mut().zip(shown))
-        .map(|(&(id, sq, en, vocabulary, _, _), (rows, shown))| ReportTable {
+/// A table laid out: its rows in order, each with its figure.
+struct Laid {
+    id: ReportTableId,
+    title: Labels,
+    breakdown: String,
+    unit: ReportUnit,
+    /// A row's figure is absent where nothing was measured.
+    rows: Vec<(String, Labels, Option<i64>)>,
+    /// `None`: the sum of the rows; `Some(None)`: no total; `Some(Some(n))`: `n` people.
+    total: Option<Option<i64>>,
+    privacy: Privacy,
+    /// Tables that count the same records are hidden together when one hides its total.
+    group: Option<&'static str>,
+}
+
+impl Laid {
+    /// A table of counts over the codes of `vocabulary` (then `extra` rows, then codes counted
+    /// that the vocabulary does not list), summed.
+    fn counts(
+        id: ReportTableId,
+        (sq, en): (&str, &str),
+        vocabulary: &str,
+        extra: &[(&str, &str, &str)],
+        counts: &Counts,
+        vocabularies: &Vocabularies,
+    ) -> Laid {
+        let rows = vocabularies
+            .rows(vocabulary, extra, counts)
+            .into_iter()
+            .map(|(code, label)| {
+                let count = counts.get(&code).copied().unwrap_or(0);
+                (code, label, Some(count))
+            })
+            .collect();
+        Laid {
             id,
             title: Labels { sq: sq.into(), en: en.into() },
             breakdown: vocabulary.into(),
-            rows: std::mem::take(rows)
+            unit: ReportUnit::Count,
+            rows,
+            total: None,
+            privacy: Privacy::Counts,
+            group: None,
+        }
+    }
+
+    fn in_group(mut self, group: &'static str) -> Laid {
+        self.group = Some(group);
+        self
+    }
+
+    fn overlapping(mut self, people: i64) -> Laid {
+        self.total = Some(Some(people));
+        self
+    }
+
+    fn shown(&self, exact: bool) -> Shown {
+        let values: Vec<i64> = self.rows.iter().map(|row| row.2.unwrap_or(0)).collect();
+        match &self.privacy {
+            Privacy::Counts => match self.total {
+                None => suppress::table(&values, exact),
+                Some(total) => suppress::with_total(&values, total, exact),
+            },
+            Privacy::Measured(over) => {
+                let values: Vec<Option<i64>> = self.rows.iter().map(|row| row.2).collect();
+                suppress::measured(&values, over, exact)
+            }
+        }
+    }
+}
+
+/// The tables of a report, in order, with a group's tables hidden whole when one of them hides
+/// its total.
+fn lay_out(laid: Vec<Laid>, exact: bool) -> Vec<ReportTable> {
+    let mut shown: Vec<Shown> = laid.iter().map(|table| table.shown(exact)).collect();
+    let mut groups: Vec<&'static str> = laid.iter().filter_map(|table| table.group).collect();
+    groups.dedup();
+    for group in groups {
+        let mut members: Vec<&mut Shown> =
+            shown.iter_mut().zip(&laid).filter(|(_, table)| table.group == Some(group)).map(|(s, _)| s).collect();
+        suppress::hide_group_with_hidden_total(&mut members);
+    }
+    laid.into_iter()
+        .zip(shown)
+        .map(|(table, shown)| ReportTable {
+            id: table.id,
+            title: table.title,
+            breakdown: table.breakdown,
+            unit: table.unit,
+            rows_overlap: matches!(table.total, Some(Some(_))),
+            rows: table
+                .rows
                 .into_iter()
                 .zip(shown.cells)
-                .map(|((code, label), value)| ReportRow { code, label, value })
+                .map(|((code, label, _), value)| ReportRow { code, label, value })
                 .collect(),
-            total: shown.total,
+            total: shown.total.unwrap_or(ReportValue { count: None, suppressed: false }),
         })
         .collect()
+}
+
+fn case_tables(counts: &CaseTables, vocabularies: &Vocabularies) -> Vec<Laid> {
+    use ReportTableId::*;
+    vec![
+        Laid::counts(
+            CasesNewByAgeBand,
+            ("Raste të reja sipas grupmoshës", "New cases by age band"),
+            "age_band",
+            &[],
+            &counts.new_by_age_band,
+            vocabularies,
+        )
+        .in_group("cases_new"),
+        Laid::counts(
+            CasesNewBySex,
+            ("Raste të reja sipas gjinisë", "New cases by sex"),
+            "sex",
+            &[],
+            &counts.new_by_sex,
+            vocabularies,
+        )
+        .in_group("cases_new"),
+        Laid::counts(
+            CasesNewByCommunity,
+            ("Raste të reja sipas etnisë ose komunitetit", "New cases by ethnicity or community"),
+            "ethnicity",
+            &[FOREIGN_ROW],
+            &counts.new_by_community,
+            vocabularies,
+        )
+        .in_group("cases_new"),
+        Laid::counts(
+            CasesNewByIdentifier,
+            ("Raste të reja sipas identifikuesit", "New cases by who identified the child"),
+            "identifier_type",
+            &[],
+            &counts.new_by_identifier,
+            vocabularies,
+        )
+        .in_group("cases_new"),
+        Laid::counts(
+            CasesClosedByReason,
+            ("Raste të mbyllura sipas arsyes", "Closed cases by reason"),
+            "case_closure_reason",
+            &[],
+            &counts.closed_by_reason,
+            vocabularies,
+        ),
+        Laid::counts(
+            CasesManagedByRisk,
+            ("Raste në menaxhim sipas nivelit të rrezikut", "Managed cases by risk level"),
+            "risk_level",
+            &[NOT_ASSESSED_ROW],
+            &counts.managed_by_risk,
+            vocabularies,
+        )
+        .in_group("cases_managed"),
+        Laid::counts(
+            CasesManagedByProblem,
+            ("Raste në menaxhim sipas problematikës", "Managed cases by problem"),
+            "problem_category",
+            &[NOT_ASSESSED_ROW],
+            &counts.managed_by_problem,
+            vocabularies,
+        )
+        .in_group("cases_managed"),
+        Laid::counts(
+            ProtectionMeasuresByType,
+            ("Masa mbrojtëse sipas llojit", "Protection measures by type"),
+            "protection_measure",
+            &[],
+            &counts.measures_by_type,
+            vocabularies,
+        ),
+    ]
+}
+
+/// The street-situation tables of children or adults.
+fn street_tables(children: bool, counts: &StreetTables, vocabularies: &Vocabularies) -> Vec<Laid> {
+    use ReportTableId::*;
+    let (ids, who, group) = if children {
+        (
+            [
+                StreetChildrenIdentified,
+                StreetChildrenBySituation,
+                StreetChildrenByResidenceOrigin,
+                StreetChildrenAccompanied,
+            ],
+            ("Fëmijë në situatë rruge", "Children in street situations"),
+            "street_children",
+        )
+    } else {
+        (
+            [StreetAdultsIdentified, StreetAdultsBySituation, StreetAdultsByResidenceOrigin, StreetAdultsAccompanied],
+            ("Të rritur në situatë rruge", "Adults in street situations"),
+            "street_adults",
+        )
+    };
+    let title = |sq: &str, en: &str| (format!("{} {sq}", who.0), format!("{} {en}", who.1));
+    let titles = [
+        title("të identifikuar", "identified"),
+        title("sipas situatës", "by situation"),
+        title("sipas vendbanimit", "by residence origin"),
+        title("të shoqëruar ose jo", "with an adult or not"),
+    ];
+    let laid = |i: usize, vocabulary: &str, extra: &[(&str, &str, &str)], counted: &Counts| {
+        Laid::counts(ids[i], (&titles[i].0, &titles[i].1), vocabulary, extra, counted, vocabularies).in_group(group)
+    };
+    vec![
+        laid(0, "street_identification", &IDENTIFIED_ROWS, &counts.identified),
+        laid(1, "street_situation", &[], &counts.by_situation).overlapping(counts.people()),
+        laid(2, "residence_origin", &[], &counts.by_residence_origin),
+        laid(3, "street_accompaniment", &ACCOMPANIED_ROWS, &counts.accompanied),
+    ]
+}
+
+/// The referral tables of children or adults.
+fn referral_tables(children: bool, counts: &ReferralTables, vocabularies: &Vocabularies) -> Vec<Laid> {
+    use ReportTableId::*;
+    let (ids, who, group) = if children {
+        (
+            [ReferralsChildrenByPriority, ReferralsChildrenByReceivingAgency, ReferralsChildrenByOutcome],
+            ("Referime të fëmijëve", "Referrals of children"),
+            "referrals_children",
+        )
+    } else {
+        (
+            [ReferralsAdultsByPriority, ReferralsAdultsByReceivingAgency, ReferralsAdultsByOutcome],
+            ("Referime të të rriturve", "Referrals of adults"),
+            "referrals_adults",
+        )
+    };
+    let titles = [
+        (format!("{} sipas përparësisë", who.0), format!("{} by priority", who.1)),
+        (format!("{} sipas llojit të institucionit marrës", who.0), format!("{} by receiving agency type", who.1)),
+        (format!("{} sipas rezultatit", who.0), format!("{} by outcome", who.1)),
+    ];
+    let laid = |i: usize, vocabulary: &str, extra: &[(&str, &str, &str)], counted: &Counts| {
+        Laid::counts(ids[i], (&titles[i].0, &titles[i].1), vocabulary, extra, counted, vocabularies).in_group(group)
+    };
+    vec![
+        laid(0, "risk_level", &[], &counts.by_priority),
+        laid(1, "agency_type", &[], &counts.by_receiving_agency),
+        laid(2, "referral_outcome", &CHAIN_END_ROWS, &counts.by_outcome),
+    ]
+}
+
+/// Deadlines met and breached, and the response times.
+fn response_tables(figures: &ResponseFigures) -> Vec<Laid> {
+    let kind_labels = |kind: DeadlineKind| match kind {
+        DeadlineKind::Acknowledge => ("Konfirmimi i marrjes", "Acknowledgement"),
+        DeadlineKind::FirstContact => ("Kontakti i parë", "First contact"),
+        DeadlineKind::Outcome => ("Rezultati", "Outcome"),
+    };
+    let deadline_rows = referrals::deadline_rows()
+        .into_iter()
+        .map(|(code, kind, state)| {
+            let (sq, en) = kind_labels(kind);
+            let (state_sq, state_en) =
+                if state == referrals::MET { ("brenda afatit", "in time") } else { ("jashtë afatit", "late") };
+            let count = figures.deadlines.get(&code).copied().unwrap_or(0);
+            (code, Labels { sq: format!("{sq} {state_sq}"), en: format!("{en} {state_en}") }, Some(count))
+        })
+        .collect();
+    let mut minutes_rows = Vec::new();
+    let mut measured = Vec::new();
+    for (kind, times) in
+        [(DeadlineKind::Acknowledge, &figures.acknowledge), (DeadlineKind::FirstContact, &figures.first_contact)]
+    {
+        let (sq, en) = kind_labels(kind);
+        for (statistic, value, sq_statistic, en_statistic) in [
+            ("median", times.median, "mesatarja (mediana)", "median"),
+            ("p90", times.p90, "90 % brenda", "90th percentile"),
+        ] {
+            minutes_rows.push((
+                format!("{}_{statistic}", wire_code(kind)),
+                Labels { sq: format!("{sq}: {sq_statistic}"), en: format!("{en}: {en_statistic}") },
+                value.map(|minutes| minutes.round() as i64),
+            ));
+            measured.push(times.count);
+        }
+    }
+    vec![
+        Laid {
+            id: ReportTableId::ReferralDeadlines,
+            title: Labels { sq: "Afatet e referimeve".into(), en: "Referral deadlines".into() },
+            breakdown: "referral_deadline".into(),
+            unit: ReportUnit::Count,
+            rows: deadline_rows,
+            total: Some(None),
+            privacy: Privacy::Counts,
+            group: None,
+        },
+        Laid {
+            id: ReportTableId::ReferralResponseMinutes,
+            title: Labels { sq: "Koha e përgjigjes (minuta)".into(), en: "Response time (minutes)".into() },
+            breakdown: "referral_response_time".into(),
+            unit: ReportUnit::Minutes,
+            rows: minutes_rows,
+            total: Some(None),
+            privacy: Privacy::Measured(measured),
+            group: None,
+        },
+    ]
 }

@@ -21,7 +21,14 @@ use crate::access::MIN_PUBLISHED_COUNT;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shown {
     pub cells: Vec<ReportValue>,
-    pub total: ReportValue,
+    /// Absent for a table whose rows are not parts of a whole.
+    pub total: Option<ReportValue>,
+}
+
+impl Shown {
+    fn total_hidden(&self) -> bool {
+        self.total.is_some_and(|total| total.suppressed)
+    }
 }
 
 fn shown(count: i64) -> ReportValue {
@@ -36,12 +43,18 @@ fn small(count: i64) -> bool {
 
 /// The counts of one table and their total as every reader sees them: exact when `exact`.
 pub fn table(counts: &[i64], exact: bool) -> Shown {
-    let total: i64 = counts.iter().sum();
+    with_total(counts, Some(counts.iter().sum()), exact)
+}
+
+/// The counts of a table whose total is not their sum (people counted once though in several
+/// rows), or that has none, as every reader sees them. A table without a total hides its cells
+/// the same way, so that what other tables show cannot give a hidden cell away either.
+pub fn with_total(counts: &[i64], total: Option<i64>, exact: bool) -> Shown {
     if exact {
-        return Shown { cells: counts.iter().copied().map(shown).collect(), total: shown(total) };
+        return Shown { cells: counts.iter().copied().map(shown).collect(), total: total.map(shown) };
     }
     let mut hidden: Vec<bool> = counts.iter().map(|&c| small(c)).collect();
-    let mut total_hidden = small(total);
+    let mut total_hidden = total.is_some_and(small);
     if hidden.iter().any(|&h| h) {
         let complement = counts
             .iter()
@@ -59,21 +72,37 @@ pub fn table(counts: &[i64], exact: bool) -> Shown {
     }
     Shown {
         cells: counts.iter().zip(&hidden).map(|(&c, &h)| if h { HIDDEN } else { shown(c) }).collect(),
-        total: if total_hidden { HIDDEN } else { shown(total) },
+        total: total.map(|total| if total_hidden { HIDDEN } else { shown(total) }),
     }
+}
+
+/// Figures computed over records (a median of response times, say), each hidden from readers of
+/// aggregates only when fewer than [`MIN_PUBLISHED_COUNT`] records are behind it; a figure with
+/// nothing behind it is absent.
+pub fn measured(values: &[Option<i64>], over: &[i64], exact: bool) -> Shown {
+    let cells = values
+        .iter()
+        .zip(over)
+        .map(|(&value, &over)| match value {
+            None => ReportValue { count: None, suppressed: false },
+            Some(_) if !exact && small(over) => HIDDEN,
+            Some(value) => shown(value),
+        })
+        .collect();
+    Shown { cells, total: None }
 }
 
 /// Hides every table of a group (tables counting the same records) whole when one of them hides
 /// its total: their shown cells would otherwise give that total back.
 pub fn hide_group_with_hidden_total(group: &mut [&mut Shown]) {
-    if group.iter().any(|t| t.total.suppressed) {
+    if group.iter().any(|t| t.total_hidden()) {
         for table in group.iter_mut() {
             for cell in &mut table.cells {
                 if cell.count != Some(0) {
                     *cell = HIDDEN;
                 }
             }
-            table.total = HIDDEN;
+            table.total = table.total.map(|_| HIDDEN);
         }
     }
 }
@@ -91,7 +120,7 @@ mod tests {
     /// away when it is alone or when the hidden cells add up to no more than their number.
     fn recoverable(shown: &Shown, known_total: Option<i64>) -> bool {
         let hidden = shown.cells.iter().filter(|c| c.suppressed).count();
-        let Some(total) = shown.total.count.or(known_total) else { return false };
+        let Some(total) = shown.total.and_then(|t| t.count).or(known_total) else { return false };
         let rest = total - shown.cells.iter().filter_map(|c| c.count).sum::<i64>();
         hidden == 1 || (hidden > 1 && rest == i64::try_from(hidden).unwrap())
     }
@@ -100,14 +129,14 @@ mod tests {
     fn an_exact_reader_sees_every_count() {
         let shown = table(&[1, 0, 7], true);
         assert_eq!(counts(&shown), [Some(1), Some(0), Some(7)]);
-        assert_eq!(shown.total.count, Some(8));
+        assert_eq!(shown.total.unwrap().count, Some(8));
     }
 
     #[test]
     fn one_small_cell_takes_the_smallest_other_with_it() {
         let shown = table(&[1, 0, 7, 4, 12], false);
         assert_eq!(counts(&shown), [None, Some(0), Some(7), None, Some(12)]);
-        assert_eq!(shown.total.count, Some(24));
+        assert_eq!(shown.total.unwrap().count, Some(24));
         assert!(!recoverable(&shown, None));
     }
 
@@ -115,11 +144,11 @@ mod tests {
     fn when_only_small_cells_are_left_the_total_goes_too() {
         let shown = table(&[1, 1, 0], false);
         assert_eq!(counts(&shown), [None, None, Some(0)]);
-        assert!(shown.total.suppressed);
+        assert!(shown.total_hidden());
         let shown = table(&[2], false);
-        assert_eq!((counts(&shown), shown.total.suppressed), (vec![None], true));
+        assert_eq!((counts(&shown), shown.total_hidden()), (vec![None], true));
         let shown = table(&[2, 5], false);
-        assert_eq!((counts(&shown), shown.total.count), (vec![None, None], Some(7)));
+        assert_eq!((counts(&shown), shown.total.unwrap().count), (vec![None, None], Some(7)));
         assert!(!recoverable(&shown, None));
     }
 
@@ -127,7 +156,7 @@ mod tests {
     fn nothing_is_hidden_where_nothing_is_small() {
         let shown = table(&[0, 3, 40], false);
         assert_eq!(counts(&shown), [Some(0), Some(3), Some(40)]);
-        assert_eq!(shown.total.count, Some(43));
+        assert_eq!(shown.total.unwrap().count, Some(43));
     }
 
     #[test]
@@ -157,10 +186,10 @@ mod tests {
     #[test]
     fn a_group_with_a_hidden_total_is_hidden_whole() {
         let (mut by_age, mut by_sex) = (table(&[1, 1, 0], false), table(&[2, 0], false));
-        assert!(by_age.total.suppressed);
+        assert!(by_age.total_hidden());
         hide_group_with_hidden_total(&mut [&mut by_age, &mut by_sex]);
         assert_eq!(counts(&by_sex), [None, Some(0)]);
-        assert!(by_sex.total.suppressed);
+        assert!(by_sex.total_hidden());
         let (mut by_age, mut by_sex) = (table(&[1, 4, 3], false), table(&[5, 3], false));
         hide_group_with_hidden_total(&mut [&mut by_age, &mut by_sex]);
         assert_eq!(counts(&by_sex), [Some(5), Some(3)], "nothing to hide when every total shows");

@@ -1,0 +1,335 @@
+//! The street-situation and referral figures of the reports, reproduced from records written
+//! through the service's own functions: Tirana's joint plan for adults, July–September 2023
+//! (`../shared/design/DOMAIN.md` §5).
+
+use actix_web::http::StatusCode;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{Value, json};
+use terren_api::access::AuthUser;
+use terren_api::db::backend::write_transaction;
+use terren_api::referrals::lifecycle::{Step, transition};
+use terren_api::reports::cases::Scope;
+use terren_api::reports::period::Period;
+use terren_api::reports::{referrals, street};
+use terren_contract::Role;
+use terren_contract::identifications::CreateIdentification;
+use terren_contract::profiles::{LinkIdentification, NewChildProfile};
+use terren_contract::referrals::{CloseReferral, CreateReferral, ReferralAction, StartReferral};
+use uuid::Uuid;
+
+use crate::fixtures::person;
+use crate::harness::TestApp;
+
+/// Where the adults and children were met: by the traffic lights at Skanderbeg Square.
+const LAT: f64 = 41.3275;
+const LON: f64 = 19.8187;
+
+fn sighting(
+    id: Uuid,
+    at: DateTime<Utc>,
+    subject: &str,
+    age: i32,
+    residence: &str,
+    accompanied: &str,
+) -> CreateIdentification {
+    serde_json::from_value(json!({
+        "id": id,
+        "observed_at": at,
+        "location": { "lat": LAT, "lon": LON, "accuracy_m": 10.0, "fix_time": at, "source": "gps" },
+        "subject_type": subject,
+        "estimated_age": age,
+        "sex": if age % 2 == 0 { "female" } else { "male" },
+        "nationality": "AL",
+        "languages": ["sq"],
+        "residence_origin": residence,
+        "street_situations": if subject == "adult" { json!(["begging"]) } else { json!(["selling_items", "begging"]) },
+        "accompanied_by": accompanied,
+        "risk_level": "medium",
+    }))
+    .unwrap()
+}
+
+/// How each adult's referral ended, in the order they were met.
+fn outcomes() -> Vec<Option<&'static str>> {
+    let mut ends = Vec::new();
+    ends.extend(std::iter::repeat_n(Some("community_centre_services"), 23));
+    ends.extend(std::iter::repeat_n(Some("accompanied_to_shelter"), 14));
+    ends.extend(std::iter::repeat_n(Some("prevented_not_seen_again"), 44));
+    ends.extend(std::iter::repeat_n(Some("returned_to_family"), 9));
+    ends.extend(std::iter::repeat_n(Some("health_services"), 9));
+    ends.extend(std::iter::repeat_n(None, 7));
+    assert_eq!(ends.len(), 106);
+    ends
+}
+
+/// Minutes from sending to acknowledgement of the `k`th referral.
+fn acknowledged_after(k: usize) -> i64 {
+    5 + i64::try_from(k % 23).unwrap() * 3
+}
+
+/// The quarter as the joint plan counted it: 106 adults met (six of them seen already in June),
+/// every one referred to the unit's needs-assessment team, which accompanied 23 to community
+/// centre services and 14 to the shelter, and saw 44 not again; 85 children met in the same
+/// quarter, none linked to a profile.
+async fn tirana_2023_q3(app: &TestApp) -> String {
+    app.clock.set(Utc.with_ymd_and_hms(2023, 10, 5, 9, 0, 0).unwrap());
+    let state = app.state.clone();
+    let quarter = Utc.with_ymd_and_hms(2023, 7, 3, 8, 0, 0).unwrap();
+    let referral_ids: Vec<Uuid> = app
+        .db(move |conn| {
+            let field = AuthUser::acting_as(conn, "tirana.field", "fixture").unwrap();
+            let index = state.territory();
+            let mut settings = state.config.profiles.clone();
+            settings.candidate_radius_m = 1.0;
+            settings.candidate_window_days = 1;
+            write_transaction(conn, |tx| {
+                let record =
+                    |tx: &mut terren_api::db::Tx<'_>, body: &CreateIdentification| -> terren_api::http::ApiResult<()> {
+                        let at = body.observed_at + Duration::minutes(2);
+                        let prepared =
+                            terren_api::identifications::create::prepare(tx, &index, &field, &settings, body, at)?;
+                        terren_api::identifications::create::create(tx, &index, &field, prepared)?;
+                        Ok(())
+                    };
+                let mut referrals = Vec::new();
+                let mut linked = Vec::new();
+                for k in 0..106_usize {
+                    let n = i64::try_from(k).unwrap();
+                    let met = quarter + Duration::hours(n * 19);
+                    let residence = if k % 3 == 2 { "other_municipality" } else { "resident" };
+                    let accompanied = if k % 10 == 0 { "other_adult" } else { "alone" };
+                    let age = 30 + i32::try_from(k % 40).unwrap();
+                    let this = sighting(Uuid::now_v7(), met, "adult", age, residence, accompanied);
+                    record(tx, &this)?;
+                    let profile = Uuid::now_v7();
+                    if k < 6 {
+                        // Seen in June already, and linked to that profile now.
+                        let june = sighting(
+                            Uuid::now_v7(),
+                            quarter - Duration::days(20) + Duration::hours(n),
+                            "adult",
+                            age,
+                            residence,
+                            "alone",
+                        );
+                        record(tx, &june)?;
+                        linked.push((june.id, Some(profile), true));
+                        linked.push((this.id, Some(profile), false));
+                    } else if k < 60 {
+                        linked.push((this.id, Some(profile), true));
+                    }
+                    let referral = CreateReferral {
+                        id: Uuid::now_v7(),
+                        identification_id: Some(this.id),
+                        profile_id: None,
+                        priority: if k % 5 == 0 {
+                            terren_contract::referrals::Priority::High
+                        } else {
+                            terren_contract::referrals::Priority::Medium
+                        },
+                        reasons: vec!["street_situation".into()],
+                        services: vec!["needs_assessment".into()],
+                        notes: None,
+                        to_agency_id: None,
+                        share: Default::default(),
+                        consent_given_by: None,
+                        consent_override_reason: None,
+                        made_at: None,
+                    };
+                    let sent = met.naive_utc() + Duration::minutes(10);
+                    terren_api::referrals::create::create(tx, &index, &field, &referral, sent)?;
+                    referrals.push(referral.id);
+                }
+                for (sighting_id, profile, new) in linked {
+                    let link = if new {
+                        LinkIdentification {
+                            profile_id: None,
+                            new_profile: Some(NewChildProfile {
+                                id: profile.unwrap(),
+                                given_name: None,
+                                family_name: None,
+                                aliases: Vec::new(),
+                                birth_year: Some(1985),
+                                birth_year_estimated: Some(true),
+                                family_contacts: None,
+                            }),
+                        }
+                    } else {
+                        LinkIdentification { profile_id: profile, new_profile: None }
+                    };
+                    terren_api::profiles::linking::link(
+                        tx,
+                        &index,
+                        &field,
+                        &sighting_id.to_string(),
+                        &link,
+                        state.clock.now().naive_utc(),
+                    )?;
+                }
+                for k in 0..85_i64 {
+                    let met = quarter + Duration::hours(k * 23 + 5);
+                    let residence = if k % 5 == 0 { "other_municipality" } else { "resident" };
+                    let accompanied = if k % 4 == 0 { "parent" } else { "group_of_children" };
+                    record(
+                        tx,
+                        &sighting(
+                            Uuid::now_v7(),
+                            met,
+                            "child",
+                            8 + i32::try_from(k % 9).unwrap(),
+                            residence,
+                            accompanied,
+                        ),
+                    )?;
+                }
+                Ok(referrals)
+            })
+            .unwrap_or_else(|e: terren_api::http::ApiError| panic!("the fixture: {e:?}"))
+        })
+        .await;
+
+    // The needs-assessment team the referrals were routed to answers them.
+    let unit: String = {
+        let first = referral_ids[0].to_string();
+        app.db(move |conn| {
+            use diesel::prelude::*;
+            use terren_api::db::schema::{agencies, referrals};
+            referrals::table
+                .inner_join(agencies::table.on(agencies::id.eq(referrals::to_agency_id)))
+                .filter(referrals::id.eq(first))
+                .select(agencies::code)
+                .first(conn)
+                .unwrap()
+        })
+        .await
+    };
+    assert!(unit.starts_with("AL224-") && unit.ends_with("-NJVNR"), "{unit}");
+    person(app, "njvnr.worker", &unit, &[Role::CaseManager]).await;
+    let state = app.state.clone();
+    app.db(move |conn| {
+        let worker = AuthUser::acting_as(conn, "njvnr.worker", "fixture").unwrap();
+        let index = state.territory();
+        write_transaction(conn, |tx| {
+            for (k, (id, outcome)) in referral_ids.iter().zip(outcomes()).enumerate() {
+                let id = terren_api::ids::ReferralId::from(*id);
+                let sent = terren_api::referrals::service::find(tx, &id)?.unwrap().sent_at;
+                let acknowledged = sent + Duration::minutes(acknowledged_after(k));
+                let note = ReferralAction { note: None };
+                transition(tx, &index, &worker, &id, Step::Acknowledge(note.clone()), acknowledged)?;
+                transition(tx, &index, &worker, &id, Step::Accept(note), acknowledged + Duration::minutes(1))?;
+                let Some(outcome) = outcome else { continue };
+                let contacted = Some(terren_api::clock::to_utc(sent + Duration::hours(2)));
+                let start = StartReferral { contacted_at: contacted, note: None };
+                transition(tx, &index, &worker, &id, Step::Start(start), sent + Duration::hours(3))?;
+                let close = CloseReferral { outcome: Some(outcome.into()), note: None };
+                transition(tx, &index, &worker, &id, Step::Close(close), sent + Duration::days(2))?;
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e: terren_api::http::ApiError| panic!("the answers: {e:?}"));
+    })
+    .await;
+    unit
+}
+
+fn table<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["tables"].as_array().unwrap().iter().find(|t| t["id"] == id).unwrap_or_else(|| panic!("{id}: {report}"))
+}
+
+fn count(table: &Value, code: &str) -> Option<i64> {
+    table["rows"].as_array().unwrap().iter().find(|r| r["code"] == code).unwrap_or_else(|| panic!("{code}: {table}"))
+        ["value"]["count"]
+        .as_i64()
+}
+
+#[actix_web::test]
+async fn tirana_s_adults_of_july_to_september_2023_are_reproduced_from_referrals_and_their_outcomes() {
+    let app = TestApp::spawn().await;
+    tirana_2023_q3(&app).await;
+    let coordinator = app.login("tirana.coord").await;
+    let res = app.get("/api/v1/reports?period=2023-Q3&area=AL224", Some(&coordinator)).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let report = res.body;
+
+    // 106 adults identified, six of them seen before the quarter.
+    let adults = table(&report, "street_adults_identified");
+    assert_eq!(adults["total"]["count"], 106);
+    assert_eq!(
+        (count(adults, "first_time"), count(adults, "repeat"), count(adults, "not_linked")),
+        (Some(54), Some(6), Some(46))
+    );
+    let residence = table(&report, "street_adults_by_residence_origin");
+    assert_eq!((count(residence, "resident"), count(residence, "other_municipality")), (Some(71), Some(35)));
+    let accompanied = table(&report, "street_adults_accompanied");
+    assert_eq!((count(accompanied, "with_adult"), count(accompanied, "without_adult")), (Some(11), Some(95)));
+
+    // 106 referred to the needs-assessment units; 37 accompanied (23 + 14); 44 not seen again.
+    let referred = table(&report, "referrals_adults_by_receiving_agency");
+    assert_eq!((count(referred, "needs_assessment_unit"), referred["total"]["count"].as_i64()), (Some(106), Some(106)));
+    let ends = table(&report, "referrals_adults_by_outcome");
+    let (community, shelter) = (count(ends, "community_centre_services"), count(ends, "accompanied_to_shelter"));
+    assert_eq!((community, shelter), (Some(23), Some(14)));
+    assert_eq!(community.unwrap() + shelter.unwrap(), 37, "accompanied to social centres or the shelter");
+    assert_eq!(count(ends, "prevented_not_seen_again"), Some(44));
+    assert_eq!((count(ends, "open"), count(ends, "declined")), (Some(7), Some(0)));
+    let priority = table(&report, "referrals_adults_by_priority");
+    assert_eq!((count(priority, "high"), count(priority, "medium")), (Some(22), Some(84)));
+    assert_eq!(table(&report, "referrals_children_by_priority")["total"]["count"], 0);
+
+    // 85 children in the same quarter, each met once and linked to no profile.
+    let children = table(&report, "street_children_identified");
+    assert_eq!((children["total"]["count"].as_i64(), count(children, "not_linked")), (Some(85), Some(85)));
+    let situations = table(&report, "street_children_by_situation");
+    assert_eq!((count(situations, "selling_items"), count(situations, "begging")), (Some(85), Some(85)));
+    assert_eq!((situations["rows_overlap"].as_bool(), situations["total"]["count"].as_i64()), (Some(true), Some(85)));
+    let with_adult = table(&report, "street_children_accompanied");
+    assert_eq!((count(with_adult, "with_adult"), count(with_adult, "without_adult")), (Some(22), Some(63)));
+
+    // Every referral acknowledged: the median and 90th percentile of the minutes it took.
+    let mut minutes: Vec<i64> = (0..106).map(acknowledged_after).collect();
+    minutes.sort_unstable();
+    let times = table(&report, "referral_response_minutes");
+    assert_eq!(times["unit"], "minutes");
+    assert_eq!(
+        (count(times, "acknowledge_median"), count(times, "acknowledge_p90")),
+        (Some(minutes[52]), Some(minutes[95])),
+        "nearest rank: the 53rd and the 96th of 106"
+    );
+    assert_eq!((count(times, "first_contact_median"), count(times, "first_contact_p90")), (Some(120), Some(120)));
+
+    // The counting queries give the same on their own, and the quarter before had the six only.
+    let (from, to) = Period::parse("period", "2023-Q2").unwrap().bounds();
+    let tirana = {
+        let index = app.state.territory();
+        Scope::Municipalities(vec![index.area(index.find_code("AL224").unwrap()).id.clone()])
+    };
+    let (june, june_referrals) = app
+        .db(move |conn| {
+            (
+                street::count(conn, "adult", &tirana, from, to).unwrap(),
+                referrals::count(conn, "adult", &tirana, from, to).unwrap(),
+            )
+        })
+        .await;
+    assert_eq!((june.people(), june.repeat(), june.linked()), (6, 0, 6));
+    assert_eq!(june_referrals, referrals::ReferralTables::default());
+
+    // The national viewer sees the same quarter with small numbers hidden.
+    let analyst = app.login("ashdmf.analyst").await;
+    let national = app.get("/api/v1/reports?period=2023-Q3&area=AL224", Some(&analyst)).await.body;
+    assert_eq!(national["small_numbers_hidden"], true);
+    let accompanied = table(&national, "street_adults_accompanied");
+    assert_eq!(count(accompanied, "with_adult"), Some(11), "nothing small to hide: {accompanied}");
+    let unknown =
+        app.get("/api/v1/reports?period=2023-Q3&area=AL224&tables=cases_new_by_sex,nothing", Some(&analyst)).await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", unknown.body);
+    assert_eq!(crate::fixtures::error_codes(&unknown.body), ["unknown_table"]);
+    let some = app
+        .get(
+            "/api/v1/reports?period=2023-Q3&area=AL224&tables=cases_new_by_sex,street_adults_identified",
+            Some(&analyst),
+        )
+        .await;
+    let ids: Vec<&str> = some.body["tables"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["cases_new_by_sex", "street_adults_identified"]);
+}
