@@ -93,6 +93,7 @@ field_error_codes! {
     BeforeFrom => ("before_from", "`to` not after `from`."),
     BeforeSent => ("before_sent", "A time before the referral was sent."),
     BeforeOpened => ("before_opened", "A time before the case was opened."),
+    NotBeforePeriod => ("not_before_period", "A baseline period that does not end before the reported period begins."),
     SpanTooLong => ("span_too_long", "A span longer than the operation takes at once."),
     ZeroLength => ("zero_length", "A window that starts and ends at the same time."),
     NotWholeDay => ("not_whole_day", "Statistics windows must start and end at midnight UTC."),

@@ -4,6 +4,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use crate::identifications::AreaRef;
 
 /// Which report to make: an area and a period.
 #[derive(Debug, Clone, Serialize, Deserialize, IntoParams)]
@@ -19,6 +22,39 @@ pub struct ReportQuery {
     pub area: Option<String>,
     /// Only these tables (their ids, comma-separated); all of them when absent.
     pub tables: Option<String>,
+    /// The period the plan's indicators are measured against, instead of the municipality's
+    /// plan (same forms as `period`); it must end before `period` begins.
+    pub baseline: Option<String>,
+}
+
+/// A municipality's plan: the period its indicators are measured against and the change it aims
+/// for (Kamëz 2026–2030: at least 40 % fewer children in street situations than in 2025).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MunicipalPlan {
+    pub municipality: AreaRef,
+    /// A year, quarter, half-year or days, as a report's `period`.
+    pub baseline_period: String,
+    /// Whole per cent; negative for fewer (`-40`).
+    pub target_change_percent: i32,
+    /// 0 while the municipality has no plan.
+    pub version: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// Sets a municipality's plan (the administrators of its social services or child-protection
+/// unit, or a system administrator).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct PutMunicipalPlan {
+    /// A period that has begun: `2025`, `2025-Q4`, `2025-H2`, `2025-01-01..2025-12-31`.
+    #[validate(length(min = 4, max = 40))]
+    pub baseline_period: String,
+    #[validate(range(min = -100, max = 1000))]
+    pub target_change_percent: i32,
+    /// The `version` you read (0 or absent when there is no plan yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i32>,
 }
 
 /// A label in both languages.
@@ -116,6 +152,21 @@ pub enum ReportTableId {
     ReferralDeadlines,
     /// Minutes from sending to acknowledgement and to first contact: median and 90th percentile.
     ReferralResponseMinutes,
+    /// Distinct children in street situations: the plan's `baseline` period, this `period`, the
+    /// `target` (the most the period may have to meet it) and `above_target` (how many more than
+    /// the target it had; negative when under it).
+    PlanStreetChildren,
+    /// Distinct children in street situations in each quarter of the period.
+    PlanStreetChildrenByQuarter,
+    /// Per cent: the `change` from the baseline and the `target_change`.
+    PlanStreetChildrenChange,
+    /// Per cent of the children linked to a profile who had been identified before the period.
+    PlanRepeatIdentification,
+    /// Field rounds that started in the period, by status.
+    PlanRoundsByStatus,
+    /// Hours of the week (of 168, local time): `with_sightings`, `with_sightings_uncovered` (no
+    /// team out in that hour of any week of the period), `uncovered`.
+    PlanHoursOfWeek,
 }
 
 /// What a table's numbers are.

@@ -917,6 +917,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    municipal_plans (municipality_id) {
+        municipality_id -> Text,
+        baseline_period -> Text,
+        target_change_percent -> Integer,
+        version -> Integer,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    report_versions (id) {
+        id -> Text,
+        area_code -> Text,
+        period -> Text,
+        version -> Integer,
+        exact -> Text,
+        hidden -> Text,
+        content_hash -> Text,
+        cut_off -> Timestamp,
+        generated_by -> Nullable<Text>,
+        generated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(protection_cases -> child_profiles (profile_id));
 diesel::joinable!(protection_cases -> agencies (agency_id));
 diesel::joinable!(protection_measures -> protection_cases (case_id));

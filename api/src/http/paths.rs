@@ -87,6 +87,11 @@ id_path! {
         /// Municipality code, or `default`
         scope: String,
     }
+    /// A municipality's own settings
+    MunicipalityPath {
+        /// Municipality code (`AL221`)
+        municipality: String,
+    }
     /// `/calendar-feeds/{feed_id}`
     CalendarFeedPath {
         /// Calendar feed id

@@ -6,6 +6,7 @@
 
 pub mod cases;
 pub mod period;
+pub mod plan;
 pub mod referrals;
 pub mod routes;
 pub mod service;

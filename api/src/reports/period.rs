@@ -69,6 +69,26 @@ impl Period {
         Period::parse("period", &label).unwrap_or(Period { label, first_day: day, last_day: day })
     }
 
+    /// The quarters the period runs over, each cut to the period (a quarter keeps its name).
+    pub fn quarters(&self) -> Vec<Period> {
+        let mut quarters = Vec::new();
+        let mut day = self.first_day;
+        while day <= self.last_day {
+            let quarter = Period::quarter_of(day);
+            let next = quarter.last_day.succ_opt();
+            quarters.push(Period {
+                label: quarter.label,
+                first_day: day,
+                last_day: quarter.last_day.min(self.last_day),
+            });
+            match next {
+                Some(next) => day = next,
+                None => break,
+            }
+        }
+        quarters
+    }
+
     /// How many days the period covers.
     pub fn days(&self) -> i64 {
         (self.last_day - self.first_day).num_days() + 1
@@ -151,5 +171,29 @@ mod tests {
         assert_eq!((from.to_string(), to.to_string()), ("2021-12-31 23:00:00".into(), "2022-12-31 23:00:00".into()));
         assert_eq!(tirana_day(from), day("2022-01-01"));
         assert_eq!(Period::quarter_of(day("2023-08-15")).label, "2023-Q3");
+    }
+
+    #[test]
+    fn a_period_is_cut_into_the_quarters_it_runs_over() {
+        let quarters = |text: &str| -> Vec<(String, NaiveDate, NaiveDate)> {
+            Period::parse("period", text)
+                .unwrap()
+                .quarters()
+                .into_iter()
+                .map(|q| (q.label, q.first_day, q.last_day))
+                .collect()
+        };
+        assert_eq!(
+            quarters("2025").iter().map(|q| q.0.as_str()).collect::<Vec<_>>(),
+            ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"]
+        );
+        assert_eq!(quarters("2023-Q3"), [("2023-Q3".to_owned(), day("2023-07-01"), day("2023-09-30"))]);
+        assert_eq!(
+            quarters("2023-09-15..2023-10-10"),
+            [
+                ("2023-Q3".to_owned(), day("2023-09-15"), day("2023-09-30")),
+                ("2023-Q4".to_owned(), day("2023-10-01"), day("2023-10-10"))
+            ]
+        );
     }
 }

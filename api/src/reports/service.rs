@@ -15,6 +15,7 @@ use terren_contract::reports::{
 
 use super::cases::{self, CaseTables, Counts, FOREIGN, NOT_ASSESSED, Scope};
 use super::period::{Period, tirana_day};
+use super::plan::{self, PlanFigures};
 use super::referrals::{self, ReferralTables, ResponseFigures};
 use super::street::{self, StreetTables};
 use super::suppress::{self, Shown};
@@ -71,15 +72,16 @@ pub fn report(
     let scope = &covered.scope;
     let labels = Vocabularies::load(tx)?;
     let mut laid = case_tables(&cases::count(tx, scope, from, to)?, &labels);
-    for (children, subject) in [(true, "child"), (false, "adult")] {
-        let counts: StreetTables = street::count(tx.conn(), subject, scope, from, to)?;
-        laid.extend(street_tables(children, &counts, &labels));
-    }
+    let children: StreetTables = street::count(tx.conn(), "child", scope, from, to)?;
+    laid.extend(street_tables(true, &children, &labels));
+    laid.extend(street_tables(false, &street::count(tx.conn(), "adult", scope, from, to)?, &labels));
     for (children, subject) in [(true, "child"), (false, "adult")] {
         let counts: ReferralTables = referrals::count(tx.conn(), subject, scope, from, to)?;
         laid.extend(referral_tables(children, &counts, &labels));
     }
     laid.extend(response_tables(&referrals::response(tx.conn(), scope, from, to)?));
+    let baseline = plan::baseline_for(tx.conn(), scope, &period, query.baseline.as_deref(), tirana_day(at))?;
+    laid.extend(plan_tables(&plan::count(tx.conn(), scope, &period, baseline, &children)?));
     let mut tables = lay_out(laid, reach.exact);
     if let Some(wanted) = wanted {
         tables.retain(|table| wanted.contains(&table.id));
@@ -223,6 +225,8 @@ enum Privacy {
     Counts,
     /// Each figure is computed over as many records as given; over fewer than three it is hidden.
     Measured(Vec<i64>),
+    /// Nothing about a person: rounds, hours of the week.
+    Open,
 }
 
 /// A table laid out: its rows in order, each with its figure.
@@ -292,6 +296,10 @@ impl Laid {
                 let values: Vec<Option<i64>> = self.rows.iter().map(|row| row.2).collect();
                 suppress::measured(&values, over, exact)
             }
+            Privacy::Open => match self.total {
+                None => suppress::table(&values, true),
+                Some(total) => suppress::with_total(&values, total, true),
+            },
         }
     }
 }
@@ -529,4 +537,150 @@ fn response_tables(figures: &ResponseFigures) -> Vec<Laid> {
             group: None,
         },
     ]
+}
+
+/// The smallest of the counts a figure is worked out from that are not zero (0 when all are):
+/// a figure from a small count could give it away.
+fn smallest_nonzero(counts: &[i64]) -> i64 {
+    counts.iter().copied().filter(|&n| n != 0).min().unwrap_or(0)
+}
+
+fn labels(sq: impl Into<String>, en: impl Into<String>) -> Labels {
+    Labels { sq: sq.into(), en: en.into() }
+}
+
+/// A plan table: rows of `(code, labels, figure, records behind it)`.
+fn plan_table(
+    id: ReportTableId,
+    title: Labels,
+    breakdown: &str,
+    unit: ReportUnit,
+    rows: Vec<(String, Labels, Option<i64>, i64)>,
+) -> Laid {
+    let over = rows.iter().map(|row| row.3).collect();
+    Laid {
+        id,
+        title,
+        breakdown: breakdown.into(),
+        unit,
+        rows: rows.into_iter().map(|(code, label, value, _)| (code, label, value)).collect(),
+        total: Some(None),
+        privacy: Privacy::Measured(over),
+        group: None,
+    }
+}
+
+/// The plan's indicators.
+fn plan_tables(figures: &PlanFigures) -> Vec<Laid> {
+    let mut laid = Vec::new();
+    let children = figures.children;
+    if let Some((baseline, counted, most)) = &figures.baseline {
+        let (counted, most) = (*counted, *most);
+        let both = smallest_nonzero(&[counted, children]);
+        let label = &baseline.period.label;
+        laid.push(plan_table(
+            ReportTableId::PlanStreetChildren,
+            labels("Fëmijë në situatë rruge kundrejt objektivit", "Children in street situations against the target"),
+            "plan_indicator",
+            ReportUnit::Count,
+            vec![
+                (
+                    plan::BASELINE.into(),
+                    labels(format!("Periudha bazë ({label})"), format!("Baseline ({label})")),
+                    Some(counted),
+                    counted,
+                ),
+                (plan::PERIOD.into(), labels("Kjo periudhë", "This period"), Some(children), children),
+                (plan::TARGET.into(), labels("Objektivi (më së shumti)", "Target (at most)"), Some(most), counted),
+                (plan::ABOVE_TARGET.into(), labels("Mbi objektivin", "Above the target"), Some(children - most), both),
+            ],
+        ));
+        let change = (counted > 0).then(|| ((children - counted) as f64 * 100.0 / counted as f64).round() as i64);
+        laid.push(plan_table(
+            ReportTableId::PlanStreetChildrenChange,
+            labels("Ndryshimi nga periudha bazë (%)", "Change from the baseline (%)"),
+            "plan_indicator",
+            ReportUnit::Percent,
+            vec![
+                (plan::CHANGE.into(), labels("Ndryshimi", "Change"), change, both),
+                (
+                    plan::TARGET_CHANGE.into(),
+                    labels("Ndryshimi i synuar", "Target change"),
+                    Some(i64::from(baseline.target_change_percent)),
+                    i64::MAX,
+                ),
+            ],
+        ));
+    }
+    laid.push(plan_table(
+        ReportTableId::PlanStreetChildrenByQuarter,
+        labels("Fëmijë në situatë rruge sipas tremujorit", "Children in street situations by quarter"),
+        "quarter",
+        ReportUnit::Count,
+        figures
+            .quarters
+            .iter()
+            .map(|(quarter, n)| (quarter.clone(), labels(quarter.as_str(), quarter.as_str()), Some(*n), *n))
+            .collect(),
+    ));
+    let linked = figures.first_time + figures.repeat;
+    let rate = (linked > 0).then(|| (figures.repeat as f64 * 100.0 / linked as f64).round() as i64);
+    laid.push(plan_table(
+        ReportTableId::PlanRepeatIdentification,
+        labels("Fëmijë të identifikuar përsëri (%)", "Children identified again (%)"),
+        "plan_indicator",
+        ReportUnit::Percent,
+        vec![(
+            plan::REPEAT_RATE.into(),
+            labels("Të identifikuar më parë", "Identified before"),
+            rate,
+            smallest_nonzero(&[figures.repeat, figures.first_time]),
+        )],
+    ));
+    let round_rows: Vec<(&str, &str, &str)> = vec![
+        ("planned", "Planifikuar", "Planned"),
+        ("in_progress", "Në zbatim", "In progress"),
+        ("done", "Kryer", "Done"),
+        ("missed", "E humbur", "Missed"),
+        ("cancelled", "Anuluar", "Cancelled"),
+    ];
+    let hour_rows = [
+        (plan::WITH_SIGHTINGS, "Orë me identifikime", "Hours with sightings"),
+        (
+            plan::WITH_SIGHTINGS_UNCOVERED,
+            "Orë me identifikime pa skuadër në terren",
+            "Hours with sightings and no team out",
+        ),
+        (plan::UNCOVERED, "Orë pa skuadër në terren", "Hours with no team out"),
+    ];
+    let open = |id, title: Labels, breakdown: &str, rows: &[(&str, &str, &str)], counts: &Counts, total| Laid {
+        id,
+        title,
+        breakdown: breakdown.into(),
+        unit: ReportUnit::Count,
+        rows: rows
+            .iter()
+            .map(|&(code, sq, en)| (code.to_owned(), labels(sq, en), Some(counts.get(code).copied().unwrap_or(0))))
+            .collect(),
+        total,
+        privacy: Privacy::Open,
+        group: None,
+    };
+    laid.push(open(
+        ReportTableId::PlanRoundsByStatus,
+        labels("Dalje në terren sipas gjendjes", "Field rounds by status"),
+        "round_status",
+        &round_rows,
+        &figures.rounds_by_status,
+        None,
+    ));
+    laid.push(open(
+        ReportTableId::PlanHoursOfWeek,
+        labels("Orët e javës (nga 168)", "Hours of the week (of 168)"),
+        "hour_of_week",
+        &hour_rows,
+        &figures.hours,
+        Some(None),
+    ));
+    laid
 }

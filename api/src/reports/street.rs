@@ -9,7 +9,7 @@
 use chrono::NaiveDateTime;
 
 use super::cases::{Counts, Scope};
-use super::sql::{CodeCount, Statement};
+use super::sql::{CodeCount, Count, Statement};
 use crate::db::DbConnection;
 
 /// The row of people linked to no profile (each sighting counted as one person).
@@ -83,6 +83,19 @@ fn counts(rows: Vec<CodeCount>) -> Counts {
         *counts.entry(row.code.unwrap_or_else(|| UNKNOWN.to_owned())).or_default() += row.n;
         counts
     })
+}
+
+/// Distinct people of `subject` identified in `scope` over `[from, to)`.
+pub fn people(
+    conn: &mut DbConnection,
+    subject: &str,
+    scope: &Scope,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> diesel::QueryResult<i64> {
+    let rows: Vec<Count> =
+        sightings(conn, &format!("SELECT COUNT(DISTINCT {PERSON}) AS n"), "", subject, scope, (from, to)).load(conn)?;
+    Ok(rows.first().map_or(0, |row| row.n))
 }
 
 /// Counts the street-situation tables of `subject` (`child` or `adult`).

@@ -33,13 +33,13 @@ use crate::vocabularies::wire_code;
 const MAX_DAYS: i64 = 190;
 
 /// The cell of the week grid a local instant falls in.
-fn cell_of(at: DateTime<Utc>, tz: Tz) -> usize {
+pub(crate) fn cell_of(at: DateTime<Utc>, tz: Tz) -> usize {
     let local = at.with_timezone(&tz);
     local.weekday().num_days_from_monday() as usize * 24 + local.hour() as usize
 }
 
 /// Adds the minutes of `[start, end)` to the hour cells they fall in, hour by local hour.
-fn spread_minutes(grid: &mut [i64], start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz) {
+pub(crate) fn spread_minutes(grid: &mut [i64], start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz) {
     let mut at = start;
     while at < end {
         let local = at.with_timezone(&tz);

@@ -333,3 +333,164 @@ async fn tirana_s_adults_of_july_to_september_2023_are_reproduced_from_referrals
     let ids: Vec<&str> = some.body["tables"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["cases_new_by_sex", "street_adults_identified"]);
 }
+
+/// Kamëz's children in street situations: eight in 2025 (the plan's baseline year), then in 2026
+/// three of them again and two new ones, by quarter: A B C I · A J · B · none.
+async fn kamez_2025_and_2026(app: &TestApp) {
+    app.clock.set(Utc.with_ymd_and_hms(2026, 10, 5, 9, 0, 0).unwrap());
+    let state = app.state.clone();
+    app.db(move |conn| {
+        let field = AuthUser::acting_as(conn, "kamez.field", "fixture").unwrap();
+        let index = state.territory();
+        let mut settings = state.config.profiles.clone();
+        settings.candidate_radius_m = 1.0;
+        settings.candidate_window_days = 1;
+        let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 9, 30, 0).unwrap();
+        let seen: Vec<(usize, DateTime<Utc>)> = [
+            (0, day(2025, 2, 3)),
+            (1, day(2025, 3, 10)),
+            (2, day(2025, 5, 5)),
+            (3, day(2025, 6, 2)),
+            (4, day(2025, 8, 4)),
+            (5, day(2025, 9, 8)),
+            (6, day(2025, 10, 6)),
+            (7, day(2025, 11, 3)),
+            (0, day(2025, 12, 1)),
+            (0, day(2026, 1, 12)),
+            (1, day(2026, 2, 9)),
+            (2, day(2026, 3, 2)),
+            (8, day(2026, 3, 16)),
+            (0, day(2026, 4, 13)),
+            (9, day(2026, 5, 11)),
+            (1, day(2026, 8, 10)),
+        ]
+        .into();
+        write_transaction(conn, |tx| {
+            let profiles: Vec<Uuid> = (0..10).map(|_| Uuid::now_v7()).collect();
+            let mut known = [false; 10];
+            for (child, at) in seen {
+                let body = CreateIdentification {
+                    location: serde_json::from_value(
+                        json!({ "lat": 41.3817, "lon": 19.7603, "accuracy_m": 10.0, "fix_time": at, "source": "gps" }),
+                    )
+                    .unwrap(),
+                    ..sighting(Uuid::now_v7(), at, "child", 10, "resident", "alone")
+                };
+                let recorded = at.naive_utc() + Duration::minutes(2);
+                let prepared = terren_api::identifications::create::prepare(tx, &index, &field, &settings, &body, at)?;
+                terren_api::identifications::create::create(tx, &index, &field, prepared)?;
+                let link = if known[child] {
+                    LinkIdentification { profile_id: Some(profiles[child]), new_profile: None }
+                } else {
+                    known[child] = true;
+                    LinkIdentification {
+                        profile_id: None,
+                        new_profile: Some(NewChildProfile {
+                            id: profiles[child],
+                            given_name: None,
+                            family_name: None,
+                            aliases: Vec::new(),
+                            birth_year: Some(2015),
+                            birth_year_estimated: Some(true),
+                            family_contacts: None,
+                        }),
+                    }
+                };
+                terren_api::profiles::linking::link(tx, &index, &field, &body.id.to_string(), &link, recorded)?;
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e: terren_api::http::ApiError| panic!("the fixture: {e:?}"));
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn kamez_s_children_against_its_2025_baseline_and_the_forty_per_cent_target() {
+    let app = TestApp::spawn().await;
+    kamez_2025_and_2026(&app).await;
+
+    // The plan is Kamëz's own: its child-protection unit's administrator sets it, nobody else.
+    let kamez_admin = person(&app, "kamez.njmf.admin", "AL221-NJMF", &[Role::AgencyAdmin]).await;
+    let plan = json!({ "baseline_period": "2025", "target_change_percent": -40 });
+    for other in ["tirana.admin", "kamez.field", "tirana.coord"] {
+        let token = app.login(other).await;
+        let refused = app.put("/api/v1/municipal-plans/AL221", Some(&token), &plan).await;
+        assert_eq!(
+            (refused.status, refused.body["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("not_municipal_authority")),
+            "{other}: {}",
+            refused.body
+        );
+    }
+    let future = app
+        .put(
+            "/api/v1/municipal-plans/AL221",
+            Some(&kamez_admin.token),
+            &json!({ "baseline_period": "2027", "target_change_percent": -40 }),
+        )
+        .await;
+    assert_eq!(crate::fixtures::error_codes(&future.body), ["in_future"], "{}", future.body);
+    let saved = app.put("/api/v1/municipal-plans/AL221", Some(&kamez_admin.token), &plan).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert_eq!((saved.body["version"].as_i64(), saved.body["baseline_period"].as_str()), (Some(1), Some("2025")));
+    let stale = app.put("/api/v1/municipal-plans/AL221", Some(&kamez_admin.token), &plan).await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED, "the version read must be sent");
+
+    // 2026 so far against 2025: 5 children against 8; at least 40 % fewer is at most 4.
+    let analyst = app.login("ashdmf.analyst").await;
+    let res = app.get("/api/v1/reports?period=2026&area=AL221", Some(&analyst)).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let indicator = table(&res.body, "plan_street_children");
+    assert_eq!(
+        ["baseline", "period", "target", "above_target"].map(|code| count(indicator, code)),
+        [Some(8), Some(5), Some(4), Some(1)],
+        "{indicator}"
+    );
+    assert_eq!(indicator["rows"][0]["label"]["en"], "Baseline (2025)");
+    let change = table(&res.body, "plan_street_children_change");
+    assert_eq!((count(change, "change"), count(change, "target_change")), (Some(-38), Some(-40)));
+    assert_eq!(change["unit"], "percent");
+    // By quarter, small numbers hidden from the national viewer.
+    let quarters = table(&res.body, "plan_street_children_by_quarter");
+    assert_eq!(
+        ["2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4"].map(|q| count(quarters, q)),
+        [Some(4), None, None, Some(0)],
+        "{quarters}"
+    );
+    let repeat = table(&res.body, "plan_repeat_identification");
+    assert_eq!(count(repeat, "repeat_rate"), None, "2 of the 5 are new: a small count, hidden");
+    // Kamëz's coordinators read the same exactly.
+    let kamez_coordinator = person(&app, "kamez.coord", "AL221-SHL", &[Role::Coordinator]).await;
+    let exact = app.get("/api/v1/reports?period=2026&area=AL221", Some(&kamez_coordinator.token)).await.body;
+    let quarters = table(&exact, "plan_street_children_by_quarter");
+    assert_eq!(
+        ["2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4"].map(|q| count(quarters, q)),
+        [Some(4), Some(2), Some(1), Some(0)]
+    );
+    assert_eq!(count(table(&exact, "plan_repeat_identification"), "repeat_rate"), Some(60), "A, B, C of A, B, C, I, J");
+    let hours = table(&exact, "plan_hours_of_week");
+    assert_eq!(
+        ["with_sightings", "with_sightings_uncovered", "uncovered"].map(|code| count(hours, code)),
+        [Some(2), Some(2), Some(168)],
+        "every sighting on a Monday at 09:30 UTC: 10:30 in Tirana in winter, 11:30 in summer; no team out: {hours}"
+    );
+
+    // Another baseline for one report; one that does not end before the period is refused.
+    let res = app.get("/api/v1/reports?period=2026&area=AL221&baseline=2025-H2", Some(&kamez_coordinator.token)).await;
+    assert_eq!(count(table(&res.body, "plan_street_children"), "baseline"), Some(5), "children 0, 4, 5, 6, 7");
+    for (baseline, code) in [("2026-Q1", "not_before_period"), ("2027", "in_future"), ("someday", "invalid_format")] {
+        let res = app
+            .get(&format!("/api/v1/reports?period=2026&area=AL221&baseline={baseline}"), Some(&kamez_coordinator.token))
+            .await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{baseline}: {}", res.body);
+        assert_eq!(
+            (res.body["errors"][0]["field"].as_str(), crate::fixtures::error_codes(&res.body)),
+            (Some("baseline"), vec![code.to_owned()])
+        );
+    }
+    // The plan's baseline does not apply to a period before it ends, nor to a county.
+    let earlier = app.get("/api/v1/reports?period=2025-Q4&area=AL221", Some(&kamez_coordinator.token)).await.body;
+    assert!(earlier["tables"].as_array().unwrap().iter().all(|t| t["id"] != "plan_street_children"));
+    assert_eq!(count(table(&earlier, "plan_street_children_by_quarter"), "2025-Q4"), Some(3));
+}

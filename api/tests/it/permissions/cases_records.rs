@@ -121,6 +121,15 @@ pub(super) fn cases() -> Vec<Case> {
             fresh: Fresh::No,
             also: None,
         },
+        Case {
+            name: "PUT /municipal-plans/AL224",
+            expect: "-----o-a",
+            method: Put,
+            path: |_| "/api/v1/municipal-plans/AL224".into(),
+            body: |_, _, _| json!({ "baseline_period": "2025", "target_change_percent": -40 }),
+            fresh: Fresh::No,
+            also: None,
+        },
         // Sightings and child records: those who work the case, where their agency works.
         Case {
             name: "POST /identifications",
