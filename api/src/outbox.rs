@@ -43,6 +43,8 @@ pub mod kinds {
     pub const ROUND_MISSED_CHECK: &str = "round.missed_check";
     /// The daily job that plans every round series eight weeks ahead.
     pub const ROUNDS_PLAN_AHEAD: &str = "rounds.plan_ahead";
+    /// The daily job that freezes each municipality's report once its quarter has ended.
+    pub const REPORTS_QUARTER_END: &str = "reports.quarter_end";
 
     /// Jobs on an alert's way to a person, retried quickly while they fail.
     pub fn pages_people(kind: &str) -> bool {

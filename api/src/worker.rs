@@ -25,6 +25,7 @@ use crate::db::{DbConnection, PooledConn, backend};
 use crate::http::{ApiError, ApiResult, with_db};
 use crate::outbox::{self, JobPayload, kinds};
 use crate::referrals::checker as referrals;
+use crate::reports::frozen;
 use crate::rounds::{missed, plan_ahead};
 use crate::state::AppState;
 
@@ -205,6 +206,14 @@ async fn dispatch(state: &AppState, job: &Claimed) -> ApiResult<()> {
             })
             .await
         }
+        kinds::REPORTS_QUARTER_END => {
+            let frozen::QuarterEndJob { day: _ } = payload_of(job)?;
+            let (now, index) = (state.clock.now(), state.territory());
+            with_db(&state.db, move |conn| {
+                backend::write_transaction(conn, |tx| frozen::run_quarter_end(tx, &index, now)).map(|_| ())
+            })
+            .await
+        }
         kinds::ROUNDS_PLAN_AHEAD => {
             let plan_ahead::PlanAheadJob { day: _ } = payload_of(job)?;
             let now = state.clock.now();
@@ -303,14 +312,15 @@ pub async fn run_until_idle(state: &AppState) -> anyhow::Result<usize> {
 }
 
 /// Makes sure the daily jobs (the rota coverage check, the agencies' readiness, planning round
-/// series ahead) are scheduled.
+/// series ahead, freezing the quarter's reports) are scheduled.
 pub fn schedule_daily_jobs(conn: &mut PooledConn, state: &AppState) -> QueryResult<bool> {
     let now = state.clock.now();
     backend::write_transaction(conn, |tx| {
         let coverage = coverage::enqueue_next(tx, now, truncate(now))?;
         let readiness = readiness::enqueue_next(tx, now, truncate(now))?;
         let rounds = plan_ahead::enqueue_plan_ahead(tx, now)?;
-        Ok(coverage || readiness || rounds)
+        let reports = frozen::enqueue_quarter_end(tx, now)?;
+        Ok(coverage || readiness || rounds || reports)
     })
 }
 

@@ -33,6 +33,8 @@ pub enum AlertSource {
     ReferralDeclined,
     /// A round nobody checked in to in time.
     RoundMissed,
+    /// A municipality's quarterly report was frozen at the end of the quarter.
+    ReportFrozen,
     /// A round a series planned ahead although a member is in another round or on duty then.
     RoundConflict,
     /// A 24/7 rota with nobody on duty ahead.

@@ -4,9 +4,10 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
 use validator::Validate;
 
-use crate::identifications::AreaRef;
+use crate::identifications::{AreaRef, PersonRef};
 
 /// Which report to make: an area and a period.
 #[derive(Debug, Clone, Serialize, Deserialize, IntoParams)]
@@ -209,4 +210,67 @@ pub struct Report {
     /// Small numbers are hidden in this report (the reader reads aggregates only).
     pub small_numbers_hidden: bool,
     pub tables: Vec<ReportTable>,
+}
+
+/// Freeze a report: count it now and keep it as counted (coordinators, agency administrators
+/// and system administrators, over their reach). Freezing again after late records makes a new
+/// version when a figure changed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeReport {
+    /// As `ReportQuery.period`.
+    #[validate(length(min = 4, max = 40))]
+    pub period: String,
+    /// As `ReportQuery.area`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(min = 2, max = 40))]
+    pub area: Option<String>,
+}
+
+/// Which frozen reports to list: an area and a period.
+#[derive(Debug, Clone, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ReportVersionsQuery {
+    /// As `ReportQuery.period`.
+    pub period: String,
+    /// As `ReportQuery.area`.
+    pub area: Option<String>,
+}
+
+/// A frozen report: one version of an area's report for a period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReportVersion {
+    pub id: Uuid,
+    pub area: ReportArea,
+    pub period: ReportPeriod,
+    /// 1 for the first freeze of this area and period, then 2, 3…
+    pub version: i32,
+    /// SHA-256 (hex) of the exact tables: the same figures give the same hash.
+    pub content_hash: String,
+    /// Records as they stood at this instant were counted.
+    pub cut_off: DateTime<Utc>,
+    /// Absent when the quarter-end job froze it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated_by: Option<PersonRef>,
+}
+
+/// A figure that differs from the version before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReportChange {
+    pub table: ReportTableId,
+    /// The row's code; absent for the table's total.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<String>,
+    pub before: ReportValue,
+    pub after: ReportValue,
+}
+
+/// A frozen report as its reader may see it, and what changed since the version before.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FrozenReport {
+    pub version: ReportVersion,
+    pub report: Report,
+    /// Changes from version `version - 1` (empty for the first).
+    pub changes: Vec<ReportChange>,
 }

@@ -72,6 +72,11 @@ id_path! {
         /// Protection case id
         id: Uuid,
     }
+    /// `/reports/versions/{id}`
+    ReportVersionPath {
+        /// Frozen report id
+        id: Uuid,
+    }
     /// `/referrals/{id}`
     ReferralPath {
         /// Referral id

@@ -5,6 +5,7 @@
 //! `routes` make a report and answer it.
 
 pub mod cases;
+pub mod frozen;
 pub mod period;
 pub mod plan;
 pub mod referrals;

@@ -49,10 +49,52 @@ fn wanted_tables(tables: Option<&str>) -> ApiResult<Option<Vec<ReportTableId>>> 
     Ok(Some(wanted))
 }
 
-/// What a report covers, worked out from the query.
-struct Covered {
-    area: ReportArea,
-    scope: Scope,
+/// What a report covers: the area as reports name it, and the municipalities counted.
+pub struct Covered {
+    pub area: ReportArea,
+    pub scope: Scope,
+    /// The municipalities, by index (none for the whole country).
+    municipalities: Option<Vec<usize>>,
+}
+
+impl Covered {
+    /// The municipalities, by index; none for the whole country.
+    pub fn municipalities(&self) -> Option<&[usize]> {
+        self.municipalities.as_deref()
+    }
+}
+
+/// A report counted for an area and a period, ready to be shown exactly or with small numbers
+/// hidden.
+pub struct Counted {
+    pub area: ReportArea,
+    pub period: Period,
+    pub at: NaiveDateTime,
+    laid: Vec<Laid>,
+}
+
+impl Counted {
+    /// The report as a reader sees it: exact, or with small numbers hidden.
+    pub fn shown(&self, exact: bool) -> Report {
+        Report {
+            area: self.area.clone(),
+            period: ReportPeriod {
+                label: self.period.label.clone(),
+                first_day: self.period.first_day,
+                last_day: self.period.last_day,
+            },
+            generated_at: to_utc(self.at),
+            small_numbers_hidden: !exact,
+            tables: lay_out(&self.laid, exact),
+        }
+    }
+}
+
+/// Reads a period for a report made at `at`: it must have begun.
+pub fn period_of(field: &str, text: &str, at: NaiveDateTime) -> ApiResult<Period> {
+    Period::parse(field, text)
+        .and_then(|period| period.check_begun(field, tirana_day(at)).map(|()| period))
+        .map_err(|e| ApiError::fields(vec![e]))
 }
 
 pub fn report(
@@ -63,11 +105,34 @@ pub fn report(
     at: NaiveDateTime,
 ) -> ApiResult<Report> {
     let reach = report_reach(user)?;
-    let period = Period::parse("period", &query.period)
-        .and_then(|period| period.check_begun("period", tirana_day(at)).map(|()| period))
-        .map_err(|e| ApiError::fields(vec![e]))?;
+    let period = period_of("period", &query.period, at)?;
     let wanted = wanted_tables(query.tables.as_deref())?;
-    let covered = covered(tx, index, user, reach, query.area.as_deref())?;
+    let covered = covered_for(tx, index, user, reach, query.area.as_deref())?;
+    let counted = count(tx, covered, period, query.baseline.as_deref(), at)?;
+    let mut report = counted.shown(reach.exact);
+    if let Some(wanted) = wanted {
+        report.tables.retain(|table| wanted.contains(&table.id));
+    }
+    audit::record(
+        tx,
+        &user.actor(),
+        at,
+        "report.read",
+        "report",
+        &format!("{}:{}", report.area.code, report.period.label),
+        serde_json::json!({ "area": report.area.code, "period": report.period.label, "small_numbers_hidden": !reach.exact }),
+    )?;
+    Ok(report)
+}
+
+/// Counts every table of a report.
+pub fn count(
+    tx: &mut Tx<'_>,
+    covered: Covered,
+    period: Period,
+    baseline: Option<&str>,
+    at: NaiveDateTime,
+) -> ApiResult<Counted> {
     let (from, to) = period.bounds();
     let scope = &covered.scope;
     let labels = Vocabularies::load(tx)?;
@@ -80,31 +145,14 @@ pub fn report(
         laid.extend(referral_tables(children, &counts, &labels));
     }
     laid.extend(response_tables(&referrals::response(tx.conn(), scope, from, to)?));
-    let baseline = plan::baseline_for(tx.conn(), scope, &period, query.baseline.as_deref(), tirana_day(at))?;
+    let baseline = plan::baseline_for(tx.conn(), scope, &period, baseline, tirana_day(at))?;
     laid.extend(plan_tables(&plan::count(tx.conn(), scope, &period, baseline, &children)?));
-    let mut tables = lay_out(laid, reach.exact);
-    if let Some(wanted) = wanted {
-        tables.retain(|table| wanted.contains(&table.id));
-    }
-    audit::record(
-        tx,
-        &user.actor(),
-        at,
-        "report.read",
-        "report",
-        &format!("{}:{}", covered.area.code, period.label),
-        serde_json::json!({ "area": covered.area.code, "period": period.label, "small_numbers_hidden": !reach.exact }),
-    )?;
-    Ok(Report {
-        area: covered.area,
-        period: ReportPeriod { label: period.label, first_day: period.first_day, last_day: period.last_day },
-        generated_at: to_utc(at),
-        small_numbers_hidden: !reach.exact,
-        tables,
-    })
+    Ok(Counted { area: covered.area, period, at, laid })
 }
 
-fn covered(
+/// The area a reader asks for (by default their agency's municipality, or the country for
+/// national readers), refused when outside their reach.
+pub fn covered_for(
     tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
@@ -127,12 +175,18 @@ fn covered(
             index.area(at).code.clone()
         }
     };
+    let covered = covered(index, &code)?;
+    check_report_area(index, user, reach, covered.municipalities.as_deref())?;
+    Ok(covered)
+}
+
+/// The area a report names by its code: a municipality, a county, or `AL` for the country.
+pub fn covered(index: &TerritoryIndex, code: &str) -> ApiResult<Covered> {
     if code.eq_ignore_ascii_case(NATIONAL) {
-        check_report_area(index, user, reach, None)?;
         let area = ReportArea { code: NATIONAL.into(), name: "Shqipëri".into(), level: "country".into() };
-        return Ok(Covered { area, scope: Scope::National });
+        return Ok(Covered { area, scope: Scope::National, municipalities: None });
     }
-    let Some(at) = index.find_code(&code) else {
+    let Some(at) = index.find_code(code) else {
         return Err(ApiError::fields(vec![FieldError::new(
             "area",
             FieldErrorCode::UnknownArea,
@@ -154,10 +208,10 @@ fn covered(
             )]));
         }
     };
-    check_report_area(index, user, reach, Some(&municipalities))?;
     Ok(Covered {
         area: ReportArea { code: found.code.clone(), name: found.name.clone(), level: level.into() },
-        scope: Scope::Municipalities(municipalities.into_iter().map(|m| index.area(m).id.clone()).collect()),
+        scope: Scope::Municipalities(municipalities.iter().map(|&m| index.area(m).id.clone()).collect()),
+        municipalities: Some(municipalities),
     })
 }
 
@@ -306,28 +360,28 @@ impl Laid {
 
 /// The tables of a report, in order, with a group's tables hidden whole when one of them hides
 /// its total.
-fn lay_out(laid: Vec<Laid>, exact: bool) -> Vec<ReportTable> {
+fn lay_out(laid: &[Laid], exact: bool) -> Vec<ReportTable> {
     let mut shown: Vec<Shown> = laid.iter().map(|table| table.shown(exact)).collect();
     let mut groups: Vec<&'static str> = laid.iter().filter_map(|table| table.group).collect();
     groups.dedup();
     for group in groups {
         let mut members: Vec<&mut Shown> =
-            shown.iter_mut().zip(&laid).filter(|(_, table)| table.group == Some(group)).map(|(s, _)| s).collect();
+            shown.iter_mut().zip(laid).filter(|(_, table)| table.group == Some(group)).map(|(s, _)| s).collect();
         suppress::hide_group_with_hidden_total(&mut members);
     }
-    laid.into_iter()
+    laid.iter()
         .zip(shown)
         .map(|(table, shown)| ReportTable {
             id: table.id,
-            title: table.title,
-            breakdown: table.breakdown,
+            title: table.title.clone(),
+            breakdown: table.breakdown.clone(),
             unit: table.unit,
             rows_overlap: matches!(table.total, Some(Some(_))),
             rows: table
                 .rows
-                .into_iter()
+                .iter()
                 .zip(shown.cells)
-                .map(|((code, label, _), value)| ReportRow { code, label, value })
+                .map(|((code, label, _), value)| ReportRow { code: code.clone(), label: label.clone(), value })
                 .collect(),
             total: shown.total.unwrap_or(ReportValue { count: None, suppressed: false }),
         })

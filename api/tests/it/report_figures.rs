@@ -494,3 +494,110 @@ async fn kamez_s_children_against_its_2025_baseline_and_the_forty_per_cent_targe
     assert!(earlier["tables"].as_array().unwrap().iter().all(|t| t["id"] != "plan_street_children"));
     assert_eq!(count(table(&earlier, "plan_street_children_by_quarter"), "2025-Q4"), Some(3));
 }
+
+#[actix_web::test]
+async fn the_quarter_is_frozen_at_its_end_and_a_late_record_makes_a_new_version_that_shows_what_changed() {
+    let app = TestApp::spawn().await;
+    kamez_2025_and_2026(&app).await;
+    let kamez_admin = person(&app, "kamez.njmf.admin", "AL221-NJMF", &[Role::AgencyAdmin]).await;
+    let kamez_coordinator = person(&app, "kamez.coord", "AL221-SHL", &[Role::Coordinator]).await;
+
+    // The quarter-end job runs at 06:00 in Tirana and freezes the quarter that ended.
+    app.clock.set(Utc.with_ymd_and_hms(2026, 10, 1, 1, 0, 0).unwrap());
+    app.db({
+        let state = app.state.clone();
+        move |conn| terren_api::worker::schedule_daily_jobs(conn, &state).unwrap()
+    })
+    .await;
+    terren_api::worker::run_due(&app.state).await.unwrap();
+    let listed = app.get("/api/v1/reports/versions?period=2026-Q3&area=AL221", Some(&kamez_admin.token)).await;
+    assert_eq!((listed.status, listed.body.as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "not yet");
+    app.clock.set(Utc.with_ymd_and_hms(2026, 10, 1, 4, 30, 0).unwrap());
+    terren_api::worker::run_due(&app.state).await.unwrap();
+    let listed = app.get("/api/v1/reports?period=2026-Q3&area=AL221", Some(&kamez_admin.token)).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    let listed = app.get("/api/v1/reports/versions?period=2026-Q3&area=AL221", Some(&kamez_admin.token)).await.body;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    let first = listed[0].clone();
+    assert_eq!((first["version"].as_i64(), first["cut_off"].as_str()), (Some(1), Some("2026-10-01T04:30:00Z")));
+    assert!(first.get("generated_by").is_none(), "frozen by the job: {first}");
+    // Its child-protection unit's coordinators and administrators are told, once.
+    let notices: Vec<(String, String)> = app
+        .db(|conn| {
+            use diesel::prelude::*;
+            use terren_api::db::schema::{agencies, alerts};
+            alerts::table
+                .inner_join(agencies::table.on(agencies::id.eq(alerts::agency_id)))
+                .filter(alerts::source.eq("report_frozen"))
+                .filter(agencies::code.like("AL221-%"))
+                .select((agencies::code, alerts::title))
+                .order(agencies::code)
+                .load(conn)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(
+        notices.iter().map(|(code, _)| code.as_str()).collect::<Vec<_>>(),
+        ["AL221-DNECS", "AL221-NJMF"],
+        "{notices:?}"
+    );
+    assert!(notices[0].1.contains("2026-Q3"), "{notices:?}");
+    // The next day's run leaves the frozen quarter alone.
+    app.clock.set(Utc.with_ymd_and_hms(2026, 10, 2, 4, 30, 0).unwrap());
+    terren_api::worker::run_due(&app.state).await.unwrap();
+    let again = app.get("/api/v1/reports/versions?period=2026-Q3&area=AL221", Some(&kamez_admin.token)).await.body;
+    assert_eq!(again.as_array().unwrap().len(), 1);
+
+    // A record of September arrives late: freezing again makes version 2 with what changed.
+    app.clock.set(Utc.with_ymd_and_hms(2026, 10, 5, 9, 0, 0).unwrap());
+    let late = crate::fixtures::recorded_sighting(&app, "kamez.field", &{
+        let mut body = crate::fixtures::sighting(&Uuid::now_v7().to_string());
+        body["observed_at"] = json!("2026-09-21T09:30:00Z");
+        body["location"] = json!({ "lat": 41.3817, "lon": 19.7603, "accuracy_m": 10.0, "fix_time": "2026-09-21T09:30:00Z", "source": "gps" });
+        body
+    })
+    .await;
+    assert_eq!(late.areas.municipality.as_ref().map(|m| m.code.as_str()), Some("AL221"));
+    let request = json!({ "period": "2026-Q3", "area": "AL221" });
+    let second = app.post("/api/v1/reports/versions", Some(&kamez_coordinator.token), &request).await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.body);
+    assert_eq!(second.body["version"]["version"], 2);
+    assert_eq!(second.body["version"]["generated_by"]["display_name"], "kamez.coord (test)");
+    assert_ne!(second.body["version"]["content_hash"], first["content_hash"]);
+    let changes = second.body["changes"].as_array().unwrap();
+    let changed = |table: &str, row: Option<&str>| {
+        changes
+            .iter()
+            .find(|c| c["table"] == table && c["row"].as_str() == row)
+            .map(|c| (c["before"]["count"].as_i64(), c["after"]["count"].as_i64()))
+    };
+    assert_eq!(changed("street_children_identified", Some("not_linked")), Some((Some(0), Some(1))), "{changes:?}");
+    assert_eq!(changed("street_children_identified", None), Some((Some(1), Some(2))));
+    assert_eq!(changed("street_children_by_residence_origin", Some("other_municipality")), Some((Some(0), Some(1))));
+    assert_eq!(changed("cases_new_by_sex", Some("female")), None, "what did not change is not listed");
+    // Nothing new since: the same version again.
+    let same = app.post("/api/v1/reports/versions", Some(&kamez_coordinator.token), &request).await;
+    assert_eq!((same.status, same.body["version"]["version"].as_i64()), (StatusCode::OK, Some(2)));
+
+    // Version 1 reads as it did, whoever reads it now.
+    let id = first["id"].as_str().unwrap();
+    let frozen = app.get(&format!("/api/v1/reports/versions/{id}"), Some(&kamez_coordinator.token)).await;
+    assert_eq!(frozen.status, StatusCode::OK, "{}", frozen.body);
+    assert_eq!(frozen.body["version"], first);
+    assert_eq!(count(table(&frozen.body["report"], "street_children_identified"), "not_linked"), Some(0));
+    assert_eq!(count(table(&frozen.body["report"], "street_children_identified"), "repeat"), Some(1));
+    assert_eq!(frozen.body["report"]["generated_at"], "2026-10-01T04:30:00Z");
+    assert_eq!(frozen.body["changes"], json!([]));
+
+    // A national viewer reads it with small numbers hidden and may not freeze; Elbasan sees none of it.
+    let analyst = app.login("ashdmf.analyst").await;
+    let hidden = app.get(&format!("/api/v1/reports/versions/{id}"), Some(&analyst)).await.body;
+    assert_eq!(hidden["report"]["small_numbers_hidden"], true);
+    assert_eq!(count(table(&hidden["report"], "street_children_identified"), "repeat"), None);
+    let refused = app.post("/api/v1/reports/versions", Some(&analyst), &request).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let elbasan = app.login("elbasan.coord").await;
+    assert_eq!(app.get(&format!("/api/v1/reports/versions/{id}"), Some(&elbasan)).await.status, StatusCode::NOT_FOUND);
+    let outside = app.post("/api/v1/reports/versions", Some(&elbasan), &request).await;
+    assert_eq!((outside.status, outside.body["code"].as_str()), (StatusCode::FORBIDDEN, Some("area_outside_scope")));
+}

@@ -130,6 +130,15 @@ pub(super) fn cases() -> Vec<Case> {
             fresh: Fresh::No,
             also: None,
         },
+        Case {
+            name: "POST /reports/versions (Tirana, 2026-Q1)",
+            expect: "--s--s-a",
+            method: Post,
+            path: |_| "/api/v1/reports/versions".into(),
+            body: |_, _, _| json!({ "period": "2026-Q1", "area": "AL224" }),
+            fresh: Fresh::No,
+            also: None,
+        },
         // Sightings and child records: those who work the case, where their agency works.
         Case {
             name: "POST /identifications",
