@@ -39,6 +39,29 @@ pub fn report(
     query: &ReportQuery,
     at: NaiveDateTime,
 ) -> ApiResult<Report> {
+    counted(tx, index, user, query, at, None)
+}
+
+/// The same report as [`report`], audited as exported in `format` (`report.export`).
+pub fn export(
+    tx: &mut Tx<'_>,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    query: &ReportQuery,
+    at: NaiveDateTime,
+    format: &str,
+) -> ApiResult<Report> {
+    counted(tx, index, user, query, at, Some(format))
+}
+
+fn counted(
+    tx: &mut Tx<'_>,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    query: &ReportQuery,
+    at: NaiveDateTime,
+    exported_as: Option<&str>,
+) -> ApiResult<Report> {
     let reach = report_reach(user)?;
     let period = Period::parse("period", &query.period)
         .and_then(|period| period.check_begun("period", tirana_day(at)).map(|()| period))
@@ -48,14 +71,19 @@ pub fn report(
     let counts = cases::count(tx, &covered.scope, from, to)?;
     let labels = Vocabularies::load(tx)?;
     let tables = case_tables(&counts, &labels, reach.exact);
+    let mut details =
+        serde_json::json!({ "area": covered.area.code, "period": period.label, "small_numbers_hidden": !reach.exact });
+    if let Some(format) = exported_as {
+        details["format"] = format.into();
+    }
     audit::record(
         tx,
         &user.actor(),
         at,
-        "report.read",
+        if exported_as.is_some() { "report.export" } else { "report.read" },
         "report",
         &format!("{}:{}", covered.area.code, period.label),
-        serde_json::json!({ "area": covered.area.code, "period": period.label, "small_numbers_hidden": !reach.exact }),
+        details,
     )?;
     Ok(Report {
         area: covered.area,

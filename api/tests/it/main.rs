@@ -29,6 +29,7 @@ mod permissions;
 mod profiles;
 mod reference;
 mod referrals;
+mod report_exports;
 mod reports;
 mod rota_publishing;
 mod rotas;
