@@ -126,6 +126,7 @@ async fn exports(app: &TestApp, action: &'static str) -> Vec<Value> {
     app.db(move |conn| {
         audit_log::table
             .filter(audit_log::action.eq(action))
+            .order(audit_log::seq.asc())
             .select(audit_log::details)
             .load::<String>(conn)
             .unwrap()
