@@ -58,6 +58,7 @@ pub fn build_app(
                 .configure(alerts::routes::configure)
                 .configure(referrals::routes::configure)
                 .configure(reports::routes::configure)
+                .configure(reports::export_routes::configure)
                 .configure(hotspots::routes::configure)
                 .configure(rounds::routes::configure)
                 .configure(sync::routes::configure)

@@ -214,7 +214,7 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::open
 }
 
 /// Every capability's operations, in the order the router mounts them.
-fn capabilities() -> [utoipa::openapi::OpenApi; 17] {
+fn capabilities() -> [utoipa::openapi::OpenApi; 18] {
     [
         auth::routes::AuthApi::openapi(),
         accounts::routes::AccountsApi::openapi(),
@@ -228,6 +228,7 @@ fn capabilities() -> [utoipa::openapi::OpenApi; 17] {
         alerts::routes::AlertsApi::openapi(),
         referrals::routes::ReferralsApi::openapi(),
         reports::routes::ReportsApi::openapi(),
+        reports::export_routes::ExportsApi::openapi(),
         hotspots::routes::HotspotsApi::openapi(),
         rounds::routes::RoundsApi::openapi(),
         sync::routes::SyncApi::openapi(),

@@ -11,6 +11,7 @@ pub mod batch;
 pub mod cases;
 pub mod common;
 pub mod examples;
+pub mod exports;
 pub mod hotspots;
 pub mod identifications;
 pub mod lifeline;

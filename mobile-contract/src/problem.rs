@@ -146,6 +146,10 @@ field_error_codes! {
     UnknownSchedule => ("unknown_schedule", "No such schedule in the agency."),
     UnknownWebhook => ("unknown_webhook", "No such webhook endpoint in the agency."),
     CannotRespond => ("cannot_respond", "The person's role may not open and acknowledge alerts."),
+    NotDhisPeriod => ("not_a_dhis_period", "DHIS2 takes a year, a quarter or a half-year, not a run of days."),
+    UnknownExportFormat => ("unknown_export_format", "Not a format reports are exported as: `csv`, `xlsx` or `dhis2`."),
+    NotDhisUid => ("not_a_dhis_uid", "Not a DHIS2 uid: 11 characters, a letter then letters and digits."),
+    DuplicateEntry => ("duplicate_entry", "The list already maps the same thing."),
 }
 
 impl PartialSchema for FieldErrorCode {

@@ -3,7 +3,8 @@
 //! coordinators, case managers) get exact counts for the municipalities their agency serves;
 //! readers of aggregates only get small numbers hidden (`reports::suppress`): agency
 //! administrators for their agency's municipalities, national viewers and system administrators
-//! for any area and the whole country.
+//! for any area and the whole country. The DHIS2 mapping reports are exported with is for system
+//! administrators only.
 
 use terren_contract::Permission;
 
@@ -41,4 +42,14 @@ pub fn check_report_area(
     let Some(municipalities) = municipalities else { return Err(outside()) };
     let served = super::scope_area_ids(index, user);
     if municipalities.iter().all(|&m| served.contains(&index.area(m).id)) { Ok(()) } else { Err(outside()) }
+}
+
+/// The mapping of report codes to DHIS2 ids says what the country's systems receive: it is read
+/// and changed by system administrators only.
+pub fn may_manage_dhis2_mapping(user: &AuthUser) -> ApiResult<()> {
+    if user.is_system_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only a system administrator may read or change the DHIS2 mapping"))
+    }
 }

@@ -248,6 +248,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     sms_inbound,
     protection_cases,
     protection_measures,
+    dhis2_mapping,
+    dhis2_cell_mappings,
+    dhis2_org_units,
 );
 
 diesel::table! {
@@ -946,3 +949,29 @@ diesel::table! {
 diesel::joinable!(protection_cases -> child_profiles (profile_id));
 diesel::joinable!(protection_cases -> agencies (agency_id));
 diesel::joinable!(protection_measures -> protection_cases (case_id));
+
+diesel::table! {
+    dhis2_mapping (id) {
+        id -> Text,
+        data_set -> Nullable<Text>,
+        version -> Integer,
+        updated_by -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    dhis2_cell_mappings (table_id, row_code) {
+        table_id -> Text,
+        row_code -> Text,
+        data_element -> Text,
+        category_option_combo -> Text,
+    }
+}
+
+diesel::table! {
+    dhis2_org_units (area_code) {
+        area_code -> Text,
+        org_unit -> Text,
+    }
+}

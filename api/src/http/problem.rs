@@ -89,6 +89,7 @@ error_codes! {
     PayloadTooLarge => ("payload_too_large", 413, "Request body too large", "Kërkesa është shumë e madhe"),
     BatchTooLarge => ("batch_too_large", 413, "Not applied: more operations than one batch takes; send it again in the next batch", "Nuk u zbatua: më shumë veprime se sa merr një paketë; dërgojeni në paketën tjetër"),
     UnsupportedMediaType => ("unsupported_media_type", 415, "Unsupported content type", "Lloji i përmbajtjes nuk mbështetet"),
+    AreaWithoutOrgUnit => ("area_without_org_unit", 422, "The area has no DHIS2 organisation unit in the mapping", "Zona nuk ka njësi organizative DHIS2 në tabelën e përputhjeve"),
     ValidationFailed => ("validation_failed", 422, "The request is not valid", "Të dhënat e kërkesës nuk janë të vlefshme"),
     BatchOutOfOrder => ("batch_out_of_order", 422, "Refers to a record made later in the batch", "I referohet një regjistrimi që bëhet më vonë në paketë"),
     IdempotencyKeyReused => ("idempotency_key_reused", 422, "The Idempotency-Key was used for another request", "Çelësi Idempotency-Key u përdor për një kërkesë tjetër"),

@@ -104,6 +104,29 @@ pub fn report(
     query: &ReportQuery,
     at: NaiveDateTime,
 ) -> ApiResult<Report> {
+    counted(tx, index, user, query, at, None)
+}
+
+/// The same report as [`report`], audited as exported in `format` (`report.export`).
+pub fn export(
+    tx: &mut Tx<'_>,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    query: &ReportQuery,
+    at: NaiveDateTime,
+    format: &str,
+) -> ApiResult<Report> {
+    counted(tx, index, user, query, at, Some(format))
+}
+
+fn counted(
+    tx: &mut Tx<'_>,
+    index: &TerritoryIndex,
+    user: &AuthUser,
+    query: &ReportQuery,
+    at: NaiveDateTime,
+    exported_as: Option<&str>,
+) -> ApiResult<Report> {
     let reach = report_reach(user)?;
     let period = period_of("period", &query.period, at)?;
     let wanted = wanted_tables(query.tables.as_deref())?;
@@ -113,14 +136,20 @@ pub fn report(
     if let Some(wanted) = wanted {
         report.tables.retain(|table| wanted.contains(&table.id));
     }
+    let mut details = serde_json::json!({
+        "area": report.area.code, "period": report.period.label, "small_numbers_hidden": !reach.exact
+    });
+    if let Some(format) = exported_as {
+        details["format"] = format.into();
+    }
     audit::record(
         tx,
         &user.actor(),
         at,
-        "report.read",
+        if exported_as.is_some() { "report.export" } else { "report.read" },
         "report",
         &format!("{}:{}", report.area.code, report.period.label),
-        serde_json::json!({ "area": report.area.code, "period": report.period.label, "small_numbers_hidden": !reach.exact }),
+        details,
     )?;
     Ok(report)
 }

@@ -182,6 +182,8 @@ pub struct Response {
     pub status: StatusCode,
     pub headers: actix_web::http::header::HeaderMap,
     pub body: Value,
+    /// The body as it came, for files that are not text (a workbook).
+    pub bytes: actix_web::web::Bytes,
 }
 
 impl Response {
@@ -212,7 +214,7 @@ async fn into_response<B: actix_web::body::MessageBody>(res: actix_web::dev::Ser
     } else {
         serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     };
-    Response { status, headers, body }
+    Response { status, headers, body, bytes }
 }
 
 impl TestApp {

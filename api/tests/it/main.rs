@@ -29,6 +29,7 @@ mod permissions;
 mod profiles;
 mod reference;
 mod referrals;
+mod report_exports;
 mod report_figures;
 mod reports;
 mod rota_publishing;

@@ -78,6 +78,15 @@ pub(super) fn cases() -> Vec<Case> {
             fresh: Fresh::No,
             also: None,
         },
+        Case {
+            name: "PUT /reports/dhis2-mapping",
+            expect: "-------a",
+            method: Put,
+            path: |_| "/api/v1/reports/dhis2-mapping".into(),
+            body: |_, _, _| json!({ "version": 0, "cells": [], "org_units": [] }),
+            fresh: Fresh::No,
+            also: None,
+        },
         // Municipal policies: the municipality's child-protection administration.
         Case {
             name: "POST /referral-routes (Tirana)",

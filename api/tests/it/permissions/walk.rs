@@ -216,5 +216,5 @@ fn operation_result(res: Response) -> Response {
     let result = &res.body["results"][0];
     let status = StatusCode::from_u16(result["status"].as_u64().unwrap() as u16).unwrap();
     let body = if status.is_success() { json!({ "id": result["id"] }) } else { result["problem"].clone() };
-    Response { status, headers: res.headers, body }
+    Response { status, headers: res.headers, body, bytes: res.bytes }
 }
