@@ -70,6 +70,9 @@ pub enum Command {
     /// Privacy retention jobs (the server also runs them every `retention.run_every_minutes`).
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Write a report as a file, as `GET /api/v1/reports/export` makes it for the user named
+    /// with --as (their areas, small numbers hidden as for them; audited as theirs).
+    Report(ReportArgs),
 }
 
 #[derive(Subcommand)]
@@ -91,6 +94,29 @@ pub enum AuditCommand {
 pub enum RetentionCommand {
     /// Coarsen the precise locations past the retention period and remove expired idempotency keys now.
     Run,
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// The account whose access the report is made with, e.g. tirana.coord or ashdmf.analyst.
+    #[arg(long = "as")]
+    as_user: String,
+    /// A year (2022), a quarter (2023-Q3), a half-year (2024-H1) or days (2023-07-01..2023-09-30).
+    #[arg(long)]
+    period: Option<String>,
+    /// A municipality's code (AL224), a county's, or AL for the country; by default the user's.
+    #[arg(long)]
+    area: Option<String>,
+    /// csv, xlsx, dhis2 or json.
+    #[arg(long, default_value = "csv")]
+    format: String,
+    /// Write a frozen version (its id, from GET /api/v1/reports/versions) instead of counting now.
+    #[arg(long, conflicts_with_all = ["period", "area"])]
+    version: Option<uuid::Uuid>,
+    /// The file to write; by default the report's own name in the current directory, `-` for
+    /// standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -125,7 +151,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.log_json {
         config.log.format = crate::config::LogFormat::Json;
     }
-    telemetry::init(&config.log);
+    // Commands whose output is their result (a report to standard output, the OpenAPI document)
+    // log to standard error.
+    let output_is_result = matches!(&cli.command, Command::Report(_) | Command::Openapi);
+    telemetry::init_to(&config.log, output_is_result);
     match cli.command {
         Command::Serve { demo, .. } => serve(config, demo).await,
         Command::Migrate => {
@@ -177,6 +206,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Err(seq) => anyhow::bail!("audit chain broken at record {seq}"),
             }
         }
+        Command::Report(args) => report(config, args),
         Command::Retention(RetentionCommand::Run) => {
             let db = Database::connect(&config)?;
             let mut conn = db.get()?;
@@ -284,6 +314,88 @@ async fn seed_demo_field(state: &AppState) -> anyhow::Result<()> {
 
 async fn web_block<T: Send + 'static>(f: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> anyhow::Result<T> {
     actix_web::rt::task::spawn_blocking(f).await.map_err(|e| anyhow::anyhow!("start-up task failed: {e}"))?
+}
+
+fn report(config: Config, args: ReportArgs) -> anyhow::Result<()> {
+    use crate::reports::export::{self, Format};
+    use crate::reports::{frozen, service};
+
+    let state = AppState::prepare_with_system_clock(config, false)?;
+    let index = state.territory();
+    let mut conn = state.db.get()?;
+    let at = crate::clock::truncate(state.clock.now());
+    let (bytes, name) = crate::db::backend::write_transaction(&mut conn, |tx| {
+        let user = crate::access::AuthUser::acting_as(tx.conn(), &args.as_user, "terren report")?;
+        let json = args.format.trim().eq_ignore_ascii_case("json");
+        let format = if json {
+            Format::Csv
+        } else {
+            Format::parse("format", &args.format).map_err(|e| crate::http::ApiError::fields(vec![e]))?
+        };
+        let (report, cut_off, name) = match args.version {
+            Some(id) => {
+                let shown = frozen::get(
+                    tx,
+                    &index,
+                    &user,
+                    &id.to_string(),
+                    at,
+                    Some(if json { "json" } else { format.as_str() }),
+                )?;
+                let name =
+                    export::filename(&shown.report, format).replacen('.', &format!("-v{}.", shown.version.version), 1);
+                (shown.report, shown.version.cut_off, name)
+            }
+            None => {
+                let period = args.period.clone().ok_or_else(|| {
+                    crate::http::ApiError::fields(vec![terren_contract::problem::FieldError::new(
+                        "period",
+                        terren_contract::problem::FieldErrorCode::Required,
+                        "name the period with --period, or a frozen version with --version",
+                    )])
+                })?;
+                let query = terren_contract::reports::ReportQuery {
+                    period,
+                    area: args.area.clone(),
+                    tables: None,
+                    baseline: None,
+                };
+                let report =
+                    service::export(tx, &index, &user, &query, at, if json { "json" } else { format.as_str() })?;
+                let name = export::filename(&report, format);
+                let cut_off = report.generated_at;
+                (report, cut_off, name)
+            }
+        };
+        if json {
+            let bytes = serde_json::to_vec_pretty(&report).map_err(anyhow::Error::from)?;
+            return Ok((bytes, name.replace(".csv", ".json")));
+        }
+        let file = export::render(tx, &report, format, cut_off, name)?;
+        Ok((file.bytes, file.name))
+    })
+    .map_err(|e: crate::http::ApiError| {
+        let fields: Vec<String> =
+            e.errors.iter().map(|f| format!("{}: {} ({})", f.field, f.message, f.code.as_str())).collect();
+        anyhow::anyhow!(
+            "{}{}{}",
+            e.code.as_str(),
+            e.detail.map(|d| format!(": {d}")).unwrap_or_default(),
+            if fields.is_empty() { String::new() } else { format!(" — {}", fields.join("; ")) }
+        )
+    })?;
+    match args.out {
+        Some(path) if path.as_os_str() == "-" => {
+            use std::io::Write;
+            std::io::stdout().write_all(&bytes)?;
+        }
+        path => {
+            let path = path.unwrap_or_else(|| PathBuf::from(&name));
+            std::fs::write(&path, &bytes)?;
+            eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
+        }
+    }
+    Ok(())
 }
 
 fn create_user(config: Config, args: CreateUserArgs) -> anyhow::Result<()> {

@@ -161,3 +161,72 @@ pub struct RecordProtectionMeasure {
     /// When it was taken; now when absent. Not in the future, not before the case opened.
     pub taken_at: Option<DateTime<Utc>>,
 }
+
+/// Which cases go into the case-register export, and as what.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CaseRegisterQuery {
+    /// The cases your unit managed at any time in this period (as a report's `period`).
+    pub period: String,
+    /// `csv` (default; UTF-8 with a byte-order mark, headers in Albanian and English) or `json`.
+    pub format: Option<String>,
+}
+
+/// A protection measure as the register records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CaseRegisterMeasure {
+    /// `protection_measure` code.
+    pub measure: String,
+    pub taken_on: chrono::NaiveDate,
+}
+
+/// One child in case management, with the fields the national electronic case register
+/// (Regjistri Elektronik Kombëtar për Menaxhimin e Rastit) asks for when a case is entered;
+/// `docs/exports.md` describes each. Names only for readers of names, the community only for
+/// readers of sensitive fields; never a place finer than the administrative unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CaseRegisterEntry {
+    pub case_id: Uuid,
+    /// Terren's reference of the child (`TR-2026-000123`), to find the record again.
+    pub child_reference: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    pub sex: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub birth_year: Option<i32>,
+    pub birth_year_estimated: bool,
+    pub age_band_at_opening: String,
+    /// ISO 3166-1 alpha-2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nationality: Option<String>,
+    /// `ethnicity` code (sensitive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ethnicity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub residence_origin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub municipality: Option<AreaRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_unit: Option<AreaRef>,
+    pub managing_unit: AgencyRef,
+    pub opened_on: chrono::NaiveDate,
+    /// `identifier_type` code.
+    pub identified_by: String,
+    /// When the referral that opened the case was made, and by which agency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referred_on: Option<chrono::NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referred_by: Option<AgencyRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk_level: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_problem: Option<String>,
+    pub measures: Vec<CaseRegisterMeasure>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_on: Option<chrono::NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closure_reason: Option<String>,
+}

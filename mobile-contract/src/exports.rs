@@ -26,6 +26,15 @@ pub struct ReportExportQuery {
     pub baseline: Option<String>,
 }
 
+/// How to export a frozen report.
+#[derive(Debug, Clone, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct FrozenExportQuery {
+    /// `csv`, `xlsx` or `dhis2`, as for `GET /reports/export`.
+    pub format: String,
+}
+
 /// The row code that stands for a table's total in the DHIS2 mapping.
 pub const TOTAL_ROW: &str = "total";
 

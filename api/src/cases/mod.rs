@@ -2,6 +2,7 @@
 //! (who identified the child, assessed risk, primary problem, measures, closing). `store` holds
 //! the rows, `service` the use cases, `routes` the API.
 
+pub mod register;
 pub mod routes;
 pub mod service;
 pub mod store;

@@ -1,14 +1,16 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use terren_contract::cases::{
-    CloseProtectionCase, OpenProtectionCase, ProtectionCase, ProtectionCaseUpdate, RecordProtectionMeasure,
+    CaseRegisterEntry, CaseRegisterQuery, CloseProtectionCase, OpenProtectionCase, ProtectionCase,
+    ProtectionCaseUpdate, RecordProtectionMeasure,
 };
 use uuid::Uuid;
 
+use super::register::{self, RegisterFormat};
 use super::service::{self, Written};
 use crate::access::AuthUser;
 use crate::http::paths::{CasePath, ProfilePath};
-use crate::http::{ApiResult, ValidJson, audited};
+use crate::http::{ApiResult, ValidJson, audited, audited_read};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -17,6 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(list_profile_cases))
             .route(web::post().to(open_case)),
     )
+    .service(web::resource("/protection-cases/register").route(web::get().to(case_register)))
     .service(web::resource("/protection-cases/{id}").route(web::get().to(get_case)).route(web::patch().to(update_case)))
     .service(web::resource("/protection-cases/{id}/close").route(web::post().to(close_case)))
     .service(web::resource("/protection-cases/{id}/measures").route(web::post().to(record_measure)));
@@ -24,7 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// This capability's operations in the published contract (merged in `crate::openapi`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(list_profile_cases, open_case, get_case, update_case, close_case, record_measure))]
+#[openapi(paths(list_profile_cases, open_case, get_case, update_case, close_case, record_measure, case_register))]
 pub struct CasesApi;
 
 fn created_or_repeated(written: Written) -> HttpResponse {
@@ -175,4 +178,37 @@ pub async fn record_measure(
     let written =
         audited(&state, move |tx, index, at| service::record_measure(tx, index, &user, &id, &request, at)).await?;
     Ok(created_or_repeated(written))
+}
+
+/// The children your unit managed at any time in a period, with the fields the national
+/// electronic case register asks for (`docs/exports.md`), to enter or upload there: as CSV
+/// (UTF-8 with a byte-order mark, headers in Albanian and English) or JSON, as an attachment.
+/// For the case workers of a child-protection unit, their own unit's cases only; names for
+/// readers of names, the community for readers of sensitive fields. Audited.
+#[utoipa::path(
+    get, path = "/api/v1/protection-cases/register", tag = "cases",
+    params(CaseRegisterQuery),
+    responses(
+        (status = 200, description = "The register (`Content-Disposition: attachment`)", content(
+            ([CaseRegisterEntry] = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 403, description = "`not_case_worker`, `not_child_protection_unit`"),
+        (status = 422, description = "`period`: `invalid_format`, `in_future`; `format`: `unknown_export_format`"),
+    )
+)]
+pub async fn case_register(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    query: web::Query<CaseRegisterQuery>,
+) -> ApiResult<HttpResponse> {
+    let query = query.into_inner();
+    let register = audited_read(&state, move |tx, index, at| register::export(tx, index, &user, &query, at)).await?;
+    let disposition = format!("attachment; filename=\"{}\"", register.filename);
+    let mut response = HttpResponse::Ok();
+    response.insert_header((actix_web::http::header::CONTENT_DISPOSITION, disposition));
+    Ok(match register.format {
+        RegisterFormat::Csv => response.content_type("text/csv; charset=utf-8").body(register::csv(&register.entries)),
+        RegisterFormat::Json => response.json(register.entries),
+    })
 }

@@ -2,17 +2,18 @@
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpResponse, web};
-use terren_contract::exports::{Dhis2Mapping, PutDhis2Mapping, ReportExportQuery};
+use terren_contract::exports::{Dhis2Mapping, FrozenExportQuery, PutDhis2Mapping, ReportExportQuery};
 use terren_contract::reports::ReportQuery;
 
 use super::export::{self, Format, dhis2};
 use super::period::Period;
-use super::{dhis2_mapping, service};
+use super::{dhis2_mapping, frozen, service};
 use crate::access::AuthUser;
 use crate::access::reports::report_reach;
-use crate::db::Tx;
-use crate::http::{ApiError, ApiResult, ErrorCode, ValidJson, audited, audited_read, with_conn};
+use crate::http::paths::ReportVersionPath;
+use crate::http::{ApiError, ApiResult, ValidJson, audited, audited_read, with_conn};
 use crate::state::AppState;
+use uuid::Uuid;
 
 /// How many counts of a DHIS2 export the mapping named no data element for.
 pub const UNMAPPED_HEADER: HeaderName = HeaderName::from_static("terren-unmapped-cells");
@@ -20,26 +21,19 @@ pub const UNMAPPED_HEADER: HeaderName = HeaderName::from_static("terren-unmapped
 pub const SUPPRESSED_HEADER: HeaderName = HeaderName::from_static("terren-suppressed-cells");
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/reports/export").route(web::get().to(export_report))).service(
-        web::resource("/reports/dhis2-mapping")
-            .route(web::get().to(get_dhis2_mapping))
-            .route(web::put().to(put_dhis2_mapping)),
-    );
+    cfg.service(web::resource("/reports/export").route(web::get().to(export_report)))
+        .service(web::resource("/reports/versions/{id}/export").route(web::get().to(export_report_version)))
+        .service(
+            web::resource("/reports/dhis2-mapping")
+                .route(web::get().to(get_dhis2_mapping))
+                .route(web::put().to(put_dhis2_mapping)),
+        );
 }
 
 /// This capability's operations in the published contract (merged in `crate::openapi`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(export_report, get_dhis2_mapping, put_dhis2_mapping))]
+#[openapi(paths(export_report, export_report_version, get_dhis2_mapping, put_dhis2_mapping))]
 pub struct ExportsApi;
-
-/// A file made from a report.
-struct File {
-    bytes: Vec<u8>,
-    name: String,
-    format: Format,
-    /// For DHIS2: counts unmapped, counts hidden.
-    left_out: Option<(usize, usize)>,
-}
 
 /// The report of `GET /reports` (same readers, same small numbers hidden, audited as
 /// `report.export` with its format) as a file to download: `csv` (UTF-8 with a byte-order mark,
@@ -83,9 +77,46 @@ pub async fn export_report(
         ReportQuery { period: query.period, area: query.area, tables: query.tables, baseline: query.baseline };
     let file = audited_read(&state, move |tx, index, at| {
         let report = service::export(tx, index, &user, &report_query, at, format.as_str())?;
-        render(tx, &report, format)
+        // A live report's data run to the moment it is counted.
+        let cut_off = report.generated_at;
+        export::render(tx, &report, format, cut_off, export::filename(&report, format))
     })
     .await?;
+    Ok(respond(file))
+}
+
+/// A frozen report as a file, as `GET /reports/export` makes one: the version as its reader
+/// may see it (exact, or with small numbers hidden), its cut-off on the XLSX cover, named
+/// `terren-<area>-<period>-v<version>.<extension>`. 404 outside the reader's reach. Audited as
+/// `report.export`.
+#[utoipa::path(
+    get, path = "/api/v1/reports/versions/{id}/export", tag = "reports",
+    params(ReportVersionPath, FrozenExportQuery),
+    responses(
+        (status = 200, description = "The file, as for `GET /reports/export`"),
+        (status = 404, description = "No such version within your reach"),
+        (status = 422, description = "`format`: `unknown_export_format`; `period`: `not_a_dhis_period`; `area_without_org_unit`"),
+    )
+)]
+pub async fn export_report_version(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    query: web::Query<FrozenExportQuery>,
+) -> ApiResult<HttpResponse> {
+    report_reach(&user)?;
+    let format = Format::parse("format", &query.format).map_err(|e| ApiError::fields(vec![e]))?;
+    let id = path.into_inner().to_string();
+    let file = audited_read(&state, move |tx, index, at| {
+        let frozen = frozen::get(tx, index, &user, &id, at, Some(format.as_str()))?;
+        let name = export::filename(&frozen.report, format).replacen('.', &format!("-v{}.", frozen.version.version), 1);
+        export::render(tx, &frozen.report, format, frozen.version.cut_off, name)
+    })
+    .await?;
+    Ok(respond(file))
+}
+
+fn respond(file: export::File) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     response
         .content_type(file.format.content_type())
@@ -94,27 +125,7 @@ pub async fn export_report(
         response.insert_header((UNMAPPED_HEADER, HeaderValue::from(unmapped)));
         response.insert_header((SUPPRESSED_HEADER, HeaderValue::from(suppressed)));
     }
-    Ok(response.body(file.bytes))
-}
-
-fn render(tx: &mut Tx<'_>, report: &terren_contract::reports::Report, format: Format) -> ApiResult<File> {
-    let name = export::filename(report, format);
-    let (bytes, left_out) = match format {
-        Format::Csv => (export::csv::csv(report), None),
-        // A live report's data run to the moment it is counted.
-        Format::Xlsx => (export::xlsx::xlsx(report, report.generated_at).map_err(ApiError::internal)?, None),
-        Format::Dhis2 => {
-            let mapping = dhis2_mapping::load(tx.conn())?;
-            let export = dhis2::data_value_set(report, &mapping).map_err(|refusal| match refusal {
-                dhis2::Refusal::Period(error) => ApiError::fields(vec![error]),
-                dhis2::Refusal::OrgUnit(area) => ApiError::new(ErrorCode::AreaWithoutOrgUnit)
-                    .with_detail(format!("map the area {area} to a DHIS2 organisation unit first")),
-            })?;
-            let bytes = serde_json::to_vec_pretty(&export.set).map_err(ApiError::internal)?;
-            (bytes, Some((export.unmapped, export.suppressed)))
-        }
-    };
-    Ok(File { bytes, name, format, left_out })
+    response.body(file.bytes)
 }
 
 /// The DHIS2 mapping: which data element and category option combination each report table's

@@ -186,13 +186,14 @@ pub fn list(
 }
 
 /// One frozen report as the reader may see it, with what changed since the version before;
-/// audited.
+/// audited as read, or as exported in a format.
 pub fn get(
     tx: &mut Tx<'_>,
     index: &TerritoryIndex,
     user: &AuthUser,
     id: &str,
     at: NaiveDateTime,
+    exported_as: Option<&str>,
 ) -> ApiResult<FrozenReport> {
     let reach = report_reach(user)?;
     let row: VersionRow = report_versions::table
@@ -206,15 +207,14 @@ pub fn get(
     if crate::access::reports::check_report_area(index, user, reach, covered.municipalities()).is_err() {
         return Err(ApiError::not_found("report version"));
     }
-    audit::record(
-        tx,
-        &user.actor(),
-        at,
-        "report.read",
-        "report_version",
-        &row.id,
-        json!({ "area": row.area_code, "period": row.period, "version": row.version, "small_numbers_hidden": !reach.exact }),
-    )?;
+    let mut details = json!({
+        "area": row.area_code, "period": row.period, "version": row.version, "small_numbers_hidden": !reach.exact
+    });
+    if let Some(format) = exported_as {
+        details["format"] = format.into();
+    }
+    let action = if exported_as.is_some() { "report.export" } else { "report.read" };
+    audit::record(tx, &user.actor(), at, action, "report_version", &row.id, details)?;
     shown(tx, row, reach.exact)
 }
 

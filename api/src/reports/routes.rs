@@ -165,5 +165,5 @@ pub async fn get_report_version(
     path: web::Path<Uuid>,
 ) -> ApiResult<web::Json<FrozenReport>> {
     let id = path.into_inner().to_string();
-    Ok(web::Json(audited_read(&state, move |tx, index, at| frozen::get(tx, index, &user, &id, at)).await?))
+    Ok(web::Json(audited_read(&state, move |tx, index, at| frozen::get(tx, index, &user, &id, at, None)).await?))
 }

@@ -197,3 +197,77 @@ async fn a_bad_opening_is_refused_with_codes_and_writes_nothing() {
     assert_eq!(written, 0);
     assert_eq!(status_of(&app, &pmf).await, "identified", "a refused opening leaves the child's status");
 }
+
+#[actix_web::test]
+async fn the_unit_exports_its_cases_for_the_national_case_register_as_its_readers_may_read_them() {
+    let app = TestApp::spawn().await;
+    let profile = child(&app).await;
+    let pmf = app.login("tirana.pmf").await;
+    let opened =
+        app.post_idempotent(&format!("/api/v1/child-profiles/{profile}/cases"), &pmf, "reg-o", &opening()).await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+    let measure = json!({ "id": MEASURE, "measure": "emergency_measure" });
+    let res = app.post_idempotent(&format!("/api/v1/protection-cases/{CASE}/measures"), &pmf, "reg-m", &measure).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+
+    // JSON: every field the register asks for; the case manager reads the name and the community.
+    let res = app.get("/api/v1/protection-cases/register?period=2026-Q1&format=json", Some(&pmf)).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let entries = res.body.as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{}", res.body);
+    let entry = &entries[0];
+    assert_eq!(
+        (entry["case_id"].as_str(), entry["given_name"].as_str(), entry["ethnicity"].as_str()),
+        (Some(CASE), Some("Ana"), Some("roma"))
+    );
+    assert_eq!(
+        (entry["sex"].as_str(), entry["birth_year"].as_i64(), entry["age_band_at_opening"].as_str()),
+        (Some("female"), Some(2016), Some("10-12"))
+    );
+    assert_eq!(
+        (entry["managing_unit"]["code"].as_str(), entry["municipality"]["code"].as_str()),
+        (Some("AL224-NJMF"), Some("AL224"))
+    );
+    assert_eq!(entry["measures"][0]["measure"], "emergency_measure");
+    assert_eq!((entry["identified_by"].as_str(), entry["risk_level"].as_str()), (Some("field_squad"), Some("medium")));
+    assert!(entry.get("closed_on").is_none());
+    let attachment = res.headers.get("content-disposition").unwrap().to_str().unwrap();
+    assert_eq!(attachment, "attachment; filename=\"terren-regjistri-AL224-NJMF-2026-Q1.json\"");
+
+    // CSV for the spreadsheet: a byte-order mark, headers in both languages, the same case.
+    let res = app.get("/api/v1/protection-cases/register?period=2026-Q1", Some(&pmf)).await;
+    assert_eq!(res.status, StatusCode::OK);
+    let text = std::str::from_utf8(&res.bytes).unwrap().strip_prefix('\u{feff}').expect("byte-order mark");
+    let rows: Vec<Vec<String>> = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0][2], "Emri / Given name");
+    assert_eq!(rows[0].len(), rows[1].len());
+    let column = |name: &str| rows[0].iter().position(|h| h.ends_with(name)).unwrap();
+    assert_eq!((rows[1][column("Given name")].as_str(), rows[1][column("Managing unit")].is_empty()), ("Ana", false));
+    assert!(rows[1][column("Protection measures")].starts_with("emergency_measure 2026-"));
+
+    // Another period has nothing; only the unit's case workers export it; every export audited.
+    let earlier = app.get("/api/v1/protection-cases/register?period=2025&format=json", Some(&pmf)).await;
+    assert_eq!(earlier.body, json!([]));
+    for (who, code) in [("tirana.field", "not_case_worker"), ("tirana.coord", "not_child_protection_unit")] {
+        let token = app.login(who).await;
+        let res = app.get("/api/v1/protection-cases/register?period=2026-Q1", Some(&token)).await;
+        assert_eq!((res.status, res.body["code"].as_str()), (StatusCode::FORBIDDEN, Some(code)), "{who}");
+    }
+    let other_unit = person(&app, "elbasan.pmf", "AL213-NJMF", &[Role::CaseManager]).await;
+    let res = app.get("/api/v1/protection-cases/register?period=2026-Q1&format=json", Some(&other_unit.token)).await;
+    assert_eq!(res.body, json!([]), "another unit's cases are not in its register");
+    let bad = app.get("/api/v1/protection-cases/register?period=2026-Q1&format=pdf", Some(&pmf)).await;
+    assert_eq!(error_codes(&bad.body), ["unknown_export_format"]);
+    let exports: i64 = app
+        .db(|conn| {
+            audit_log::table.filter(audit_log::action.eq("case_register.export")).count().get_result(conn).unwrap()
+        })
+        .await;
+    assert_eq!(exports, 4);
+}

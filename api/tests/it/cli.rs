@@ -289,3 +289,43 @@ fn the_access_log_has_one_line_per_request() {
     assert_eq!(access[2]["route"], "unmatched");
     assert_eq!(access[2]["status"], 404, "{nowhere}");
 }
+
+#[test]
+fn terren_report_writes_the_files_of_the_api_as_the_named_user_would_get_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let seeded = terren(dir.path(), &["seed", "--demo"], None);
+    assert!(seeded.status.success(), "{}", text(&seeded));
+
+    let workbook = dir.path().join("tirana.xlsx");
+    let out = workbook.to_str().unwrap();
+    let written = terren(
+        dir.path(),
+        &["report", "--as", "tirana.coord", "--period", "2025", "--format", "xlsx", "--out", out],
+        None,
+    );
+    assert!(written.status.success(), "{}", text(&written));
+    assert!(text(&written).contains("wrote"), "{}", text(&written));
+    use calamine::Reader;
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(&workbook).unwrap();
+    let sheets = book.sheet_names();
+    assert!(sheets.len() > 20, "a cover and a sheet per table: {sheets:?}");
+    let cover = book.worksheet_range_at(0).unwrap().unwrap();
+    let cells: Vec<String> = cover.rows().flat_map(|row| row.iter().map(|c| c.to_string())).collect();
+    assert!(cells.iter().any(|c| c == "Tiranë (AL224)"), "the coordinator's municipality: {cells:?}");
+
+    // To standard output as CSV, for the national viewer: the whole country with small numbers hidden.
+    let csv = terren(dir.path(), &["report", "--as", "ashdmf.analyst", "--period", "2025", "--out", "-"], None);
+    assert!(csv.status.success(), "{}", text(&csv));
+    let body = String::from_utf8(csv.stdout).unwrap();
+    assert!(body.starts_with('\u{feff}'), "byte-order mark: {}", body.chars().take(300).collect::<String>());
+    assert!(body.contains("Zona / Area,AL,"), "{body}");
+
+    // The API's refusals, in words.
+    let bad = terren(dir.path(), &["report", "--as", "tirana.coord", "--period", "2025-Q5"], None);
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("period") && text(&bad).contains("invalid_format"), "{}", text(&bad));
+    let outside = terren(dir.path(), &["report", "--as", "tirana.coord", "--period", "2025", "--area", "AL213"], None);
+    assert!(text(&outside).contains("area_outside_scope"), "{}", text(&outside));
+    let field = terren(dir.path(), &["report", "--as", "tirana.field", "--period", "2025"], None);
+    assert!(text(&field).contains("forbidden"), "{}", text(&field));
+}

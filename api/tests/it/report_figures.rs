@@ -600,4 +600,29 @@ async fn the_quarter_is_frozen_at_its_end_and_a_late_record_makes_a_new_version_
     assert_eq!(app.get(&format!("/api/v1/reports/versions/{id}"), Some(&elbasan)).await.status, StatusCode::NOT_FOUND);
     let outside = app.post("/api/v1/reports/versions", Some(&elbasan), &request).await;
     assert_eq!((outside.status, outside.body["code"].as_str()), (StatusCode::FORBIDDEN, Some("area_outside_scope")));
+
+    // A frozen version goes out as a file as it was counted, its cut-off on the workbook's cover.
+    let file = app.get(&format!("/api/v1/reports/versions/{id}/export?format=xlsx"), Some(&analyst)).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(
+        file.headers.get("content-disposition").unwrap().to_str().unwrap(),
+        "attachment; filename=\"terren-AL221-2026-Q3-v1.xlsx\""
+    );
+    let mut workbook: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(file.bytes.to_vec())).unwrap();
+    use calamine::Reader;
+    let cover = workbook.worksheet_range_at(0).unwrap().unwrap();
+    let cover_text: Vec<String> = cover.rows().flat_map(|row| row.iter().map(|c| c.to_string())).collect();
+    assert!(
+        cover_text.iter().any(|c| c.contains("2026-10-01 06:30:00 +02:00")),
+        "the cut-off in Tirana: {cover_text:?}"
+    );
+    let csv = app.get(&format!("/api/v1/reports/versions/{id}/export?format=csv"), Some(&analyst)).await;
+    let text = std::str::from_utf8(&csv.bytes).unwrap();
+    let repeat = text.lines().find(|l| l.starts_with("street_children_identified,") && l.contains(",repeat,")).unwrap();
+    assert!(repeat.ends_with(",<3"), "{repeat}");
+    assert_eq!(
+        app.get(&format!("/api/v1/reports/versions/{id}/export?format=csv"), Some(&elbasan)).await.status,
+        StatusCode::NOT_FOUND
+    );
 }

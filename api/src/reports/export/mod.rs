@@ -12,6 +12,9 @@ use chrono_tz::Europe::Tirane;
 use terren_contract::problem::{FieldError, FieldErrorCode};
 use terren_contract::reports::{Report, ReportTableId, ReportValue};
 
+use crate::db::Tx;
+use crate::http::{ApiError, ApiResult};
+
 /// What a hidden count is written as: it is below the floor of published counts
 /// (`access::MIN_PUBLISHED_COUNT`), or hidden so that one below it cannot be worked out.
 pub const SUPPRESSED: &str = "<3";
@@ -78,6 +81,40 @@ pub fn filename(report: &Report, format: Format) -> String {
         out.trim_end_matches('_').to_owned()
     };
     format!("terren-{}-{}.{}", ascii(&report.area.code), ascii(&report.period.label), format.extension())
+}
+
+/// A file made from a report.
+pub struct File {
+    pub bytes: Vec<u8>,
+    pub name: String,
+    pub format: Format,
+    /// For DHIS2: counts unmapped, counts hidden.
+    pub left_out: Option<(usize, usize)>,
+}
+
+/// A report as a file of `format`, named `name`; `cut_off` is the instant its data run to.
+pub fn render(
+    tx: &mut Tx<'_>,
+    report: &Report,
+    format: Format,
+    cut_off: chrono::DateTime<chrono::Utc>,
+    name: String,
+) -> ApiResult<File> {
+    let (bytes, left_out) = match format {
+        Format::Csv => (csv::csv(report), None),
+        Format::Xlsx => (xlsx::xlsx(report, cut_off).map_err(ApiError::internal)?, None),
+        Format::Dhis2 => {
+            let mapping = super::dhis2_mapping::load(tx.conn())?;
+            let export = dhis2::data_value_set(report, &mapping).map_err(|refusal| match refusal {
+                dhis2::Refusal::Period(error) => ApiError::fields(vec![error]),
+                dhis2::Refusal::OrgUnit(area) => ApiError::new(crate::http::ErrorCode::AreaWithoutOrgUnit)
+                    .with_detail(format!("map the area {area} to a DHIS2 organisation unit first")),
+            })?;
+            let bytes = serde_json::to_vec_pretty(&export.set).map_err(ApiError::internal)?;
+            (bytes, Some((export.unmapped, export.suppressed)))
+        }
+    };
+    Ok(File { bytes, name, format, left_out })
 }
 
 /// A table's id as it is written on the wire (`cases_new_by_age_band`).
