@@ -119,10 +119,7 @@ pub fn render(
 
 /// A table's id as it is written on the wire (`cases_new_by_age_band`).
 pub fn table_key(id: ReportTableId) -> String {
-    match serde_json::to_value(id) {
-        Ok(serde_json::Value::String(key)) => key,
-        other => format!("{other:?}"),
-    }
+    crate::vocabularies::wire_code(id)
 }
 
 /// A figure as a file shows it.
