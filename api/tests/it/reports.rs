@@ -312,6 +312,7 @@ async fn the_report_hides_small_numbers_from_national_readers_and_keeps_everyone
     let visible: i64 = rows.iter().filter_map(|r| r["value"]["count"].as_i64()).sum();
     let hidden = rows.iter().filter(|r| r["value"]["suppressed"] == true).count();
     assert_eq!((552 - visible, hidden), (38, 2), "38 between two cells, each of which could be 1 to 37");
+    crate::report_figures::assert_no_hidden_count_recoverable(&national);
     let measures = table(&national, "protection_measures_by_type");
     assert_eq!(measures["total"], json!({ "suppressed": true }), "three measures in all: nothing shown");
 
