@@ -392,6 +392,7 @@ impl Laid {
 fn lay_out(laid: &[Laid], exact: bool) -> Vec<ReportTable> {
     let mut shown: Vec<Shown> = laid.iter().map(|table| table.shown(exact)).collect();
     let mut groups: Vec<&'static str> = laid.iter().filter_map(|table| table.group).collect();
+    groups.sort_unstable();
     groups.dedup();
     for group in groups {
         let mut members: Vec<&mut Shown> =
