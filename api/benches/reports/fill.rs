@@ -137,7 +137,9 @@ impl Agencies {
     /// An agency of `kind` in `municipality`, else one of that kind anywhere, else any
     /// child-protection unit.
     fn of(&self, random: &mut Random, kind: &str, municipality: Option<&str>) -> &Agency {
-        let all = self.by_type.get(kind).or_else(|| self.by_type.get("child_protection_unit")).expect("agencies");
+        let Some(all) = self.by_type.get(kind).or_else(|| self.by_type.get("child_protection_unit")) else {
+            unreachable!("the seed has child-protection units")
+        };
         let here: Vec<&Agency> = all.iter().filter(|a| a.municipality.as_deref() == municipality).collect();
         if here.is_empty() { random.pick(all) } else { here[random.below(here.len())] }
     }
@@ -219,12 +221,15 @@ struct Subject {
 #[derive(Default)]
 struct Written {
     referrals: Vec<ReferralRow>,
-    deadlines:
-        Vec<(String, &'static str, NaiveDateTime, Option<NaiveDateTime>, Option<NaiveDateTime>, Option<NaiveDateTime>)>,
+    deadlines: Vec<DeadlineRow>,
 }
 
+/// A deadline as written: referral, kind, due, met, breached, void.
+type DeadlineRow =
+    (String, &'static str, NaiveDateTime, Option<NaiveDateTime>, Option<NaiveDateTime>, Option<NaiveDateTime>);
+
 /// The link sent at `sent_at` to `to`, ending as `end`; its deadlines too.
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "a link is written from its chain, its agencies and its times")]
 fn link(
     random: &mut Random,
     agencies: &Agencies,
@@ -531,7 +536,7 @@ fn fill(conn: &mut DbConnection, now: NaiveDateTime, sizes: &Sizes) -> anyhow::R
 }
 
 /// Writes the referral chains of `subjects` and the cases.
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "the fill's sample, subjects and clock go in together")]
 fn referrals_and_cases(
     conn: &mut DbConnection,
     random: &mut Random,
@@ -567,7 +572,7 @@ fn referrals_and_cases(
         let second = (end == End::Forwarded).then(|| random.uuid());
         let ended = link(
             random,
-            &agencies,
+            agencies,
             subject,
             &mut written,
             (id.clone(), id.clone(), None, second.clone()),
@@ -584,7 +589,7 @@ fn referrals_and_cases(
             let end = random.weighted(&[(End::Closed, 80.0), (End::Declined, 5.0), (End::Open, 15.0)]);
             link(
                 random,
-                &agencies,
+                agencies,
                 subject,
                 &mut written,
                 (second, id.clone(), Some(id.clone()), None),
@@ -596,7 +601,7 @@ fn referrals_and_cases(
             );
             links += 1;
         }
-        let last = written.referrals.last().expect("a link");
+        let Some(last) = written.referrals.last() else { unreachable!("a chain's first link was just written") };
         if last.outcome.as_deref() == Some("case_opened")
             && let (Some(profile), Some(ended)) = (&subject.profile_id, last.ended_at)
         {
