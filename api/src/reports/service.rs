@@ -166,9 +166,9 @@ pub fn count(
     let scope = &covered.scope;
     let labels = Vocabularies::load(tx)?;
     let mut laid = case_tables(&cases::count(tx, scope, from, to)?, &labels);
-    let children: StreetTables = street::count(tx.conn(), "child", scope, from, to)?;
+    let (children, adults): (StreetTables, StreetTables) = street::count_both(tx.conn(), scope, from, to)?;
     laid.extend(street_tables(true, &children, &labels));
-    laid.extend(street_tables(false, &street::count(tx.conn(), "adult", scope, from, to)?, &labels));
+    laid.extend(street_tables(false, &adults, &labels));
     for (children, subject) in [(true, "child"), (false, "adult")] {
         let counts: ReferralTables = referrals::count(tx.conn(), subject, scope, from, to)?;
         laid.extend(referral_tables(children, &counts, &labels));

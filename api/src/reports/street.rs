@@ -8,9 +8,14 @@
 
 use chrono::NaiveDateTime;
 
+use diesel::QueryableByName;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
 use super::cases::{Counts, Scope};
 use super::sql::{CodeCount, Count, Statement};
 use crate::db::DbConnection;
+use crate::db::schema::vocabulary_entries;
 
 /// The row of people linked to no profile (each sighting counted as one person).
 pub const NOT_LINKED: &str = "not_linked";
@@ -98,6 +103,99 @@ pub fn people(
     Ok(rows.first().map_or(0, |row| row.n))
 }
 
+#[derive(QueryableByName)]
+struct PeopleGroup {
+    #[diesel(sql_type = Text)]
+    subject: String,
+    #[diesel(sql_type = Text)]
+    identified: String,
+    #[diesel(sql_type = Text)]
+    origin: String,
+    #[diesel(sql_type = Text)]
+    accompanied: String,
+    /// Bit `k` set: seen in the `k`th street situation.
+    #[diesel(sql_type = BigInt)]
+    situations: i64,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// The street-situation tables of children and of adults, counted in one pass over the period's
+/// sightings: one row per person first (what they were, where from, with an adult or not, a bit
+/// per situation they were seen in), then people grouped by all of it at once, so the database
+/// returns a few hundred groups whatever the number of sightings.
+pub fn count_both(
+    conn: &mut DbConnection,
+    scope: &Scope,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> diesel::QueryResult<(StreetTables, StreetTables)> {
+    // Every code the vocabulary ever had (retired ones too), in a fixed order.
+    let situations: Vec<String> = vocabulary_entries::table
+        .filter(vocabulary_entries::vocabulary.eq("street_situation"))
+        .order(vocabulary_entries::code)
+        .select(vocabulary_entries::code)
+        .limit(62)
+        .load(conn)?;
+    // `from` is the statement's `$1`: bound where it is first used, named again after.
+    let mut person = Statement::new(conn)
+        .sql(&format!(
+            "SELECT MAX(i.subject_type) AS subject, \
+                    CASE WHEN MAX(l.profile_id) IS NULL THEN '{NOT_LINKED}' WHEN MIN(p.first_seen_at) >= "
+        ))
+        .time(from)
+        .sql(&format!(
+            " THEN '{FIRST_TIME}' ELSE '{REPEAT}' END AS identified, \
+                COALESCE(MAX(CASE WHEN l.profile_id IS NULL THEN i.residence_origin ELSE p.residence_origin END), \
+                         '{UNKNOWN}') AS origin, \
+                CASE WHEN MAX(CASE WHEN i.accompanied_by IS NOT NULL \
+                                    AND i.accompanied_by NOT IN ('alone', 'group_of_children', 'unknown') \
+                                   THEN 1 ELSE 0 END) = 1 THEN '{WITH_ADULT}' \
+                     WHEN MAX(CASE WHEN i.accompanied_by IN ('alone', 'group_of_children') THEN 1 ELSE 0 END) = 1 \
+                          THEN '{WITHOUT_ADULT}' \
+                     ELSE '{NOT_RECORDED}' END AS accompanied, \
+                CAST(0"
+        ));
+    // The situations are a JSON list of codes on each sighting: each code is matched as a quoted
+    // element of it.
+    for (bit, code) in situations.iter().enumerate() {
+        person = person
+            .sql(" + MAX(CASE WHEN i.street_situations LIKE ")
+            .text(&format!("%\"{code}\"%"))
+            .sql(&format!(" THEN {} ELSE 0 END)", 1_i64 << bit));
+    }
+    let person = person
+        .sql(
+            " AS BIGINT) AS situations \
+             FROM identifications i \
+             LEFT JOIN identification_links l ON l.identification_id = i.id \
+             LEFT JOIN child_profiles p ON p.id = l.profile_id \
+             WHERE i.observed_at >= $1 AND i.observed_at < ",
+        )
+        .time(to)
+        .sql(" AND i.subject_type IN ('child', 'adult')")
+        .within("i.municipality_id", scope)
+        .sql(&format!(" GROUP BY {PERSON}, i.subject_type"));
+    let groups: Vec<PeopleGroup> = Statement::new(conn)
+        .sql("SELECT subject, identified, origin, accompanied, situations, COUNT(*) AS n FROM (")
+        .append(person)
+        .sql(") people GROUP BY subject, identified, origin, accompanied, situations")
+        .load(conn)?;
+    let (mut children, mut adults) = (StreetTables::default(), StreetTables::default());
+    for group in groups {
+        let tables = if group.subject == "adult" { &mut adults } else { &mut children };
+        *tables.identified.entry(group.identified).or_default() += group.n;
+        *tables.by_residence_origin.entry(group.origin).or_default() += group.n;
+        *tables.accompanied.entry(group.accompanied).or_default() += group.n;
+        for (bit, code) in situations.iter().enumerate() {
+            if group.situations & (1_i64 << bit) != 0 {
+                *tables.by_situation.entry(code.clone()).or_default() += group.n;
+            }
+        }
+    }
+    Ok((children, adults))
+}
+
 /// Counts the street-situation tables of `subject` (`child` or `adult`).
 pub fn count(
     conn: &mut DbConnection,
@@ -106,75 +204,27 @@ pub fn count(
     from: NaiveDateTime,
     to: NaiveDateTime,
 ) -> diesel::QueryResult<StreetTables> {
-    let period = (from, to);
-    let identified = sightings(
-        conn,
-        &format!(
-            "SELECT CASE WHEN l.profile_id IS NULL THEN '{NOT_LINKED}' \
-                         WHEN p.first_seen_at >= $1 THEN '{FIRST_TIME}' ELSE '{REPEAT}' END AS code, \
-                    COUNT(DISTINCT {PERSON}) AS n"
-        ),
-        "",
-        subject,
-        scope,
-        period,
-    )
-    .sql(" GROUP BY 1")
-    .load(conn)?;
-    // The situations are a JSON list of codes on each sighting; each code of the vocabulary
-    // (retired ones too) is matched as a quoted element of it.
-    let by_situation = sightings(
-        conn,
-        &format!("SELECT v.code AS code, COUNT(DISTINCT {PERSON}) AS n"),
-        "JOIN vocabulary_entries v ON v.vocabulary = 'street_situation' \
-              AND i.street_situations LIKE '%\"' || v.code || '\"%'",
-        subject,
-        scope,
-        period,
-    )
-    .sql(" GROUP BY v.code")
-    .load(conn)?;
-    let by_residence_origin = sightings(
-        conn,
-        &format!(
-            "SELECT COALESCE(CASE WHEN l.profile_id IS NULL THEN i.residence_origin ELSE p.residence_origin END, \
-                             '{UNKNOWN}') AS code, \
-                    COUNT(DISTINCT {PERSON}) AS n"
-        ),
-        "",
-        subject,
-        scope,
-        period,
-    )
-    .sql(" GROUP BY 1")
-    .load(conn)?;
-    // One row per person first, then people by what their sightings said.
-    let accompanied = Statement::new(conn)
-        .sql("SELECT code, COUNT(*) AS n FROM (")
-        .append(
-            sightings(
-                conn,
-                &format!(
-                    "SELECT CASE WHEN MAX(CASE WHEN i.accompanied_by IS NOT NULL \
-                                                AND i.accompanied_by NOT IN ('alone', 'group_of_children', 'unknown') \
-                                               THEN 1 ELSE 0 END) = 1 THEN '{WITH_ADULT}' \
-                                 WHEN MAX(CASE WHEN i.accompanied_by IN ('alone', 'group_of_children') \
-                                               THEN 1 ELSE 0 END) = 1 THEN '{WITHOUT_ADULT}' \
-                                 ELSE '{NOT_RECORDED}' END AS code"
-                ),
-                "",
-                subject,
-                scope,
-                period,
-            )
-            .sql(&format!(" GROUP BY {PERSON}")),
-        )
-        .sql(") people GROUP BY code")
+    let (children, adults) = count_both(conn, scope, from, to)?;
+    Ok(if subject == "adult" { adults } else { children })
+}
+
+/// Distinct children in each of `periods` (named, with their bounds), in one pass over the
+/// sightings from the first period's start to the last one's end.
+pub fn children_by_period(
+    conn: &mut DbConnection,
+    scope: &Scope,
+    periods: &[(String, NaiveDateTime, NaiveDateTime)],
+) -> diesel::QueryResult<Vec<(String, i64)>> {
+    let (Some(first), Some(last)) = (periods.first(), periods.last()) else { return Ok(Vec::new()) };
+    let mut which = Statement::new(conn).sql("SELECT CASE");
+    for (label, _, end) in periods {
+        which = which.sql(" WHEN i.observed_at < ").time(*end).sql(" THEN ").text(label);
+    }
+    let rows: Vec<CodeCount> = which
+        .sql(&format!(" END AS code, COUNT(DISTINCT {PERSON}) AS n"))
+        .append(sightings(conn, "", "", "child", scope, (first.1, last.2)))
+        .sql(" GROUP BY 1")
         .load(conn)?;
-    Ok(StreetTables {
-        identified: counts(identified),
-        by_situation: counts(by_situation),
-        by_residence_origin: counts(by_residence_origin),
-        accompanied: counts(accompanied),
-    })
+    let counted = counts(rows);
+    Ok(periods.iter().map(|(label, _, _)| (label.clone(), counted.get(label).copied().unwrap_or(0))).collect())
 }
