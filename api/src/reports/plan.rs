@@ -90,15 +90,11 @@ pub fn count(
         }
         None => None,
     };
-    let quarters: Vec<(String, NaiveDateTime, NaiveDateTime)> = period
-        .quarters()
-        .into_iter()
-        .map(|quarter| {
-            let (quarter_from, quarter_to) = quarter.bounds();
-            (quarter.label, quarter_from, quarter_to)
-        })
-        .collect();
-    let quarters = street::children_by_period(conn, scope, &quarters)?;
+    let mut quarters = Vec::new();
+    for quarter in period.quarters() {
+        let (quarter_from, quarter_to) = quarter.bounds();
+        quarters.push((quarter.label, street::people(conn, "child", scope, quarter_from, quarter_to)?));
+    }
     let rounds_by_status: Vec<CodeCount> = Statement::new(conn)
         .sql("SELECT r.status AS code, COUNT(*) AS n FROM rounds r JOIN agencies a ON a.id = r.agency_id WHERE r.starts_at >= ")
         .time(from)

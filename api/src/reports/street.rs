@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use super::cases::{Counts, Scope};
-use super::sql::{CodeCount, Count, Statement};
+use super::sql::{Count, Statement};
 use crate::db::DbConnection;
 use crate::db::schema::vocabulary_entries;
 
@@ -82,13 +82,6 @@ fn sightings(
 }
 
 const PERSON: &str = "COALESCE(l.profile_id, i.id)";
-
-fn counts(rows: Vec<CodeCount>) -> Counts {
-    rows.into_iter().fold(Counts::new(), |mut counts, row| {
-        *counts.entry(row.code.unwrap_or_else(|| UNKNOWN.to_owned())).or_default() += row.n;
-        counts
-    })
-}
 
 /// Distinct people of `subject` identified in `scope` over `[from, to)`.
 pub fn people(
@@ -206,25 +199,4 @@ pub fn count(
 ) -> diesel::QueryResult<StreetTables> {
     let (children, adults) = count_both(conn, scope, from, to)?;
     Ok(if subject == "adult" { adults } else { children })
-}
-
-/// Distinct children in each of `periods` (named, with their bounds), in one pass over the
-/// sightings from the first period's start to the last one's end.
-pub fn children_by_period(
-    conn: &mut DbConnection,
-    scope: &Scope,
-    periods: &[(String, NaiveDateTime, NaiveDateTime)],
-) -> diesel::QueryResult<Vec<(String, i64)>> {
-    let (Some(first), Some(last)) = (periods.first(), periods.last()) else { return Ok(Vec::new()) };
-    let mut which = Statement::new(conn).sql("SELECT CASE");
-    for (label, _, end) in periods {
-        which = which.sql(" WHEN i.observed_at < ").time(*end).sql(" THEN ").text(label);
-    }
-    let rows: Vec<CodeCount> = which
-        .sql(&format!(" END AS code, COUNT(DISTINCT {PERSON}) AS n"))
-        .append(sightings(conn, "", "", "child", scope, (first.1, last.2)))
-        .sql(" GROUP BY 1")
-        .load(conn)?;
-    let counted = counts(rows);
-    Ok(periods.iter().map(|(label, _, _)| (label.clone(), counted.get(label).copied().unwrap_or(0))).collect())
 }
