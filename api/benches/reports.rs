@@ -22,8 +22,8 @@
 //! Wall time of each, p50 and max (the first run, on a cold cache, included). Then the time of
 //! each query of one national count, slowest first, and the plans of the heaviest counting
 //! queries for the national year and Tirana's quarter (`EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN`
-//! on PostgreSQL). Those statements restate the ones in `reports/street.rs`, `reports/plan.rs`
-//! and `reports/referrals.rs`.
+//! on PostgreSQL). The street query is `street::people_statement` itself; the others restate the
+//! ones in `reports/plan.rs` and `reports/referrals.rs`.
 
 #[macro_use]
 #[expect(dead_code, reason = "each bench uses part of it")]
@@ -136,60 +136,17 @@ fn explain(conn: &mut DbConnection, label: &str, statement: Statement) -> anyhow
     Ok(())
 }
 
-/// The sightings of children over `[from, to)` in `scope`, with their links and profiles, as
-/// `street::sightings` writes them.
-fn sightings(
-    conn: &DbConnection,
-    select: &str,
-    join: &str,
-    scope: &Scope,
-    (from, to): (NaiveDateTime, NaiveDateTime),
-) -> Statement {
-    Statement::new(conn)
-        .sql(select)
-        .sql(
-            " FROM identifications i \
-              LEFT JOIN identification_links l ON l.identification_id = i.id \
-              LEFT JOIN child_profiles p ON p.id = l.profile_id ",
-        )
-        .sql(join)
-        .sql(" WHERE i.observed_at >= ")
-        .time(from)
-        .sql(" AND i.observed_at < ")
-        .time(to)
-        .sql(" AND i.subject_type = ")
-        .text("child")
-        .within("i.municipality_id", scope)
-}
+/// The street situations the seed's vocabulary lists.
+const STREET_SITUATIONS: [&str; 6] =
+    ["begging", "living_on_street", "other", "selling_items", "with_adult_begging", "working"];
 
 /// The heaviest counting queries of a report over `scope` and `period`.
 fn heavy(conn: &DbConnection, scope: &Scope, period: (NaiveDateTime, NaiveDateTime)) -> Vec<(&'static str, Statement)> {
     let (from, to) = period;
     vec![
         (
-            "street: children identified (first time, repeat, not linked)",
-            sightings(
-                conn,
-                "SELECT CASE WHEN l.profile_id IS NULL THEN 'not_linked' \
-                             WHEN p.first_seen_at >= $1 THEN 'first_time' ELSE 'repeat' END AS code, \
-                        COUNT(DISTINCT COALESCE(l.profile_id, i.id)) AS n",
-                "",
-                scope,
-                period,
-            )
-            .sql(" GROUP BY 1"),
-        ),
-        (
-            "street: children by situation",
-            sightings(
-                conn,
-                "SELECT v.code AS code, COUNT(DISTINCT COALESCE(l.profile_id, i.id)) AS n",
-                "JOIN vocabulary_entries v ON v.vocabulary = 'street_situation' \
-                      AND i.street_situations LIKE '%\"' || v.code || '\"%'",
-                scope,
-                period,
-            )
-            .sql(" GROUP BY v.code"),
+            "street: people of the period, grouped (children and adults)",
+            terren_api::reports::street::people_statement(conn, scope, from, to, &STREET_SITUATIONS.map(str::to_owned)),
         ),
         (
             "plan: sightings by hour",

@@ -113,23 +113,16 @@ struct PeopleGroup {
     n: i64,
 }
 
-/// The street-situation tables of children and of adults, counted in one pass over the period's
-/// sightings: one row per person first (what they were, where from, with an adult or not, a bit
-/// per situation they were seen in), then people grouped by all of it at once, so the database
-/// returns a few hundred groups whatever the number of sightings.
-pub fn count_both(
-    conn: &mut DbConnection,
+/// The street query: one row per person of the period (by `scope`, `[from, to)`), then people
+/// grouped by subject, first time or not, residence origin, with an adult or not, and a bit per
+/// code of `situations` they were seen in.
+pub fn people_statement(
+    conn: &DbConnection,
     scope: &Scope,
     from: NaiveDateTime,
     to: NaiveDateTime,
-) -> diesel::QueryResult<(StreetTables, StreetTables)> {
-    // Every code the vocabulary ever had (retired ones too), in a fixed order.
-    let situations: Vec<String> = vocabulary_entries::table
-        .filter(vocabulary_entries::vocabulary.eq("street_situation"))
-        .order(vocabulary_entries::code)
-        .select(vocabulary_entries::code)
-        .limit(62)
-        .load(conn)?;
+    situations: &[String],
+) -> Statement {
     // `from` is the statement's `$1`: bound where it is first used, named again after.
     let mut person = Statement::new(conn)
         .sql(&format!(
@@ -169,11 +162,30 @@ pub fn count_both(
         .sql(" AND i.subject_type IN ('child', 'adult')")
         .within("i.municipality_id", scope)
         .sql(&format!(" GROUP BY {PERSON}, i.subject_type"));
-    let groups: Vec<PeopleGroup> = Statement::new(conn)
+    Statement::new(conn)
         .sql("SELECT subject, identified, origin, accompanied, situations, COUNT(*) AS n FROM (")
         .append(person)
         .sql(") people GROUP BY subject, identified, origin, accompanied, situations")
+}
+
+/// The street-situation tables of children and of adults, counted in one pass over the period's
+/// sightings: one row per person first (what they were, where from, with an adult or not, a bit
+/// per situation they were seen in), then people grouped by all of it at once, so the database
+/// returns a few hundred groups whatever the number of sightings.
+pub fn count_both(
+    conn: &mut DbConnection,
+    scope: &Scope,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> diesel::QueryResult<(StreetTables, StreetTables)> {
+    // Every code the vocabulary ever had (retired ones too), in a fixed order.
+    let situations: Vec<String> = vocabulary_entries::table
+        .filter(vocabulary_entries::vocabulary.eq("street_situation"))
+        .order(vocabulary_entries::code)
+        .select(vocabulary_entries::code)
+        .limit(62)
         .load(conn)?;
+    let groups: Vec<PeopleGroup> = people_statement(conn, scope, from, to, &situations).load(conn)?;
     let (mut children, mut adults) = (StreetTables::default(), StreetTables::default());
     for group in groups {
         let tables = if group.subject == "adult" { &mut adults } else { &mut children };
