@@ -55,11 +55,10 @@ impl StreetTables {
 }
 
 /// `select` over the sightings (`i`) of `subject` in `scope` over `[from, to)`, with their link
-/// (`l`) and profile (`p`, absent when unlinked) and `join`. `from` is the statement's `$1`.
+/// (`l`, absent when unlinked).
 fn sightings(
     conn: &DbConnection,
     select: &str,
-    join: &str,
     subject: &str,
     scope: &Scope,
     (from, to): (NaiveDateTime, NaiveDateTime),
@@ -69,10 +68,8 @@ fn sightings(
         .sql(
             " FROM identifications i \
               LEFT JOIN identification_links l ON l.identification_id = i.id \
-              LEFT JOIN child_profiles p ON p.id = l.profile_id ",
+              WHERE i.observed_at >= ",
         )
-        .sql(join)
-        .sql(" WHERE i.observed_at >= ")
         .time(from)
         .sql(" AND i.observed_at < ")
         .time(to)
@@ -92,7 +89,7 @@ pub fn people(
     to: NaiveDateTime,
 ) -> diesel::QueryResult<i64> {
     let rows: Vec<Count> =
-        sightings(conn, &format!("SELECT COUNT(DISTINCT {PERSON}) AS n"), "", subject, scope, (from, to)).load(conn)?;
+        sightings(conn, &format!("SELECT COUNT(DISTINCT {PERSON}) AS n"), subject, scope, (from, to)).load(conn)?;
     Ok(rows.first().map_or(0, |row| row.n))
 }
 
